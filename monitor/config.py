@@ -1,0 +1,192 @@
+"""One YAML file configures a whole deployment; every setting has a default.
+
+Each section is a dataclass; `load_config` checks every key and type and fails with one line
+naming the setting and what was expected.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or setting is wrong; the message is one line naming it."""
+
+
+@dataclass
+class KafkaConfig:
+    bootstrap_servers: str | None = None  # None: start the embedded broker
+    client_id: str = "signwatch"
+    partitions: int = 4
+    replication_factor: int = 1
+    frames_topic: str = "signwatch.frames"
+    scores_topic: str = "signwatch.scores"
+    alerts_topic: str = "signwatch.alerts"
+    dead_letter_topic: str = "signwatch.deadletter"
+    # DESIGN.md 4: Tansu holds JoinGroup for session_timeout/2; 6000 is Apache Kafka's minimum.
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 2000
+    fetch_max_wait_ms: int = 20
+    max_request_size: int = 8 * 1024 * 1024
+    security_protocol: str = "PLAINTEXT"
+
+
+@dataclass
+class ProducerConfig:
+    encoding: str = "jpeg"  # jpeg | png
+    jpeg_quality: int = 90
+    linger_ms: int = 5
+    batch_size: int = 256 * 1024
+    fps: float = 30.0
+    compression_type: str | None = None
+
+
+@dataclass
+class ConsumerConfig:
+    group_id: str = "signwatch-scorers"
+    model: str | None = None
+    calibration: str | None = None
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    max_batch: int = 256
+    max_wait_ms: int = 50
+    decode_workers: int = 2
+    max_pending_frames: int = 4096
+    max_frame_bytes: int = 8 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    metrics_interval_s: float = 5.0
+    retries: int = 3
+
+
+@dataclass
+class TrainConfig:
+    channels: int = 3
+    size: int = 28
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 1e-3
+    alpha: float = 0.03
+    val_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass
+class CalibrationConfig:
+    fpr: float = 0.01
+    confidence: float = 0.95
+    per_stream: bool = False
+
+
+@dataclass
+class AlertConfig:
+    k: int = 3
+    n: int = 5
+    clear_k: int = 1
+    clear_n: int = 8
+
+
+@dataclass
+class ConsoleConfig:
+    refresh_per_second: float = 4.0
+    sparkline_width: int = 24
+    recent_alerts: int = 10
+
+
+@dataclass
+class Config:
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    producer: ProducerConfig = field(default_factory=ProducerConfig)
+    consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+
+
+def _type_name(tp: object) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _coerce(value: object, tp: object, where: str) -> object:
+    """Check `value` against the annotation `tp`; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                pass
+        names = " or ".join(_type_name(a) for a in args)
+        raise ConfigError(f"config: {where} must be {names}, got {value!r}")
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and type(value) is tp:
+        return value
+    raise ConfigError(f"config: {where} must be {_type_name(tp)}, got {value!r}")
+
+
+def _build(cls: type, data: object, where: str) -> object:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {where or 'top level'} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            raise ConfigError(
+                f"config: unknown setting {where + '.' if where else ''}{key} (expected one of: {', '.join(sorted(names))})"
+            )
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        path = f"{where}.{f.name}" if where else f.name
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _build(tp, data[f.name], path)
+        else:
+            kwargs[f.name] = _coerce(data[f.name], tp, path)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict | None) -> Config:
+    """Build a validated Config from a parsed YAML mapping."""
+    return _build(Config, data, "")  # type: ignore[return-value]
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Load the deployment's YAML file; None gives all defaults."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p}: not found") from None
+    except OSError as e:
+        raise ConfigError(f"config file {p}: cannot be read ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else "invalid YAML"
+        raise ConfigError(f"config file {p}: not valid YAML ({first})") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)

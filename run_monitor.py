@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-_AREAS = ("monitor.cli", "pipelines.cli", "calibration.cli")
+_AREAS = ("monitor.cli", "pipelines.cli", "calibration.cli", "pipelines.console")
 
 
 def build_parser() -> argparse.ArgumentParser:

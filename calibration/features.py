@@ -1,0 +1,195 @@
+"""Cheap image statistics that see what GradCon's one-sided score misses (DESIGN.md 5).
+
+Every frame is first resized to a fixed 64x64 BGR copy, so the statistics do not depend on the
+crop's size, and then all statistics are computed for the whole batch at once with numpy slicing
+(no per-frame Python work besides the resize). Each statistic is aimed at a physical effect, so it
+should also respond to rain or blur that no generator drew:
+
+| name | effect it measures | conditions it separates |
+| --- | --- | --- |
+| bright_mean, bright_std | exposure level and spread | darkening, exposure, haze |
+| clip_high, clip_low | saturated / crushed pixel fractions | exposure, darkening |
+| contrast | 5-95 % brightness range | haze, darkening |
+| dark_channel | per-pixel min over colours (haze veil lifts it) | haze, snow, exposure |
+| sat_mean, sat_std | colourfulness | decolorization, haze |
+| blue_ratio, red_ratio | colour cast | rain (blue gradient), haze (grey) |
+| lap_logvar | log variance of the Laplacian (sharpness) | blur, noise |
+| fine_coarse | log ratio of Laplacian energy at 64 px vs 32 px (sharpness independent of content) | blur vs noise |
+| noise_sigma | Immerkaer noise estimate (log) | noise, snow, rain |
+| speck_bright, speck_dark | isolated pixels far from their 3x3 neighbourhood | snow, noise, rain drops |
+| vertical_energy, coherence | share of horizontal-gradient energy and structure-tensor coherence | rain streaks (near vertical) |
+| chroma_noise | high-frequency colour variation (grey noise has none, colour noise has) | noise vs snow/rain |
+| block_edge | gradient energy on an 8-px grid vs off it | codec error (block artefacts) |
+| block_var_spread, smooth_blocks | spread of local (8x8) contrast; share of flat blocks | dirty lens blobs, shadow bands, haze |
+| row_profile, col_profile | variance of row/column mean brightness (banding) | shadow (venetian blinds) |
+| center_border | brightness centre minus border | haze (radial), dirty lens, vignetting |
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+FEATURE_SIZE = 64
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "bright_mean", "bright_std", "clip_high", "clip_low", "contrast", "dark_channel",
+    "sat_mean", "sat_std", "blue_ratio", "red_ratio",
+    "lap_logvar", "fine_coarse", "noise_sigma", "speck_bright", "speck_dark",
+    "vertical_energy", "coherence", "chroma_noise", "block_edge",
+    "block_var_spread", "smooth_blocks", "row_profile", "col_profile", "center_border",
+)
+
+_EPS = 1e-6
+
+
+def resize_batch(frames: Sequence[np.ndarray] | np.ndarray, size: int = FEATURE_SIZE) -> np.ndarray:
+    """Frames (uint8 BGR or grey, any size) -> (N, size, size, 3) uint8 BGR."""
+    out = np.empty((len(frames), size, size, 3), dtype=np.uint8)
+    for i, f in enumerate(frames):
+        f = np.asarray(f)
+        if f.dtype != np.uint8:
+            raise ValueError(f"frame {i} has dtype {f.dtype}, expected uint8")
+        if f.ndim == 3 and f.shape[2] == 1:
+            f = f[:, :, 0]
+        if f.ndim == 3 and f.shape[2] == 4:
+            f = cv2.cvtColor(f, cv2.COLOR_BGRA2BGR)
+        # INTER_AREA averages when shrinking, which keeps noise statistics honest (no aliasing).
+        interp = cv2.INTER_AREA if min(f.shape[:2]) >= size else cv2.INTER_LINEAR
+        r = cv2.resize(f, (size, size), interpolation=interp)
+        out[i] = r[:, :, None] if r.ndim == 2 else r
+    return out
+
+
+_K_LAP = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32)
+# Immerkaer (1996): this kernel cancels smooth image structure up to second order, leaving noise.
+_K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+_K_RESID = np.full((3, 3), -1.0 / 8.0, dtype=np.float32)
+_K_RESID[1, 1] = 1.0                                   # pixel minus the mean of its 8 neighbours
+_K_DX = np.array([[0, 0, 0], [-1, 0, 1], [0, 0, 0]], dtype=np.float32)
+_K_DY = _K_DX.T.copy()
+
+
+def _filt(tall: np.ndarray, kernel: np.ndarray, n: int, s: int) -> np.ndarray:
+    """3x3 filter of N images stacked into one (N*s, s) image, keeping each image's interior
+    (N, s-2, s-2): a 3x3 kernel only mixes neighbouring tiles in their outer rows, which are dropped."""
+    out = cv2.filter2D(tall, cv2.CV_32F, kernel, borderType=cv2.BORDER_REPLICATE)
+    return out.reshape(n, s, s)[:, 1:-1, 1:-1]
+
+
+def _msq(x: np.ndarray) -> np.ndarray:
+    """Mean square per image of (N, A, B) or (N, A) -> (N,), without copying strided views."""
+    if x.ndim == 3:
+        return np.einsum("ijk,ijk->i", x, x) / (x.shape[1] * x.shape[2])
+    return np.einsum("ij,ij->i", x, x) / x.shape[1]
+
+
+def features_from_resized(batch: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 BGR -> (N, len(FEATURE_NAMES)) float32 statistics."""
+    n, s = batch.shape[0], batch.shape[1]
+    if n == 0:
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    if s % 8 or batch.shape[2] != s:
+        raise ValueError(f"resized frames must be square with a side divisible by 8, got {batch.shape[1:3]}")
+    # Pointwise work uses OpenCV on the batch stacked into one tall image (exact); 3x3 filters too,
+    # keeping only each tile's interior (see _filt).
+    big = batch.reshape(n * s, s, 3)
+    g8 = cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)                  # (N*S, S) uint8 luma
+    tall = g8.astype(np.float32) * (1.0 / 255.0)                # (N*S, S)
+    g = tall.reshape(n, s, s)
+    flat = g.reshape(n, -1)
+    flat8 = g8.reshape(n, -1)
+    # Channel max/min with np.maximum on planes: reducing over a last axis of 3 is ~20x slower.
+    b8, gr8, r8 = batch[..., 0], batch[..., 1], batch[..., 2]
+    mx = np.maximum(np.maximum(b8, gr8), r8).astype(np.float32) * (1.0 / 255.0)
+    mn = np.minimum(np.minimum(b8, gr8), r8).astype(np.float32) * (1.0 / 255.0)
+
+    f: dict[str, np.ndarray] = {}
+    mean = flat.mean(1)
+    f["bright_mean"] = mean
+    f["bright_std"] = np.sqrt(np.maximum(_msq(flat) - mean**2, 0.0))
+    npx = flat.shape[1]
+    # One 256-bin histogram per frame (a single bincount over the batch) gives the clipped
+    # fractions and the percentiles without sorting.
+    hist = np.bincount((flat8 + (np.arange(n, dtype=np.int64)[:, None] << 8)).ravel(), minlength=n * 256).reshape(n, 256)
+    cum = np.cumsum(hist, axis=1)
+    f["clip_high"] = np.sqrt(hist[:, 250:].sum(1) / npx)        # sqrt spreads a tail that is mostly ~0
+    f["clip_low"] = np.sqrt(hist[:, :6].sum(1) / npx)
+    p5 = np.count_nonzero(cum <= 0.05 * npx, axis=1)            # first grey level whose cdf passes 5 %
+    p95 = np.count_nonzero(cum <= 0.95 * npx, axis=1)
+    f["contrast"] = (p95 - p5) * (1.0 / 255.0)
+    f["dark_channel"] = mn.reshape(n, -1).mean(1)
+    sat = ((mx - mn) / (mx + 0.05)).reshape(n, -1)              # +0.05: dark pixels have no reliable hue
+    sat_mean = sat.mean(1)
+    f["sat_mean"] = sat_mean
+    f["sat_std"] = np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))
+    tot = batch.reshape(n, -1, 3).sum(1, dtype=np.float64) + _EPS   # (N, 3) channel sums
+    f["blue_ratio"] = tot[:, 0] / tot.sum(1)
+    f["red_ratio"] = tot[:, 2] / tot.sum(1)
+
+    lap_var = _msq(_filt(tall, _K_LAP, n, s)) + 1e-7           # the Laplacian's mean is ~0
+    f["lap_logvar"] = np.log(lap_var)
+    h = s // 2
+    g2 = cv2.resize(tall, (h, n * h), interpolation=cv2.INTER_AREA)   # 2x2 means; tiles stay aligned
+    lap2_var = _msq(_filt(g2, _K_LAP, n, h)) + 1e-7
+    f["fine_coarse"] = np.log(lap_var / lap2_var)
+    m = np.abs(_filt(tall, _K_NOISE, n, s)).sum((1, 2)) / (s - 2) ** 2
+    f["noise_sigma"] = np.log(m * (np.sqrt(np.pi / 2) / 6.0) + 1e-5)
+    resid = _filt(tall, _K_RESID, n, s)
+    f["speck_bright"] = np.sqrt(np.count_nonzero(resid > 0.12, axis=(1, 2)) / (s - 2) ** 2)
+    f["speck_dark"] = np.sqrt(np.count_nonzero(resid < -0.12, axis=(1, 2)) / (s - 2) ** 2)
+
+    gx = _filt(tall, _K_DX, n, s)                              # large across vertical streaks
+    gy = _filt(tall, _K_DY, n, s)
+    jxx = np.einsum("ijk,ijk->i", gx, gx)
+    jyy = np.einsum("ijk,ijk->i", gy, gy)
+    jxy = np.einsum("ijk,ijk->i", gx, gy)
+    f["vertical_energy"] = jxx / (jxx + jyy + _EPS)
+    f["coherence"] = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (jxx + jyy + _EPS)
+    # Colour noise: Laplacian energy of the opponent channels (R-G, B-G) relative to the luma's.
+    rg = ((r8.astype(np.float32) - gr8) * (1.0 / 255.0)).reshape(n * s, s)
+    bg = ((b8.astype(np.float32) - gr8) * (1.0 / 255.0)).reshape(n * s, s)
+    chroma_e = _msq(_filt(rg, _K_LAP, n, s)) + _msq(_filt(bg, _K_LAP, n, s))
+    f["chroma_noise"] = np.log(chroma_e + 1e-7) - np.log(lap_var)
+
+    # Block grid: neighbour differences across 8-px block boundaries vs inside blocks.
+    dx = np.abs(np.diff(g, axis=2)).sum(1)                     # (N, S-1): column j is between pixels j and j+1
+    dy = np.abs(np.diff(g, axis=1)).sum(2)                     # (N, S-1)
+    on = np.zeros(s - 1, dtype=bool)
+    on[7::8] = True
+    edge_on = (dx[:, on].mean(1) + dy[:, on].mean(1)) / s
+    edge_off = (dx[:, ~on].mean(1) + dy[:, ~on].mean(1)) / s
+    f["block_edge"] = np.log((edge_on + 1e-4) / (edge_off + 1e-4))
+
+    nb = (s // 8) ** 2
+    bm = cv2.resize(tall, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
+    bsq = cv2.resize(tall * tall, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
+    bvar = np.maximum(bsq - bm * bm, 0.0)                       # (N, 64) local contrast of 8x8 blocks
+    lbv = np.log(bvar + 1e-6)
+    f["block_var_spread"] = lbv.std(1)
+    med = np.partition(bvar, nb // 2, axis=1)[:, nb // 2 : nb // 2 + 1]
+    f["smooth_blocks"] = np.count_nonzero(bvar < 0.05 * med + 1e-6, axis=1) / nb
+    rows = g.mean(2)                                           # (N, S)
+    cols = g.mean(1)
+    f["row_profile"] = _banding(rows)
+    f["col_profile"] = _banding(cols)
+    q = s // 4
+    centre = g[:, q:-q, q:-q].reshape(n, -1).mean(1)
+    border = (mean * s * s - centre * (s - 2 * q) ** 2) / (s * s - (s - 2 * q) ** 2)
+    f["center_border"] = centre - border
+
+    return np.stack([f[k] for k in FEATURE_NAMES], axis=1).astype(np.float32)
+
+
+def _banding(p: np.ndarray) -> np.ndarray:
+    """Log energy of a brightness profile after removing its 8-px running mean (so slow gradients
+    and the sign's own shape count less than regular bands)."""
+    c = np.cumsum(np.pad(p, ((0, 0), (4, 4)), mode="edge"), axis=1)
+    smooth = (c[:, 8:] - c[:, :-8])[:, : p.shape[1]] / 8.0
+    return np.log(((p - smooth) ** 2).mean(1) + 1e-6)
+
+
+def image_features(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Frames (uint8 BGR or grey, any size) -> (N, len(FEATURE_NAMES)) float32."""
+    return features_from_resized(resize_batch(frames))

@@ -34,6 +34,10 @@ class KafkaConfig:
     fetch_max_wait_ms: int = 20
     max_request_size: int = 8 * 1024 * 1024
     security_protocol: str = "PLAINTEXT"
+    # Embedded broker (used when bootstrap_servers is null): 0 picks a free loopback port.
+    embedded_port: int = 0
+    embedded_start_timeout_s: float = 15.0
+    request_timeout_ms: int = 10000
 
 
 @dataclass
@@ -44,6 +48,9 @@ class ProducerConfig:
     batch_size: int = 256 * 1024
     fps: float = 30.0
     compression_type: str | None = None
+    # A camera must not stall for the client's defaults (60 s block, 120 s delivery) when the broker is gone.
+    max_block_ms: int = 10000
+    delivery_timeout_ms: int = 30000
 
 
 @dataclass
@@ -60,6 +67,9 @@ class ConsumerConfig:
     max_image_pixels: int = 40_000_000
     metrics_interval_s: float = 5.0
     retries: int = 3
+    # A new group starts at the oldest frame (and 'latest' is wrong on Tansu, DESIGN.md 4).
+    auto_offset_reset: str = "earliest"
+    group_instance_id: str | None = None  # static membership: a restarted member keeps its partitions
 
 
 @dataclass
@@ -87,6 +97,12 @@ class AlertConfig:
     n: int = 5
     clear_k: int = 1
     clear_n: int = 8
+    # While an alert lasts: re-emit "updated" every this many frames (0: only when the condition changes).
+    update_every: int = 150
+    # The dominant condition is the majority over anomalous frames among this many recent frames.
+    condition_window: int = 30
+    # A seq this far below a stream's last seq is a camera restart, not a redelivered duplicate.
+    seq_reset_gap: int = 10000
 
 
 @dataclass
@@ -94,6 +110,15 @@ class ConsoleConfig:
     refresh_per_second: float = 4.0
     sparkline_width: int = 24
     recent_alerts: int = 10
+    # A stream with no score record for this long is shown as stale and the pipeline as DEGRADED.
+    stale_after_s: float = 10.0
+    # Without --from-beginning the console reads this much score and dead-letter history
+    # (alerts are always read from the start: they are few, and an open alert may be old).
+    lookback_minutes: float = 5.0
+    # Dead letters or unreadable records within this window mark the pipeline DEGRADED.
+    dead_letter_window_s: float = 60.0
+    # Scales the raw-score sparkline when records carry no calibrated anomaly (null: the window).
+    score_threshold: float | None = None
 
 
 @dataclass

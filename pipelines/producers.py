@@ -1,0 +1,508 @@
+"""Frame producers: a camera, a CURE-TSR replay or an image folder -> the frames topic.
+
+Every source yields *ticks*: the frames to emit at one instant (one per stream). `produce()` paces
+the ticks, numbers frames per stream, encodes them and hands them to a `FrameProducer`, which
+counts every frame the broker did not acknowledge (with its seq ranges) instead of dropping it
+silently, and re-creates its Kafka client when the broker has forgotten it (DESIGN.md 4: after a
+broker restart an idempotent producer fails every send with UnknownProducerIdError).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from monitor.config import Config
+from pipelines.broker import client_kwargs
+from pipelines.wire import CHALLENGE_NAMES, FrameMeta, GroundTruth, encode_frame, frame_headers, frame_key
+
+log = logging.getLogger("signwatch.produce")
+
+# Failures that concern one record only; the client itself is still fine after them. Timeouts are
+# here too: the client reconnects by itself once the broker is back.
+RECORD_ERRORS = ("MessageSizeTooLargeError", "RecordListTooLargeError", "InvalidRecordError", "CorruptRecordError",
+                 "KafkaTimeoutError", "BufferError", "AssertionError", "ValueError")
+# Any other failure may leave an idempotent producer broken for good: after a broker restart it
+# fails with UnknownProducerIdError, or its InitProducerId fails and every later send fails with
+# the stored fatal error (DESIGN.md 4). Closing it and starting a new one is the cure.
+RECREATE_MIN_INTERVAL_S = 1.0
+
+
+def producer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
+    """KafkaProducer settings for throughput with acks from every replica (DESIGN.md 4)."""
+    p, k = cfg.producer, cfg.kafka
+    return {
+        **client_kwargs(k, bootstrap),
+        "acks": "all",
+        "enable_idempotence": True,  # retries cannot duplicate or reorder a stream's frames
+        "linger_ms": p.linger_ms,
+        "batch_size": p.batch_size,
+        "max_request_size": k.max_request_size,
+        "compression_type": p.compression_type,
+        "max_block_ms": p.max_block_ms,
+        "delivery_timeout_ms": p.delivery_timeout_ms,
+        "request_timeout_ms": min(k.request_timeout_ms, p.delivery_timeout_ms),
+    }
+
+
+def seq_ranges(seqs: Iterable[int]) -> str:
+    """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
+    out = []
+    ordered = sorted(set(seqs))
+    for _, run in itertools.groupby(enumerate(ordered), lambda t: t[1] - t[0]):
+        values = [v for _, v in run]
+        out.append(str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}")
+    return ", ".join(out)
+
+
+class KeyedRecord(NamedTuple):
+    """What a ResilientProducer sends; `tag` identifies it in delivery reports (e.g. (stream, seq))."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    tag: Any = None
+
+
+class ResilientProducer:
+    """A KafkaProducer created on first use and re-created when the broker forgot it.
+
+    `on_result(record, error)` runs for every record once the broker acknowledged it (error None) or
+    it failed (error = exception); a send that raises at once is reported the same way. It runs on
+    the client's I/O thread, so keep it short.
+    """
+
+    def __init__(self, settings: dict[str, Any], on_result: Callable[[KeyedRecord, BaseException | None], None] | None = None) -> None:
+        self.settings = settings
+        self.on_result = on_result
+        self._producer = None
+        self._recreate = threading.Event()
+        self._created_at = 0.0
+        self.recreated = 0
+
+    @property
+    def client(self):
+        from kafka import KafkaProducer
+
+        if (self._recreate.is_set() and self._producer is not None
+                and time.monotonic() - self._created_at >= RECREATE_MIN_INTERVAL_S):
+            log.warning("producer: the broker no longer knows this producer; re-creating the Kafka producer")
+            old, self._producer = self._producer, None
+            # Records still queued in the old client fail and are reported through on_result.
+            try:
+                old.close(timeout=1)
+            except Exception as e:  # closing a broken client must not stop the new one
+                log.warning("producer: closing the old producer failed (%s)", e)
+            self.recreated += 1
+            self._recreate.clear()
+        if self._producer is None:
+            self._recreate.clear()
+            self._producer = KafkaProducer(**self.settings)
+            self._created_at = time.monotonic()
+        return self._producer
+
+    def _failed(self, record: KeyedRecord, error: BaseException) -> None:
+        if type(error).__name__ not in RECORD_ERRORS:
+            self._recreate.set()
+        if self.on_result is not None:
+            self.on_result(record, error)
+
+    def _acked(self, record: KeyedRecord, _metadata: Any) -> None:
+        if self.on_result is not None:
+            self.on_result(record, None)
+
+    def send(self, record: KeyedRecord):
+        """Queue one record; returns the client's future, or None when the send failed at once."""
+        from kafka.errors import KafkaError
+
+        try:
+            fut = self.client.send(record.topic, value=record.value, key=record.key, headers=record.headers)
+        except (KafkaError, BufferError, AssertionError, ValueError) as e:
+            # kafka-python raises at once for a record over max_request_size or metadata it
+            # could not get within max_block_ms; both are failures of this record, not of the process.
+            self._failed(record, e)
+            return None
+        fut.add_callback(self._acked, record)
+        fut.add_errback(self._failed, record)
+        return fut
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        from kafka.errors import KafkaTimeoutError
+
+        if self._producer is None:
+            return
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaTimeoutError:
+            pass  # the records still pending are reported by on_result when they time out
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            producer.close(timeout=timeout_s)
+
+
+@dataclass
+class DeliveryReport:
+    """What happened to the frames handed to a FrameProducer."""
+
+    sent: int = 0
+    delivered: int = 0
+    failed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # stream -> seqs
+    errors: Counter = field(default_factory=Counter)  # error type -> count
+    recreated: int = 0
+
+    @property
+    def undelivered(self) -> int:
+        return sum(len(v) for v in self.failed.values())
+
+    def describe(self) -> str:
+        if not self.undelivered:
+            return f"delivered {self.delivered}/{self.sent}, undelivered 0"
+        per_stream = "; ".join(f"{s}: seq {seq_ranges(v)}" for s, v in sorted(self.failed.items()) if v)
+        errors = ", ".join(f"{name} x{n}" for name, n in self.errors.most_common())
+        return f"delivered {self.delivered}/{self.sent}, UNDELIVERED {self.undelivered} ({per_stream}) [{errors}]"
+
+
+class FrameProducer:
+    """Sends encoded frames to the frames topic, key = stream id; accounts for every one of them."""
+
+    def __init__(self, cfg: Config, bootstrap: str, topic: str | None = None) -> None:
+        self.topic = topic or cfg.kafka.frames_topic
+        self.report = DeliveryReport()
+        self._lock = threading.Lock()
+        self._producer = ResilientProducer(producer_settings(cfg, bootstrap), self._on_result)
+        self._warned: set[str] = set()
+
+    def _on_result(self, record: KeyedRecord, error: BaseException | None) -> None:
+        with self._lock:
+            if error is None:
+                self.report.delivered += 1
+                return
+            stream, seq = record.tag
+            self.report.failed[stream].append(seq)
+            name = type(error).__name__
+            self.report.errors[name] += 1
+        if name not in self._warned:  # one line per kind of failure, the totals come in the summary
+            self._warned.add(name)
+            log.warning("produce: frame %s/%d not delivered (%s: %s); counting further failures", stream, seq, name, str(error)[:200])
+
+    def send(self, meta: FrameMeta, value: bytes) -> None:
+        with self._lock:
+            self.report.sent += 1
+        record = KeyedRecord(self.topic, frame_key(meta.stream), value, frame_headers(meta), (meta.stream, meta.seq))
+        self._producer.send(record)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        self._producer.flush(timeout_s)
+
+    def close(self, timeout_s: float = 10.0) -> DeliveryReport:
+        """Flush, close and return the report; frames still unacknowledged count as undelivered."""
+        self._producer.flush(timeout_s)
+        self._producer.close(timeout_s)
+        self.report.recreated = self._producer.recreated
+        with self._lock:
+            lost = self.report.sent - self.report.delivered - self.report.undelivered
+        if lost > 0:  # no callback came for these (the client was closed with them still queued)
+            self.report.errors["unacknowledged at close"] += lost
+        return self.report
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+class SourceFrame(NamedTuple):
+    stream: str
+    image: np.ndarray  # uint8 BGR or grey
+    truth: GroundTruth | None = None
+
+
+Tick = list[SourceFrame]
+
+
+class FrameSequence(NamedTuple):
+    """One replayable sequence: image paths in order and the truth every frame of it carries."""
+
+    name: str
+    paths: list[Path]
+    truths: list[GroundTruth | None]
+
+
+def cure_sequences(root: str | Path, challenge_types: Sequence[str] | None = None, levels: Sequence[int] | None = None,
+                   sign_types: Sequence[str] | None = None) -> list[FrameSequence]:
+    """A CURE-TSR layout -> its sequences (monitor.cure_tsr), each frame with its ground truth."""
+    from monitor.cure_tsr import group_sequences, read_cure_tsr
+
+    frames = read_cure_tsr(root, challenge_types=challenge_types, levels=levels, sign_types=sign_types)
+    out = []
+    for key, group in group_sequences(frames).items():
+        truths: list[GroundTruth | None] = [
+            GroundTruth(CHALLENGE_NAMES[f.name.challenge_type], f.name.level, f.name.sign_name, key) for f in group
+        ]
+        out.append(FrameSequence(key, [f.path for f in group], truths))
+    return out
+
+
+def folder_sequences(root: str | Path, truth: tuple[str, int] | None = None) -> list[FrameSequence]:
+    """Every image under root, sorted, grouped into tracks ('<track>_<frame>' names) or folders.
+
+    `truth` = (challenge, level) labels every frame (e.g. ('none', 0) for a clean folder); the sign
+    is the image's class folder and the sequence its group.
+    """
+    from monitor.cure_tsr import group_of, list_images
+
+    root = Path(root)
+    groups: dict[str, list[Path]] = {}
+    for p in list_images(root):
+        groups.setdefault(group_of(p, root), []).append(p)
+    out = []
+    for key in sorted(groups):
+        paths = groups[key]
+        truths = [GroundTruth(truth[0], truth[1], p.parent.name, key) if truth else None for p in paths]
+        out.append(FrameSequence(key, paths, truths))
+    return out
+
+
+def replay_ticks(sequences: Sequence[FrameSequence], streams: int, prefix: str = "replay", loop: bool = False,
+                 limit: int | None = None) -> Iterator[Tick]:
+    """Deal the sequences to `streams` parallel streams (round robin) and play them side by side.
+
+    Each tick holds the next frame of every stream that still has one; a stream plays its sequences
+    one after the other (and again from the start with loop=True). `limit` caps the total frames.
+    """
+    from monitor.cure_tsr import load_image
+    from monitor.preprocess import ImageError
+
+    if streams < 1:
+        raise ValueError(f"streams must be >= 1, got {streams}")
+    if not sequences:
+        return
+    names = [f"{prefix}-{i}" for i in range(streams)]
+    plans = [list(sequences[i::streams]) for i in range(streams)]
+
+    def frames_of(plan: list[FrameSequence]) -> Iterator[tuple[Path, GroundTruth | None]]:
+        while True:
+            for s in plan:
+                yield from zip(s.paths, s.truths)
+            if not loop or not plan:
+                return
+
+    iters = [frames_of(p) for p in plans]
+    emitted = 0
+    while iters:
+        tick: Tick = []
+        alive = []
+        for name, it in zip(names, iters):
+            item = next(it, None)
+            if item is None:
+                continue
+            alive.append((name, it))
+            path, truth = item
+            try:
+                tick.append(SourceFrame(name, load_image(path), truth))
+            except (OSError, ImageError) as e:
+                log.warning("replay: skipping %s (%s)", path, e)
+                continue
+            emitted += 1
+            if limit is not None and emitted >= limit:
+                break
+        if tick:
+            yield tick
+        if limit is not None and emitted >= limit:
+            return
+        names = [n for n, _ in alive]
+        iters = [it for _, it in alive]
+
+
+class ROI(NamedTuple):
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def parse_roi(text: str) -> ROI:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"--roi must be x,y,w,h in pixels (non-negative integers), got {text!r}")
+    roi = ROI(*(int(p) for p in parts))
+    if roi.w < 1 or roi.h < 1:
+        raise ValueError(f"--roi width and height must be >= 1, got {text!r}")
+    return roi
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--resize must be WIDTHxHEIGHT, e.g. 320x240, got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def crop_and_resize(img: np.ndarray, roi: ROI | None, size: tuple[int, int] | None) -> np.ndarray:
+    import cv2
+
+    if roi is not None:
+        h, w = img.shape[:2]
+        if roi.x >= w or roi.y >= h:
+            raise ValueError(f"ROI {roi.x},{roi.y},{roi.w},{roi.h} lies outside the {w}x{h} frame")
+        img = img[roi.y : min(roi.y + roi.h, h), roi.x : min(roi.x + roi.w, w)]
+    if size is not None:
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img)
+
+
+def _open_capture(source: str):
+    import cv2
+
+    cap = cv2.VideoCapture(int(source)) if source.isdigit() else cv2.VideoCapture(source)
+    if not cap.isOpened():
+        cap.release()
+        return None
+    return cap
+
+
+def camera_ticks(source: str, stream: str, stop: threading.Event, roi: ROI | None = None,
+                 size: tuple[int, int] | None = None, fps: float = 0.0, loop: bool = False,
+                 backoff_s: tuple[float, float] = (0.5, 30.0)) -> Iterator[Tick]:
+    """Frames of a camera (device index, RTSP/HTTP URL) or video file, one per tick.
+
+    A live source that drops (open or read fails) is reopened with exponential backoff until
+    `stop` is set. A video file ends at its last frame (or starts again with loop=True). For a
+    live source `fps` limits the rate by dropping frames: sleeping instead would let stale frames
+    pile up in the capture buffer and add latency.
+    """
+    is_file = os.path.isfile(source)
+    delay = backoff_s[0]
+    min_interval = 1.0 / fps if fps > 0 and not is_file else 0.0
+    last_emit = 0.0
+    roi_warned = False
+    while not stop.is_set():
+        cap = _open_capture(source)
+        if cap is None:
+            if is_file:
+                raise ValueError(f"camera source {source}: OpenCV cannot open this video file")
+            log.warning("camera %s: cannot open; retrying in %.1f s", source, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, backoff_s[1])
+            continue
+        log.info("camera %s: opened", source)
+        try:
+            while not stop.is_set():
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
+                delay = backoff_s[0]  # a good frame resets the backoff
+                now = time.monotonic()
+                if min_interval and now - last_emit < min_interval:
+                    continue
+                last_emit = now
+                try:
+                    frame = crop_and_resize(frame, roi, size)
+                except ValueError as e:
+                    if not roi_warned:
+                        log.warning("camera %s: %s; skipping such frames", source, e)
+                        roi_warned = True
+                    continue
+                yield [SourceFrame(stream, frame)]
+        finally:
+            cap.release()
+        if stop.is_set():
+            return
+        if is_file:
+            if loop:
+                continue
+            log.info("camera %s: end of video file", source)
+            return
+        log.warning("camera %s: stream dropped; reconnecting in %.1f s", source, delay)
+        stop.wait(delay)
+        delay = min(delay * 2, backoff_s[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# The producing loop
+
+
+class Pacer:
+    """Sleeps so ticks leave at `rate` per second; never bursts to catch up after a stall."""
+
+    def __init__(self, rate: float, stop: threading.Event) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.stop = stop
+        self.next = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if self.next > now:
+            self.stop.wait(self.next - now)
+            self.next += self.interval
+        else:
+            self.next = now + self.interval
+
+
+@dataclass
+class ProduceSummary:
+    frames: int
+    streams: int
+    elapsed_s: float
+    report: DeliveryReport
+    encode_errors: int = 0
+
+    def line(self) -> str:
+        rate = self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return (f"produce: {self.frames} frames from {self.streams} stream(s) in {self.elapsed_s:.1f} s "
+                f"({rate:.1f} frames/s); {self.report.describe()}"
+                + (f"; {self.encode_errors} frames could not be encoded" if self.encode_errors else ""))
+
+
+def produce(ticks: Iterable[Tick], producer: FrameProducer, cfg: Config, source: str, stop: threading.Event,
+            fps: float | None = None, max_frames: int | None = None) -> ProduceSummary:
+    """Pace `ticks` at `fps` per stream (cfg.producer.fps when None; 0 = as fast as possible), encode and send them.
+
+    Returns when the source ends, `max_frames` were sent or `stop` is set; the caller closes the producer.
+    """
+    rate = cfg.producer.fps if fps is None else fps
+    pacer = Pacer(rate, stop)
+    seqs: dict[str, int] = defaultdict(int)
+    frames = encode_errors = 0
+    t0 = time.monotonic()
+    it = iter(ticks)
+    while not stop.is_set():
+        pacer.wait()
+        if stop.is_set():
+            break
+        tick = next(it, None)
+        if tick is None:
+            break
+        capture_ns = time.time_ns()  # wall clock: consumers on other hosts compare against it
+        for f in tick:
+            try:
+                value = encode_frame(f.image, cfg.producer.encoding, cfg.producer.jpeg_quality)
+            except ValueError as e:
+                encode_errors += 1
+                log.warning("produce: cannot encode a frame of %s (%s)", f.stream, e)
+                continue
+            seq = seqs[f.stream]
+            seqs[f.stream] = seq + 1
+            producer.send(FrameMeta(f.stream, seq, capture_ns, source, cfg.producer.encoding, f.truth), value)
+            frames += 1
+            if max_frames is not None and frames >= max_frames:
+                stop_now = True
+                break
+        else:
+            stop_now = False
+        if stop_now:
+            break
+    elapsed = time.monotonic() - t0
+    return ProduceSummary(frames, len(seqs), elapsed, producer.report, encode_errors)

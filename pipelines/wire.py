@@ -1,0 +1,422 @@
+"""What travels over Kafka: the frame record (value, key, headers) and the JSON score/alert records.
+
+The format is documented for people in docs/WIRE.md; this module is its single implementation.
+Parsing is strict: a frame whose headers are missing or malformed raises HeaderError with a
+one-line reason, so the consumer can dead-letter it instead of guessing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import cv2
+import numpy as np
+
+# Encodings a producer may put on the wire. The consumer sniffs the bytes anyway (decode_image);
+# the header says what the producer meant, so a mismatch is visible when debugging.
+ENCODINGS = ("jpeg", "png")
+# What a frame's `encoding` header may name: ours plus lossless formats other producers may send.
+WIRE_ENCODINGS = ("jpeg", "png", "bmp")
+
+# CURE-TSR challenge codes (DESIGN.md 3) -> the names used in headers and score records.
+CHALLENGE_NAMES = {
+    0: "none",
+    1: "decolorization",
+    2: "lens_blur",
+    3: "codec_error",
+    4: "darkening",
+    5: "dirty_lens",
+    6: "exposure",
+    7: "gaussian_blur",
+    8: "noise",
+    9: "rain",
+    10: "shadow",
+    11: "snow",
+    12: "haze",
+}
+
+HEADER_STREAM = "stream"
+HEADER_SEQ = "seq"
+HEADER_CAPTURE_NS = "capture_ns"
+HEADER_SOURCE = "source"
+HEADER_ENCODING = "encoding"
+TRUTH_HEADERS = ("challenge", "level", "sign", "sequence")
+
+Headers = Sequence[tuple[str, bytes | None]]
+
+
+class WireError(ValueError):
+    """A record does not follow the wire format; the message is one line."""
+
+
+class HeaderError(WireError):
+    """A frame's headers are missing or malformed."""
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """What a replayed frame really shows: its challenge, level 0 (none) .. 5, sign and sequence."""
+
+    challenge: str
+    level: int
+    sign: str = ""
+    sequence: str = ""
+
+    @property
+    def is_clean(self) -> bool:
+        return self.challenge == "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"challenge": self.challenge, "level": self.level, "sign": self.sign, "sequence": self.sequence}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> GroundTruth:
+        return GroundTruth(str(d["challenge"]), int(d["level"]), str(d.get("sign", "")), str(d.get("sequence", "")))
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    """A frame's headers, typed. `capture_ns` is wall-clock time.time_ns() at capture."""
+
+    stream: str
+    seq: int
+    capture_ns: int
+    source: str
+    encoding: str = "jpeg"
+    truth: GroundTruth | None = None
+
+
+def encode_frame(img: np.ndarray, encoding: str = "jpeg", quality: int = 90) -> bytes:
+    """uint8 BGR (H, W, 3) or grey (H, W) image -> JPEG (default) or lossless PNG bytes."""
+    if encoding not in ENCODINGS:
+        raise WireError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim not in (2, 3) or img.size == 0:
+        raise WireError(f"encode_frame needs a non-empty uint8 HxW or HxWx3 image, got {getattr(img, 'shape', type(img))}")
+    if encoding == "jpeg":
+        if not 1 <= quality <= 100:
+            raise WireError(f"jpeg quality must be 1..100, got {quality}")
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    else:
+        # Level 1: PNG's size barely improves beyond it and encoding gets several times slower.
+        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise WireError(f"OpenCV could not encode a {img.shape} image as {encoding}")
+    return buf.tobytes()
+
+
+def frame_key(stream: str) -> bytes:
+    """The record key: the stream id, so one stream's frames share a partition and stay in order."""
+    return stream.encode("utf-8")
+
+
+def frame_headers(meta: FrameMeta) -> list[tuple[str, bytes]]:
+    """FrameMeta -> Kafka headers (all values UTF-8 strings, integers in decimal)."""
+    if not meta.stream:
+        raise WireError("a frame needs a non-empty stream id")
+    headers = [
+        (HEADER_STREAM, meta.stream.encode("utf-8")),
+        (HEADER_SEQ, str(int(meta.seq)).encode()),
+        (HEADER_CAPTURE_NS, str(int(meta.capture_ns)).encode()),
+        (HEADER_SOURCE, meta.source.encode("utf-8")),
+        (HEADER_ENCODING, meta.encoding.encode("utf-8")),
+    ]
+    t = meta.truth
+    if t is not None:
+        headers += [
+            ("challenge", t.challenge.encode("utf-8")),
+            ("level", str(int(t.level)).encode()),
+            ("sign", t.sign.encode("utf-8")),
+            ("sequence", t.sequence.encode("utf-8")),
+        ]
+    return headers
+
+
+def _header_map(headers: Headers | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in headers or ():
+        try:
+            key, raw = item
+        except (TypeError, ValueError):
+            raise HeaderError(f"header entry {item!r} is not a (key, value) pair") from None
+        if key in out:
+            raise HeaderError(f"header {key!r} appears more than once")
+        if raw is None:
+            raise HeaderError(f"header {key!r} has no value")
+        try:
+            out[key] = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise HeaderError(f"header {key!r} is not UTF-8 ({bytes(raw)[:16].hex()})") from None
+    return out
+
+
+def _required(h: dict[str, str], key: str) -> str:
+    if key not in h:
+        raise HeaderError(f"missing header {key!r}")
+    if not h[key]:
+        raise HeaderError(f"header {key!r} is empty")
+    return h[key]
+
+
+def _int(h: dict[str, str], key: str, lo: int = 0, hi: int | None = None) -> int:
+    text = _required(h, key)
+    # int() accepts '+5', ' 5' and '5_000'; the format is plain decimal digits only.
+    if not text.isascii() or not text.isdigit():
+        raise HeaderError(f"header {key!r} is not a non-negative integer: {text[:40]!r}")
+    value = int(text)
+    if value < lo or (hi is not None and value > hi):
+        raise HeaderError(f"header {key!r} is {value}, outside {lo}..{hi}")
+    return value
+
+
+def parse_frame_headers(headers: Headers | None) -> FrameMeta:
+    """Kafka headers -> FrameMeta; raises HeaderError naming the first missing or malformed header."""
+    h = _header_map(headers)
+    stream = _required(h, HEADER_STREAM)
+    seq = _int(h, HEADER_SEQ)
+    capture_ns = _int(h, HEADER_CAPTURE_NS)
+    source = _required(h, HEADER_SOURCE)
+    encoding = _required(h, HEADER_ENCODING)
+    if encoding not in WIRE_ENCODINGS:
+        raise HeaderError(f"header 'encoding' is {encoding[:20]!r}, expected one of {', '.join(WIRE_ENCODINGS)}")
+    truth = None
+    if any(k in h for k in TRUTH_HEADERS):
+        # Ground truth is all-or-nothing at its core: a challenge without a level is meaningless.
+        challenge = _required(h, "challenge")
+        level = _int(h, "level", 0, 5)
+        truth = GroundTruth(challenge, level, h.get("sign", ""), h.get("sequence", ""))
+    return FrameMeta(stream, seq, capture_ns, source, encoding, truth)
+
+
+# ---------------------------------------------------------------------------------------------
+# Score and alert records: compact JSON, one per frame / per alert event, key = stream id.
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    # allow_nan=False: NaN/inf are not JSON; a non-finite score is a bug to surface, not to ship.
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _loads(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WireError(f"{what} record is not JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise WireError(f"{what} record is a JSON {type(obj).__name__}, expected an object")
+    return obj
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a record came from in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+@dataclass
+class ScoreRecord:
+    """One scored frame. The calibration fields stay None (and off the wire) until a hook sets them.
+
+    `image` is the decoded frame, handed to post-processing hooks (image statistics); it is never
+    serialised.
+    """
+
+    stream: str
+    seq: int
+    score: float
+    recon: float
+    layer_cos: tuple[float, float, float, float]
+    model_id: str
+    capture_ns: int
+    received_ns: int
+    scored_ns: int
+    source: str
+    origin: Origin
+    truth: GroundTruth | None = None
+    anomaly: float | None = None
+    is_anomalous: bool | None = None
+    condition: str | None = None
+    confidence: float | None = None
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "stream": self.stream,
+            "seq": self.seq,
+            "score": float(self.score),
+            "recon": float(self.recon),
+            "layer_cos": [float(c) for c in self.layer_cos],
+            "model_id": self.model_id,
+            "capture_ns": self.capture_ns,
+            "received_ns": self.received_ns,
+            "scored_ns": self.scored_ns,
+            "source": self.source,
+            "origin": self.origin.to_dict(),
+            "truth": self.truth.to_dict() if self.truth is not None else None,
+        }
+        for name in ("anomaly", "is_anomalous", "condition", "confidence"):
+            value = getattr(self, name)
+            if value is not None:
+                d[name] = bool(value) if name == "is_anomalous" else (float(value) if name != "condition" else value)
+        return d
+
+
+def encode_score(record: ScoreRecord) -> bytes:
+    return _dumps(record.to_dict())
+
+
+def decode_score(data: bytes) -> ScoreRecord:
+    d = _loads(data, "score")
+    try:
+        o = d["origin"]
+        return ScoreRecord(
+            stream=d["stream"],
+            seq=int(d["seq"]),
+            score=float(d["score"]),
+            recon=float(d["recon"]),
+            layer_cos=tuple(float(c) for c in d["layer_cos"]),  # type: ignore[arg-type]
+            model_id=d["model_id"],
+            capture_ns=int(d["capture_ns"]),
+            received_ns=int(d["received_ns"]),
+            scored_ns=int(d["scored_ns"]),
+            source=d["source"],
+            origin=Origin(o["topic"], int(o["partition"]), int(o["offset"])),
+            truth=GroundTruth.from_dict(d["truth"]) if d.get("truth") else None,
+            anomaly=d.get("anomaly"),
+            is_anomalous=d.get("is_anomalous"),
+            condition=d.get("condition"),
+            confidence=d.get("confidence"),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise WireError(f"score record is missing or has a malformed field ({type(e).__name__}: {e})") from None
+
+
+@dataclass(frozen=True)
+class AlertExample:
+    """The frame an operator should look at for an alert."""
+
+    topic: str
+    partition: int
+    offset: int
+    seq: int
+
+
+@dataclass
+class AlertRecord:
+    """One alert event for a stream: raised, updated while it lasts, cleared when it ends."""
+
+    alert_id: str
+    stream: str
+    state: str  # raised | updated | cleared
+    condition: str | None
+    confidence: float | None
+    started_ns: int
+    ended_ns: int | None
+    frames: int
+    anomalous_frames: int
+    score_mean: float
+    score_max: float
+    example: AlertExample | None
+
+    STATES = ("raised", "updated", "cleared")
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.state not in self.STATES:
+            raise WireError(f"alert state must be one of {', '.join(self.STATES)}, got {self.state!r}")
+        return {
+            "alert_id": self.alert_id,
+            "stream": self.stream,
+            "state": self.state,
+            "condition": self.condition,
+            "confidence": None if self.confidence is None else float(self.confidence),
+            "started_ns": self.started_ns,
+            "ended_ns": self.ended_ns,
+            "frames": self.frames,
+            "anomalous_frames": self.anomalous_frames,
+            "score_mean": float(self.score_mean),
+            "score_max": float(self.score_max),
+            "example": None if self.example is None else {
+                "topic": self.example.topic,
+                "partition": self.example.partition,
+                "offset": self.example.offset,
+                "seq": self.example.seq,
+            },
+        }
+
+
+def encode_alert(alert: AlertRecord) -> bytes:
+    return _dumps(alert.to_dict())
+
+
+def decode_alert(data: bytes) -> AlertRecord:
+    d = _loads(data, "alert")
+    try:
+        ex = d.get("example")
+        alert = AlertRecord(
+            alert_id=d["alert_id"],
+            stream=d["stream"],
+            state=d["state"],
+            condition=d.get("condition"),
+            confidence=d.get("confidence"),
+            started_ns=int(d["started_ns"]),
+            ended_ns=None if d.get("ended_ns") is None else int(d["ended_ns"]),
+            frames=int(d["frames"]),
+            anomalous_frames=int(d["anomalous_frames"]),
+            score_mean=float(d["score_mean"]),
+            score_max=float(d["score_max"]),
+            example=None if ex is None else AlertExample(ex["topic"], int(ex["partition"]), int(ex["offset"]), int(ex["seq"])),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise WireError(f"alert record is missing or has a malformed field ({type(e).__name__}: {e})") from None
+    if alert.state not in AlertRecord.STATES:
+        raise WireError(f"alert state must be one of {', '.join(AlertRecord.STATES)}, got {alert.state!r}")
+    return alert
+
+
+# ---------------------------------------------------------------------------------------------
+# Dead letters (Kafka Connect's convention): original key, value and headers plus dlq.* headers.
+
+DLQ_PREFIX = "dlq."
+
+
+@dataclass(frozen=True)
+class DeadLetterInfo:
+    origin: Origin
+    error: str
+    stage: str  # validate | decode | score
+    consumer: str
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Collapse an error message to one bounded line (headers and logs are read line by line)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def dead_letter_headers(original: Headers | None, info: DeadLetterInfo) -> list[tuple[str, bytes]]:
+    """The original headers (as sent, even if malformed) plus the dlq.* ones."""
+    kept = [(k, v if v is not None else b"") for k, v in (original or ()) if isinstance(k, str) and not k.startswith(DLQ_PREFIX)]
+    return kept + [
+        ("dlq.origin.topic", info.origin.topic.encode("utf-8")),
+        ("dlq.origin.partition", str(info.origin.partition).encode()),
+        ("dlq.origin.offset", str(info.origin.offset).encode()),
+        ("dlq.error", one_line(info.error).encode("utf-8")),
+        ("dlq.stage", info.stage.encode("utf-8")),
+        ("dlq.consumer", info.consumer.encode("utf-8")),
+    ]
+
+
+def parse_dead_letter_headers(headers: Iterable[tuple[str, bytes | None]]) -> DeadLetterInfo:
+    """The dlq.* headers of a dead letter -> DeadLetterInfo (for tools and tests)."""
+    h = {k: (v or b"").decode("utf-8", "replace") for k, v in headers if k.startswith(DLQ_PREFIX)}
+    try:
+        origin = Origin(h["dlq.origin.topic"], int(h["dlq.origin.partition"]), int(h["dlq.origin.offset"]))
+        return DeadLetterInfo(origin, h["dlq.error"], h["dlq.stage"], h.get("dlq.consumer", ""))
+    except (KeyError, ValueError) as e:
+        raise WireError(f"dead letter headers incomplete or malformed ({e})") from None

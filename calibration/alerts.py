@@ -1,0 +1,194 @@
+"""Per-stream alert state machine: per-frame decisions -> "raised" / "updated" / "cleared" records.
+
+Pure (no I/O, no clock): every time comes from the frames' capture_ns, so a replay gives the same
+alerts as the live run, and tests need no sleeping.
+
+Rules (AlertConfig):
+- raise when at least k of the last n frames are anomalous; the alert starts at the first
+  anomalous frame of that window (the onset, not the k-th frame), and its id is
+  "<stream>:<onset seq>", so a consumer that crashed and replays the same frames re-raises the
+  SAME alert id, which downstream can deduplicate;
+- name the dominant condition: the majority over anomalous frames of the last `condition_window`
+  frames of the alert; the name only changes when another condition has strictly more votes
+  (no naming flap on ties); confidence = summed confidence of the frames voting for it / number
+  of anomalous frames (their average probability of the named condition, counting frames that
+  named something else as 0);
+- "updated" when the dominant condition changes, and every `update_every` frames while it lasts;
+- clear with hysteresis: fewer than clear_k anomalous frames among the last clear_n; after that,
+  a new alert needs k of n again, so an isolated anomalous frame never re-raises;
+- duplicates: a frame whose seq is not above the stream's last seq (a redelivery after a consumer
+  crash) changes nothing and emits nothing. A seq more than `seq_reset_gap` below the last one
+  means the camera restarted its numbering: the window continues from it.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from monitor.config import AlertConfig
+
+
+class Origin(NamedTuple):
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+class FrameDecision(NamedTuple):
+    """What the alert machine needs about one scored frame."""
+
+    stream: str
+    seq: int
+    is_anomalous: bool
+    condition: str = "unknown"
+    confidence: float = 0.0
+    value: float = 0.0            # the anomaly value (score_mean / score_max in the records)
+    capture_ns: int = 0
+    origin: Origin = Origin()
+
+
+@dataclass
+class _Alert:
+    alert_id: str
+    started_ns: int
+    frames: int = 0
+    anomalous_frames: int = 0
+    value_sum: float = 0.0
+    value_max: float = float("-inf")
+    example: dict = field(default_factory=dict)
+    condition: str = "unknown"
+    confidence: float = 0.0
+    since_update: int = 0
+
+
+@dataclass
+class _Stream:
+    last_seq: int | None = None
+    window: deque = field(default_factory=deque)  # recent FrameDecision, newest last
+    alert: _Alert | None = None
+    frames_since_clear: int = 0  # only frames after the last clear count towards a new alert
+
+
+def _example(d: FrameDecision) -> dict:
+    return {"topic": d.origin.topic, "partition": d.origin.partition, "offset": d.origin.offset, "seq": d.seq}
+
+
+class AlertTracker:
+    """Alert state of every stream; `observe` one frame at a time, in each stream's seq order."""
+
+    def __init__(self, cfg: AlertConfig | None = None) -> None:
+        self.cfg = cfg or AlertConfig()
+        c = self.cfg
+        if not (1 <= c.k <= c.n):
+            raise ValueError(f"alerts: need 1 <= k <= n, got k={c.k}, n={c.n}")
+        if not (1 <= c.clear_k <= c.clear_n):
+            raise ValueError(f"alerts: need 1 <= clear_k <= clear_n, got clear_k={c.clear_k}, clear_n={c.clear_n}")
+        self._keep = max(c.n, c.clear_n, c.condition_window)
+        self.streams: dict[str, _Stream] = {}
+        self.duplicates = 0  # frames ignored as redeliveries
+
+    # -- public ------------------------------------------------------------------------------
+
+    def observe(self, d: FrameDecision) -> list[dict]:
+        """One frame's decision -> the alert records it causes (usually none)."""
+        st = self.streams.setdefault(d.stream, _Stream())
+        if st.last_seq is not None and d.seq <= st.last_seq:
+            if st.last_seq - d.seq <= self.cfg.seq_reset_gap:
+                self.duplicates += 1
+                return []
+            # The camera restarted its numbering: keep the window (the scene did not change).
+        st.last_seq = d.seq
+        st.window.append(d)
+        while len(st.window) > self._keep:
+            st.window.popleft()
+        st.frames_since_clear += 1
+        if st.alert is None:
+            return self._maybe_raise(d.stream, st)
+        return self._continue(d, st)
+
+    def active(self) -> dict[str, dict]:
+        """The open alert of each stream that has one, as a record with state 'raised'/'updated'."""
+        return {s: self._record(s, st.alert, "updated", None) for s, st in self.streams.items() if st.alert}
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def _maybe_raise(self, stream: str, st: _Stream) -> list[dict]:
+        c = self.cfg
+        recent = list(st.window)[-min(c.n, st.frames_since_clear):]
+        hits = [f for f in recent if f.is_anomalous]
+        if len(hits) < c.k:
+            return []
+        onset = hits[0]
+        a = _Alert(alert_id=f"{stream}:{onset.seq}", started_ns=onset.capture_ns)
+        for f in recent[recent.index(onset):]:
+            self._count(a, f)
+        a.condition, a.confidence = self._dominant(st, a, None)
+        st.alert = a
+        return [self._record(stream, a, "raised", None)]
+
+    def _continue(self, d: FrameDecision, st: _Stream) -> list[dict]:
+        c, a = self.cfg, st.alert
+        assert a is not None
+        self._count(a, d)
+        a.since_update += 1
+        last = list(st.window)[-c.clear_n:]
+        if len(last) >= c.clear_n and sum(f.is_anomalous for f in last) < c.clear_k:
+            # Ended when the condition stopped being seen: the first normal frame after the last
+            # anomalous one (clear_k > 1 can leave anomalous frames inside the clearing window).
+            last_hit = max((i for i, f in enumerate(last) if f.is_anomalous), default=-1)
+            ended = last[last_hit + 1].capture_ns if last_hit + 1 < len(last) else d.capture_ns
+            rec = self._record(d.stream, a, "cleared", ended)
+            st.alert = None
+            st.frames_since_clear = 0
+            return [rec]
+        previous = a.condition
+        a.condition, a.confidence = self._dominant(st, a, previous)
+        if a.condition != previous or (c.update_every > 0 and a.since_update >= c.update_every):
+            a.since_update = 0
+            return [self._record(d.stream, a, "updated", None)]
+        return []
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _count(a: _Alert, f: FrameDecision) -> None:
+        a.frames += 1
+        if f.is_anomalous:
+            a.anomalous_frames += 1
+        a.value_sum += f.value
+        if f.value > a.value_max or not a.example:
+            a.value_max = max(a.value_max, f.value)
+            a.example = _example(f)
+
+    def _dominant(self, st: _Stream, a: _Alert, current: str | None) -> tuple[str, float]:
+        onset_seq = int(a.alert_id.rsplit(":", 1)[1])
+        window = [f for f in list(st.window)[-self.cfg.condition_window:] if f.is_anomalous and f.seq >= onset_seq]
+        if not window:
+            return (current or "unknown"), a.confidence
+        votes: dict[str, int] = {}
+        conf: dict[str, float] = {}
+        for f in window:
+            votes[f.condition] = votes.get(f.condition, 0) + 1
+            conf[f.condition] = conf.get(f.condition, 0.0) + float(f.confidence)
+        best = max(votes, key=lambda k: (votes[k], conf[k]))
+        # Hysteresis on the name: keep the current one unless another has strictly more votes.
+        if current is not None and current in votes and votes[current] >= votes[best]:
+            best = current
+        return best, conf[best] / len(window)
+
+    def _record(self, stream: str, a: _Alert, state: str, ended_ns: int | None) -> dict[str, Any]:
+        return {
+            "alert_id": a.alert_id,
+            "stream": stream,
+            "state": state,
+            "condition": a.condition,
+            "confidence": round(float(a.confidence), 4),
+            "started_ns": int(a.started_ns),
+            "ended_ns": None if ended_ns is None else int(ended_ns),
+            "frames": a.frames,
+            "anomalous_frames": a.anomalous_frames,
+            "score_mean": float(a.value_sum / a.frames) if a.frames else 0.0,
+            "score_max": float(a.value_max) if a.frames else 0.0,
+            "example": dict(a.example),
+        }

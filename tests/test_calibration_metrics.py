@@ -1,0 +1,142 @@
+"""AUROC and ROC against hand-computed cases; threshold maths on known distributions."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from calibration.metrics import auroc, average_ranks, detection_rate, false_alarm_rate, roc_curve, tpr_at_fpr
+from calibration.threshold import (
+    BinomialBoundThreshold,
+    EmpiricalQuantileThreshold,
+    PerStreamThresholds,
+    ThresholdError,
+    binom_cdf,
+    fpr_upper_bound,
+    make_threshold,
+    min_clean_frames,
+)
+
+
+def test_auroc_hand_computed_with_ties():
+    # pairs (neg, pos): (0,1)>, (0,3)>, (1,1) tie, (1,3)>, (2,1)<, (2,3)> -> 4.5 / 6
+    assert auroc([0, 1, 2], [1, 3]) == pytest.approx(0.75)
+    assert auroc([0, 0], [1, 1]) == 1.0
+    assert auroc([1, 1], [0, 0]) == 0.0
+    assert auroc([5, 5, 5], [5, 5]) == 0.5
+
+
+def test_auroc_matches_pairwise_count():
+    rng = np.random.default_rng(0)
+    neg = rng.integers(0, 10, 200).astype(float)
+    pos = rng.integers(3, 13, 150).astype(float)
+    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert auroc(neg, pos) == pytest.approx(pairs)
+
+
+def test_average_ranks():
+    assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
+
+
+def test_roc_curve_points_and_area():
+    curve = roc_curve([0, 1, 2], [1, 3])
+    assert curve.fpr.tolist() == pytest.approx([0, 0, 1 / 3, 2 / 3, 1])
+    assert curve.tpr.tolist() == pytest.approx([0, 0.5, 0.5, 1, 1])
+    # each threshold reproduces its point under the `value > threshold` rule
+    for f, t, thr in zip(curve.fpr, curve.tpr, curve.thresholds):
+        assert false_alarm_rate([0, 1, 2], thr) == pytest.approx(f)
+        assert detection_rate([1, 3], thr) == pytest.approx(t)
+    assert np.trapezoid(curve.tpr, curve.fpr) == pytest.approx(0.75)
+    assert tpr_at_fpr(curve, 0.0) == 0.5
+
+
+def test_auroc_refuses_one_class_and_nan():
+    with pytest.raises(ValueError):
+        auroc([], [1.0])
+    with pytest.raises(ValueError):
+        auroc([float("nan")], [1.0])
+
+
+def test_binomial_helpers():
+    assert binom_cdf(0, 10, 0.1) == pytest.approx(0.9**10)
+    assert binom_cdf(2, 5, 0.5) == pytest.approx(0.5)
+    # zero hits: closed form (1-u)^n = 1-conf
+    assert fpr_upper_bound(0, 299, 0.95) == pytest.approx(1 - 0.05 ** (1 / 299))
+    u = fpr_upper_bound(4, 1000, 0.95)
+    assert binom_cdf(4, 1000, u) == pytest.approx(0.05, abs=1e-6)
+    assert min_clean_frames(0.01, 0.95) == math.ceil(math.log(0.05) / math.log(0.99)) == 299
+
+
+def test_threshold_nan_until_fitted_and_explains():
+    t = BinomialBoundThreshold(0.01, 0.95)
+    assert math.isnan(t.value)
+    assert "not calibrated" in t.explain()
+
+
+@pytest.mark.parametrize("dist", ["uniform", "normal"])
+def test_binomial_bound_keeps_true_fpr_under_target(dist):
+    rng = np.random.default_rng(1)
+    draw = (lambda n: rng.random(n)) if dist == "uniform" else (lambda n: rng.normal(size=n))
+    true_fpr = (lambda t: 1 - t) if dist == "uniform" else (lambda t: 0.5 * math.erfc(t / math.sqrt(2)))
+    over, trials = 0, 400
+    for _ in range(trials):
+        res = BinomialBoundThreshold(0.01, 0.95).fit(draw(1000))
+        assert res.supported and res.fpr_upper_bound <= 0.01
+        over += true_fpr(res.threshold) > 0.01
+    # the guarantee is 5 % at most; allow sampling slack on 400 trials
+    assert over / trials <= 0.08
+    # and it is not absurdly conservative: on a large sample the empirical rate sits below target
+    big = draw(200_000)
+    res = BinomialBoundThreshold(0.01, 0.95).fit(big)
+    assert 0.008 < true_fpr(res.threshold) <= 0.0105
+    assert res.empirical_fpr == pytest.approx((big > res.threshold).mean())
+
+
+def test_empirical_quantile_is_unbounded_half_the_time():
+    rng = np.random.default_rng(2)
+    over = sum((1 - EmpiricalQuantileThreshold(0.01).fit(rng.random(1000)).threshold) > 0.01 for _ in range(300))
+    assert 0.25 < over / 300 < 0.75
+
+
+def test_too_few_frames_explains_and_uses_max():
+    v = np.random.default_rng(3).random(100)
+    res = BinomialBoundThreshold(0.01, 0.95).fit(v)
+    assert not res.supported
+    assert res.threshold == v.max() and res.exceedances == 0
+    assert res.min_frames == 299
+    assert "only 100 clean frames" in res.explanation and "299" in res.explanation
+    assert res.fpr_upper_bound == pytest.approx(1 - 0.05 ** (1 / 100))
+    with pytest.raises(ThresholdError, match="only 100 clean frames"):
+        BinomialBoundThreshold(0.01, 0.95).fit(v, strict=True)
+    # exactly enough frames: the max is supported
+    assert BinomialBoundThreshold(0.01, 0.95).fit(np.arange(299.0)).supported
+
+
+def test_threshold_input_errors():
+    with pytest.raises(ThresholdError):
+        BinomialBoundThreshold(0.0, 0.95)
+    with pytest.raises(ThresholdError):
+        BinomialBoundThreshold(0.01, 0.95).fit([])
+    with pytest.raises(ThresholdError, match="NaN"):
+        BinomialBoundThreshold(0.01, 0.95).fit([1.0, float("nan")])
+    with pytest.raises(ThresholdError, match="unknown threshold method"):
+        make_threshold("nope", 0.01, 0.95)
+
+
+def test_ties_never_flag_more_than_allowed():
+    v = np.r_[np.zeros(990), np.ones(10)]  # 1 % of clean values tied at the top
+    res = BinomialBoundThreshold(0.01, 0.95).fit(v)
+    assert res.exceedances == (v > res.threshold).sum() <= res.rank_from_top - 1
+
+
+def test_per_stream_thresholds_fall_back_to_global():
+    rng = np.random.default_rng(4)
+    values = np.r_[rng.random(2000), rng.random(50) + 5]
+    streams = np.r_[["a"] * 2000, ["b"] * 50]
+    pst = PerStreamThresholds(0.01, 0.95)
+    fitted = pst.fit(values, streams)
+    assert set(fitted) == {"a"}
+    assert pst.threshold_for("a") < 1.0
+    assert pst.threshold_for("b") == pst.global_result.threshold
+    assert pst.threshold_for("unseen") == pst.global_result.threshold

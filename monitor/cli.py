@@ -1,0 +1,238 @@
+"""Subcommands of the model area: synth, train, evaluate, bench scorer."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .config import Config
+
+
+def _err(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _write_json(path: str | None, figures: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+
+
+def _add_subset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--subset", choices=("all", "train", "test"), default="all",
+                   help="use all images, or only the train/test side of a track-wise split (default all)")
+    p.add_argument("--test-fraction", type=float, default=0.3, help="fraction of tracks on the test side (default 0.3)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the track-wise split (default 0)")
+
+
+def _select(items: list[tuple[Path, str]], args: argparse.Namespace) -> list[tuple[Path, str]]:
+    """Keep one side of a deterministic track-wise split; the same options give the same tracks in every command."""
+    if args.subset == "all":
+        return items
+    from .cure_tsr import split_by_track
+
+    group = dict(items)
+    train, test = split_by_track([p for p, _ in items], args.test_fraction, args.split_seed, group=lambda p: group[p])
+    keep = set(train if args.subset == "train" else test)
+    return [(p, g) for p, g in items if p in keep]
+
+
+# --- synth -----------------------------------------------------------------------------------------
+
+def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
+    from .challenges import build_challenge_set
+    from .cure_tsr import challenge_code, training_images
+
+    src = Path(args.data)
+    if not src.is_dir():
+        return _err(f"--data {src}: not a directory of clean images")
+    items = _select(training_images(src), args)
+    if not items:
+        return _err(f"--data {src}: no images found")
+    try:
+        challenges = [challenge_code(c) for c in args.challenges.split(",")] if args.challenges else None
+        levels = tuple(int(v) for v in args.levels.split(","))
+    except ValueError as e:
+        return _err(f"--challenges/--levels: {e}")
+    console = Console(stderr=True)
+    with _progress(console) as prog:
+        task = prog.add_task("synth", total=None, info="")
+
+        def progress(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+
+        summary = build_challenge_set([p for p, _ in items], args.out, challenges=challenges, levels=levels,
+                                      seed=args.seed, split=args.split, progress=progress)
+    console.print(f"wrote {summary.get('images', sum(v for v in summary.values() if isinstance(v, int)))} images "
+                  f"from {len(items)} clean frames to {args.out}")
+    return 0
+
+
+# --- train -----------------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
+    from .cure_tsr import training_images
+    from .train import train_model
+
+    src = Path(args.data)
+    if not src.is_dir():
+        return _err(f"--data {src}: not a directory")
+    items = _select(training_images(src), args)
+    if not items:
+        return _err(f"--data {src}: no clean images found")
+    t = cfg.train
+    epochs = args.epochs if args.epochs is not None else t.epochs
+    console = Console(stderr=True)
+    console.print(f"training GradCon on {len(items)} clean frames from {len({g for _, g in items})} tracks of {src} "
+                  f"({epochs} epochs, {'colour' if t.channels == 3 else 'grey'})")
+    with _progress(console) as prog:
+        task = prog.add_task("train", total=epochs, info="")
+
+        def on_epoch(s) -> None:
+            prog.update(task, advance=1, info=f"loss {s.loss:.4f} recon {s.recon:.4f} grad {s.grad_loss:+.3f} "
+                                              f"| val {s.val_loss:.4f}")
+
+        try:
+            model_id, res = train_model([p for p, _ in items], [g for _, g in items], args.out, channels=t.channels,
+                                        epochs=epochs, batch_size=t.batch_size, lr=t.lr, alpha=t.alpha,
+                                        val_fraction=t.val_fraction, seed=args.seed if args.seed is not None else t.seed,
+                                        data_root=str(src), on_epoch=on_epoch)
+        except ValueError as e:
+            return _err(str(e))
+    console.print(f"wrote {args.out} (model {model_id}): best epoch {res.best_epoch}, validation loss {res.best_val_loss:.5f}")
+    return 0
+
+
+# --- evaluate --------------------------------------------------------------------------------------
+
+def render_auroc_tables(table, console: Console) -> None:
+    from .evaluate import SCORE_KINDS
+
+    for kind in SCORE_KINDS:
+        t = Table(title=f"AUROC, {kind} ({table.n_clean} clean frames as inliers)", title_justify="left")
+        t.add_column("challenge")
+        for lv in table.levels:
+            t.add_column(f"L{lv}", justify="right")
+        t.add_column("mean", justify="right", style="bold")
+        for c in table.challenges:
+            t.add_row(c, *[f"{table.auroc[(kind, c, lv)]:.3f}" if (kind, c, lv) in table.auroc else "-" for lv in table.levels],
+                      f"{table.mean(kind, challenge=c):.3f}")
+        t.add_row("mean", *[f"{table.mean(kind, levels=(lv,)):.3f}" for lv in table.levels], f"{table.mean(kind):.3f}",
+                  style="bold")
+        console.print(t)
+
+
+def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
+    from . import load_model
+    from .evaluate import evaluate_dir
+
+    console = Console()
+    scorer = load_model(args.model, device=args.device)
+    with _progress(Console(stderr=True)) as prog:
+        task = prog.add_task("score", total=None, info="")
+        table = evaluate_dir(scorer, args.data, progress=lambda n: prog.update(task, advance=n))
+    render_auroc_tables(table, console)
+    figures = table.flat()
+    figures["model_id"] = scorer.model_id
+    _write_json(args.json, figures)
+    if args.report:
+        from calibration.report import write_report
+
+        write_report(args.report, model=args.model, data=args.data, calibration=args.calibration, auroc_table=table,
+                     device=args.device)
+        console.print(f"report written to {args.report}")
+    return 0
+
+
+# --- bench scorer ----------------------------------------------------------------------------------
+
+def cmd_bench_scorer(args: argparse.Namespace, cfg: Config) -> int:
+    import torch
+
+    from . import load_model
+    from .bench import bench_scorer, load_bench_frames
+    from .checkpoint import make_untrained_checkpoint
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = args.model
+    if model is None:
+        import tempfile
+
+        model = str(Path(tempfile.mkdtemp()) / "untrained.pt")
+        make_untrained_checkpoint(model)  # speed does not depend on the weights
+    scorer = load_model(model, device=args.device)
+    frames = load_bench_frames(args.data)
+    fig = bench_scorer(scorer, frames, batch=args.batch, rounds=args.rounds, loop_frames=args.loop_frames)
+    t = Table(title=f"scorer benchmark: batch {fig['batch']}, {fig['device']}, {fig['threads']} threads, "
+                    f"median of {fig['rounds']} interleaved rounds", title_justify="left")
+    t.add_column("path")
+    t.add_column("images/s", justify="right")
+    t.add_row("(a) batched forward + decoder backward (floor)", f"{fig['floor_images_per_s']:,.0f}")
+    t.add_row("(b) fast batched scorer", f"{fig['fast_images_per_s']:,.0f}")
+    t.add_row("(c) batch-size-1 loop (authors')", f"{fig['loop_images_per_s']:,.0f}")
+    Console().print(t)
+    print(f"b/a = {fig['fast_over_floor']:.3f}   b/c = {fig['fast_over_loop']:.1f}   "
+          f"max |fast - loop| = {fig['max_abs_diff_fast_vs_loop']:.2e}")
+    _write_json(args.json, fig)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="build a CURE-TSR-style challenge set from clean sign crops",
+                       description="Apply the 12 CURE-TSR challenge types at 5 levels to clean crops and write them "
+                                   "in the CURE-TSR layout (plus manifest.csv keeping each frame's track).")
+    p.add_argument("--data", required=True, help="folder of clean images (searched recursively)")
+    p.add_argument("--out", required=True, help="output folder (CURE-TSR layout)")
+    p.add_argument("--challenges", help="comma-separated challenge names or codes (default all 12)")
+    p.add_argument("--levels", default="1,2,3,4,5", help="comma-separated levels (default 1,2,3,4,5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="Real_Test", help="split folder to write (default Real_Test)")
+    _add_subset_args(p)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train GradCon on clean frames",
+                       description="Train GradCon on challenge-free frames: a CURE-TSR layout (its ChallengeFree "
+                                   "frames) or any folder of clean images. Validation is split by track.")
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"),
+                   help="training data (default: ../shared/data/belgiumtsc)")
+    p.add_argument("--out", default="runs/model.pt", help="checkpoint to write (default runs/model.pt)")
+    p.add_argument("--epochs", type=int, help="epochs (default: train.epochs in the config, 60)")
+    p.add_argument("--seed", type=int, help="seed (default: train.seed in the config)")
+    _add_subset_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="AUROC per challenge type and level on a CURE-TSR layout",
+                       description="Challenge-free frames are the inliers, the same frames under each challenge "
+                                   "type and level the outliers (the paper's protocol).")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help="CURE-TSR layout (real data set or one built by synth)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="write the figures as flat JSON keys")
+    p.add_argument("--calibration", help="calibration file, for the report's calibrated figures")
+    p.add_argument("--report", metavar="DIR", help="write a full evaluation report (JSON, Markdown, ROC PNGs) to DIR")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = bench_sub.add_parser("scorer", help="fast scorer vs its floor vs the batch-size-1 loop",
+                             description="Images/s of (a) batched forward + decoder backward, (b) the fast scorer, "
+                                         "(c) the authors' batch-size-1 loop, on the same batch; ratios b/a and b/c.")
+    p.add_argument("--model", help="checkpoint (default: an untrained model; speed does not depend on weights)")
+    p.add_argument("--data", help="folder of images for the batch (default ../shared/data/belgiumtsc)")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--loop-frames", type=int, default=256, help="frames the slow loop scores per round")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="write the figures as flat JSON keys")
+    p.set_defaults(func=cmd_bench_scorer)

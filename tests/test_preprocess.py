@@ -1,0 +1,65 @@
+"""Strict decoding of what cameras and data sets deliver."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from monitor.preprocess import ImageError, decode_image, to_model_input
+
+from .helpers import belgium_frames, render_sign
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".ppm"])
+def test_every_format_decodes(ext: str) -> None:
+    img = belgium_frames(1)[0]
+    ok, buf = cv2.imencode(ext, img)
+    out = decode_image(buf.tobytes())
+    assert out.shape == img.shape and out.dtype == np.uint8
+
+
+def test_grey_and_16_bit_and_alpha_are_normalised() -> None:
+    img = render_sign(40)
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    assert decode_image(cv2.imencode(".png", grey)[1].tobytes()).shape == (40, 40)
+    sixteen = img.astype(np.uint16) * 257
+    out = decode_image(cv2.imencode(".png", sixteen)[1].tobytes())
+    assert out.dtype == np.uint8 and np.abs(out.astype(int) - img).max() <= 1
+    bgra = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
+    assert decode_image(cv2.imencode(".png", bgra)[1].tobytes()).shape == (40, 40, 3)
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"", "empty payload"),
+        (b"GIF89a....", "not an image"),
+        (b'{"json": true}', "not an image"),
+    ],
+)
+def test_not_images(payload: bytes, message: str) -> None:
+    with pytest.raises(ImageError, match=message):
+        decode_image(payload)
+
+
+def test_truncated_and_bomb_headers() -> None:
+    png = cv2.imencode(".png", render_sign(64))[1].tobytes()
+    with pytest.raises(ImageError, match="could not be decoded"):
+        decode_image(png[: len(png) // 2])
+    bomb = bytearray(png)
+    bomb[16:20] = (100_000).to_bytes(4, "big")
+    bomb[20:24] = (100_000).to_bytes(4, "big")
+    with pytest.raises(ImageError, match="over the limit"):
+        decode_image(bytes(bomb))
+    jpg = cv2.imencode(".jpg", render_sign(64))[1].tobytes()
+    with pytest.raises(ImageError, match="64x64 pixels, over the limit"):
+        decode_image(jpg, max_pixels=1000)
+
+
+def test_model_input_from_any_sizes() -> None:
+    frames = [render_sign(21), render_sign(700), cv2.cvtColor(render_sign(30), cv2.COLOR_BGR2GRAY)]
+    x = to_model_input(frames)
+    assert x.shape == (3, 3, 28, 28) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert to_model_input(frames, channels=1).shape == (3, 1, 28, 28)
+    with pytest.raises(ImageError, match="expected HxW grey or HxWx3"):
+        to_model_input([np.zeros((5, 5, 2), np.uint8)])

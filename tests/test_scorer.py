@@ -1,0 +1,94 @@
+"""The fast batched scorer against the authors' batch-size-1 loop."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import monitor
+from monitor.model import GradConAE
+from monitor.scorer import Scorer, batched_scores, reference_loop_scores
+
+from .helpers import belgium_frames, render_sign
+
+
+@pytest.fixture(scope="module")
+def trained_like_scorer() -> Scorer:
+    """A model after a few real optimisation steps, so cosines are far from zero."""
+    torch.manual_seed(1)
+    m = GradConAE(3)
+    x = monitor.to_model_input(belgium_frames(64))
+    opt = torch.optim.Adam(m.parameters(), 1e-3)
+    for _ in range(20):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(m(x), x).backward()
+        opt.step()
+    recon = torch.nn.functional.mse_loss(m(x), x)
+    refs = torch.autograd.grad(recon, [l.weight for l in m.gradient_layers])
+    return Scorer(m, refs, beta=0.12, device="cpu")
+
+
+def test_architecture_matches_the_authors() -> None:
+    assert sum(p.numel() for p in GradConAE(1).parameters()) == 230_721
+    assert sum(p.numel() for p in GradConAE(3).parameters()) == 232_771
+    with pytest.raises(ValueError, match="28x28"):
+        GradConAE(3, size=32)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_fast_scorer_equals_the_loop(channels: int) -> None:
+    torch.manual_seed(0)
+    m = GradConAE(channels)
+    refs = [torch.randn_like(l.weight) for l in m.gradient_layers]
+    frames = belgium_frames(40)
+    x = monitor.to_model_input(frames, channels)
+    fast = [t.detach().numpy() for t in batched_scores(m, refs, x, 0.12)]
+    slow = reference_loop_scores(m, refs, x, 0.12)
+    np.testing.assert_allclose(fast[0], slow.score, atol=1e-5)
+    np.testing.assert_allclose(fast[1], slow.recon, atol=1e-6)
+    np.testing.assert_allclose(fast[2], slow.layer_cos, atol=1e-5)
+
+
+def test_trained_scorer_equals_the_loop_on_real_and_rendered_frames(trained_like_scorer: Scorer) -> None:
+    frames = belgium_frames(24) + [render_sign(s, seed=s) for s in (21, 28, 64, 300)]
+    frames.append(cv2_grey(frames[0]))
+    fast = trained_like_scorer.score(frames)
+    slow = trained_like_scorer.reference_scores(frames)
+    assert np.abs(fast.layer_cos).max() > 0.05  # a meaningful comparison, not zeros against zeros
+    np.testing.assert_allclose(fast.score, slow.score, atol=1e-5)
+    np.testing.assert_allclose(fast.layer_cos, slow.layer_cos, atol=1e-5)
+    assert fast.score.shape == (len(frames),) and fast.layer_cos.shape == (len(frames), 4)
+    np.testing.assert_allclose(fast.score, fast.recon - 0.12 * fast.layer_cos.mean(1), atol=1e-6)
+
+
+def cv2_grey(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+
+
+def test_a_frames_score_does_not_depend_on_its_batch(trained_like_scorer: Scorer) -> None:
+    frames = belgium_frames(64)
+    alone = trained_like_scorer.score(frames[:1]).score[0]
+    together = trained_like_scorer.score(frames).score
+    shuffled = trained_like_scorer.score(frames[::-1]).score[::-1]
+    assert abs(together[0] - alone) < 1e-6
+    np.testing.assert_allclose(together, shuffled, atol=1e-6)
+    trained_like_scorer.max_batch = 7  # split into uneven chunks
+    try:
+        np.testing.assert_allclose(trained_like_scorer.score(frames).score, together, atol=1e-6)
+    finally:
+        trained_like_scorer.max_batch = 4096
+
+
+def test_array_input_and_empty_batch(trained_like_scorer: Scorer) -> None:
+    arr = np.stack([render_sign(48, seed=i) for i in range(5)])
+    r = trained_like_scorer.score(arr)
+    assert r.score.shape == (5,)
+    assert trained_like_scorer.score([]).score.shape == (0,)
+    assert trained_like_scorer.preprocess(arr).shape == (5, 3, 28, 28)
+
+
+def test_wrong_input_shape_is_a_clear_error(trained_like_scorer: Scorer) -> None:
+    with pytest.raises(ValueError, match=r"expected \(N, 3, 28, 28\)"):
+        trained_like_scorer.score_tensor(torch.zeros(2, 3, 32, 32))

@@ -1,0 +1,531 @@
+"""What the alert console knows, built only from the records it is fed (no rich, no Kafka here).
+
+`ConsoleState` takes score and alert records (dicts as in docs/ARCHITECTURE.md) and dead-letter
+headers, and `snapshot()` turns them into plain, immutable views that the renderer draws. The clock
+is injectable so tests can age streams without sleeping; every record timestamp is nanoseconds,
+the clock is seconds (time.time).
+
+Thread-safety: the live console renders from its refresh thread while a feed thread (or the demo's
+own callbacks) ingests, so every public method takes the state's lock.
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from monitor.config import ConsoleConfig
+
+ALERT_STATES = ("raised", "updated", "cleared")
+
+# How many recent latencies feed a per-stream / overall percentile: enough for a stable p50 at 30 fps
+# (8 s of frames) without sorting thousands of numbers at every refresh.
+_STREAM_LATENCY_WINDOW = 256
+_TOTAL_LATENCY_WINDOW = 2048
+# Exact-duplicate detection: at-least-once delivery re-sends records after a scorer restart, and the
+# console should not count those frames twice. A bounded window keeps memory flat on long runs.
+_DEDUP_WINDOW = 1024
+_ALERT_MEMORY = 10_000
+_DEAD_LETTER_KEEP = 50
+
+
+def _natural_key(name: str) -> list:
+    # cam-2 before cam-10, as an operator reads them.
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name)]
+
+
+def _num(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in [0, 100]); None for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def headers_to_dict(headers: Any) -> dict[str, str]:
+    """Kafka headers (list of (key, bytes) as kafka-python gives them, or a mapping) as text."""
+    if headers is None:
+        return {}
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: dict[str, str] = {}
+    for key, value in items:
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            value = bytes(value).decode("utf-8", "replace")
+        out[str(key)] = "" if value is None else str(value)
+    return out
+
+
+# ----------------------------------------------------------------------------- views (immutable)
+
+
+@dataclass(frozen=True)
+class StreamView:
+    stream: str
+    state: str  # "ALERT" | "stale" | "ok"
+    stale: bool
+    condition: str | None  # from the open alert, else the last anomalous score record
+    confidence: float | None
+    condition_from_alert: bool
+    values: tuple[float, ...]  # newest last; "anomaly" when calibrated, else "score"
+    flags: tuple[bool | None, ...]  # is_anomalous per value (None: not calibrated)
+    value_name: str
+    threshold: float | None
+    last_value: float | None
+    fps: float | None  # None when stale or fewer than two frames
+    latency_p50_ms: float | None
+    age_s: float | None  # since the stream's last score record; None when it has none
+    frames: int
+    anomalous: int
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    time_s: float
+    state: str  # raised | updated | cleared
+    stream: str
+    condition: str | None
+    confidence: float | None
+    duration_s: float | None
+    frames: int | None
+    anomalous_frames: int | None
+    score_max: float | None
+    alert_id: str
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    time_s: float
+    stage: str
+    error: str
+    stream: str | None
+    origin: str
+    consumer: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    now_s: float
+    streams: tuple[StreamView, ...]  # ALERT first, then stale, then ok; by name within each
+    alerts: tuple[AlertEvent, ...]  # newest first
+    dead_letters: tuple[DeadLetterView, ...]  # newest first
+    frames: int
+    anomalous: int
+    open_alerts: int
+    total_alerts: int
+    dead_letter_total: int
+    dead_letter_recent: int
+    malformed: int
+    duplicates: int
+    consumers: tuple[str, ...]
+    models: tuple[str, ...]
+    fps: float | None
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    health: str  # "OK" | "DEGRADED" | "NO DATA"
+    health_reasons: tuple[str, ...]
+    source: str | None
+    sparkline_width: int
+    recent_window_s: float
+
+
+# ----------------------------------------------------------------------------- mutable state
+
+
+@dataclass
+class _OpenAlert:
+    alert_id: str
+    condition: str | None
+    confidence: float | None
+    started_s: float | None
+
+
+@dataclass
+class _Stream:
+    name: str
+    values: deque
+    flags: deque
+    value_name: str = "score"
+    threshold: float | None = None
+    last_seen_s: float | None = None
+    times: deque = field(default_factory=deque)  # capture (or received) times, seconds
+    newest_t: float | None = None
+    latencies: deque = field(default_factory=lambda: deque(maxlen=_STREAM_LATENCY_WINDOW))
+    frames: int = 0
+    anomalous: int = 0
+    last_anomalous_index: int | None = None  # frame number of the last anomalous score
+    last_condition: str | None = None
+    last_confidence: float | None = None
+    alert: _OpenAlert | None = None
+    models: set = field(default_factory=set)
+    seen_keys: OrderedDict = field(default_factory=OrderedDict)
+
+
+class ConsoleState:
+    """Everything the console shows, fed record by record.
+
+    `clock()` returns wall-clock seconds (the default is time.time); record times are the
+    nanosecond fields the pipeline writes, so ages are comparable across the scorer and console.
+    """
+
+    def __init__(
+        self,
+        cfg: ConsoleConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        fps_window_s: float = 5.0,
+    ) -> None:
+        self.cfg = cfg or ConsoleConfig()
+        self.clock = clock
+        self.fps_window_s = fps_window_s
+        self.lock = threading.RLock()
+        self._streams: dict[str, _Stream] = {}
+        self._alerts: OrderedDict[str, tuple] = OrderedDict()  # alert_id -> last (state, frames, ended)
+        self._closed_alerts: set[str] = set()
+        self._log: deque[AlertEvent] = deque(maxlen=max(4 * self.cfg.recent_alerts, 50))
+        self._dead: deque[DeadLetterView] = deque(maxlen=_DEAD_LETTER_KEEP)
+        self._dead_times: deque[float] = deque()
+        self._malformed_times: deque[float] = deque()
+        self._latencies: deque[float] = deque(maxlen=_TOTAL_LATENCY_WINDOW)
+        self._consumers: set[str] = set()
+        self._models: set[str] = set()
+        self.frames = 0
+        self.anomalous = 0
+        self.total_alerts = 0
+        self.dead_letter_total = 0
+        self.malformed = 0
+        self.duplicates = 0
+        self.source: str | None = None
+        self._feed_problem: tuple[float, str] | None = None
+
+    # ------------------------------------------------------------------ feeding
+
+    def _stream(self, name: str) -> _Stream:
+        s = self._streams.get(name)
+        if s is None:
+            w = self.cfg.sparkline_width
+            s = _Stream(name=name, values=deque(maxlen=w), flags=deque(maxlen=w))
+            self._streams[name] = s
+        return s
+
+    def ingest_score(self, record: Mapping[str, Any], ts_ns: int | None = None) -> bool:
+        """Take one score record; returns False when it was unreadable or a duplicate.
+
+        ts_ns is the Kafka record timestamp, used only when the record lacks its own times.
+        """
+        with self.lock:
+            if not isinstance(record, Mapping) or not isinstance(record.get("stream"), str):
+                self._note_malformed()
+                return False
+            s = self._stream(record["stream"])
+            model = record.get("model_id")
+            capture_ns = _int(record.get("capture_ns"))
+            received_ns = _int(record.get("received_ns"))
+            scored_ns = _int(record.get("scored_ns"))
+            key = (record.get("seq"), capture_ns, model)
+            if key[0] is not None and key in s.seen_keys:
+                self.duplicates += 1
+                return False
+            s.seen_keys[key] = None
+            if len(s.seen_keys) > _DEDUP_WINDOW:
+                s.seen_keys.popitem(last=False)
+
+            self.frames += 1
+            s.frames += 1
+            if isinstance(model, str) and model:
+                s.models.add(model)
+                self._models.add(model)
+            consumer = record.get("consumer")
+            if isinstance(consumer, str) and consumer:
+                self._consumers.add(consumer)
+
+            # Plot the calibrated anomaly when there is one: it is the value the alert threshold
+            # applies to (DESIGN.md 5: the raw GradCon score misses blur, darkening and rain).
+            anomaly = _num(record.get("anomaly"))
+            value, name = (anomaly, "anomaly") if anomaly is not None else (_num(record.get("score")), "score")
+            if value is not None:
+                if name != s.value_name:  # calibration switched on or off: old values are another scale
+                    s.values.clear()
+                    s.flags.clear()
+                    s.value_name = name
+                flag = record.get("is_anomalous")
+                s.values.append(value)
+                s.flags.append(flag if isinstance(flag, bool) else None)
+            threshold = _num(record.get("threshold"))
+            if threshold is None and name == "score":
+                threshold = self.cfg.score_threshold
+            s.threshold = threshold
+
+            if record.get("is_anomalous") is True:
+                self.anomalous += 1
+                s.anomalous += 1
+                s.last_anomalous_index = s.frames
+                cond = record.get("condition")
+                s.last_condition = cond if isinstance(cond, str) and cond else None
+                s.last_confidence = _num(record.get("confidence"))
+
+            when_ns = scored_ns or received_ns or capture_ns or ts_ns
+            seen = when_ns / 1e9 if when_ns else self.clock()
+            s.last_seen_s = seen if s.last_seen_s is None else max(s.last_seen_s, seen)
+
+            # Frame rate from the camera's own capture times, so a backlog drained at once still
+            # shows the rate the camera produced at, not the rate the console read at.
+            t_ns = capture_ns or received_ns
+            t = t_ns / 1e9 if t_ns else self.clock()
+            s.times.append(t)
+            s.newest_t = t if s.newest_t is None else max(s.newest_t, t)
+            while s.times and s.times[0] < s.newest_t - self.fps_window_s:
+                s.times.popleft()
+
+            if scored_ns and capture_ns:
+                lat_ms = (scored_ns - capture_ns) / 1e6
+                s.latencies.append(lat_ms)
+                self._latencies.append(lat_ms)
+            return True
+
+    def ingest_alert(self, record: Mapping[str, Any], ts_ns: int | None = None) -> bool:
+        """Take one alert record; returns False when it was unreadable or already seen."""
+        with self.lock:
+            if (
+                not isinstance(record, Mapping)
+                or not isinstance(record.get("stream"), str)
+                or record.get("state") not in ALERT_STATES
+                or record.get("alert_id") in (None, "")
+            ):
+                self._note_malformed()
+                return False
+            aid = str(record["alert_id"])
+            state = record["state"]
+            key = (state, record.get("frames"), record.get("ended_ns"), record.get("confidence"))
+            if self._alerts.get(aid) == key:
+                self.duplicates += 1
+                return False
+            # A re-delivered 'raised'/'updated' after the alert cleared must not reopen it.
+            if aid in self._closed_alerts and state != "cleared":
+                self.duplicates += 1
+                return False
+            if aid not in self._alerts:
+                self.total_alerts += 1
+            self._alerts[aid] = key
+            self._alerts.move_to_end(aid)
+            if len(self._alerts) > _ALERT_MEMORY:
+                old, _ = self._alerts.popitem(last=False)
+                self._closed_alerts.discard(old)
+
+            s = self._stream(record["stream"])
+            cond = record.get("condition")
+            cond = cond if isinstance(cond, str) and cond else None
+            conf = _num(record.get("confidence"))
+            started_ns = _int(record.get("started_ns"))
+            ended_ns = _int(record.get("ended_ns"))
+            started_s = started_ns / 1e9 if started_ns else None
+            if state == "raised":
+                when = started_s
+            elif state == "cleared":
+                when = ended_ns / 1e9 if ended_ns else None
+            else:
+                when = None
+            if when is None:
+                when = ts_ns / 1e9 if ts_ns else self.clock()
+
+            if state == "cleared":
+                self._closed_alerts.add(aid)
+                if s.alert is not None and s.alert.alert_id == aid:
+                    s.alert = None
+                # The cleared row carries the final figures; the alert's 'updated' row is noise now.
+                self._drop_updates(aid)
+            else:
+                s.alert = _OpenAlert(aid, cond, conf, started_s)
+                if state == "updated":
+                    # Updates can arrive every few frames; keep only the latest one per alert.
+                    self._drop_updates(aid)
+            duration = when - started_s if started_s is not None and state != "raised" else None
+            self._log.appendleft(
+                AlertEvent(
+                    time_s=when,
+                    state=state,
+                    stream=record["stream"],
+                    condition=cond,
+                    confidence=conf,
+                    duration_s=max(0.0, duration) if duration is not None else None,
+                    frames=_int(record.get("frames")),
+                    anomalous_frames=_int(record.get("anomalous_frames")),
+                    score_max=_num(record.get("score_max")),
+                    alert_id=aid,
+                )
+            )
+            return True
+
+    def _drop_updates(self, aid: str) -> None:
+        kept = [e for e in self._log if not (e.alert_id == aid and e.state == "updated")]
+        if len(kept) != len(self._log):
+            self._log.clear()
+            self._log.extend(kept)
+
+    def ingest_dead_letter(self, headers: Any, ts_ns: int | None = None, key: str | bytes | None = None) -> None:
+        """Take one dead-letter record's headers (its key is the stream id when headers lack it)."""
+        with self.lock:
+            h = headers_to_dict(headers)
+            when = ts_ns / 1e9 if ts_ns else self.clock()
+            if isinstance(key, bytes):
+                key = key.decode("utf-8", "replace")
+            origin = h.get("dlq.origin.topic", "?")
+            if "dlq.origin.partition" in h or "dlq.origin.offset" in h:
+                origin += f"[{h.get('dlq.origin.partition', '?')}]@{h.get('dlq.origin.offset', '?')}"
+            consumer = h.get("dlq.consumer") or None
+            error = h.get("dlq.error") or ""
+            if consumer:
+                self._consumers.add(consumer)
+            self.dead_letter_total += 1
+            self._dead_times.append(when)
+            self._dead.appendleft(
+                DeadLetterView(
+                    time_s=when,
+                    stage=h.get("dlq.stage") or "?",
+                    error=error.splitlines()[0] if error.strip() else "no error given",
+                    stream=h.get("stream") or key or None,
+                    origin=origin,
+                    consumer=consumer,
+                )
+            )
+
+    def ingest_malformed(self) -> None:
+        """A record on a console topic that could not be read (bad JSON, wrong shape)."""
+        with self.lock:
+            self._note_malformed()
+
+    def _note_malformed(self) -> None:
+        self.malformed += 1
+        self._malformed_times.append(self.clock())
+
+    def set_source(self, text: str | None) -> None:
+        """A short description of where records come from, shown in the header."""
+        with self.lock:
+            self.source = text
+
+    def set_feed_problem(self, message: str | None) -> None:
+        """The feed could not read (broker unreachable, topic missing); None when it recovered."""
+        with self.lock:
+            self._feed_problem = (self.clock(), message) if message else None
+
+    # ------------------------------------------------------------------ reading
+
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            now = self.clock()
+            window = self.cfg.dead_letter_window_s
+            for times in (self._dead_times, self._malformed_times):
+                while times and times[0] < now - window:
+                    times.popleft()
+            rows = [self._view(s, now) for s in self._streams.values()]
+            order = {"ALERT": 0, "stale": 1, "ok": 2}
+            rows.sort(key=lambda r: (order[r.state], _natural_key(r.stream)))
+
+            fresh = [r for r in rows if r.fps is not None]
+            stale = sum(1 for r in rows if r.stale)
+            reasons: list[str] = []
+            if self._feed_problem is not None:
+                reasons.append(self._feed_problem[1])
+            if stale:
+                reasons.append(f"{stale} stale stream{'s' if stale != 1 else ''}")
+            if self._dead_times:
+                n = len(self._dead_times)
+                reasons.append(f"{n} dead letter{'s' if n != 1 else ''} in {_window_text(window)}")
+            if self._malformed_times:
+                n = len(self._malformed_times)
+                reasons.append(f"{n} unreadable record{'s' if n != 1 else ''} in {_window_text(window)}")
+            if self.frames == 0 and self.total_alerts == 0 and self.dead_letter_total == 0 and self.malformed == 0:
+                health = "NO DATA"
+                reasons.append("waiting for records")
+            else:
+                if self.frames == 0:
+                    reasons.append("no score records yet")
+                health = "DEGRADED" if reasons else "OK"
+
+            return Snapshot(
+                now_s=now,
+                streams=tuple(rows),
+                # Newest first by event time: alerts of different streams arrive from different
+                # partitions in no particular order.
+                alerts=tuple(sorted(self._log, key=lambda e: -e.time_s)),
+                dead_letters=tuple(self._dead),
+                frames=self.frames,
+                anomalous=self.anomalous,
+                open_alerts=sum(1 for s in self._streams.values() if s.alert is not None),
+                total_alerts=self.total_alerts,
+                dead_letter_total=self.dead_letter_total,
+                dead_letter_recent=len(self._dead_times),
+                malformed=self.malformed,
+                duplicates=self.duplicates,
+                consumers=tuple(sorted(self._consumers)),
+                models=tuple(sorted(self._models)),
+                fps=sum(r.fps for r in fresh) if fresh else None,
+                latency_p50_ms=percentile(self._latencies, 50),
+                latency_p99_ms=percentile(self._latencies, 99),
+                health=health,
+                health_reasons=tuple(reasons),
+                source=self.source,
+                sparkline_width=self.cfg.sparkline_width,
+                recent_window_s=window,
+            )
+
+    def _view(self, s: _Stream, now: float) -> StreamView:
+        age = max(0.0, now - s.last_seen_s) if s.last_seen_s is not None else None
+        stale = age is not None and age > self.cfg.stale_after_s
+        fps = None
+        if not stale and len(s.times) >= 2:
+            span = max(s.times) - min(s.times)
+            fps = (len(s.times) - 1) / span if span > 0 else None
+        if s.alert is not None:
+            state, cond, conf, from_alert = "ALERT", s.alert.condition, s.alert.confidence, True
+        else:
+            state = "stale" if stale else "ok"
+            # A condition from scores is shown only while that anomalous frame is still in the
+            # sparkline: older guesses would read as current.
+            recent = s.last_anomalous_index is not None and s.frames - s.last_anomalous_index < self.cfg.sparkline_width
+            cond, conf = (s.last_condition, s.last_confidence) if recent else (None, None)
+            if recent and cond is None:
+                cond = "anomalous"
+            from_alert = False
+        return StreamView(
+            stream=s.name,
+            state=state,
+            stale=stale,
+            condition=cond,
+            confidence=conf,
+            condition_from_alert=from_alert,
+            values=tuple(s.values),
+            flags=tuple(s.flags),
+            value_name=s.value_name,
+            threshold=s.threshold,
+            last_value=s.values[-1] if s.values else None,
+            fps=fps,
+            latency_p50_ms=percentile(s.latencies, 50),
+            age_s=age,
+            frames=s.frames,
+            anomalous=s.anomalous,
+            models=tuple(sorted(s.models)),
+        )
+
+
+def _window_text(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 120 else f"{seconds:g}s"

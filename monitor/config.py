@@ -70,6 +70,7 @@ class ConsumerConfig:
     # A new group starts at the oldest frame (and 'latest' is wrong on Tansu, DESIGN.md 4).
     auto_offset_reset: str = "earliest"
     group_instance_id: str | None = None  # static membership: a restarted member keeps its partitions
+    publish_timeout_s: float = 10.0  # per attempt, for a batch's scores/dead letters to be acknowledged
 
 
 @dataclass

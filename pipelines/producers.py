@@ -48,9 +48,14 @@ def producer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
         "max_request_size": k.max_request_size,
         "compression_type": p.compression_type,
         "max_block_ms": p.max_block_ms,
-        "delivery_timeout_ms": p.delivery_timeout_ms,
-        "request_timeout_ms": min(k.request_timeout_ms, p.delivery_timeout_ms),
+        **delivery_timeouts(p.delivery_timeout_ms, p.linger_ms, k.request_timeout_ms),
     }
+
+
+def delivery_timeouts(delivery_ms: int, linger_ms: int, request_ms: int) -> dict[str, int]:
+    """The client insists on delivery_timeout_ms > linger_ms + request_timeout_ms."""
+    request_ms = max(1, min(request_ms, delivery_ms - linger_ms - 1))
+    return {"delivery_timeout_ms": max(delivery_ms, linger_ms + request_ms + 1), "request_timeout_ms": request_ms}
 
 
 def seq_ranges(seqs: Iterable[int]) -> str:
@@ -124,8 +129,9 @@ class ResilientProducer:
         """Queue one record; returns the client's future, or None when the send failed at once."""
         from kafka.errors import KafkaError
 
+        client = self.client  # a configuration error here is the caller's to see, not a record failure
         try:
-            fut = self.client.send(record.topic, value=record.value, key=record.key, headers=record.headers)
+            fut = client.send(record.topic, value=record.value, key=record.key, headers=record.headers)
         except (KafkaError, BufferError, AssertionError, ValueError) as e:
             # kafka-python raises at once for a record over max_request_size or metadata it
             # could not get within max_block_ms; both are failures of this record, not of the process.

@@ -1,0 +1,306 @@
+"""Subcommands of the streaming area: broker, produce {camera,replay,folder}, score, demo, bench pipeline."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from monitor.config import Config
+
+log = logging.getLogger("signwatch.cli")
+
+
+def _err(msg: str, code: int = 2) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return code
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Our log lines to stderr, one per event; the Kafka client's only when they matter."""
+    ours = logging.getLogger("signwatch")
+    if not ours.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        ours.addHandler(handler)
+        ours.propagate = False
+    ours.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # kafka-python logs every reconnect attempt as a warning; our own lines already say what failed.
+    logging.getLogger("kafka").setLevel(logging.WARNING if verbose else logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """SIGTERM or a first Ctrl-C sets `stop` (clean shutdown); a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, _frame):
+        if signum == signal.SIGINT and stop.is_set():
+            raise KeyboardInterrupt
+        if not stop.is_set():
+            print(f"\n{signal.Signals(signum).name}: finishing the work in hand, then stopping "
+                  "(Ctrl-C again to interrupt)", file=sys.stderr)
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _kafka_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap-servers", metavar="HOST:PORT[,...]",
+                   help="Kafka cluster to use (overrides kafka.bootstrap_servers); without one an embedded broker is started")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, including the Kafka client's warnings")
+
+
+def _apply_kafka_args(cfg: Config, args: argparse.Namespace) -> None:
+    if getattr(args, "bootstrap_servers", None):
+        cfg.kafka.bootstrap_servers = args.bootstrap_servers
+    setup_logging(getattr(args, "verbose", False))
+
+
+def _warn_private_broker(handle, what: str) -> None:
+    if handle.embedded:
+        log.warning("%s: the embedded broker at %s lives only as long as this process; to connect separate processes "
+                    "run `run_monitor.py broker` and pass its address with --bootstrap-servers", what, handle.bootstrap)
+
+
+# --- broker --------------------------------------------------------------------------------------
+
+def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
+    from pipelines.broker import BrokerError, EmbeddedBroker, _tail, ensure_topics
+
+    setup_logging(args.verbose)
+    if cfg.kafka.bootstrap_servers:
+        return _err(f"kafka.bootstrap_servers is set ({cfg.kafka.bootstrap_servers}); `broker` runs the embedded broker, "
+                    "which is only for deployments without a cluster")
+    port = args.port if args.port is not None else cfg.kafka.embedded_port
+    broker = EmbeddedBroker(port=port, start_timeout_s=cfg.kafka.embedded_start_timeout_s)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):
+            broker.start()
+            try:
+                ensure_topics(broker.bootstrap, cfg)
+                print(f"bootstrap servers: {broker.bootstrap}", flush=True)
+                print("embedded broker running (memory storage: a restart loses every record); Ctrl-C stops it",
+                      file=sys.stderr, flush=True)
+                while not stop.wait(0.5):
+                    if not broker.running:
+                        tail = _tail(broker.log_path)
+                        return _err("the embedded broker exited unexpectedly" + (f"; its output ends with:\n{tail}" if tail else ""), 1)
+            finally:
+                broker.stop()
+    except BrokerError as e:
+        return _err(str(e), 1)
+    print("embedded broker stopped", file=sys.stderr)
+    return 0
+
+
+# --- produce -------------------------------------------------------------------------------------
+
+def _produce_common(p: argparse.ArgumentParser) -> None:
+    _kafka_args(p)
+    p.add_argument("--fps", type=float, help="frames per second per stream (default producer.fps; 0 = as fast as possible)")
+    p.add_argument("--encoding", choices=("jpeg", "png"), help="wire encoding (default producer.encoding)")
+    p.add_argument("--quality", type=int, help="JPEG quality 1-100 (default producer.jpeg_quality)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames in total")
+    p.add_argument("--topic", help="frames topic (default kafka.frames_topic)")
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
+    from pipelines.broker import BrokerError, ensure_topics, open_broker
+    from pipelines.producers import (FrameProducer, camera_ticks, cure_sequences, folder_sequences, parse_roi,
+                                     parse_size, produce, replay_ticks)
+
+    _apply_kafka_args(cfg, args)
+    if args.encoding:
+        cfg.producer.encoding = args.encoding
+    if args.quality is not None:
+        if not 1 <= args.quality <= 100:
+            return _err(f"--quality must be 1..100, got {args.quality}")
+        cfg.producer.jpeg_quality = args.quality
+    if args.topic:
+        cfg.kafka.frames_topic = args.topic
+    if args.fps is not None and args.fps < 0:
+        return _err(f"--fps must be >= 0, got {args.fps}")
+    stop = threading.Event()
+
+    # Build the source first: a wrong path or option is reported before any broker is touched.
+    try:
+        if args.source_kind == "camera":
+            roi = parse_roi(args.roi) if args.roi else None
+            size = parse_size(args.resize) if args.resize else None
+            src = args.source
+            if not src.isdigit() and "://" not in src and not Path(src).is_file():
+                return _err(f"camera source {src!r}: not a device index, a URL or an existing video file")
+            fps = cfg.producer.fps if args.fps is None else args.fps
+            ticks = camera_ticks(src, args.stream, stop, roi=roi, size=size, fps=fps, loop=args.loop)
+            source = f"camera:{src}"
+            # A live camera paces itself (camera_ticks drops frames above --fps); a file is paced by produce().
+            pace = fps if Path(src).is_file() else 0.0
+        else:
+            root = Path(args.root)
+            if not root.is_dir():
+                return _err(f"{root}: not a directory")
+            if args.streams < 1:
+                return _err(f"--streams must be >= 1, got {args.streams}")
+            if args.source_kind == "replay":
+                levels = [int(v) for v in _csv(args.levels)] if args.levels else None
+                seqs = cure_sequences(root, _csv(args.challenges), levels, _csv(args.signs))
+                if not seqs:
+                    return _err(f"{root}: no CURE-TSR frames match (check the folder layout and the filters)")
+                source = "replay"
+            else:
+                truth = None
+                if args.challenge:
+                    from monitor.cure_tsr import challenge_code
+                    from pipelines.wire import CHALLENGE_NAMES
+
+                    truth = (CHALLENGE_NAMES[challenge_code(args.challenge)], args.level)
+                    if not 0 <= args.level <= 5:
+                        return _err(f"--level must be 0..5, got {args.level}")
+                seqs = folder_sequences(root, truth)
+                if not seqs:
+                    return _err(f"{root}: no images found")
+                source = "folder"
+            ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop)
+            pace = cfg.producer.fps if args.fps is None else args.fps
+    except (ValueError, FileNotFoundError) as e:
+        return _err(str(e))
+
+    try:
+        with stop_on_signals(stop), open_broker(cfg) as handle:
+            _warn_private_broker(handle, "produce")
+            ensure_topics(handle.bootstrap, cfg)
+            producer = FrameProducer(cfg, handle.bootstrap)
+            try:
+                summary = produce(ticks, producer, cfg, source, stop, fps=pace, max_frames=args.max_frames)
+            finally:
+                report = producer.close()
+    except BrokerError as e:
+        return _err(str(e), 1)
+    except ValueError as e:  # e.g. a video file OpenCV cannot open
+        return _err(str(e), 1)
+    print(summary.line(), flush=True)
+    return 1 if report.undelivered or report.errors else 0
+
+
+# --- score ---------------------------------------------------------------------------------------
+
+def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
+    from pipelines.broker import BrokerError, ensure_topics, open_broker
+    from pipelines.consumer import ScoringConsumer
+
+    _apply_kafka_args(cfg, args)
+    c = cfg.consumer
+    for name in ("model", "device", "max_batch", "group_instance_id"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(c, name, value)
+    if args.group:
+        c.group_id = args.group
+    if not c.model:
+        return _err("no model: pass --model PATH or set consumer.model in the config")
+    if c.max_batch < 1:
+        return _err(f"max batch must be >= 1, got {c.max_batch}")
+    try:
+        import monitor
+
+        scorer = monitor.load_model(c.model, device=c.device)
+    except (OSError, ValueError) as e:  # CheckpointError is a ValueError
+        return _err(f"model {c.model}: {e}")
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop), open_broker(cfg) as handle:
+            _warn_private_broker(handle, "score")
+            ensure_topics(handle.bootstrap, cfg)
+            log.info("score: model %s on %s, group %s, topic %s -> %s", scorer.model_id, scorer.device, c.group_id,
+                     cfg.kafka.frames_topic, cfg.kafka.scores_topic)
+            consumer = ScoringConsumer(cfg, handle.bootstrap, scorer, name=args.name, stop=stop)
+            summary = consumer.run(max_records=args.max_frames, idle_exit_s=args.idle_exit)
+    except BrokerError as e:
+        return _err(str(e), 1)
+    print(summary.line(), flush=True)
+    return 0
+
+
+# --- registration --------------------------------------------------------------------------------
+
+def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker in the foreground",
+                       description="Start the embedded Tansu broker (memory storage) on a loopback port, create the "
+                                   "topics, print its bootstrap address and run until Ctrl-C/SIGTERM.")
+    p.add_argument("--port", type=int, help="port to listen on (default kafka.embedded_port; 0 = any free port)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("produce", help="send frames from a camera, a CURE-TSR replay or an image folder to Kafka",
+                       description="Encode frames (JPEG by default) and send them to the frames topic, key = stream id, "
+                                   "with the headers of docs/WIRE.md. Prints a summary on exit, including every frame "
+                                   "the broker did not acknowledge; exits 1 if there was any.")
+    kinds = p.add_subparsers(dest="source_kind", metavar="SOURCE", required=True)
+    cam = kinds.add_parser("camera", help="a camera device index, an RTSP/HTTP URL or a video file",
+                           description="Read a camera (device index like 0, RTSP/HTTP URL) or a video file with OpenCV. "
+                                       "A live source that drops is reopened with exponential backoff; a video file "
+                                       "ends at its last frame unless --loop.")
+    cam.add_argument("source", help="device index, URL or video file")
+    cam.add_argument("--stream", default="camera-0", help="stream id (record key) (default camera-0)")
+    cam.add_argument("--roi", metavar="X,Y,W,H", help="crop each frame to this region first")
+    cam.add_argument("--resize", metavar="WxH", help="resize each (cropped) frame to this size")
+    cam.add_argument("--loop", action="store_true", help="play a video file again from the start at its end")
+    _produce_common(cam)
+    rep = kinds.add_parser("replay", help="replay a CURE-TSR layout as parallel streams with ground-truth headers",
+                           description="Replay the sign sequences of a CURE-TSR layout (monitor.cure_tsr), dealt round "
+                                       "robin to --streams parallel streams; every frame carries its challenge, level, "
+                                       "sign and sequence as headers.")
+    rep.add_argument("root", help="CURE-TSR root (Real_Train/ChallengeFree/..., or a set built by `synth`)")
+    rep.add_argument("--challenges", metavar="A,B", help="challenge types to keep, names or codes (e.g. none,rain,5)")
+    rep.add_argument("--levels", metavar="1,3", help="challenge levels to keep (0 = challenge-free)")
+    rep.add_argument("--signs", metavar="A,B", help="sign types to keep, names or codes (e.g. stop,yield)")
+    rep.add_argument("--streams", type=int, default=1, help="parallel streams (default 1)")
+    rep.add_argument("--prefix", default="replay", help="stream ids are PREFIX-0 .. PREFIX-(N-1) (default replay)")
+    rep.add_argument("--loop", action="store_true", help="start again at the end")
+    _produce_common(rep)
+    fol = kinds.add_parser("folder", help="replay the images of a folder (sorted; tracks stay together)",
+                           description="Replay every image under a folder in sorted order, grouped into tracks "
+                                       "('<track>_<frame>' names, e.g. BelgiumTSC) or folders, dealt to --streams streams.")
+    fol.add_argument("root", help="image folder (searched recursively)")
+    fol.add_argument("--streams", type=int, default=1, help="parallel streams (default 1)")
+    fol.add_argument("--prefix", default="folder", help="stream ids are PREFIX-0 .. PREFIX-(N-1) (default folder)")
+    fol.add_argument("--loop", action="store_true", help="start again at the end")
+    fol.add_argument("--challenge", help="label every frame with this ground-truth challenge (e.g. none for clean images)")
+    fol.add_argument("--level", type=int, default=0, help="ground-truth level for --challenge (default 0)")
+    _produce_common(fol)
+    p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("score", help="run a scoring consumer: frames topic -> GradCon scores -> scores topic",
+                       description="Join the scoring consumer group, decode and micro-batch frames, score them with "
+                                   "the model and publish one JSON score per frame; bad records go to the dead-letter "
+                                   "topic. Offsets are committed only after the broker acknowledged the results "
+                                   "(at-least-once). Prints metrics every consumer.metrics_interval_s and a summary on "
+                                   "exit (Ctrl-C/SIGTERM finish the batch in hand first).")
+    _kafka_args(p)
+    p.add_argument("--model", help="checkpoint to score with (default consumer.model)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default consumer.device)")
+    p.add_argument("--group", help="consumer group id (default consumer.group_id)")
+    p.add_argument("--group-instance-id", dest="group_instance_id",
+                   help="static membership id: a restarted member takes its partitions back without a rebalance")
+    p.add_argument("--max-batch", dest="max_batch", type=int, help="frames per scoring batch (default consumer.max_batch)")
+    p.add_argument("--name", help="consumer name in logs and dead letters (default host-pid)")
+    p.add_argument("--max-frames", type=int, help="exit after handling this many records (scored or dead-lettered)")
+    p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
+    p.set_defaults(func=cmd_score)

@@ -188,6 +188,13 @@ class FrameProducer:
         self._lock = threading.Lock()
         self._producer = ResilientProducer(producer_settings(cfg, bootstrap), self._on_result)
         self._warned: set[str] = set()
+        self._seqs: dict[str, int] = defaultdict(int)
+
+    def next_seq(self, stream: str) -> int:
+        """Frame numbers per stream, counting on across produce() calls with this producer."""
+        seq = self._seqs[stream]
+        self._seqs[stream] = seq + 1
+        return seq
 
     def _on_result(self, record: KeyedRecord, error: BaseException | None) -> None:
         with self._lock:
@@ -480,7 +487,7 @@ def produce(ticks: Iterable[Tick], producer: FrameProducer, cfg: Config, source:
     """
     rate = cfg.producer.fps if fps is None else fps
     pacer = Pacer(rate, stop)
-    seqs: dict[str, int] = defaultdict(int)
+    streams: set[str] = set()
     frames = encode_errors = 0
     t0 = time.monotonic()
     it = iter(ticks)
@@ -499,9 +506,9 @@ def produce(ticks: Iterable[Tick], producer: FrameProducer, cfg: Config, source:
                 encode_errors += 1
                 log.warning("produce: cannot encode a frame of %s (%s)", f.stream, e)
                 continue
-            seq = seqs[f.stream]
-            seqs[f.stream] = seq + 1
-            producer.send(FrameMeta(f.stream, seq, capture_ns, source, cfg.producer.encoding, f.truth), value)
+            streams.add(f.stream)
+            meta = FrameMeta(f.stream, producer.next_seq(f.stream), capture_ns, source, cfg.producer.encoding, f.truth)
+            producer.send(meta, value)
             frames += 1
             if max_frames is not None and frames >= max_frames:
                 stop_now = True
@@ -511,4 +518,4 @@ def produce(ticks: Iterable[Tick], producer: FrameProducer, cfg: Config, source:
         if stop_now:
             break
     elapsed = time.monotonic() - t0
-    return ProduceSummary(frames, len(seqs), elapsed, producer.report, encode_errors)
+    return ProduceSummary(frames, len(streams), elapsed, producer.report, encode_errors)

@@ -74,3 +74,39 @@ def pytest_configure(config):
     # kafka-python 3 loads its protocol schemas with importlib.resources' legacy API; not our code.
     config.addinivalue_line("filterwarnings", "ignore:read_text is deprecated:DeprecationWarning")
     config.addinivalue_line("filterwarnings", "ignore:open_text is deprecated:DeprecationWarning")
+
+
+def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0, partitions: int = 4) -> list:
+    """Every record of `topic` from the beginning (no group), until `expect` arrived or the timeout."""
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        out: list = []
+        deadline = time.monotonic() + timeout_s
+        while len(out) < expect and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=200).values():
+                out.extend(records)
+        return out
+    finally:
+        consumer.close()
+
+
+def distinct_partition_prefix(streams: int, partitions: int = 4) -> str:
+    """A stream-id prefix whose ids PREFIX-0..N-1 hash to distinct partitions (Kafka's default partitioner).
+
+    Tests that need every consumer of a group to get work cannot leave that to chance.
+    """
+    from kafka.partitioner.default import murmur2
+
+    for j in range(1000):
+        prefix = f"s{j}"
+        parts = {(murmur2(f"{prefix}-{i}".encode()) & 0x7FFFFFFF) % partitions for i in range(streams)}
+        if len(parts) == min(streams, partitions):
+            return prefix
+    raise AssertionError("no prefix found")

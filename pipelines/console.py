@@ -573,8 +573,17 @@ class KafkaFeed:
     """
 
     def __init__(self, cfg: Config, bootstrap: str | None = None, consumer: Any = None, from_beginning: bool = False,
-                 lookback_minutes: float | None = None, clock: Callable[[], float] = time.time) -> None:
+                 lookback_minutes: float | None = None, clock: Callable[[], float] = time.time,
+                 connect_timeout_s: float = 5.0, fail_fast: bool = False) -> None:
+        """consumer: a KafkaConsumer to use as is; without one it is created on the first poll.
+        fail_fast: raise the client's KafkaError when the broker cannot be reached (scripts);
+        otherwise report it in `problem` and try again every few seconds (a live screen)."""
         k = cfg.kafka
+        self.kcfg = k
+        self.connect_timeout_s = connect_timeout_s
+        self.fail_fast = fail_fast
+        self.problem: str | None = None
+        self._retry_at = 0.0
         self.kinds = {k.scores_topic: "score", k.alerts_topic: "alert", k.dead_letter_topic: "dead_letter"}
         self.from_beginning = from_beginning
         minutes = cfg.console.lookback_minutes if lookback_minutes is None else lookback_minutes
@@ -586,13 +595,22 @@ class KafkaFeed:
         self._assigned: set = set()
         self._first_round = True
         self._next_check = 0.0
-        if consumer is None:
-            from kafka import KafkaConsumer
+        self.consumer = consumer
 
+    def _connect(self) -> bool:
+        if self.consumer is not None:
+            return True
+        if time.monotonic() < self._retry_at:
+            return False
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        k = self.kcfg
+        try:
             # Small fetch waits keep the screen live (DESIGN.md 4: fetch_max_wait_ms sets latency on
             # Tansu); dead letters carry whole frames, so fetches must allow the largest one.
-            consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap,
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=self.bootstrap,
                 client_id=f"{k.client_id}-console",
                 security_protocol=k.security_protocol,
                 group_id=None,
@@ -602,8 +620,16 @@ class KafkaFeed:
                 max_partition_fetch_bytes=max(1 << 20, k.max_request_size),
                 metadata_max_age_ms=5000,
                 request_timeout_ms=max(5000, getattr(k, "request_timeout_ms", 10000)),
+                bootstrap_timeout_ms=int(self.connect_timeout_s * 1000),
             )
-        self.consumer = consumer
+        except KafkaError as e:
+            if self.fail_fast:
+                raise
+            self.problem = f"cannot reach Kafka at {self.bootstrap} ({type(e).__name__}); retrying"
+            self._retry_at = time.monotonic() + 2.0
+            return False
+        self.problem = None
+        return True
 
     def describe(self) -> str:
         where = self.bootstrap or "kafka"
@@ -624,6 +650,7 @@ class KafkaFeed:
                 continue
             want |= {TopicPartition(topic, p) for p in parts}
         self.missing = missing
+        self.problem = f"topic{'s' if len(missing) > 1 else ''} not found yet: {', '.join(missing)}" if missing else None
         new = want - self._assigned
         if new:
             self.consumer.assign(sorted(want))  # keeps the positions of partitions already assigned
@@ -655,6 +682,9 @@ class KafkaFeed:
                 self.consumer.seek_to_beginning(tp)
 
     def poll(self, timeout_s: float = 0.1) -> list[ConsoleEvent]:
+        if not self._connect():
+            time.sleep(timeout_s)
+            return []
         now = time.monotonic()
         if now >= self._next_check:
             self._refresh_assignment()
@@ -686,9 +716,11 @@ class KafkaFeed:
         return out
 
     def close(self) -> None:
+        if self.consumer is None:
+            return
         try:
             self.consumer.close()
-        except Exception:
+        except Exception:  # closing after a failure must not hide the failure
             pass
 
 
@@ -739,7 +771,7 @@ class _KafkaLogTap(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         msg = " ".join(record.getMessage().split())
-        self.state.set_feed_problem("kafka: " + (msg[:80] + "..." if len(msg) > 80 else msg))
+        self.state.note_client_warning("kafka: " + (msg[:80] + "..." if len(msg) > 80 else msg))
 
 
 @contextmanager
@@ -798,6 +830,8 @@ class LiveConsole:
         live, self._live = self._live, None
         if live is not None:
             live.stop()
+            if not self.console.is_terminal:
+                self.console.line()  # Live ends its one non-terminal render without a newline
             if self.screen:  # the alternate screen is gone: leave the final view in the scrollback
                 self.console.print(render(self.state, self.console.width, None))
 
@@ -822,6 +856,8 @@ def _drain(feed: Any, state: ConsoleState, deadline: float, quiet_s: float) -> N
         events = feed.poll(0.1)
         for ev in events:
             apply_event(state, ev)
+        if isinstance(feed, KafkaFeed):
+            state.set_feed_problem(feed.problem)
         now = time.monotonic()
         if events:
             last_new = now
@@ -867,7 +903,9 @@ def run_console(
     if source is None:
         if not bootstrap:
             raise ValueError("run_console needs a bootstrap server or a source")
-        feed: Any = KafkaFeed(cfg, bootstrap, from_beginning=from_beginning, clock=state.clock)
+        # A script wants a quick, clear failure; a live screen waits for the broker to come up.
+        feed: Any = KafkaFeed(cfg, bootstrap, from_beginning=from_beginning, clock=state.clock, fail_fast=once,
+                              connect_timeout_s=min(10.0, duration or 10.0) if once else 5.0)
         state.set_source(feed.describe())
     elif hasattr(source, "poll") and hasattr(source, "assign"):
         feed = KafkaFeed(cfg, bootstrap, consumer=source, from_beginning=from_beginning, clock=state.clock)
@@ -882,6 +920,8 @@ def run_console(
         with _tap_kafka_logs(state), _stop_on_sigterm(stop):
             if once:
                 try:
+                    if isinstance(feed, KafkaFeed):
+                        feed._connect()  # fail_fast: an unreachable broker raises here, before any output
                     _drain(feed, state, start + (duration if duration is not None else 30.0), quiet_s)
                 except KeyboardInterrupt:
                     pass
@@ -895,6 +935,8 @@ def run_console(
                                 break
                             for ev in feed.poll(0.05):
                                 apply_event(state, ev)
+                            if isinstance(feed, KafkaFeed):
+                                state.set_feed_problem(feed.problem)
                     except KeyboardInterrupt:
                         pass
                 height = size[1] if size else console.height
@@ -932,8 +974,9 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
         from kafka.errors import KafkaError
 
         if isinstance(e, KafkaError):
-            err.print(f"error: cannot read from Kafka at {bootstrap} ({type(e).__name__}: {e})", markup=False,
-                      highlight=False)
+            detail = " ".join(str(e).split()) or type(e).__name__
+            err.print(f"error: cannot read from Kafka at {bootstrap}: {detail}", markup=False, highlight=False,
+                      soft_wrap=True)
             return 1
         raise
 

@@ -31,6 +31,7 @@ _TOTAL_LATENCY_WINDOW = 2048
 _DEDUP_WINDOW = 1024
 _ALERT_MEMORY = 10_000
 _DEAD_LETTER_KEEP = 50
+_CLIENT_WARNING_S = 15.0
 
 
 def _natural_key(name: str) -> list:
@@ -215,7 +216,8 @@ class ConsoleState:
         self.malformed = 0
         self.duplicates = 0
         self.source: str | None = None
-        self._feed_problem: tuple[float, str] | None = None
+        self._feed_problem: str | None = None
+        self._client_warning: tuple[float, str] | None = None
 
     # ------------------------------------------------------------------ feeding
 
@@ -423,9 +425,15 @@ class ConsoleState:
             self.source = text
 
     def set_feed_problem(self, message: str | None) -> None:
-        """The feed could not read (broker unreachable, topic missing); None when it recovered."""
+        """The feed cannot read (broker unreachable, topic missing); None once it can again."""
         with self.lock:
-            self._feed_problem = (self.clock(), message) if message else None
+            self._feed_problem = message or None
+
+    def note_client_warning(self, message: str) -> None:
+        """A Kafka client warning (a dropped connection, a retry). The client recovers on its own
+        and says nothing when it has, so the warning is shown for a while and then forgotten."""
+        with self.lock:
+            self._client_warning = (self.clock(), message)
 
     # ------------------------------------------------------------------ reading
 
@@ -444,7 +452,12 @@ class ConsoleState:
             stale = sum(1 for r in rows if r.stale)
             reasons: list[str] = []
             if self._feed_problem is not None:
-                reasons.append(self._feed_problem[1])
+                reasons.append(self._feed_problem)
+            if self._client_warning is not None:
+                if now - self._client_warning[0] <= _CLIENT_WARNING_S:
+                    reasons.append(self._client_warning[1])
+                else:
+                    self._client_warning = None
             if stale:
                 reasons.append(f"{stale} stale stream{'s' if stale != 1 else ''}")
             if self._dead_times:
@@ -454,7 +467,8 @@ class ConsoleState:
                 n = len(self._malformed_times)
                 reasons.append(f"{n} unreadable record{'s' if n != 1 else ''} in {_window_text(window)}")
             if self.frames == 0 and self.total_alerts == 0 and self.dead_letter_total == 0 and self.malformed == 0:
-                health = "NO DATA"
+                # Nothing read yet is only "no data" while nothing is wrong with the reading itself.
+                health = "DEGRADED" if reasons else "NO DATA"
                 reasons.append("waiting for records")
             else:
                 if self.frames == 0:

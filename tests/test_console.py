@@ -431,3 +431,47 @@ def test_cli_registers_console_and_needs_a_broker(capsys) -> None:
     assert run_monitor.main(["console", "--once"]) == 2
     err = capsys.readouterr().err
     assert "--bootstrap-servers" in err and "demo" in err
+
+
+# ----------------------------------------------------------------------------- with a real broker
+
+
+@pytest.mark.kafka
+def test_console_once_reads_a_real_broker(kafka_cfg: Config, tmp_path) -> None:
+    """Records produced to fresh topics come out of `run_monitor.py console --once` as a screen."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from kafka import KafkaProducer
+
+    from tests.conftest import write_config
+
+    k = kafka_cfg.kafka
+    producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers)
+    now = time.time()
+    for i in range(30):
+        for stream in ("cam-01", "cam-02"):
+            rainy = stream == "cam-02" and i >= 15
+            rec = score(stream, i, now - 1 + i / 30, 0.05 + (0.3 if rainy else 0.0), anomalous=rainy,
+                        condition="rain" if rainy else None, confidence=0.96 if rainy else None)
+            producer.send(k.scores_topic, key=stream.encode(), value=json.dumps(rec).encode())
+    producer.send(k.alerts_topic, key=b"cam-02", value=json.dumps(alert("a-it", "cam-02", "raised", now - 0.5)).encode())
+    producer.send(k.dead_letter_topic, key=b"cam-09", value=b"\x00not an image", headers=dead_letter())
+    producer.flush()
+    producer.close()
+
+    svg = tmp_path / "once.svg"
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(repo / "run_monitor.py"), "--config", str(write_config(kafka_cfg, tmp_path / "cfg.yaml")),
+         "console", "--once", "--bootstrap-servers", k.bootstrap_servers, "--duration", "20", "--export-svg", str(svg)],
+        capture_output=True, text=True, timeout=60, cwd=repo, env={**os.environ, "COLUMNS": "100", "LINES": "30"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "ALERT rain 96%" in out and "cam-01" in out, out
+    assert "frames 60 (15 anomalous" in out and "dead letters 1" in out, out
+    assert "alerts 1 open / 1" in out, out
+    assert "<svg" in svg.read_text(encoding="utf-8")

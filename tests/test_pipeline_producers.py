@@ -1,0 +1,211 @@
+"""Frame sources (video file, live URL, CURE-TSR layout, folders) and the producer, with a real broker."""
+from __future__ import annotations
+
+import functools
+import http.server
+import logging
+import re
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import run_monitor
+from monitor.cure_tsr import format_name
+from pipelines.broker import EmbeddedBroker, ensure_topics
+from pipelines.producers import (FrameProducer, camera_ticks, cure_sequences, folder_sequences, parse_roi, produce,
+                                 replay_ticks, seq_ranges)
+from pipelines.wire import parse_frame_headers
+from tests.conftest import fresh_config, read_topic
+from tests.helpers import SHARED_DATA
+
+
+@pytest.fixture
+def video(tmp_path) -> Path:
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(20):
+        w.write(np.full((48, 64, 3), i * 10, np.uint8))
+    w.release()
+    return path
+
+
+def test_video_file_frames_are_cropped_resized_and_end_at_the_last_frame(video):
+    stop = threading.Event()
+    ticks = list(camera_ticks(str(video), "cam", stop, roi=parse_roi("10,5,30,20")))
+    assert len(ticks) == 20 and all(len(t) == 1 and t[0].stream == "cam" for t in ticks)
+    assert ticks[0][0].image.shape == (20, 30, 3)
+    ticks = list(camera_ticks(str(video), "cam", stop, roi=parse_roi("50,40,30,20"), size=(16, 8)))
+    assert ticks[0][0].image.shape == (8, 16, 3)  # the ROI is clipped to the frame, then resized
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "0,0,0,5", "-1,0,4,4"])
+def test_bad_roi_is_refused(text):
+    with pytest.raises(ValueError, match="--roi"):
+        parse_roi(text)
+
+
+def test_live_source_that_drops_is_reopened(video, caplog):
+    caplog.set_level(logging.INFO, logger="signwatch.produce")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(video.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{video.name}"
+        stop = threading.Event()
+        n = 0
+        for _ in camera_ticks(url, "cam", stop, backoff_s=(0.05, 0.2)):
+            n += 1
+            if n == 50:  # the 20-frame clip ends twice on the way: two drops, two reconnects
+                stop.set()
+    finally:
+        server.shutdown()
+    messages = [r.getMessage() for r in caplog.records]
+    assert n == 50
+    assert sum("opened" in m for m in messages) >= 3
+    assert sum("stream dropped; reconnecting" in m for m in messages) >= 2
+
+
+def test_unreachable_camera_backs_off_exponentially(caplog):
+    caplog.set_level(logging.INFO, logger="signwatch.produce")
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    t0 = time.monotonic()
+    assert list(camera_ticks("http://127.0.0.1:1/cam.mjpg", "cam", stop, backoff_s=(0.05, 0.4))) == []
+    assert time.monotonic() - t0 < 2.0
+    waits = [float(re.search(r"retrying in ([\d.]+) s", r.getMessage()).group(1))
+             for r in caplog.records if "retrying in" in r.getMessage()]
+    assert 3 <= len(waits) <= 7, waits  # 0.05, 0.1, 0.2, 0.4, 0.4 ...: no hot loop
+    assert waits == sorted(waits) and waits[-1] == 0.4
+
+
+def _cure_layout(root: Path) -> None:
+    """Two sign sequences (stop 1-3, yield 10-11) clean and under Rain-3."""
+    rng = np.random.default_rng(0)
+    for folder, ct, lv in (("ChallengeFree", 0, 0), ("Rain-3", 9, 3)):
+        d = root / "Real_Test" / folder
+        d.mkdir(parents=True)
+        for sign, idx in ((6, 1), (6, 2), (6, 3), (13, 10), (13, 11)):
+            img = rng.integers(0, 256, (30 + idx, 28, 3), dtype=np.uint8)
+            cv2.imwrite(str(d / format_name(1, sign, ct, lv, idx)), img)
+
+
+def test_cure_replay_deals_sequences_to_parallel_streams_with_truth(tmp_path):
+    _cure_layout(tmp_path)
+    seqs = cure_sequences(tmp_path)
+    assert len(seqs) == 4 and sum(len(s.paths) for s in seqs) == 10
+    rain = cure_sequences(tmp_path, challenge_types=["rain"], sign_types=["stop"])
+    assert len(rain) == 1 and [t.to_dict() for t in rain[0].truths][0] == {
+        "challenge": "rain", "level": 3, "sign": "stop", "sequence": rain[0].name}
+    ticks = list(replay_ticks(seqs, streams=2, prefix="r"))
+    by_stream = defaultdict(list)
+    for tick in ticks:
+        assert len({f.stream for f in tick}) == len(tick)  # at most one frame per stream per tick
+        for f in tick:
+            by_stream[f.stream].append(f)
+    assert sorted(by_stream) == ["r-0", "r-1"]
+    assert sum(len(v) for v in by_stream.values()) == 10
+    # Each stream plays whole sequences in index order: the truth's sequence changes only at boundaries.
+    for frames in by_stream.values():
+        names = [f.truth.sequence for f in frames]
+        assert names == sorted(names, key=names.index)
+    looped = list(replay_ticks(seqs, streams=2, loop=True, limit=25))
+    assert sum(len(t) for t in looped) == 25
+
+
+def test_folder_sequences_keep_tracks_together():
+    if not SHARED_DATA.is_dir():
+        pytest.skip("no shared data")
+    seqs = folder_sequences(SHARED_DATA, truth=("none", 0))
+    for s in seqs[:20]:
+        tracks = {p.stem.split("_")[0] for p in s.paths}
+        assert len(tracks) == 1 and s.paths == sorted(s.paths)
+        assert all(t.challenge == "none" and t.sign == s.paths[0].parent.name for t in s.truths)
+
+
+def test_seq_ranges():
+    assert seq_ranges([9, 1, 2, 3, 7, 10]) == "1-3, 7, 9-10"
+    assert seq_ranges([]) == ""
+
+
+@pytest.mark.kafka
+def test_frames_arrive_keyed_with_headers_in_stream_order(kafka_cfg):
+    if not SHARED_DATA.is_dir():
+        pytest.skip("no shared data")
+    bootstrap = kafka_cfg.kafka.bootstrap_servers
+    producer = FrameProducer(kafka_cfg, bootstrap)
+    stop = threading.Event()
+    summary = produce(replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), 3), producer, kafka_cfg, "folder",
+                      stop, fps=0, max_frames=60)
+    report = producer.close()
+    assert (summary.frames, summary.streams, report.delivered, report.undelivered) == (60, 3, 60, 0)
+    records = read_topic(bootstrap, kafka_cfg.kafka.frames_topic, 60, timeout_s=20)
+    seqs = defaultdict(list)
+    for r in records:
+        meta = parse_frame_headers(r.headers)
+        assert r.key == meta.stream.encode() and meta.encoding == "jpeg" and meta.source == "folder"
+        assert meta.truth is not None and meta.truth.challenge == "none"
+        seqs[meta.stream].append(meta.seq)
+    assert {s: v for s, v in seqs.items()} == {f"replay-{i}": list(range(20)) for i in range(3)}
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_producer_recreated_after_broker_restart_and_losses_counted():
+    """DESIGN.md 4: after a restart the broker forgets the idempotent producer; we re-create it and
+    count each frame that was lost instead of dropping it silently."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("no shared data")
+    with EmbeddedBroker() as broker:
+        cfg = fresh_config(broker.bootstrap)
+        ensure_topics(broker.bootstrap, cfg)
+        seqs = folder_sequences(SHARED_DATA)
+        producer = FrameProducer(cfg, broker.bootstrap)
+        stop = threading.Event()
+        produce(replay_ticks(seqs, 2), producer, cfg, "folder", stop, fps=0, max_frames=100)
+        producer.flush()
+        assert producer.report.delivered == 100
+        broker.restart()  # memory storage: every topic and producer id is gone
+        produce(replay_ticks(seqs, 2), producer, cfg, "folder", stop, fps=100, max_frames=200)
+        report = producer.close()
+        assert report.sent == 300
+        assert report.delivered + report.undelivered == 300, report.describe()
+        assert report.recreated >= 1 and report.delivered > 250
+        assert "UNDELIVERED" in report.describe() if report.undelivered else True
+        # What it says was delivered after the restart is really there.
+        after = read_topic(broker.bootstrap, cfg.kafka.frames_topic, report.delivered - 100, timeout_s=20)
+        assert len(after) == report.delivered - 100
+
+
+@pytest.mark.kafka
+def test_produce_command_summary_and_user_errors(kafka_broker, tmp_path, capsys):
+    if not SHARED_DATA.is_dir():
+        pytest.skip("no shared data")
+    from tests.conftest import write_config
+
+    cfg = fresh_config(kafka_broker.bootstrap)
+    path = write_config(cfg, tmp_path / "c.yaml")
+    rc = run_monitor.main(["--config", str(path), "produce", "folder", str(SHARED_DATA), "--streams", "2", "--fps", "0",
+                           "--max-frames", "30", "--challenge", "none"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "produce: 30 frames from 2 stream(s)" in out and "undelivered 0" in out
+    for argv, message in (
+        (["produce", "folder", str(tmp_path / "nope")], "not a directory"),
+        (["produce", "camera", "0x"], "not a device index, a URL or an existing video file"),
+        (["produce", "camera", "0", "--roi", "1,2"], "--roi must be x,y,w,h"),
+        (["produce", "folder", str(SHARED_DATA), "--challenge", "sunshine"], "unknown challenge"),
+        (["score", "--bootstrap-servers", kafka_broker.bootstrap], "no model"),
+    ):
+        rc = run_monitor.main(["--config", str(path), *argv])
+        out, err = capsys.readouterr()
+        assert rc == 2, (argv, out, err)
+        assert err.strip().startswith("error: ") and message in err and err.strip().count("\n") == 0, err

@@ -65,17 +65,14 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
         levels = tuple(int(v) for v in args.levels.split(","))
     except ValueError as e:
         return _err(f"--challenges/--levels: {e}")
-    console = Console(stderr=True)
-    with _progress(console) as prog:
-        task = prog.add_task("synth", total=None, info="")
-
-        def progress(done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total)
-
+    try:
         summary = build_challenge_set([p for p, _ in items], args.out, challenges=challenges, levels=levels,
-                                      seed=args.seed, split=args.split, progress=progress)
-    console.print(f"wrote {summary.get('images', sum(v for v in summary.values() if isinstance(v, int)))} images "
-                  f"from {len(items)} clean frames to {args.out}")
+                                      seed=args.seed, split=args.split, progress=True)
+    except ValueError as e:
+        return _err(str(e))
+    Console(stderr=True).print(f"wrote {summary['images_written']} images ({len(summary['folders'])} folders) from "
+                               f"{summary['sources']} clean frames of {summary['tracks']} tracks to {args.out} "
+                               f"in {summary['seconds']} s")
     return 0
 
 

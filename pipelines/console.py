@@ -961,6 +961,9 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
     if args.duration is not None and args.duration <= 0:
         err.print("error: --duration must be positive", markup=False)
         return 2
+    if (args.width is not None and args.width < 20) or (args.height is not None and args.height < 3):
+        err.print("error: the screen must be at least 20 columns (--width) and 3 rows (--height)", markup=False)
+        return 2
     size = None
     if args.width or args.height:
         console = Console(width=args.width or None)

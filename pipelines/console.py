@@ -18,7 +18,6 @@ import io
 import json
 import logging
 import signal
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -36,9 +35,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from monitor.config import Config, ConsoleConfig
+from monitor.config import Config
 from pipelines.console_state import (
-    AlertEvent,
     ConsoleState,
     DeadLetterView,
     Snapshot,

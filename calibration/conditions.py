@@ -1,0 +1,219 @@
+"""Name the condition of a frame: a multinomial logistic regression over the standardised features.
+
+Classes: "clean" plus the CURE-TSR challenge types, with LensBlur and GaussianBlur merged into
+"blur" (the two are nearly indistinguishable on a sign crop, and an operator needs "the image is
+blurred", not the optics that did it; accuracy is counted with the merged name). The "clean"
+class makes the same model a supervised anomaly score (how sure it is that a frame is NOT clean)
+next to the detector's unsupervised distance.
+
+Inputs are the detector's standardised features z and z^2 / 4 (squares let a linear model see
+two-sided departures: noise and blur move the same statistic in opposite directions).
+Confidence: the softmax over the condition classes (clean excluded: the detector already decided
+the frame is anomalous), temperature-scaled on predictions for tracks the model did not see, so
+"96 % sure" holds on new tracks. "unknown" when the best condition's confidence is below
+`min_confidence`, or when the frame is far from every condition's training frames (its diagonal
+Mahalanobis distance to the predicted class exceeds that class's `ood_quantile` training distance).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+# CURE-TSR challenge code -> condition name (calibration files and alert records use these).
+CONDITION_OF_CODE: dict[int, str] = {
+    0: "clean",
+    1: "decolorization",
+    2: "blur",
+    3: "codec_error",
+    4: "darkening",
+    5: "dirty_lens",
+    6: "exposure",
+    7: "blur",
+    8: "noise",
+    9: "rain",
+    10: "shadow",
+    11: "snow",
+    12: "haze",
+}
+UNKNOWN = "unknown"
+CLEAN = "clean"
+
+
+def condition_classes() -> list[str]:
+    """Class order: clean first, then each condition once, in CURE-TSR code order."""
+    out: list[str] = []
+    for code in sorted(CONDITION_OF_CODE):
+        name = CONDITION_OF_CODE[code]
+        if name not in out:
+            out.append(name)
+    return out
+
+
+class Conditions(NamedTuple):
+    condition: np.ndarray   # (N,) str: a condition name or "unknown"
+    confidence: np.ndarray  # (N,) calibrated probability of that condition given the frame is not clean
+    p_clean: np.ndarray     # (N,) probability the frame is clean
+    best: np.ndarray        # (N,) str: the best condition even where "unknown" was reported
+
+
+def expand(z: np.ndarray) -> np.ndarray:
+    """Standardised features (N, D) -> classifier inputs (N, 2D): z clipped, and z^2 / 4."""
+    z = np.clip(np.asarray(z, dtype=np.float64), -8.0, 8.0)
+    return np.concatenate([z, z * z / 4.0], axis=1)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-4, max_iter: int = 200,
+                 balanced: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression (L-BFGS, class-balanced cross-entropy + L2) -> (W (F, K), b (K,))."""
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
+    counts = np.bincount(np.asarray(y), minlength=n_classes).astype(np.float64)
+    # Balanced weights: the clean class has ~60x fewer frames than the challenge classes together.
+    w = len(y) / (n_classes * np.maximum(counts, 1.0)) if balanced else np.ones(n_classes)
+    w = np.where(counts > 0, w, 0.0)
+    wt = torch.as_tensor(w, dtype=torch.float32)
+    W = torch.zeros(xt.shape[1], n_classes, requires_grad=True)
+    b = torch.zeros(n_classes, requires_grad=True)
+    opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(xt @ W + b, yt, weight=wt) + l2 * (W * W).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return W.detach().double().numpy(), b.detach().double().numpy()
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature T minimising held-out negative log-likelihood of softmax(logits / T) (1-D search)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y)
+    best_t, best_nll = 1.0, np.inf
+    for t in np.exp(np.linspace(np.log(0.2), np.log(10.0), 121)):
+        p = _softmax(logits / t)
+        nll = -np.mean(np.log(p[np.arange(len(y)), y] + 1e-12))
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return best_t
+
+
+class ConditionClassifier:
+    """Fitted parameters are plain arrays, so `to_dict` stores them as YAML numbers."""
+
+    def __init__(self, classes: Sequence[str], weights: np.ndarray, bias: np.ndarray, temperature: float,
+                 class_mean: np.ndarray, class_scale: np.ndarray, ood_radius: np.ndarray,
+                 min_confidence: float = 0.5) -> None:
+        self.classes = list(classes)
+        self.weights = np.asarray(weights, dtype=np.float64)       # (2D, K)
+        self.bias = np.asarray(bias, dtype=np.float64)             # (K,)
+        self.temperature = float(temperature)
+        self.class_mean = np.asarray(class_mean, dtype=np.float64)    # (K, D) in z space
+        self.class_scale = np.asarray(class_scale, dtype=np.float64)  # (K, D)
+        self.ood_radius = np.asarray(ood_radius, dtype=np.float64)    # (K,)
+        self.min_confidence = float(min_confidence)
+        if self.classes[0] != CLEAN:
+            raise ValueError(f"the first class must be {CLEAN!r}, got {self.classes[0]!r}")
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, z: np.ndarray, labels: Sequence[str], groups: Sequence[str], *, folds: int = 5, l2: float = 1e-4,
+            min_confidence: float = 0.5, ood_quantile: float = 0.995, seed: int = 0
+            ) -> tuple["ConditionClassifier", np.ndarray]:
+        """Fit on standardised features z (N, D) with condition names (CLEAN for clean frames) and
+        track ids (folds never split a track). Returns the classifier and out-of-fold logits
+        (N, K) before temperature scaling: what the model says about tracks it did not see."""
+        from calibration.detector import group_folds  # one fold rule for the whole calibration
+
+        z = np.asarray(z, dtype=np.float64)
+        labels = np.asarray(labels).astype(str)
+        present = set(labels)
+        classes = [c for c in condition_classes() if c in present]
+        if CLEAN not in present:
+            raise ValueError("the condition classifier needs clean frames as well as challenge frames")
+        if len(classes) < 2:
+            raise ValueError("the condition classifier needs at least one challenge type besides clean frames")
+        y = np.array([classes.index(v) for v in labels])
+        x = expand(z)
+        k = len(classes)
+        fold = group_folds(groups, folds, seed)
+        oof = np.zeros((len(y), k))
+        for f in range(folds):
+            test = fold == f
+            if not test.any() or len(set(y[~test])) < k:
+                continue
+            w, b = fit_logistic(x[~test], y[~test], k, l2)
+            oof[test] = x[test] @ w + b
+        w, b = fit_logistic(x, y, k, l2)
+        # Temperature for the CONDITION softmax (clean column dropped), on challenge frames only.
+        ch = y > 0
+        temperature = fit_temperature(oof[ch][:, 1:], y[ch] - 1) if ch.sum() > 10 else 1.0
+        means, scales, radius = [], [], []
+        for c in range(k):
+            zc = np.clip(z[y == c], -8, 8)
+            mu = zc.mean(axis=0)
+            sd = np.maximum(zc.std(axis=0), 0.05)
+            d = np.sqrt((((zc - mu) / sd) ** 2).mean(axis=1))
+            means.append(mu)
+            scales.append(sd)
+            radius.append(float(np.quantile(d, ood_quantile)) if len(d) else np.inf)
+        clf = cls(classes, w, b, temperature, np.array(means), np.array(scales), np.array(radius), min_confidence)
+        return clf, oof
+
+    # -- use ----------------------------------------------------------------------------------
+
+    def logits(self, z: np.ndarray) -> np.ndarray:
+        return expand(z) @ self.weights + self.bias
+
+    def p_clean(self, z: np.ndarray) -> np.ndarray:
+        return _softmax(self.logits(z))[:, 0]
+
+    def predict(self, z: np.ndarray) -> Conditions:
+        z = np.asarray(z, dtype=np.float64)
+        logits = self.logits(z)
+        p_clean = _softmax(logits)[:, 0]
+        if len(self.classes) == 1:
+            n = len(z)
+            return Conditions(np.full(n, UNKNOWN, dtype=object), np.zeros(n), p_clean, np.full(n, UNKNOWN, dtype=object))
+        p = _softmax(logits[:, 1:] / self.temperature)
+        best = p.argmax(axis=1)
+        conf = p[np.arange(len(z)), best]
+        names = np.array(self.classes[1:], dtype=object)[best]
+        cidx = best + 1
+        zc = np.clip(z, -8, 8)
+        dist = np.sqrt((((zc - self.class_mean[cidx]) / self.class_scale[cidx]) ** 2).mean(axis=1))
+        unknown = (conf < self.min_confidence) | (dist > self.ood_radius[cidx])
+        out = names.copy()
+        out[unknown] = UNKNOWN
+        return Conditions(out, conf, p_clean, names)
+
+    # -- storage --------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "method": "multinomial logistic regression on [z, z^2/4], temperature-scaled",
+            "classes": list(self.classes),
+            "temperature": self.temperature,
+            "min_confidence": self.min_confidence,
+            "weights": self.weights.tolist(),
+            "bias": self.bias.tolist(),
+            "class_mean": self.class_mean.tolist(),
+            "class_scale": self.class_scale.tolist(),
+            "ood_radius": self.ood_radius.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConditionClassifier":
+        return cls(d["classes"], np.array(d["weights"]), np.array(d["bias"]), d["temperature"],
+                   np.array(d["class_mean"]), np.array(d["class_scale"]), np.array(d["ood_radius"]),
+                   d.get("min_confidence", 0.5))

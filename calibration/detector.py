@@ -1,0 +1,251 @@
+"""The anomaly value: a two-sided distance of a frame's feature vector from clean frames.
+
+Why two-sided (DESIGN.md 5): GradCon's score is one-sided, and blur, darkening and rain make a
+frame EASIER to reconstruct, so they look more normal by that score. Any departure from the
+clean distribution, in either direction, is what a condition monitor must flag.
+
+Feature vector per frame: [log recon, the 4 layer cosines, score] from the scorer, and the image
+statistics of calibration.features. Fit on clean frames only:
+1. robust standardisation: z = (x - median) / max(1.4826 MAD, std) (see robust_scale); z is
+   clipped at +-`clip` for the covariance so a few odd clean frames do not inflate it;
+2. Ledoit-Wolf shrinkage covariance of z (25-30 correlated features from a few hundred frames:
+   the sample covariance is ill-conditioned, shrinkage towards a scaled identity is the
+   analytically optimal fix and needs no tuning);
+3. anomaly = Mahalanobis distance sqrt((z - mean)' P (z - mean)).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from calibration.features import FEATURE_NAMES, image_features
+
+SCORER_COLUMNS: tuple[str, ...] = ("log_recon", "cos_1", "cos_2", "cos_3", "cos_4", "score")
+FEATURE_COLUMNS: tuple[str, ...] = SCORER_COLUMNS + FEATURE_NAMES
+
+
+def feature_matrix(score_result, stats: np.ndarray) -> np.ndarray:
+    """Scorer outputs (ScoreResult-like: .score, .recon, .layer_cos) + image statistics -> (N, D)."""
+    recon = np.asarray(score_result.recon, dtype=np.float64).reshape(-1)
+    cos = np.asarray(score_result.layer_cos, dtype=np.float64).reshape(len(recon), 4)
+    score = np.asarray(score_result.score, dtype=np.float64).reshape(-1)
+    stats = np.asarray(stats, dtype=np.float64)
+    if stats.shape != (len(recon), len(FEATURE_NAMES)):
+        raise ValueError(f"image statistics have shape {stats.shape}, expected ({len(recon)}, {len(FEATURE_NAMES)})")
+    # log: recon is a positive, right-skewed error; its log is close to symmetric on clean frames.
+    return np.column_stack([np.log(np.maximum(recon, 1e-12)), cos, score, stats])
+
+
+class GaussianModel(NamedTuple):
+    """A robustly standardised Gaussian: all plain arrays, so it stores as YAML numbers."""
+
+    center: np.ndarray     # (D,) per-feature median on clean frames
+    scale: np.ndarray      # (D,) per-feature robust spread
+    mean: np.ndarray       # (D,) mean of the clipped standardised features
+    precision: np.ndarray  # (D, D) inverse of the shrunk covariance
+    shrinkage: float       # Ledoit-Wolf intensity in [0, 1]
+    clip: float
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.center) / self.scale
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        """(N, D) -> (N,) Mahalanobis distance (unclipped z: a far-out frame must look far out)."""
+        d = self.standardise(x) - self.mean
+        return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", d, self.precision, d), 0.0))
+
+
+def robust_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and max(1.4826 MAD, std) per column. The MAD alone fails on zero-inflated features
+    (most clean frames have no clipped pixels, so MAD = 0 and one frame with a few gets z = 50:
+    measured, it set the threshold); the std floor keeps the median's robustness for the centre."""
+    center = np.median(x, axis=0)
+    mad = 1.4826 * np.median(np.abs(x - center), axis=0)
+    return center, np.maximum(np.maximum(mad, x.std(axis=0)), 1e-6)
+
+
+def ledoit_wolf(z: np.ndarray) -> tuple[np.ndarray, float]:
+    """Shrunk covariance of centred rows z (N, D) towards mu*I, with the Ledoit-Wolf (2004) intensity."""
+    n, p = z.shape
+    s = z.T @ z / n
+    mu = np.trace(s) / p
+    d2 = float(((s - mu * np.eye(p)) ** 2).sum())
+    # sum_k ||z_k z_k' - S||_F^2 = sum_k ||z_k||^4 - n ||S||_F^2
+    b2_bar = (float((np.einsum("nd,nd->n", z, z) ** 2).sum()) - n * float((s**2).sum())) / n**2
+    shrink = 0.0 if d2 <= 0 else float(np.clip(b2_bar / d2, 0.0, 1.0))
+    return shrink * mu * np.eye(p) + (1 - shrink) * s, shrink
+
+
+def fit_gaussian(x: np.ndarray, clip: float = 6.0) -> GaussianModel:
+    """Fit on clean feature rows (N, D)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"need at least 2 clean frames to fit, got {x.shape[0] if x.ndim == 2 else x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("clean features contain NaN or infinite values")
+    center, scale = robust_scale(x)
+    z = np.clip((x - center) / scale, -clip, clip)
+    mean = z.mean(axis=0)
+    cov, shrink = ledoit_wolf(z - mean)
+    return GaussianModel(center, scale, mean, np.linalg.inv(cov), shrink, clip)
+
+
+def group_folds(groups: Sequence[str], k: int, seed: int = 0) -> np.ndarray:
+    """Fold index per row, whole groups (tracks) kept together; deterministic for a seed."""
+    g = np.asarray(groups).astype(str)
+    keys = np.unique(g)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    fold_of_key = {keys[i]: j % k for j, i in enumerate(order)}
+    return np.array([fold_of_key[v] for v in g], dtype=np.int64)
+
+
+def out_of_fold_distances(x: np.ndarray, groups: Sequence[str], k: int = 5, clip: float = 6.0, seed: int = 0) -> np.ndarray:
+    """Each clean frame's distance under a model fitted WITHOUT its track: an honest sample of
+    what unseen clean frames will score (in-sample distances are too small, and a threshold fitted
+    on them would raise too many false alarms)."""
+    x = np.asarray(x, dtype=np.float64)
+    folds = group_folds(groups, k, seed)
+    out = np.empty(len(x))
+    for f in range(k):
+        test = folds == f
+        if not test.any():
+            continue
+        out[test] = fit_gaussian(x[~test], clip).distance(x[test])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Putting two detectors on one scale
+
+
+class TailMap(NamedTuple):
+    """Maps a raw detector value to its surprise on clean frames, -ln P(clean value >= v), learnt
+    from out-of-fold clean values. Within the clean range it interpolates the empirical tail;
+    beyond the largest clean values it extends an exponential tail (peaks over threshold: the
+    mean excess of the top values sets the slope), so it keeps ranking far-out frames.
+    Two detectors mapped this way are comparable, and their max is a union test."""
+
+    x: np.ndarray   # (K,) increasing raw values
+    s: np.ndarray   # (K,) surprise at those values (non-decreasing)
+    slope: float    # surprise per unit raw value beyond x[-1]
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64)
+        out = np.interp(v, self.x, self.s)
+        return np.where(v > self.x[-1], self.s[-1] + (v - self.x[-1]) * self.slope, out)
+
+
+def fit_tail_map(clean_values: np.ndarray, knots: int = 200) -> TailMap:
+    v = np.sort(np.asarray(clean_values, dtype=np.float64).reshape(-1))
+    n = len(v)
+    if n < 10:
+        raise ValueError(f"need at least 10 clean values for a tail map, got {n}")
+    # Surprise of the i-th smallest (0-based): -ln((n - i) / (n + 1)); ties share the largest i.
+    idx = np.searchsorted(v, v, side="right") - 1
+    s = -np.log((n - idx) / (n + 1.0))
+    xu, first = np.unique(v, return_index=True)
+    su = np.maximum.reduceat(s, first)
+    if len(xu) > knots:  # keep every value of the top tail, subsample the body
+        keep = np.unique(np.r_[np.linspace(0, len(xu) - 1, knots // 2).round().astype(int), np.arange(len(xu) - knots // 2, len(xu))])
+        xu, su = xu[keep], su[keep]
+    top = v[-max(5, n // 20):]
+    excess = float(np.mean(top - top[0]))
+    scale = excess if excess > 0 else float(np.std(v)) or 1.0
+    return TailMap(xu, su, 1.0 / scale)
+
+
+def tail_map_to_dict(t: TailMap) -> dict:
+    return {"x": t.x.tolist(), "s": t.s.tolist(), "slope": float(t.slope)}
+
+
+def tail_map_from_dict(d: dict) -> TailMap:
+    return TailMap(np.array(d["x"], dtype=np.float64), np.array(d["s"], dtype=np.float64), float(d["slope"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The runtime detector
+
+
+class DetectionResult(NamedTuple):
+    anomaly: np.ndarray       # (N,) surprise relative to clean frames (nats); higher = more anomalous
+    is_anomalous: np.ndarray  # (N,) bool: anomaly > threshold
+    condition: np.ndarray     # (N,) str: "clean", a condition name, or "unknown"
+    confidence: np.ndarray    # (N,) probability of that condition (p_clean for "clean"; 0 = no estimate)
+    scores: Any               # the ScoreResult the values were computed from
+
+
+def compute_features(scorer, frames: Sequence[np.ndarray], batch: int = 512) -> tuple[np.ndarray, Any]:
+    """Frames -> (feature rows (N, D), ScoreResult), in batches so memory stays bounded."""
+    from monitor.scorer import ScoreResult
+
+    rows, parts = [], []
+    for i in range(0, len(frames), batch):
+        chunk = frames[i : i + batch]
+        r = scorer.score(chunk)
+        rows.append(feature_matrix(r, image_features(chunk)))
+        parts.append(r)
+    if not parts:
+        return np.zeros((0, len(FEATURE_COLUMNS))), ScoreResult(np.zeros(0), np.zeros(0), np.zeros((0, 4)))
+    r = ScoreResult(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("score", "recon", "layer_cos")))
+    return np.concatenate(rows), r
+
+
+class Detector:
+    """A scorer plus its calibration: `detect(frames)`, or `detect_scored(...)` after scoring."""
+
+    def __init__(self, scorer, calibration) -> None:
+        self.scorer = scorer
+        self.calibration = calibration
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold.threshold
+
+    @property
+    def model_id(self) -> str:
+        return self.calibration.model_id
+
+    def detect(self, frames: Sequence[np.ndarray]) -> DetectionResult:
+        if self.scorer is None:
+            raise ValueError("this detector has no scorer; use detect_scored with a ScoreResult")
+        return self.detect_scored(frames, self.scorer.score(frames))
+
+    def detect_scored(self, frames_or_features, score_result) -> DetectionResult:
+        """Decisions for frames that were already scored (the consumer scores once).
+
+        frames_or_features: the frames (image statistics are computed here), or the image
+        statistics (N, len(FEATURE_NAMES)) computed by `calibration.features.image_features`."""
+        n = len(score_result.score)
+        if isinstance(frames_or_features, np.ndarray) and frames_or_features.ndim == 2 and frames_or_features.shape == (n, len(FEATURE_NAMES)) \
+                and frames_or_features.dtype != np.uint8:
+            stats = frames_or_features
+        else:
+            stats = image_features(frames_or_features)
+        return self.detect_features(feature_matrix(score_result, stats), score_result)
+
+    def detect_features(self, x: np.ndarray, score_result=None) -> DetectionResult:
+        from calibration.calibrate import anomaly_values
+        from calibration.conditions import CLEAN, UNKNOWN
+
+        anomaly, z, _ = anomaly_values(self.calibration, x)
+        flagged = anomaly > self.threshold
+        n = len(anomaly)
+        clf = self.calibration.classifier
+        if clf is not None:
+            c = clf.predict(z)
+            condition = np.where(flagged, c.condition, CLEAN).astype(object)
+            confidence = np.where(flagged, c.confidence, c.p_clean)
+        else:
+            condition = np.where(flagged, UNKNOWN, CLEAN).astype(object)
+            confidence = np.zeros(n)
+        return DetectionResult(anomaly, flagged, condition, confidence.astype(np.float64), score_result)
+
+
+def load_detector(model_path, calibration_path, device: str = "auto") -> Detector:
+    """The model and its calibration; refuses (CalibrationError, one line) a calibration made for another model."""
+    import monitor
+    from calibration.calibrate import load_calibration
+
+    scorer = monitor.load_model(model_path, device=device)
+    return Detector(scorer, load_calibration(calibration_path, model_id=scorer.model_id))

@@ -140,7 +140,9 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
         "fetch_max_wait_ms": k.fetch_max_wait_ms,
         "max_partition_fetch_bytes": partition_bytes,
         "fetch_max_bytes": max(52_428_800, partition_bytes),
-        "max_poll_records": c.max_batch,
+        # Up to two batches per poll: frames keep coming while a backlog is worked off, so the
+        # pending queue fills up to max_pending_frames and backpressure (pause) can act.
+        "max_poll_records": 2 * max(1, c.max_batch),
     }
 
 
@@ -172,6 +174,8 @@ class ScoringConsumer:
         self.scored = self.dead_letters = self.batches = 0
         self.publish_failures = self.commit_failures = self.hook_errors = self.pauses = 0
         self._last_record_mono = time.monotonic()
+        self.max_pending_seen = 0
+        self._submitted = 0  # how many frames at the head of `pending` were handed to the decoder
 
     # ---- clients, created on first use -------------------------------------------------------
 
@@ -206,7 +210,7 @@ class ScoringConsumer:
             while not self.stop_event.is_set():
                 self._fill()
                 if self._batch_ready():
-                    batch = [self.pending.popleft() for _ in range(min(self.max_batch, len(self.pending)))]
+                    batch = self._take_batch()
                     try:
                         self._process(batch)
                     except PublishFailed as e:
@@ -228,7 +232,7 @@ class ScoringConsumer:
 
     def _fill(self) -> None:
         """Poll once (waiting at most until the oldest pending frame is due) and admit what came."""
-        self._backpressure()
+        room = self._backpressure()
         if self._batch_ready():
             timeout_ms = 0
         elif self.pending:
@@ -237,7 +241,8 @@ class ScoringConsumer:
         else:
             timeout_ms = 100  # idle: stay responsive to stop
         t = time.monotonic()
-        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.max_batch)
+        # Polled even while paused: rebalance callbacks and the poll-interval deadline need it.
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max(1, min(2 * self.max_batch, room)))
         self.times.poll += time.monotonic() - t
         now_ns, now_mono = time.time_ns(), time.monotonic()
         for records in polled.values():
@@ -245,6 +250,26 @@ class ScoringConsumer:
                 self._admit(r, now_ns, now_mono)
         if polled:
             self._last_record_mono = now_mono
+            self._backpressure()
+        self._schedule_decodes()
+
+    def _schedule_decodes(self) -> None:
+        """Hand the next frames to the decode pool, at most two batches ahead of scoring.
+
+        Decoding ahead overlaps it with scoring; going no further bounds the decoded images held
+        in memory (a backlog of camera frames is large decoded, small encoded).
+        """
+        c = self.cfg.consumer
+        ahead = min(len(self.pending), 2 * self.max_batch)
+        while self._submitted < ahead:
+            p = self.pending[self._submitted]
+            self._submitted += 1
+            if p.error:
+                continue
+            if self._pool is not None:
+                p.future = self._pool.submit(decode_image, p.record.value, c.max_image_pixels)
+            else:
+                p.future = _done_future(decode_image, p.record.value, c.max_image_pixels)
 
     def _admit(self, record: Any, received_ns: int, received_mono: float) -> None:
         """Validate a record cheaply in the loop; hand its decoding to the pool."""
@@ -265,11 +290,15 @@ class ScoringConsumer:
         elif record.key is not None and record.key != p.meta.stream.encode("utf-8"):
             # Keys place streams on partitions; a frame keyed differently would break its stream's order.
             p.fail("validate", f"record key {record.key[:40]!r} differs from its stream header {p.meta.stream!r}")
-        elif self._pool is not None:
-            p.future = self._pool.submit(decode_image, value, c.max_image_pixels)
-        else:
-            p.future = _done_future(decode_image, value, c.max_image_pixels)
         self.pending.append(p)
+        self.max_pending_seen = max(self.max_pending_seen, len(self.pending))
+
+    def _take_batch(self) -> list[Pending]:
+        self._schedule_decodes()  # a batch never outruns the decode-ahead window, but be sure
+        n = min(self.max_batch, len(self.pending))
+        batch = [self.pending.popleft() for _ in range(n)]
+        self._submitted = max(0, self._submitted - n)
+        return batch
 
     def _batch_ready(self) -> bool:
         if not self.pending:
@@ -437,30 +466,40 @@ class ScoringConsumer:
             if p.future is not None:
                 p.future.cancel()
         self.pending.clear()
+        self._submitted = 0
         log.error("publish failed (%s); re-reading %d partition(s) from the failed batch", why, len(firsts))
         for tp, off in firsts.items():
             if tp in self.assigned:
                 self.consumer.seek(tp, off)
         self.stop_event.wait(1.0)
 
-    def _backpressure(self) -> None:
-        """Stop fetching while too many frames wait; resume once half of them were scored."""
+    def _backpressure(self) -> int:
+        """Stop fetching once max_pending_frames wait; resume when half of them were scored.
+
+        Called before each poll (may resume) and after admitting its records (may pause); returns
+        how many more frames may be admitted now, so the queue never exceeds its bound.
+        """
         c = self.cfg.consumer
+        room = c.max_pending_frames - len(self.pending)
         if not self.assigned:
-            return
-        if not self._paused and len(self.pending) >= c.max_pending_frames:
+            return room
+        if not self._paused and room <= 0:
             self.consumer.pause(*self.assigned)
             self._paused = True
             self.pauses += 1
-            log.info("backpressure: %d frames pending, pausing %d partition(s)", len(self.pending), len(self.assigned))
+            log.debug("backpressure: %d frames pending, pausing %d partition(s)", len(self.pending), len(self.assigned))
         elif self._paused and len(self.pending) <= c.max_pending_frames // 2:
             self.consumer.resume(*self.assigned)
             self._paused = False
+            log.debug("backpressure: %d frames pending, resuming", len(self.pending))
+        return room
 
     # ---- rebalances ----------------------------------------------------------------------------
 
     def on_revoked(self, revoked: Sequence[Any]) -> None:
         revoked = set(revoked)
+        if not revoked:
+            return
         # Frames not yet scored from these partitions go back to the group: their next owner
         # starts at our last commit. Commit first what is done but not yet committed.
         if self._uncommitted:
@@ -480,6 +519,8 @@ class ScoringConsumer:
                 kept.append(p)
         dropped = len(self.pending) - len(kept)
         self.pending = kept
+        # Submitted frames were a prefix of the queue and filtering keeps the order: still a prefix.
+        self._submitted = sum(1 for p in kept if p.future is not None or p.error)
         self.assigned -= revoked
         self._paused = False
         log.info("partitions revoked: %s%s", _tps(revoked), f" ({dropped} unscored frames returned to the group)" if dropped else "")

@@ -76,8 +76,10 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore:open_text is deprecated:DeprecationWarning")
 
 
-def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0, partitions: int = 4) -> list:
-    """Every record of `topic` from the beginning (no group), until `expect` arrived or the timeout."""
+def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0, partitions: int = 4,
+               until=None) -> list:
+    """Every record of `topic` from the beginning (no group), until `expect` arrived (or `until(records)`
+    is true) or the timeout."""
     import time
 
     from kafka import KafkaConsumer, TopicPartition
@@ -89,7 +91,8 @@ def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0,
         consumer.seek_to_beginning(*tps)
         out: list = []
         deadline = time.monotonic() + timeout_s
-        while len(out) < expect and time.monotonic() < deadline:
+        done = until or (lambda records: len(records) >= expect)
+        while not done(out) and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=200).values():
                 out.extend(records)
         return out

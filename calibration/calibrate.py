@@ -329,3 +329,56 @@ def load_calibration(path: str | Path, model_id: str | None = None) -> Calibrati
     if math.isnan(cal.threshold.threshold):
         raise CalibrationError(f"calibration file {p}: threshold is not calibrated (null)")
     return cal
+
+
+# ---------------------------------------------------------------------------------------------
+# From folders
+
+
+def _load_all(paths: Sequence[Path]) -> list[np.ndarray]:
+    from monitor.cure_tsr import load_image
+
+    return [load_image(p) for p in paths]
+
+
+def features_of_paths(scorer, paths: Sequence[Path], batch: int = 512, progress=None) -> np.ndarray:
+    """Image files -> feature rows, reading one batch at a time (a challenge set can be large)."""
+    from calibration.detector import compute_features
+
+    rows = []
+    for i in range(0, len(paths), batch):
+        rows.append(compute_features(scorer, _load_all(paths[i : i + batch]))[0])
+        if progress:
+            progress(min(batch, len(paths) - i))
+    return np.concatenate(rows) if rows else np.zeros((0, len(FEATURE_COLUMNS)))
+
+
+def calibrate_folders(scorer, clean_root: str | Path, challenges_root: str | Path | None = None, *, fpr: float = 0.01,
+                      confidence: float = 0.95, method: str = "binomial_bound", progress=None, **kw) -> Calibration:
+    """Calibrate from a folder of clean frames (plain tracks or a CURE-TSR layout's ChallengeFree)
+    and optionally a CURE-TSR-style challenge set (e.g. from monitor.challenges.build_challenge_set)."""
+    from monitor.cure_tsr import read_cure_tsr, training_images
+
+    try:
+        clean = training_images(clean_root)
+    except FileNotFoundError as e:
+        raise CalibrationError(str(e)) from None
+    if not clean:
+        raise CalibrationError(f"{clean_root}: no clean images found")
+    clean_x = features_of_paths(scorer, [p for p, _ in clean], progress=progress)
+    data = {"clean_root": str(clean_root), "clean_frames": len(clean)}
+    ch_args: tuple = (None, None, None, None)
+    if challenges_root is not None:
+        frames = [f for f in read_cure_tsr(challenges_root) if f.name.challenge_type != 0]
+        if not frames:
+            raise CalibrationError(f"{challenges_root}: no challenge frames (expected a CURE-TSR layout with <Challenge>-<level> folders)")
+        ch_x = features_of_paths(scorer, [f.path for f in frames], progress=progress)
+        ch_groups = [f"{f.split}/{f.sequence}" if f.split else f.sequence for f in frames]
+        # Frames built from the clean folder carry the clean track as their sequence (manifest): use
+        # the bare track so a clean frame and its challenged copies always share a fold.
+        clean_tracks = {g for _, g in clean}
+        ch_groups = [f.sequence if f.sequence in clean_tracks else g for f, g in zip(frames, ch_groups)]
+        ch_args = (ch_x, [f.name.challenge_type for f in frames], [f.name.level for f in frames], ch_groups)
+        data.update({"challenges_root": str(challenges_root), "challenge_frames": len(frames)})
+    return fit_calibration(clean_x, [g for _, g in clean], *ch_args, model_id=scorer.model_id, fpr=fpr,
+                           confidence=confidence, method=method, data=data, **kw)

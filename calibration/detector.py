@@ -52,7 +52,7 @@ class GaussianModel(NamedTuple):
 
     def distance(self, x: np.ndarray) -> np.ndarray:
         """(N, D) -> (N,) Mahalanobis distance (unclipped z: a far-out frame must look far out)."""
-        d = self.standardise(x) - self.mean
+        d = np.atleast_2d(self.standardise(x)) - self.mean
         return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", d, self.precision, d), 0.0))
 
 

@@ -1,0 +1,236 @@
+"""Image statistics, the detector, the condition classifier and the calibration file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from calibration.calibrate import (
+    CalibrationError,
+    calibrate_folders,
+    fit_calibration,
+    load_calibration,
+    save_calibration,
+)
+from calibration.conditions import CLEAN, CONDITION_OF_CODE, UNKNOWN, ConditionClassifier, condition_classes
+from calibration.detector import (
+    FEATURE_COLUMNS,
+    Detector,
+    fit_gaussian,
+    fit_tail_map,
+    group_folds,
+    load_detector,
+    out_of_fold_distances,
+)
+from calibration.features import FEATURE_NAMES, image_features
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
+
+
+def real_images(n: int) -> list[np.ndarray]:
+    paths = sorted(DATA.glob("*/*.png"))
+    if not paths:
+        pytest.skip(f"no images under {DATA}")
+    step = max(1, len(paths) // n)
+    return [cv2.imread(str(p)) for p in paths[::step][:n]]
+
+
+# -- image statistics ----------------------------------------------------------------------------
+
+
+def test_features_shape_finite_and_size_independent():
+    imgs = real_images(16)
+    f = image_features(imgs)
+    assert f.shape == (16, len(FEATURE_NAMES)) and np.isfinite(f).all()
+    img = imgs[0]
+    big = cv2.resize(img, (img.shape[1] * 3, img.shape[0] * 3), interpolation=cv2.INTER_CUBIC)
+    a, b = image_features([img, big])
+    col = FEATURE_NAMES.index("bright_mean")
+    assert abs(a[col] - b[col]) < 0.02
+    # grey and BGRA frames are accepted
+    assert image_features([cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)]).shape[0] == 2
+    assert image_features([]).shape == (0, len(FEATURE_NAMES))
+
+
+def test_features_respond_to_the_effect_they_measure():
+    imgs = real_images(12)
+    f0 = image_features(imgs)
+    col = {n: i for i, n in enumerate(FEATURE_NAMES)}
+    blurred = image_features([cv2.GaussianBlur(i, (0, 0), 3) for i in imgs])
+    assert (blurred[:, col["lap_logvar"]] < f0[:, col["lap_logvar"]]).all()
+    dark = image_features([(i // 4).astype(np.uint8) for i in imgs])
+    assert (dark[:, col["bright_mean"]] < f0[:, col["bright_mean"]]).all()
+    grey = image_features([cv2.cvtColor(cv2.cvtColor(i, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for i in imgs])
+    assert (grey[:, col["sat_mean"]] < 0.01).all()
+    rng = np.random.default_rng(0)
+    noisy = image_features([np.clip(i + rng.normal(0, 25, i.shape), 0, 255).astype(np.uint8) for i in imgs])
+    assert (noisy[:, col["noise_sigma"]] > f0[:, col["noise_sigma"]]).all()
+
+
+# -- detector maths --------------------------------------------------------------------------------
+
+
+def test_gaussian_is_two_sided_and_oof_is_larger_than_in_sample():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5))
+    g = fit_gaussian(x)
+    centre = np.median(x, axis=0)
+    up, down = g.distance(centre + 4 * x.std(0)), g.distance(centre - 4 * x.std(0))
+    assert up[0] > 5 and down[0] > 5  # both directions are anomalous
+    groups = np.repeat(np.arange(100), 4).astype(str)
+    assert out_of_fold_distances(x, groups).mean() > g.distance(x).mean()
+    folds = group_folds(groups, 5)
+    assert all(len(set(folds[groups == k])) == 1 for k in np.unique(groups))
+
+
+def test_tail_map_monotone_and_extrapolates():
+    t = fit_tail_map(np.random.default_rng(1).normal(size=500))
+    v = np.linspace(-5, 20, 200)
+    s = t(v)
+    assert (np.diff(s) >= -1e-12).all() and s[-1] > s[100] + 5
+    assert t(np.array([100.0]))[0] > t(np.array([10.0]))[0]
+
+
+def separable(n_per=60, seed=0):
+    """Synthetic feature rows: clean around 0, each condition shifts its own features."""
+    rng = np.random.default_rng(seed)
+    d = len(FEATURE_COLUMNS)
+    rows, codes, groups = [], [], []
+    for code in (0, 4, 7, 9):
+        x = rng.normal(size=(n_per, d))
+        if code:
+            x[:, code] += 6.0
+            x[:, code + 10] -= 6.0
+        rows.append(x)
+        codes += [code] * n_per
+        groups += [f"t{i // 3}" for i in range(n_per)]
+    return np.concatenate(rows), np.array(codes), np.array(groups)
+
+
+def test_classifier_separable_and_unknown():
+    x, codes, groups = separable()
+    labels = [CONDITION_OF_CODE[c] for c in codes]
+    clf, oof = ConditionClassifier.fit(x, labels, groups, folds=5)
+    assert clf.classes == [CLEAN, "blur", "darkening", "rain"]  # CURE-TSR code order
+    xt, ct, _ = separable(seed=1)
+    pred = clf.predict(xt)
+    ch = ct > 0
+    assert np.mean(pred.condition[ch] == np.array([CONDITION_OF_CODE[c] for c in ct[ch]])) > 0.95
+    assert (pred.confidence[ch] > 0.5).mean() > 0.95
+    assert (pred.p_clean[~ch] > 0.5).mean() > 0.9
+    # far from every condition seen in training -> unknown
+    weird = np.zeros((3, x.shape[1]))
+    weird[:, 20] = 40.0
+    assert (clf.predict(weird).condition == UNKNOWN).all()
+    assert "blur" in condition_classes() and "LensBlur" not in condition_classes()
+    again = ConditionClassifier.from_dict(yaml.safe_load(yaml.safe_dump(clf.to_dict())))
+    assert np.allclose(again.predict(xt).confidence, pred.confidence)
+
+
+# -- calibration and the file -----------------------------------------------------------------------
+
+
+def fitted(tmp_path, n_clean=400):
+    rng = np.random.default_rng(2)
+    d = len(FEATURE_COLUMNS)
+    clean = rng.normal(size=(n_clean, d))
+    groups = np.array([f"t{i // 3}" for i in range(n_clean)])
+    x, codes, g = separable(seed=3)
+    ch = codes > 0
+    cal = fit_calibration(clean, groups, x[ch], codes[ch], np.full(ch.sum(), 4), g[ch], model_id="m1", fpr=0.01)
+    return cal
+
+
+def test_fit_calibration_threshold_and_round_trip(tmp_path):
+    cal = fitted(tmp_path)
+    assert cal.threshold.supported and cal.threshold.n_clean == 400
+    assert cal.summary["naming_accuracy_levels_3_5_out_of_fold"] > 0.9
+    path = tmp_path / "cal.yaml"
+    save_calibration(path, cal)
+    text = path.read_text()
+    assert "!!python" not in text and text.startswith("# signwatch calibration")
+    again = load_calibration(path, model_id="m1")
+    det, det2 = Detector(None, cal), Detector(None, again)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2000, len(FEATURE_COLUMNS)))
+    r = det.detect_features(x)
+    assert np.allclose(r.anomaly, det2.detect_features(x).anomaly)
+    # unseen clean frames: the false-alarm rate stays under the 1 % target
+    assert r.is_anomalous.mean() <= 0.01
+    assert set(r.condition[~r.is_anomalous]) <= {CLEAN}
+    far = np.zeros((1, len(FEATURE_COLUMNS)))
+    far[0, 4] = 8.0
+    far[0, 14] = -8.0
+    out = det.detect_features(far)
+    assert out.is_anomalous[0] and out.condition[0] == "darkening"
+
+
+def test_load_calibration_errors(tmp_path):
+    cal = fitted(tmp_path)
+    path = tmp_path / "cal.yaml"
+    save_calibration(path, cal)
+    with pytest.raises(CalibrationError, match=r"cal.yaml: made for model m1, but the loaded model is other"):
+        load_calibration(path, model_id="other")
+    with pytest.raises(CalibrationError, match="not found"):
+        load_calibration(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("threshold: [1, 2\n")
+    with pytest.raises(CalibrationError, match="bad.yaml: not valid YAML"):
+        load_calibration(bad)
+    bad.write_text("!!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(CalibrationError, match="bad.yaml"):
+        load_calibration(bad)
+    d = yaml.safe_load(path.read_text())
+    d["detector"]["gaussian"]["precision"] = [[1.0]]
+    bad.write_text(yaml.safe_dump(d))
+    with pytest.raises(CalibrationError, match=r"precision has shape"):
+        load_calibration(bad)
+    d = yaml.safe_load(path.read_text())
+    del d["threshold"]
+    bad.write_text(yaml.safe_dump(d))
+    with pytest.raises(CalibrationError, match="'threshold' is missing"):
+        load_calibration(bad)
+
+
+def test_calibrate_folders_and_load_detector_on_real_images(tmp_path):
+    """End to end on real crops with an untrained model: folders -> YAML -> load_detector -> detect."""
+    from monitor.challenges import build_challenge_set
+    from monitor.checkpoint import make_untrained_checkpoint
+    from monitor.cure_tsr import list_images, track_of
+
+    paths = list_images(DATA)
+    if not paths:
+        pytest.skip("no data")
+    # ~20 tracks of clean frames, as <class>/<track>_<frame>.png
+    tracks = sorted({track_of(p) for p in paths})[:40]
+    chosen = [p for p in paths if track_of(p) in set(tracks)]
+    clean = tmp_path / "clean"
+    for p in chosen:
+        (clean / p.parent.name).mkdir(parents=True, exist_ok=True)
+        (clean / p.parent.name / p.name).write_bytes(p.read_bytes())
+    build_challenge_set(chosen, tmp_path / "ch", challenges=["Darkening", "GaussianBlur"], levels=[4], seed=1, workers=1)
+    model = tmp_path / "model.pt"
+    make_untrained_checkpoint(model, seed=0)
+    import monitor
+
+    scorer = monitor.load_model(model, device="cpu")
+    cal = calibrate_folders(scorer, clean, tmp_path / "ch", fpr=0.05)
+    assert cal.classifier is not None and cal.classifier.classes == [CLEAN, "blur", "darkening"]
+    out = tmp_path / "cal.yaml"
+    save_calibration(out, cal)
+    det = load_detector(model, out, device="cpu")
+    frames = [cv2.imread(str(p)) for p in chosen[:8]]
+    r = det.detect(frames)
+    assert r.anomaly.shape == (8,) and r.is_anomalous.dtype == bool and len(r.condition) == 8
+    again = det.detect_scored(frames, r.scores)
+    assert np.allclose(again.anomaly, r.anomaly)
+    stats = image_features(frames)
+    assert np.allclose(det.detect_scored(stats, r.scores).anomaly, r.anomaly)
+    assert det.threshold == cal.threshold.threshold
+    other = tmp_path / "other.pt"
+    make_untrained_checkpoint(other, seed=1)
+    with pytest.raises(CalibrationError, match="made for model"):
+        load_detector(other, out, device="cpu")

@@ -1,0 +1,63 @@
+"""The evaluation report: figures from arrays, Markdown, JSON and OpenCV-drawn ROC PNGs."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from calibration.detector import DetectionResult
+from calibration.report import build_report, draw_roc, replay_delays, write_report_files
+from calibration.metrics import roc_curve
+from monitor.config import AlertConfig
+from monitor.scorer import ScoreResult
+
+
+def synthetic(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    codes = np.r_[np.zeros(n, int), np.full(n, 9), np.full(n, 4)]
+    levels = np.r_[np.zeros(n, int), np.full(n, 4), np.full(n, 5)]
+    anomaly = np.r_[rng.normal(0, 1, n), rng.normal(5, 1, n), rng.normal(6, 1, n)]
+    scores = ScoreResult(rng.normal(size=3 * n), rng.random(3 * n), rng.uniform(-1, 1, (3 * n, 4)))
+    flagged = anomaly > 3.0
+    cond = np.where(flagged, np.where(codes == 9, "rain", "darkening"), "clean").astype(object)
+    cond[2 * n] = "unknown"
+    det = DetectionResult(anomaly, flagged, cond, np.full(3 * n, 0.9), scores)
+    return scores, codes, levels, det
+
+
+def test_build_report_figures(tmp_path):
+    scores, codes, levels, det = synthetic()
+    rep = build_report(scores, codes, levels, det, 3.0, AlertConfig(), {"run": "test"})
+    assert rep["mean_auroc"]["anomaly_levels_3_5"] > 0.99
+    assert 0.4 < rep["mean_auroc"]["recon_levels_3_5"] < 0.6  # random scores
+    assert rep["false_alarms"] == int((det.anomaly[:120] > 3).sum())
+    c = rep["confusion_levels_3_5"]
+    assert c["true"] == ["darkening", "rain"] and c["predicted"][-1] == "unknown"
+    assert sum(map(sum, c["counts"])) == int(det.is_anomalous[120:].sum())
+    assert rep["naming_accuracy_levels_3_5"] < 1.0  # the one "unknown" counts as wrong
+    assert all(r["alerted"] == 1.0 and r["mean_delay_frames"] <= 4 for r in rep["replay"])
+    out = write_report_files(tmp_path / "rep", rep)
+    data = json.loads((out / "report.json").read_text())
+    assert "_roc" not in data and data["meta"]["run"] == "test"
+    md = (out / "report.md").read_text()
+    assert "| Rain | 4 |" in md and "Condition confusion" in md
+    img = cv2.imread(str(out / "roc" / "Rain.png"))
+    assert img is not None and img.shape[2] == 3
+
+
+def test_replay_delay_counts_from_onset():
+    n = 60
+    codes = np.r_[np.zeros(n, int), np.full(30, 9)]
+    levels = np.r_[np.zeros(n, int), np.full(30, 3)]
+    flagged = np.r_[np.zeros(n, bool), np.zeros(2, bool), np.ones(28, bool)]
+    cond = np.where(flagged, "rain", "clean")
+    rows = replay_delays(flagged, cond, codes, levels, AlertConfig(k=3, n=5))
+    # anomalous from frame 2 of the challenge; k=3 -> raised at frame 4
+    assert rows == [{"challenge": "Rain", "level": 3, "replays": 1, "alerted": 1.0, "mean_delay_frames": 4.0,
+                     "named_correctly": 1.0, "false_alerts_before_onset": 0}]
+
+
+def test_draw_roc_canvas():
+    img = draw_roc({"anomaly": roc_curve([0, 1, 2], [1, 3])}, "t")
+    assert img.dtype == np.uint8 and img.shape == (520, 520, 3)

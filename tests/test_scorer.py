@@ -92,3 +92,14 @@ def test_array_input_and_empty_batch(trained_like_scorer: Scorer) -> None:
 def test_wrong_input_shape_is_a_clear_error(trained_like_scorer: Scorer) -> None:
     with pytest.raises(ValueError, match=r"expected \(N, 3, 28, 28\)"):
         trained_like_scorer.score_tensor(torch.zeros(2, 3, 32, 32))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_scorer_matches_the_cpu_loop(trained_like_scorer: Scorer) -> None:
+    frames = belgium_frames(48)
+    gpu = Scorer(trained_like_scorer.module, trained_like_scorer.reference_gradients, 0.12, device="cuda")
+    slow = trained_like_scorer.reference_scores(frames)
+    fast = gpu.score(frames)
+    trained_like_scorer.module.cpu()
+    np.testing.assert_allclose(fast.score, slow.score, atol=1e-5)
+    np.testing.assert_allclose(fast.layer_cos, slow.layer_cos, atol=1e-5)

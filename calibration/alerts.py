@@ -192,3 +192,48 @@ class AlertTracker:
             "score_max": float(a.value_max) if a.frames else 0.0,
             "example": dict(a.example),
         }
+
+
+class CalibratedHook:
+    """The consumer's on_scored hook: calibrated decisions for a scored batch, then alerts.
+
+    Annotates each ScoreRecord (anomaly, is_anomalous, condition, confidence) in place, using the
+    decoded frame each record carries (`.image`) for the image statistics and the scorer's values
+    already on the record (nothing is scored twice), and returns the AlertRecords the batch caused.
+    Records must arrive in each stream's seq order, as Kafka delivers one partition.
+    """
+
+    def __init__(self, detector, cfg: AlertConfig | None = None) -> None:
+        self.detector = detector
+        self.tracker = AlertTracker(cfg)
+
+    def __call__(self, records: list) -> list:
+        import numpy as np
+
+        from monitor.scorer import ScoreResult
+        from pipelines.wire import AlertExample, AlertRecord
+
+        if not records:
+            return []
+        scores = ScoreResult(
+            np.array([r.score for r in records], dtype=np.float64),
+            np.array([r.recon for r in records], dtype=np.float64),
+            np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
+        )
+        det = self.detector.detect_scored([r.image for r in records], scores)
+        alerts = []
+        for i, rec in enumerate(records):
+            rec.anomaly = float(det.anomaly[i])
+            rec.is_anomalous = bool(det.is_anomalous[i])
+            rec.condition = str(det.condition[i])
+            rec.confidence = float(det.confidence[i])
+            o = rec.origin
+            d = FrameDecision(rec.stream, int(rec.seq), rec.is_anomalous, rec.condition, rec.confidence, rec.anomaly,
+                              int(rec.capture_ns), Origin(o.topic, o.partition, o.offset))
+            for a in self.tracker.observe(d):
+                ex = a["example"]
+                example = AlertExample(ex["topic"], ex["partition"], ex["offset"], ex["seq"]) if ex.get("topic") is not None else None
+                alerts.append(AlertRecord(a["alert_id"], a["stream"], a["state"], a["condition"], a["confidence"],
+                                          a["started_ns"], a["ended_ns"], a["frames"], a["anomalous_frames"],
+                                          a["score_mean"], a["score_max"], example))
+        return alerts

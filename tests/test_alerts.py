@@ -108,3 +108,42 @@ def test_streams_are_independent_and_camera_restart_is_not_a_duplicate():
 def test_config_checked():
     with pytest.raises(ValueError):
         AlertTracker(AlertConfig(k=6, n=5))
+
+
+def test_calibrated_hook_annotates_records_and_emits_alert_records():
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    from calibration.alerts import CalibratedHook
+    from calibration.calibrate import fit_calibration
+    from calibration.detector import FEATURE_COLUMNS, Detector, compute_features
+    from monitor.checkpoint import make_untrained_checkpoint
+    from monitor.checkpoint import load_model
+    from pipelines.wire import AlertRecord, Origin as WireOrigin, ScoreRecord
+
+    data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
+    paths = sorted(data.glob("*/*.png"))[:40]
+    if not paths:
+        pytest.skip("no data")
+    imgs = [cv2.imread(str(p)) for p in paths]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        make_untrained_checkpoint(Path(d) / "m.pt", seed=0)
+        scorer = load_model(Path(d) / "m.pt", device="cpu")
+    x, _ = compute_features(scorer, imgs)
+    x = np.concatenate([x] * 10) + np.random.default_rng(0).normal(0, 0.01, (400, len(FEATURE_COLUMNS)))
+    cal = fit_calibration(x, [f"t{i % 40}" for i in range(400)], model_id=scorer.model_id, fpr=0.01)
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(k=3, n=5))
+    dark = [(im // 32).astype(np.uint8) for im in imgs[:6]]  # near black: far from every clean frame
+    r = scorer.score(dark)
+    recs = [ScoreRecord("cam1", i, float(r.score[i]), float(r.recon[i]), tuple(r.layer_cos[i]), scorer.model_id,
+                        i * 1000, 0, 0, "test", WireOrigin("signwatch.frames", 0, i), image=dark[i]) for i in range(6)]
+    alerts = hook(recs)
+    assert all(rec.is_anomalous and rec.anomaly > cal.threshold.threshold for rec in recs)
+    assert all(rec.condition == "unknown" for rec in recs)  # no challenge set: nothing to name with
+    assert [a.state for a in alerts] == ["raised"] and isinstance(alerts[0], AlertRecord)
+    assert alerts[0].alert_id == "cam1:0" and alerts[0].example.topic == "signwatch.frames"
+    assert hook(recs) == []  # redelivered batch: no second alert

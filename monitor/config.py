@@ -104,12 +104,6 @@ class AlertConfig:
     condition_window: int = 30
     # A seq this far below a stream's last seq is a camera restart, not a redelivered duplicate.
     seq_reset_gap: int = 10000
-    # While an alert lasts: re-emit "updated" every this many frames (0: only when the condition changes).
-    update_every: int = 150
-    # The dominant condition is the majority over anomalous frames among this many recent frames.
-    condition_window: int = 30
-    # A seq this far below a stream's last seq is a camera restart, not a redelivered duplicate.
-    seq_reset_gap: int = 10000
 
 
 @dataclass

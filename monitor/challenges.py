@@ -179,7 +179,7 @@ def _codec_error(x, level, rng, prev):
     mag = rng.uniform(0.5, 1.0, (gh, gw))
     share = (0.10, 0.20, 0.32, 0.45, 0.60)[level - 1]
     hit = u < share
-    lost = u < share * 0.3
+    lost = u < share * (0.15 + 0.05 * level)  # nested too: a lost block stays lost at higher levels
     shift = np.where(hit, 0.2 * level * m * mag, 0.0)
     dx = np.repeat(np.repeat((np.cos(ang) * shift).astype(np.float32), m, 0), m, 1)[:h, :w]
     dy = np.repeat(np.repeat((np.sin(ang) * shift).astype(np.float32), m, 0), m, 1)[:h, :w]

@@ -23,8 +23,10 @@ import math
 import multiprocessing
 import os
 import time
+import warnings
 import zlib
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -533,11 +535,14 @@ def _write_bmp(path: Path, img: np.ndarray) -> None:
 
 
 def _mp_context():
-    # fork where the platform has it: spawn re-imports the caller's __main__, which breaks callers
-    # without an `if __name__ == "__main__"` guard (and stdin/notebook callers). The workers use
-    # only numpy and OpenCV with OpenCV's threading off, so state copied by the fork is not used.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # Not fork: a forked worker inherits OpenCV's (and torch's) thread-pool locks as they were at
+    # the fork, and deadlocked in testing after the parent had run threaded OpenCV code. forkserver
+    # forks workers from a clean server that has imported this module once.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 def _init_worker() -> None:
@@ -596,18 +601,24 @@ def build_challenge_set(
         bar.start()
         task = bar.add_task("build", total=len(sources))
     try:
+        done = 0
         if n_workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(n_workers, mp_context=_mp_context(), initializer=_init_worker) as pool:
-                for track_rows in pool.map(_render_track, jobs, chunksize=4):
-                    rows += track_rows
-                    if bar is not None:
-                        bar.advance(task, sum(r["level"] == 0 for r in track_rows))
-        else:
-            for job in jobs:
-                track_rows = _render_track(job)
-                rows += track_rows
-                if bar is not None:
-                    bar.advance(task, len(job[0]))
+            try:
+                with ProcessPoolExecutor(n_workers, mp_context=_mp_context(), initializer=_init_worker) as pool:
+                    for track_rows in pool.map(_render_track, jobs, chunksize=4):
+                        rows += track_rows
+                        done += 1
+                        if bar is not None:
+                            bar.advance(task, len(jobs[done - 1][0]))
+            except BrokenProcessPool:
+                # Workers re-import the caller's __main__; without an `if __name__ == "__main__":`
+                # guard (or from stdin) they die at start. Finish here rather than fail.
+                warnings.warn("challenge-set worker processes could not start (does the calling script lack an "
+                              "`if __name__ == \"__main__\":` guard?); continuing in this process", stacklevel=2)
+        for job in jobs[done:]:
+            rows += _render_track(job)
+            if bar is not None:
+                bar.advance(task, len(job[0]))
     finally:
         if bar is not None:
             bar.stop()

@@ -143,7 +143,8 @@ def fit_calibration(
         anomaly_oof = np.maximum(anomaly_oof, classifier_tail(sup_oof))
 
     # 5. Threshold on out-of-fold clean anomalies.
-    threshold = make_threshold(method, fpr, confidence).fit(anomaly_oof[is_clean])
+    # Trials are tracks (their largest value), not frames: a track's frames are near-duplicates.
+    threshold = make_threshold(method, fpr, confidence).fit(anomaly_oof[is_clean], groups=g_all[is_clean])
 
     summary: dict[str, Any] = {
         "clean_frames": int(is_clean.sum()),

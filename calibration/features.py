@@ -23,6 +23,8 @@ should also respond to rain or blur that no generator drew:
 | block_var_spread, smooth_blocks | spread of local (8x8) contrast; share of flat blocks | dirty lens blobs, shadow bands, haze |
 | row_profile, col_profile | variance of row/column mean brightness (banding) | shadow (venetian blinds) |
 | center_border | brightness centre minus border | haze (radial), dirty lens, vignetting |
+| achromatic_edges | log-luminance edge energy over chromaticity edge energy | shadow, dirty lens (they change light, not colour) |
+| banding | strongest straight band pattern: log-luma profiles along 7 directions (-45..45 deg), quadratic trend removed | shadow (venetian blinds) |
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "lap_logvar", "fine_coarse", "noise_sigma", "speck_bright", "speck_dark",
     "vertical_energy", "coherence", "chroma_noise", "block_edge",
     "block_var_spread", "smooth_blocks", "row_profile", "col_profile", "center_border",
+    "achromatic_edges", "banding",
 )
 
 _EPS = 1e-6
@@ -83,6 +86,31 @@ def _msq(x: np.ndarray) -> np.ndarray:
     if x.ndim == 3:
         return np.einsum("ijk,ijk->i", x, x) / (x.shape[1] * x.shape[2])
     return np.einsum("ij,ij->i", x, x) / x.shape[1]
+
+
+_BAND_ANGLES = np.radians(np.arange(-45, 46, 15))
+_BAND_BINS = 32
+
+
+def _band_matrices(s: int) -> tuple[np.ndarray, np.ndarray]:
+    """(s*s, angles*bins) averaging matrix: pixel -> bin of its coordinate across the band
+    direction; and the (bins, bins) projector that removes a quadratic trend from a profile."""
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float64) - (s - 1) / 2.0
+    mats = []
+    for ang in _BAND_ANGLES:
+        t = (yy * np.cos(ang) + xx * np.sin(ang)).ravel()
+        inside = np.abs(t) < 0.95 * s / 2  # corners make short, noisy bins
+        b = np.clip(((t + s / 2) / s * _BAND_BINS).astype(int), 0, _BAND_BINS - 1)
+        a = np.zeros((s * s, _BAND_BINS))
+        a[np.flatnonzero(inside), b[inside]] = 1.0
+        mats.append(a / np.maximum(a.sum(0, keepdims=True), 1.0))
+    u = np.linspace(-1, 1, _BAND_BINS)
+    v = np.stack([np.ones_like(u), u, u * u], axis=1)
+    proj = np.eye(_BAND_BINS) - v @ np.linalg.pinv(v)
+    return np.concatenate(mats, axis=1).astype(np.float32), proj.T.astype(np.float32)
+
+
+_BAND_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def features_from_resized(batch: np.ndarray) -> np.ndarray:
@@ -178,6 +206,22 @@ def features_from_resized(batch: np.ndarray) -> np.ndarray:
     centre = g[:, q:-q, q:-q].reshape(n, -1).mean(1)
     border = (mean * s * s - centre * (s - 2 * q) ** 2) / (s * s - (s - 2 * q) ** 2)
     f["center_border"] = centre - border
+
+    # Shadow and grime change how much light arrives, not its colour: their edges are in
+    # log-luminance only. Sign edges (red/white, blue/white) change chromaticity as well.
+    log_l = np.log(tall + 0.02)                                # (N*S, S)
+    ll = log_l.reshape(n, s, s)
+    e_l = _msq(np.diff(ll, axis=1)) + _msq(np.diff(ll, axis=2))
+    tot_px = batch.astype(np.float32).sum(-1) + 3.0            # (N, S, S)
+    rc, gc = batch[..., 2] / tot_px, batch[..., 1] / tot_px   # chromaticity
+    e_c = _msq(np.diff(rc, axis=1)) + _msq(np.diff(rc, axis=2)) + _msq(np.diff(gc, axis=1)) + _msq(np.diff(gc, axis=2))
+    f["achromatic_edges"] = np.log(e_l + 1e-6) - np.log(e_c + 1e-6)
+    if s not in _BAND_CACHE:
+        _BAND_CACHE[s] = _band_matrices(s)
+    amat, proj = _BAND_CACHE[s]
+    prof = (ll.reshape(n, s * s) @ amat).reshape(n, len(_BAND_ANGLES), _BAND_BINS)
+    resid = prof @ proj
+    f["banding"] = np.log(resid.var(axis=2).max(axis=1) + 1e-6)
 
     return np.stack([f[k] for k in FEATURE_NAMES], axis=1).astype(np.float32)
 

@@ -103,7 +103,22 @@ def _clean_values(values: object) -> np.ndarray:
     return v
 
 
-def _result(method: str, v: np.ndarray, m: int, target_fpr: float, confidence: float, why: str | None) -> ThresholdResult:
+def group_maxima(values: object, groups: object) -> np.ndarray:
+    """The largest value of each group. Frames of one track are near-duplicates, so they are not
+    independent trials; a group exceeds the threshold when any of its frames does, which makes the
+    group maxima independent trials whose exceedance rate bounds the per-frame rate from above."""
+    v = _clean_values(values)
+    g = np.asarray(groups).reshape(-1).astype(str)
+    if len(g) != len(v):
+        raise ThresholdError(f"{len(v)} values but {len(g)} group ids")
+    keys, inv = np.unique(g, return_inverse=True)
+    out = np.full(len(keys), -np.inf)
+    np.maximum.at(out, inv, v)
+    return out
+
+
+def _result(method: str, v: np.ndarray, m: int, target_fpr: float, confidence: float, why: str | None,
+            unit: str = "clean frames") -> ThresholdResult:
     n = len(v)
     thr = float(np.sort(v)[n - m])
     exc = int((v > thr).sum())
@@ -113,13 +128,13 @@ def _result(method: str, v: np.ndarray, m: int, target_fpr: float, confidence: f
     if why is None:
         if supported:
             why = (
-                f"{method}: threshold {thr:.6g} is the {_ordinal(m)}largest of {n} clean values; "
-                f"{exc} clean frames above it ({exc / n:.2%}); true false-alarm rate <= {bound:.2%} "
+                f"{method}: threshold {thr:.6g} is the {_ordinal(m)}largest value of {n} {unit}; "
+                f"{exc} {unit} above it ({exc / n:.2%}); true false-alarm rate <= {bound:.2%} "
                 f"with {confidence:.0%} confidence (target {target_fpr:.2%})"
             )
         else:
             why = (
-                f"{method}: threshold {thr:.6g} has {exc} of {n} clean frames above it ({exc / n:.2%}), "
+                f"{method}: threshold {thr:.6g} has {exc} of {n} {unit} above it ({exc / n:.2%}), "
                 f"but that only bounds the true false-alarm rate at {bound:.2%} with {confidence:.0%} "
                 f"confidence, above the target {target_fpr:.2%}"
             )
@@ -145,22 +160,27 @@ class BinomialBoundThreshold:
         self.value = float("nan")
         self.result: ThresholdResult | None = None
 
-    def fit(self, clean_values: object, strict: bool = False) -> ThresholdResult:
-        """Choose the threshold; strict=True raises ThresholdError when the target cannot be supported."""
-        v = _clean_values(clean_values)
+    def fit(self, clean_values: object, strict: bool = False, groups: object = None) -> ThresholdResult:
+        """Choose the threshold; strict=True raises ThresholdError when the target cannot be supported.
+
+        groups: the track (or stream) of each value. Near-duplicate frames of one track are not
+        independent, so with groups the trials are the groups' largest values ("frames" below
+        then means tracks): fewer trials, an honest bound."""
+        v = group_maxima(clean_values, groups) if groups is not None else _clean_values(clean_values)
         n, a, c = len(v), self.target_fpr, self.confidence
+        unit = "clean tracks" if groups is not None else "clean frames"
         need = min_clean_frames(a, c)
         if n < need:
             # Even the largest clean value cannot guarantee the target: use it (the most
             # conservative threshold the data offer) and say what it does guarantee.
             bound = fpr_upper_bound(0, n, c)
             why = (
-                f"{self.name}: only {n} clean frames; a false-alarm rate of {a:.2%} can be guaranteed "
-                f"with {c:.0%} confidence only from {need} clean frames on (ln(1-{c:g})/ln(1-{a:g})). "
-                f"Using the largest clean value, which bounds the rate at {bound:.2%}: add clean frames, "
+                f"{self.name}: only {n} {unit}; a false-alarm rate of {a:.2%} can be guaranteed "
+                f"with {c:.0%} confidence only from {need} {unit} on (ln(1-{c:g})/ln(1-{a:g})). "
+                f"Using the largest clean value, which bounds the rate at {bound:.2%}: add {unit}, "
                 f"raise the target rate or lower the confidence"
             )
-            res = _result(self.name, v, 1, a, c, why)
+            res = _result(self.name, v, 1, a, c, why, unit)
         else:
             # P(Binomial(n, a) >= m) = 1 - cdf(m-1) decreases in m; find the largest m with it >= c.
             lo, hi = 1, n
@@ -170,7 +190,7 @@ class BinomialBoundThreshold:
                     lo = mid
                 else:
                     hi = mid - 1
-            res = _result(self.name, v, lo, a, c, None)
+            res = _result(self.name, v, lo, a, c, None, unit)
         if strict and not res.supported:
             raise ThresholdError(res.explanation)
         self.value, self.result = res.threshold, res
@@ -193,12 +213,13 @@ class EmpiricalQuantileThreshold:
         self.value = float("nan")
         self.result: ThresholdResult | None = None
 
-    def fit(self, clean_values: object, strict: bool = False) -> ThresholdResult:
-        v = _clean_values(clean_values)
+    def fit(self, clean_values: object, strict: bool = False, groups: object = None) -> ThresholdResult:
+        v = group_maxima(clean_values, groups) if groups is not None else _clean_values(clean_values)
         n = len(v)
         # The m-th largest with m = floor(n * target) + 1 leaves at most floor(n * target) above it.
         m = min(n, int(math.floor(n * self.target_fpr)) + 1)
-        res = _result(self.name, v, m, self.target_fpr, self.confidence, None)
+        res = _result(self.name, v, m, self.target_fpr, self.confidence, None,
+                      "clean tracks" if groups is not None else "clean frames")
         if strict and not res.supported:
             raise ThresholdError(res.explanation)
         self.value, self.result = res.threshold, res

@@ -198,6 +198,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fpr", type=float, default=0.01)
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument("--out", default="calibration_experiment")
+    ap.add_argument("--save-arrays", action="store_true", help="also write the feature rows of both sides (arrays.npz)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -229,6 +230,8 @@ def main(argv=None) -> int:
     print("test side (seed 2):")
     xt, st, ct, lt, gt, test_imgs = challenge_side(scorer, test, seed=args.seed * 10 + 2)
 
+    if args.save_arrays:
+        np.savez(out / "arrays.npz", xc=xc, cc=cc, lc=lc, gc=gc, xt=xt, ct=ct, lt=lt, gt=gt)
     t0 = time.perf_counter()
     cal = fit(xc, cc, lc, gc, model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence,
               data={"experiment": "calibration tracks", "frames": int(len(xc))})

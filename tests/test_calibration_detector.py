@@ -118,7 +118,9 @@ def test_classifier_separable_and_unknown():
     xt, ct, _ = separable(seed=1)
     pred = clf.predict(xt)
     ch = ct > 0
-    assert np.mean(pred.condition[ch] == np.array([CONDITION_OF_CODE[c] for c in ct[ch]])) > 0.95
+    truth = np.array([CONDITION_OF_CODE[c] for c in ct[ch]])
+    assert np.mean(pred.best[ch] == truth) > 0.98
+    assert np.mean(pred.condition[ch] == truth) >= 0.9  # a few are "unknown": outside 99.5 % of training frames
     assert (pred.confidence[ch] > 0.5).mean() > 0.95
     assert (pred.p_clean[~ch] > 0.5).mean() > 0.9
     # far from every condition seen in training -> unknown
@@ -137,7 +139,7 @@ def fitted(tmp_path, n_clean=400):
     rng = np.random.default_rng(2)
     d = len(FEATURE_COLUMNS)
     clean = rng.normal(size=(n_clean, d))
-    groups = np.array([f"t{i // 3}" for i in range(n_clean)])
+    groups = np.array([f"t{i}" for i in range(n_clean)])  # independent rows: one track each
     x, codes, g = separable(seed=3)
     ch = codes > 0
     cal = fit_calibration(clean, groups, x[ch], codes[ch], np.full(ch.sum(), 4), g[ch], model_id="m1", fpr=0.01)

@@ -140,3 +140,15 @@ def test_per_stream_thresholds_fall_back_to_global():
     assert pst.threshold_for("a") < 1.0
     assert pst.threshold_for("b") == pst.global_result.threshold
     assert pst.threshold_for("unseen") == pst.global_result.threshold
+
+
+def test_groups_count_tracks_not_frames():
+    rng = np.random.default_rng(5)
+    track_values = rng.random(200)
+    values = np.repeat(track_values, 3) + rng.normal(0, 1e-3, 600)  # 3 near-duplicate frames per track
+    groups = np.repeat(np.arange(200), 3)
+    as_frames = BinomialBoundThreshold(0.01, 0.95).fit(values)
+    as_tracks = BinomialBoundThreshold(0.01, 0.95).fit(values, groups=groups)
+    assert as_frames.supported and not as_tracks.supported
+    assert as_tracks.n_clean == 200 and "only 200 clean tracks" in as_tracks.explanation
+    assert as_tracks.threshold == pytest.approx(values.max())

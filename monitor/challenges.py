@@ -459,14 +459,14 @@ def variant_seed(seed: int, source_key: str, challenge: str | int) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def _source_list(clean: str | Path | Sequence[str | Path]) -> list[tuple[Path, str, str]]:
+def _source_list(clean) -> list[tuple[Path, str, str]]:
     """(path, class, track) of the clean images; a folder is read with `training_images`."""
     if isinstance(clean, (str, Path)) and Path(clean).is_dir():
         pairs = training_images(clean)
     elif isinstance(clean, (str, Path)):
         pairs = [(p, group_of(p)) for p in list_images(clean)]
-    else:
-        pairs = [(Path(p), group_of(p)) for p in clean]
+    else:  # paths, or (path, group id) pairs as `training_images` gives them
+        pairs = [(Path(c[0]), str(c[1])) if isinstance(c, tuple) else (Path(c), group_of(c)) for c in clean]
     out = []
     for p, group in pairs:
         if not p.is_file():
@@ -550,7 +550,7 @@ def _init_worker() -> None:
 
 
 def build_challenge_set(
-    clean: str | Path | Sequence[str | Path],
+    clean: str | Path | Sequence[str | Path] | Sequence[tuple[str | Path, str]],
     out_dir: str | Path,
     challenges: Iterable[str | int] | None = None,
     levels: Iterable[int] = LEVELS,
@@ -565,7 +565,9 @@ def build_challenge_set(
     Layout: out_dir/<split>/ChallengeFree/01_<sign>_00_00_<idx>.bmp and
     out_dir/<split>/<Challenge>-<level>/01_<sign>_<ct>_<lvl>_<idx>.bmp, plus out_dir/manifest.csv
     (file, source, class, track, challenge, level). `clean` is a folder (read like
-    `training_images`: a CURE-TSR layout gives its ChallengeFree frames) or a list of image paths.
+    `training_images`: a CURE-TSR layout gives its ChallengeFree frames), a list of image paths
+    (tracks from '<track>_<frame>' names, else one per parent folder) or of (path, group id) pairs
+    as `training_images` returns them (the group is the track).
     Frames of one track get consecutive indices and codec error displaces blocks from the track's
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from monitor.challenges import CHALLENGES, apply_challenge, build_challenge_set, sign_type_for_class, variant_seed
-from monitor.cure_tsr import load_image, parse_name, read_cure_tsr
+from monitor.cure_tsr import load_image, parse_name, read_cure_tsr, training_images
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real sign crops not found at {DATA}")
@@ -160,6 +160,13 @@ def test_build_challenge_set_layout_manifest_and_reproducibility(tmp_path):
     assert (tmp_path / "c/Real_Test/Snow-5/01_01_11_05_0001.bmp").read_bytes() != \
         (tmp_path / "a/Real_Test/Snow-5/01_01_11_05_0001.bmp").read_bytes()
     assert len(read_cure_tsr(tmp_path / "a", challenge_types=["snow"])) == 14
+
+    # a CURE-TSR layout as the clean source: its ChallengeFree frames, tracks and sign types kept
+    for src in (tmp_path / "a", training_images(tmp_path / "a")):
+        d = build_challenge_set(src, tmp_path / "d", challenges=["noise"], levels=(1,), workers=1)
+        assert (d["sources"], d["tracks"]) == (7, 3)
+        assert sorted(f.name for f in (tmp_path / "d/Real_Test/ChallengeFree").iterdir()) == \
+            sorted(f.name for f in (tmp_path / "a/Real_Test/ChallengeFree").iterdir())
 
 
 def test_builder_rejects_bad_arguments(tmp_path):

@@ -66,7 +66,7 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     except ValueError as e:
         return _err(f"--challenges/--levels: {e}")
     try:
-        summary = build_challenge_set([p for p, _ in items], args.out, challenges=challenges, levels=levels,
+        summary = build_challenge_set(items, args.out, challenges=challenges, levels=levels,
                                       seed=args.seed, split=args.split, progress=True)
     except ValueError as e:
         return _err(str(e))

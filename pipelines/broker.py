@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -182,12 +183,17 @@ class EmbeddedBroker:
         self.stop()
         self.start()
 
+    def close(self) -> None:
+        """Stop it and remove its log folder (start() may not be called again)."""
+        self.stop()
+        shutil.rmtree(self._log_dir, ignore_errors=True)
+
     def __enter__(self) -> EmbeddedBroker:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
 
 class BrokerHandle(NamedTuple):
@@ -206,13 +212,13 @@ def open_broker(cfg: Config) -> Iterator[BrokerHandle]:
         return
     broker = EmbeddedBroker(port=k.embedded_port, start_timeout_s=k.embedded_start_timeout_s)
     t0 = time.monotonic()
-    broker.start()
     try:
+        broker.start()
         log.info("broker: embedded Tansu at %s (no kafka.bootstrap_servers configured; started in %.1f s)",
                  broker.bootstrap, time.monotonic() - t0)
         yield BrokerHandle(broker.bootstrap, embedded=True, broker=broker)
     finally:
-        broker.stop()
+        broker.close()
 
 
 def topic_names(cfg: Config) -> list[str]:

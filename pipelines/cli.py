@@ -99,7 +99,7 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
                         tail = _tail(broker.log_path)
                         return _err("the embedded broker exited unexpectedly" + (f"; its output ends with:\n{tail}" if tail else ""), 1)
             finally:
-                broker.stop()
+                broker.close()
     except BrokerError as e:
         return _err(str(e), 1)
     print("embedded broker stopped", file=sys.stderr)
@@ -304,3 +304,66 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--max-frames", type=int, help="exit after handling this many records (scored or dead-lettered)")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("demo", help="the whole pipeline in one process: broker, model, replayed streams, scores",
+                       description="Start the embedded broker (unless kafka.bootstrap_servers is set; then demo-only "
+                                   "topics are used), take --model or train a quick one, replay sign tracks on several "
+                                   "streams (some meet rain, exposure, blur... half way), score them with an in-process "
+                                   "consumer and print a summary.")
+    _kafka_args(p)
+    p.add_argument("--frames", type=int, default=2000, help="frames to replay in total (default 2000)")
+    p.add_argument("--streams", type=int, default=4, help="parallel streams (default 4)")
+    p.add_argument("--fps", type=float, help="frames per second per stream (default producer.fps; 0 = full speed)")
+    p.add_argument("--model", help="checkpoint to score with (default: train a quick one)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of the quick model (default 3)")
+    p.add_argument("--data", help="clean image folder to replay and train on (default ../shared/data/belgiumtsc)")
+    p.add_argument("--no-console", action="store_true", help="print the summary only, without the live console")
+    p.set_defaults(func=cmd_demo)
+
+    p = bench_sub.add_parser("pipeline", help="scorer-only vs end-to-end frames/s through the broker, and latency",
+                             description="From one run: scorer-only frames/s on pre-decoded batches; end-to-end frames/s "
+                                         "draining a backlog through the broker (poll, decode, score, publish, acks, "
+                                         "commit); their ratio (target >= 0.8); and capture-to-publish latency "
+                                         "p50/p95/p99 at half the measured capacity (target p99 <= 250 ms).")
+    _kafka_args(p)
+    p.add_argument("--model", help="checkpoint (default: an untrained one; scoring cost does not depend on training)")
+    p.add_argument("--data", help="image folder to take frames from (default ../shared/data/belgiumtsc, else synthetic)")
+    p.add_argument("--frames", type=int, default=3000, help="frames in the end-to-end backlog (default 3000)")
+    p.add_argument("--seconds", type=float, default=10.0, help="duration of the latency run (default 10)")
+    p.add_argument("--streams", type=int, default=4, help="streams the frames are spread over (default 4)")
+    p.add_argument("--device", help="auto | cpu | cuda (default consumer.device)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as flat JSON keys")
+    p.set_defaults(func=cmd_bench_pipeline)
+
+
+def cmd_bench_pipeline(args: argparse.Namespace, cfg: Config) -> int:
+    from pipelines.bench import run_bench
+    from pipelines.broker import BrokerError
+
+    _apply_kafka_args(cfg, args)
+    if args.frames < cfg.consumer.max_batch or args.streams < 1 or args.seconds <= 0:
+        return _err(f"--frames must be >= consumer.max_batch ({cfg.consumer.max_batch}), --streams >= 1, --seconds > 0")
+    try:
+        return run_bench(cfg, args)
+    except BrokerError as e:
+        return _err(str(e), 1)
+    except (OSError, ValueError) as e:
+        return _err(f"bench pipeline: {e}", 1)
+
+
+def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
+    from pipelines.broker import BrokerError
+    from pipelines.demo import run_demo
+
+    _apply_kafka_args(cfg, args)
+    if args.frames < 1 or args.streams < 1 or args.epochs < 1 or (args.fps is not None and args.fps < 0):
+        return _err("--frames, --streams and --epochs must be >= 1 and --fps >= 0")
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):
+            return run_demo(cfg, args, stop)
+    except BrokerError as e:
+        return _err(str(e), 1)
+    except (OSError, ValueError, RuntimeError) as e:
+        return _err(str(e), 1)

@@ -1,18 +1,24 @@
 """The scoring consumer: frames topic -> decode -> micro-batch -> GradCon scores -> scores topic.
 
-One loop, one thread driving the Kafka clients (kafka-python's consumer is not thread-safe):
+The hot path, in `run()`; one thread (this one) drives the Kafka clients, which are not thread-safe:
 
-    poll ──> admit (validate headers/size, submit decode to the thread pool) ──> pending FIFO
-    pending ──(max_batch frames, or the oldest waited max_wait_ms)──> batch
-    batch ──> decode results ──> score ──> ScoreRecords ──> on_scored hook ──> publish
-          ──> wait for the broker's acks ──> commit the batch's offsets
+    poll ──> admit (validate headers/size) ──> pending FIFO ──> decode + preprocess (thread pool,
+         up to two batches ahead; cv2 and torch release the GIL)
+    pending ──(max_batch frames, or the oldest waited max_wait_ms)──> batch ──> scorer thread
+    scored batch ──> ScoreRecords ──> on_scored hook ──> publish ──> wait for the broker's acks
+                 ──> commit the batch's offsets
+
+Scoring runs in its own thread so that the next batch is scored while this one is published:
+on a 2-core machine the per-record Python work of the Kafka clients would otherwise be added to
+the scoring time instead of overlapping it. At most one batch is being scored at a time, and
+batches are published and committed in the order they were formed.
 
 Delivery is at-least-once: offsets are committed only after every record derived from the batch
 (scores, alerts, dead letters) was acknowledged, so a crash can score a frame twice, never zero
-times. Pending frames are consumed in arrival order and a batch is a prefix of that order, so the
-committed offset of a partition never skips an unprocessed record. A bad record (empty, oversized,
-malformed headers, undecodable, unscorable) is published to the dead-letter topic with its origin
-and a one-line error (Kafka Connect's convention) and committed past; it never stops the loop.
+times. A batch is a prefix of the arrival order, so the committed offset of a partition never
+skips an unprocessed record. A bad record (empty, oversized, malformed headers, undecodable,
+unscorable) is published to the dead-letter topic with its origin and a one-line error (Kafka
+Connect's convention) and committed past; it never stops the loop.
 """
 from __future__ import annotations
 
@@ -26,10 +32,9 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Callable, NamedTuple, Sequence, TextIO
 
 import numpy as np
-
 from kafka import ConsumerRebalanceListener as _ListenerBase
 
 from monitor.config import Config
@@ -48,6 +53,8 @@ OnScored = Callable[[list[ScoreRecord]], Sequence[AlertRecord]]
 
 # Bytes kept free in a request for the dead-letter headers and the record framing.
 _DLQ_HEADROOM = 64 * 1024
+# Frames per decode task: one task per frame costs more in submission than cv2 spends on a small crop.
+_DECODE_CHUNK = 16
 
 
 class PublishFailed(RuntimeError):
@@ -57,15 +64,17 @@ class PublishFailed(RuntimeError):
 class Pending:
     """A polled record on its way through the loop."""
 
-    __slots__ = ("record", "received_ns", "received_mono", "meta", "future", "image", "stage", "error")
+    __slots__ = ("record", "received_ns", "received_mono", "meta", "future", "index", "image", "x", "stage", "error")
 
     def __init__(self, record: Any, received_ns: int, received_mono: float) -> None:
         self.record = record
         self.received_ns = received_ns
         self.received_mono = received_mono
         self.meta: FrameMeta | None = None
-        self.future: Future | None = None
-        self.image: np.ndarray | None = None
+        self.future: Future | None = None  # its decode chunk's future; its result is at [index]
+        self.index = 0
+        self.image: np.ndarray | None = None  # decoded frame
+        self.x: Any = None  # the scorer's input for it, (1, C, 28, 28)
         self.stage = ""  # set with error: validate | decode | score
         self.error = ""
 
@@ -79,22 +88,28 @@ class Pending:
         return TopicPartition(self.record.topic, self.record.partition)
 
 
+class ScoredBatch(NamedTuple):
+    batch: list[Pending]         # every record of the batch, in arrival order
+    good: list[Pending]          # the frames scored, in arrival order
+    result: Any                  # ScoreResult for `good`
+    scored_ns: int
+
+
 @dataclass
 class StageTimes:
-    """Seconds spent in each step of the loop (where the time goes, for bench and tuning)."""
+    """Seconds spent per step (where the time goes, for bench and tuning)."""
 
-    poll: float = 0.0
-    decode_wait: float = 0.0
-    score: float = 0.0
-    publish: float = 0.0
-    commit: float = 0.0
+    poll: float = 0.0        # main thread: polling and admitting records
+    wait: float = 0.0        # main thread: waiting for the scorer thread
+    publish: float = 0.0     # main thread: records, hook, sends and acks
+    commit: float = 0.0      # main thread: offset commits
+    decode_wait: float = 0.0  # scorer thread: waiting for decodes
+    score: float = 0.0       # scorer thread: scoring
 
     def line(self) -> str:
-        total = self.poll + self.decode_wait + self.score + self.publish + self.commit
-        if total <= 0:
-            return "no time recorded"
-        parts = [(n, getattr(self, n)) for n in ("poll", "decode_wait", "score", "publish", "commit")]
-        return ", ".join(f"{n} {v / total:.0%}" for n, v in parts)
+        return (f"main thread: poll {self.poll:.1f} s, publish {self.publish:.1f} s, commit {self.commit:.1f} s, "
+                f"waiting for the scorer {self.wait:.1f} s; scorer thread: scoring {self.score:.1f} s, "
+                f"waiting for decodes {self.decode_wait:.1f} s")
 
 
 @dataclass
@@ -118,7 +133,7 @@ class ConsumerSummary:
                                                   ("backpressure pauses", self.pauses)) if n]
         return (f"score summary [{self.name}]: scored {self.scored} frames, dead letters {self.dead_letters}, "
                 f"{self.batches} batches in {self.elapsed_s:.1f} s; {self.metrics.line()}"
-                + (f"; {', '.join(extra)}" if extra else "") + f"; time: {self.times.line()}")
+                + (f"; {', '.join(extra)}" if extra else "") + f"; {self.times.line()}")
 
 
 def default_consumer_name() -> str:
@@ -140,8 +155,8 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
         "fetch_max_wait_ms": k.fetch_max_wait_ms,
         "max_partition_fetch_bytes": partition_bytes,
         "fetch_max_bytes": max(52_428_800, partition_bytes),
-        # Up to two batches per poll: frames keep coming while a backlog is worked off, so the
-        # pending queue fills up to max_pending_frames and backpressure (pause) can act.
+        # Up to two batches per poll: while a backlog is worked off the pending queue fills up to
+        # max_pending_frames, and backpressure (pause) can act.
         "max_poll_records": 2 * max(1, c.max_batch),
     }
 
@@ -164,18 +179,23 @@ class ScoringConsumer:
         self.metrics = PipelineMetrics(f"score [{self.name}]", c.metrics_interval_s)
         self.times = StageTimes()
         self.pending: deque[Pending] = deque()
+        self.inflight: tuple[list[Pending], Future] | None = None  # the batch in the scorer thread
         self.assigned: set = set()
         self.assignments = 0  # how many times partitions were assigned (tests wait on it)
         self._paused = False
+        self._submitted = 0  # how many frames at the head of `pending` were handed to the decoders
         self._uncommitted: dict = {}  # tp -> next offset, when a commit failed and must be retried
         self._consumer = None
         self._producer: ResilientProducer | None = None
-        self._pool = ThreadPoolExecutor(c.decode_workers, thread_name_prefix="decode") if c.decode_workers > 0 else None
+        self._decoders = ThreadPoolExecutor(max(1, c.decode_workers), thread_name_prefix="decode")
+        self._scorer_thread = ThreadPoolExecutor(1, thread_name_prefix="score")
         self.scored = self.dead_letters = self.batches = 0
         self.publish_failures = self.commit_failures = self.hook_errors = self.pauses = 0
         self._last_record_mono = time.monotonic()
         self.max_pending_seen = 0
-        self._submitted = 0  # how many frames at the head of `pending` were handed to the decoder
+        self.first_record_mono: float | None = None  # when the first frame arrived (bench: excludes the group join)
+        self.last_batch_mono: float | None = None    # when the last batch was committed
+        self.latencies_ms: list[float] | None = None  # set to [] to keep every capture->publish latency (bench)
 
     # ---- clients, created on first use -------------------------------------------------------
 
@@ -204,37 +224,52 @@ class ScoringConsumer:
     # ---- the loop ------------------------------------------------------------------------------
 
     def run(self, max_records: int | None = None, idle_exit_s: float | None = None) -> ConsumerSummary:
-        """Score until stopped (or `max_records` were handled, or nothing arrived for `idle_exit_s`)."""
+        """Score until stopped (or `max_records` were handled, or nothing arrived for `idle_exit_s`).
+
+        On stop the batch in the scorer thread is finished, published and committed first.
+        """
         t0 = time.monotonic()
         try:
-            while not self.stop_event.is_set():
-                self._fill()
-                if self._batch_ready():
-                    batch = self._take_batch()
-                    try:
-                        self._process(batch)
-                    except PublishFailed as e:
-                        self._rewind(batch, str(e))
+            while True:
+                stopping = self.stop_event.is_set() or self._reached(max_records, idle_exit_s)
+                if stopping and self.inflight is None:
+                    break
+                if not stopping:
+                    self._fill()
+                if self.inflight is not None and (self.inflight[1].done() or stopping or self._must_wait()):
+                    done, self.inflight = self.inflight, None
+                    # Start the next batch before publishing this one: scoring and publishing overlap.
+                    if not stopping and self._batch_ready():
+                        self._start_batch()
+                    self._finish_batch(*done)
+                elif self.inflight is None and not stopping and self._batch_ready():
+                    self._start_batch()
                 if self.metrics.due():
                     self._print(self._with_lag(self.metrics.roll()).line())
-                done = self.scored + self.dead_letters
-                if max_records is not None and done >= max_records:
-                    break
-                if (idle_exit_s is not None and not self.pending and self.assigned
-                        and time.monotonic() - self._last_record_mono > idle_exit_s):
-                    break
         finally:
             self._shutdown()
-        summary = ConsumerSummary(self.name, self.scored, self.dead_letters, self.batches, time.monotonic() - t0,
-                                  self.metrics.summary(), self.times, self.publish_failures,
-                                  self.commit_failures, self.hook_errors, self.pauses)
-        return summary
+        return ConsumerSummary(self.name, self.scored, self.dead_letters, self.batches, time.monotonic() - t0,
+                               self.metrics.summary(), self.times, self.publish_failures,
+                               self.commit_failures, self.hook_errors, self.pauses)
+
+    def _reached(self, max_records: int | None, idle_exit_s: float | None) -> bool:
+        in_hand = len(self.pending) + (len(self.inflight[0]) if self.inflight else 0)
+        if max_records is not None and self.scored + self.dead_letters + in_hand >= max_records:
+            return not self.pending  # everything it needs was polled; stop once the last batch left
+        return (idle_exit_s is not None and not in_hand and bool(self.assigned)
+                and time.monotonic() - self._last_record_mono > idle_exit_s)
+
+    def _must_wait(self) -> bool:
+        """Nothing useful to do but wait for the scorer: the next batch is formed, or the queue is full."""
+        return self._batch_ready() or len(self.pending) >= self.cfg.consumer.max_pending_frames
 
     def _fill(self) -> None:
-        """Poll once (waiting at most until the oldest pending frame is due) and admit what came."""
+        """Poll once (briefly while a batch is being scored) and admit what came."""
         room = self._backpressure()
         if self._batch_ready():
             timeout_ms = 0
+        elif self.inflight is not None:
+            timeout_ms = 2  # come back soon to publish the batch being scored
         elif self.pending:
             due = self.pending[0].received_mono + self.max_wait_s
             timeout_ms = max(0, int((due - time.monotonic()) * 1000))
@@ -243,36 +278,20 @@ class ScoringConsumer:
         t = time.monotonic()
         # Polled even while paused: rebalance callbacks and the poll-interval deadline need it.
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max(1, min(2 * self.max_batch, room)))
-        self.times.poll += time.monotonic() - t
         now_ns, now_mono = time.time_ns(), time.monotonic()
         for records in polled.values():
             for r in records:
                 self._admit(r, now_ns, now_mono)
         if polled:
             self._last_record_mono = now_mono
+            if self.first_record_mono is None:
+                self.first_record_mono = now_mono
             self._backpressure()
         self._schedule_decodes()
-
-    def _schedule_decodes(self) -> None:
-        """Hand the next frames to the decode pool, at most two batches ahead of scoring.
-
-        Decoding ahead overlaps it with scoring; going no further bounds the decoded images held
-        in memory (a backlog of camera frames is large decoded, small encoded).
-        """
-        c = self.cfg.consumer
-        ahead = min(len(self.pending), 2 * self.max_batch)
-        while self._submitted < ahead:
-            p = self.pending[self._submitted]
-            self._submitted += 1
-            if p.error:
-                continue
-            if self._pool is not None:
-                p.future = self._pool.submit(decode_image, p.record.value, c.max_image_pixels)
-            else:
-                p.future = _done_future(decode_image, p.record.value, c.max_image_pixels)
+        self.times.poll += time.monotonic() - t
 
     def _admit(self, record: Any, received_ns: int, received_mono: float) -> None:
-        """Validate a record cheaply in the loop; hand its decoding to the pool."""
+        """Validate a record cheaply here; decoding comes later, in the pool."""
         p = Pending(record, received_ns, received_mono)
         c = self.cfg.consumer
         value = record.value
@@ -293,12 +312,30 @@ class ScoringConsumer:
         self.pending.append(p)
         self.max_pending_seen = max(self.max_pending_seen, len(self.pending))
 
-    def _take_batch(self) -> list[Pending]:
-        self._schedule_decodes()  # a batch never outruns the decode-ahead window, but be sure
-        n = min(self.max_batch, len(self.pending))
-        batch = [self.pending.popleft() for _ in range(n)]
-        self._submitted = max(0, self._submitted - n)
-        return batch
+    def _schedule_decodes(self) -> None:
+        """Hand the next frames to the decode pool, at most two batches ahead of scoring.
+
+        Decoding ahead overlaps it with scoring; going no further bounds the decoded images held
+        in memory (a backlog of camera frames is large decoded, small encoded).
+        """
+        ahead = min(len(self.pending), 2 * self.max_batch)
+        chunk: list[Pending] = []
+        while self._submitted < ahead:
+            p = self.pending[self._submitted]
+            self._submitted += 1
+            if not p.error:
+                chunk.append(p)
+            if len(chunk) == _DECODE_CHUNK:
+                self._submit_decode(chunk)
+                chunk = []
+        if chunk:
+            self._submit_decode(chunk)
+
+    def _submit_decode(self, chunk: list[Pending]) -> None:
+        values = [p.record.value for p in chunk]
+        fut = self._decoders.submit(_decode_chunk, values, self.cfg.consumer.max_image_pixels, self.scorer.preprocess)
+        for i, p in enumerate(chunk):
+            p.future, p.index = fut, i
 
     def _batch_ready(self) -> bool:
         if not self.pending:
@@ -307,31 +344,74 @@ class ScoringConsumer:
             return True
         return time.monotonic() - self.pending[0].received_mono >= self.max_wait_s
 
-    def _process(self, batch: list[Pending]) -> None:
-        """The hot path: decode results -> score -> records -> hook -> publish + acks -> commit."""
+    def _start_batch(self) -> None:
+        self._schedule_decodes()  # a batch never outruns the decode-ahead window, but be sure
+        n = min(self.max_batch, len(self.pending))
+        batch = [self.pending.popleft() for _ in range(n)]
+        self._submitted = max(0, self._submitted - n)
+        self.inflight = (batch, self._scorer_thread.submit(self._score_batch, batch))
+
+    # ---- scorer thread ---------------------------------------------------------------------------
+
+    def _score_batch(self, batch: list[Pending]) -> ScoredBatch:
+        """Decode results -> one tensor -> scores. Runs in the scorer thread; touches no Kafka client."""
+        import torch
+
         t = time.monotonic()
         good: list[Pending] = []
-        bad: list[Pending] = []
         for p in batch:
             if not p.error:
-                try:
-                    p.image = p.future.result()
-                except ImageError as e:
-                    p.fail("decode", str(e))
-                except Exception as e:  # OpenCV can raise its own errors on hostile input
-                    p.fail("decode", f"{type(e).__name__}: {e}")
-            (bad if p.error else good).append(p)
-        self.times.decode_wait += time.monotonic() - t
+                out = p.future.result()[p.index]
+                if isinstance(out, BaseException):
+                    p.fail("decode", str(out) if isinstance(out, ImageError) else f"{type(out).__name__}: {out}")
+                else:
+                    p.image, p.x = out
+                    good.append(p)
+        t1 = time.monotonic()
+        self.times.decode_wait += t1 - t
+        result = None
+        if good:
+            try:
+                result = self.scorer.score_tensor(torch.cat([p.x for p in good]))
+            except Exception as e:
+                # One frame can spoil a batch; score one at a time so only the culprit is dead-lettered.
+                log.warning("score: batch of %d failed (%s: %s); scoring its frames one by one", len(good), type(e).__name__, e)
+                parts, kept = [], []
+                for p in good:
+                    try:
+                        parts.append(self.scorer.score_tensor(p.x))
+                        kept.append(p)
+                    except Exception as e1:
+                        p.fail("score", f"{type(e1).__name__}: {e1}")
+                good = kept
+                result = _concat_results(parts) if parts else None
+        self.times.score += time.monotonic() - t1
+        for p in batch:
+            p.x = None  # the tensors are not needed past scoring
+        return ScoredBatch(batch, good, result, time.time_ns())
+
+    # ---- main thread: records, hook, publish, commit --------------------------------------------
+
+    def _finish_batch(self, batch: list[Pending], future: Future) -> None:
+        t = time.monotonic()
+        try:
+            scored = future.result()
+        except Exception as e:  # a bug in the scoring step, not in a frame: do not commit, re-read
+            log.exception("score: the scorer thread failed (%s)", e)
+            self._rewind(batch, f"scorer thread failed: {type(e).__name__}: {e}")
+            return
+        self.times.wait += time.monotonic() - t
 
         t = time.monotonic()
-        scored, unscorable = self._score(good)
-        bad.extend(unscorable)
-        self.times.score += time.monotonic() - t
-
-        alerts = self._post_process(scored)
-
-        t = time.monotonic()
-        self._publish(scored, alerts, bad)
+        records = self._records(scored)
+        bad = [p for p in batch if p.error]
+        alerts = self._post_process(records)
+        try:
+            self._publish(records, alerts, bad)
+        except PublishFailed as e:
+            self.times.publish += time.monotonic() - t
+            self._rewind(batch, str(e))
+            return
         published_ns = time.time_ns()
         self.times.publish += time.monotonic() - t
 
@@ -339,48 +419,32 @@ class ScoringConsumer:
         self._commit(batch)
         self.times.commit += time.monotonic() - t
 
-        self.scored += len(scored)
+        self.scored += len(records)
         self.dead_letters += len(bad)
         self.batches += 1
+        self.last_batch_mono = time.monotonic()
         self.metrics.record_dead_letters(len(bad))
-        if scored:
-            self.metrics.record_batch(len(scored), ((published_ns - r.capture_ns) / 1e6 for r in scored))
+        if records:
+            latencies = [(published_ns - r.capture_ns) / 1e6 for r in records]
+            self.metrics.record_batch(len(records), latencies)
+            if self.latencies_ms is not None:
+                self.latencies_ms.extend(latencies)
 
-    # ---- steps ---------------------------------------------------------------------------------
-
-    def _score(self, good: list[Pending]) -> tuple[list[ScoreRecord], list[Pending]]:
-        if not good:
-            return [], []
-        try:
-            results = [self.scorer.score([p.image for p in good])]
-            members = [good]
-        except Exception as e:
-            # One frame can spoil a batch; score one at a time so only the culprit is dead-lettered.
-            log.warning("score: batch of %d failed (%s: %s); scoring its frames one by one", len(good), type(e).__name__, e)
-            results, members, failed = [], [], []
-            for p in good:
-                try:
-                    results.append(self.scorer.score([p.image]))
-                    members.append([p])
-                except Exception as e1:
-                    p.fail("score", f"{type(e1).__name__}: {e1}")
-                    failed.append(p)
-        else:
-            failed = []
-        scored_ns = time.time_ns()
+    def _records(self, scored: ScoredBatch) -> list[ScoreRecord]:
+        res = scored.result
+        if res is None:
+            return []
+        score, recon, cos = res.score.tolist(), res.recon.tolist(), res.layer_cos.tolist()
         model_id = self.scorer.model_id
-        records = []
-        for result, ps in zip(results, members):
-            for i, p in enumerate(ps):
-                m = p.meta
-                r = p.record
-                records.append(ScoreRecord(
-                    stream=m.stream, seq=m.seq, score=float(result.score[i]), recon=float(result.recon[i]),
-                    layer_cos=tuple(float(v) for v in result.layer_cos[i]),  # type: ignore[arg-type]
-                    model_id=model_id, capture_ns=m.capture_ns, received_ns=p.received_ns, scored_ns=scored_ns,
-                    source=m.source, origin=Origin(r.topic, r.partition, r.offset), truth=m.truth, image=p.image,
-                ))
-        return records, failed
+        out = []
+        for i, p in enumerate(scored.good):
+            m, r = p.meta, p.record
+            out.append(ScoreRecord(
+                stream=m.stream, seq=m.seq, score=score[i], recon=recon[i], layer_cos=tuple(cos[i]),  # type: ignore[arg-type]
+                model_id=model_id, capture_ns=m.capture_ns, received_ns=p.received_ns, scored_ns=scored.scored_ns,
+                source=m.source, origin=Origin(r.topic, r.partition, r.offset), truth=m.truth, image=p.image,
+            ))
+        return out
 
     def _post_process(self, records: list[ScoreRecord]) -> list[AlertRecord]:
         if self.on_scored is None or not records:
@@ -414,6 +478,7 @@ class ScoringConsumer:
         for p in bad:
             log.warning("dead letter: %s[%d]@%d (%s) %s", p.record.topic, p.record.partition, p.record.offset, p.stage, p.error)
         attempts = self.cfg.consumer.retries + 1
+        errors: set[str] = set()
         for attempt in range(attempts):
             futures = [(rec, self.producer.send(rec)) for rec in out]
             self.producer.flush(self.cfg.consumer.publish_timeout_s)
@@ -421,6 +486,8 @@ class ScoringConsumer:
             if not failed:
                 return
             errors = {type(f.exception).__name__ if f is not None and f.exception else "not sent" for _, f in failed}
+            # With an idempotent producer a failed record fails every later one of its partition
+            # too, so re-sending the failures in order keeps each stream's order.
             out = [rec for rec, _ in failed]
             self.metrics.record_retry()
             if self.stop_event.is_set():
@@ -430,7 +497,7 @@ class ScoringConsumer:
                 log.warning("publish: %d of the batch's records failed (%s); retry %d/%d in %.1f s",
                             len(out), ", ".join(sorted(errors)), attempt + 1, attempts - 1, backoff)
                 self.stop_event.wait(backoff)
-        raise PublishFailed(f"{len(out)} records not acknowledged after {attempts} attempts ({', '.join(sorted(errors))})")
+        raise PublishFailed(f"{len(out)} records not acknowledged ({', '.join(sorted(errors))})")
 
     def _commit(self, batch: list[Pending]) -> None:
         from kafka.errors import KafkaError
@@ -453,18 +520,22 @@ class ScoringConsumer:
             log.warning("commit failed (%s: %s); will retry with the next batch", type(e).__name__, one_line(str(e), 200))
 
     def _rewind(self, batch: list[Pending], why: str) -> None:
-        """Publishing failed for good: forget the batch and everything after it, re-read from the batch.
+        """A batch could not be published: forget it and everything after it, re-read from it.
 
-        Nothing of the batch was committed, so seeking back re-delivers it; the frames are scored
-        again once the broker takes records again.
+        Nothing of it was committed, so seeking back delivers it again; it is scored again once the
+        broker takes records again.
         """
         self.publish_failures += 1
+        later = list(self.pending)
+        if self.inflight is not None:
+            inflight, fut = self.inflight
+            self.inflight = None
+            _wait_quietly(fut)
+            later = inflight + later
         firsts: dict = {}
-        for p in list(batch) + list(self.pending):
+        for p in batch + later:
             tp = p.tp
             firsts[tp] = min(firsts.get(tp, p.record.offset), p.record.offset)
-            if p.future is not None:
-                p.future.cancel()
         self.pending.clear()
         self._submitted = 0
         log.error("publish failed (%s); re-reading %d partition(s) from the failed batch", why, len(firsts))
@@ -494,29 +565,20 @@ class ScoringConsumer:
             log.debug("backpressure: %d frames pending, resuming", len(self.pending))
         return room
 
-    # ---- rebalances ----------------------------------------------------------------------------
+    # ---- rebalances (called inside poll(), on this thread) ---------------------------------------
 
     def on_revoked(self, revoked: Sequence[Any]) -> None:
         revoked = set(revoked)
         if not revoked:
             return
-        # Frames not yet scored from these partitions go back to the group: their next owner
-        # starts at our last commit. Commit first what is done but not yet committed.
+        # We still own the partitions: finish the batch being scored and commit what is done.
+        if self.inflight is not None:
+            done, self.inflight = self.inflight, None
+            self._finish_batch(*done)
         if self._uncommitted:
-            from kafka.structs import OffsetAndMetadata
-
-            try:
-                self.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in self._uncommitted.items()})
-                self._uncommitted.clear()
-            except Exception as e:
-                log.warning("commit on revoke failed (%s); those frames may be scored twice", e)
-        kept = deque()
-        for p in self.pending:
-            if p.tp in revoked:
-                if p.future is not None:
-                    p.future.cancel()
-            else:
-                kept.append(p)
+            self._commit([])
+        # Frames not yet scored go back to the group: their next owner starts at our last commit.
+        kept: deque[Pending] = deque(p for p in self.pending if p.tp not in revoked)
         dropped = len(self.pending) - len(kept)
         self.pending = kept
         # Submitted frames were a prefix of the queue and filtering keeps the order: still a prefix.
@@ -549,11 +611,11 @@ class ScoringConsumer:
         print(line, file=self.out, flush=True)
 
     def _shutdown(self) -> None:
-        for p in self.pending:
-            if p.future is not None:
-                p.future.cancel()
+        if self.inflight is not None:  # only after an exception: a clean exit finishes it first
+            _wait_quietly(self.inflight[1])
+            self.inflight = None
         if self.pending:
-            log.info("stopping: %d frames not yet scored stay uncommitted and will be re-delivered", len(self.pending))
+            log.info("stopping: %d frames not yet scored stay uncommitted and will be delivered again", len(self.pending))
         self.pending.clear()
         if self._consumer is not None:
             if self._uncommitted:
@@ -564,8 +626,8 @@ class ScoringConsumer:
                 log.warning("closing the consumer failed (%s)", e)
         if self._producer is not None:
             self._producer.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._scorer_thread.shutdown(wait=True, cancel_futures=True)
+        self._decoders.shutdown(wait=True, cancel_futures=True)
 
 
 class _Rebalance(_ListenerBase):
@@ -581,14 +643,48 @@ class _Rebalance(_ListenerBase):
         self.owner.on_assigned(assigned)
 
 
+def _decode_chunk(values: list[bytes], max_pixels: int, preprocess: Callable) -> list[Any]:
+    """Decode and preprocess frames in a pool thread: (image, model input (1, C, H, W)) or the exception, per frame.
+
+    The scorer's own preprocess runs once for the chunk's good frames; its rows are per-frame
+    operations, so they equal what preprocessing the whole batch at once would give.
+    """
+    out: list[Any] = []
+    images: list[np.ndarray] = []
+    for v in values:
+        try:
+            images.append(decode_image(v, max_pixels))
+            out.append(len(images) - 1)
+        except Exception as e:  # ImageError, or OpenCV's own errors on hostile input
+            out.append(e)
+    if images:
+        try:
+            x = preprocess(images)
+        except Exception:
+            # One frame broke preprocessing for all: do them one by one so only it fails.
+            rows = []
+            for img in images:
+                try:
+                    rows.append(preprocess([img]))
+                except Exception as e:
+                    rows.append(e)
+            return [o if isinstance(o, BaseException) else
+                    (rows[o] if isinstance(rows[o], BaseException) else (images[o], rows[o])) for o in out]
+        return [o if isinstance(o, BaseException) else (images[o], x[o : o + 1]) for o in out]
+    return out
+
+
+def _concat_results(parts: list[Any]) -> Any:
+    first = parts[0]
+    return type(first)(*(np.concatenate([getattr(p, f) for p in parts]) for f in first._fields))
+
+
+def _wait_quietly(fut: Future) -> None:
+    try:
+        fut.result()
+    except Exception:
+        pass
+
+
 def _tps(tps) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(tps, key=lambda t: (t.topic, t.partition))) or "none"
-
-
-def _done_future(fn, *args) -> Future:
-    f: Future = Future()
-    try:
-        f.set_result(fn(*args))
-    except BaseException as e:
-        f.set_exception(e)
-    return f

@@ -24,7 +24,7 @@ def kafka_broker():
     broker = EmbeddedBroker()
     broker.start()
     yield broker
-    broker.stop()
+    broker.close()
 
 
 def fresh_config(bootstrap: str, partitions: int = 4) -> Config:

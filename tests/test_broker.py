@@ -62,8 +62,12 @@ def test_a_broker_that_dies_at_start_is_reported_with_its_output(tmp_path):
     fake.write_text("#!/bin/sh\necho 'tansu: cannot bind: address in use' >&2\nexit 3\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     t0 = time.monotonic()
+    broker = EmbeddedBroker(binary=str(fake), start_timeout_s=10)
     with pytest.raises(BrokerError) as e:
-        EmbeddedBroker(binary=str(fake), start_timeout_s=10).start()
+        try:
+            broker.start()
+        finally:
+            broker.close()
     assert time.monotonic() - t0 < 5
     assert "exited with status 3" in str(e.value) and "address in use" in str(e.value)
 

@@ -100,23 +100,24 @@ def test_hook_annotates_scores_and_publishes_alerts_then_offsets_are_committed(k
 
 
 class _SlowFussyScorer:
-    """The real scorer, slowed down (so frames pile up) and failing on any batch holding a 13x13 frame."""
+    """The real scorer, slowed down (so frames pile up) and failing on any batch holding a uniform frame."""
 
     def __init__(self, inner, delay_s: float) -> None:
         self.inner, self.delay_s = inner, delay_s
         self.model_id = inner.model_id
+        self.preprocess = inner.preprocess
 
-    def score(self, frames):
+    def score_tensor(self, x):
         time.sleep(self.delay_s)
-        if any(f.shape[:2] == (13, 13) for f in frames):
-            raise ValueError("13x13 frames upset this scorer")
-        return self.inner.score(frames)
+        if any(bool((xi.amax(dim=(1, 2)) == xi.amin(dim=(1, 2))).all()) for xi in x):  # each channel flat
+            raise ValueError("uniform frames upset this scorer")
+        return self.inner.score_tensor(x)
 
 
 def test_backpressure_pauses_fetching_and_an_unscorable_frame_is_dead_lettered_alone(kafka_cfg, scorer):
     cfg = dataclasses.replace(kafka_cfg, consumer=dataclasses.replace(kafka_cfg.consumer, max_batch=8, max_pending_frames=16))
     _produce_folder(cfg, 60)
-    # One frame the scorer chokes on, in the middle of a stream.
+    # One frame the scorer chokes on (uniform grey), in the middle of a stream.
     producer = FrameProducer(cfg, cfg.kafka.bootstrap_servers)
     produce([[SourceFrame("odd", np.full((13, 13, 3), 99, np.uint8))]], producer, cfg, "test", threading.Event(), fps=0)
     producer.close()
@@ -129,7 +130,7 @@ def test_backpressure_pauses_fetching_and_an_unscorable_frame_is_dead_lettered_a
     assert consumer.max_pending_seen <= 16 + 8
     dead = read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.dead_letter_topic, 1, timeout_s=10)
     info = parse_dead_letter_headers(dead[0].headers)
-    assert dead[0].key == b"odd" and info.stage == "score" and "13x13 frames upset" in info.error
+    assert dead[0].key == b"odd" and info.stage == "score" and "uniform frames upset" in info.error
 
 
 def test_a_killed_member_s_frames_are_scored_by_the_survivor(kafka_broker, kafka_cfg, untrained_checkpoint, tmp_path):

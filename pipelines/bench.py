@@ -1,0 +1,225 @@
+"""`bench pipeline`: how much of the scorer's speed survives the trip through Kafka, and the latency.
+
+From one run:
+1. scorer only: frames/s of `scorer.score` on pre-decoded frames in batches of consumer.max_batch;
+2. end to end: a backlog of encoded frames in the frames topic, drained by one in-process scoring
+   consumer (poll, decode, batch, score, publish, acks, commit); frames/s from its first frame to
+   its last commit (the group join is not counted);
+3. their ratio (target >= 0.8 on 2 CPU cores);
+4. capture-to-publish latency p50/p95/p99 with frames produced at half the measured end-to-end
+   capacity over several streams (target p99 <= 250 ms).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from monitor.config import Config
+
+log = logging.getLogger("signwatch.bench")
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "belgiumtsc"
+
+
+class BenchFrames(NamedTuple):
+    encoded: list[bytes]
+    decoded: list[np.ndarray]
+    source: str
+
+
+def bench_frames(cfg: Config, data: str | None, count: int) -> BenchFrames:
+    """`count` frames encoded as the producers would send them, and their decoded copies."""
+    from monitor.preprocess import decode_image
+    from pipelines.wire import encode_frame
+
+    images: list[np.ndarray] = []
+    root = Path(data) if data else DEFAULT_DATA
+    if root.is_dir():
+        from monitor.cure_tsr import list_images, load_image
+
+        paths = list_images(root)[: min(count, 2000)]
+        images = [load_image(p) for p in paths]
+        source = f"{len(images)} images from {root}"
+    if not images:
+        rng = np.random.default_rng(0)
+        images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(256)]
+        source = "256 synthetic 64x64 noise images"
+    encoded_once = [encode_frame(img, cfg.producer.encoding, cfg.producer.jpeg_quality) for img in images]
+    decoded_once = [decode_image(e) for e in encoded_once]
+    encoded = [encoded_once[i % len(images)] for i in range(count)]
+    decoded = [decoded_once[i % len(images)] for i in range(count)]
+    return BenchFrames(encoded, decoded, source)
+
+
+def scorer_only_fps(scorer: Any, frames: list[np.ndarray], batch: int) -> float:
+    """Frames/s of scorer.score on pre-decoded frames (includes the resize to 28x28, as the consumer's does)."""
+    scorer.score(frames[:batch])  # warm up: first calls allocate and pick kernels
+    t = time.perf_counter()
+    for i in range(0, len(frames), batch):
+        scorer.score(frames[i : i + batch])
+    return len(frames) / (time.perf_counter() - t)
+
+
+def _fresh_topics(cfg: Config) -> Config:
+    tag = uuid.uuid4().hex[:8]
+    k = dataclasses.replace(cfg.kafka, frames_topic=f"signwatch.bench-{tag}.frames", scores_topic=f"signwatch.bench-{tag}.scores",
+                            alerts_topic=f"signwatch.bench-{tag}.alerts", dead_letter_topic=f"signwatch.bench-{tag}.deadletter")
+    c = dataclasses.replace(cfg.consumer, group_id=f"signwatch-bench-{tag}", metrics_interval_s=0)
+    return dataclasses.replace(cfg, kafka=k, consumer=c)
+
+
+def _send_frames(cfg: Config, bootstrap: str, encoded: list[bytes], streams: int, rate: float,
+                 stop: threading.Event | None = None) -> None:
+    """Send pre-encoded frames round robin over `streams` streams at `rate` frames/s (0 = at once)."""
+    from pipelines.producers import FrameProducer, Pacer
+    from pipelines.wire import FrameMeta
+
+    producer = FrameProducer(cfg, bootstrap)
+    pacer = Pacer(rate / streams if rate > 0 else 0.0, stop or threading.Event())
+    try:
+        for i in range(0, len(encoded), streams):
+            pacer.wait()
+            if stop is not None and stop.is_set():
+                break
+            now = time.time_ns()
+            for j, value in enumerate(encoded[i : i + streams]):
+                stream = f"bench-{j}"
+                producer.send(FrameMeta(stream, producer.next_seq(stream), now, "bench", cfg.producer.encoding), value)
+    finally:
+        report = producer.close()
+    if report.undelivered:
+        raise RuntimeError(f"bench producer: {report.describe()}")
+
+
+def _delete_topics(cfg: Config, bootstrap: str) -> None:
+    from pipelines.broker import admin_client, topic_names
+
+    try:
+        admin = admin_client(cfg.kafka, bootstrap)
+        try:
+            admin.delete_topics(topic_names(cfg))
+        finally:
+            admin.close()
+    except Exception as e:  # cleanup only: the figures are already measured
+        log.warning("bench: could not delete the bench topics (%s)", e)
+
+
+def end_to_end(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int) -> tuple[float, str]:
+    """Drain a backlog of len(encoded) frames with one consumer; (frames/s, where the time went)."""
+    from pipelines.broker import ensure_topics
+    from pipelines.consumer import ScoringConsumer
+
+    cfg = _fresh_topics(cfg)
+    ensure_topics(bootstrap, cfg)
+    try:
+        t = time.perf_counter()
+        _send_frames(cfg, bootstrap, encoded, streams, 0)
+        log.info("bench: %d frames produced in %.1f s", len(encoded), time.perf_counter() - t)
+        consumer = ScoringConsumer(cfg, bootstrap, scorer, name="bench")
+        summary = consumer.run(max_records=len(encoded))
+        if summary.scored != len(encoded):
+            raise RuntimeError(f"bench: {summary.scored} of {len(encoded)} frames scored ({summary.line()})")
+        seconds = consumer.last_batch_mono - consumer.first_record_mono
+        return len(encoded) / seconds, f"mean batch {summary.metrics.mean_batch:.0f}; {summary.times.line()}"
+    finally:
+        _delete_topics(cfg, bootstrap)
+
+
+def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int, rate: float,
+               seconds: float) -> tuple[np.ndarray, float]:
+    """Capture-to-publish latencies (ms) with frames produced at `rate`/s for `seconds`; and the rate achieved."""
+    from pipelines.broker import ensure_topics
+    from pipelines.consumer import ScoringConsumer
+
+    cfg = _fresh_topics(cfg)
+    ensure_topics(bootstrap, cfg)
+    n = max(streams, int(rate * seconds))
+    frames = [encoded[i % len(encoded)] for i in range(n)]
+    consumer = ScoringConsumer(cfg, bootstrap, scorer, name="bench")
+    consumer.latencies_ms = []
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(summary=consumer.run(max_records=n)), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.assigned:  # produce only once the consumer is in: the join is not latency
+            if time.monotonic() > deadline or not runner.is_alive():
+                raise RuntimeError("bench: the consumer did not join its group within 60 s")
+            time.sleep(0.05)
+        t = time.perf_counter()
+        _send_frames(cfg, bootstrap, frames, streams, rate)
+        achieved = n / (time.perf_counter() - t)
+        runner.join(timeout=seconds + 60)
+        if runner.is_alive():
+            consumer.stop()
+            runner.join(30)
+            raise RuntimeError(f"bench: only {consumer.scored} of {n} frames were scored in time")
+    finally:
+        _delete_topics(cfg, bootstrap)
+    lat = np.asarray(consumer.latencies_ms)
+    # The first frames meet a cold fetch session and batch sizes still settling; skip the first second.
+    skip = min(len(lat) // 10, int(rate))
+    return lat[skip:], achieved
+
+
+def run_bench(cfg: Config, args: Any) -> int:
+    import torch
+
+    import monitor
+    from pipelines.broker import open_broker
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.model:
+        scorer = monitor.load_model(args.model, device=args.device or cfg.consumer.device)
+        model_note = args.model
+    else:
+        tmp = tempfile.mkdtemp(prefix="signwatch-bench-")
+        path = os.path.join(tmp, "untrained.pt")
+        monitor.make_untrained_checkpoint(path, seed=0)
+        scorer = monitor.load_model(path, device=args.device or cfg.consumer.device)
+        model_note = "untrained checkpoint (scoring cost does not depend on training)"
+    batch = cfg.consumer.max_batch
+    frames = bench_frames(cfg, args.data, args.frames)
+    mean_bytes = float(np.mean([len(e) for e in frames.encoded]))
+    print(f"bench pipeline: device {scorer.device}, torch threads {torch.get_num_threads()}, cpu cores {os.cpu_count()}, "
+          f"model {model_note}", flush=True)
+    print(f"  frames: {args.frames} ({frames.source}; {cfg.producer.encoding} ~{mean_bytes / 1024:.1f} KB each)", flush=True)
+
+    s_fps = scorer_only_fps(scorer, frames.decoded, batch)
+    print(f"  scorer only:  {s_fps:8.0f} frames/s  (pre-decoded, batch {batch})", flush=True)
+    with open_broker(cfg) as handle:
+        e_fps, where = end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams)
+        ratio = e_fps / s_fps
+        print(f"  end to end:   {e_fps:8.0f} frames/s  (backlog through {'embedded' if handle.embedded else 'external'} "
+              f"broker: poll, decode, score, publish, acks, commit; {where})", flush=True)
+        print(f"  ratio:        {ratio:8.2f}           (target >= 0.80)", flush=True)
+        rate = 0.5 * e_fps
+        lat, achieved = latency_at(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, rate, args.seconds)
+    p50, p95, p99 = (float(np.percentile(lat, q)) for q in (50, 95, 99))
+    print(f"  latency:      capture->publish at {achieved:.0f} frames/s (half capacity, {args.streams} streams, "
+          f"{args.seconds:.0f} s): p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms (target p99 <= 250 ms)", flush=True)
+    figures = {
+        "scorer_only_fps": round(s_fps, 1), "end_to_end_fps": round(e_fps, 1), "ratio": round(ratio, 3),
+        "latency_rate_fps": round(achieved, 1), "latency_p50_ms": round(p50, 1), "latency_p95_ms": round(p95, 1),
+        "latency_p99_ms": round(p99, 1), "latency_frames": int(len(lat)), "frames": args.frames, "batch": batch,
+        "streams": args.streams, "device": str(scorer.device), "torch_threads": torch.get_num_threads(),
+        "cpu_cores": os.cpu_count(), "frame_bytes_mean": round(mean_bytes), "encoding": cfg.producer.encoding,
+        "max_wait_ms": cfg.consumer.max_wait_ms, "fetch_max_wait_ms": cfg.kafka.fetch_max_wait_ms,
+        "ratio_target_met": ratio >= 0.8, "p99_target_met": p99 <= 250.0,
+    }
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"  wrote {args.json}", flush=True)
+    return 0

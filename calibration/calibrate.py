@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
-from calibration.conditions import CLEAN, CONDITION_OF_CODE, UNKNOWN, ConditionClassifier
+from calibration.conditions import CONDITION_OF_CODE, UNKNOWN, ConditionClassifier
 from calibration.detector import (
     FEATURE_COLUMNS,
     GaussianModel,

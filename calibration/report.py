@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from calibration.alerts import AlertTracker, FrameDecision
-from calibration.conditions import CLEAN, CONDITION_OF_CODE, UNKNOWN
+from calibration.conditions import CONDITION_OF_CODE, UNKNOWN
 from calibration.metrics import auroc, roc_curve
 from monitor.config import AlertConfig
 

@@ -300,9 +300,6 @@ def main(argv=None) -> int:
               f"{v['named_as_expected']}  unknown {v['named_unknown']}  (most often: {v['most_common_name']})")
 
     # c. unsupervised half only
-    from calibration.calibrate import Calibration
-    from calibration.threshold import make_threshold
-
     cal_u = fit_calibration(xc[cc == 0], gc[cc == 0], model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence)
     ru = Detector(scorer, cal_u).detect_features(xt, st)
     negu = ru.anomaly[ct == 0]

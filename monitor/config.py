@@ -38,6 +38,7 @@ class KafkaConfig:
     embedded_port: int = 0
     embedded_start_timeout_s: float = 15.0
     request_timeout_ms: int = 10000
+    reconnect_backoff_max_ms: int = 1000
 
 
 @dataclass

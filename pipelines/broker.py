@@ -32,6 +32,8 @@ def client_kwargs(kcfg: KafkaConfig, bootstrap: str) -> dict[str, Any]:
         "bootstrap_servers": bootstrap,
         "client_id": kcfg.client_id,
         "security_protocol": kcfg.security_protocol,
+        # The library backs off reconnects up to 30 s; after a broker restart we want it back in about a second.
+        "reconnect_backoff_max_ms": kcfg.reconnect_backoff_max_ms,
     }
 
 

@@ -179,7 +179,8 @@ class ScoringConsumer:
         self.metrics = PipelineMetrics(f"score [{self.name}]", c.metrics_interval_s)
         self.times = StageTimes()
         self.pending: deque[Pending] = deque()
-        self.inflight: tuple[list[Pending], Future] | None = None  # the batch in the scorer thread
+        self.inflight: tuple[list[Pending], Future, int] | None = None  # batch in the scorer thread, its generation
+        self._generation = 0  # +1 per revocation: a batch from an older generation is not published
         self.assigned: set = set()
         self.assignments = 0  # how many times partitions were assigned (tests wait on it)
         self._paused = False
@@ -349,7 +350,7 @@ class ScoringConsumer:
         n = min(self.max_batch, len(self.pending))
         batch = [self.pending.popleft() for _ in range(n)]
         self._submitted = max(0, self._submitted - n)
-        self.inflight = (batch, self._scorer_thread.submit(self._score_batch, batch))
+        self.inflight = (batch, self._scorer_thread.submit(self._score_batch, batch), self._generation)
 
     # ---- scorer thread ---------------------------------------------------------------------------
 
@@ -392,7 +393,7 @@ class ScoringConsumer:
 
     # ---- main thread: records, hook, publish, commit --------------------------------------------
 
-    def _finish_batch(self, batch: list[Pending], future: Future) -> None:
+    def _finish_batch(self, batch: list[Pending], future: Future, generation: int) -> None:
         t = time.monotonic()
         try:
             scored = future.result()
@@ -401,6 +402,8 @@ class ScoringConsumer:
             self._rewind(batch, f"scorer thread failed: {type(e).__name__}: {e}")
             return
         self.times.wait += time.monotonic() - t
+        if generation != self._generation:
+            return  # its partitions were revoked while it was scored; their new owner scores it
 
         t = time.monotonic()
         records = self._records(scored)
@@ -528,7 +531,7 @@ class ScoringConsumer:
         self.publish_failures += 1
         later = list(self.pending)
         if self.inflight is not None:
-            inflight, fut = self.inflight
+            inflight, fut, _ = self.inflight
             self.inflight = None
             _wait_quietly(fut)
             later = inflight + later
@@ -568,24 +571,32 @@ class ScoringConsumer:
     # ---- rebalances (called inside poll(), on this thread) ---------------------------------------
 
     def on_revoked(self, revoked: Sequence[Any]) -> None:
+        """Partitions go back to the group. Runs on the Kafka client's I/O thread while this loop
+        is blocked in poll() or close(), so it must not call blocking consumer APIs (commit).
+
+        Every batch published so far was committed right after its acks, so nothing finished is
+        left uncommitted (unless a commit failed: those frames may be scored twice). The batch in
+        the scorer thread is dropped unpublished when it comes back, and pending frames of the
+        revoked partitions are dropped: their next owner starts at our last commit and scores
+        them once.
+        """
         revoked = set(revoked)
         if not revoked:
             return
-        # We still own the partitions: finish the batch being scored and commit what is done.
-        if self.inflight is not None:
-            done, self.inflight = self.inflight, None
-            self._finish_batch(*done)
-        if self._uncommitted:
-            self._commit([])
-        # Frames not yet scored go back to the group: their next owner starts at our last commit.
+        self._generation += 1  # the batch in flight, if any, belongs to the old assignment
         kept: deque[Pending] = deque(p for p in self.pending if p.tp not in revoked)
-        dropped = len(self.pending) - len(kept)
+        dropped = len(self.pending) - len(kept) + (len(self.inflight[0]) if self.inflight else 0)
         self.pending = kept
         # Submitted frames were a prefix of the queue and filtering keeps the order: still a prefix.
         self._submitted = sum(1 for p in kept if p.future is not None or p.error)
         self.assigned -= revoked
+        self._uncommitted = {tp: o for tp, o in self._uncommitted.items() if tp not in revoked}
         self._paused = False
         log.info("partitions revoked: %s%s", _tps(revoked), f" ({dropped} unscored frames returned to the group)" if dropped else "")
+
+    def on_lost(self, lost: Sequence[Any]) -> None:
+        """Membership was lost (e.g. the broker forgot the group): nothing can be committed any more."""
+        self.on_revoked(lost)
 
     def on_assigned(self, assigned: Sequence[Any]) -> None:
         self.assigned = set(assigned)
@@ -641,6 +652,9 @@ class _Rebalance(_ListenerBase):
 
     def on_partitions_assigned(self, assigned):
         self.owner.on_assigned(assigned)
+
+    def on_partitions_lost(self, lost):
+        self.owner.on_lost(lost)
 
 
 def _decode_chunk(values: list[bytes], max_pixels: int, preprocess: Callable) -> list[Any]:

@@ -26,13 +26,14 @@ from pipelines.wire import CHALLENGE_NAMES, FrameMeta, GroundTruth, encode_frame
 
 log = logging.getLogger("signwatch.produce")
 
-# Failures that concern one record only; the client itself is still fine after them. Timeouts are
-# here too: the client reconnects by itself once the broker is back.
+# Failures that concern one record only; the client itself is still fine after them.
 RECORD_ERRORS = ("MessageSizeTooLargeError", "RecordListTooLargeError", "InvalidRecordError", "CorruptRecordError",
-                 "KafkaTimeoutError", "BufferError", "AssertionError", "ValueError")
+                 "BufferError", "AssertionError", "ValueError")
 # Any other failure may leave an idempotent producer broken for good: after a broker restart it
 # fails with UnknownProducerIdError, or its InitProducerId fails and every later send fails with
-# the stored fatal error (DESIGN.md 4). Closing it and starting a new one is the cure.
+# the stored fatal error (DESIGN.md 4); and a client whose batches expired while the broker was
+# away was seen to stay stuck after it came back (timeouts count too). Closing it and starting a
+# new one is the cure, at most once a second.
 RECREATE_MIN_INTERVAL_S = 1.0
 
 
@@ -422,6 +423,7 @@ def camera_ticks(source: str, stream: str, stop: threading.Event, roi: ROI | Non
     min_interval = 1.0 / fps if fps > 0 and not is_file else 0.0
     last_emit = 0.0
     roi_warned = False
+    reopen_quietly = False
     while not stop.is_set():
         cap = _open_capture(source)
         if cap is None:
@@ -431,7 +433,11 @@ def camera_ticks(source: str, stream: str, stop: threading.Event, roi: ROI | Non
             stop.wait(delay)
             delay = min(delay * 2, backoff_s[1])
             continue
-        log.info("camera %s: opened", source)
+        if reopen_quietly:
+            log.debug("camera %s: video file opened again (loop)", source)
+        else:
+            log.info("camera %s: opened", source)
+        reopen_quietly = False
         try:
             while not stop.is_set():
                 ok, frame = cap.read()
@@ -456,6 +462,7 @@ def camera_ticks(source: str, stream: str, stop: threading.Event, roi: ROI | Non
             return
         if is_file:
             if loop:
+                reopen_quietly = True
                 continue
             log.info("camera %s: end of video file", source)
             return

@@ -214,6 +214,11 @@ class FrameProducer:
         self._warned: set[str] = set()
         self._seqs: dict[str, int] = defaultdict(int)
 
+    @property
+    def next_seqs(self) -> dict[str, int]:
+        """Stream -> the seq its next frame gets (so far sent: 0 .. that - 1)."""
+        return dict(self._seqs)
+
     def next_seq(self, stream: str) -> int:
         """Frame numbers per stream, counting on across produce() calls with this producer."""
         seq = self._seqs[stream]

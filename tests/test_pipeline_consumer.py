@@ -171,3 +171,45 @@ def test_a_killed_member_s_frames_are_scored_by_the_survivor(kafka_broker, kafka
             except Exception:
                 p.p.kill()
     assert procs[0].p.returncode == 0, procs[0].text()
+
+
+def test_consumer_and_producer_ride_through_a_broker_restart(scorer):
+    """Memory storage loses everything on restart (DESIGN.md 4): the loop must rejoin, re-create its
+    producer and score every frame the producer says was delivered after the restart."""
+    from pipelines.broker import EmbeddedBroker, ensure_topics
+    from tests.conftest import fresh_config
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip("no shared data")
+    with EmbeddedBroker() as broker:
+        cfg = fresh_config(broker.bootstrap)
+        ensure_topics(broker.bootstrap, cfg)
+        bg = _Background(ScoringConsumer(cfg, broker.bootstrap, scorer, name="survivor", out=sys.stderr))
+        deadline = time.monotonic() + 30
+        while not bg.consumer.assigned:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        producer = FrameProducer(cfg, broker.bootstrap)
+        stop = threading.Event()
+        ticks = replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), 2, loop=True)
+        produce(ticks, producer, cfg, "folder", stop, fps=25, max_frames=60)
+        producer.flush()
+        broker.restart()
+        ensure_topics(broker.bootstrap, cfg)
+        first = producer.next_seqs
+        produce(ticks, producer, cfg, "folder", stop, fps=25, max_frames=150)
+        report = producer.close()
+        assert report.delivered + report.undelivered == report.sent == 210, report.describe()
+        lost = {(stream, seq) for stream, seqs in report.failed.items() for seq in seqs}
+        expected = {(stream, seq) for stream, end in producer.next_seqs.items()
+                    for seq in range(first.get(stream, 0), end)} - lost
+        assert len(expected) > 100, report.describe()
+
+        def scored(records) -> set:
+            return {(s.stream, s.seq) for s in (decode_score(r.value) for r in records)}
+
+        scores = read_topic(broker.bootstrap, cfg.kafka.scores_topic, len(expected), timeout_s=40,
+                            until=lambda records: expected <= scored(records))
+        assert bg.thread.is_alive(), "the consumer loop died"
+        bg.stop()
+        assert expected <= scored(scores), f"{len(expected - scored(scores))} delivered frames never scored"

@@ -193,7 +193,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", help="trained checkpoint (default: train one on the training tracks)")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--test-fraction", type=float, default=0.3)
-    ap.add_argument("--calib-fraction", type=float, default=0.3, help="fraction of ALL tracks used to calibrate")
+    ap.add_argument("--calib-fraction", type=float, default=0.45,
+                    help="fraction of ALL tracks used to calibrate (more clean tracks: a lower, safer threshold)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fpr", type=float, default=0.01)
     ap.add_argument("--confidence", type=float, default=0.95)

@@ -22,7 +22,9 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     confidence = args.confidence if args.confidence is not None else cfg.calibration.confidence
     try:
         scorer = monitor.load_model(args.model, device=args.device)
-        cal = calibrate_folders(scorer, args.data, args.challenges, fpr=fpr, confidence=confidence, method=args.method)
+        cal = calibrate_folders(scorer, args.data, args.challenges, fpr=fpr, confidence=confidence,
+                                method=args.method or cfg.calibration.method, min_confidence=cfg.calibration.min_confidence,
+                                min_level=cfg.calibration.min_level)
     except (CalibrationError, ThresholdError, CheckpointError, FileNotFoundError, ValueError) as e:
         return _err(str(e).splitlines()[0] if str(e) else type(e).__name__)
     t = cal.threshold
@@ -54,7 +56,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--challenges", metavar="CURE_TSR_DIR", help="challenge set (CURE-TSR layout, e.g. from build_challenge_set) for the classifier")
     p.add_argument("--fpr", type=float, help="target per-frame false-alarm rate (default: config calibration.fpr)")
     p.add_argument("--confidence", type=float, help="confidence that the true rate is below target (default: config calibration.confidence)")
-    p.add_argument("--method", default="binomial_bound", choices=("binomial_bound", "empirical_quantile"), help="threshold method")
+    p.add_argument("--method", choices=("binomial_bound", "empirical_quantile"), help="threshold method (default: config calibration.method)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--allow-unsupported", action="store_true", help="write the file even if the clean frames cannot support the target")
     p.add_argument("--out", required=True, help="calibration YAML to write")

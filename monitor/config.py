@@ -91,6 +91,12 @@ class CalibrationConfig:
     fpr: float = 0.01
     confidence: float = 0.95
     per_stream: bool = False
+    # binomial_bound (true rate <= fpr with `confidence`) | empirical_quantile (no guarantee)
+    method: str = "binomial_bound"
+    # Below this probability the condition is reported as "unknown".
+    min_confidence: float = 0.5
+    # Challenge frames below this level are left out of calibration (level 1 is mostly invisible).
+    min_level: int = 2
 
 
 @dataclass

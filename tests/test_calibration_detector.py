@@ -236,3 +236,32 @@ def test_calibrate_folders_and_load_detector_on_real_images(tmp_path):
     make_untrained_checkpoint(other, seed=1)
     with pytest.raises(CalibrationError, match="made for model"):
         load_detector(other, out, device="cpu")
+
+
+def test_calibrate_command(tmp_path, capsys):
+    """run_monitor.py calibrate: writes a loadable file, refuses an unsupported target in one line."""
+    import run_monitor
+    from monitor.checkpoint import make_untrained_checkpoint
+    from monitor.cure_tsr import list_images, track_of
+
+    paths = list_images(DATA)
+    if not paths:
+        pytest.skip("no data")
+    tracks = sorted({track_of(p) for p in paths})[:30]
+    clean = tmp_path / "clean"
+    for p in paths:
+        if track_of(p) in set(tracks):
+            (clean / p.parent.name).mkdir(parents=True, exist_ok=True)
+            (clean / p.parent.name / p.name).write_bytes(p.read_bytes())
+    model = tmp_path / "m.pt"
+    make_untrained_checkpoint(model, seed=0)
+    out = tmp_path / "cal.yaml"
+    rc = run_monitor.main(["calibrate", "--model", str(model), "--data", str(clean), "--out", str(out), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists()
+    assert err.count("\n") == 1 and "allow-unsupported" in err
+    rc = run_monitor.main(["calibrate", "--model", str(model), "--data", str(clean), "--out", str(out), "--device", "cpu",
+                           "--fpr", "0.05", "--confidence", "0.5", "--allow-unsupported"])
+    assert rc == 0 and load_calibration(out).classifier is None
+    rc = run_monitor.main(["calibrate", "--model", str(model), "--data", str(tmp_path / "nope"), "--out", str(out)])
+    assert rc == 2 and "nope" in capsys.readouterr().err

@@ -36,6 +36,9 @@ from typing import Any, Callable, NamedTuple, Sequence, TextIO
 
 import numpy as np
 from kafka import ConsumerRebalanceListener as _ListenerBase
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from monitor.config import Config
 from monitor.preprocess import ImageError, decode_image
@@ -82,9 +85,7 @@ class Pending:
         self.stage, self.error = stage, one_line(error)
 
     @property
-    def tp(self):
-        from kafka import TopicPartition
-
+    def tp(self) -> TopicPartition:
         return TopicPartition(self.record.topic, self.record.partition)
 
 
@@ -203,8 +204,6 @@ class ScoringConsumer:
     @property
     def consumer(self):
         if self._consumer is None:
-            from kafka import KafkaConsumer
-
             self._consumer = KafkaConsumer(**consumer_settings(self.cfg, self.bootstrap))
             self._consumer.subscribe([self.cfg.kafka.frames_topic], listener=_Rebalance(self))
         return self._consumer
@@ -488,6 +487,9 @@ class ScoringConsumer:
             failed = [(rec, f) for rec, f in futures if f is None or not f.succeeded()]
             if not failed:
                 return
+            for _, f in failed:
+                if f is not None and f.exception is not None:
+                    self.producer.note_failure(f.exception)
             errors = {type(f.exception).__name__ if f is not None and f.exception else "not sent" for _, f in failed}
             # With an idempotent producer a failed record fails every later one of its partition
             # too, so re-sending the failures in order keeps each stream's order.
@@ -503,9 +505,6 @@ class ScoringConsumer:
         raise PublishFailed(f"{len(out)} records not acknowledged ({', '.join(sorted(errors))})")
 
     def _commit(self, batch: list[Pending]) -> None:
-        from kafka.errors import KafkaError
-        from kafka.structs import OffsetAndMetadata
-
         offsets = dict(self._uncommitted)
         for p in batch:  # a batch is in arrival order, so the last record of a partition has its highest offset
             offsets[p.tp] = p.record.offset + 1

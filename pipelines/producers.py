@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.partitioner.default import murmur2
 
 from monitor.config import Config
 from pipelines.broker import client_kwargs
@@ -97,9 +100,7 @@ class ResilientProducer:
         self._partitions: dict[tuple[str, bytes], int] = {}
 
     @property
-    def client(self):
-        from kafka import KafkaProducer
-
+    def client(self) -> KafkaProducer:
         if (self._recreate.is_set() and self._producer is not None
                 and time.monotonic() - self._created_at >= RECREATE_MIN_INTERVAL_S):
             log.warning("producer: the broker no longer knows this producer; re-creating the Kafka producer")
@@ -128,8 +129,6 @@ class ResilientProducer:
             return None
         found = self._partitions.get((topic, key))
         if found is None:
-            from kafka.partitioner.default import murmur2
-
             parts = client.partitions_for(topic)  # waits for metadata, like send() would
             if not parts:
                 return None
@@ -139,8 +138,7 @@ class ResilientProducer:
         return found
 
     def _failed(self, record: KeyedRecord, error: BaseException) -> None:
-        if type(error).__name__ not in RECORD_ERRORS:
-            self._recreate.set()
+        self.note_failure(error)
         if self.on_result is not None:
             self.on_result(record, error)
 
@@ -148,10 +146,17 @@ class ResilientProducer:
         if self.on_result is not None:
             self.on_result(record, None)
 
-    def send(self, record: KeyedRecord):
-        """Queue one record; returns the client's future, or None when the send failed at once."""
-        from kafka.errors import KafkaError
+    def note_failure(self, error: BaseException) -> None:
+        """A send failed (seen by the caller on its future): re-create the client if the error calls for it."""
+        if type(error).__name__ not in RECORD_ERRORS:
+            self._recreate.set()
 
+    def send(self, record: KeyedRecord):
+        """Queue one record; returns the client's future, or None when the send failed at once.
+
+        Without on_result no callbacks are attached (they cost more than the rest of send());
+        the caller then checks the futures and reports failures with note_failure().
+        """
         client = self.client  # a configuration error here is the caller's to see, not a record failure
         try:
             partition = self._partition(client, record.topic, record.key)
@@ -161,13 +166,12 @@ class ResilientProducer:
             # could not get within max_block_ms; both are failures of this record, not of the process.
             self._failed(record, e)
             return None
-        fut.add_callback(self._acked, record)
-        fut.add_errback(self._failed, record)
+        if self.on_result is not None:
+            fut.add_callback(self._acked, record)
+            fut.add_errback(self._failed, record)
         return fut
 
     def flush(self, timeout_s: float | None = None) -> None:
-        from kafka.errors import KafkaTimeoutError
-
         if self._producer is None:
             return
         try:

@@ -45,6 +45,8 @@ class LatencyHistogram:
             return None
         rank = max(1, int(math.ceil(q / 100.0 * self.count)))
         i = int(np.searchsorted(np.cumsum(self.counts), rank))
+        if i >= self._n_buckets - 1:  # the overflow bucket (over ~10 min): its only known bound is the max
+            return self.max_ms
         return min(self.LO_MS * self.RATIO ** i, self.max_ms)
 
     @property

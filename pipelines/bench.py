@@ -184,10 +184,10 @@ def run_bench(cfg: Config, args: Any) -> int:
         scorer = monitor.load_model(args.model, device=args.device or cfg.consumer.device)
         model_note = args.model
     else:
-        tmp = tempfile.mkdtemp(prefix="signwatch-bench-")
-        path = os.path.join(tmp, "untrained.pt")
-        monitor.make_untrained_checkpoint(path, seed=0)
-        scorer = monitor.load_model(path, device=args.device or cfg.consumer.device)
+        with tempfile.TemporaryDirectory(prefix="signwatch-bench-") as tmp:
+            path = os.path.join(tmp, "untrained.pt")
+            monitor.make_untrained_checkpoint(path, seed=0)
+            scorer = monitor.load_model(path, device=args.device or cfg.consumer.device)
         model_note = "untrained checkpoint (scoring cost does not depend on training)"
     batch = cfg.consumer.max_batch
     frames = bench_frames(cfg, args.data, args.frames)

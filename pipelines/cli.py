@@ -88,8 +88,8 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
     stop = threading.Event()
     try:
         with stop_on_signals(stop):
-            broker.start()
             try:
+                broker.start()
                 ensure_topics(broker.bootstrap, cfg)
                 print(f"bootstrap servers: {broker.bootstrap}", flush=True)
                 print("embedded broker running (memory storage: a restart loses every record); Ctrl-C stops it",

@@ -311,13 +311,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
                                    "streams (some meet rain, exposure, blur... half way), score them with an in-process "
                                    "consumer and print a summary.")
     _kafka_args(p)
-    p.add_argument("--frames", type=int, default=2000, help="frames to replay in total (default 2000)")
-    p.add_argument("--streams", type=int, default=4, help="parallel streams (default 4)")
-    p.add_argument("--fps", type=float, help="frames per second per stream (default producer.fps; 0 = full speed)")
-    p.add_argument("--model", help="checkpoint to score with (default: train a quick one)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs of the quick model (default 3)")
-    p.add_argument("--data", help="clean image folder to replay and train on (default ../shared/data/belgiumtsc)")
-    p.add_argument("--no-console", action="store_true", help="print the summary only, without the live console")
+    from pipelines.demo import add_demo_arguments
+
+    add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
 
     p = bench_sub.add_parser("pipeline", help="scorer-only vs end-to-end frames/s through the broker, and latency",

@@ -206,3 +206,14 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
             print(f"  producer: {report.describe()}")
         print(f"  total demo time {time.monotonic() - t_start:.0f} s")
     return 0 if summary.scored + summary.dead_letters >= report.delivered else 1
+
+
+def add_demo_arguments(p: Any) -> None:
+    """The demo's own command-line options (the demo subcommand is registered in pipelines/cli.py)."""
+    p.add_argument("--frames", type=int, default=2000, help="frames to replay in total (default 2000)")
+    p.add_argument("--streams", type=int, default=4, help="parallel streams (default 4)")
+    p.add_argument("--fps", type=float, help="frames per second per stream (default producer.fps; 0 = full speed)")
+    p.add_argument("--model", help="checkpoint to score with (default: train a quick one)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of the quick model (default 3)")
+    p.add_argument("--data", help="clean image folder to replay and train on (default ../shared/data/belgiumtsc)")
+    p.add_argument("--no-console", action="store_true", help="print the summary only, without the live console")

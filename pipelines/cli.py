@@ -207,7 +207,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
 
     _apply_kafka_args(cfg, args)
     c = cfg.consumer
-    for name in ("model", "device", "max_batch", "group_instance_id"):
+    for name in ("model", "calibration", "device", "max_batch", "group_instance_id"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(c, name, value)
@@ -223,6 +223,16 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
         scorer = monitor.load_model(c.model, device=c.device)
     except (OSError, ValueError) as e:  # CheckpointError is a ValueError
         return _err(f"model {c.model}: {e}")
+    hook = None
+    if c.calibration:
+        from calibration.alerts import CalibratedHook
+        from calibration.calibrate import load_calibration
+        from calibration.detector import Detector
+
+        try:  # refuses, in one line, a calibration made for another model
+            hook = CalibratedHook(Detector(scorer, load_calibration(c.calibration, model_id=scorer.model_id)), cfg.alerts)
+        except (OSError, ValueError) as e:
+            return _err(str(e))
     stop = threading.Event()
     try:
         with stop_on_signals(stop), open_broker(cfg) as handle:
@@ -230,7 +240,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
             ensure_topics(handle.bootstrap, cfg)
             log.info("score: model %s on %s, group %s, topic %s -> %s", scorer.model_id, scorer.device, c.group_id,
                      cfg.kafka.frames_topic, cfg.kafka.scores_topic)
-            consumer = ScoringConsumer(cfg, handle.bootstrap, scorer, name=args.name, stop=stop)
+            consumer = ScoringConsumer(cfg, handle.bootstrap, scorer, on_scored=hook, name=args.name, stop=stop)
             summary = consumer.run(max_records=args.max_frames, idle_exit_s=args.idle_exit)
     except BrokerError as e:
         return _err(str(e), 1)
@@ -295,6 +305,8 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
                                    "exit (Ctrl-C/SIGTERM finish the batch in hand first).")
     _kafka_args(p)
     p.add_argument("--model", help="checkpoint to score with (default consumer.model)")
+    p.add_argument("--calibration", help="calibration file: calibrated decisions, condition names and alerts "
+                                         "(default consumer.calibration; none: scores only)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default consumer.device)")
     p.add_argument("--group", help="consumer group id (default consumer.group_id)")
     p.add_argument("--group-instance-id", dest="group_instance_id",

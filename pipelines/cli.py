@@ -220,17 +220,18 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     try:
         import monitor
 
-        scorer = monitor.load_model(c.model, device=c.device)
-    except (OSError, ValueError) as e:  # CheckpointError is a ValueError
-        return _err(f"model {c.model}: {e}")
+        scorer = monitor.load_model(c.model, device=c.device, expect_size=c.input_size)
+    except (OSError, ValueError) as e:  # CheckpointError is a ValueError; its message names the file
+        return _err(str(e) if str(e).startswith("checkpoint ") else f"model {c.model}: {e}")
     hook = None
     if c.calibration:
-        from calibration.alerts import CalibratedHook
         from calibration.calibrate import load_calibration
         from calibration.detector import Detector
+        from pipelines.alerting import AlertingHook
 
         try:  # refuses, in one line, a calibration made for another model
-            hook = CalibratedHook(Detector(scorer, load_calibration(c.calibration, model_id=scorer.model_id)), cfg.alerts)
+            # The alert state follows partitions between members (rebuilt from the scores topic).
+            hook = AlertingHook(Detector(scorer, load_calibration(c.calibration, model_id=scorer.model_id)), cfg.alerts)
         except (OSError, ValueError) as e:
             return _err(str(e))
     stop = threading.Event()

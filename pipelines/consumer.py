@@ -218,6 +218,7 @@ class ScoringConsumer:
         self.missing = 0
         self.missing_ranges: dict[str, list[tuple[int, int]]] = {}
         self._revoked_recently: set = set()  # partitions given up in the current rebalance
+        self._rewind_to: dict = {}  # revoked partition -> offset of its first unpublished frame we dropped
         self._restore: set = set()  # partitions taken over whose per-stream state must be rebuilt
         self._uncommitted: dict = {}  # tp -> next offset, when a commit failed and must be retried
         self._consumer = None
@@ -709,11 +710,21 @@ class ScoringConsumer:
         left uncommitted (unless a commit failed: those frames may be scored twice). The batch in
         the scorer thread is dropped unpublished when it comes back, and pending frames of the
         revoked partitions are dropped: their next owner starts at our last commit and scores
-        them once.
+        them once. When that next owner is us again (eager rebalancing revokes everything, then
+        gives most partitions back), kafka-python keeps the partition's fetch position, which is
+        past the dropped frames: on_assigned seeks back to the first of them, or they would be lost.
         """
         revoked = set(revoked)
         if not revoked:
             return
+        # Where each revoked partition's unpublished frames begin. If the partition comes back to us
+        # in this rebalance, kafka-python keeps its fetch position (past those frames), so on_assigned
+        # seeks back there; otherwise its next owner starts at our last commit, which is not later.
+        held = list(self.pending) + (list(self.inflight[0]) if self.inflight else [])
+        for p in held:
+            if p.tp in revoked:
+                first = self._rewind_to.get(p.tp)
+                self._rewind_to[p.tp] = p.record.offset if first is None else min(first, p.record.offset)
         self._generation += 1  # the batch in flight, if any, belongs to the old assignment
         kept: deque[Pending] = deque(p for p in self.pending if p.tp not in revoked)
         dropped = len(self.pending) - len(kept) + (len(self.inflight[0]) if self.inflight else 0)
@@ -737,6 +748,16 @@ class ScoringConsumer:
         self._restore |= set(assigned) - self._revoked_recently
         self._revoked_recently = set()
         self.assigned = set(assigned)
+        rewind, self._rewind_to = self._rewind_to, {}
+        for tp, offset in rewind.items():
+            if tp in self.assigned:  # kept through the rebalance: fetch its dropped frames again
+                try:
+                    self._consumer.seek(tp, offset)
+                    log.info("partition %s[%d] kept: re-reading from offset %d (frames dropped at the revocation)",
+                             tp.topic, tp.partition, offset)
+                except Exception as e:  # not expected; then the frames would be skipped, so say so loudly
+                    log.error("could not seek %s[%d] back to %d (%s): frames from there may be skipped",
+                              tp.topic, tp.partition, offset, e)
         self.assignments += 1
         self._paused = False
         self._last_record_mono = time.monotonic()

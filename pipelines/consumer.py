@@ -219,6 +219,8 @@ class ScoringConsumer:
         self.missing_ranges: dict[str, list[tuple[int, int]]] = {}
         self._revoked_recently: set = set()  # partitions given up in the current rebalance
         self._rewind_to: dict = {}  # revoked partition -> offset of its first unpublished frame we dropped
+        self._lost_recently: set = set()  # partitions whose membership was lost (their seq watch is kept)
+        self._check_topics = False  # run ensure_topics again (after a lost membership)
         self._restore: set = set()  # partitions taken over whose per-stream state must be rebuilt
         self._uncommitted: dict = {}  # tp -> next offset, when a commit failed and must be retried
         self._consumer = None
@@ -318,6 +320,8 @@ class ScoringConsumer:
         t = time.monotonic()
         # Polled even while paused: rebalance callbacks and the poll-interval deadline need it.
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=max(1, min(2 * self.max_batch, room)))
+        if self._check_topics:
+            self._recheck_topics()
         if self._restore:
             self._restore_state()
         now_ns, now_mono = time.time_ns(), time.monotonic()
@@ -525,8 +529,9 @@ class ScoringConsumer:
         ranges = self.missing_ranges.setdefault(stream, [])
         if len(ranges) < 100:  # the count stays exact; the list of ranges is bounded
             ranges.append((first, last))
-        log.warning("stream %s: %d frame(s) never arrived (seq %s) before %s[%d]@%d; lost upstream of this consumer "
-                    "(e.g. in flight through a memory-only broker restart)", stream, n,
+        log.warning("stream %s: %d frame(s) never reached this consumer (seq %s) before %s[%d]@%d: lost upstream "
+                    "(e.g. by a memory-only broker restart) or scored by another member while this one was out of "
+                    "the group", stream, n,
                     str(first) if n == 1 else f"{first}-{last}", p.record.topic, p.record.partition, p.record.offset)
 
     def missing_text(self, limit: int = 8) -> str:
@@ -537,18 +542,30 @@ class ScoringConsumer:
         more = len(self.missing_ranges) - limit
         return "; ".join(parts) + (f"; {more} more streams" if more > 0 else "")
 
+    def _recheck_topics(self) -> None:
+        from pipelines.broker import BrokerError, ensure_topics
+
+        self._check_topics = False
+        try:
+            ensure_topics(self.bootstrap, self.cfg)
+            log.info("topics checked again after the group membership was lost: %s", self.cfg.kafka.frames_topic)
+        except (BrokerError, KafkaError) as e:
+            log.error("topics could not be checked again (%s); scoring goes on", one_line(str(e), 200))
+
     def _restore_state(self) -> None:
         """Main thread, after a poll that took over partitions: forget what we knew of their streams
         (another member may have published frames of them since) and let the hook rebuild its state."""
         taken, self._restore = self._restore, set()
         taken &= self.assigned
+        lost, self._lost_recently = self._lost_recently, set()
         if not taken:
             return
         from kafka.partitioner.default import murmur2
 
         n = self.cfg.kafka.partitions
         parts = {tp.partition for tp in taken}
-        for stream in [s for s in self._last_seen if (murmur2(s.encode()) & 0x7FFFFFFF) % n in parts]:
+        forget = {tp.partition for tp in taken - lost}
+        for stream in [s for s in self._last_seen if (murmur2(s.encode()) & 0x7FFFFFFF) % n in forget]:
             del self._last_seen[stream]
         restore = getattr(self.on_scored, "restore", None)
         if restore is None:
@@ -739,8 +756,19 @@ class ScoringConsumer:
         log.info("partitions revoked: %s%s", _tps(revoked), f" ({dropped} unscored frames returned to the group)" if dropped else "")
 
     def on_lost(self, lost: Sequence[Any]) -> None:
-        """Membership was lost (e.g. the broker forgot the group): nothing can be committed any more."""
+        """Membership was lost (e.g. the broker restarted and forgot the group): nothing can be
+        committed any more. kafka-python drops the partitions' state, so positions come from the
+        group's commits (or the reset policy) again: no seeking back. The hook's state is rebuilt
+        when they come back, but the streams' last frame numbers are kept, so frames that vanished
+        meanwhile (a memory-only broker loses everything) are reported as missing. The topics are
+        checked again: a broker that forgot them re-creates them with its own partition count."""
         self.on_revoked(lost)
+        lost = set(lost)
+        for tp in lost:
+            self._rewind_to.pop(tp, None)
+        self._revoked_recently -= lost
+        self._lost_recently |= lost
+        self._check_topics = True
 
     def on_assigned(self, assigned: Sequence[Any]) -> None:
         # Partitions given up in this rebalance and given back were ours all along (eager rebalancing

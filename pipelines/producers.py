@@ -90,9 +90,11 @@ class ResilientProducer:
     the client's I/O thread, so keep it short.
     """
 
-    def __init__(self, settings: dict[str, Any], on_result: Callable[[KeyedRecord, BaseException | None], None] | None = None) -> None:
+    def __init__(self, settings: dict[str, Any], on_result: Callable[[KeyedRecord, BaseException | None], None] | None = None,
+                 on_recreate: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.on_result = on_result
+        self.on_recreate = on_recreate  # called (on this thread: keep it short) after each re-creation
         self._producer = None
         self._recreate = threading.Event()
         self._created_at = 0.0
@@ -112,6 +114,8 @@ class ResilientProducer:
                 log.warning("producer: closing the old producer failed (%s)", e)
             self.recreated += 1
             self._recreate.clear()
+            if self.on_recreate is not None:
+                self.on_recreate()
         if self._producer is None:
             self._recreate.clear()
             self._partitions.clear()  # a restarted broker may have made the topics anew
@@ -214,9 +218,28 @@ class FrameProducer:
         self.topic = topic or cfg.kafka.frames_topic
         self.report = DeliveryReport()
         self._lock = threading.Lock()
-        self._producer = ResilientProducer(producer_settings(cfg, bootstrap), self._on_result)
+        self._cfg, self._bootstrap = cfg, bootstrap
+        self._checking: threading.Thread | None = None
+        self._producer = ResilientProducer(producer_settings(cfg, bootstrap), self._on_result, self._recheck_topics)
         self._warned: set[str] = set()
         self._seqs: dict[str, int] = defaultdict(int)
+
+    def _recheck_topics(self) -> None:
+        """After a re-creation (the broker may have restarted and forgotten the topics): check them
+        again in the background, so frames keep flowing while the broker is still away."""
+        if self._checking is not None and self._checking.is_alive():
+            return
+
+        def check() -> None:
+            from pipelines.broker import BrokerError, ensure_topics
+
+            try:
+                ensure_topics(self._bootstrap, self._cfg)
+            except (BrokerError, KafkaError) as e:
+                log.warning("produce: topics could not be checked again (%s)", str(e).splitlines()[0][:200])
+
+        self._checking = threading.Thread(target=check, name="topic-check", daemon=True)
+        self._checking.start()
 
     @property
     def next_seqs(self) -> dict[str, int]:

@@ -135,10 +135,26 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     from .evaluate import evaluate_dir
 
     console = Console()
-    scorer = load_model(args.model, device=args.device)
-    with _progress(Console(stderr=True)) as prog:
-        task = prog.add_task("score", total=None, info="")
-        table = evaluate_dir(scorer, args.data, progress=lambda n: prog.update(task, advance=n))
+    # Everything is checked before any scoring starts; each problem is one line.
+    try:
+        scorer = load_model(args.model, device=args.device, expect_size=cfg.consumer.input_size)
+    except (OSError, ValueError) as e:  # CheckpointError is a ValueError and names the file
+        return _err(str(e))
+    if not Path(args.data).is_dir():
+        return _err(f"--data {args.data}: not a directory (expected a CURE-TSR layout)")
+    if args.calibration:
+        from calibration.calibrate import CalibrationError, load_calibration
+
+        try:
+            load_calibration(args.calibration, model_id=scorer.model_id)
+        except CalibrationError as e:
+            return _err(str(e))
+    try:
+        with _progress(Console(stderr=True)) as prog:
+            task = prog.add_task("score", total=None, info="")
+            table = evaluate_dir(scorer, args.data, progress=lambda n: prog.update(task, advance=n))
+    except ValueError as e:  # e.g. no CURE-TSR frames under --data
+        return _err(str(e).splitlines()[0])
     render_auroc_tables(table, console)
     figures = table.flat()
     figures["model_id"] = scorer.model_id
@@ -169,7 +185,10 @@ def cmd_bench_scorer(args: argparse.Namespace, cfg: Config) -> int:
 
         model = str(Path(tempfile.mkdtemp()) / "untrained.pt")
         make_untrained_checkpoint(model)  # speed does not depend on the weights
-    scorer = load_model(model, device=args.device)
+    try:
+        scorer = load_model(model, device=args.device)
+    except (OSError, ValueError) as e:  # CheckpointError names the file
+        return _err(str(e))
     frames = load_bench_frames(args.data)
     fig = bench_scorer(scorer, frames, batch=args.batch, rounds=args.rounds, loop_frames=args.loop_frames)
     t = Table(title=f"scorer benchmark: batch {fig['batch']}, {fig['device']}, {fig['threads']} threads, "

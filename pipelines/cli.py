@@ -345,6 +345,44 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--json", metavar="PATH", help="also write the figures as flat JSON keys")
     p.set_defaults(func=cmd_bench_pipeline)
 
+    p = bench_sub.add_parser("soak", help="sustained load: latency, dead letters and consumer memory minute by minute",
+                             description="Measure the end-to-end capacity, then stream at --load of it from --streams "
+                                         "streams (plus one poison record a second) for --minutes into a scoring "
+                                         "process; print per minute the frames, capture-to-score latency p50/p95/p99, "
+                                         "dead letters and the consumer's RSS, and at the end its RSS slope (MiB/min).")
+    _kafka_args(p)
+    p.add_argument("--minutes", type=float, default=10.0, help="how long to stream (default 10)")
+    p.add_argument("--load", type=float, default=0.8, help="fraction of the measured capacity to stream at (default 0.8)")
+    p.add_argument("--rate", type=float, help="frames/s in total (skips measuring the capacity)")
+    p.add_argument("--streams", type=int, default=8, help="streams (default 8)")
+    p.add_argument("--model", help="checkpoint (default: an untrained one; scoring cost does not depend on training)")
+    p.add_argument("--data", help="image folder to take frames from (default ../shared/data/belgiumtsc, else synthetic)")
+    p.add_argument("--capacity-frames", dest="capacity_frames", type=int, default=3000,
+                   help="backlog used to measure the capacity (default 3000)")
+    p.add_argument("--device", help="auto | cpu | cuda (default consumer.device)")
+    p.add_argument("--json", metavar="PATH", help="also write the figures (per minute, RSS samples) as JSON")
+    p.set_defaults(func=cmd_bench_soak)
+
+
+def _check_before_work(cfg: Config, model: str | None) -> str | None:
+    """What a command that will score must have before it starts: a loadable model of the expected
+    input size (when one is named) and a reachable cluster (when one is configured). One line, or None."""
+    from pipelines.broker import BrokerError, check_reachable
+
+    if model:
+        import monitor
+
+        try:
+            monitor.load_model(model, device="cpu", expect_size=cfg.consumer.input_size)
+        except (OSError, ValueError) as e:  # CheckpointError names the file
+            return str(e)
+    if cfg.kafka.bootstrap_servers:
+        try:
+            check_reachable(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_s)
+        except BrokerError as e:
+            return str(e)
+    return None
+
 
 def cmd_bench_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     from pipelines.bench import run_bench
@@ -353,6 +391,9 @@ def cmd_bench_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     _apply_kafka_args(cfg, args)
     if args.frames < cfg.consumer.max_batch or args.streams < 1 or args.seconds <= 0:
         return _err(f"--frames must be >= consumer.max_batch ({cfg.consumer.max_batch}), --streams >= 1, --seconds > 0")
+    problem = _check_before_work(cfg, args.model)
+    if problem:
+        return _err(problem, 1)
     try:
         return run_bench(cfg, args)
     except BrokerError as e:
@@ -368,6 +409,9 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
     _apply_kafka_args(cfg, args)
     if args.frames < 1 or args.streams < 1 or args.epochs < 1 or (args.fps is not None and args.fps < 0):
         return _err("--frames, --streams and --epochs must be >= 1 and --fps >= 0")
+    problem = _check_before_work(cfg, getattr(args, "model", None))
+    if problem:
+        return _err(problem, 1)
     stop = threading.Event()
     try:
         with stop_on_signals(stop):
@@ -376,3 +420,25 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
         return _err(str(e), 1)
     except (OSError, ValueError, RuntimeError) as e:
         return _err(str(e), 1)
+
+
+def cmd_bench_soak(args: argparse.Namespace, cfg: Config) -> int:
+    from pipelines.broker import BrokerError
+    from pipelines.soak import run_soak
+
+    _apply_kafka_args(cfg, args)
+    if args.minutes <= 0 or args.streams < 1 or not 0 < args.load <= 1.5 or (args.rate is not None and args.rate <= 0):
+        return _err("--minutes must be > 0, --streams >= 1, --load in (0, 1.5] and --rate > 0")
+    if args.capacity_frames < cfg.consumer.max_batch:
+        return _err(f"--capacity-frames must be >= consumer.max_batch ({cfg.consumer.max_batch})")
+    problem = _check_before_work(cfg, args.model)
+    if problem:
+        return _err(problem, 1)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):
+            return run_soak(cfg, args)
+    except BrokerError as e:
+        return _err(str(e), 1)
+    except (OSError, ValueError, RuntimeError) as e:
+        return _err(f"bench soak: {e}", 1)

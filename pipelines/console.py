@@ -962,15 +962,32 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
     if (args.width is not None and args.width < 20) or (args.height is not None and args.height < 3):
         err.print("error: the screen must be at least 20 columns (--width) and 3 rows (--height)", markup=False)
         return 2
+    if args.once:  # a script wants a quick, clear failure (a live screen waits for the broker instead)
+        from pipelines.broker import BrokerError, check_reachable
+
+        try:
+            check_reachable(bootstrap, cfg.kafka.connect_timeout_s)
+        except BrokerError as e:
+            err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+            return 1
     size = None
     if args.width or args.height:
         console = Console(width=args.width or None)
         size = (args.width or console.width, args.height or (None if args.once else console.height))
     else:
         console = Console()
+    state = ConsoleState(cfg.console)
+    t0 = time.monotonic()
     try:
-        return run_console(cfg, bootstrap, None, console, once=args.once, from_beginning=args.from_beginning,
-                           duration=args.duration, export_svg=args.export_svg, export_html=args.export_html, size=size)
+        rc = run_console(cfg, bootstrap, None, console, once=args.once, state=state, from_beginning=args.from_beginning,
+                         duration=args.duration, export_svg=args.export_svg, export_html=args.export_html, size=size)
+        if not args.once:  # a live view leaves a record of what it saw when it ends (Ctrl-C, SIGTERM, --duration)
+            snap = state.snapshot()
+            print(f"console summary: {snap.frames} score records ({snap.anomalous} anomalous, {snap.duplicates} duplicates), "
+                  f"{snap.total_alerts} alerts ({snap.open_alerts} open), {snap.dead_letter_total} dead letters, "
+                  f"{snap.malformed} unreadable records, {len(snap.streams)} streams, in {time.monotonic() - t0:.1f} s",
+                  flush=True)
+        return rc
     except Exception as e:
         from kafka.errors import KafkaError
 

@@ -318,11 +318,12 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("demo", help="the whole pipeline in one process: broker, model, replayed streams, scores",
+    p = sub.add_parser("demo", help="the whole monitor in one process: broker, model, calibration, episodes, alerts, console",
                        description="Start the embedded broker (unless kafka.bootstrap_servers is set; then demo-only "
-                                   "topics are used), take --model or train a quick one, replay sign tracks on several "
-                                   "streams (some meet rain, exposure, blur... half way), score them with an in-process "
-                                   "consumer and print a summary.")
+                                   "topics are used), take --model or train a quick one, calibrate (or take --calibration), "
+                                   "replay unseen sign tracks on several streams whose condition changes over time (clear, "
+                                   "rain, clear, blur, ...), score them with calibrated alerts, show the live console and "
+                                   "print one row per episode: alert raised, condition named, delay.")
     _kafka_args(p)
     from pipelines.demo import add_demo_arguments
 

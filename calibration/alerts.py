@@ -177,7 +177,7 @@ class AlertTracker:
         # "unknown" is no condition: it names the alert only when no frame named one. A tie goes to
         # the condition seen last: with a small k an isolated false alarm just before a real onset
         # would otherwise name the alert by its (over)confidence. Measured on demo replays at k=2 of
-        # 3 (26 runs, 762 episodes at levels 4-5): named wrong when raised 5 times with ties broken
+        # 3 (26 runs, 762 episodes at levels 4-5): named wrong when raised 4 times with ties broken
         # by confidence, 2 times with this rule.
         named = {c: v for c, v in votes.items() if c != "unknown"} or votes
         best = max(named, key=lambda c: (named[c], latest[c]))

@@ -96,10 +96,11 @@ def test_wrong_input_shape_is_a_clear_error(trained_like_scorer: Scorer) -> None
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_scorer_matches_the_cpu_loop(trained_like_scorer: Scorer) -> None:
+    import copy
+
     frames = belgium_frames(48)
-    gpu = Scorer(trained_like_scorer.module, trained_like_scorer.reference_gradients, 0.12, device="cuda")
     slow = trained_like_scorer.reference_scores(frames)
+    gpu = Scorer(copy.deepcopy(trained_like_scorer.module), trained_like_scorer.reference_gradients, 0.12, device="cuda")
     fast = gpu.score(frames)
-    trained_like_scorer.module.cpu()
     np.testing.assert_allclose(fast.score, slow.score, atol=1e-5)
     np.testing.assert_allclose(fast.layer_cos, slow.layer_cos, atol=1e-5)

@@ -94,6 +94,24 @@ def test_demo_command_with_model_and_calibration_prints_console_and_json(kafka_b
     assert f"exactly one alert naming it within {demo.MAX_DELAY} frames: 4/4" in out
 
 
+@pytest.mark.slow
+def test_saved_model_and_calibration_load_as_a_detector(demo_parts, tmp_path):
+    """--save-dir keeps what the demo made; the README's detector API reads it back."""
+    from argparse import Namespace
+
+    import monitor
+    from tests.helpers import belgium_frames
+
+    split, scorer, cal, files = demo_parts
+    line = demo.save_artifacts(tmp_path / "keep", demo.DemoModel(str(files / "model.pt"), ""), cal,
+                               Namespace(model=None, calibration=None))
+    assert "model.pt" in line and "calibration.yaml" in line
+    det = monitor.load_detector(tmp_path / "keep" / "model.pt", tmp_path / "keep" / "calibration.yaml", device="cpu")
+    r = det.detect(belgium_frames(8))
+    assert r.anomaly.shape == r.is_anomalous.shape == r.condition.shape == r.confidence.shape == (8,)
+    assert det.threshold == cal.threshold.threshold
+
+
 # ------------------------------------------------------------------------------------ pure parts
 
 

@@ -16,10 +16,12 @@ for those streams. Afterwards:
   state machine (seq not above the last replayed one) and change nothing;
 - an alert event the replay produces again that is already in the alerts topic, (alert_id, state)
   for raised and cleared, is not published a second time;
-- an open alert the alerts topic shows but the replay does not (its onset is older than the
-  window) is adopted under its published id, so the episode keeps one id;
-- a transition the dead member scored but never got acknowledged (killed between the acks of its
-  scores and of its alerts) is published now, so the alerts topic agrees with the scores.
+- when the window begins inside an episode the alerts topic shows open (its onset is older than
+  the window), the replay continues that alert under its published id, so the episode keeps one id;
+- a raise or clear the replay produces that is missing from the alerts topic (the dead member was
+  killed between the acks of its scores and of its alerts) is published now, provided the replay
+  saw at least alerts.n frames before the episode's onset (otherwise its onset could differ from
+  the one the dead member computed).
 
 Scores and alerts of a stream share a partition number with its frames (same key, same partition
 count; ensure_topics checks the counts), so the partitions taken over name what to read.

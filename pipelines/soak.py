@@ -6,7 +6,8 @@
    on fresh topics.
 3. Stream frames at --load (default 0.8) of that capacity from --streams (default 8) streams for
    --minutes, plus a trickle of poison records (one a second: truncated, empty, not an image), so
-   the dead-letter path is soaked too.
+   the dead-letter path is soaked too. The producer lingers 25 ms to batch a few frames per
+   request (the embedded broker slows down with the number of stored batches).
 4. Every minute print: frames produced and scored, latency from capture until the score is
    readable downstream (p50/p95/p99, read back from the scores topic by a group-less reader),
    dead letters, and the consumer's resident memory (VmRSS, sampled every 2 s).
@@ -42,6 +43,7 @@ from pipelines.metrics import LatencyHistogram
 log = logging.getLogger("signwatch.soak")
 
 REPO = Path(__file__).resolve().parents[1]
+SOAK_LINGER_MS = 25
 
 
 def rss_mib(pid: int) -> float | None:
@@ -308,6 +310,10 @@ def run_soak(cfg: Config, args: Any) -> int:
                       f"plus 1 poison record/s", flush=True)
             del scorer  # the consumer under test is its own process
             scfg = _fresh_topics(cfg)
+            # Producer batches of a few frames, not one: the embedded broker's fetches slow down with the
+            # number of stored batches (DESIGN.md 4), which would otherwise dominate a long soak.
+            scfg = dataclasses.replace(scfg, producer=dataclasses.replace(scfg.producer,
+                                                                          linger_ms=max(scfg.producer.linger_ms, SOAK_LINGER_MS)))
             scfg = dataclasses.replace(scfg, kafka=dataclasses.replace(scfg.kafka, bootstrap_servers=handle.bootstrap),
                                        consumer=dataclasses.replace(scfg.consumer, metrics_interval_s=0,
                                                                     device=args.device or cfg.consumer.device))

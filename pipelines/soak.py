@@ -12,7 +12,8 @@
    readable downstream (p50/p95/p99, read back from the scores topic by a group-less reader),
    dead letters, and the consumer's resident memory (VmRSS, sampled every 2 s).
 5. At the end: the consumer's RSS slope in MiB/min (least squares over the samples after the
-   first minute, which holds the warm-up), its summary line, and whether every frame was scored.
+   first minute, which holds the warm-up, and over the second half of a run of 4 minutes or
+   more), its summary line, and whether every frame was scored.
 
 Memory that grows without bound shows as a slope that does not fall towards 0 as the run gets
 longer; a few MiB/min over a short run is allocator warm-up. The embedded broker keeps every
@@ -266,7 +267,9 @@ class Soak:
             cfg_path.unlink(missing_ok=True)
         summary = next((line.strip() for line in reversed(self.lines) if line.startswith("score summary")), "")
         slope = slope_per_minute(self.samples)
+        half = slope_per_minute(self.samples, skip_s=self.minutes * 30) if self.minutes >= 4 else None
         return {"consumer_exit_code": rc, "consumer_summary": summary, "rss_slope_mib_per_min": slope,
+                "rss_slope_second_half_mib_per_min": half,
                 "rss_first_mib": self.samples[0][1] if self.samples else None,
                 "rss_last_mib": self.samples[-1][1] if self.samples else None,
                 "rss_max_mib": max((v for _, v in self.samples), default=None)}
@@ -330,8 +333,9 @@ def run_soak(cfg: Config, args: Any) -> int:
     slope = figures["rss_slope_mib_per_min"]
     scored = len(soak.scored_keys)
     print(f"  consumer RSS: {figures['rss_first_mib']:.0f} MiB at the start, {figures['rss_last_mib']:.0f} at the end, "
-          f"max {figures['rss_max_mib']:.0f}; slope after the first minute {'n/a' if slope is None else f'{slope:+.2f}'} MiB/min",
-          flush=True)
+          f"max {figures['rss_max_mib']:.0f}; slope after the first minute {'n/a' if slope is None else f'{slope:+.2f}'} MiB/min"
+          + (f", over the second half {figures['rss_slope_second_half_mib_per_min']:+.2f} MiB/min"
+             if figures.get("rss_slope_second_half_mib_per_min") is not None else ""), flush=True)
     print(f"  frames: produced {soak.produced}, scored {scored} (duplicates {soak.duplicates}), undelivered {soak.undelivered}, "
           f"poison records {soak.poison_sent}, dead letters {soak.dead_letters}", flush=True)
     print(f"  {figures['consumer_summary'][:400]}", flush=True)

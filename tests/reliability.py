@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,15 +186,3 @@ def alert_counts(alert_values: list[bytes]) -> Counter:
     from pipelines.wire import decode_alert
 
     return Counter((a.alert_id, a.state) for a in (decode_alert(v) for v in alert_values))
-
-
-def by_partition_times(first_or_all: list, partitions: set[int]) -> list[int]:
-    """scored_ns of score records whose frame came from `partitions`, sorted."""
-    return sorted(s.scored_ns for s in first_or_all if s.origin.partition in partitions)
-
-
-def per_stream(records) -> dict:
-    out = defaultdict(list)
-    for s in records:
-        out[s.stream].append(s.seq)
-    return out

@@ -17,10 +17,9 @@ import time
 
 import pytest
 
-from pipelines.broker import ensure_topics
 from pipelines.producers import FrameProducer, folder_sequences, produce, replay_ticks
 from pipelines.wire import decode_score
-from tests.conftest import fresh_config, read_topic, write_config
+from tests.conftest import read_topic, write_config
 from tests.helpers import SHARED_DATA
 from tests.reliability import REPO, Member, wait_for
 

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -264,7 +265,7 @@ class Soak:
                 proc.kill()
                 rc = proc.wait()
             time.sleep(0.2)
-            cfg_path.unlink(missing_ok=True)
+            shutil.rmtree(cfg_path.parent, ignore_errors=True)
         summary = next((line.strip() for line in reversed(self.lines) if line.startswith("score summary")), "")
         slope = slope_per_minute(self.samples)
         half = slope_per_minute(self.samples, skip_s=self.minutes * 30) if self.minutes >= 4 else None

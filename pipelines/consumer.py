@@ -4,14 +4,15 @@ The hot path, in `run()`; one thread (this one) drives the Kafka clients, which 
 
     poll ──> admit (validate headers/size) ──> pending FIFO ──> decode + preprocess (thread pool,
          up to two batches ahead; cv2 and torch release the GIL)
-    pending ──(max_batch frames, or the oldest waited max_wait_ms)──> batch ──> scorer thread
-    scored batch ──> ScoreRecords ──> on_scored hook ──> publish ──> wait for the broker's acks
-                 ──> commit the batch's offsets
+    pending ──(max_batch frames, or the oldest waited max_wait_ms)──> batch ──> a free scorer thread
+    oldest scored batch ──> ScoreRecords ──> on_scored hook ──> publish ──> wait for the broker's acks
+                        ──> commit the batch's offsets
 
-Scoring runs in its own thread so that the next batch is scored while this one is published:
-on a 2-core machine the per-record Python work of the Kafka clients would otherwise be added to
-the scoring time instead of overlapping it. At most one batch is being scored at a time, and
-batches are published and committed in the order they were formed.
+Scoring runs in its own threads so that batches are scored while earlier ones are published: on
+a 2-core machine the per-record Python work of the Kafka clients would otherwise be added to the
+scoring time instead of overlapping it. Up to consumer.score_threads batches are scored at once
+(on the CPU each by single-threaded torch: see the setting), and batches are published and
+committed in the order they were formed, so a stream's scores keep its frames' order.
 
 Delivery is at-least-once: offsets are committed only after every record derived from the batch
 (scores, alerts, dead letters) was acknowledged, so a crash can score a frame twice, never zero
@@ -112,6 +113,12 @@ class Pending:
         return TopicPartition(self.record.topic, self.record.partition)
 
 
+class InFlight(NamedTuple):
+    batch: list[Pending]  # in arrival order
+    future: Future        # -> ScoredBatch, from a scorer thread
+    generation: int       # the assignment it was formed under (a revocation makes it stale)
+
+
 class ScoredBatch(NamedTuple):
     batch: list[Pending]         # every record of the batch, in arrival order
     good: list[Pending]          # the frames scored, in arrival order
@@ -208,7 +215,8 @@ class ScoringConsumer:
         self.metrics = PipelineMetrics(f"score [{self.name}]", c.metrics_interval_s)
         self.times = StageTimes()
         self.pending: deque[Pending] = deque()
-        self.inflight: tuple[list[Pending], Future, int] | None = None  # batch in the scorer thread, its generation
+        self.score_threads = score_threads(c.score_threads, scorer)
+        self.inflight: deque[InFlight] = deque()  # batches in the scorer threads, oldest first
         self._generation = 0  # +1 per revocation: a batch from an older generation is not published
         self.assigned: set = set()
         self.assignments = 0  # how many times partitions were assigned (tests wait on it)
@@ -234,7 +242,11 @@ class ScoringConsumer:
         self._consumer = None
         self._producer: ResilientProducer | None = None
         self._decoders = ThreadPoolExecutor(max(1, c.decode_workers), thread_name_prefix="decode")
-        self._scorer_thread = ThreadPoolExecutor(1, thread_name_prefix="score")
+        intra_op = _intra_op_threads(self.score_threads, scorer)
+        self._scorers = ThreadPoolExecutor(self.score_threads, thread_name_prefix="score",
+                                           initializer=_set_torch_threads if intra_op else None,
+                                           initargs=(intra_op,) if intra_op else ())
+        self._times_lock = threading.Lock()  # StageTimes is added to from every scorer thread
         self.scored = self.dead_letters = self.batches = 0
         self.publish_failures = self.commit_failures = self.hook_errors = self.pauses = 0
         self._last_record_mono = time.monotonic()
@@ -270,28 +282,28 @@ class ScoringConsumer:
     def run(self, max_records: int | None = None, idle_exit_s: float | None = None) -> ConsumerSummary:
         """Score until stopped (or `max_records` were handled, or nothing arrived for `idle_exit_s`).
 
-        On stop the batch in the scorer thread is finished, published and committed first.
+        On stop the batches in the scorer threads are finished, published and committed first.
         """
         t0 = time.monotonic()
         try:
             while True:
                 stopping = self.stop_event.is_set() or self._reached(max_records, idle_exit_s)
-                if stopping and self.inflight is None:
+                if stopping and not self.inflight:
                     break
                 if not stopping:
                     self._fill()
-                if self.inflight is not None and (self.inflight[1].done() or stopping or self._must_wait()):
-                    done, self.inflight = self.inflight, None
-                    self._finishing_bytes = sum(p.decoded_estimate for p in done[0])
-                    # Start the next batch before publishing this one: scoring and publishing overlap.
-                    if not stopping and self._batch_ready():
-                        self._start_batch()
+                if self.inflight and (self.inflight[0].future.done() or stopping or self._must_wait()):
+                    done = self.inflight.popleft()
+                    self._finishing_bytes = sum(p.decoded_estimate for p in done.batch)
+                    # Start the next batches before publishing this one: scoring and publishing overlap.
+                    if not stopping:
+                        self._start_batches()
                     try:
                         self._finish_batch(*done)
                     finally:
                         self._finishing_bytes = 0
-                elif self.inflight is None and not stopping and self._batch_ready():
-                    self._start_batch()
+                elif not stopping:
+                    self._start_batches()
                 if self.metrics.due():
                     self._print(self._with_lag(self.metrics.roll()).line())
         finally:
@@ -302,23 +314,25 @@ class ScoringConsumer:
                                self.missing_text())
 
     def _reached(self, max_records: int | None, idle_exit_s: float | None) -> bool:
-        in_hand = len(self.pending) + (len(self.inflight[0]) if self.inflight else 0)
+        in_hand = len(self.pending) + sum(len(b.batch) for b in self.inflight)
         if max_records is not None and self.scored + self.dead_letters + in_hand >= max_records:
             return not self.pending  # everything it needs was polled; stop once the last batch left
         return (idle_exit_s is not None and not in_hand and bool(self.assigned)
                 and time.monotonic() - self._last_record_mono > idle_exit_s)
 
     def _must_wait(self) -> bool:
-        """Nothing useful to do but wait for the scorer: the next batch is formed, or the queue is full."""
-        return (self._batch_ready() or len(self.pending) >= self.cfg.consumer.max_pending_frames
-                or self._pending_bytes >= self._max_pending_bytes)
+        """Nothing useful to do but wait for the oldest batch: every scorer is busy, and the next
+        batch is formed or the queue is full."""
+        return len(self.inflight) >= self.score_threads and (
+            self._batch_ready() or len(self.pending) >= self.cfg.consumer.max_pending_frames
+            or self._pending_bytes >= self._max_pending_bytes)
 
     def _fill(self) -> None:
         """Poll once (briefly while a batch is being scored) and admit what came."""
         room = self._backpressure()
         if self._batch_ready():
             timeout_ms = 0
-        elif self.inflight is not None:
+        elif self.inflight:
             timeout_ms = 2  # come back soon to publish the batch being scored
         elif self.pending:
             due = self.pending[0].received_mono + self.max_wait_s
@@ -373,8 +387,8 @@ class ScoringConsumer:
     def _decoded_held(self) -> int:
         """Estimated bytes of decoded frames in hand: handed to the decoders, being scored or published."""
         held = self._finishing_bytes
-        if self.inflight is not None:
-            held += sum(p.decoded_estimate for p in self.inflight[0])
+        for b in self.inflight:
+            held += sum(p.decoded_estimate for p in b.batch)
         for i in range(min(self._submitted, len(self.pending))):
             held += self.pending[i].decoded_estimate
         return held
@@ -424,13 +438,17 @@ class ScoringConsumer:
             return True
         return time.monotonic() - self.pending[0].received_mono >= self.max_wait_s
 
+    def _start_batches(self) -> None:
+        while len(self.inflight) < self.score_threads and self._batch_ready():
+            self._start_batch()
+
     def _start_batch(self) -> None:
         self._schedule_decodes()  # a batch never outruns the decode-ahead window, but be sure
         n = min(self.max_batch, self._submitted)  # only frames handed to the decoders have a future
         batch = [self.pending.popleft() for _ in range(n)]
         self._pending_bytes -= sum(p.size for p in batch)
         self._submitted -= n
-        self.inflight = (batch, self._scorer_thread.submit(self._score_batch, batch), self._generation)
+        self.inflight.append(InFlight(batch, self._scorers.submit(self._score_batch, batch), self._generation))
 
     # ---- scorer thread ---------------------------------------------------------------------------
 
@@ -449,7 +467,6 @@ class ScoringConsumer:
                     p.image, p.x = out
                     good.append(p)
         t1 = time.monotonic()
-        self.times.decode_wait += t1 - t
         result = None
         if good:
             try:
@@ -466,7 +483,9 @@ class ScoringConsumer:
                         p.fail("score", f"{type(e1).__name__}: {e1}")
                 good = kept
                 result = _concat_results(parts) if parts else None
-        self.times.score += time.monotonic() - t1
+        with self._times_lock:
+            self.times.decode_wait += t1 - t
+            self.times.score += time.monotonic() - t1
         for p in batch:
             p.x = None  # the tensors are not needed past scoring
         return ScoredBatch(batch, good, result, time.time_ns())
@@ -682,12 +701,12 @@ class ScoringConsumer:
         broker takes records again.
         """
         self.publish_failures += 1
-        later = list(self.pending)
-        if self.inflight is not None:
-            inflight, fut, _ = self.inflight
-            self.inflight = None
-            _wait_quietly(fut)
-            later = inflight + later
+        later: list[Pending] = []
+        while self.inflight:
+            b = self.inflight.popleft()
+            _wait_quietly(b.future)
+            later += b.batch
+        later += self.pending
         firsts: dict = {}
         for p in batch + later:
             tp = p.tp
@@ -745,14 +764,14 @@ class ScoringConsumer:
         # Where each revoked partition's unpublished frames begin. If the partition comes back to us
         # in this rebalance, kafka-python keeps its fetch position (past those frames), so on_assigned
         # seeks back there; otherwise its next owner starts at our last commit, which is not later.
-        held = list(self.pending) + (list(self.inflight[0]) if self.inflight else [])
+        held = list(self.pending) + [p for b in self.inflight for p in b.batch]
         for p in held:
             if p.tp in revoked:
                 first = self._rewind_to.get(p.tp)
                 self._rewind_to[p.tp] = p.record.offset if first is None else min(first, p.record.offset)
-        self._generation += 1  # the batch in flight, if any, belongs to the old assignment
+        self._generation += 1  # the batches in flight, if any, belong to the old assignment
         kept: deque[Pending] = deque(p for p in self.pending if p.tp not in revoked)
-        dropped = len(self.pending) - len(kept) + (len(self.inflight[0]) if self.inflight else 0)
+        dropped = len(self.pending) - len(kept) + sum(len(b.batch) for b in self.inflight)
         self.pending = kept
         self._pending_bytes = sum(p.size for p in kept)
         # Submitted frames were a prefix of the queue and filtering keeps the order: still a prefix.
@@ -816,9 +835,8 @@ class ScoringConsumer:
         print(line, file=self.out, flush=True)
 
     def _shutdown(self) -> None:
-        if self.inflight is not None:  # only after an exception: a clean exit finishes it first
-            _wait_quietly(self.inflight[1])
-            self.inflight = None
+        while self.inflight:  # only after an exception: a clean exit finishes them first
+            _wait_quietly(self.inflight.popleft().future)
         if self.pending:
             log.info("stopping: %d frames not yet scored stay uncommitted and will be delivered again", len(self.pending))
         self.pending.clear()
@@ -832,7 +850,7 @@ class ScoringConsumer:
                 log.warning("closing the consumer failed (%s)", e)
         if self._producer is not None:
             self._producer.close()
-        self._scorer_thread.shutdown(wait=True, cancel_futures=True)
+        self._scorers.shutdown(wait=True, cancel_futures=True)
         self._decoders.shutdown(wait=True, cancel_futures=True)
 
 
@@ -850,6 +868,34 @@ class _Rebalance(_ListenerBase):
 
     def on_partitions_lost(self, lost):
         self.owner.on_lost(lost)
+
+
+def score_threads(setting: int, scorer: Any) -> int:
+    """consumer.score_threads, with 0 resolved: one per torch CPU thread on the CPU, one on a GPU."""
+    if setting > 0:
+        return setting
+    import torch
+
+    return max(1, torch.get_num_threads()) if _on_cpu(scorer) else 1
+
+
+def _on_cpu(scorer: Any) -> bool:
+    return getattr(getattr(scorer, "device", None), "type", "cpu") == "cpu"
+
+
+def _intra_op_threads(slots: int, scorer: Any) -> int:
+    """torch threads each CPU scorer thread uses when several share the cores (0: leave torch alone)."""
+    if slots <= 1 or not _on_cpu(scorer):
+        return 0
+    import torch
+
+    return max(1, torch.get_num_threads() // slots)
+
+
+def _set_torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def decoded_estimate(value: bytes, max_pixels: int) -> int:

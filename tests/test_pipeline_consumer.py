@@ -213,3 +213,56 @@ def test_consumer_and_producer_ride_through_a_broker_restart(scorer):
         assert bg.thread.is_alive(), "the consumer loop died"
         bg.stop()
         assert expected <= scored(scores), f"{len(expected - scored(scores))} delivered frames never scored"
+
+
+class _UnevenScorer:
+    """The real scorer where every third batch is slow, so later batches finish before earlier ones."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls, self.lock = inner, 0, threading.Lock()
+        self.model_id = inner.model_id
+        self.preprocess = inner.preprocess
+        self.device = inner.device
+        self.threads_seen: set[str] = set()
+
+    def score_tensor(self, x):
+        with self.lock:
+            self.calls += 1
+            slow = self.calls % 3 == 1
+            self.threads_seen.add(threading.current_thread().name)
+        if slow:
+            time.sleep(0.15)
+        return self.inner.score_tensor(x)
+
+
+def test_batches_scored_at_once_are_published_in_the_order_they_were_formed(kafka_cfg, scorer):
+    cfg = dataclasses.replace(kafka_cfg, consumer=dataclasses.replace(kafka_cfg.consumer, max_batch=4, score_threads=3))
+    _produce_folder(cfg, 60, streams=3)
+    uneven = _UnevenScorer(scorer)
+    consumer = ScoringConsumer(cfg, cfg.kafka.bootstrap_servers, uneven, name="uneven", out=sys.stderr)
+    assert consumer.score_threads == 3
+    summary = consumer.run(max_records=60)
+    assert (summary.scored, summary.dead_letters, summary.duplicates, summary.missing) == (60, 0, 0, 0), summary.line()
+    assert len(uneven.threads_seen) >= 2  # batches really were scored side by side
+    scores = [decode_score(r.value) for r in read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, 60, timeout_s=30)]
+    by_stream: dict[str, list[int]] = {}
+    for s in scores:
+        by_stream.setdefault(s.stream, []).append(s.seq)
+    assert len(by_stream) == 3 and all(seqs == sorted(seqs) and len(set(seqs)) == len(seqs) for seqs in by_stream.values())
+    # Each published score is its own frame's: scoring the frames offline gives the same numbers.
+    from monitor.preprocess import decode_image
+    from pipelines.wire import parse_frame_headers
+
+    frames = read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.frames_topic, 60, timeout_s=30)
+    keys = [(m.stream, m.seq) for m in (parse_frame_headers(r.headers) for r in frames)]
+    offline = dict(zip(keys, scorer.score([decode_image(r.value) for r in frames]).score))
+    assert [s.score for s in scores] == pytest.approx([offline[(s.stream, s.seq)] for s in scores], abs=1e-5)
+
+
+def test_score_threads_resolve_to_one_per_torch_thread_on_the_cpu(scorer):
+    import torch
+
+    from pipelines.consumer import score_threads
+
+    assert score_threads(3, scorer) == 3
+    assert score_threads(0, scorer) == max(1, torch.get_num_threads())

@@ -318,18 +318,10 @@ def calibration_from_dict(d: Any) -> Calibration:
 
 def load_calibration(path: str | Path, model_id: str | None = None) -> Calibration:
     """Read a calibration file safely; model_id: refuse a file made for another model."""
+    from monitor.config import read_yaml_file
+
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise CalibrationError(f"calibration file {p}: not found") from None
-    except OSError as e:
-        raise CalibrationError(f"calibration file {p}: cannot be read ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else "invalid YAML"
-        raise CalibrationError(f"calibration file {p}: not valid YAML ({first})") from None
+    data = read_yaml_file(p, "calibration", CalibrationError)
     try:
         cal = calibration_from_dict(data)
     except CalibrationError as e:

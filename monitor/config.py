@@ -279,22 +279,31 @@ def config_from_dict(data: dict | None) -> Config:
     return validate_config(_build(Config, data, ""))  # type: ignore[arg-type]
 
 
+def read_yaml_file(path: Path, what: str, error: type[Exception] = ConfigError) -> typing.Any:
+    """Parse a YAML file with yaml.safe_load; any failure raises `error` in one line
+    "<what> file <path>: not found | cannot be read (...) | not valid YAML (...)".
+
+    The parsed value is returned as it is (None for an empty file, or a list): the caller checks
+    its shape, with its own messages."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise error(f"{what} file {path}: not found") from None
+    except OSError as e:
+        raise error(f"{what} file {path}: cannot be read ({e.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else "invalid YAML"
+        raise error(f"{what} file {path}: not valid YAML ({first})") from None
+
+
 def load_config(path: str | Path | None) -> Config:
     """Load the deployment's YAML file; None gives all defaults."""
     if path is None:
         return Config()
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {p}: not found") from None
-    except OSError as e:
-        raise ConfigError(f"config file {p}: cannot be read ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else "invalid YAML"
-        raise ConfigError(f"config file {p}: not valid YAML ({first})") from None
+    data = read_yaml_file(p, "config")
     try:
         return config_from_dict(data)
     except ConfigError as e:

@@ -49,15 +49,14 @@ _EPS = 1e-6
 
 def resize_batch(frames: Sequence[np.ndarray] | np.ndarray, size: int = FEATURE_SIZE) -> np.ndarray:
     """Frames (uint8 BGR or grey, any size) -> (N, size, size, 3) uint8 BGR."""
+    from monitor.preprocess import as_uint8_image
+
     out = np.empty((len(frames), size, size, 3), dtype=np.uint8)
     for i, f in enumerate(frames):
         f = np.asarray(f)
-        if f.dtype != np.uint8:
+        if f.dtype != np.uint8:  # as_uint8_image would rescale uint16 and float frames; these are refused
             raise ValueError(f"frame {i} has dtype {f.dtype}, expected uint8")
-        if f.ndim == 3 and f.shape[2] == 1:
-            f = f[:, :, 0]
-        if f.ndim == 3 and f.shape[2] == 4:
-            f = cv2.cvtColor(f, cv2.COLOR_BGRA2BGR)
+        f = as_uint8_image(f)  # (H, W, 1) -> grey, BGRA -> BGR
         # INTER_AREA averages when shrinking, which keeps noise statistics honest (no aliasing).
         interp = cv2.INTER_AREA if min(f.shape[:2]) >= size else cv2.INTER_LINEAR
         r = cv2.resize(f, (size, size), interpolation=interp)

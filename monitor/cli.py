@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .cli_options import add_device_option, add_json_option
 from .config import Config
 
 
@@ -234,8 +235,8 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
                                    "type and level the outliers (the paper's protocol).")
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True, help="CURE-TSR layout (real data set or one built by synth)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", help="write the figures as flat JSON keys")
+    add_device_option(p)
+    add_json_option(p)
     p.add_argument("--calibration", help="calibration file, for the report's calibrated figures")
     p.add_argument("--report", metavar="DIR", help="write a full evaluation report (JSON, Markdown, ROC PNGs) to DIR")
     p.set_defaults(func=cmd_evaluate)
@@ -249,6 +250,6 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--loop-frames", type=int, default=256, help="frames the slow loop scores per round")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", help="write the figures as flat JSON keys")
+    add_device_option(p)
+    add_json_option(p)
     p.set_defaults(func=cmd_bench_scorer)

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from monitor.cli_options import add_device_option, add_json_option
 from monitor.config import Config
 
 log = logging.getLogger("signwatch.cli")
@@ -251,6 +252,22 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
 
 # --- registration --------------------------------------------------------------------------------
 
+_BENCH_DEVICE_HELP = "auto | cpu | cuda (default consumer.device)"
+
+
+def _replay_stream_args(p: argparse.ArgumentParser, prefix: str) -> None:
+    """--streams, --prefix and --loop of the sources that deal recorded frames to parallel streams."""
+    p.add_argument("--streams", type=int, default=1, help="parallel streams (default 1)")
+    p.add_argument("--prefix", default=prefix, help=f"stream ids are PREFIX-0 .. PREFIX-(N-1) (default {prefix})")
+    p.add_argument("--loop", action="store_true", help="start again at the end")
+
+
+def _bench_source_args(p: argparse.ArgumentParser) -> None:
+    """--model and --data of the pipeline benchmarks."""
+    p.add_argument("--model", help="checkpoint (default: an untrained one; scoring cost does not depend on training)")
+    p.add_argument("--data", help="image folder to take frames from (default ../shared/data/belgiumtsc, else synthetic)")
+
+
 def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker in the foreground",
                        description="Start the embedded Tansu broker (memory storage) on a loopback port, create the "
@@ -282,17 +299,13 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     rep.add_argument("--challenges", metavar="A,B", help="challenge types to keep, names or codes (e.g. none,rain,5)")
     rep.add_argument("--levels", metavar="1,3", help="challenge levels to keep (0 = challenge-free)")
     rep.add_argument("--signs", metavar="A,B", help="sign types to keep, names or codes (e.g. stop,yield)")
-    rep.add_argument("--streams", type=int, default=1, help="parallel streams (default 1)")
-    rep.add_argument("--prefix", default="replay", help="stream ids are PREFIX-0 .. PREFIX-(N-1) (default replay)")
-    rep.add_argument("--loop", action="store_true", help="start again at the end")
+    _replay_stream_args(rep, prefix="replay")
     _produce_common(rep)
     fol = kinds.add_parser("folder", help="replay the images of a folder (sorted; tracks stay together)",
                            description="Replay every image under a folder in sorted order, grouped into tracks "
                                        "('<track>_<frame>' names, e.g. BelgiumTSC) or folders, dealt to --streams streams.")
     fol.add_argument("root", help="image folder (searched recursively)")
-    fol.add_argument("--streams", type=int, default=1, help="parallel streams (default 1)")
-    fol.add_argument("--prefix", default="folder", help="stream ids are PREFIX-0 .. PREFIX-(N-1) (default folder)")
-    fol.add_argument("--loop", action="store_true", help="start again at the end")
+    _replay_stream_args(fol, prefix="folder")
     fol.add_argument("--challenge", help="label every frame with this ground-truth challenge (e.g. none for clean images)")
     fol.add_argument("--level", type=int, default=0, help="ground-truth level for --challenge (default 0)")
     _produce_common(fol)
@@ -308,7 +321,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--model", help="checkpoint to score with (default consumer.model)")
     p.add_argument("--calibration", help="calibration file: calibrated decisions, condition names and alerts "
                                          "(default consumer.calibration; none: scores only)")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default consumer.device)")
+    add_device_option(p, "auto | cpu | cuda | cuda:N (default consumer.device)", default=None)
     p.add_argument("--group", help="consumer group id (default consumer.group_id)")
     p.add_argument("--group-instance-id", dest="group_instance_id",
                    help="static membership id: a restarted member takes its partitions back without a rebalance")
@@ -336,14 +349,13 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
                                          "commit); their ratio (target >= 0.8); and capture-to-publish latency "
                                          "p50/p95/p99 at half the measured capacity (target p99 <= 250 ms).")
     _kafka_args(p)
-    p.add_argument("--model", help="checkpoint (default: an untrained one; scoring cost does not depend on training)")
-    p.add_argument("--data", help="image folder to take frames from (default ../shared/data/belgiumtsc, else synthetic)")
+    _bench_source_args(p)
     p.add_argument("--frames", type=int, default=3000, help="frames in the end-to-end backlog (default 3000)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of the latency run (default 10)")
     p.add_argument("--streams", type=int, default=4, help="streams the frames are spread over (default 4)")
-    p.add_argument("--device", help="auto | cpu | cuda (default consumer.device)")
+    add_device_option(p, _BENCH_DEVICE_HELP, default=None)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--json", metavar="PATH", help="also write the figures as flat JSON keys")
+    add_json_option(p, "also write the figures as flat JSON keys", metavar="PATH")
     p.set_defaults(func=cmd_bench_pipeline)
 
     p = bench_sub.add_parser("soak", help="sustained load: latency, dead letters and consumer memory minute by minute",
@@ -356,12 +368,11 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--load", type=float, default=0.8, help="fraction of the measured capacity to stream at (default 0.8)")
     p.add_argument("--rate", type=float, help="frames/s in total (skips measuring the capacity)")
     p.add_argument("--streams", type=int, default=8, help="streams (default 8)")
-    p.add_argument("--model", help="checkpoint (default: an untrained one; scoring cost does not depend on training)")
-    p.add_argument("--data", help="image folder to take frames from (default ../shared/data/belgiumtsc, else synthetic)")
+    _bench_source_args(p)
     p.add_argument("--capacity-frames", dest="capacity_frames", type=int, default=3000,
                    help="backlog used to measure the capacity (default 3000)")
-    p.add_argument("--device", help="auto | cpu | cuda (default consumer.device)")
-    p.add_argument("--json", metavar="PATH", help="also write the figures (per minute, RSS samples) as JSON")
+    add_device_option(p, _BENCH_DEVICE_HELP, default=None)
+    add_json_option(p, "also write the figures (per minute, RSS samples) as JSON", metavar="PATH")
     p.set_defaults(func=cmd_bench_soak)
 
 

@@ -1,0 +1,21 @@
+"""Command-line options that subcommands of several areas share (monitor, pipelines, calibration).
+
+Each helper adds one option with the name, default and help the commands have always had; the
+arguments say where a command's option differs (commands that fall back on the config leave the
+default None and say so in their help).
+"""
+from __future__ import annotations
+
+import argparse
+
+JSON_HELP = "write the figures as flat JSON keys"
+
+
+def add_device_option(p: argparse.ArgumentParser, help: str | None = None, *, default: str | None = "auto") -> None:
+    """--device: where the model runs (auto | cpu | cuda | cuda:N); default None: consumer.device."""
+    p.add_argument("--device", default=default, help=help)
+
+
+def add_json_option(p: argparse.ArgumentParser, help: str = JSON_HELP, *, metavar: str | None = None) -> None:
+    """--json PATH: where a command also writes its figures."""
+    p.add_argument("--json", metavar=metavar, help=help)

@@ -26,7 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from monitor.config import Config, KafkaConfig
 
@@ -100,6 +100,41 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def output_ends(log_path: Path | None) -> str:
+    """"; its output ends with:" and the log's last lines, for an error about a child process ("" without output)."""
+    tail = _tail(log_path) if log_path else ""
+    return f"; its output ends with:\n{tail}" if tail else ""
+
+
+def _spawn(cmd: list[str], log_path: Path, **popen_kwargs: Any) -> subprocess.Popen:
+    """Start a server process in its own session with its output appended to `log_path`: a file, not
+    a pipe (nobody drains a pipe while it runs, and a full pipe would stall it), and its own session
+    (Ctrl-C reaches us, and we stop it in order)."""
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, **popen_kwargs)
+
+
+def _wait_for(what: str, proc: subprocess.Popen | None, log_path: Path | None, deadline: float,
+              probe: Callable[[], tuple[str, float] | None], timeout_message: Callable[[str], str]) -> None:
+    """Call `probe` until it returns None (ready); otherwise it returns (what failed, seconds to wait).
+
+    Raises BrokerError when `proc` exits first ("<what> exited with status N before it answered" and
+    its output's tail) or when the deadline passes (`timeout_message` of the last failure).
+    """
+    last = "no answer yet"
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise BrokerError(f"{what} exited with status {proc.returncode} before it answered" + output_ends(log_path))
+        if time.monotonic() > deadline:
+            raise BrokerError(timeout_message(last))
+        not_ready = probe()
+        if not_ready is None:
+            return
+        last, pause = not_ready
+        time.sleep(pause)
+
+
 def wait_until_ready(bootstrap: str, deadline: float, proc: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
     """Block until the broker answers a real Kafka request (metadata via the admin client).
 
@@ -109,35 +144,26 @@ def wait_until_ready(bootstrap: str, deadline: float, proc: subprocess.Popen | N
     from kafka.errors import KafkaError
 
     host, _, port = bootstrap.rpartition(":")
-    last_error = "no answer yet"
-    while True:
-        if proc is not None and proc.poll() is not None:
-            tail = _tail(log_path) if log_path else ""
-            raise BrokerError(
-                f"embedded broker exited with status {proc.returncode} before it answered"
-                + (f"; its output ends with:\n{tail}" if tail else "")
-            )
-        if time.monotonic() > deadline:
-            tail = _tail(log_path) if log_path else ""
-            raise BrokerError(f"broker at {bootstrap} did not answer in time ({last_error})" + (f"; its output ends with:\n{tail}" if tail else ""))
+
+    def probe() -> tuple[str, float] | None:
         # A TCP connect first: it is cheap, and the admin client's own retries are slow to give up.
         try:
             with socket.create_connection((host, int(port)), timeout=0.5):
                 pass
         except OSError as e:
-            last_error = f"connect: {e.strerror or e}"
-            time.sleep(0.05)
-            continue
+            return f"connect: {e.strerror or e}", 0.05
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000)
             try:
                 admin.list_topics()
             finally:
                 admin.close()
-            return
+            return None
         except (KafkaError, OSError) as e:
-            last_error = f"metadata request: {e}"
-            time.sleep(0.1)
+            return f"metadata request: {e}", 0.1
+
+    _wait_for("embedded broker", proc, log_path, deadline, probe,
+              lambda last: f"broker at {bootstrap} did not answer in time ({last})" + output_ends(log_path))
 
 
 def _stop_process(proc: subprocess.Popen | None, timeout_s: float) -> None:
@@ -207,35 +233,28 @@ class SeaweedStore:
                f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=100",
                "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
                "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-        with open(self.log_path, "ab") as out:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                          cwd=self.data_dir, start_new_session=True)
+        self._proc = _spawn(cmd, self.log_path, cwd=self.data_dir)
         deadline = time.monotonic() + self.start_timeout_s
-        last = "no answer yet"
         try:
-            while True:
-                if self._proc.poll() is not None:
-                    tail = _tail(self.log_path)
-                    raise BrokerError(f"SeaweedFS exited with status {self._proc.returncode} before it answered"
-                                      + (f"; its output ends with:\n{tail}" if tail else ""))
-                if time.monotonic() > deadline:
-                    raise BrokerError(f"SeaweedFS at {self.endpoint} did not answer within {self.start_timeout_s:.0f} s ({last})")
-                # Creating the bucket is the readiness check: it succeeds (200) or finds it there (409)
-                # only once master, volume, filer and gateway are all up.
-                try:
-                    req = urllib.request.Request(f"{self.endpoint}/{self.BUCKET}", method="PUT")
-                    with urllib.request.urlopen(req, timeout=2):
-                        return
-                except urllib.error.HTTPError as e:
-                    if e.code == 409:
-                        return
-                    last = f"HTTP {e.code}"
-                except OSError as e:
-                    last = str(getattr(e, "reason", e))
-                time.sleep(0.1)
+            _wait_for("SeaweedFS", self._proc, self.log_path, deadline, self._bucket_ready,
+                      lambda last: f"SeaweedFS at {self.endpoint} did not answer within {self.start_timeout_s:.0f} s ({last})")
         except BaseException:
             self.stop()
             raise
+
+    def _bucket_ready(self) -> tuple[str, float] | None:
+        # Creating the bucket is the readiness check: it succeeds (200) or finds it there (409)
+        # only once master, volume, filer and gateway are all up.
+        try:
+            req = urllib.request.Request(f"{self.endpoint}/{self.BUCKET}", method="PUT")
+            with urllib.request.urlopen(req, timeout=2):
+                return None
+        except urllib.error.HTTPError as e:
+            if e.code == 409:
+                return None
+            return f"HTTP {e.code}", 0.1
+        except OSError as e:
+            return str(getattr(e, "reason", e)), 0.1
 
     def stop(self, timeout_s: float = 5.0) -> None:
         proc, self._proc = self._proc, None
@@ -314,10 +333,7 @@ class EmbeddedBroker:
                and not k.startswith("AWS_")}
         if self.store is not None:
             env.update(self.store.env())
-        # Its output goes to a file, not a pipe: nobody drains a pipe while it runs, and a full pipe would stall it.
-        with open(self.log_path, "ab") as out:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                          start_new_session=True)  # Ctrl-C reaches us, and we stop it in order
+        self._proc = _spawn(cmd, self.log_path, env=env)
         try:
             wait_until_ready(self.bootstrap, time.monotonic() + self.start_timeout_s, self._proc, self.log_path)
         except BaseException:

@@ -78,7 +78,7 @@ def _warn_private_broker(handle, what: str) -> None:
 # --- broker --------------------------------------------------------------------------------------
 
 def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
-    from pipelines.broker import BrokerError, EmbeddedBroker, _tail, ensure_topics
+    from pipelines.broker import BrokerError, EmbeddedBroker, ensure_topics, output_ends
 
     setup_logging(args.verbose)
     if cfg.kafka.bootstrap_servers:
@@ -97,8 +97,7 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
                       file=sys.stderr, flush=True)
                 while not stop.wait(0.5):
                     if not broker.running:
-                        tail = _tail(broker.log_path)
-                        return _err("the embedded broker exited unexpectedly" + (f"; its output ends with:\n{tail}" if tail else ""), 1)
+                        return _err("the embedded broker exited unexpectedly" + output_ends(broker.log_path), 1)
             finally:
                 broker.close()
     except BrokerError as e:

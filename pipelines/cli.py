@@ -349,7 +349,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
                                          "p50/p95/p99 at half the measured capacity (target p99 <= 250 ms).")
     _kafka_args(p)
     _bench_source_args(p)
-    p.add_argument("--frames", type=int, default=3000, help="frames in the end-to-end backlog (default 3000)")
+    p.add_argument("--frames", type=int, default=6000, help="frames in the end-to-end backlog (default 6000)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of the latency run (default 10)")
     p.add_argument("--streams", type=int, default=4, help="streams the frames are spread over (default 4)")
     add_device_option(p, _BENCH_DEVICE_HELP, default=None)

@@ -44,6 +44,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Sequence, TextIO
 
@@ -77,6 +78,8 @@ OnScored = Callable[[list[ScoreRecord]], Sequence[AlertRecord]]
 
 # Bytes kept free in a request for the dead-letter headers and the record framing.
 _DLQ_HEADROOM = 64 * 1024
+# Longest wait between polls while batches are being scored (see _fill).
+_INFLIGHT_POLL_S = 0.010
 # Frames per decode task: one task per frame costs more in submission than cv2 spends on a small crop.
 _DECODE_CHUNK = 16
 
@@ -333,7 +336,19 @@ class ScoringConsumer:
         if self._batch_ready():
             timeout_ms = 0
         elif self.inflight:
-            timeout_ms = 2  # come back soon to publish the batch being scored
+            # Batches are being scored. Polling back to back here would fetch a few records per
+            # request (a broker answers a fetch at once when it holds any data), and that
+            # per-request work in the client and the broker takes the cores the scorers need. So
+            # wait for the oldest batch, at most _INFLIGHT_POLL_S (or until the oldest pending frame
+            # is due, when a scorer is free), then take what arrived meanwhile.
+            limit = _INFLIGHT_POLL_S
+            if self.pending and len(self.inflight) < self.score_threads:
+                limit = min(limit, self.pending[0].received_mono + self.max_wait_s - time.monotonic())
+            if limit > 0:
+                t = time.monotonic()
+                futures_wait([self.inflight[0].future], timeout=limit)
+                self.times.wait += time.monotonic() - t
+            timeout_ms = 0
         elif self.pending:
             due = self.pending[0].received_mono + self.max_wait_s
             timeout_ms = max(0, int((due - time.monotonic()) * 1000))

@@ -10,6 +10,11 @@ From one run:
    capacity over several streams (target p99 <= 250 ms). The frames come from a producer in its
    own process, as `run_monitor.py produce` sends them in a deployment: a producer thread inside
    the consumer's process would compete with it for the interpreter lock, which no deployment does.
+   That producer, the load generator, lingers --producer-linger-ms (20) to batch its streams' frames:
+   in a deployment the cameras' producers and the broker run elsewhere, here they share the 2 cores,
+   and one record per request cost them 4 times the CPU (measured: producer 0.40 and broker 0.59
+   core-ms per frame at linger 5 ms, 0.15 and 0.13 at 20 ms). The linger is inside the measured
+   latency, so it can only count against the figure.
 """
 from __future__ import annotations
 
@@ -32,6 +37,20 @@ from monitor.config import Config
 log = logging.getLogger("signwatch.bench")
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "belgiumtsc"
+
+
+class Drained(NamedTuple):
+    fps: float                # frames/s from the first frame polled to the last batch committed
+    where: str                # where the consumer's time went
+    cpu: dict[str, float]     # CPU seconds by part of the pipeline ({} without /proc)
+    cpu_line: str             # the same per frame, for people
+
+
+class Measured(NamedTuple):
+    latencies_ms: np.ndarray  # capture -> publish, the first second left out
+    achieved_fps: float       # the rate the producer process kept
+    cpu: dict[str, float]
+    cpu_line: str
 
 
 class BenchFrames(NamedTuple):
@@ -129,12 +148,15 @@ def _send_frames(cfg: Config, bootstrap: str, encoded: list[bytes], streams: int
 
 def _producer_process(cfg: Config, bootstrap: str, encoded: list[bytes], count: int, streams: int, rate: float,
                       results: Any) -> None:
-    """Entry point of the latency run's producer process: sends, then reports (seconds, error)."""
+    """Entry point of the latency run's producer process: sends, then reports (seconds sending, CPU
+    seconds of the process while sending (all its threads; not its start), error)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    cpu = time.process_time()
     try:
-        results.put((_send_frames(cfg, bootstrap, encoded, streams, rate, count=count), ""))
+        seconds = _send_frames(cfg, bootstrap, encoded, streams, rate, count=count)
+        results.put((seconds, time.process_time() - cpu, ""))
     except BaseException as e:  # reported to the parent, which raises it with the figures' context
-        results.put((0.0, f"{type(e).__name__}: {e}"))
+        results.put((0.0, 0.0, f"{type(e).__name__}: {e}"))
 
 
 def _delete_topics(cfg: Config, bootstrap: str) -> None:
@@ -150,10 +172,13 @@ def _delete_topics(cfg: Config, bootstrap: str) -> None:
         log.warning("bench: could not delete the bench topics (%s)", e)
 
 
-def end_to_end(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int) -> tuple[float, str]:
-    """Drain a backlog of len(encoded) frames with one consumer; (frames/s, where the time went)."""
+def end_to_end(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int,
+               broker_pid: int | None = None) -> Drained:
+    """Drain a backlog of len(encoded) frames with one consumer; its CPU split covers the whole
+    drain, the group join included."""
     from pipelines.broker import ensure_topics
     from pipelines.consumer import ScoringConsumer
+    from pipelines.cputime import CpuSplit, per_frame_line
 
     cfg = _fresh_topics(cfg)
     ensure_topics(bootstrap, cfg)
@@ -162,20 +187,26 @@ def end_to_end(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
         _send_frames(cfg, bootstrap, encoded, streams, 0)
         log.info("bench: %d frames produced in %.1f s", len(encoded), time.perf_counter() - t)
         consumer = ScoringConsumer(cfg, bootstrap, scorer, name="bench")
+        consumer.cpu_split = CpuSplit(threading.get_native_id(), broker_pid)
         summary = consumer.run(max_records=len(encoded))
+
         if summary.scored != len(encoded):
             raise RuntimeError(f"bench: {summary.scored} of {len(encoded)} frames scored ({summary.line()})")
         seconds = consumer.last_batch_mono - consumer.first_record_mono
-        return len(encoded) / seconds, f"mean batch {summary.metrics.mean_batch:.0f}; {summary.times.line()}"
+        where = f"mean batch {summary.metrics.mean_batch:.0f}; {summary.times.line()}"
+        return Drained(len(encoded) / seconds, where, consumer.cpu_used, per_frame_line(consumer.cpu_used, len(encoded)))
     finally:
         _delete_topics(cfg, bootstrap)
 
 
 def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int, rate: float,
-               seconds: float) -> tuple[np.ndarray, float]:
-    """Capture-to-publish latencies (ms) with frames produced at `rate`/s for `seconds`; and the rate achieved."""
+               seconds: float, broker_pid: int | None = None, producer_linger_ms: int | None = None) -> Measured:
+    """Capture-to-publish latencies with frames produced at `rate`/s for `seconds` by a producer
+    process (lingering producer_linger_ms, default producer.linger_ms); the CPU split runs from the
+    first frame sent to the last published."""
     from pipelines.broker import ensure_topics
     from pipelines.consumer import ScoringConsumer
+    from pipelines.cputime import CpuSplit, per_frame_line
 
     cfg = _fresh_topics(cfg)
     ensure_topics(bootstrap, cfg)
@@ -192,14 +223,17 @@ def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
             if time.monotonic() > deadline or not runner.is_alive():
                 raise RuntimeError("bench: the consumer did not join its group within 60 s")
             time.sleep(0.05)
+        consumer.cpu_split = CpuSplit(runner.native_id, broker_pid)
         # spawn, not fork: this process runs torch and Kafka client threads.
         ctx = multiprocessing.get_context("spawn")
         results = ctx.Queue()
-        proc = ctx.Process(target=_producer_process, args=(cfg, bootstrap, unique, n, streams, rate, results),
+        load_cfg = cfg if producer_linger_ms is None else dataclasses.replace(
+            cfg, producer=dataclasses.replace(cfg.producer, linger_ms=producer_linger_ms))
+        proc = ctx.Process(target=_producer_process, args=(load_cfg, bootstrap, unique, n, streams, rate, results),
                            name="bench-producer", daemon=True)
         proc.start()
         try:
-            sent_s, error = results.get(timeout=seconds + 120)
+            sent_s, producer_cpu, error = results.get(timeout=seconds + 120)
         except Exception:
             raise RuntimeError(f"bench: the producer process gave no result (exit code {proc.exitcode})") from None
         finally:
@@ -217,7 +251,10 @@ def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
     lat = np.asarray(consumer.latencies_ms)
     # The first frames meet a cold fetch session and batch sizes still settling; skip the first second.
     skip = min(len(lat) // 10, int(rate))
-    return lat[skip:], achieved
+    cpu = dict(consumer.cpu_used)
+    if cpu:
+        cpu["producer process"] = producer_cpu
+    return Measured(lat[skip:], achieved, cpu, per_frame_line(cpu, n))
 
 
 def run_bench(cfg: Config, args: Any) -> int:
@@ -254,16 +291,23 @@ def run_bench(cfg: Config, args: Any) -> int:
     ways = f"one batch at a time {one_fps:.0f}" + (f", {slots} at once {many_fps:.0f}" if slots > 1 else "")
     print(f"  scorer only:  {s_fps:8.0f} frames/s  (pre-decoded, batch {batch}; the faster of: {ways})", flush=True)
     with open_broker(cfg) as handle:
-        e_fps, where = end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams)
+        broker_pid = handle.broker.pid if handle.broker is not None else None
+        drained = end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, broker_pid)
+        e_fps = drained.fps
         ratio = e_fps / s_fps
         print(f"  end to end:   {e_fps:8.0f} frames/s  (backlog through {'embedded' if handle.embedded else 'external'} "
-              f"broker: poll, decode, score, publish, acks, commit; {where})", flush=True)
+              f"broker: poll, decode, score, publish, acks, commit; {drained.where})", flush=True)
+        print(f"                CPU by part: {drained.cpu_line}", flush=True)
         print(f"  ratio:        {ratio:8.2f}           (target >= 0.80)", flush=True)
         rate = 0.5 * e_fps
-        lat, achieved = latency_at(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, rate, args.seconds)
+        measured = latency_at(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, rate, args.seconds,
+                              broker_pid, args.producer_linger_ms)
+    lat, achieved = measured.latencies_ms, measured.achieved_fps
     p50, p95, p99 = (float(np.percentile(lat, q)) for q in (50, 95, 99))
     print(f"  latency:      capture->publish at {achieved:.0f} frames/s (half capacity, {args.streams} streams, "
-          f"{args.seconds:.0f} s): p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms (target p99 <= 250 ms)", flush=True)
+          f"{args.seconds:.0f} s, producer in its own process, linger {args.producer_linger_ms} ms): p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms "
+          f"(target p99 <= 250 ms)", flush=True)
+    print(f"                CPU by part: {measured.cpu_line}", flush=True)
     figures = {
         "scorer_only_fps": round(s_fps, 1), "scorer_only_one_batch_fps": round(one_fps, 1),
         "scorer_only_parallel_fps": round(many_fps, 1), "score_threads": slots, "end_to_end_fps": round(e_fps, 1), "ratio": round(ratio, 3),
@@ -271,9 +315,13 @@ def run_bench(cfg: Config, args: Any) -> int:
         "latency_p99_ms": round(p99, 1), "latency_frames": int(len(lat)), "frames": args.frames, "batch": batch,
         "streams": args.streams, "device": str(scorer.device), "torch_threads": torch.get_num_threads(),
         "cpu_cores": os.cpu_count(), "frame_bytes_mean": round(mean_bytes), "encoding": cfg.producer.encoding,
-        "max_wait_ms": cfg.consumer.max_wait_ms, "fetch_max_wait_ms": cfg.kafka.fetch_max_wait_ms,
+        "max_wait_ms": cfg.consumer.max_wait_ms, "producer_linger_ms": args.producer_linger_ms, "fetch_max_wait_ms": cfg.kafka.fetch_max_wait_ms,
         "ratio_target_met": ratio >= 0.8, "p99_target_met": p99 <= 250.0,
     }
+    # CPU core-ms per frame by part of the pipeline, flat keys (cpu_e2e_scoring_ms, ...).
+    for tag, cpu, n in (("e2e", drained.cpu, args.frames), ("latency", measured.cpu, len(lat))):
+        for part, seconds in cpu.items():
+            figures[f"cpu_{tag}_{part.replace(' ', '_').replace('/', '').lower()}_ms"] = round(1000 * seconds / max(1, n), 3)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

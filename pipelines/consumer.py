@@ -257,6 +257,8 @@ class ScoringConsumer:
         self.first_record_mono: float | None = None  # when the first frame arrived (bench: excludes the group join)
         self.last_batch_mono: float | None = None    # when the last batch was committed
         self.latencies_ms: list[float] | None = None  # set to [] to keep every capture->publish latency (bench)
+        self.cpu_split: Any = None  # bench: a pipelines.cputime.CpuSplit, stopped when the loop ends
+        self.cpu_used: dict[str, float] = {}  # ... and what it measured
 
     # ---- clients, created on first use -------------------------------------------------------
 
@@ -310,6 +312,8 @@ class ScoringConsumer:
                 if self.metrics.due():
                     self._print(self._with_lag(self.metrics.roll()).line())
         finally:
+            if self.cpu_split is not None:  # before the pools stop: a thread that ended is not counted
+                self.cpu_used = self.cpu_split.stop()
             self._shutdown()
         return ConsumerSummary(self.name, self.scored, self.dead_letters, self.batches, time.monotonic() - t0,
                                self.metrics.summary(), self.times, self.publish_failures,

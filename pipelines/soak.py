@@ -304,7 +304,7 @@ def run_soak(cfg: Config, args: Any) -> int:
         with open_broker(cfg) as handle:
             rate = args.rate
             if not rate:
-                fps, _ = end_to_end(cfg, handle.bootstrap, scorer, frames.encoded[: args.capacity_frames], args.streams)
+                fps = end_to_end(cfg, handle.bootstrap, scorer, frames.encoded[: args.capacity_frames], args.streams).fps
                 rate = args.load * fps
                 print(f"soak: capacity {fps:.0f} frames/s end to end (one consumer, backlog of {args.capacity_frames} "
                       f"frames); streaming at {args.load:.0%} of it: {rate:.0f} frames/s from {args.streams} streams "

@@ -117,5 +117,9 @@ def to_model_input(frames: Sequence[np.ndarray] | np.ndarray, channels: int = 3,
     if len(frames) == 0:
         return torch.empty(0, channels, size, size)
     batch = np.stack([resize_frame(f, channels, size) for f in frames])  # (N, size, size, C) uint8
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
-    return x.contiguous()
+    # In numpy, not torch: torch runs these on its OpenMP team, which stalls for milliseconds when
+    # another process holds a core (measured on 2 shared cores: 172 vs 50 us a frame in chunks of
+    # 16); the result is bit-identical (float32 division by 255 either way).
+    x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2)).astype(np.float32)
+    x /= np.float32(255.0)
+    return torch.from_numpy(x)

@@ -63,3 +63,15 @@ def test_model_input_from_any_sizes() -> None:
     assert to_model_input(frames, channels=1).shape == (3, 1, 28, 28)
     with pytest.raises(ImageError, match="expected HxW grey or HxWx3"):
         to_model_input([np.zeros((5, 5, 2), np.uint8)])
+
+
+def test_model_input_is_rgb_pixels_over_255_in_float32() -> None:
+    import torch
+
+    frames = belgium_frames(40)
+    x = to_model_input(frames)
+    assert x.dtype == torch.float32 and x.is_contiguous() and x.shape == (40, 3, 28, 28)
+    for img, xi in zip(frames, x):
+        rgb = cv2.cvtColor(cv2.resize(img, (28, 28), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        expected = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
+        assert torch.equal(xi, expected)

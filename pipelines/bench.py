@@ -284,19 +284,32 @@ def run_bench(cfg: Config, args: Any) -> int:
     from pipelines.consumer import score_threads
 
     slots = score_threads(cfg.consumer.score_threads, scorer)
-    one_fps = scorer_only_fps(scorer, frames.decoded, batch)
-    many_fps = scorer_only_fps(scorer, frames.decoded, batch, slots) if slots > 1 else one_fps
-    # The ratio is taken against the faster way of scoring, so a slow baseline cannot flatter it.
-    s_fps = max(one_fps, many_fps)
-    ways = f"one batch at a time {one_fps:.0f}" + (f", {slots} at once {many_fps:.0f}" if slots > 1 else "")
-    print(f"  scorer only:  {s_fps:8.0f} frames/s  (pre-decoded, batch {batch}; the faster of: {ways})", flush=True)
+
+    def scorer_only() -> tuple[float, float]:
+        one = scorer_only_fps(scorer, frames.decoded, batch)
+        return one, (scorer_only_fps(scorer, frames.decoded, batch, slots) if slots > 1 else one)
+
+    # Two rounds of (scorer only, end to end), side by side, best of each: on a shared machine a
+    # neighbour's burst in one measurement would otherwise move the ratio either way. The
+    # scorer-only figure is the faster way of scoring, so a slow baseline cannot flatter the ratio.
     with open_broker(cfg) as handle:
         broker_pid = handle.broker.pid if handle.broker is not None else None
-        drained = end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, broker_pid)
+        rounds = []
+        for _ in range(max(1, args.rounds)):
+            one, many = scorer_only()
+            rounds.append((one, many, end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, broker_pid)))
+        one_fps = max(r[0] for r in rounds)
+        many_fps = max(r[1] for r in rounds)
+        s_fps = max(one_fps, many_fps)
+        drained = max((r[2] for r in rounds), key=lambda d: d.fps)
         e_fps = drained.fps
+        ways = f"one batch at a time {one_fps:.0f}" + (f", {slots} at once {many_fps:.0f}" if slots > 1 else "")
+        print(f"  scorer only:  {s_fps:8.0f} frames/s  (pre-decoded, batch {batch}; the faster of: {ways}; "
+              f"best of {len(rounds)})", flush=True)
         ratio = e_fps / s_fps
         print(f"  end to end:   {e_fps:8.0f} frames/s  (backlog through {'embedded' if handle.embedded else 'external'} "
-              f"broker: poll, decode, score, publish, acks, commit; {drained.where})", flush=True)
+              f"broker: poll, decode, score, publish, acks, commit; best of {len(rounds)}: "
+              f"{', '.join(f'{r[2].fps:.0f}' for r in rounds)}; {drained.where})", flush=True)
         print(f"                CPU by part: {drained.cpu_line}", flush=True)
         print(f"  ratio:        {ratio:8.2f}           (target >= 0.80)", flush=True)
         rate = 0.5 * e_fps
@@ -313,7 +326,7 @@ def run_bench(cfg: Config, args: Any) -> int:
         "scorer_only_parallel_fps": round(many_fps, 1), "score_threads": slots, "end_to_end_fps": round(e_fps, 1), "ratio": round(ratio, 3),
         "latency_rate_fps": round(achieved, 1), "latency_p50_ms": round(p50, 1), "latency_p95_ms": round(p95, 1),
         "latency_p99_ms": round(p99, 1), "latency_frames": int(len(lat)), "frames": args.frames, "batch": batch,
-        "streams": args.streams, "device": str(scorer.device), "torch_threads": torch.get_num_threads(),
+        "streams": args.streams, "rounds": len(rounds), "device": str(scorer.device), "torch_threads": torch.get_num_threads(),
         "cpu_cores": os.cpu_count(), "frame_bytes_mean": round(mean_bytes), "encoding": cfg.producer.encoding,
         "max_wait_ms": cfg.consumer.max_wait_ms, "producer_linger_ms": args.producer_linger_ms, "fetch_max_wait_ms": cfg.kafka.fetch_max_wait_ms,
         "ratio_target_met": ratio >= 0.8, "p99_target_met": p99 <= 250.0,

@@ -352,6 +352,8 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--frames", type=int, default=6000, help="frames in the end-to-end backlog (default 6000)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of the latency run (default 10)")
     p.add_argument("--streams", type=int, default=4, help="streams the frames are spread over (default 4)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="rounds of (scorer only, end to end) measured side by side; the best of each is kept (default 2)")
     p.add_argument("--producer-linger-ms", dest="producer_linger_ms", type=int, default=20,
                    help="linger_ms of the latency run's producer process, the load generator (default 20; its wait "
                         "is part of the measured latency)")

@@ -19,6 +19,7 @@ From one run:
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import multiprocessing
@@ -126,6 +127,7 @@ def _send_frames(cfg: Config, bootstrap: str, encoded: list[bytes], streams: int
 
     n = len(encoded) if count is None else count
     producer = FrameProducer(cfg, bootstrap)
+    gc.freeze()  # as `produce` does: no collection pause walks the startup objects while frames are timed
     pacer = Pacer(rate / streams if rate > 0 else 0.0, stop or threading.Event())
     t = time.perf_counter()
     try:

@@ -8,6 +8,7 @@ broker restart an idempotent producer fails every send with UnknownProducerIdErr
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -549,6 +550,7 @@ def produce(ticks: Iterable[Tick], producer: FrameProducer, cfg: Config, source:
     """
     rate = cfg.producer.fps if fps is None else fps
     pacer = Pacer(rate, stop)
+    gc.freeze()  # startup's objects out of the collector's walks, as in the consumer's loop: no long pauses
     streams: set[str] = set()
     frames = encode_errors = 0
     t0 = time.monotonic()

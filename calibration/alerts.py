@@ -8,15 +8,26 @@ Rules (AlertConfig):
   anomalous frame of that window (the onset, not the k-th frame), and its id is
   "<stream>:<onset seq>", so a consumer that crashed and replays the same frames re-raises the
   SAME alert id, which downstream can deduplicate;
-- name the dominant condition: the majority over anomalous frames of the last `condition_window`
-  frames of the alert ("unknown" only if nothing else was named; a tie when it is raised goes to
+- name the dominant condition: the majority over anomalous (with evidence, also suspect) frames of
+  the last `condition_window` frames of the alert ("unknown" only if nothing else was named; a tie when it is raised goes to
   the condition seen last); the name only changes when another condition has strictly more votes
   (no naming flap on ties); confidence = summed confidence of the frames voting for it / number
   of anomalous frames (their average probability of the named condition, counting frames that
   named something else as 0);
 - "updated" when the dominant condition changes, and every `update_every` frames while it lasts;
-- clear with hysteresis: fewer than clear_k anomalous frames among the last clear_n; after that,
-  a new alert needs k of n again, so an isolated anomalous frame never re-raises;
+- evidence (on when evidence_h > 0): also raise when the most recent frames, at most evidence_n
+  of them, each counting min(anomaly value, evidence_cap) - evidence_ref, sum to at least
+  evidence_h (a CUSUM whose memory is bounded to evidence_n frames). The anomaly value is a
+  surprise in nats (-ln P(clean value >= v), calibration.detector.TailMap), so the sum is a
+  likelihood-ratio-style test on a calibrated scale: a mild condition whose frames
+  mostly stay under the per-frame threshold, but well above what clean frames show, is seen in a
+  few frames; the cap keeps one extreme frame from raising on its own. Frames whose value is above
+  evidence_ref are "suspect": they vote for the name (the hook names them; see CalibratedHook);
+  the onset is where the shortest run of recent frames whose sum reaches evidence_h begins;
+- clear with hysteresis: fewer than clear_k anomalous frames among the last clear_n (and, with
+  evidence, a negative sum over those of them since the onset: frames before the onset would
+  clear a young alert); after that, a new alert needs k of n or enough evidence again, so an
+  isolated anomalous frame never re-raises;
 - duplicates: a frame whose seq is not above the stream's last seq (a redelivery after a consumer
   crash) changes nothing and emits nothing. A seq more than `seq_reset_gap` below the last one
   means the camera restarted its numbering: the window continues from it.
@@ -85,7 +96,11 @@ class AlertTracker:
             raise ValueError(f"alerts: need 1 <= k <= n, got k={c.k}, n={c.n}")
         if not (1 <= c.clear_k <= c.clear_n):
             raise ValueError(f"alerts: need 1 <= clear_k <= clear_n, got clear_k={c.clear_k}, clear_n={c.clear_n}")
-        self._keep = max(c.n, c.clear_n, c.condition_window)
+        self._evidence = c.evidence_h > 0
+        if self._evidence and not (c.evidence_n >= 1 and c.evidence_cap > c.evidence_ref):
+            raise ValueError(f"alerts: evidence needs evidence_n >= 1 and evidence_cap > evidence_ref, got "
+                             f"n={c.evidence_n}, cap={c.evidence_cap}, ref={c.evidence_ref}")
+        self._keep = max(c.n, c.clear_n, c.condition_window, c.evidence_n if self._evidence else 1)
         self.streams: dict[str, _Stream] = {}
         self.duplicates = 0  # frames ignored as redeliveries
 
@@ -116,13 +131,26 @@ class AlertTracker:
 
     def _maybe_raise(self, stream: str, st: _Stream) -> list[dict]:
         c = self.cfg
-        recent = list(st.window)[-min(c.n, st.frames_since_clear):]
-        hits = [f for f in recent if f.is_anomalous]
-        if len(hits) < c.k:
+        since = list(st.window)[-st.frames_since_clear:]
+        onsets = []
+        hits = [f for f in since[-c.n:] if f.is_anomalous]
+        if len(hits) >= c.k:
+            onsets.append(hits[0])
+        if self._evidence:
+            # Runs of the most recent frames, shortest first: the first to hold enough evidence
+            # raises, and its first frame is the onset, so suspect frames just before it (an odd
+            # clean track) neither start nor name the alert.
+            total = 0.0
+            for f in reversed(since[-c.evidence_n:]):
+                total += self._evidence_of(f)
+                if total >= c.evidence_h:
+                    onsets.append(f)  # crossing needs a positive term: f is above evidence_ref
+                    break
+        if not onsets:
             return []
-        onset = hits[0]
+        onset = min(onsets, key=lambda f: f.seq)
         a = _Alert(alert_id=f"{stream}:{onset.seq}", started_ns=onset.capture_ns)
-        for f in recent[recent.index(onset):]:
+        for f in since[since.index(onset):]:
             self._count(a, f)
         a.condition, a.confidence = self._dominant(st, a, None)
         st.alert = a
@@ -134,10 +162,11 @@ class AlertTracker:
         self._count(a, d)
         a.since_update += 1
         last = list(st.window)[-c.clear_n:]
-        if len(last) >= c.clear_n and sum(f.is_anomalous for f in last) < c.clear_k:
+        if len(last) >= c.clear_n and sum(f.is_anomalous for f in last) < c.clear_k \
+                and (not self._evidence or self._evidence_sum(last[-a.frames:]) < 0):
             # Ended when the condition stopped being seen: the first normal frame after the last
-            # anomalous one (clear_k > 1 can leave anomalous frames inside the clearing window).
-            last_hit = max((i for i, f in enumerate(last) if f.is_anomalous), default=-1)
+            # anomalous (or, with evidence, suspect) one (clear_k > 1 can leave some inside the window).
+            last_hit = max((i for i, f in enumerate(last) if self._hit(f)), default=-1)
             ended = last[last_hit + 1].capture_ns if last_hit + 1 < len(last) else d.capture_ns
             rec = self._record(d.stream, a, "cleared", ended)
             st.alert = None
@@ -152,6 +181,19 @@ class AlertTracker:
 
     # -- helpers ----------------------------------------------------------------------------------
 
+    def _hit(self, f: FrameDecision) -> bool:
+        """Anomalous, or (with evidence on) suspect: its anomaly value is above evidence_ref."""
+        return f.is_anomalous or (self._evidence and f.value > self.cfg.evidence_ref)
+
+    def _evidence_of(self, f: FrameDecision) -> float:
+        """min(value, cap) - ref: nats of surprise beyond what clean frames usually show; a NaN
+        value is no evidence either way."""
+        c = self.cfg
+        return min(f.value, c.evidence_cap) - c.evidence_ref if f.value == f.value else 0.0
+
+    def _evidence_sum(self, frames: list) -> float:
+        return sum(self._evidence_of(f) for f in frames)
+
     @staticmethod
     def _count(a: _Alert, f: FrameDecision) -> None:
         a.frames += 1
@@ -164,7 +206,9 @@ class AlertTracker:
 
     def _dominant(self, st: _Stream, a: _Alert, current: str | None) -> tuple[str, float]:
         onset_seq = int(a.alert_id.rsplit(":", 1)[1])
-        window = [f for f in list(st.window)[-self.cfg.condition_window:] if f.is_anomalous and f.seq >= onset_seq]
+        # Frames that vote: anomalous ones, and with evidence on, suspect ones that name a condition.
+        window = [f for f in list(st.window)[-self.cfg.condition_window:]
+                  if f.seq >= onset_seq and (f.is_anomalous or (self._hit(f) and f.condition != "clean"))]
         if not window:
             return (current or "unknown"), a.confidence
         votes: dict[str, int] = {}
@@ -209,6 +253,8 @@ class CalibratedHook:
     Annotates each ScoreRecord (anomaly, is_anomalous, condition, confidence) in place, using the
     decoded frame each record carries (`.image`) for the image statistics and the scorer's values
     already on the record (nothing is scored twice), and returns the AlertRecords the batch caused.
+    With evidence on, a suspect frame (anomaly above alerts.evidence_ref, is_anomalous False) carries
+    the classifier's name as its condition, so a restore from the scores topic replays the same votes.
     Records must arrive in each stream's seq order, as Kafka delivers one partition.
     """
 
@@ -229,7 +275,12 @@ class CalibratedHook:
             np.array([r.recon for r in records], dtype=np.float64),
             np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
         )
-        det = self.detector.detect_scored([r.image for r in records], scores)
+        c = self.tracker.cfg
+        # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
+        # too, so the alert can be named before any frame crosses the threshold, and a restore
+        # (pipelines.alerting) replays the same votes from the score records.
+        det = self.detector.detect_scored([r.image for r in records], scores,
+                                          name_above=c.evidence_ref if c.evidence_h > 0 else None)
         alerts = []
         for i, rec in enumerate(records):
             rec.anomaly = float(det.anomaly[i])

@@ -181,7 +181,7 @@ def tail_map_from_dict(d: dict) -> TailMap:
 class DetectionResult(NamedTuple):
     anomaly: np.ndarray       # (N,) surprise relative to clean frames (nats); higher = more anomalous
     is_anomalous: np.ndarray  # (N,) bool: anomaly > threshold
-    condition: np.ndarray     # (N,) str: "clean", a condition name, or "unknown"
+    condition: np.ndarray     # (N,) str: "clean", a condition name, or "unknown" (named: anomalous, or above name_above)
     confidence: np.ndarray    # (N,) probability of that condition (p_clean for "clean"; 0 = no estimate)
     scores: Any               # the ScoreResult the values were computed from
 
@@ -222,33 +222,39 @@ class Detector:
             raise ValueError("this detector has no scorer; use detect_scored with a ScoreResult")
         return self.detect_scored(frames, self.scorer.score(frames))
 
-    def detect_scored(self, frames_or_features, score_result) -> DetectionResult:
+    def detect_scored(self, frames_or_features, score_result, name_above: float | None = None) -> DetectionResult:
         """Decisions for frames that were already scored (the consumer scores once).
 
         frames_or_features: the frames (image statistics are computed here), or the image
-        statistics (N, len(FEATURE_NAMES)) computed by `calibration.features.image_features`."""
+        statistics (N, len(FEATURE_NAMES)) computed by `calibration.features.image_features`.
+        name_above: see detect_features."""
         n = len(score_result.score)
         if isinstance(frames_or_features, np.ndarray) and frames_or_features.ndim == 2 and frames_or_features.shape == (n, len(FEATURE_NAMES)) \
                 and frames_or_features.dtype != np.uint8:
             stats = frames_or_features
         else:
             stats = image_features(frames_or_features)
-        return self.detect_features(feature_matrix(score_result, stats), score_result)
+        return self.detect_features(feature_matrix(score_result, stats), score_result, name_above)
 
-    def detect_features(self, x: np.ndarray, score_result=None) -> DetectionResult:
+    def detect_features(self, x: np.ndarray, score_result=None, name_above: float | None = None) -> DetectionResult:
+        """name_above: None (default): a condition is named for anomalous frames only, "clean" for
+        the others. A value: also for frames whose anomaly exceeds it while staying at or below the
+        threshold (is_anomalous stays False): the per-stream alert path accumulates such suspect
+        frames as evidence (calibration.alerts) and needs to know what they look like."""
         from calibration.calibrate import anomaly_values
         from calibration.conditions import CLEAN, UNKNOWN
 
         anomaly, z, _ = anomaly_values(self.calibration, x)
         flagged = anomaly > self.threshold
+        named = flagged if name_above is None else flagged | (anomaly > name_above)
         n = len(anomaly)
         clf = self.calibration.classifier
         if clf is not None:
             c = clf.predict(z)
-            condition = np.where(flagged, c.condition, CLEAN).astype(object)
-            confidence = np.where(flagged, c.confidence, c.p_clean)
+            condition = np.where(named, c.condition, CLEAN).astype(object)
+            confidence = np.where(named, c.confidence, c.p_clean)
         else:
-            condition = np.where(flagged, UNKNOWN, CLEAN).astype(object)
+            condition = np.where(named, UNKNOWN, CLEAN).astype(object)
             confidence = np.zeros(n)
         return DetectionResult(anomaly, flagged, condition, confidence.astype(np.float64), score_result)
 

@@ -46,10 +46,12 @@ def kind_values(scores, anomaly: np.ndarray | None) -> dict[str, np.ndarray]:
 
 
 def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.ndarray, levels: np.ndarray,
-                  alert_cfg: AlertConfig, segment: int = 30, seed: int = 0) -> list[dict]:
+                  alert_cfg: AlertConfig, segment: int = 30, seed: int = 0, anomaly: np.ndarray | None = None) -> list[dict]:
     """Replayed streams per challenge type and level: `segment` clean frames, `segment` frames of
     the challenge (in data order, so a sign's frames stay together), `segment` clean frames.
-    Returns one row per (type, level) with the mean delay to the alert and what it named."""
+    Returns one row per (type, level) with the mean delay to the alert and what it named.
+    anomaly: the frames' anomaly values, which the alert rule's evidence sums (None: 0, no evidence);
+    `condition` should then name the suspect frames too (Detector.detect_features(name_above=...))."""
     rng = np.random.default_rng(seed)
     clean_idx = np.flatnonzero(codes == 0)
     rows = []
@@ -68,7 +70,8 @@ def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.nda
                 tracker = AlertTracker(alert_cfg)
                 got = None
                 for i, j in enumerate(order):
-                    d = FrameDecision("replay", i, bool(is_anomalous[j]), str(condition[j]), 1.0, 0.0, i)
+                    d = FrameDecision("replay", i, bool(is_anomalous[j]), str(condition[j]), 1.0,
+                                      0.0 if anomaly is None else float(anomaly[j]), i)
                     for rec in tracker.observe(d):
                         if rec["state"] == "raised":
                             if i < segment:
@@ -139,7 +142,8 @@ def build_report(scores, codes: Sequence[int], levels: Sequence[int], detection=
         report["confusion_levels_3_5"] = {"true": labels, "predicted": cols, "counts": matrix}
         report["naming_accuracy_levels_3_5"] = round(float(np.mean(pred[det] == truth[det])), 4) if det.any() else None
         report["unknown_share_levels_3_5"] = round(float(np.mean(pred[det] == UNKNOWN)), 4) if det.any() else None
-        report["replay"] = replay_delays(np.asarray(detection.is_anomalous), pred, codes, levels, alert_cfg or AlertConfig())
+        report["replay"] = replay_delays(np.asarray(detection.is_anomalous), pred, codes, levels, alert_cfg or AlertConfig(),
+                                         anomaly=np.asarray(detection.anomaly))
         dl = [r["mean_delay_frames"] for r in report["replay"] if r["level"] >= 3 and r["mean_delay_frames"] is not None]
         report["mean_alert_delay_frames_levels_3_5"] = round(float(np.mean(dl)), 2) if dl else None
     report["_roc"] = {  # for the PNGs; dropped from the JSON
@@ -251,7 +255,8 @@ def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calib
     meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data)}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
-        detection = Detector(scorer, cal).detect_features(x, scores)
+        a = alert_cfg or AlertConfig()
+        detection = Detector(scorer, cal).detect_features(x, scores, name_above=a.evidence_ref if a.evidence_h > 0 else None)
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation

@@ -170,6 +170,21 @@ def test_fit_calibration_threshold_and_round_trip(tmp_path):
     assert out.is_anomalous[0] and out.condition[0] == "darkening"
 
 
+def test_name_above_names_suspect_frames_and_leaves_decisions_alone(tmp_path):
+    """The alert path's evidence needs names for frames under the threshold; detect's meaning is unchanged."""
+    det = Detector(None, fitted(tmp_path))
+    x = np.random.default_rng(6).normal(size=(2000, len(FEATURE_COLUMNS)))
+    plain, named = det.detect_features(x), det.detect_features(x, name_above=3.0)
+    assert np.array_equal(plain.is_anomalous, named.is_anomalous) and np.allclose(plain.anomaly, named.anomaly)
+    suspect = (named.anomaly > 3.0) & ~named.is_anomalous
+    assert suspect.sum() > 20  # the test means something: clean frames between 3 nats and the threshold
+    assert CLEAN not in set(named.condition[suspect]) and set(plain.condition[suspect]) == {CLEAN}
+    quiet = named.anomaly <= 3.0
+    assert set(named.condition[quiet]) == {CLEAN} and np.allclose(named.confidence[quiet], plain.confidence[quiet])
+    flagged = named.is_anomalous
+    assert np.array_equal(named.condition[flagged], plain.condition[flagged])
+
+
 def test_load_calibration_errors(tmp_path):
     cal = fitted(tmp_path)
     path = tmp_path / "cal.yaml"

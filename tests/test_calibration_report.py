@@ -58,6 +58,22 @@ def test_replay_delay_counts_from_onset():
                      "named_correctly": 1.0, "false_alerts_before_onset": 0}]
 
 
+def test_replay_sums_evidence_of_frames_under_the_threshold():
+    """With the anomaly values, a condition whose frames stay under the threshold (none flagged)
+    but well above clean frames is alerted by the evidence rule; without them it is missed."""
+    n = 60
+    codes = np.r_[np.zeros(n, int), np.full(30, 12)]
+    levels = np.r_[np.zeros(n, int), np.full(30, 3)]
+    anomaly = np.r_[np.full(n, 1.0), np.full(30, 5.5)]  # 2.5 nats above evidence_ref each
+    flagged = np.zeros(n + 30, bool)
+    cond = np.where(anomaly > 3.0, "haze", "clean")
+    rows = replay_delays(flagged, cond, codes, levels, AlertConfig(), anomaly=anomaly)
+    # 4 frames x 2.5 = 10 >= 8: raised on the 4th frame of the challenge (delay 3)
+    assert rows == [{"challenge": "Haze", "level": 3, "replays": 1, "alerted": 1.0, "mean_delay_frames": 3.0,
+                     "named_correctly": 1.0, "false_alerts_before_onset": 0}]
+    assert replay_delays(flagged, cond, codes, levels, AlertConfig())[0]["alerted"] == 0.0
+
+
 def test_draw_roc_canvas():
     img = draw_roc({"anomaly": roc_curve([0, 1, 2], [1, 3])}, "t")
     assert img.dtype == np.uint8 and img.shape == (520, 520, 3)

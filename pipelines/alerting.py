@@ -20,8 +20,10 @@ for those streams. Afterwards:
   the window), the replay continues that alert under its published id, so the episode keeps one id;
 - a raise or clear the replay produces that is missing from the alerts topic (the dead member was
   killed between the acks of its scores and of its alerts) is published now, provided the replay
-  saw at least alerts.n frames before the episode's onset (otherwise its onset could differ from
-  the one the dead member computed).
+  saw at least alerts.n frames (alerts.evidence_n, if larger and the evidence rule is on) before the
+  episode's onset (otherwise its onset could differ from the one the dead member computed). The
+  evidence rule needs nothing more: it sums the `anomaly` values the score records carry, and
+  suspect frames carry their `condition` (calibration.alerts.CalibratedHook).
 
 Scores and alerts of a stream share a partition number with its frames (same key, same partition
 count; ensure_topics checks the counts), so the partitions taken over name what to read.
@@ -204,7 +206,9 @@ class AlertingHook:
                 continue
             # An episode the replay saw from well before its onset is the one the dead member saw: an
             # event of it missing from the alerts topic was lost with that member and is published now.
-            trusted_from = ds[0].seq + self.tracker.cfg.n
+            # (The raise window, n frames or with evidence evidence_n, ends at the raise and holds the onset.)
+            c = self.tracker.cfg
+            trusted_from = ds[0].seq + max(c.n, c.evidence_n if c.evidence_h > 0 else 0)
             for e in events:
                 if e["state"] not in ("raised", "cleared") or (e["alert_id"], e["state"]) in self._published:
                     continue

@@ -18,6 +18,9 @@
       model fog, white-dot snow, sepia decolorization): detection rate at the threshold and
       whether the name is right.
    c. the detector without its supervised half (distance only), for unknown conditions.
+   d. alerts: the test side's clean frames as one stream (false alerts), and episodes of each
+      challenge type at levels 3/4/5 and of each foreign effect, 15 frames between 20 clean ones
+      as the demo plays them, through the alert state machine with its evidence rule and without.
 
 Usage: python scripts/calibration_experiment.py [--model M] [--epochs 60] [--out DIR]
 """
@@ -34,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from calibration.alerts import AlertTracker, FrameDecision  # noqa: E402
 from calibration.calibrate import fit_calibration, save_calibration  # noqa: E402
 from calibration.conditions import CONDITION_OF_CODE, UNKNOWN  # noqa: E402
 from calibration.detector import Detector, compute_features  # noqa: E402
@@ -42,6 +46,7 @@ from calibration.metrics import auroc  # noqa: E402
 from calibration.report import build_report, write_report_files  # noqa: E402
 from monitor.challenges import apply_challenge  # noqa: E402
 from monitor.cure_tsr import CHALLENGE_TYPES, list_images, load_image, split_by_track, track_of  # noqa: E402
+from monitor.config import AlertConfig  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 
@@ -187,6 +192,47 @@ def feature_runtime(imgs, repeats: int = 3) -> dict:
             "frames_per_s_one_core": round(1e6 / (resize_us + stats_us))}
 
 
+def episode_replay(clean, effect, cfg, clear: int = 20, length: int = 15, max_delay: int = 10) -> dict:
+    """One stream alternating `clear` clean frames and `length` frames of an effect (each side's
+    frames in data order, so a track's frames stay together; the clean side cycles), as the demo
+    schedules them, through the alert state machine. clean / effect: (anomaly, is_anomalous,
+    condition) arrays, conditions named for suspect frames too (detect_features(name_above=...)).
+    An episode is met when exactly one alert is raised during it, within `max_delay` frames of its
+    onset, naming `expected` (when given); raises during clean stretches are false alerts."""
+    ca, cf, cn = clean
+    ea, ef, en = effect
+    tracker = AlertTracker(cfg)
+    seq, ci, raised = 0, 0, []
+    spans = []
+    for start in range(0, len(ea) - length + 1, length):
+        for part, idx in (("clean", None), ("effect", range(start, start + length))):
+            if part == "clean":
+                rows = [(ca[(ci + j) % len(ca)], cf[(ci + j) % len(ca)], cn[(ci + j) % len(ca)]) for j in range(clear)]
+                ci += clear
+            else:
+                rows = [(ea[j], ef[j], en[j]) for j in idx]
+                spans.append((seq, seq + length + clear))  # an episode's alert may come up to its next clean stretch
+            for a, f, c in rows:
+                for rec in tracker.observe(FrameDecision("replay", seq, bool(f), str(c), 0.0, float(a), seq)):
+                    if rec["state"] == "raised":
+                        raised.append((seq, rec["condition"]))
+                seq += 1
+    return {"spans": spans, "raised": raised, "frames": seq}
+
+
+def episode_figures(runs: dict, expected: str | None, max_delay: int = 10) -> dict:
+    spans, raised = runs["spans"], runs["raised"]
+    met = within = 0
+    in_episode = set()
+    for lo, hi in spans:
+        inside = [(q, c) for q, c in raised if lo <= q < hi]
+        in_episode.update(q for q, _ in inside)
+        within += bool(inside) and inside[0][0] - lo < max_delay
+        met += len(inside) == 1 and inside[0][0] - lo < max_delay and (expected is None or inside[0][1] == expected)
+    return {"episodes": len(spans), "alerted_within_10": within, "met": met,
+            "false_alerts": sum(1 for q, _ in raised if q not in in_episode)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA))
@@ -280,11 +326,13 @@ def main(argv=None) -> int:
 
     # b. foreign effects on the test tracks
     rng = np.random.default_rng(args.seed + 99)
-    foreign = {}
+    foreign: dict = {}
+    foreign_rows: dict = {}
     for name, (fx, expect) in FOREIGN.items():
         batch = [fx(im, rng) for im in test_imgs]
         x, s = compute_features(scorer, batch)
-        rf = det.detect_features(x, s)
+        rf = det.detect_features(x, s, name_above=AlertConfig().evidence_ref)  # flagged frames' names are unchanged
+        foreign_rows[name] = (rf.anomaly, rf.is_anomalous, rf.condition)
         named = rf.condition[rf.is_anomalous]
         foreign[name] = {
             "expected": expect,
@@ -299,6 +347,42 @@ def main(argv=None) -> int:
     for k, v in foreign.items():
         print(f"  {k:14s} AUROC {v['auroc']:.3f}  detected {v['detection_rate']:.2f}  named {v['expected']} "
               f"{v['named_as_expected']}  unknown {v['named_unknown']}  (most often: {v['most_common_name']})")
+
+    # d. alerts: episodes of 15 frames between clean stretches of 20, as the demo plays them, with
+    # the evidence rule (the default AlertConfig) and without it (k of n on the threshold only).
+    from calibration.conditions import CONDITION_OF_CODE as _NAME
+
+    on, off = AlertConfig(), AlertConfig(evidence_h=0)
+    rn = det.detect_features(xt, st, name_above=on.evidence_ref)
+    clean_rows = (rn.anomaly[ct == 0], rn.is_anomalous[ct == 0], rn.condition[ct == 0])
+    alerts: dict = {"clean_stream": {}}
+    for tag, cfg in (("evidence", on), ("k_of_n_only", off)):
+        # every clean test frame once, in data order (a track's frames together), as one stream
+        tracker = AlertTracker(cfg)
+        false = sum(rec["state"] == "raised" for i, (a, f, c) in enumerate(zip(*clean_rows))
+                    for rec in tracker.observe(FrameDecision("clean", i, bool(f), str(c), 0.0, float(a), i)))
+        alerts["clean_stream"][tag] = {"frames": int(len(clean_rows[0])), "false_alerts": int(false)}
+        for level in (3, 4, 5):
+            for code in range(1, 13):
+                sel = (ct == code) & (lt == level)
+                f = episode_figures(episode_replay(clean_rows, (rn.anomaly[sel], rn.is_anomalous[sel], rn.condition[sel]), cfg),
+                                    _NAME[code])
+                row = alerts.setdefault(f"L{level}", {}).setdefault(tag, {"episodes": 0, "alerted_within_10": 0, "met": 0, "false_alerts": 0})
+                for k in row:
+                    row[k] += f[k]
+        rows = {}
+        for name, (fx, expect) in FOREIGN.items():
+            rows[name] = episode_figures(episode_replay(clean_rows, foreign_rows[name], cfg), expect)
+        alerts.setdefault("foreign", {})[tag] = {k: sum(r[k] for r in rows.values()) for k in ("episodes", "alerted_within_10", "met", "false_alerts")}
+        alerts["foreign"][tag]["per_effect_alerted"] = {n: f"{r['alerted_within_10']}/{r['episodes']}" for n, r in rows.items()}
+    figures["alerts"] = alerts
+    print("\nalerts on the test tracks (episodes of 15 frames between 20 clean; met = one alert, named, within 10 frames):")
+    for tag in ("evidence", "k_of_n_only"):
+        c = alerts["clean_stream"][tag]
+        print(f"  {tag:12s} clean stream: {c['false_alerts']} false alerts in {c['frames']} frames; " + "; ".join(
+            f"{k}: met {alerts[k][tag]['met']}/{alerts[k][tag]['episodes']}, alerted {alerts[k][tag]['alerted_within_10']}, "
+            f"false {alerts[k][tag]['false_alerts']}" for k in ("L3", "L4", "L5", "foreign")))
+        print(f"  {'':12s} foreign, alerted within 10 frames: {alerts['foreign'][tag]['per_effect_alerted']}")
 
     # c. unsupervised half only
     cal_u = fit_calibration(xc[cc == 0], gc[cc == 0], model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence)

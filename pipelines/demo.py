@@ -62,9 +62,12 @@ DEMO_CONDITIONS: tuple[str, ...] = ("rain", "exposure", "gaussian_blur", "snow",
                                     "decolorization", "noise", "lens_blur")
 # Levels of the default schedule. Measured per frame on unseen tracks (seeds 0-7), level 3 is
 # often inside the clean range: decolorization 0.25, noise 0.43, darkening 0.47, haze 0.48 of the
-# frames flagged (levels 4-5: 0.73-1.00); with --levels 3,4,5, 91 of 112 level-3 episodes met the
-# demo's promise against 223 of 224 at levels 4-5; with the default levels, 333 of 336.
-DEMO_LEVELS: tuple[int, ...] = (4, 5)
+# frames flagged (levels 4-5: 0.73-1.00); the alerts' evidence rule (AlertConfig.evidence_*: sums
+# the anomaly of sub-threshold frames) still catches those episodes: measured with the demo's
+# model, calibration and frames for seeds 0-7 (replayed offline through the same AlertTracker),
+# 111 of 112 level-3 episodes met the demo's promise with these levels (91 without evidence),
+# 223 of 224 at levels 4-5, no false alert on clear episodes.
+DEMO_LEVELS: tuple[int, ...] = (3, 4, 5)
 # Challenge levels of the quick calibration. Level 2 teaches the classifier's "not clean" side the
 # mild end of each effect: measured on unseen tracks (seed 0), adding it raised the per-frame
 # detection of haze L4 from 0.50 to 0.85, lens blur L3 0.12 -> 0.31, snow L3 0.49 -> 0.66, with no
@@ -803,7 +806,10 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
         try:
             join_s = replay.start()                                                        # 5. consumer
             _step(5, f"consumer: joined group {cfg.consumer.group_id} in {join_s:.1f} s; calibrated alerts raise on "
-                     f"{a.k} of {a.n} anomalous frames and clear after {a.clear_n} frames with fewer than {a.clear_k}")
+                     f"{a.k} of {a.n} anomalous frames"
+                     + (f" or {a.evidence_h:g} nats of evidence (anomaly above {a.evidence_ref:g}, each capped at "
+                        f"{a.evidence_cap:g}) within {a.evidence_n} frames" if a.evidence_h > 0 else "")
+                     + f", and clear after {a.clear_n} frames with fewer than {a.clear_k}")
             _step(6, "console: " + ("live (Ctrl-C ends the replay early)" if live else                  # 6. console
                                     "a snapshot at the end (stdout is not a terminal)" if show else "off (--no-console)"))
             with _logs_held(live), (LiveConsole(state, console) if live else contextlib.nullcontext()):
@@ -825,7 +831,9 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
     if getattr(args, "json", None):
         figures.update({"total_s": round(total, 1), "model_id": scorer.model_id, "threshold": round(float(cal.threshold.threshold), 4),
                         "calibration_supported": bool(cal.threshold.supported), "seed": seed, "fps": fps,
-                        "alert_k": a.k, "alert_n": a.n, "alert_clear_k": a.clear_k, "alert_clear_n": a.clear_n})
+                        "alert_k": a.k, "alert_n": a.n, "alert_clear_k": a.clear_k, "alert_clear_n": a.clear_n,
+                        "alert_evidence_h": a.evidence_h, "alert_evidence_n": a.evidence_n,
+                        "alert_evidence_ref": a.evidence_ref, "alert_evidence_cap": a.evidence_cap})
         Path(args.json).write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
         print(f"  wrote {args.json}")
     return 0 if result.summary.scored + result.summary.dead_letters >= result.report.delivered else 1

@@ -90,9 +90,7 @@ def scorer_only_fps(scorer: Any, frames: list[np.ndarray], batch: int, threads: 
     threads > 1: that many batches at once, each in its own thread on a share of torch's CPU
     threads, the way the consumer scores with consumer.score_threads.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from pipelines.consumer import _intra_op_threads, _set_torch_threads
+    from pipelines.consumer import scorer_pool
 
     chunks = [frames[i : i + batch] for i in range(0, len(frames), batch)]
     if threads <= 1:
@@ -101,9 +99,7 @@ def scorer_only_fps(scorer: Any, frames: list[np.ndarray], batch: int, threads: 
         for c in chunks:
             scorer.score(c)
         return len(frames) / (time.perf_counter() - t)
-    intra = _intra_op_threads(threads, scorer)
-    with ThreadPoolExecutor(threads, initializer=_set_torch_threads if intra else None,
-                            initargs=(intra,) if intra else ()) as pool:
+    with scorer_pool(threads, scorer) as pool:
         list(pool.map(scorer.score, chunks[:threads]))  # warm up every thread
         t = time.perf_counter()
         list(pool.map(scorer.score, chunks))

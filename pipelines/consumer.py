@@ -246,10 +246,7 @@ class ScoringConsumer:
         self._consumer = None
         self._producer: ResilientProducer | None = None
         self._decoders = ThreadPoolExecutor(max(1, c.decode_workers), thread_name_prefix="decode")
-        intra_op = _intra_op_threads(self.score_threads, scorer)
-        self._scorers = ThreadPoolExecutor(self.score_threads, thread_name_prefix="score",
-                                           initializer=_set_torch_threads if intra_op else None,
-                                           initargs=(intra_op,) if intra_op else ())
+        self._scorers = scorer_pool(self.score_threads, scorer)
         self._times_lock = threading.Lock()  # StageTimes is added to from every scorer thread
         self.scored = self.dead_letters = self.batches = 0
         self.publish_failures = self.commit_failures = self.hook_errors = self.pauses = 0
@@ -915,6 +912,13 @@ def _intra_op_threads(slots: int, scorer: Any) -> int:
     import torch
 
     return max(1, torch.get_num_threads() // slots)
+
+
+def scorer_pool(slots: int, scorer: Any) -> ThreadPoolExecutor:
+    """`slots` scorer threads; on the CPU with several, each on its share of torch's threads."""
+    intra_op = _intra_op_threads(slots, scorer)
+    return ThreadPoolExecutor(slots, thread_name_prefix="score", initializer=_set_torch_threads if intra_op else None,
+                              initargs=(intra_op,) if intra_op else ())
 
 
 def _set_torch_threads(n: int) -> None:

@@ -25,7 +25,7 @@ def _stat_cpu(path: Path) -> float | None:
         return None
 
 
-def thread_cpu() -> dict[int, float]:
+def _thread_cpu() -> dict[int, float]:
     """CPU seconds of each live thread of this process, by native thread id."""
     tasks = Path("/proc/self/task")
     if not tasks.is_dir():
@@ -38,12 +38,12 @@ def thread_cpu() -> dict[int, float]:
     return out
 
 
-def process_cpu(pid: int | None) -> float | None:
+def _process_cpu(pid: int | None) -> float | None:
     """CPU seconds of another process (e.g. the embedded broker), None if it cannot be read."""
     return None if pid is None else _stat_cpu(Path(f"/proc/{pid}/stat"))
 
 
-def group_of(name: str | None, loop_thread: int, tid: int) -> str:
+def _part_of(name: str | None, loop_thread: int, tid: int) -> str:
     if tid == loop_thread:
         return "consumer loop"
     if name is None:
@@ -64,11 +64,11 @@ class CpuSplit:
 
     def __init__(self, loop_thread: int, broker_pid: int | None = None) -> None:
         self.loop_thread, self.broker_pid = loop_thread, broker_pid
-        self._threads = thread_cpu()
-        self._broker = process_cpu(broker_pid)
+        self._threads = _thread_cpu()
+        self._broker = _process_cpu(broker_pid)
 
     def stop(self) -> dict[str, float]:
-        now = thread_cpu()
+        now = _thread_cpu()
         if not now:
             return {}
         names = {t.native_id: t.name for t in threading.enumerate()}
@@ -76,9 +76,9 @@ class CpuSplit:
         for tid, cpu in now.items():
             used = cpu - self._threads.get(tid, 0.0)
             if used > 0:
-                group = group_of(names.get(tid), self.loop_thread, tid)
+                group = _part_of(names.get(tid), self.loop_thread, tid)
                 split[group] = split.get(group, 0.0) + used
-        broker = process_cpu(self.broker_pid)
+        broker = _process_cpu(self.broker_pid)
         if broker is not None and self._broker is not None:
             split["broker process"] = broker - self._broker
         return split

@@ -80,6 +80,8 @@ class _Stream:
     window: deque = field(default_factory=deque)  # recent FrameDecision, newest last
     alert: _Alert | None = None
     frames_since_clear: int = 0  # only frames after the last clear count towards a new alert
+    undecided: int = 0  # frames a due raise has waited for its name to be decided (alerts.name_wait)
+    due: FrameDecision | None = None  # the onset of that waiting raise: waiting does not move it
 
 
 def _example(d: FrameDecision) -> dict:
@@ -147,12 +149,21 @@ class AlertTracker:
                     onsets.append(f)  # crossing needs a positive term: f is above evidence_ref
                     break
         if not onsets:
+            st.undecided, st.due = 0, None
             return []
+        if st.due is not None and st.due in since:
+            onsets.append(st.due)
         onset = min(onsets, key=lambda f: f.seq)
         a = _Alert(alert_id=f"{stream}:{onset.seq}", started_ns=onset.capture_ns)
         for f in since[since.index(onset):]:
             self._count(a, f)
-        a.condition, a.confidence = self._dominant(st, a, None)
+        votes = self._votes(st, a)
+        if st.undecided < c.name_wait and not self._decided(votes):
+            st.undecided += 1  # raise with the next frames, once they break the tie
+            st.due = onset
+            return []
+        st.undecided, st.due = 0, None
+        a.condition, a.confidence = self._dominant(votes, None, a.confidence)
         st.alert = a
         return [self._record(stream, a, "raised", None)]
 
@@ -173,7 +184,7 @@ class AlertTracker:
             st.frames_since_clear = 0
             return [rec]
         previous = a.condition
-        a.condition, a.confidence = self._dominant(st, a, previous)
+        a.condition, a.confidence = self._dominant(self._votes(st, a), previous, a.confidence)
         if a.condition != previous or (c.update_every > 0 and a.since_update >= c.update_every):
             a.since_update = 0
             return [self._record(d.stream, a, "updated", None)]
@@ -204,13 +215,27 @@ class AlertTracker:
             a.value_max = max(a.value_max, f.value)
             a.example = _example(f)
 
-    def _dominant(self, st: _Stream, a: _Alert, current: str | None) -> tuple[str, float]:
+    def _votes(self, st: _Stream, a: _Alert) -> list[FrameDecision]:
+        """The frames that vote for the alert's name: anomalous ones since its onset among the last
+        condition_window, and with evidence on, suspect ones that name a condition."""
         onset_seq = int(a.alert_id.rsplit(":", 1)[1])
-        # Frames that vote: anomalous ones, and with evidence on, suspect ones that name a condition.
-        window = [f for f in list(st.window)[-self.cfg.condition_window:]
-                  if f.seq >= onset_seq and (f.is_anomalous or (self._hit(f) and f.condition != "clean"))]
+        return [f for f in list(st.window)[-self.cfg.condition_window:]
+                if f.seq >= onset_seq and (f.is_anomalous or (self._hit(f) and f.condition != "clean"))]
+
+    @staticmethod
+    def _decided(window: list[FrameDecision]) -> bool:
+        """One named condition (not "unknown") has strictly more votes than any other."""
+        votes: dict[str, int] = {}
+        for f in window:
+            if f.condition != "unknown":
+                votes[f.condition] = votes.get(f.condition, 0) + 1
+        top = sorted(votes.values(), reverse=True) + [0, 0]
+        return top[0] > top[1]
+
+    @staticmethod
+    def _dominant(window: list[FrameDecision], current: str | None, confidence: float) -> tuple[str, float]:
         if not window:
-            return (current or "unknown"), a.confidence
+            return (current or "unknown"), confidence
         votes: dict[str, int] = {}
         conf: dict[str, float] = {}
         latest: dict[str, int] = {}
@@ -218,11 +243,11 @@ class AlertTracker:
             votes[f.condition] = votes.get(f.condition, 0) + 1
             conf[f.condition] = conf.get(f.condition, 0.0) + float(f.confidence)
             latest[f.condition] = i
-        # "unknown" is no condition: it names the alert only when no frame named one. A tie goes to
-        # the condition seen last: with a small k an isolated false alarm just before a real onset
-        # would otherwise name the alert by its (over)confidence. Measured on demo replays at k=2 of
-        # 3 (26 runs, 762 episodes at levels 4-5): named wrong when raised 4 times with ties broken
-        # by confidence, 2 times with this rule.
+        # "unknown" is no condition: it names the alert only when no frame named one. A tie (left
+        # after name_wait) goes to the condition seen last: with a small k an isolated false alarm
+        # just before a real onset would otherwise name the alert by its (over)confidence. Measured
+        # on demo replays at k=2 of 3 (26 runs, 762 episodes at levels 4-5): named wrong when raised
+        # 4 times with ties broken by confidence, 2 times with this rule.
         named = {c: v for c, v in votes.items() if c != "unknown"} or votes
         best = max(named, key=lambda c: (named[c], latest[c]))
         # Hysteresis on the name: keep the current one unless another has strictly more votes.

@@ -134,6 +134,10 @@ class AlertConfig:
     update_every: int = 150
     # The dominant condition is the majority over anomalous frames among this many recent frames.
     condition_window: int = 30
+    # A due raise waits up to this many frames while its name is undecided (no condition has
+    # strictly more votes than every other, e.g. blur 1 - darkening 1 on the second frame): an
+    # alert's first name is the one an operator acts on. 0 = raise at once.
+    name_wait: int = 3
     # A seq this far below a stream's last seq is a camera restart, not a redelivered duplicate.
     seq_reset_gap: int = 10000
     # Evidence (calibration.alerts; evidence_h 0 = off): also raise when a run of the most recent

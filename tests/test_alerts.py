@@ -71,6 +71,26 @@ def test_updated_when_condition_changes_and_periodically():
     assert [r["state"] for r in recs] == ["raised"] + ["updated"] * 3
 
 
+def test_a_raise_waits_for_its_name_to_be_decided_but_not_longer_than_name_wait():
+    # Measured on demo replays (seed 7, lens blur at level 4): the raise came on the second frame,
+    # blur 1 - darkening 1, and the tie went to the later, wrong name.
+    conds = ["blur", "darkening", "blur", "blur", "blur"]
+    recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0)), "11111", conditions=conds)
+    assert [(r["state"], r["alert_id"], r["condition"], r["frames"]) for r in recs] == [("raised", "cam17:0", "blur", 3)]
+    # raised at once without the wait, named by the tie-break
+    recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=0)), "11111", conditions=conds)
+    assert [(r["state"], r["condition"], r["frames"]) for r in recs][0] == ("raised", "darkening", 2)
+    # a tie that lasts raises after name_wait frames, not never
+    recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=2)), "1" * 8,
+                conditions=["rain", "snow"] + ["unknown"] * 6)
+    # ... and waiting does not move its onset (the k-of-n window slid past seq 0 meanwhile)
+    assert [(r["state"], r["alert_id"], r["condition"], r["frames"]) for r in recs][0] == ("raised", "cam17:0", "snow", 4)
+    # frames naming nothing ("unknown") do not decide a name either
+    recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=3)), "1" * 8,
+                conditions=["unknown"] * 3 + ["haze"] * 5)
+    assert [(r["state"], r["condition"], r["frames"]) for r in recs][0] == ("raised", "haze", 4)
+
+
 def test_confidence_is_share_weighted():
     t = AlertTracker(AlertConfig(k=4, n=4, update_every=0, condition_window=4))
     recs = feed(t, "1111", conditions=["rain", "rain", "rain", "snow"], conf=0.8)

@@ -2,15 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from monitor.cli_options import add_device_option
+from monitor.cli_options import add_device_option, fail as _err
 from monitor.config import Config
-
-
-def _err(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
 
 
 def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
@@ -58,7 +52,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--fpr", type=float, help="target per-frame false-alarm rate (default: config calibration.fpr)")
     p.add_argument("--confidence", type=float, help="confidence that the true rate is below target (default: config calibration.confidence)")
     p.add_argument("--method", choices=("binomial_bound", "empirical_quantile"), help="threshold method (default: config calibration.method)")
-    add_device_option(p, "auto | cpu | cuda | cuda:N")
+    add_device_option(p)
     p.add_argument("--allow-unsupported", action="store_true", help="write the file even if the clean frames cannot support the target")
     p.add_argument("--out", required=True, help="calibration YAML to write")
     p.set_defaults(func=cmd_calibrate)

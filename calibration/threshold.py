@@ -148,10 +148,10 @@ def _ordinal(m: int) -> str:
     return f"{m}{suffix} "
 
 
-class BinomialBoundThreshold:
-    """Lowest order statistic whose exceedance probability is <= target with the given confidence."""
+class _Threshold:
+    """What the threshold methods share: the target, the fit's bookkeeping and strictness, explain()."""
 
-    name = "binomial_bound"
+    name = ""
 
     def __init__(self, target_fpr: float = 0.01, confidence: float = 0.95) -> None:
         _check(target_fpr, confidence)
@@ -164,11 +164,29 @@ class BinomialBoundThreshold:
         """Choose the threshold; strict=True raises ThresholdError when the target cannot be supported.
 
         groups: the track (or stream) of each value. Near-duplicate frames of one track are not
-        independent, so with groups the trials are the groups' largest values ("frames" below
-        then means tracks): fewer trials, an honest bound."""
+        independent, so with groups the trials are the groups' largest values ("frames" in the
+        explanation then means tracks): fewer trials, an honest bound."""
         v = group_maxima(clean_values, groups) if groups is not None else _clean_values(clean_values)
+        res = self._choose(v, "clean tracks" if groups is not None else "clean frames")
+        if strict and not res.supported:
+            raise ThresholdError(res.explanation)
+        self.value, self.result = res.threshold, res
+        return res
+
+    def _choose(self, v: np.ndarray, unit: str) -> ThresholdResult:
+        raise NotImplementedError
+
+    def explain(self) -> str:
+        return self.result.explanation if self.result else f"{self.name}: not calibrated (threshold NaN)"
+
+
+class BinomialBoundThreshold(_Threshold):
+    """Lowest order statistic whose exceedance probability is <= target with the given confidence."""
+
+    name = "binomial_bound"
+
+    def _choose(self, v: np.ndarray, unit: str) -> ThresholdResult:
         n, a, c = len(v), self.target_fpr, self.confidence
-        unit = "clean tracks" if groups is not None else "clean frames"
         need = min_clean_frames(a, c)
         if n < need:
             # Even the largest clean value cannot guarantee the target: use it (the most
@@ -180,53 +198,29 @@ class BinomialBoundThreshold:
                 f"Using the largest clean value, which bounds the rate at {bound:.2%}: add {unit}, "
                 f"raise the target rate or lower the confidence"
             )
-            res = _result(self.name, v, 1, a, c, why, unit)
-        else:
-            # P(Binomial(n, a) >= m) = 1 - cdf(m-1) decreases in m; find the largest m with it >= c.
-            lo, hi = 1, n
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if 1.0 - binom_cdf(mid - 1, n, a) >= c:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            res = _result(self.name, v, lo, a, c, None, unit)
-        if strict and not res.supported:
-            raise ThresholdError(res.explanation)
-        self.value, self.result = res.threshold, res
-        return res
-
-    def explain(self) -> str:
-        return self.result.explanation if self.result else f"{self.name}: not calibrated (threshold NaN)"
+            return _result(self.name, v, 1, a, c, why, unit)
+        # P(Binomial(n, a) >= m) = 1 - cdf(m-1) decreases in m; find the largest m with it >= c.
+        lo, hi = 1, n
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if 1.0 - binom_cdf(mid - 1, n, a) >= c:
+                lo = mid
+            else:
+                hi = mid - 1
+        return _result(self.name, v, lo, a, c, None, unit)
 
 
-class EmpiricalQuantileThreshold:
+class EmpiricalQuantileThreshold(_Threshold):
     """The plain (1 - target) quantile of the clean values: no guarantee, about half the time the
-    true rate is above target. Kept to show what the bound costs in detections."""
+    true rate is above target. Kept to show what the bound costs in detections (confidence is only
+    used to report the bound of the chosen value)."""
 
     name = "empirical_quantile"
 
-    def __init__(self, target_fpr: float = 0.01, confidence: float = 0.95) -> None:
-        _check(target_fpr, confidence)
-        self.target_fpr = target_fpr
-        self.confidence = confidence  # only used to report the bound of the chosen value
-        self.value = float("nan")
-        self.result: ThresholdResult | None = None
-
-    def fit(self, clean_values: object, strict: bool = False, groups: object = None) -> ThresholdResult:
-        v = group_maxima(clean_values, groups) if groups is not None else _clean_values(clean_values)
-        n = len(v)
+    def _choose(self, v: np.ndarray, unit: str) -> ThresholdResult:
         # The m-th largest with m = floor(n * target) + 1 leaves at most floor(n * target) above it.
-        m = min(n, int(math.floor(n * self.target_fpr)) + 1)
-        res = _result(self.name, v, m, self.target_fpr, self.confidence, None,
-                      "clean tracks" if groups is not None else "clean frames")
-        if strict and not res.supported:
-            raise ThresholdError(res.explanation)
-        self.value, self.result = res.threshold, res
-        return res
-
-    def explain(self) -> str:
-        return self.result.explanation if self.result else f"{self.name}: not calibrated (threshold NaN)"
+        m = min(len(v), int(math.floor(len(v) * self.target_fpr)) + 1)
+        return _result(self.name, v, m, self.target_fpr, self.confidence, None, unit)
 
 
 METHODS = {cls.name: cls for cls in (BinomialBoundThreshold, EmpiricalQuantileThreshold)}

@@ -3,20 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .cli_options import add_device_option, add_json_option
+from .cli_options import add_device_option, add_json_option, fail as _err
 from .config import Config
-
-
-def _err(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
 
 
 def _write_json(path: str | None, figures: dict) -> None:

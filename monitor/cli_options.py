@@ -7,15 +7,24 @@ default None and say so in their help).
 from __future__ import annotations
 
 import argparse
+import sys
 
 JSON_HELP = "write the figures as flat JSON keys"
 
 
 def add_device_option(p: argparse.ArgumentParser, help: str | None = None, *, default: str | None = "auto") -> None:
     """--device: where the model runs (auto | cpu | cuda | cuda:N); default None: consumer.device."""
+    if help is None:
+        help = f"auto | cpu | cuda | cuda:N (default {default or 'consumer.device'})"
     p.add_argument("--device", default=default, help=help)
 
 
 def add_json_option(p: argparse.ArgumentParser, help: str = JSON_HELP, *, metavar: str | None = None) -> None:
     """--json PATH: where a command also writes its figures."""
     p.add_argument("--json", metavar=metavar, help=help)
+
+
+def fail(msg: str, code: int = 2) -> int:
+    """Print the one-line error a command ends with (to stderr) and return its exit status."""
+    print(f"error: {msg}", file=sys.stderr)
+    return code

@@ -10,15 +10,10 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from monitor.cli_options import add_device_option, add_json_option
+from monitor.cli_options import add_device_option, add_json_option, fail as _err
 from monitor.config import Config
 
 log = logging.getLogger("signwatch.cli")
-
-
-def _err(msg: str, code: int = 2) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return code
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -251,9 +246,6 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
 
 # --- registration --------------------------------------------------------------------------------
 
-_BENCH_DEVICE_HELP = "auto | cpu | cuda (default consumer.device)"
-
-
 def _replay_stream_args(p: argparse.ArgumentParser, prefix: str) -> None:
     """--streams, --prefix and --loop of the sources that deal recorded frames to parallel streams."""
     p.add_argument("--streams", type=int, default=1, help="parallel streams (default 1)")
@@ -320,7 +312,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--model", help="checkpoint to score with (default consumer.model)")
     p.add_argument("--calibration", help="calibration file: calibrated decisions, condition names and alerts "
                                          "(default consumer.calibration; none: scores only)")
-    add_device_option(p, "auto | cpu | cuda | cuda:N (default consumer.device)", default=None)
+    add_device_option(p, default=None)
     p.add_argument("--group", help="consumer group id (default consumer.group_id)")
     p.add_argument("--group-instance-id", dest="group_instance_id",
                    help="static membership id: a restarted member takes its partitions back without a rebalance")
@@ -357,7 +349,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--producer-linger-ms", dest="producer_linger_ms", type=int, default=20,
                    help="linger_ms of the latency run's producer process, the load generator (default 20; its wait "
                         "is part of the measured latency)")
-    add_device_option(p, _BENCH_DEVICE_HELP, default=None)
+    add_device_option(p, default=None)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     add_json_option(p, "also write the figures as flat JSON keys", metavar="PATH")
     p.set_defaults(func=cmd_bench_pipeline)
@@ -375,7 +367,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     _bench_source_args(p)
     p.add_argument("--capacity-frames", dest="capacity_frames", type=int, default=3000,
                    help="backlog used to measure the capacity (default 3000)")
-    add_device_option(p, _BENCH_DEVICE_HELP, default=None)
+    add_device_option(p, default=None)
     add_json_option(p, "also write the figures (per minute, RSS samples) as JSON", metavar="PATH")
     p.set_defaults(func=cmd_bench_soak)
 

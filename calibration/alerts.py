@@ -9,8 +9,9 @@ Rules (AlertConfig):
   "<stream>:<onset seq>", so a consumer that crashed and replays the same frames re-raises the
   SAME alert id, which downstream can deduplicate;
 - name the dominant condition: the majority over anomalous (with evidence, also suspect) frames of
-  the last `condition_window` frames of the alert ("unknown" only if nothing else was named; a tie when it is raised goes to
-  the condition seen last); the name only changes when another condition has strictly more votes
+  the last `condition_window` frames of the alert ("unknown" only if nothing else was named); a
+  raise that is due while no name leads waits up to `name_wait` frames for one to (its onset stays
+  where it was), then a tie goes to the condition seen last; the name only changes when another condition has strictly more votes
   (no naming flap on ties); confidence = summed confidence of the frames voting for it / number
   of anomalous frames (their average probability of the named condition, counting frames that
   named something else as 0);

@@ -99,7 +99,7 @@ class AlertTracker:
             raise ValueError(f"alerts: need 1 <= k <= n, got k={c.k}, n={c.n}")
         if not (1 <= c.clear_k <= c.clear_n):
             raise ValueError(f"alerts: need 1 <= clear_k <= clear_n, got clear_k={c.clear_k}, clear_n={c.clear_n}")
-        self._evidence = c.evidence_h > 0
+        self._evidence = c.evidence
         if self._evidence and not (c.evidence_n >= 1 and c.evidence_cap > c.evidence_ref):
             raise ValueError(f"alerts: evidence needs evidence_n >= 1 and evidence_cap > evidence_ref, got "
                              f"n={c.evidence_n}, cap={c.evidence_cap}, ref={c.evidence_ref}")
@@ -224,24 +224,26 @@ class AlertTracker:
                 if f.seq >= onset_seq and (f.is_anomalous or (self._hit(f) and f.condition != "clean"))]
 
     @staticmethod
-    def _decided(window: list[FrameDecision]) -> bool:
-        """One named condition (not "unknown") has strictly more votes than any other."""
+    def _tally(window: list[FrameDecision]) -> dict[str, int]:
         votes: dict[str, int] = {}
         for f in window:
-            if f.condition != "unknown":
-                votes[f.condition] = votes.get(f.condition, 0) + 1
-        top = sorted(votes.values(), reverse=True) + [0, 0]
+            votes[f.condition] = votes.get(f.condition, 0) + 1
+        return votes
+
+    @classmethod
+    def _decided(cls, window: list[FrameDecision]) -> bool:
+        """One named condition (not "unknown") has strictly more votes than any other."""
+        top = sorted((v for c, v in cls._tally(window).items() if c != "unknown"), reverse=True) + [0, 0]
         return top[0] > top[1]
 
-    @staticmethod
-    def _dominant(window: list[FrameDecision], current: str | None, confidence: float) -> tuple[str, float]:
+    @classmethod
+    def _dominant(cls, window: list[FrameDecision], current: str | None, confidence: float) -> tuple[str, float]:
         if not window:
             return (current or "unknown"), confidence
-        votes: dict[str, int] = {}
+        votes = cls._tally(window)
         conf: dict[str, float] = {}
         latest: dict[str, int] = {}
         for i, f in enumerate(window):
-            votes[f.condition] = votes.get(f.condition, 0) + 1
             conf[f.condition] = conf.get(f.condition, 0.0) + float(f.confidence)
             latest[f.condition] = i
         # "unknown" is no condition: it names the alert only when no frame named one. A tie (left
@@ -301,12 +303,10 @@ class CalibratedHook:
             np.array([r.recon for r in records], dtype=np.float64),
             np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
         )
-        c = self.tracker.cfg
         # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.
-        det = self.detector.detect_scored([r.image for r in records], scores,
-                                          name_above=c.evidence_ref if c.evidence_h > 0 else None)
+        det = self.detector.detect_scored([r.image for r in records], scores, name_above=self.tracker.cfg.suspect_above)
         alerts = []
         for i, rec in enumerate(records):
             rec.anomaly = float(det.anomaly[i])

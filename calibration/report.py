@@ -255,8 +255,7 @@ def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calib
     meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data)}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
-        a = alert_cfg or AlertConfig()
-        detection = Detector(scorer, cal).detect_features(x, scores, name_above=a.evidence_ref if a.evidence_h > 0 else None)
+        detection = Detector(scorer, cal).detect_features(x, scores, name_above=(alert_cfg or AlertConfig()).suspect_above)
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation

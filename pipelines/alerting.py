@@ -207,8 +207,7 @@ class AlertingHook:
             # An episode the replay saw from well before its onset is the one the dead member saw: an
             # event of it missing from the alerts topic was lost with that member and is published now.
             # (The raise window, n frames or with evidence evidence_n, ends at the raise and holds the onset.)
-            c = self.tracker.cfg
-            trusted_from = ds[0].seq + max(c.n, c.evidence_n if c.evidence_h > 0 else 0)
+            trusted_from = ds[0].seq + self.tracker.cfg.raise_window
             for e in events:
                 if e["state"] not in ("raised", "cleared") or (e["alert_id"], e["state"]) in self._published:
                     continue

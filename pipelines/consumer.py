@@ -905,26 +905,14 @@ def _on_cpu(scorer: Any) -> bool:
     return getattr(getattr(scorer, "device", None), "type", "cpu") == "cpu"
 
 
-def _intra_op_threads(slots: int, scorer: Any) -> int:
-    """torch threads each CPU scorer thread uses when several share the cores (0: leave torch alone)."""
-    if slots <= 1 or not _on_cpu(scorer):
-        return 0
-    import torch
-
-    return max(1, torch.get_num_threads() // slots)
-
-
 def scorer_pool(slots: int, scorer: Any) -> ThreadPoolExecutor:
     """`slots` scorer threads; on the CPU with several, each on its share of torch's threads."""
-    intra_op = _intra_op_threads(slots, scorer)
-    return ThreadPoolExecutor(slots, thread_name_prefix="score", initializer=_set_torch_threads if intra_op else None,
-                              initargs=(intra_op,) if intra_op else ())
-
-
-def _set_torch_threads(n: int) -> None:
+    if slots <= 1 or not _on_cpu(scorer):
+        return ThreadPoolExecutor(slots, thread_name_prefix="score")
     import torch
 
-    torch.set_num_threads(n)
+    return ThreadPoolExecutor(slots, thread_name_prefix="score", initializer=torch.set_num_threads,
+                              initargs=(max(1, torch.get_num_threads() // slots),))
 
 
 def decoded_estimate(value: bytes, max_pixels: int) -> int:

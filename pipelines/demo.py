@@ -808,7 +808,7 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
             _step(5, f"consumer: joined group {cfg.consumer.group_id} in {join_s:.1f} s; calibrated alerts raise on "
                      f"{a.k} of {a.n} anomalous frames"
                      + (f" or {a.evidence_h:g} nats of evidence (anomaly above {a.evidence_ref:g}, each capped at "
-                        f"{a.evidence_cap:g}) within {a.evidence_n} frames" if a.evidence_h > 0 else "")
+                        f"{a.evidence_cap:g}) within {a.evidence_n} frames" if a.evidence else "")
                      + f", and clear after {a.clear_n} frames with fewer than {a.clear_k}")
             _step(6, "console: " + ("live (Ctrl-C ends the replay early)" if live else                  # 6. console
                                     "a snapshot at the end (stdout is not a terminal)" if show else "off (--no-console)"))

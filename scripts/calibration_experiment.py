@@ -331,7 +331,7 @@ def main(argv=None) -> int:
     for name, (fx, expect) in FOREIGN.items():
         batch = [fx(im, rng) for im in test_imgs]
         x, s = compute_features(scorer, batch)
-        rf = det.detect_features(x, s, name_above=AlertConfig().evidence_ref)  # flagged frames' names are unchanged
+        rf = det.detect_features(x, s, name_above=AlertConfig().suspect_above)  # flagged frames' names are unchanged
         foreign_rows[name] = (rf.anomaly, rf.is_anomalous, rf.condition)
         named = rf.condition[rf.is_anomalous]
         foreign[name] = {
@@ -353,7 +353,7 @@ def main(argv=None) -> int:
     from calibration.conditions import CONDITION_OF_CODE as _NAME
 
     on, off = AlertConfig(), AlertConfig(evidence_h=0)
-    rn = det.detect_features(xt, st, name_above=on.evidence_ref)
+    rn = det.detect_features(xt, st, name_above=on.suspect_above)
     clean_rows = (rn.anomaly[ct == 0], rn.is_anomalous[ct == 0], rn.condition[ct == 0])
     alerts: dict = {"clean_stream": {}}
     for tag, cfg in (("evidence", on), ("k_of_n_only", off)):

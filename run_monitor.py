@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """signwatch command line: train, evaluate and run the streaming traffic-sign condition monitor.
 
-Each area registers its own subcommands: monitor.cli (synth, train, evaluate, bench scorer),
-pipelines.cli (broker, produce, score, demo, bench pipeline/soak), calibration.cli (calibrate, console).
+Each area registers its own subcommands (package cli/): cli.model_commands (synth, train, evaluate,
+bench scorer), cli.stream_commands (broker, produce, score, demo, bench pipeline/soak),
+cli.calibration_commands (calibrate), pipelines.console (console).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-_AREAS = ("monitor.cli", "pipelines.cli", "calibration.cli", "pipelines.console")
+_AREAS = ("cli.model_commands", "cli.stream_commands", "cli.calibration_commands", "pipelines.console")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from monitor.config import ConfigError, load_config
+    from monitor.settings import ConfigError
+    from pipelines.config import load_config
 
     parser = build_parser()
     args = parser.parse_args(argv)

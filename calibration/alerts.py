@@ -39,7 +39,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from monitor.config import AlertConfig
+from calibration.settings import AlertConfig
 
 
 class Origin(NamedTuple):
@@ -62,7 +62,7 @@ class FrameDecision(NamedTuple):
 
 
 @dataclass
-class _Alert:
+class OpenAlert:
     alert_id: str
     started_ns: int
     frames: int = 0
@@ -76,10 +76,10 @@ class _Alert:
 
 
 @dataclass
-class _Stream:
+class StreamState:
     last_seq: int | None = None
     window: deque = field(default_factory=deque)  # recent FrameDecision, newest last
-    alert: _Alert | None = None
+    alert: OpenAlert | None = None
     frames_since_clear: int = 0  # only frames after the last clear count towards a new alert
     undecided: int = 0  # frames a due raise has waited for its name to be decided (alerts.name_wait)
     due: FrameDecision | None = None  # the onset of that waiting raise: waiting does not move it
@@ -104,14 +104,14 @@ class AlertTracker:
             raise ValueError(f"alerts: evidence needs evidence_n >= 1 and evidence_cap > evidence_ref, got "
                              f"n={c.evidence_n}, cap={c.evidence_cap}, ref={c.evidence_ref}")
         self._keep = max(c.n, c.clear_n, c.condition_window, c.evidence_n if self._evidence else 1)
-        self.streams: dict[str, _Stream] = {}
+        self.streams: dict[str, StreamState] = {}
         self.duplicates = 0  # frames ignored as redeliveries
 
     # -- public ------------------------------------------------------------------------------
 
     def observe(self, d: FrameDecision) -> list[dict]:
         """One frame's decision -> the alert records it causes (usually none)."""
-        st = self.streams.setdefault(d.stream, _Stream())
+        st = self.streams.setdefault(d.stream, StreamState())
         if st.last_seq is not None and d.seq <= st.last_seq:
             if st.last_seq - d.seq <= self.cfg.seq_reset_gap:
                 self.duplicates += 1
@@ -132,7 +132,7 @@ class AlertTracker:
 
     # -- transitions ---------------------------------------------------------------------------
 
-    def _maybe_raise(self, stream: str, st: _Stream) -> list[dict]:
+    def _maybe_raise(self, stream: str, st: StreamState) -> list[dict]:
         c = self.cfg
         since = list(st.window)[-st.frames_since_clear:]
         onsets = []
@@ -155,7 +155,7 @@ class AlertTracker:
         if st.due is not None and st.due in since:
             onsets.append(st.due)
         onset = min(onsets, key=lambda f: f.seq)
-        a = _Alert(alert_id=f"{stream}:{onset.seq}", started_ns=onset.capture_ns)
+        a = OpenAlert(alert_id=f"{stream}:{onset.seq}", started_ns=onset.capture_ns)
         for f in since[since.index(onset):]:
             self._count(a, f)
         votes = self._votes(st, a)
@@ -168,7 +168,7 @@ class AlertTracker:
         st.alert = a
         return [self._record(stream, a, "raised", None)]
 
-    def _continue(self, d: FrameDecision, st: _Stream) -> list[dict]:
+    def _continue(self, d: FrameDecision, st: StreamState) -> list[dict]:
         c, a = self.cfg, st.alert
         assert a is not None
         self._count(a, d)
@@ -207,7 +207,7 @@ class AlertTracker:
         return sum(self._evidence_of(f) for f in frames)
 
     @staticmethod
-    def _count(a: _Alert, f: FrameDecision) -> None:
+    def _count(a: OpenAlert, f: FrameDecision) -> None:
         a.frames += 1
         if f.is_anomalous:
             a.anomalous_frames += 1
@@ -216,7 +216,7 @@ class AlertTracker:
             a.value_max = max(a.value_max, f.value)
             a.example = _example(f)
 
-    def _votes(self, st: _Stream, a: _Alert) -> list[FrameDecision]:
+    def _votes(self, st: StreamState, a: OpenAlert) -> list[FrameDecision]:
         """The frames that vote for the alert's name: anomalous ones since its onset among the last
         condition_window, and with evidence on, suspect ones that name a condition."""
         onset_seq = int(a.alert_id.rsplit(":", 1)[1])
@@ -258,7 +258,7 @@ class AlertTracker:
             best = current
         return best, conf[best] / len(window)
 
-    def _record(self, stream: str, a: _Alert, state: str, ended_ns: int | None) -> dict[str, Any]:
+    def _record(self, stream: str, a: OpenAlert, state: str, ended_ns: int | None) -> dict[str, Any]:
         return {
             "alert_id": a.alert_id,
             "stream": stream,
@@ -273,53 +273,3 @@ class AlertTracker:
             "score_max": float(a.value_max) if a.frames else 0.0,
             "example": dict(a.example),
         }
-
-
-class CalibratedHook:
-    """The consumer's on_scored hook: calibrated decisions for a scored batch, then alerts.
-
-    Annotates each ScoreRecord (anomaly, is_anomalous, condition, confidence) in place, using the
-    decoded frame each record carries (`.image`) for the image statistics and the scorer's values
-    already on the record (nothing is scored twice), and returns the AlertRecords the batch caused.
-    With evidence on, a suspect frame (anomaly above alerts.evidence_ref, is_anomalous False) carries
-    the classifier's name as its condition, so a restore from the scores topic replays the same votes.
-    Records must arrive in each stream's seq order, as Kafka delivers one partition.
-    """
-
-    def __init__(self, detector, cfg: AlertConfig | None = None) -> None:
-        self.detector = detector
-        self.tracker = AlertTracker(cfg)
-
-    def __call__(self, records: list) -> list:
-        import numpy as np
-
-        from monitor.scorer import ScoreResult
-        from pipelines.wire import AlertExample, AlertRecord
-
-        if not records:
-            return []
-        scores = ScoreResult(
-            np.array([r.score for r in records], dtype=np.float64),
-            np.array([r.recon for r in records], dtype=np.float64),
-            np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
-        )
-        # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
-        # too, so the alert can be named before any frame crosses the threshold, and a restore
-        # (pipelines.alerting) replays the same votes from the score records.
-        det = self.detector.detect_scored([r.image for r in records], scores, name_above=self.tracker.cfg.suspect_above)
-        alerts = []
-        for i, rec in enumerate(records):
-            rec.anomaly = float(det.anomaly[i])
-            rec.is_anomalous = bool(det.is_anomalous[i])
-            rec.condition = str(det.condition[i])
-            rec.confidence = float(det.confidence[i])
-            o = rec.origin
-            d = FrameDecision(rec.stream, int(rec.seq), rec.is_anomalous, rec.condition, rec.confidence, rec.anomaly,
-                              int(rec.capture_ns), Origin(o.topic, o.partition, o.offset))
-            for a in self.tracker.observe(d):
-                ex = a["example"]
-                example = AlertExample(ex["topic"], ex["partition"], ex["offset"], ex["seq"]) if ex.get("topic") is not None else None
-                alerts.append(AlertRecord(a["alert_id"], a["stream"], a["state"], a["condition"], a["confidence"],
-                                          a["started_ns"], a["ended_ns"], a["frames"], a["anomalous_frames"],
-                                          a["score_mean"], a["score_max"], example))
-        return alerts

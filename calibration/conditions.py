@@ -21,6 +21,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
+from calibration.folds import group_folds
+
 # CURE-TSR challenge code -> condition name (calibration files and alert records use these).
 CONDITION_OF_CODE: dict[int, str] = {
     0: "clean",
@@ -133,8 +135,6 @@ class ConditionClassifier:
         """Fit on standardised features z (N, D) with condition names (CLEAN for clean frames) and
         track ids (folds never split a track). Returns the classifier and out-of-fold logits
         (N, K) before temperature scaling: what the model says about tracks it did not see."""
-        from calibration.detector import group_folds  # one fold rule for the whole calibration
-
         z = np.asarray(z, dtype=np.float64)
         labels = np.asarray(labels).astype(str)
         present = set(labels)

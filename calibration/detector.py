@@ -21,11 +21,16 @@ statistics of calibration.features. Fit on clean frames only:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from calibration.conditions import CLEAN, UNKNOWN, ConditionClassifier
 from calibration.features import FEATURE_NAMES, image_features
+from calibration.folds import group_folds
+from calibration.threshold import ThresholdResult
+from monitor.scorer import ScoreResult
 
 SCORER_COLUMNS: tuple[str, ...] = ("log_recon", "cos_1", "cos_2", "cos_3", "cos_4", "score")
 FEATURE_COLUMNS: tuple[str, ...] = SCORER_COLUMNS + FEATURE_NAMES
@@ -102,15 +107,6 @@ def fit_gaussian(x: np.ndarray, clip: float = 6.0, soft: float = 1.5) -> Gaussia
     return GaussianModel(center, scale, mean, np.linalg.inv(cov), shrink, clip, soft)
 
 
-def group_folds(groups: Sequence[str], k: int, seed: int = 0) -> np.ndarray:
-    """Fold index per row, whole groups (tracks) kept together; deterministic for a seed."""
-    g = np.asarray(groups).astype(str)
-    keys = np.unique(g)
-    order = np.random.default_rng(seed).permutation(len(keys))
-    fold_of_key = {keys[i]: j % k for j, i in enumerate(order)}
-    return np.array([fold_of_key[v] for v in g], dtype=np.int64)
-
-
 def out_of_fold_distances(x: np.ndarray, groups: Sequence[str], k: int = 5, clip: float = 6.0, seed: int = 0) -> np.ndarray:
     """Each clean frame's distance under a model fitted WITHOUT its track: an honest sample of
     what unseen clean frames will score (in-sample distances are too small, and a threshold fitted
@@ -178,6 +174,39 @@ def tail_map_from_dict(d: dict) -> TailMap:
 # The runtime detector
 
 
+@dataclass
+class Calibration:
+    model_id: str
+    created: str
+    threshold: ThresholdResult
+    gaussian: GaussianModel
+    distance_tail: TailMap
+    classifier: ConditionClassifier | None = None
+    classifier_tail: TailMap | None = None
+    features: tuple[str, ...] = FEATURE_COLUMNS
+    data: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)  # figures measured at calibration (out of fold)
+
+
+def not_clean_logit(logits: np.ndarray) -> np.ndarray:
+    """log((1 - p_clean) / p_clean) from class logits (clean = column 0), computed stably."""
+    rest = logits[:, 1:]
+    m = rest.max(axis=1)
+    lse_rest = m + np.log(np.exp(rest - m[:, None]).sum(axis=1))
+    return lse_rest - logits[:, 0]
+
+
+def anomaly_values(cal: Calibration, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows (N, D) -> (anomaly, standardised z, classifier logits or an empty (N, 0))."""
+    z = cal.gaussian.standardise(x)
+    a = cal.distance_tail(cal.gaussian.distance(x))
+    logits = np.zeros((len(x), 0))
+    if cal.classifier is not None and cal.classifier_tail is not None:
+        logits = cal.classifier.logits(z)
+        a = np.maximum(a, cal.classifier_tail(not_clean_logit(logits)))
+    return a, z, logits
+
+
 class DetectionResult(NamedTuple):
     anomaly: np.ndarray       # (N,) surprise relative to clean frames (nats); higher = more anomalous
     is_anomalous: np.ndarray  # (N,) bool: anomaly > threshold
@@ -188,8 +217,6 @@ class DetectionResult(NamedTuple):
 
 def compute_features(scorer, frames: Sequence[np.ndarray], batch: int = 512) -> tuple[np.ndarray, Any]:
     """Frames -> (feature rows (N, D), ScoreResult), in batches so memory stays bounded."""
-    from monitor.scorer import ScoreResult
-
     rows, parts = [], []
     for i in range(0, len(frames), batch):
         chunk = frames[i : i + batch]
@@ -241,9 +268,6 @@ class Detector:
         the others. A value: also for frames whose anomaly exceeds it while staying at or below the
         threshold (is_anomalous stays False): the per-stream alert path accumulates such suspect
         frames as evidence (calibration.alerts) and needs to know what they look like."""
-        from calibration.calibrate import anomaly_values
-        from calibration.conditions import CLEAN, UNKNOWN
-
         anomaly, z, _ = anomaly_values(self.calibration, x)
         flagged = anomaly > self.threshold
         named = flagged if name_above is None else flagged | (anomaly > name_above)
@@ -257,12 +281,3 @@ class Detector:
             condition = np.where(named, UNKNOWN, CLEAN).astype(object)
             confidence = np.zeros(n)
         return DetectionResult(anomaly, flagged, condition, confidence.astype(np.float64), score_result)
-
-
-def load_detector(model_path, calibration_path, device: str = "auto") -> Detector:
-    """The model and its calibration; refuses (CalibrationError, one line) a calibration made for another model."""
-    import monitor
-    from calibration.calibrate import load_calibration
-
-    scorer = monitor.load_model(model_path, device=device)
-    return Detector(scorer, load_calibration(calibration_path, model_id=scorer.model_id))

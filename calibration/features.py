@@ -33,6 +33,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from monitor.preprocess import as_uint8_image
+
 FEATURE_SIZE = 64
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -49,8 +51,6 @@ _EPS = 1e-6
 
 def resize_batch(frames: Sequence[np.ndarray] | np.ndarray, size: int = FEATURE_SIZE) -> np.ndarray:
     """Frames (uint8 BGR or grey, any size) -> (N, size, size, 3) uint8 BGR."""
-    from monitor.preprocess import as_uint8_image
-
     out = np.empty((len(frames), size, size, 3), dtype=np.uint8)
     for i, f in enumerate(frames):
         f = np.asarray(f)

@@ -18,18 +18,22 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+import monitor
 from calibration.alerts import AlertTracker, FrameDecision
+from calibration.calibrate import features_of_paths
+from calibration.calibration_file import load_calibration
 from calibration.conditions import CONDITION_OF_CODE, UNKNOWN
+from calibration.detector import Detector
 from calibration.metrics import auroc, roc_curve
-from monitor.config import AlertConfig
+from calibration.settings import AlertConfig
+from monitor.cure_tsr import CHALLENGE_TYPES, read_cure_tsr
+from monitor.scorer import ScoreResult
 
 KINDS = ("recon", "gradient", "combined", "anomaly")
 _COLOURS = {"recon": (40, 160, 40), "gradient": (200, 120, 0), "combined": (180, 30, 180), "anomaly": (0, 0, 220)}
 
 
 def _names() -> dict[int, str]:
-    from monitor.cure_tsr import CHALLENGE_TYPES
-
     return CHALLENGE_TYPES
 
 
@@ -238,12 +242,6 @@ def write_report_files(out_dir: str | Path, report: dict) -> Path:
 def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calibration: str | Path | None = None,
                  auroc_table: Any = None, device: str = "auto", alert_cfg: AlertConfig | None = None) -> dict:
     """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report."""
-    import monitor
-    from calibration.calibrate import features_of_paths, load_calibration
-    from calibration.detector import Detector
-    from monitor.cure_tsr import read_cure_tsr
-    from monitor.scorer import ScoreResult
-
     scorer = monitor.load_model(model, device=device)
     frames = read_cure_tsr(data)
     if not frames:

@@ -25,7 +25,7 @@ _MAGIC = {
 }
 
 
-def _declared_size(data: bytes) -> tuple[int, int] | None:
+def declared_size(data: bytes) -> tuple[int, int] | None:
     """Width and height from the header, read before decoding so a decompression bomb is refused cheaply."""
     if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -61,7 +61,7 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
     kind = next((k for m, k in _MAGIC.items() if data.startswith(m)), None)
     if kind is None:
         raise ImageError(f"not an image (unrecognised leading bytes {data[:8].hex()})")
-    size = _declared_size(data)
+    size = declared_size(data)
     if size is not None:
         w, h = size
         if w <= 0 or h <= 0:

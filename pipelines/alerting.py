@@ -1,6 +1,6 @@
 """Alerts that survive a consumer crash: the calibrated hook, plus its state rebuilt from Kafka.
 
-`CalibratedHook` (calibration/alerts.py) keeps each stream's alert state in memory. When a member
+`CalibratedHook` (below) keeps each stream's alert state in memory. When a member
 of the scoring group dies, the member that takes over its partitions is sent again the frames the
 dead one had scored but not committed. With a fresh state it would see an episode from its middle
 and raise it again, under another id; a clear it missed would leave the alert open forever.
@@ -23,7 +23,7 @@ for those streams. Afterwards:
   saw at least alerts.n frames (alerts.evidence_n, if larger and the evidence rule is on) before the
   episode's onset (otherwise its onset could differ from the one the dead member computed). The
   evidence rule needs nothing more: it sums the `anomaly` values the score records carry, and
-  suspect frames carry their `condition` (calibration.alerts.CalibratedHook).
+  suspect frames carry their `condition` (CalibratedHook, above).
 
 Scores and alerts of a stream share a partition number with its frames (same key, same partition
 count; ensure_topics checks the counts), so the partitions taken over name what to read.
@@ -35,15 +35,77 @@ import time
 from collections import defaultdict
 from typing import Any, Sequence
 
-from calibration.alerts import CalibratedHook, FrameDecision, Origin, _Alert, _Stream
+import numpy as np
+
+from calibration.alerts import (
+    AlertTracker,
+    FrameDecision,
+    OpenAlert,
+    Origin,
+    StreamState,
+)
+from calibration.settings import AlertConfig
+from monitor.scorer import ScoreResult
 from pipelines.broker import client_kwargs
+from pipelines.producers import KeyedRecord
+from pipelines.wire import (
+    AlertExample,
+    AlertRecord,
+    WireError,
+    decode_alert,
+    decode_score,
+    encode_alert,
+)
 
 log = logging.getLogger("signwatch.alerting")
 
 
-def _alert_record(a: dict) -> Any:
-    from pipelines.wire import AlertExample, AlertRecord
+class CalibratedHook:
+    """The consumer's on_scored hook: calibrated decisions for a scored batch, then alerts.
 
+    Annotates each ScoreRecord (anomaly, is_anomalous, condition, confidence) in place, using the
+    decoded frame each record carries (`.image`) for the image statistics and the scorer's values
+    already on the record (nothing is scored twice), and returns the AlertRecords the batch caused.
+    With evidence on, a suspect frame (anomaly above alerts.evidence_ref, is_anomalous False) carries
+    the classifier's name as its condition, so a restore from the scores topic replays the same votes.
+    Records must arrive in each stream's seq order, as Kafka delivers one partition.
+    """
+
+    def __init__(self, detector, cfg: AlertConfig | None = None) -> None:
+        self.detector = detector
+        self.tracker = AlertTracker(cfg)
+
+    def __call__(self, records: list) -> list:
+        if not records:
+            return []
+        scores = ScoreResult(
+            np.array([r.score for r in records], dtype=np.float64),
+            np.array([r.recon for r in records], dtype=np.float64),
+            np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
+        )
+        # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
+        # too, so the alert can be named before any frame crosses the threshold, and a restore
+        # (pipelines.alerting) replays the same votes from the score records.
+        det = self.detector.detect_scored([r.image for r in records], scores, name_above=self.tracker.cfg.suspect_above)
+        alerts = []
+        for i, rec in enumerate(records):
+            rec.anomaly = float(det.anomaly[i])
+            rec.is_anomalous = bool(det.is_anomalous[i])
+            rec.condition = str(det.condition[i])
+            rec.confidence = float(det.confidence[i])
+            o = rec.origin
+            d = FrameDecision(rec.stream, int(rec.seq), rec.is_anomalous, rec.condition, rec.confidence, rec.anomaly,
+                              int(rec.capture_ns), Origin(o.topic, o.partition, o.offset))
+            for a in self.tracker.observe(d):
+                ex = a["example"]
+                example = AlertExample(ex["topic"], ex["partition"], ex["offset"], ex["seq"]) if ex.get("topic") is not None else None
+                alerts.append(AlertRecord(a["alert_id"], a["stream"], a["state"], a["condition"], a["confidence"],
+                                          a["started_ns"], a["ended_ns"], a["frames"], a["anomalous_frames"],
+                                          a["score_mean"], a["score_max"], example))
+        return alerts
+
+
+def _alert_record(a: dict) -> Any:
     ex = a.get("example") or {}
     example = AlertExample(ex["topic"], ex["partition"], ex["offset"], ex["seq"]) if ex.get("topic") is not None else None
     return AlertRecord(a["alert_id"], a["stream"], a["state"], a["condition"], a["confidence"], a["started_ns"],
@@ -149,7 +211,6 @@ class AlertingHook:
         """Rebuild the alert state of the streams of `partitions` (called on the consumer's main thread)."""
         from kafka.partitioner.default import murmur2
 
-        from pipelines.wire import WireError, decode_alert, decode_score
 
         cfg, bootstrap = consumer.cfg, consumer.bootstrap
         k = cfg.kafka
@@ -190,11 +251,11 @@ class AlertingHook:
         for stream in set(decisions) | set(published):
             ds = decisions.get(stream, [])
             t0 = ds[0].capture_ns if ds else None
-            st = _Stream()
+            st = StreamState()
             seed = _open_at(published.get(stream, []), t0)
             if seed is not None:
                 # The window begins inside a published episode: continue it under its published id.
-                st.alert = _Alert(alert_id=seed.alert_id, started_ns=seed.started_ns, frames=seed.frames,
+                st.alert = OpenAlert(alert_id=seed.alert_id, started_ns=seed.started_ns, frames=seed.frames,
                                   anomalous_frames=seed.anomalous_frames, value_sum=seed.score_mean * seed.frames,
                                   value_max=seed.score_max, condition=seed.condition or "unknown",
                                   confidence=float(seed.confidence or 0.0))
@@ -222,9 +283,6 @@ class AlertingHook:
                  len(decisions), len(missing))
 
     def _publish(self, consumer: Any, events: list[dict]) -> None:
-        from pipelines.producers import KeyedRecord
-        from pipelines.wire import encode_alert
-
         topic = consumer.cfg.kafka.alerts_topic
         futures = []
         for e in events:

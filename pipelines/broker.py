@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
-from monitor.config import Config, KafkaConfig
+from pipelines.config import Config, KafkaConfig
 
 log = logging.getLogger("signwatch.broker")
 

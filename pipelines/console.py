@@ -35,7 +35,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from monitor.config import Config
+from pipelines.broker import BrokerError, check_reachable
+from pipelines.config import Config
 from pipelines.console_state import (
     ConsoleState,
     DeadLetterView,
@@ -963,7 +964,6 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
         err.print("error: the screen must be at least 20 columns (--width) and 3 rows (--height)", markup=False)
         return 2
     if args.once:  # a script wants a quick, clear failure (a live screen waits for the broker instead)
-        from pipelines.broker import BrokerError, check_reachable
 
         try:
             check_reachable(bootstrap, cfg.kafka.connect_timeout_s)

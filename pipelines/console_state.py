@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from monitor.config import ConsoleConfig
+from pipelines.config import ConsoleConfig
 
 ALERT_STATES = ("raised", "updated", "cleared")
 

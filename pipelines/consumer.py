@@ -55,13 +55,29 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from monitor.config import Config
-from monitor.preprocess import ImageError, _declared_size, decode_image
-from pipelines.broker import client_kwargs
+from monitor.preprocess import ImageError, declared_size, decode_image
+from pipelines.broker import BrokerError, client_kwargs, ensure_topics
+from pipelines.config import Config
 from pipelines.metrics import MetricsSnapshot, PipelineMetrics, plausible_lag
-from pipelines.producers import KeyedRecord, ResilientProducer, delivery_timeouts, producer_settings
-from pipelines.wire import (AlertRecord, DeadLetterInfo, FrameMeta, HeaderError, Origin, ScoreRecord,
-                            dead_letter_headers, encode_alert, encode_score, one_line, parse_frame_headers)
+from pipelines.producers import (
+    KeyedRecord,
+    ResilientProducer,
+    delivery_timeouts,
+    producer_settings,
+)
+from pipelines.wire import (
+    AlertRecord,
+    DeadLetterInfo,
+    FrameMeta,
+    HeaderError,
+    Origin,
+    ScoreRecord,
+    dead_letter_headers,
+    encode_alert,
+    encode_score,
+    one_line,
+    parse_frame_headers,
+)
 
 log = logging.getLogger("signwatch.consumer")
 
@@ -255,7 +271,7 @@ class ScoringConsumer:
         self.first_record_mono: float | None = None  # when the first frame arrived (bench: excludes the group join)
         self.last_batch_mono: float | None = None    # when the last batch was committed
         self.latencies_ms: list[float] | None = None  # set to [] to keep every capture->publish latency (bench)
-        self.cpu_split: Any = None  # bench: a pipelines.cputime.CpuSplit, stopped when the loop ends
+        self.cpu_split: Any = None  # bench: a cli.cputime.CpuSplit, stopped when the loop ends
         self.cpu_used: dict[str, float] = {}  # ... and what it measured
 
     # ---- clients, created on first use -------------------------------------------------------
@@ -592,8 +608,6 @@ class ScoringConsumer:
         return "; ".join(parts) + (f"; {more} more streams" if more > 0 else "")
 
     def _recheck_topics(self) -> None:
-        from pipelines.broker import BrokerError, ensure_topics
-
         self._check_topics = False
         try:
             ensure_topics(self.bootstrap, self.cfg)
@@ -923,7 +937,7 @@ def decoded_estimate(value: bytes, max_pixels: int) -> int:
     max_image_pixels allows.
     """
     try:
-        size = _declared_size(value)
+        size = declared_size(value)
     except Exception:
         size = None
     if size is not None and size[0] > 0 and size[1] > 0:

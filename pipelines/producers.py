@@ -24,9 +24,24 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
-from monitor.config import Config
-from pipelines.broker import client_kwargs
-from pipelines.wire import CHALLENGE_NAMES, FrameMeta, GroundTruth, encode_frame, frame_headers, frame_key
+from monitor.cure_tsr import (
+    group_of,
+    group_sequences,
+    list_images,
+    load_image,
+    read_cure_tsr,
+)
+from monitor.preprocess import ImageError
+from pipelines.broker import BrokerError, client_kwargs, ensure_topics
+from pipelines.config import Config
+from pipelines.wire import (
+    CHALLENGE_NAMES,
+    FrameMeta,
+    GroundTruth,
+    encode_frame,
+    frame_headers,
+    frame_key,
+)
 
 log = logging.getLogger("signwatch.produce")
 
@@ -232,8 +247,6 @@ class FrameProducer:
             return
 
         def check() -> None:
-            from pipelines.broker import BrokerError, ensure_topics
-
             try:
                 ensure_topics(self._bootstrap, self._cfg)
             except (BrokerError, KafkaError) as e:
@@ -311,8 +324,6 @@ class FrameSequence(NamedTuple):
 def cure_sequences(root: str | Path, challenge_types: Sequence[str] | None = None, levels: Sequence[int] | None = None,
                    sign_types: Sequence[str] | None = None) -> list[FrameSequence]:
     """A CURE-TSR layout -> its sequences (monitor.cure_tsr), each frame with its ground truth."""
-    from monitor.cure_tsr import group_sequences, read_cure_tsr
-
     frames = read_cure_tsr(root, challenge_types=challenge_types, levels=levels, sign_types=sign_types)
     out = []
     for key, group in group_sequences(frames).items():
@@ -329,8 +340,6 @@ def folder_sequences(root: str | Path, truth: tuple[str, int] | None = None) -> 
     `truth` = (challenge, level) labels every frame (e.g. ('none', 0) for a clean folder); the sign
     is the image's class folder and the sequence its group.
     """
-    from monitor.cure_tsr import group_of, list_images
-
     root = Path(root)
     groups: dict[str, list[Path]] = {}
     for p in list_images(root):
@@ -350,9 +359,6 @@ def replay_ticks(sequences: Sequence[FrameSequence], streams: int, prefix: str =
     Each tick holds the next frame of every stream that still has one; a stream plays its sequences
     one after the other (and again from the start with loop=True). `limit` caps the total frames.
     """
-    from monitor.cure_tsr import load_image
-    from monitor.preprocess import ImageError
-
     if streams < 1:
         raise ValueError(f"streams must be >= 1, got {streams}")
     if not sequences:

@@ -38,7 +38,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.alerts import AlertTracker, FrameDecision  # noqa: E402
-from calibration.calibrate import fit_calibration, save_calibration  # noqa: E402
+from calibration.calibrate import fit_calibration
+from calibration.calibration_file import save_calibration
 from calibration.conditions import CONDITION_OF_CODE, UNKNOWN  # noqa: E402
 from calibration.detector import Detector, compute_features  # noqa: E402
 from calibration.features import features_from_resized, image_features, resize_batch  # noqa: E402
@@ -46,7 +47,7 @@ from calibration.metrics import auroc  # noqa: E402
 from calibration.report import build_report, write_report_files  # noqa: E402
 from monitor.challenges import apply_challenge  # noqa: E402
 from monitor.cure_tsr import CHALLENGE_TYPES, list_images, load_image, split_by_track, track_of  # noqa: E402
-from monitor.config import AlertConfig  # noqa: E402
+from calibration.settings import AlertConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 

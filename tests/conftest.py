@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.config import Config, config_to_dict
+from pipelines.config import Config, config_to_dict
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,8 @@ def episode_frames(images: list[np.ndarray], streams: int, per_stream: int, clea
 def make_calibration(checkpoint: Path, tmp: Path, tracks: int = 40, fpr: float = 0.05) -> Path:
     """A calibration file for `checkpoint` from clean crops of ../shared/data (no classifier)."""
     import monitor
-    from calibration.calibrate import calibrate_folders, save_calibration
+    from calibration.calibrate import calibrate_folders
+    from calibration.calibration_file import save_calibration
     from monitor.cure_tsr import list_images, track_of
     from tests.helpers import SHARED_DATA
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from calibration.alerts import AlertTracker, FrameDecision, Origin
-from monitor.config import AlertConfig
+from calibration.settings import AlertConfig
 
 MS = 1_000_000
 
@@ -202,7 +202,7 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     import cv2
     import numpy as np
 
-    from calibration.alerts import CalibratedHook
+    from pipelines.alerting import CalibratedHook
     from calibration.calibrate import fit_calibration
     from calibration.detector import FEATURE_COLUMNS, Detector, compute_features
     from monitor.checkpoint import make_untrained_checkpoint

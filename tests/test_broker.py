@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from monitor.config import Config
+from pipelines.config import Config
 from pipelines.broker import BrokerError, EmbeddedBroker, ensure_topics, open_broker, partition_counts, topic_names
 from tests.conftest import fresh_config
 

@@ -8,23 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from calibration.calibrate import (
-    CalibrationError,
-    calibrate_folders,
-    fit_calibration,
-    load_calibration,
-    save_calibration,
-)
+from calibration.calibration_file import CalibrationError, load_calibration, save_calibration
+from calibration.calibrate import calibrate_folders, fit_calibration
 from calibration.conditions import CLEAN, CONDITION_OF_CODE, UNKNOWN, ConditionClassifier, condition_classes
-from calibration.detector import (
-    FEATURE_COLUMNS,
-    Detector,
-    fit_gaussian,
-    fit_tail_map,
-    group_folds,
-    load_detector,
-    out_of_fold_distances,
-)
+from calibration.detector import FEATURE_COLUMNS, Detector, fit_gaussian, fit_tail_map, out_of_fold_distances
+from calibration.folds import group_folds
+from calibration.calibration_file import load_detector
 from calibration.features import FEATURE_NAMES, image_features
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"

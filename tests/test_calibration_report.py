@@ -9,7 +9,7 @@ import numpy as np
 from calibration.detector import DetectionResult
 from calibration.report import build_report, draw_roc, replay_delays, write_report_files
 from calibration.metrics import roc_curve
-from monitor.config import AlertConfig
+from calibration.settings import AlertConfig
 from monitor.scorer import ScoreResult
 
 

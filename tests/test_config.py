@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Config, ConfigError, load_config
+from pipelines.config import Config, load_config
+from monitor.settings import ConfigError
 
 
 def test_no_file_gives_defaults() -> None:

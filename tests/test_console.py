@@ -15,7 +15,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from monitor.config import Config, ConsoleConfig
+from pipelines.config import Config, ConsoleConfig
 from pipelines.console import (
     ConsoleEvent,
     KafkaFeed,

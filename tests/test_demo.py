@@ -8,9 +8,10 @@ import json
 import pytest
 
 import run_monitor
-from monitor.config import Config
-from pipelines import demo
-from pipelines.demo import EpisodeOutcome, Row
+from calibration.calibration_file import load_detector
+from cli import demo
+from cli.demo import EpisodeOutcome, Row
+from pipelines.config import Config
 from tests.conftest import read_topic
 from tests.helpers import SHARED_DATA, belgium_paths
 
@@ -21,7 +22,7 @@ STREAMS, PER_STREAM = 4, 130  # 3 condition streams x 3 episodes: each default c
 def demo_parts(tmp_path_factory):
     """A briefly trained model and a quick calibration on tracks the replay never shows (files in tmp only)."""
     import monitor
-    from calibration.calibrate import load_calibration, save_calibration
+    from calibration.calibration_file import load_calibration, save_calibration
     from monitor.train import train_model
 
     belgium_paths()  # skips without ../shared/data
@@ -99,14 +100,13 @@ def test_saved_model_and_calibration_load_as_a_detector(demo_parts, tmp_path):
     """--save-dir keeps what the demo made; the README's detector API reads it back."""
     from argparse import Namespace
 
-    import monitor
     from tests.helpers import belgium_frames
 
     split, scorer, cal, files = demo_parts
     line = demo.save_artifacts(tmp_path / "keep", demo.DemoModel(str(files / "model.pt"), ""), cal,
                                Namespace(model=None, calibration=None))
     assert "model.pt" in line and "calibration.yaml" in line
-    det = monitor.load_detector(tmp_path / "keep" / "model.pt", tmp_path / "keep" / "calibration.yaml", device="cpu")
+    det = load_detector(tmp_path / "keep" / "model.pt", tmp_path / "keep" / "calibration.yaml", device="cpu")
     r = det.detect(belgium_frames(8))
     assert r.anomaly.shape == r.is_anomalous.shape == r.condition.shape == r.confidence.shape == (8,)
     assert det.threshold == cal.threshold.threshold

@@ -52,7 +52,7 @@ def test_bench_pipeline_reports_flat_json(untrained_checkpoint, tmp_path, capsys
 
 def test_broker_command_prints_its_address_and_stops_cleanly_on_sigterm():
     from pipelines.broker import partition_counts, topic_names
-    from monitor.config import Config
+    from pipelines.config import Config
 
     p = subprocess.Popen([sys.executable, str(REPO / "run_monitor.py"), "broker"], cwd=REPO, text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})

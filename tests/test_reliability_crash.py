@@ -62,7 +62,7 @@ def _send(producer: FrameProducer, frames, streams: list[str], start: int, stop:
 
 
 def _hook(checkpoint, calibration, cfg) -> tuple:
-    from calibration.calibrate import load_calibration
+    from calibration.calibration_file import load_calibration
     from calibration.detector import Detector
 
     scorer = monitor.load_model(checkpoint, device="cpu")

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .scorer import Scorer, batched_scores, floor_forward_backward, reference_loop_scores
+from monitor.scorer import Scorer, batched_scores, floor_forward_backward, reference_loop_scores
 
 
 def _sync(device: torch.device) -> None:
@@ -75,7 +75,7 @@ def load_bench_frames(data: str | Path | None, limit: int = 512) -> list[np.ndar
     """Real sign crops for the benchmark: a folder of images, else the shared BelgiumTSC crops."""
     import cv2
 
-    from .cure_tsr import list_images
+    from monitor.cure_tsr import list_images
 
     root = Path(data) if data else Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
     if not root.exists():

@@ -10,9 +10,14 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from calibration.metrics import auroc
-
-from .cure_tsr import CHALLENGE_TYPES, CureFrame, load_image, read_cure_tsr
-from .scorer import Scorer, ScoreResult
+from monitor.cure_tsr import (
+    CHALLENGE_TYPES,
+    CureFrame,
+    challenge_code,
+    load_image,
+    read_cure_tsr,
+)
+from monitor.scorer import Scorer, ScoreResult
 
 SCORE_KINDS = ("recon", "gradient", "combined")
 
@@ -100,8 +105,6 @@ def evaluate_dir(scorer: Scorer, root: str | Path, challenges: Sequence[str] | N
                  progress: Callable[[int], None] | None = None) -> EvalTable:
     frames = read_cure_tsr(root)
     if challenges is not None or levels is not None:
-        from .cure_tsr import challenge_code
-
         want_c = None if challenges is None else {challenge_code(c) for c in challenges}
         frames = [f for f in frames if f.name.challenge_type == 0 or
                   ((want_c is None or f.name.challenge_type in want_c) and (levels is None or f.name.level in levels))]

@@ -1,21 +1,18 @@
 """One YAML file configures a whole deployment; every setting has a default.
 
-Each section is a dataclass; `load_config` checks every key and type and fails with one line
-naming the setting and what was expected.
+Each section is a dataclass that lives with the layer that uses it (monitor.settings.TrainConfig,
+calibration.settings: CalibrationConfig and AlertConfig; the Kafka, producer,
+consumer and console sections here). `Config` gathers them; `load_config` checks every key and type
+(monitor.settings) and every value (validate_config) and fails with one line naming the setting.
 """
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-
-class ConfigError(ValueError):
-    """A configuration file or setting is wrong; the message is one line naming it."""
+from calibration.settings import AlertConfig, CalibrationConfig
+from monitor.settings import ConfigError, TrainConfig, build_section, read_yaml_file
 
 
 @dataclass
@@ -90,88 +87,10 @@ class ConsumerConfig:
     alert_restore_minutes: float = 30.0
 
 
-@dataclass
-class TrainConfig:
-    channels: int = 3
-    size: int = 28
-    epochs: int = 60
-    batch_size: int = 64
-    lr: float = 1e-3
-    alpha: float = 0.03
-    val_fraction: float = 0.2
-    seed: int = 0
 
 
-@dataclass
-class CalibrationConfig:
-    fpr: float = 0.01
-    confidence: float = 0.95
-    per_stream: bool = False
-    # binomial_bound (true rate <= fpr with `confidence`) | empirical_quantile (no guarantee)
-    method: str = "binomial_bound"
-    # Below this probability the condition is reported as "unknown".
-    min_confidence: float = 0.5
-    # Challenge frames below this level are left out of calibration (level 1 is mostly invisible).
-    min_level: int = 2
 
 
-@dataclass
-class AlertConfig:
-    # Raise when k of the last n frames are anomalous; clear when fewer than clear_k of the last
-    # clear_n are. Measured on demo replays (unseen tracks; 672 episodes of 15 frames at levels
-    # 4-5 between clear ones of 20; 8 seeds x 2 schedules): k=2 of 3 and clear 1 of 10 raised
-    # exactly one alert naming the condition within 10 frames for 669 (mean delay 1.4 frames) and
-    # no false alert in 21,920 clear frames; k=3 of 5 got 663 (noise, rain and blur found later,
-    # two missed); clear 1 of 8 split one episode in two. Per-frame false alarms on unseen clean
-    # tracks never came within 3 frames of each other, so k=2 never joined them into an alert.
-    # The per-frame threshold is calibrated for a 1 % rate: for 30 frames/s cameras whose frames
-    # are independent trials, a larger k of n (say 8 of 15) trades delay for fewer false alerts.
-    k: int = 2
-    n: int = 3
-    clear_k: int = 1
-    clear_n: int = 10
-    # While an alert lasts: re-emit "updated" every this many frames (0: only when the condition changes).
-    update_every: int = 150
-    # The dominant condition is the majority over anomalous frames among this many recent frames.
-    condition_window: int = 30
-    # A due raise waits up to this many frames while its name is undecided (no condition has
-    # strictly more votes than every other, e.g. blur 1 - darkening 1 on the second frame): an
-    # alert's first name is the one an operator acts on. 0 = raise at once. Measured on the demo
-    # (seeds 0-7, through the broker): 334 -> 335 of 336 episodes met its promise with --levels
-    # 3,4,5 and with --levels 3 (offline replay, --levels 4,5: 333 -> 335), mean delay 1.40 -> 1.42.
-    name_wait: int = 3
-    # A seq this far below a stream's last seq is a camera restart, not a redelivered duplicate.
-    seq_reset_gap: int = 10000
-    # Evidence (calibration.alerts; evidence_h 0 = off): also raise when a run of the most recent
-    # frames, at most evidence_n, sums to evidence_h, each frame counting min(anomaly, evidence_cap)
-    # - evidence_ref (anomaly: nats of surprise; clean frames' median ~1.2, the threshold ~6.3); an
-    # alert then also needs its frames among the last clear_n to sum below 0 to clear. Level-3
-    # frames mostly stay under the threshold but above 3. Measured offline on the demo's frames
-    # (seeds 0-7: the demo's quick model, calibration, frames and decisions, replayed through this
-    # tracker without the broker; the same replay without evidence gives the 91/112 the demo
-    # gave; before name_wait): level-3 episodes that met the demo's promise 91 -> 111 of 112 with --levels 3,4,5
-    # (272 -> 334 of 336 with --levels 3), levels 4-5 223 -> 223 of 224, no false alert in
-    # 10,960 clear frames; the largest sum of a run of <= 6 clear frames was 5.8. h=6 or ref=2.5
-    # raised on fewer frames and named more episodes wrong (440, 435 of 448 at level 3).
-    evidence_ref: float = 3.0
-    evidence_cap: float = 8.0
-    evidence_n: int = 6
-    evidence_h: float = 8.0
-
-    @property
-    def evidence(self) -> bool:
-        return self.evidence_h > 0
-
-    @property
-    def suspect_above(self) -> float | None:
-        """Anomaly value above which a frame is suspect and names a condition (the evidence rule's
-        evidence_ref); None with the evidence rule off: only anomalous frames name one."""
-        return self.evidence_ref if self.evidence else None
-
-    @property
-    def raise_window(self) -> int:
-        """Frames a raise looks back over: n, or evidence_n when larger and the evidence rule is on."""
-        return max(self.n, self.evidence_n if self.evidence else 0)
 
 
 @dataclass
@@ -199,60 +118,6 @@ class Config:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
-
-
-def _type_name(tp: object) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
-
-
-def _coerce(value: object, tp: object, where: str) -> object:
-    """Check `value` against the annotation `tp`; ints are accepted for floats."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError:
-                pass
-        names = " or ".join(_type_name(a) for a in args)
-        raise ConfigError(f"config: {where} must be {names}, got {value!r}")
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp in (str, bool) and type(value) is tp:
-        return value
-    raise ConfigError(f"config: {where} must be {_type_name(tp)}, got {value!r}")
-
-
-def _build(cls: type, data: object, where: str) -> object:
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise ConfigError(f"config: {where or 'top level'} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in names:
-            raise ConfigError(
-                f"config: unknown setting {where + '.' if where else ''}{key} (expected one of: {', '.join(sorted(names))})"
-            )
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        path = f"{where}.{f.name}" if where else f.name
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[f.name] = _build(tp, data[f.name], path)
-        else:
-            kwargs[f.name] = _coerce(data[f.name], tp, path)
-    return cls(**kwargs)
 
 
 # Settings with a fixed set of values, and settings that must be positive (> 0) or not negative.
@@ -312,26 +177,7 @@ def validate_config(cfg: Config, where: str = "config") -> Config:
 
 def config_from_dict(data: dict | None) -> Config:
     """Build a validated Config from a parsed YAML mapping."""
-    return validate_config(_build(Config, data, ""))  # type: ignore[arg-type]
-
-
-def read_yaml_file(path: Path, what: str, error: type[Exception] = ConfigError) -> typing.Any:
-    """Parse a YAML file with yaml.safe_load; any failure raises `error` in one line
-    "<what> file <path>: not found | cannot be read (...) | not valid YAML (...)".
-
-    The parsed value is returned as it is (None for an empty file, or a list): the caller checks
-    its shape, with its own messages."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise error(f"{what} file {path}: not found") from None
-    except OSError as e:
-        raise error(f"{what} file {path}: cannot be read ({e.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else "invalid YAML"
-        raise error(f"{what} file {path}: not valid YAML ({first})") from None
+    return validate_config(build_section(Config, data, ""))  # type: ignore[arg-type]
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from monitor.config import Config
+from pipelines.config import Config
 
 log = logging.getLogger("signwatch.bench")
 
@@ -106,7 +106,7 @@ def scorer_only_fps(scorer: Any, frames: list[np.ndarray], batch: int, threads: 
         return len(frames) / (time.perf_counter() - t)
 
 
-def _fresh_topics(cfg: Config) -> Config:
+def fresh_topics(cfg: Config) -> Config:
     tag = uuid.uuid4().hex[:8]
     k = dataclasses.replace(cfg.kafka, frames_topic=f"signwatch.bench-{tag}.frames", scores_topic=f"signwatch.bench-{tag}.scores",
                             alerts_topic=f"signwatch.bench-{tag}.alerts", dead_letter_topic=f"signwatch.bench-{tag}.deadletter")
@@ -157,7 +157,7 @@ def _producer_process(cfg: Config, bootstrap: str, encoded: list[bytes], count: 
         results.put((0.0, 0.0, f"{type(e).__name__}: {e}"))
 
 
-def _delete_topics(cfg: Config, bootstrap: str) -> None:
+def delete_topics(cfg: Config, bootstrap: str) -> None:
     from pipelines.broker import admin_client, topic_names
 
     try:
@@ -176,9 +176,9 @@ def end_to_end(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
     drain, the group join included."""
     from pipelines.broker import ensure_topics
     from pipelines.consumer import ScoringConsumer
-    from pipelines.cputime import CpuSplit, per_frame_line
+    from cli.cputime import CpuSplit, per_frame_line
 
-    cfg = _fresh_topics(cfg)
+    cfg = fresh_topics(cfg)
     ensure_topics(bootstrap, cfg)
     try:
         t = time.perf_counter()
@@ -194,7 +194,7 @@ def end_to_end(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
         where = f"mean batch {summary.metrics.mean_batch:.0f}; {summary.times.line()}"
         return Drained(len(encoded) / seconds, where, consumer.cpu_used, per_frame_line(consumer.cpu_used, len(encoded)))
     finally:
-        _delete_topics(cfg, bootstrap)
+        delete_topics(cfg, bootstrap)
 
 
 def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int, rate: float,
@@ -204,9 +204,9 @@ def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
     first frame sent to the last published."""
     from pipelines.broker import ensure_topics
     from pipelines.consumer import ScoringConsumer
-    from pipelines.cputime import CpuSplit, per_frame_line
+    from cli.cputime import CpuSplit, per_frame_line
 
-    cfg = _fresh_topics(cfg)
+    cfg = fresh_topics(cfg)
     ensure_topics(bootstrap, cfg)
     n = max(streams, int(rate * seconds))
     unique = list(dict.fromkeys(encoded))  # what the producer process needs, without the repeats
@@ -245,7 +245,7 @@ def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
             runner.join(30)
             raise RuntimeError(f"bench: only {consumer.scored} of {n} frames were scored in time")
     finally:
-        _delete_topics(cfg, bootstrap)
+        delete_topics(cfg, bootstrap)
     lat = np.asarray(consumer.latencies_ms)
     # The first frames meet a cold fetch session and batch sizes still settling; skip the first second.
     skip = min(len(lat) // 10, int(rate))

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.cli_options import add_device_option, fail as _err
-from monitor.config import Config
+from cli.options import add_device_option, fail as _err
+from pipelines.config import Config
 
 
 def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     import monitor
-    from calibration.calibrate import CalibrationError, calibrate_folders, save_calibration
+    from calibration.calibration_file import CalibrationError, save_calibration
+    from calibration.calibrate import calibrate_folders
     from calibration.threshold import ThresholdError
     from monitor.checkpoint import CheckpointError
 

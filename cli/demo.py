@@ -12,7 +12,7 @@ Steps, each printing one line:
                  played on the TEST tracks only (never seen by training or calibration); condition
                  frames are made on the fly with monitor.challenges.apply_challenge, seeded; every
                  frame carries its ground truth (challenge, level) in its headers;
-5. consumer    - an in-process ScoringConsumer whose hook is calibration.alerts.CalibratedHook
+5. consumer    - an in-process ScoringConsumer whose hook is pipelines.alerting.CalibratedHook
                  (calibrated decisions + AlertTracker), publishing score and alert records;
 6. console     - the live console (LiveConsole over a ConsoleState fed with the consumer's score and
                  alert records) unless --no-console; a final snapshot is printed at the end;
@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from monitor.config import Config
+from pipelines.config import Config
 from pipelines.producers import SourceFrame, Tick
 from pipelines.wire import CHALLENGE_NAMES, AlertRecord, GroundTruth, ScoreRecord
 
@@ -172,7 +172,7 @@ def quick_calibration(scorer, tracks: Sequence[Track], cfg: Config, seed: int = 
 
     The challenge set: every frame once per CURE-TSR effect, at one level drawn from `levels`
     (every level of every effect still gets a third of the frames); all frames go through the
-    wire encoding first. Returns calibration.calibrate.Calibration (fit_calibration's protocol:
+    wire encoding first. Returns calibration.detector.Calibration (fit_calibration's protocol:
     track-wise folds, threshold on out-of-fold clean values)."""
     from calibration.calibrate import fit_calibration
     from calibration.detector import compute_features
@@ -532,7 +532,7 @@ class DemoReplay:
     dead-lettered), or 60 s after the last one was sent; `close()` stops the consumer."""
 
     def __init__(self, cfg: Config, bootstrap: str, scorer, calibration, state: Any = None, consumer_out: Any = None) -> None:
-        from calibration.alerts import CalibratedHook
+        from pipelines.alerting import CalibratedHook
         from calibration.detector import Detector
         from pipelines.consumer import ScoringConsumer
 
@@ -744,7 +744,7 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
     from rich.console import Console
 
     import monitor
-    from calibration.calibrate import load_calibration
+    from calibration.calibration_file import load_calibration
     from pipelines.broker import ensure_topics, open_broker
     from pipelines.console import LiveConsole, render
     from pipelines.console_state import ConsoleState
@@ -843,7 +843,7 @@ def save_artifacts(folder: Path, model: DemoModel, cal, args: Any) -> str:
     """--save-dir: keep the quick model and calibration (what --model/--calibration gave is left where it is)."""
     import shutil
 
-    from calibration.calibrate import save_calibration
+    from calibration.calibration_file import save_calibration
 
     folder.mkdir(parents=True, exist_ok=True)
     kept = []
@@ -865,7 +865,7 @@ class _Null:
 
 
 def add_demo_arguments(p: Any) -> None:
-    """The demo's own command-line options (the demo subcommand is registered in pipelines/cli.py)."""
+    """The demo's own command-line options (the demo subcommand is registered in cli/stream_commands.py)."""
     p.add_argument("--frames", type=int, default=2000, help="frames to replay in total (default 2000)")
     p.add_argument("--streams", type=int, default=4, help="parallel streams; stream 0 stays clear (default 4)")
     p.add_argument("--fps", type=float, help=f"frames per second per stream (default {DEMO_FPS:g}; 0 = full speed)")

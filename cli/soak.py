@@ -1,7 +1,7 @@
 """`bench soak`: sustained load on a real scoring process, minute by minute.
 
 1. Measure the end-to-end capacity (frames/s) of one in-process consumer draining a backlog
-   (pipelines.bench.end_to_end), unless --rate is given.
+   (cli.bench_pipeline.end_to_end), unless --rate is given.
 2. Start a scoring consumer as its own process (`run_monitor.py score`, what a deployment runs),
    on fresh topics.
 3. Stream frames at --load (default 0.8) of that capacity from --streams (default 8) streams for
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from monitor.config import Config, config_to_dict
+from pipelines.config import Config, config_to_dict
 from pipelines.metrics import LatencyHistogram
 
 log = logging.getLogger("signwatch.soak")
@@ -290,7 +290,7 @@ class Soak:
 
 def run_soak(cfg: Config, args: Any) -> int:
     import monitor
-    from pipelines.bench import _delete_topics, _fresh_topics, bench_frames, end_to_end
+    from cli.bench_pipeline import delete_topics, fresh_topics, bench_frames, end_to_end
     from pipelines.broker import ensure_topics, open_broker
 
     tmp = tempfile.TemporaryDirectory(prefix="signwatch-soak-")
@@ -313,7 +313,7 @@ def run_soak(cfg: Config, args: Any) -> int:
                 print(f"soak: streaming {rate:.0f} frames/s from {args.streams} streams for {args.minutes:g} min, "
                       f"plus 1 poison record/s", flush=True)
             del scorer  # the consumer under test is its own process
-            scfg = _fresh_topics(cfg)
+            scfg = fresh_topics(cfg)
             # Producer batches of a few frames, not one: the embedded broker's fetches slow down with the
             # number of stored batches (DESIGN.md 4), which would otherwise dominate a long soak.
             scfg = dataclasses.replace(scfg, producer=dataclasses.replace(scfg.producer,
@@ -328,7 +328,7 @@ def run_soak(cfg: Config, args: Any) -> int:
             try:
                 figures = soak.run()
             finally:
-                _delete_topics(scfg, handle.bootstrap)
+                delete_topics(scfg, handle.bootstrap)
     finally:
         tmp.cleanup()
     slope = figures["rss_slope_mib_per_min"]

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .cli_options import add_device_option, add_json_option, fail as _err
-from .config import Config
+from cli.options import add_device_option, add_json_option, fail as _err
+from pipelines.config import Config
 
 
 def _write_json(path: str | None, figures: dict) -> None:
@@ -35,7 +35,7 @@ def _select(items: list[tuple[Path, str]], args: argparse.Namespace) -> list[tup
     """Keep one side of a deterministic track-wise split; the same options give the same tracks in every command."""
     if args.subset == "all":
         return items
-    from .cure_tsr import split_by_track
+    from monitor.cure_tsr import split_by_track
 
     group = dict(items)
     train, test = split_by_track([p for p, _ in items], args.test_fraction, args.split_seed, group=lambda p: group[p])
@@ -46,8 +46,8 @@ def _select(items: list[tuple[Path, str]], args: argparse.Namespace) -> list[tup
 # --- synth -----------------------------------------------------------------------------------------
 
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
-    from .challenges import build_challenge_set
-    from .cure_tsr import challenge_code, training_images
+    from monitor.challenges import build_challenge_set
+    from monitor.cure_tsr import challenge_code, training_images
 
     src = Path(args.data)
     if not src.is_dir():
@@ -74,8 +74,8 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
 # --- train -----------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
-    from .cure_tsr import training_images
-    from .train import train_model
+    from monitor.cure_tsr import training_images
+    from monitor.train import train_model
 
     src = Path(args.data)
     if not src.is_dir():
@@ -109,7 +109,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
 # --- evaluate --------------------------------------------------------------------------------------
 
 def render_auroc_tables(table, console: Console) -> None:
-    from .evaluate import SCORE_KINDS
+    from calibration.evaluate import SCORE_KINDS
 
     for kind in SCORE_KINDS:
         t = Table(title=f"AUROC, {kind} ({table.n_clean} clean frames as inliers)", title_justify="left")
@@ -126,8 +126,8 @@ def render_auroc_tables(table, console: Console) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
-    from . import load_model
-    from .evaluate import evaluate_dir
+    from monitor import load_model
+    from calibration.evaluate import evaluate_dir
 
     console = Console()
     # Everything is checked before any scoring starts; each problem is one line.
@@ -138,7 +138,7 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     if not Path(args.data).is_dir():
         return _err(f"--data {args.data}: not a directory (expected a CURE-TSR layout)")
     if args.calibration:
-        from calibration.calibrate import CalibrationError, load_calibration
+        from calibration.calibration_file import CalibrationError, load_calibration
 
         try:
             load_calibration(args.calibration, model_id=scorer.model_id)
@@ -168,9 +168,9 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_bench_scorer(args: argparse.Namespace, cfg: Config) -> int:
     import torch
 
-    from . import load_model
-    from .bench import bench_scorer, load_bench_frames
-    from .checkpoint import make_untrained_checkpoint
+    from monitor import load_model
+    from cli.bench_scorer import bench_scorer, load_bench_frames
+    from monitor.checkpoint import make_untrained_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)

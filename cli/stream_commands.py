@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from monitor.cli_options import add_device_option, add_json_option, fail as _err
-from monitor.config import Config
+from cli.options import add_device_option, add_json_option, fail as _err
+from pipelines.config import Config
 
 log = logging.getLogger("signwatch.cli")
 
@@ -220,7 +220,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
         return _err(str(e) if str(e).startswith("checkpoint ") else f"model {c.model}: {e}")
     hook = None
     if c.calibration:
-        from calibration.calibrate import load_calibration
+        from calibration.calibration_file import load_calibration
         from calibration.detector import Detector
         from pipelines.alerting import AlertingHook
 
@@ -329,7 +329,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
                                    "rain, clear, blur, ...), score them with calibrated alerts, show the live console and "
                                    "print one row per episode: alert raised, condition named, delay.")
     _kafka_args(p)
-    from pipelines.demo import add_demo_arguments
+    from cli.demo import add_demo_arguments
 
     add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
@@ -393,7 +393,7 @@ def _check_before_work(cfg: Config, model: str | None) -> str | None:
 
 
 def cmd_bench_pipeline(args: argparse.Namespace, cfg: Config) -> int:
-    from pipelines.bench import run_bench
+    from cli.bench_pipeline import run_bench
     from pipelines.broker import BrokerError
 
     _apply_kafka_args(cfg, args)
@@ -412,7 +412,7 @@ def cmd_bench_pipeline(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
     from pipelines.broker import BrokerError
-    from pipelines.demo import run_demo
+    from cli.demo import run_demo
 
     _apply_kafka_args(cfg, args)
     if args.frames < 1 or args.streams < 1 or args.epochs < 1 or (args.fps is not None and args.fps < 0):
@@ -432,7 +432,7 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_bench_soak(args: argparse.Namespace, cfg: Config) -> int:
     from pipelines.broker import BrokerError
-    from pipelines.soak import run_soak
+    from cli.soak import run_soak
 
     _apply_kafka_args(cfg, args)
     if args.minutes <= 0 or args.streams < 1 or not 0 < args.load <= 1.5 or (args.rate is not None and args.rate <= 0):

@@ -1,6 +1,6 @@
 """The anomaly value: a two-sided distance of a frame's feature vector from clean frames.
 
-Why two-sided (DESIGN.md 5): GradCon's score is one-sided, and blur, darkening and rain make a
+Why two-sided (docs/DESIGN.md §5): GradCon's score is one-sided, and blur, darkening and rain make a
 frame EASIER to reconstruct, so they look more normal by that score. Any departure from the
 clean distribution, in either direction, is what a condition monitor must flag.
 

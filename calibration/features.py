@@ -1,4 +1,4 @@
-"""Cheap image statistics that see what GradCon's one-sided score misses (DESIGN.md 5).
+"""Cheap image statistics that see what GradCon's one-sided score misses (docs/DESIGN.md §5).
 
 Every frame is first resized to a fixed 64x64 BGR copy, so the statistics do not depend on the
 crop's size, and then all statistics are computed for the whole batch at once with numpy slicing

@@ -55,8 +55,8 @@ TEST_FRACTION = 0.30
 CALIBRATION_FRACTION = 0.45  # of all tracks; the rest (25 %) trains the quick model
 
 # Conditions of the default schedule, in the order the streams meet them (names as in the frame
-# headers). Left out: dirty_lens, shadow and codec_error, the weak ones at levels 3-5 (DESIGN.md 5:
-# "the remaining misses were dirty lens, shadow, codec error and light noise"); they are still
+# headers). Left out: dirty_lens, shadow and codec_error, the weak ones at levels 3-5 (docs/DESIGN.md §5:
+# the detector's remaining misses, per frame: 0-3 % flagged, README); they are still
 # in the calibration's challenge set, so the classifier knows them, and --conditions can ask for them.
 DEMO_CONDITIONS: tuple[str, ...] = ("rain", "exposure", "gaussian_blur", "snow", "darkening", "haze",
                                     "decolorization", "noise", "lens_blur")

@@ -17,7 +17,7 @@
 
 Memory that grows without bound shows as a slope that does not fall towards 0 as the run gets
 longer; a few MiB/min over a short run is allocator warm-up. The embedded broker keeps every
-record in memory (DESIGN.md 4) and its fetches slow down as topics grow: its own RSS is printed
+record in memory (docs/DESIGN.md §4) and its fetches slow down as topics grow: its own RSS is printed
 too, and latency creeping up over a long run on the embedded broker is the broker, not the consumer.
 """
 from __future__ import annotations
@@ -315,7 +315,7 @@ def run_soak(cfg: Config, args: Any) -> int:
             del scorer  # the consumer under test is its own process
             scfg = fresh_topics(cfg)
             # Producer batches of a few frames, not one: the embedded broker's fetches slow down with the
-            # number of stored batches (DESIGN.md 4), which would otherwise dominate a long soak.
+            # number of stored batches (docs/DESIGN.md §4), which would otherwise dominate a long soak.
             scfg = dataclasses.replace(scfg, producer=dataclasses.replace(scfg.producer,
                                                                           linger_ms=max(scfg.producer.linger_ms, SOAK_LINGER_MS)))
             scfg = dataclasses.replace(scfg, kafka=dataclasses.replace(scfg.kafka, bootstrap_servers=handle.bootstrap),

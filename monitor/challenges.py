@@ -1,7 +1,7 @@
 """The 12 CURE-TSR challenge effects at 5 levels, and a builder for CURE-TSR-style challenge sets.
 
 The data set's authors rendered their challenges in Adobe After Effects on whole video frames
-(DESIGN.md 3); these are OpenCV/numpy re-creations applied to one sign crop at a time.
+(docs/DESIGN.md §3); these are OpenCV/numpy re-creations applied to one sign crop at a time.
 
 Scale. Crops range from ~21 to 700 px. Every size-dependent quantity (blur radius, noise grain,
 streak length, blob size, block size) is expressed for a reference sign of REFERENCE_SIZE px and
@@ -372,7 +372,7 @@ _EFFECTS: dict[int, Callable] = {
     11: _snow,
     12: _haze,
 }
-_STOPS = {4: (-1, -3, -5, -7, -9), 6: (1, 3, 5, 7, 9)}  # darkening, exposure (DESIGN.md 3)
+_STOPS = {4: (-1, -3, -5, -7, -9), 6: (1, 3, 5, 7, 9)}  # darkening, exposure (docs/DESIGN.md §3)
 
 CHALLENGES: tuple[str, ...] = tuple(CHALLENGE_TYPES[c] for c in range(1, 13))
 

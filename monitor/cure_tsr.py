@@ -1,6 +1,6 @@
 """CURE-TSR file names and folder layout, sign sequences, plain image folders, track-wise splits.
 
-CURE-TSR (DESIGN.md 3) names every crop `sequenceType_signType_challengeType_challengeLevel_Index.bmp`
+CURE-TSR (docs/DESIGN.md §3) names every crop `sequenceType_signType_challengeType_challengeLevel_Index.bmp`
 (two digits per field, four for the index) and stores it under `<Split>/<ChallengeFolder>/`, e.g.
 `Real_Train/ChallengeFree/01_06_00_00_0001.bmp` or `Real_Test/CodecError-1/01_06_03_01_0001.bmp`.
 

@@ -1,4 +1,4 @@
-"""GradCon's convolutional autoencoder, exactly as the authors built it (DESIGN.md section 1).
+"""GradCon's convolutional autoencoder, exactly as the authors built it (docs/DESIGN.md §1).
 
 Only the network lives here; training, scoring and checkpoints are elsewhere.
 """

@@ -5,7 +5,7 @@ decoder ConvTranspose2d weights; layer_cos_l = cos(g_l, ref_l); score = recon + 
 
 The batched scorer never forms a per-sample autograd graph. For a ConvTranspose2d with input a
 (B, in, H, W) and output gradient d (B, out, H', W'), the weight gradient of sample b is
-a_b (in, HW) @ U_b^T (HW, out*k*k), where U_b = unfold(d_b, k, stride, padding) (DESIGN.md 2).
+a_b (in, HW) @ U_b^T (HW, out*k*k), where U_b = unfold(d_b, k, stride, padding) (docs/DESIGN.md §2).
 `reference_loop_scores` is the authors' batch-size-1 procedure, kept as the ground truth.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _patches(d: torch.Tensor, layer: nn.ConvTranspose2d, hw: tuple[int, int]) ->
 def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, ref: torch.Tensor) -> torch.Tensor:
     """Cosine between each sample's weight gradient of `layer` and the reference `ref` (in, out, k, k): (B,).
 
-    g_b = a_b (in, HW) @ U_b (HW, P) with U_b the unfolded output gradient (DESIGN.md 2). Two exact
+    g_b = a_b (in, HW) @ U_b (HW, P) with U_b the unfolded output gradient (docs/DESIGN.md §2). Two exact
     ways to get g_b . r and |g_b| without a Python loop, chosen by cost:
     - direct: form g_b with one bmm, then (G @ r) / (|G| |r|);
     - gram, when H*W is small next to `in` (layers near the latent): g_b . r is the directional
@@ -70,7 +70,7 @@ def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, 
         return dot / (norm * rnorm).clamp_min(1e-30)
     if a.is_cuda:
         g = torch.bmm(af, _patches(d, layer, (H, W))).flatten(1)  # (B, in*P): per-sample weight gradients, W's layout
-        # (G @ r) / (|G| |r|): a matrix-vector product, not a broadcast cosine_similarity (DESIGN.md 2).
+        # (G @ r) / (|G| |r|): a matrix-vector product, not a broadcast cosine_similarity (docs/DESIGN.md §2).
         return (g @ r) / (torch.linalg.vector_norm(g, dim=1) * rnorm).clamp_min(1e-30)
     # On the CPU, materialising (B, HW, P) patches is memory-bound; measured at batch 256 on 2 cores:
     # with many output channels, k*k polyphase bmms beat it (9.8 vs 14.1 ms); with few (the last

@@ -1,4 +1,4 @@
-"""Train GradCon on challenge-free frames (DESIGN.md section 1).
+"""Train GradCon on challenge-free frames (docs/DESIGN.md §1).
 
 loss = recon + alpha * grad_loss, where grad_loss = -(1/4) sum_l cos(d recon / d W_l, ref_l) over the
 four decoder weights, differentiated through (second order). ref_l is the running mean, over every

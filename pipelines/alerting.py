@@ -117,7 +117,7 @@ def read_partitions(cfg, bootstrap: str, topic: str, partitions: Sequence[int], 
     """Records of `topic`'s `partitions` from `since_ms` (None: the beginning) to the end, by partition.
 
     The end is where polls come back empty (end offsets are not trusted: Tansu's are wrong,
-    DESIGN.md 4); nobody else writes these partitions while we restore them.
+    docs/DESIGN.md §4); nobody else writes these partitions while we restore them.
     """
     from kafka import KafkaConsumer, TopicPartition
 

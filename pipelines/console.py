@@ -564,7 +564,7 @@ class KafkaFeed:
     """Reads the scores, alerts and dead-letter topics for the console.
 
     No consumer group: the console must not take partitions from the scorers' groups, and it must
-    not wait for a group join (DESIGN.md 4: seconds on Tansu). It assigns every partition itself and
+    not wait for a group join (docs/DESIGN.md §4: seconds on Tansu). It assigns every partition itself and
     picks its start: alerts from the beginning (few records, and an open alert may be old), scores
     and dead letters from the last `lookback_minutes` via offsets_for_times (or the beginning with
     from_beginning). It never asks for end offsets: they are wrong on Tansu, and reading on from a
@@ -606,7 +606,7 @@ class KafkaFeed:
 
         k = self.kcfg
         try:
-            # Small fetch waits keep the screen live (DESIGN.md 4: fetch_max_wait_ms sets latency on
+            # Small fetch waits keep the screen live (docs/DESIGN.md §4: fetch_max_wait_ms sets latency on
             # Tansu); dead letters carry whole frames, so fetches must allow the largest one.
             self.consumer = KafkaConsumer(
                 bootstrap_servers=self.bootstrap,

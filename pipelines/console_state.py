@@ -261,7 +261,7 @@ class ConsoleState:
                 self._consumers.add(consumer)
 
             # Plot the calibrated anomaly when there is one: it is the value the alert threshold
-            # applies to (DESIGN.md 5: the raw GradCon score misses blur, darkening and rain).
+            # applies to (docs/DESIGN.md §5: the raw GradCon score misses blur, darkening and rain).
             anomaly = _num(record.get("anomaly"))
             value, name = (anomaly, "anomaly") if anomaly is not None else (_num(record.get("score")), "score")
             if value is not None:

@@ -58,7 +58,7 @@ def plausible_lag(end_offsets: Mapping[object, int], positions: Mapping[object, 
     """Frames behind the end of the assigned partitions, or None when the broker's figures cannot be right.
 
     An end offset below our own position is impossible on a correct broker; Tansu reports such
-    figures (DESIGN.md 4), and a wrong lag is worse than none.
+    figures (docs/DESIGN.md §4), and a wrong lag is worse than none.
     """
     if not positions:
         return None

@@ -3,7 +3,7 @@
 Every source yields *ticks*: the frames to emit at one instant (one per stream). `produce()` paces
 the ticks, numbers frames per stream, encodes them and hands them to a `FrameProducer`, which
 counts every frame the broker did not acknowledge (with its seq ranges) instead of dropping it
-silently, and re-creates its Kafka client when the broker has forgotten it (DESIGN.md 4: after a
+silently, and re-creates its Kafka client when the broker has forgotten it (docs/DESIGN.md §4: after a
 broker restart an idempotent producer fails every send with UnknownProducerIdError).
 """
 from __future__ import annotations
@@ -50,14 +50,14 @@ RECORD_ERRORS = ("MessageSizeTooLargeError", "RecordListTooLargeError", "Invalid
                  "BufferError", "AssertionError", "ValueError")
 # Any other failure may leave an idempotent producer broken for good: after a broker restart it
 # fails with UnknownProducerIdError, or its InitProducerId fails and every later send fails with
-# the stored fatal error (DESIGN.md 4); and a client whose batches expired while the broker was
+# the stored fatal error (docs/DESIGN.md §4); and a client whose batches expired while the broker was
 # away was seen to stay stuck after it came back (timeouts count too). Closing it and starting a
 # new one is the cure, at most once a second.
 RECREATE_MIN_INTERVAL_S = 1.0
 
 
 def producer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
-    """KafkaProducer settings for throughput with acks from every replica (DESIGN.md 4)."""
+    """KafkaProducer settings for throughput with acks from every replica (docs/DESIGN.md §4)."""
     p, k = cfg.producer, cfg.kafka
     return {
         **client_kwargs(k, bootstrap),

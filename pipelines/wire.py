@@ -19,7 +19,7 @@ ENCODINGS = ("jpeg", "png")
 # What a frame's `encoding` header may name: ours plus lossless formats other producers may send.
 WIRE_ENCODINGS = ("jpeg", "png", "bmp")
 
-# CURE-TSR challenge codes (DESIGN.md 3) -> the names used in headers and score records.
+# CURE-TSR challenge codes (docs/DESIGN.md §3) -> the names used in headers and score records.
 CHALLENGE_NAMES = {
     0: "none",
     1: "decolorization",

@@ -24,7 +24,7 @@ def test_embedded_broker_answers_restarts_on_the_same_port_and_stops():
         assert set(partition_counts(broker.bootstrap, cfg, topic_names(cfg)).values()) == {4}
         broker.restart()
         assert broker.running and broker.port == port
-        # Memory storage: the restart forgot the topics (DESIGN.md 4); ensure_topics makes them again.
+        # Memory storage: the restart forgot the topics (docs/DESIGN.md §4); ensure_topics makes them again.
         ensure_topics(broker.bootstrap, cfg)
         pid = broker.pid
     assert not broker.running

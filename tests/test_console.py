@@ -43,7 +43,7 @@ class FakeClock:
 def score(stream: str, seq: int, t: float, value: float = 0.05, *, anomalous: bool | None = None,
           condition: str | None = None, confidence: float | None = None, model: str = "gc-3fa9c1d2",
           latency_s: float = 0.015) -> dict:
-    """A score record as pipelines/wire.py writes it (ARCHITECTURE.md), captured at time t."""
+    """A score record as pipelines/wire.py writes it (docs/ARCHITECTURE.md), captured at time t."""
     rec = {
         "stream": stream, "seq": seq, "score": value, "recon": 0.01, "layer_cos": [0.9, 0.8, 0.85, 0.7],
         "model_id": model, "capture_ns": int(t * 1e9), "received_ns": int((t + 0.004) * 1e9),

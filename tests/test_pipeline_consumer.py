@@ -174,7 +174,7 @@ def test_a_killed_member_s_frames_are_scored_by_the_survivor(kafka_broker, kafka
 
 
 def test_consumer_and_producer_ride_through_a_broker_restart(scorer):
-    """Memory storage loses everything on restart (DESIGN.md 4): the loop must rejoin, re-create its
+    """Memory storage loses everything on restart (docs/DESIGN.md §4): the loop must rejoin, re-create its
     producer and score every frame the producer says was delivered after the restart."""
     from pipelines.broker import EmbeddedBroker, ensure_topics
     from tests.conftest import fresh_config

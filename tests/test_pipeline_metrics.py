@@ -28,7 +28,7 @@ def test_histogram_clamps_negative_and_huge_latencies():
 
 def test_lag_is_reported_only_when_the_broker_figures_can_be_true():
     assert plausible_lag({"a": 10, "b": 5}, {"a": 7, "b": 5}) == 3
-    # Tansu's end_offsets can lie below our own position (DESIGN.md 4): say nothing rather than a wrong figure.
+    # Tansu's end_offsets can lie below our own position (docs/DESIGN.md §4): say nothing rather than a wrong figure.
     assert plausible_lag({"a": 877, "b": 5}, {"a": 1000, "b": 5}) is None
     assert plausible_lag({"a": -1}, {"a": 0}) is None
     assert plausible_lag({}, {"a": 0}) is None

@@ -160,7 +160,7 @@ def test_frames_arrive_keyed_with_headers_in_stream_order(kafka_cfg):
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_producer_recreated_after_broker_restart_and_losses_counted():
-    """DESIGN.md 4: after a restart the broker forgets the idempotent producer; we re-create it and
+    """docs/DESIGN.md §4: after a restart the broker forgets the idempotent producer; we re-create it and
     count each frame that was lost instead of dropping it silently."""
     if not SHARED_DATA.is_dir():
         pytest.skip("no shared data")

@@ -83,12 +83,28 @@ def test_stationary_stream_gives_no_onset_over_20000_frames():
     assert onsets(v) == []
     s = np.array([x.change for x in v])
     # The surprise is on the fleet anomaly's scale: Exp(1) for a calibrated model, mean 1 nat,
-    # P(> t nats) = e^-t (measured: 0.94, 4.4 %, 0.23 %). The tolerances are several standard
+    # P(> t nats) = e^-t (measured: 0.95, 4.6 %, 0.25 %). The tolerances are several standard
     # errors wide for 20,000 frames with the autocorrelation of a learned baseline.
     assert 0.8 < s.mean() < 1.2
     assert 0.7 * math.exp(-3) < (s > 3).mean() < 1.3 * math.exp(-3)
     assert (s > 6).mean() < 1.5 * math.exp(-6)
     assert sum(x.learned for x in v) > 0.99 * n
+
+
+@pytest.mark.parametrize("rho", [0.9, 0.99])
+def test_wandering_stream_gives_no_onset(rho):
+    # Real views wander (clouds, auto exposure): an AR(1) component as large as the jitter, with
+    # a time constant of 10 or 100 frames. The bound assumes independent frames; this checks the
+    # baseline's memory follows the wander instead of calling it a change (with memory 1800 it
+    # did not: 4 and 11 onsets, see BaselineConfig.memory).
+    n = W + 20_000
+    r = np.random.default_rng(5)
+    z = r.standard_normal((n, D)) * SIGMA * math.sqrt(1 - rho**2)
+    e = np.zeros((n, D))
+    for t in range(1, n):
+        e[t] = rho * e[t - 1] + z[t]
+    v = run(make_bank(), camera(200, n) + e)[W:]
+    assert onsets(v) == [] and not any(x.changed for x in v)
 
 
 def test_step_small_for_fleet_large_for_stream_is_flagged_and_cleared():
@@ -155,15 +171,15 @@ def test_single_odd_frame_never_raises():
 
 def test_slow_drift_is_followed_without_onsets():
     # Lighting: 6 brightness-like features move 1 fleet unit over 20,000 frames (11 min at 30/s,
-    # ~100x faster than over a day). The EWMA lags by rate * memory = 5e-5 * 1800 = 0.09 fleet
-    # units, under the stream's own spread (0.1 per feature).
+    # ~100x faster than over a day). The EWMA lags by rate * memory = 5e-5 * 300 = 0.015 fleet
+    # units, well under the stream's own spread (0.1 per feature).
     n = 20_000
     bank = make_bank()
     u = camera(7, W + n)
     u[W:, :6] += np.linspace(0, 1.0, n)[:, None]
     v = run(bank, u)
     assert onsets(v) == []
-    assert np.abs(bank.streams["cam1"].m[:6] - u[-1, :6]).max() < 0.25  # it followed
+    assert np.abs(bank.streams["cam1"].m[:6] - u[-1, :6]).max() < 0.3  # it followed (0.1 jitter per frame)
 
 
 def test_atypical_from_frame_0_is_explained_not_alerted_and_never_masks_onsets():

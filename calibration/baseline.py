@@ -1,0 +1,410 @@
+"""Per-stream baselines: each camera's own recent normal, a change detector against it, and the
+"atypical view" state (issue 11 item 3; DESIGN.md 5: "a monitor for cameras also has what a
+single crop lacks: each stream's own recent normal appearance").
+
+Pure maths: no I/O, no clock, no Kafka. One `BaselineBank` holds a `StreamBaseline` per stream;
+the consumer calls `bank.update(stream, features, fleet_anomaly, fleet_is_anomalous)` once per
+frame, in each stream's seq order, and gets a `BaselineVerdict`.
+
+Units. A frame's feature row x (calibration.detector.FEATURE_COLUMNS: scorer outputs + image
+statistics) is first put in fleet units, u = (x - fleet centre) / fleet scale (the clean model's
+robust centre and spread, GaussianModel.center/.scale, linear: no asinh), so 1.0 is the variety
+of ALL clean signs along that feature. A smudge of 0.3 is small there, and large next to a fixed
+camera whose frames jitter by a few hundredths.
+
+The stream's own normal (learned only from frames the baseline judges clean, see `learns`):
+- location m: running mean of u, equal weights during the warm-up (alpha_t = 1/t), then an
+  exponentially weighted mean with alpha = 1/memory;
+- covariance S: the matching exponentially weighted covariance (West's recursion
+  S <- (1 - a)(S + a d d'), exact for the equal-weight warm-up as well);
+- the covariance used to judge a frame: C = (1 - shrink) S + shrink diag(S), its variances
+  raised to at least floor^2 (in fleet units): the "scale floor", so a frozen or very steady
+  camera does not get an absurdly tight normal, and a change has to be at least of the order of
+  `floor` of the fleet's spread to count. The off-diagonal shrinkage tempers a 32x32 covariance
+  learned from a few hundred correlated frames.
+
+The change surprise of a frame: w = L^-1 (u - m) with C = L L' (whitening), optionally each
+component softly compressed w <- soft * asinh(w / soft) (off by default), q = |w|^2, and
+    change = -ln P(chi2_k >= q),  k = the number of features rounded up to even,
+i.e. nats of surprise as calibration.detector.TailMap gives the fleet anomaly: if the stream's
+frames were Gaussian around m with covariance C, `change` would be exactly Exp(1) (mean 1,
+P(change > t) = e^-t). Rounding k up, the floor and the compression only make it smaller.
+Measured with the defaults on synthetic stationary streams (tests/test_baseline.py: 32
+correlated Gaussian features, spread 0.1, 20,000 frames after the warm-up, two seeds): mean
+0.95-1.00 nats, P(> 3) = 4.6-5.1 % (e^-3 = 5.0 %), P(> 6) = 0.25-0.31 % (e^-6 = 0.25 %), no
+onset, largest CUSUM 9.0 (h = 20); with a wandering AR(1) component added (rho 0.9 and 0.99):
+no onset, largest CUSUM 9.4.
+
+The change detector: a one-sided CUSUM on the surprise,
+    g_t = max(0, g_{t-1} + min(change, cap) - ref),   onset when g_t >= h.
+False onsets on stationary frames: with change ~ Exp(1), independent frames and theta the root
+of e^(-theta ref) / (1 - theta) = 1 (Wald's martingale e^(theta g)), the expected number of
+onsets per frame is at most exp(-(1 - theta) ref - theta h). For the defaults (ref 3, h 20,
+theta = 0.9405) that is 5.7e-9 per frame, one per ~1,600 hours of one 30 frames/s stream;
+`false_onset_bound` computes it. The cap makes any onset need at least ceil(h / (cap - ref)) = 3
+frames, so one odd frame (a passing car) never raises on its own. Frames of a real camera are not
+independent, so the bound is a model figure, not a field measurement.
+A change ends ("cleared") when the mean capped surprise of the last `clear_n` frames is at or
+below `clear_mean` (Exp(1) frames: mean 1; that mean of 10 exceeds 2 with probability ~0.005), or
+("adopted") after `adopt_after` frames: the view it changed to is then learned as the new normal
+(a new warm-up), so a lasting change (the sun came out, the lens stays dirty) is reported for
+that long and then does not hold the stream, nor mask its later onsets, forever.
+
+The atypical view: at the end of a stream's first warm-up (or the one after `reset`), a stream
+whose fleet anomaly was high throughout (median >= `atypical_anomaly` nats, or at least
+`atypical_frac` of frames anomalous at the fleet's threshold) while it was steady (its own spread,
+median over features, <= `steady_spread` fleet units) is "atypical": its baseline is learned from
+those frames anyway, fleet-level condition alerts for it are to be held back (`hold_fleet`) in
+favour of one explained state, ATYPICAL_MESSAGE, and its onsets are found by the change detector
+against its own baseline. During that first warm-up, `hold_fleet` is also set while the frames
+so far look off the fleet's normal (so a stream that is merely atypical does not raise a
+condition alert that cannot clear on its first frame, issue 11); a stream that turns out not to
+be atypical is released at the warm-up's end. The state ends when the median fleet anomaly of the
+last `warmup` frames falls below `atypical_clear` nats.
+
+Operator reset: `bank.reset(stream)` (or `StreamBaseline.reset()`) forgets the stream's normal,
+change and atypical state; the next `warmup` frames learn it again and atypicality is judged
+again. Do it after fixing a camera's ROI, aim or lens, or to accept its present view as normal.
+State survives a restart through `bank.export()` / `BaselineBank.restore(...)` (plain lists and
+numbers: JSON/YAML-safe).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import numpy as np
+
+ATYPICAL_MESSAGE = "atypical view: check ROI or camera"
+
+
+@dataclass
+class BaselineConfig:
+    # Frames learned before any change verdict (and before atypicality is judged): 300 = 10 s at
+    # the producer's 30 frames/s. A 32x32 covariance needs several times 32 frames; with 300 the
+    # sample covariance's inflation of a new frame's q is about n / (n - D - 1) = 1.12 before
+    # shrinkage and the floor.
+    warmup: int = 300
+    # After the warm-up, the running statistics forget with alpha = 1 / memory (10 s at 30
+    # frames/s). A drift is followed with a lag of (drift per frame) * memory, without onsets while
+    # that lag stays small against the stream's own spread. Measured on synthetic stationary
+    # streams with a slowly wandering component on top of the jitter (AR(1), same spread as the
+    # jitter, 20,000 frames): memory 1800 (one minute) gave 4 false onsets at rho 0.9 and 11 at
+    # rho 0.99, where the warm-up had underestimated the wander and the stream then stayed
+    # "changed" for 85 % of the run; memory 300 gave 0 and 0. The price: a condition that creeps in
+    # over much more than 10 s can be followed; steps are not (they are flagged in 2-3 frames and
+    # then not learned), and a large creeping one is the fleet model's to see.
+    memory: int = 300
+    # Scale floor, in fleet units (see the module docstring): added as floor^2 to every variance.
+    # Measured on ../shared/data (BelgiumTSC, 416 real tracks of ~3 frames from a MOVING vehicle,
+    # image statistics only): the within-track spread is 0.17-0.92 fleet units, median 0.48. A
+    # fixed camera is steadier than that; 0.05, a tenth of it, only binds for near-frozen streams.
+    floor: float = 0.05
+    # Off-diagonal shrinkage of the learned covariance (0 = none, 1 = diagonal): it tempers the
+    # noisy correlations of a few hundred frames (the estimate's small eigenvalues come out too
+    # small, which over-surprises new frames). Measured with memory 300 on the synthetic stationary
+    # streams of the tests (two seeds): 0.05 gives mean surprise 1.10-1.13 and P(> 3 nats)
+    # 6.5-6.7 %, 0.1 gives 0.95-1.00 and 4.6-5.1 % (e^-3 = 5.0 %), 0.15 gives 0.84-0.90 and
+    # 3.4-4.1 %. Not measured on real cameras.
+    shrink: float = 0.1
+    # Whitened components compressed w <- soft * asinh(w / soft) (0 = off): lowers the weight of
+    # single heavy-tailed components (as the fleet model does), but measured on the synthetic
+    # stationary streams (memory 1800, shrink 0.05) soft = 3 also shrinks ordinary frames' q (mean
+    # surprise 0.63 instead of 0.95, P(> 3 nats) 1.0 % instead of 4.4 %): off until real camera streams show heavy-tailed features. The CUSUM's cap already
+    # keeps a single odd frame from raising.
+    soft: float = 0.0
+    # CUSUM on the change surprise (nats): per-frame reference, cap and decision level. See the
+    # module docstring for the false-onset bound they give (5.7e-9 per frame) and the 3-frame
+    # minimum (the cap). Delay for a change whose frames all reach the cap: 3 frames.
+    ref: float = 3.0
+    cap: float = 12.0
+    h: float = 20.0
+    # Back to normal: mean capped surprise of the last clear_n frames <= clear_mean.
+    clear_n: int = 10
+    clear_mean: float = 2.0
+    # A change lasting this many frames is adopted as the new normal (a new warm-up); 0 = never.
+    # 1800 = one minute at 30 frames/s.
+    adopt_after: int = 1800
+    # Learn a frame only if its surprise is at most this (e^-6 = 0.25 % of clean frames are above)
+    # and the CUSUM is at most learn_cusum (below h: the first frames of an onset are not learned).
+    learn_below: float = 6.0
+    learn_cusum: float = 10.0
+    # Atypical view, judged at the end of the first warm-up (and after reset): median fleet anomaly
+    # >= atypical_anomaly nats, or >= atypical_frac of the frames anomalous at the fleet threshold.
+    # 3.0 is AlertConfig.evidence_ref, where the evidence rule starts counting a frame as suspect:
+    # a stream whose typical frame is suspect feeds that rule forever (issue 11).
+    atypical_anomaly: float = 3.0
+    atypical_frac: float = 0.5
+    # ...and steady: its own spread (median over features of sqrt(diag S)) <= steady_spread fleet
+    # units. A stream whose frames vary as much as all signs do shows no one steady view. The
+    # measured within-track median of a moving vehicle (0.48, see floor) passes.
+    steady_spread: float = 1.0
+    # An atypical stream becomes typical when the median fleet anomaly of its last `warmup`
+    # frames falls below this (hysteresis against atypical_anomaly).
+    atypical_clear: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.warmup < 2 or self.memory < 1 or self.clear_n < 1:
+            raise ValueError(f"baseline: need warmup >= 2, memory >= 1, clear_n >= 1, got {self.warmup}, {self.memory}, {self.clear_n}")
+        if not (self.cap > self.ref > 0 and self.h > 0):
+            raise ValueError(f"baseline: need cap > ref > 0 and h > 0, got cap={self.cap}, ref={self.ref}, h={self.h}")
+        if self.floor <= 0 or not (0 <= self.shrink <= 1):
+            raise ValueError(f"baseline: need floor > 0 and 0 <= shrink <= 1, got {self.floor}, {self.shrink}")
+
+
+class BaselineVerdict(NamedTuple):
+    change: float       # nats of surprise against the stream's own normal (0.0 while warming)
+    cusum: float        # the change detector's statistic (onset at cfg.h)
+    onset: bool         # this frame starts a change
+    onset_lag: int      # with onset: how many frames before this one the change began (0 = this frame)
+    changed: bool       # the stream is away from its own normal (onset frame included)
+    cleared: bool       # this frame ends a change: the stream is back to its own normal
+    adopted: bool       # this frame ends a change by adopting the current view (a new warm-up starts)
+    atypical: bool      # the stream is off the fleet's normal, steadily, since its (re)start
+    hold_fleet: bool    # hold fleet-level condition alerts for this stream back (see module docstring)
+    warm: bool          # the baseline is warm: change verdicts are meaningful
+    learned: bool       # this frame was learned into the baseline
+    message: str        # ATYPICAL_MESSAGE while atypical, else ""
+
+
+def chi2_surprise(q: np.ndarray | float, dof: int) -> np.ndarray:
+    """-ln P(chi2_dof >= q), for even dof exactly (odd dof is rounded up: conservative).
+    For k = dof / 2: P(chi2_2k >= q) = e^(-q/2) sum_{j<k} (q/2)^j / j! (Poisson cdf), in log space."""
+    k = max(1, (int(dof) + 1) // 2)
+    x = np.maximum(np.asarray(q, dtype=np.float64), 0.0) / 2.0
+    j = np.arange(k, dtype=np.float64)
+    lg = np.array([math.lgamma(v + 1.0) for v in j])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = j * np.log(x)[..., None] - lg  # x = 0: only j = 0 survives (0 * -inf -> nan, fixed below)
+    terms = np.where(np.isnan(terms), 0.0, terms)
+    top = terms.max(axis=-1, keepdims=True)
+    lse = top[..., 0] + np.log(np.exp(terms - top).sum(axis=-1))
+    return np.maximum(x - lse, 0.0)
+
+
+def cusum_theta(ref: float) -> float:
+    """Root theta in (0, 1) of e^(-theta ref) / (1 - theta) = 1 (Exp(1) increments minus ref)."""
+    if ref <= 1.0:
+        return 0.0  # the increments' mean is >= 0: no bound
+    lo, hi = 1e-12, 1.0 - 1e-15
+    for _ in range(200):
+        t = (lo + hi) / 2
+        if -t * ref - math.log1p(-t) < 0:
+            lo = t
+        else:
+            hi = t
+    return lo
+
+
+def false_onset_bound(cfg: BaselineConfig) -> float:
+    """Upper bound on expected onsets per frame for independent frames with change ~ Exp(1)."""
+    t = cusum_theta(cfg.ref)
+    return 1.0 if t == 0 else math.exp(-(1 - t) * cfg.ref - t * cfg.h)
+
+
+class StreamBaseline:
+    """One stream's own normal, change detector and atypical state (see the module docstring)."""
+
+    def __init__(self, dim: int, cfg: BaselineConfig | None = None) -> None:
+        self.dim = int(dim)
+        self.cfg = cfg or BaselineConfig()
+        self.reset()
+
+    # -- public ------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """The operator's reset: forget the normal, the change and the atypical state."""
+        self._relearn()
+        self.first = True                 # this warm-up judges atypicality
+        self.atypical = False
+        self.recent_fleet: deque = deque(maxlen=self.cfg.warmup)  # fleet anomalies, newest last
+        self.warm_fleet_anomalous = 0     # frames anomalous at the fleet threshold in this warm-up
+
+    def update(self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None) -> BaselineVerdict:
+        """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean."""
+        c = self.cfg
+        u = np.asarray(u, dtype=np.float64).reshape(-1)
+        if u.shape[0] != self.dim:
+            raise ValueError(f"baseline: frame has {u.shape[0]} features, expected {self.dim}")
+        fa = float(fleet_anomaly)
+        if fa == fa:
+            self.recent_fleet.append(fa)
+        if fleet_is_anomalous is None:
+            fleet_is_anomalous = fa > c.atypical_anomaly
+        if not np.isfinite(u).all():  # nothing to learn or judge; the state stays as it was
+            return self._verdict(float("nan"), False, 0, False, False, False)
+
+        if self.n < c.warmup:  # warm-up: learn every frame, no change verdicts
+            self.warm_fleet_anomalous += bool(fleet_is_anomalous)
+            self._learn(u)
+            if self.n == c.warmup:
+                self._end_warmup()
+            return self._verdict(0.0, False, 0, False, False, True)
+
+        change = float(self.surprise(u))
+        capped = min(change, c.cap)
+        self.g = max(0.0, self.g + capped - c.ref)
+        self.run = self.run + 1 if self.g > 0 else 0
+        self.recent.append(capped)
+        self._update_atypical()
+        onset = cleared = adopted = False
+        lag = 0
+        if not self.changed and self.g >= c.h:
+            self.changed, onset, lag = True, True, self.run - 1
+            self.changed_for = 0
+        elif self.changed:
+            self.changed_for += 1
+            last = list(self.recent)[-c.clear_n:]
+            if len(last) >= c.clear_n and self.changed_for >= c.clear_n and sum(last) / c.clear_n <= c.clear_mean:
+                self.changed, cleared, self.g, self.run = False, True, 0.0, 0
+            elif c.adopt_after > 0 and self.changed_for >= c.adopt_after:
+                adopted = True
+                self._relearn()  # a new warm-up from the next frame; atypicality is not judged again
+        learned = False
+        if not adopted and not self.changed and change <= c.learn_below and self.g <= c.learn_cusum:
+            self._learn(u)
+            learned = True
+        return self._verdict(change, onset, lag, cleared, adopted, learned)
+
+    def surprise(self, u: np.ndarray) -> np.ndarray:
+        """Change surprise (nats) of frames (D,) or (N, D) against the current normal, without learning."""
+        w = (np.asarray(u, dtype=np.float64) - self.m) @ self._whiten().T
+        if self.cfg.soft > 0:
+            w = self.cfg.soft * np.arcsinh(w / self.cfg.soft)
+        return chi2_surprise(np.einsum("...d,...d->...", w, w), self.dim)
+
+    @property
+    def warm(self) -> bool:
+        return self.n >= self.cfg.warmup
+
+    def spread(self) -> float:
+        """The stream's own spread: median over features of its learned standard deviation (fleet units)."""
+        return float(np.median(np.sqrt(np.maximum(np.diag(self.S), 0.0))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dim": self.dim, "n": self.n, "m": self.m.tolist(), "S": self.S.tolist(), "g": self.g, "run": self.run,
+                "changed": self.changed, "changed_for": self.changed_for, "recent": list(self.recent),
+                "first": self.first, "atypical": self.atypical, "recent_fleet": list(self.recent_fleet),
+                "warm_fleet_anomalous": self.warm_fleet_anomalous}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> "StreamBaseline":
+        b = cls(int(d["dim"]), cfg)
+        b.n = int(d["n"])
+        b.m = np.array(d["m"], dtype=np.float64)
+        b.S = np.array(d["S"], dtype=np.float64).reshape(b.dim, b.dim)
+        b.g, b.run = float(d["g"]), int(d["run"])
+        b.changed, b.changed_for = bool(d["changed"]), int(d["changed_for"])
+        b.recent.extend(float(v) for v in d["recent"])
+        b.first, b.atypical = bool(d["first"]), bool(d["atypical"])
+        b.recent_fleet.extend(float(v) for v in d["recent_fleet"])
+        b.warm_fleet_anomalous = int(d["warm_fleet_anomalous"])
+        return b
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _relearn(self) -> None:
+        """Forget the normal and the change state (a new warm-up); keeps the atypical state."""
+        self.n = 0
+        self.m = np.zeros(self.dim)
+        self.S = np.zeros((self.dim, self.dim))
+        self._L_inv: np.ndarray | None = None
+        self.g, self.run = 0.0, 0
+        self.changed, self.changed_for = False, 0
+        self.recent: deque = deque(maxlen=self.cfg.clear_n)
+
+    def _learn(self, u: np.ndarray) -> None:
+        self.n += 1
+        a = 1.0 / min(self.n, self.cfg.memory) if self.n <= self.cfg.warmup else 1.0 / self.cfg.memory
+        d = u - self.m
+        self.m = self.m + a * d
+        self.S = (1.0 - a) * (self.S + a * np.outer(d, d))
+        self._L_inv = None
+
+    def _whiten(self) -> np.ndarray:
+        if self._L_inv is None:
+            c = self.cfg
+            diag = np.diag(np.diag(self.S))
+            cov = (1.0 - c.shrink) * self.S + c.shrink * diag
+            cov[np.diag_indices(self.dim)] = np.maximum(np.diag(self.S), c.floor**2)
+            self._L_inv = np.linalg.inv(np.linalg.cholesky(cov))
+        return self._L_inv
+
+    def _end_warmup(self) -> None:
+        c = self.cfg
+        if not self.first:
+            return
+        self.first = False
+        fleet = np.array(self.recent_fleet)
+        off = (len(fleet) > 0 and float(np.median(fleet)) >= c.atypical_anomaly) \
+            or self.warm_fleet_anomalous >= c.atypical_frac * c.warmup
+        self.atypical = bool(off and self.spread() <= c.steady_spread)
+
+    def _update_atypical(self) -> None:
+        if self.atypical and len(self.recent_fleet) >= self.cfg.warmup \
+                and float(np.median(np.array(self.recent_fleet))) < self.cfg.atypical_clear:
+            self.atypical = False
+
+    def _pending(self) -> bool:
+        """In the first warm-up, the frames so far look off the fleet's normal."""
+        if not (self.first and self.recent_fleet):
+            return False
+        return float(np.median(np.array(self.recent_fleet))) >= self.cfg.atypical_anomaly
+
+    def _verdict(self, change: float, onset: bool, lag: int, cleared: bool, adopted: bool, learned: bool) -> BaselineVerdict:
+        return BaselineVerdict(change, float(self.g), onset, int(lag), self.changed, cleared, adopted, self.atypical,
+                               self.atypical or self._pending(), self.warm, learned, ATYPICAL_MESSAGE if self.atypical else "")
+
+
+class BaselineBank:
+    """The baselines of all streams, in fleet units of one clean model."""
+
+    def __init__(self, fleet_center: np.ndarray, fleet_scale: np.ndarray, cfg: BaselineConfig | None = None) -> None:
+        self.center = np.asarray(fleet_center, dtype=np.float64).reshape(-1)
+        self.scale = np.asarray(fleet_scale, dtype=np.float64).reshape(-1)
+        if self.center.shape != self.scale.shape or not (self.scale > 0).all():
+            raise ValueError("baseline: fleet centre and scale must be same-length vectors with scale > 0")
+        self.cfg = cfg or BaselineConfig()
+        self.streams: dict[str, StreamBaseline] = {}
+
+    @classmethod
+    def from_calibration(cls, calibration, cfg: BaselineConfig | None = None) -> "BaselineBank":
+        """From a calibration.calibrate.Calibration (its GaussianModel's robust centre and scale)."""
+        return cls(calibration.gaussian.center, calibration.gaussian.scale, cfg)
+
+    def fleet_units(self, features: np.ndarray) -> np.ndarray:
+        return (np.asarray(features, dtype=np.float64) - self.center) / self.scale
+
+    def update(self, stream: str, features: np.ndarray, fleet_anomaly: float,
+               fleet_is_anomalous: bool | None = None) -> BaselineVerdict:
+        """One frame's feature row (FEATURE_COLUMNS order, raw) and its fleet verdict -> BaselineVerdict.
+        fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly."""
+        b = self.streams.get(stream)
+        if b is None:
+            b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg)
+        return b.update(self.fleet_units(features), fleet_anomaly, fleet_is_anomalous)
+
+    def reset(self, stream: str) -> bool:
+        """The operator's reset of one stream's baseline; False if the stream is unknown."""
+        b = self.streams.get(stream)
+        if b is None:
+            return False
+        b.reset()
+        return True
+
+    def export(self) -> dict[str, Any]:
+        return {"center": self.center.tolist(), "scale": self.scale.tolist(), "config": asdict(self.cfg),
+                "streams": {s: b.to_dict() for s, b in self.streams.items()}}
+
+    @classmethod
+    def restore(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> "BaselineBank":
+        """From `export()`; cfg None: the exported settings (unknown keys are ignored)."""
+        if cfg is None:
+            known = {f.name for f in fields(BaselineConfig)}
+            cfg = BaselineConfig(**{k: v for k, v in d.get("config", {}).items() if k in known})
+        bank = cls(np.array(d["center"]), np.array(d["scale"]), cfg)
+        for s, sd in d.get("streams", {}).items():
+            bank.streams[s] = StreamBaseline.from_dict(sd, cfg)
+        return bank

@@ -1,0 +1,278 @@
+"""Per-stream baselines (calibration.baseline) on synthetic feature streams (seeded numpy).
+
+Synthetic world: 32 features; the fleet's clean model is N(0, I) in fleet units (the bank is given
+a non-trivial centre and scale, so raw rows are centre + scale * u). A sign's own mean is a draw
+of that (the variety of all signs); its frames jitter around it with a correlated noise of spread
+0.1 fleet units (a fixed camera), so a change of 0.4 in a few features is small against the fleet
+and large against the stream's own past. The fleet anomaly is chi2 surprise of |u|^2.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from calibration.baseline import (
+    ATYPICAL_MESSAGE,
+    BaselineBank,
+    BaselineConfig,
+    StreamBaseline,
+    chi2_surprise,
+    false_onset_bound,
+)
+
+D = 32
+SIGMA = 0.1
+CFG = BaselineConfig()
+W = CFG.warmup
+
+
+def make_bank(cfg: BaselineConfig | None = None, seed: int = 99) -> BaselineBank:
+    r = np.random.default_rng(seed)
+    return BaselineBank(r.normal(0, 5, D), r.uniform(0.5, 3.0, D), cfg)
+
+
+def camera(seed: int, n: int, mean: np.ndarray | None = None, sigma: float = SIGMA) -> np.ndarray:
+    """(n, D) fleet-unit frames of one fixed camera: its sign's mean + correlated jitter
+    (3 common factors, as lighting moves brightness, contrast and dark channel together)."""
+    r = np.random.default_rng(seed)
+    mu = r.standard_normal(D) if mean is None else mean
+    b = r.standard_normal((D, 3)) / math.sqrt(3)
+    noise = (r.standard_normal((n, 3)) @ b.T + r.standard_normal((n, D))) / math.sqrt(2)
+    return mu + sigma * noise
+
+
+def fleet_anomaly(u: np.ndarray) -> np.ndarray:
+    return chi2_surprise(np.einsum("nd,nd->n", u, u), D)
+
+
+def run(bank: BaselineBank, u: np.ndarray, stream: str = "cam1", threshold: float = 6.3) -> list:
+    x = bank.center + bank.scale * u
+    fa = fleet_anomaly(u)
+    return [bank.update(stream, x[i], fa[i], bool(fa[i] > threshold)) for i in range(len(u))]
+
+
+def onsets(verdicts) -> list[int]:
+    return [i for i, v in enumerate(verdicts) if v.onset]
+
+
+def test_chi2_surprise_is_exp1_on_chi2_frames():
+    q = (np.random.default_rng(0).standard_normal((100_000, D)) ** 2).sum(1)
+    s = chi2_surprise(q, D)
+    assert s.mean() == pytest.approx(1.0, abs=0.02)
+    for t in (1.0, 3.0, 6.0):
+        assert (s > t).mean() == pytest.approx(math.exp(-t), rel=0.1)
+    assert chi2_surprise(5.0, 2) == pytest.approx(2.5)  # chi2_2 is Exp(1/2): -ln e^(-q/2)
+    assert float(chi2_surprise(0.0, D)) == 0.0
+
+
+def test_warmup_gives_no_verdicts():
+    v = run(make_bank(), camera(1, W + 5))
+    assert not any(x.warm for x in v[: W - 1]) and all(x.warm for x in v[W - 1:])
+    assert all(x.change == 0.0 and not x.onset for x in v[:W])
+    assert all(x.learned for x in v[:W])
+
+
+def test_stationary_stream_gives_no_onset_over_20000_frames():
+    # Bound (module docstring): <= 5.7e-9 onsets per frame for calibrated independent frames, so
+    # 20,000 frames expect <= 1.1e-4 onsets: any onset here is a defect, not bad luck.
+    n = 20_000
+    assert false_onset_bound(CFG) * n < 1e-3
+    v = run(make_bank(), camera(2, W + n))[W:]
+    assert onsets(v) == []
+    s = np.array([x.change for x in v])
+    # The surprise is on the fleet anomaly's scale: Exp(1) for a calibrated model, mean 1 nat,
+    # P(> t nats) = e^-t (measured: 0.95, 4.6 %, 0.25 %). The tolerances are several standard
+    # errors wide for 20,000 frames with the autocorrelation of a learned baseline.
+    assert 0.8 < s.mean() < 1.2
+    assert 0.7 * math.exp(-3) < (s > 3).mean() < 1.3 * math.exp(-3)
+    assert (s > 6).mean() < 1.5 * math.exp(-6)
+    assert sum(x.learned for x in v) > 0.99 * n
+
+
+@pytest.mark.parametrize("rho", [0.9, 0.99])
+def test_wandering_stream_gives_no_onset(rho):
+    # Real views wander (clouds, auto exposure): an AR(1) component as large as the jitter, with
+    # a time constant of 10 or 100 frames. The bound assumes independent frames; this checks the
+    # baseline's memory follows the wander instead of calling it a change (with memory 1800 it
+    # did not: 4 and 11 onsets, see BaselineConfig.memory).
+    n = W + 20_000
+    r = np.random.default_rng(5)
+    z = r.standard_normal((n, D)) * SIGMA * math.sqrt(1 - rho**2)
+    e = np.zeros((n, D))
+    for t in range(1, n):
+        e[t] = rho * e[t - 1] + z[t]
+    v = run(make_bank(), camera(200, n) + e)[W:]
+    assert onsets(v) == [] and not any(x.changed for x in v)
+
+
+def test_step_small_for_fleet_large_for_stream_is_flagged_and_cleared():
+    bank = make_bank()
+    u = camera(3, W + 3000)
+    start, stop = W + 1000, W + 1300
+    u[start:stop, :6] += 0.4  # 4 stream spreads, 0.4 of the fleet's
+    fa = fleet_anomaly(u)
+    # The fleet hardly sees it: no frame crosses a 6.3-nat threshold, the evidence rule's
+    # reference (3 nats) is not reached on average, and the mean moves by well under a nat.
+    assert fa[start:stop].max() < 6.3 and fa[start:stop].mean() < 3.0
+    assert fa[start:stop].mean() - fa[W:start].mean() < 1.0
+    v = run(bank, u)
+    on = onsets(v)
+    assert len(on) == 1
+    assert start <= on[0] <= start + 3  # the cap makes 3 frames the minimum
+    assert on[0] - v[on[0]].onset_lag == start  # the onset points back at the step's first frame
+    assert all(x.changed for x in v[on[0]:stop])
+    cleared = [i for i, x in enumerate(v) if x.cleared]
+    assert len(cleared) == 1 and stop <= cleared[0] <= stop + CFG.clear_n + 5
+    assert not any(x.changed for x in v[cleared[0]:])
+
+
+def test_condition_frames_are_not_absorbed():
+    bank = make_bank()
+    u = camera(4, W + 2700)
+    start, stop = W + 500, W + 2000  # 1500 frames, under adopt_after
+    u[start:stop, 10:16] -= 0.5
+    v = run(bank, u[:start])
+    m_before = bank.streams["cam1"].m.copy()
+    v += run(bank, u[start:])
+    on = onsets(v)
+    assert len(on) == 1 and on[0] <= start + 3
+    assert all(x.changed and not x.learned for x in v[on[0]:stop])
+    assert not any(x.learned for x in v[start:stop])  # the frames before the onset are not learned either
+    assert np.abs(bank.streams["cam1"].m - m_before).max() < 0.05  # the normal is where it was
+    assert [i for i, x in enumerate(v) if x.cleared][0] <= stop + CFG.clear_n + 5
+
+
+def test_lasting_change_is_adopted_then_later_onsets_are_found():
+    cfg = BaselineConfig(adopt_after=600)
+    bank = make_bank(cfg)
+    u = camera(5, W + 4000)
+    start = W + 200
+    u[start:, :5] += 0.5              # the sun came out and stays
+    u[W + 2500:, 20:25] -= 0.5        # later, a smudge
+    v = run(bank, u)
+    on = onsets(v)
+    adopted = [i for i, x in enumerate(v) if x.adopted]
+    assert len(on) == 2 and on[0] <= start + 3 and W + 2500 <= on[1] <= W + 2503
+    assert adopted == [on[0] + cfg.adopt_after, on[1] + cfg.adopt_after]  # the smudge stays too
+    assert not any(x.warm for x in v[adopted[0] + 1: adopted[0] + W])  # a new warm-up
+    assert not any(x.atypical for x in v)
+
+
+def test_single_odd_frame_never_raises():
+    bank = make_bank()
+    u = camera(6, W + 400)
+    u[W + 100] += 3.0  # a passing car: one extreme frame
+    v = run(bank, u)
+    assert v[W + 100].change > 100 and onsets(v) == []
+    assert not v[W + 100].learned
+
+
+def test_slow_drift_is_followed_without_onsets():
+    # Lighting: 6 brightness-like features move 1 fleet unit over 20,000 frames (11 min at 30/s,
+    # ~100x faster than over a day). The EWMA lags by rate * memory = 5e-5 * 300 = 0.015 fleet
+    # units, well under the stream's own spread (0.1 per feature).
+    n = 20_000
+    bank = make_bank()
+    u = camera(7, W + n)
+    u[W:, :6] += np.linspace(0, 1.0, n)[:, None]
+    v = run(bank, u)
+    assert onsets(v) == []
+    assert np.abs(bank.streams["cam1"].m[:6] - u[-1, :6]).max() < 0.3  # it followed (0.1 jitter per frame)
+
+
+def test_atypical_from_frame_0_is_explained_not_alerted_and_never_masks_onsets():
+    bank = make_bank()
+    mean = np.random.default_rng(8).standard_normal(D)
+    mean[:8] += 3.0  # a wrong ROI: far from every clean sign, steadily
+    u = camera(8, W + 6000, mean=mean)
+    step = W + 5000
+    u[step:, 12:18] += 0.4
+    v = run(bank, u)
+    fa = fleet_anomaly(u)
+    assert np.median(fa[:W]) > 6.3  # the fleet would have called every frame anomalous
+    assert all(x.hold_fleet for x in v[W // 2:])  # held from the warm-up on
+    assert not any(x.atypical for x in v[: W - 1])
+    assert all(x.atypical and x.message == ATYPICAL_MESSAGE for x in v[W - 1:])
+    on = onsets(v)
+    assert on and step <= on[0] <= step + 3  # no onset while steady; the later step IS flagged
+    assert len(on) == 1
+
+
+def test_issue11_stream_just_under_threshold_is_atypical():
+    # Clean frames just under the fleet threshold (~4-5 nats of fleet anomaly, a 6.3 threshold).
+    bank = make_bank()
+    mean = np.random.default_rng(9).standard_normal(D)
+    mean *= math.sqrt(52.0) / np.linalg.norm(mean)  # |u|^2 ~ 52: chi2_32 surprise ~ 4.3
+    v = run(bank, camera(9, W + 500, mean=mean))
+    fa = fleet_anomaly(camera(9, W, mean=mean))
+    assert 3.0 < np.median(fa) < 6.3
+    assert v[-1].atypical and v[-1].hold_fleet and onsets(v) == []
+
+
+def test_unsteady_off_fleet_stream_is_not_atypical():
+    bank = make_bank()
+    mean = np.full(D, 1.5)
+    v = run(bank, camera(10, W + 50, mean=mean, sigma=1.5))  # varies more than all signs do
+    assert v[W // 2].hold_fleet  # off the fleet so far: held while warming
+    assert not v[-1].atypical and not v[-1].hold_fleet  # released at the warm-up's end
+
+
+def test_typical_stream_is_not_atypical_and_not_held():
+    v = run(make_bank(), camera(11, W + 10))
+    assert not any(x.atypical or x.hold_fleet for x in v)
+
+
+def test_reset_forgets_the_baseline():
+    bank = make_bank()
+    mean = np.random.default_rng(12).standard_normal(D)
+    mean[:8] += 3.0
+    v = run(bank, camera(12, W + 100, mean=mean))
+    assert v[-1].atypical and v[-1].warm
+    assert bank.reset("cam1") and not bank.reset("nope")
+    b = bank.streams["cam1"]
+    assert b.n == 0 and not b.warm and not b.atypical and np.all(b.m == 0) and np.all(b.S == 0)
+    # The ROI was fixed: the stream now shows a typical sign, learned afresh, judged afresh.
+    v = run(bank, camera(13, W + 100))
+    assert not v[0].warm and v[-1].warm and not v[-1].atypical and onsets(v) == []
+
+
+def test_streams_are_independent():
+    bank = make_bank()
+    a, b = camera(14, W + 300), camera(15, W + 300)
+    b[W + 100:, :6] += 0.5
+    va, vb = run(bank, a, "a"), run(bank, b, "b")
+    assert onsets(va) == [] and len(onsets(vb)) == 1
+
+
+def test_export_restore_continues_identically():
+    bank = make_bank()
+    u = camera(16, W + 800)
+    u[W + 400:, :6] += 0.5
+    run(bank, u[: W + 402])  # mid-onset: the CUSUM is part of the state
+    restored = BaselineBank.restore(bank.export())
+    rest = u[W + 402:]
+    assert run(bank, rest) == run(restored, rest)
+
+
+def test_non_finite_frame_changes_nothing():
+    bank = make_bank()
+    run(bank, camera(17, W + 10))
+    before = bank.export()
+    v = bank.update("cam1", np.full(D, np.nan), 1.0, False)
+    assert math.isnan(v.change) and not v.onset and not v.learned
+    after = bank.export()
+    after["streams"]["cam1"]["recent_fleet"] = before["streams"]["cam1"]["recent_fleet"]
+    assert after == before
+    with pytest.raises(ValueError):
+        bank.update("cam1", np.zeros(D + 1), 1.0)
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError):
+        BaselineConfig(cap=2.0, ref=3.0)
+    with pytest.raises(ValueError):
+        BaselineConfig(floor=0.0)
+    with pytest.raises(ValueError):
+        StreamBaseline(D, BaselineConfig(warmup=1))

@@ -1,6 +1,6 @@
 """Per-stream baselines: each camera's own recent normal, a change detector against it, and the
-"atypical view" state (issue 11 item 3; DESIGN.md 5: "a monitor for cameras also has what a
-single crop lacks: each stream's own recent normal appearance").
+"atypical view" state (docs/DESIGN.md §5: a monitor for cameras has what a single crop lacks,
+each stream's own recent normal appearance).
 
 Pure maths: no I/O, no clock, no Kafka. One `BaselineBank` holds a `StreamBaseline` per stream;
 the consumer calls `bank.update(stream, features, fleet_anomaly, fleet_is_anomalous)` once per

@@ -156,7 +156,7 @@ def _lens_blur(x, level, rng):
     # Defocus in linear light through a round iris whose PSF has a bright rim and is clipped to a
     # cat's eye (mechanical vignetting), so bright parts spread into rings as on a sensor.
     # A: a flat hexagonal iris convolved in gamma-encoded values.
-    radius = _band(rng, level, 0.015, 0.17) * _side(x)
+    radius = max(1.0, _band(rng, level, 0.015, 0.17) * _side(x))  # under a pixel a blur is no blur
     rim, cat, ang = rng.uniform(0.3, 2.0), rng.uniform(0.0, 0.5), rng.uniform(0, 2 * math.pi)
     lin = _convolve(_to_linear(x), radius, lambda r: _bokeh_kernel(r, rim, cat, ang))
     return _to_srgb(lin)
@@ -211,7 +211,7 @@ def _codec_error(x, level, rng):
     ch, cw = max(8, round(h * f)), max(8, round(w * f))
     coded = cv2.resize(x, (cw, ch), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
     ycc = cv2.cvtColor(coded, cv2.COLOR_BGR2YCrCb)
-    step = _band(rng, level, 0.015, 0.16)
+    step = _band(rng, level, 0.02, 0.25)
     slope, cut = rng.uniform(0.5, 1.5), int(round(14 - _band(rng, level, 0.0, 10.0)))
     ycc[:, :, 0] = _dct_quantise(ycc[:, :, 0], step, slope, cut)
     for c in (1, 2):  # chroma: half resolution, coarser steps
@@ -269,25 +269,29 @@ def _smudges(x: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def _spots(x: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
-    """A few small in-focus grit or mud spots: irregular polygons with sharp edges, nearly opaque."""
+    """A few small in-focus grit or mud spots: lumpy polygons with sharp edges, nearly opaque."""
     h, w = x.shape[:2]
     side = _side(x)
-    ss = 4  # supersample for anti-aliased polygons at any crop size
-    mask = np.zeros((h * ss, w * ss), np.float32) if h * w <= 160_000 else np.zeros((h, w), np.float32)
-    k = ss if mask.shape[0] > h else 1
+    ss = 4  # supersampling: anti-aliased edges at any crop size
     out = x.copy()
     for _ in range(2 + round(6 * t) + int(rng.integers(0, 3))):
-        mask[:] = 0
         cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.04, 0.07 + 0.08 * t) * side
-        n = int(rng.integers(6, 11))
+        n = int(rng.integers(9, 16))
         ang = np.sort(rng.uniform(0, 2 * math.pi, n))
-        rad = r * rng.uniform(0.55, 1.25, n)
-        poly = np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], 1) * k
-        cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        a = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA) if k > 1 else mask
+        jitter = rng.uniform(0.5, 1.3, n)
+        rad = r * np.convolve(np.r_[jitter, jitter[:2]], np.ones(3) / 3, "valid")  # lumpy, not spiky
+        x0, y0 = max(0, int(cx - 1.3 * r)), max(0, int(cy - 1.3 * r))
+        x1, y1 = min(w, int(cx + 1.3 * r) + 2), min(h, int(cy + 1.3 * r) + 2)
         brown = rng.uniform(0.04, 0.22)
         colour = np.float32([brown * rng.uniform(0.5, 0.9), brown * rng.uniform(0.75, 1.0), brown])  # BGR mud
-        out += (a * rng.uniform(0.8, 1.0))[:, :, None] * (colour - out)
+        opacity = rng.uniform(0.8, 1.0)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        mask = np.zeros(((y1 - y0) * ss, (x1 - x0) * ss), np.float32)
+        poly = np.stack([cx - x0 + rad * np.cos(ang), cy - y0 + rad * np.sin(ang)], 1) * ss
+        cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        a = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)[:, :, None] * opacity
+        out[y0:y1, x0:x1] += a * (colour - out[y0:y1, x0:x1])
     return out
 
 
@@ -322,10 +326,10 @@ def _gaussian_blur(x, level, rng):
     # heat shimmer) and a resolution loss (the stream scaled down and up again). A: one isotropic
     # Gaussian.
     h, w = x.shape[:2]
-    sigma = _band(rng, level, 0.01, 0.14) * _side(x)
-    ratio, ang = rng.uniform(1.0, 2.0), rng.uniform(0, math.pi)
+    sigma = max(0.6, _band(rng, level, 0.01, 0.14) * _side(x))
+    ratio, ang = rng.uniform(1.6, 2.6), rng.uniform(0, math.pi)
     out = _convolve(x, 3 * sigma, lambda r: _gauss_kernel(r / 3, r / 3 / ratio, ang), max_radius=9.0)
-    f = 1.0 + rng.uniform(0.2, 0.5) * sigma  # scale factor of the resolution loss, in crop px
+    f = 1.0 + rng.uniform(0.5, 0.9) * sigma  # scale factor of the resolution loss, in crop px
     if min(h, w) / f >= 4:
         small = cv2.resize(out, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
         out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -182,22 +182,23 @@ def _dct_quantise(plane: np.ndarray, step: float, slope: float, cut: int) -> np.
 
 
 def _lose_slices(ycc: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Lost slices: from a random 16 px macroblock to the end of its row (sometimes the next row
-    too) the decoder conceals with a vertical smear of the row above, flat grey, or green (all-
-    zero YCrCb, what an uninitialised H.264 buffer shows)."""
+    """Lost slices: a run of 16 px macroblocks in raster order (it may wrap to the next row) that
+    the decoder conceals with a vertical smear of the row above, flat grey, or green (all-zero
+    YCrCb, what an uninitialised H.264 buffer shows)."""
     h, w = ycc.shape[:2]
     mb = 16
     rows, cols = -(-h // mb), -(-w // mb)
     for _ in range(n):
-        r, c = int(rng.integers(rows)), int(rng.integers(cols))
+        start, run = int(rng.integers(rows * cols)), int(rng.integers(1, max(2, cols // 2) + 1))
         kind = rng.choice(3, p=(0.55, 0.3, 0.15))
-        for rr in range(r, min(rows, r + 1 + int(rng.random() < 0.3))):
-            y0, x0 = rr * mb, (c if rr == r else 0) * mb
-            region = ycc[y0:y0 + mb, x0:]
-            if kind == 0:
-                region[:] = ycc[max(y0 - 1, 0), x0:][None] if y0 else ycc[0:1, x0:].mean(axis=1, keepdims=True)
+        for idx in range(start, min(start + run, rows * cols)):
+            y0, x0 = divmod(idx, cols)
+            y0, x0 = y0 * mb, x0 * mb
+            block = ycc[y0:y0 + mb, x0:x0 + mb]
+            if kind == 0:  # smear: the last good row above, repeated down (the top row: its own first row)
+                block[:] = ycc[y0 - 1 if y0 else 0, x0:x0 + mb][None]
             else:
-                region[:] = (0.5, 0.5, 0.5) if kind == 1 else (0.25, 0.0, 0.0)
+                block[:] = (0.5, 0.5, 0.5) if kind == 1 else (0.25, 0.0, 0.0)
     return ycc
 
 
@@ -211,7 +212,7 @@ def _codec_error(x, level, rng):
     ch, cw = max(8, round(h * f)), max(8, round(w * f))
     coded = cv2.resize(x, (cw, ch), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
     ycc = cv2.cvtColor(coded, cv2.COLOR_BGR2YCrCb)
-    step = _band(rng, level, 0.02, 0.25)
+    step = _band(rng, level, 0.03, 0.28)
     slope, cut = rng.uniform(0.5, 1.5), int(round(14 - _band(rng, level, 0.0, 10.0)))
     ycc[:, :, 0] = _dct_quantise(ycc[:, :, 0], step, slope, cut)
     for c in (1, 2):  # chroma: half resolution, coarser steps

@@ -21,7 +21,7 @@ Conventions of B:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -213,7 +213,7 @@ def _codec_error(x, level, rng):
     coded = cv2.resize(x, (cw, ch), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
     ycc = cv2.cvtColor(coded, cv2.COLOR_BGR2YCrCb)
     step = _band(rng, level, 0.03, 0.28)
-    slope, cut = rng.uniform(0.5, 1.5), int(round(14 - _band(rng, level, 0.0, 10.0)))
+    slope, cut = rng.uniform(0.5, 1.5), round(14 - _band(rng, level, 0.0, 10.0))
     ycc[:, :, 0] = _dct_quantise(ycc[:, :, 0], step, slope, cut)
     for c in (1, 2):  # chroma: half resolution, coarser steps
         half = cv2.resize(ycc[:, :, c], (max(1, cw // 2), max(1, ch // 2)), interpolation=cv2.INTER_AREA)
@@ -364,7 +364,7 @@ def _noise(x, level, rng):
     if p > 1:
         out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
     u8 = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 92))])
+    _, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 92))])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float32) / 255.0
 
 
@@ -453,13 +453,13 @@ def _snow(x, level, rng):
     gust = _smooth_field(rng, (lh, lw), rng.uniform(1.5, 4.0))
     veil = np.clip((0.08 + 0.5 * t) * (0.6 + 0.8 * gust), 0.0, 0.9)
     flakes = np.zeros((lh, lw), np.float32)
-    for _ in range(int(round((2 + 6 * t) * rng.uniform(0.6, 1.4)))):  # near: big soft discs
+    for _ in range(round((2 + 6 * t) * rng.uniform(0.6, 1.4))):  # near: big soft discs
         c = (int(rng.uniform(0, lw) * 16), int(rng.uniform(0, lh) * 16))
         cv2.circle(flakes, c, int(rng.uniform(0.03, 0.07) * LAYER_SIDE * 16), float(rng.uniform(0.4, 0.75)), -1,
                    cv2.LINE_AA, shift=4)
     flakes = cv2.GaussianBlur(flakes, (0, 0), 0.012 * LAYER_SIDE)
     wind = rng.uniform(-0.6, 0.6)
-    for _ in range(int(round((30 + 150 * t) * rng.uniform(0.7, 1.3) * lh * lw / LAYER_SIDE**2))):  # far: streaks
+    for _ in range(round((30 + 150 * t) * rng.uniform(0.7, 1.3) * lh * lw / LAYER_SIDE**2)):  # far: streaks
         y, x0 = rng.uniform(0, lh), rng.uniform(0, lw)
         ln, a = rng.uniform(0.015, 0.045) * LAYER_SIDE, math.pi / 2 + wind + rng.normal(0, 0.15)
         p0, p1 = (x0, y), (x0 + ln * math.cos(a), y + ln * math.sin(a))

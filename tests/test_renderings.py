@@ -1,0 +1,180 @@
+"""Renderings A and B of the 12 challenges on real sign crops (issue 11)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from monitor.cure_tsr import CHALLENGE_TYPES, load_image
+from monitor.renderings import RENDERINGS, apply_rendering
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
+
+# Real crops of different kinds and sizes: 37 x 27 (among the smallest), 38, 57, 94, 196 and 676 x 500 px.
+CROPS = ["00061/02258_00002.png", "00038/02483_00001.png", "00017/02157_00001.png",
+         "00000/00017_00001.png", "00028/02651_00001.png", "00022/02396_00002.png"]
+CODES = range(1, 13)
+LEVELS = range(1, 6)
+
+
+@pytest.fixture(scope="module")
+def crops() -> list[np.ndarray]:
+    if not DATA.is_dir():
+        pytest.skip(f"real sign crops not found at {DATA}")
+    return [load_image(DATA / name) for name in CROPS]
+
+
+def mad(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def render(img, code, level, seed, fam="B"):
+    return apply_rendering(img, code, level, np.random.default_rng(seed), fam)
+
+
+def test_every_challenge_and_level_gives_a_changed_uint8_image_of_the_same_shape(crops):
+    for img in crops[:5]:
+        for fam in RENDERINGS:
+            for code in CODES:
+                for level in LEVELS:
+                    out = render(img, code, level, 11, fam)
+                    assert out.shape == img.shape and out.dtype == np.uint8, (fam, code, level)
+                    assert mad(out, img) > 0.5, f"{fam} {CHALLENGE_TYPES[code]} L{level} leaves {img.shape} unchanged"
+
+
+def test_deterministic_for_a_seed_and_random_across_seeds(crops):
+    img = crops[3]
+    for code in CODES:
+        a, b = render(img, code, 3, 5), render(img, code, 3, 5)
+        assert np.array_equal(a, b), CHALLENGE_TYPES[code]
+        assert not np.array_equal(a, render(img, code, 3, 6)), f"{CHALLENGE_TYPES[code]} ignores the rng"
+        assert np.array_equal(render(img, code, 3, 5, "A"), render(img, code, 3, 5, "A"))
+
+
+def test_names_and_codes_are_the_same_challenge(crops):
+    img = crops[2]
+    assert np.array_equal(render(img, "lens_blur", 2, 3), render(img, 2, 2, 3))
+    assert np.array_equal(render(img, "Rain", 4, 3), render(img, np.int64(9), 4, 3))
+
+
+def _small(x):
+    # Measured on the 64 px copy the detector sees: a 676 px crop's pixel-level sharpness is gone at any level.
+    return cv2.resize(x, (64, 64), interpolation=cv2.INTER_AREA if min(x.shape[:2]) >= 64 else cv2.INTER_LINEAR)
+
+
+def _sat(x):
+    return cv2.cvtColor(x, cv2.COLOR_BGR2HSV)[:, :, 1].mean()
+
+
+def _grey(x):
+    return cv2.cvtColor(x, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+def _sharpness(x):
+    return cv2.Laplacian(_grey(x), cv2.CV_32F).var()
+
+
+def _fine_noise(x):
+    g = _grey(x)
+    return np.abs(g - cv2.medianBlur(g.astype(np.uint8), 3)).mean()
+
+
+# A measure suited to each effect, and the direction in which a stronger effect moves it.
+MEASURES = {
+    1: (_sat, -1), 2: (_sharpness, -1), 3: (None, +1), 4: (lambda x: _grey(x).mean(), -1), 5: (None, +1),
+    6: (lambda x: _grey(x).mean(), +1), 7: (_sharpness, -1), 8: (_fine_noise, +1), 9: (None, +1),
+    10: (lambda x: _grey(x).mean(), -1), 11: (lambda x: x.min(axis=2).mean(), +1), 12: (lambda x: _grey(x).std(), -1),
+}
+
+
+def _strength(img, code, level, fam):
+    """The effect's measure (mean over 3 seeds), signed so that a stronger effect gives more."""
+    fn, sign = MEASURES[code]
+    outs = [render(img, code, level, s, fam) for s in range(3)]
+    return np.mean([mad(o, img) if fn is None else sign * (fn(_small(o)) - fn(_small(img))) for o in outs])
+
+
+@pytest.mark.parametrize("fam", RENDERINGS)
+def test_level_5_is_stronger_than_level_1_by_the_effects_own_measure(crops, fam):
+    for code in CODES:
+        for img in crops:
+            s1, s5 = _strength(img, code, 1, fam), _strength(img, code, 5, fam)
+            assert s5 > s1 and s5 > 0, f"{fam} {CHALLENGE_TYPES[code]} on {img.shape}: L1 {s1:.3g}, L5 {s5:.3g}"
+
+
+def test_rendering_b_grows_with_the_level_on_average(crops):
+    for code in CODES:
+        d = [np.mean([mad(render(img, code, level, s), img) for img in crops[:5] for s in range(3)])
+             for level in LEVELS]
+        assert all(b > a for a, b in zip(d, d[1:])), f"{CHALLENGE_TYPES[code]}: {np.round(d, 1)}"
+
+
+def test_b_is_not_a_near_copy_of_a(crops):
+    # At level 1, before either family saturates (black, white, mush), the difference between
+    # the families is a good share of the change either makes to the image.
+    for code in CODES:
+        for img in crops:
+            ab = np.mean([mad(render(img, code, 1, s, "A"), render(img, code, 1, s, "B")) for s in range(3)])
+            change = np.mean([mad(render(img, code, 1, s, "A"), img) for s in range(3)])
+            assert ab > 0.2 * change and ab > 1.0, \
+                f"{CHALLENGE_TYPES[code]} on {img.shape}: A-B {ab:.2f}, A-clean {change:.2f}"
+
+
+def _directional_sharpness_spread(x):
+    """Max over min of the gradient energy along 4 directions (0, 45, 90, 135 deg)."""
+    g = _grey(x)
+    d = [np.diff(g, axis=1), np.diff(g, axis=0), g[1:, 1:] - g[:-1, :-1], g[1:, :-1] - g[:-1, 1:]]
+    e = [float((v * v).mean()) for v in d]
+    return max(e) / min(e)
+
+
+def test_b_blur_is_elongated_where_a_is_isotropic():
+    # A synthetic isotropic texture: any direction preference in the output comes from the PSF.
+    rng = np.random.default_rng(0)
+    img = cv2.resize(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), (128, 128), interpolation=cv2.INTER_CUBIC)
+    spread = {f: np.mean([_directional_sharpness_spread(render(img, 7, 2, s, f)) for s in range(6)]) for f in "AB"}
+    assert spread["B"] > 1.5 * spread["A"], spread
+
+
+def test_grey_and_tiny_images_keep_their_shape():
+    rng = np.random.default_rng(1)
+    for shape in [(1, 1, 3), (3, 5, 3), (7, 4, 3), (30, 30), (20, 25, 1)]:
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        for fam in RENDERINGS:
+            for code in CODES:
+                out = apply_rendering(img, code, 5, np.random.default_rng(0), fam)
+                assert out.shape == img.shape and out.dtype == np.uint8, (shape, fam, code)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"rendering": "C"}, "rendering 'C'"),
+    ({"challenge": 0}, "ChallengeFree"),
+    ({"challenge": 13}, "challenge type 13"),
+    ({"challenge": "fog"}, "unknown challenge 'fog'"),
+    ({"challenge": True}, "challenge must be"),
+    ({"level": 0}, "level 0"),
+    ({"level": 6}, "level 6"),
+    ({"level": 2.0}, "level 2.0"),
+    ({"level": True}, "level True"),
+    ({"rng": 7}, "rng must be a numpy Generator"),
+    ({"rng": None}, "rng must be a numpy Generator"),
+    ({"img": np.zeros((8, 8, 3), np.float32)}, "uint8"),
+    ({"img": [[0, 1], [2, 3]]}, "uint8"),
+    ({"img": np.zeros((8, 8, 4), np.uint8)}, r"shape \(8, 8, 4\)"),
+    ({"img": np.zeros((0, 8, 3), np.uint8)}, "empty"),
+])
+def test_bad_inputs_are_refused_with_one_line(kwargs, pattern):
+    args = {"img": np.zeros((16, 16, 3), np.uint8), "challenge": 9, "level": 3,
+            "rng": np.random.default_rng(0), "rendering": "B"} | kwargs
+    with pytest.raises(ValueError, match=pattern) as err:
+        apply_rendering(**args)
+    assert "\n" not in str(err.value)
+
+
+def test_b_is_written_without_renderings_a_helpers():
+    src = (Path(__file__).resolve().parents[1] / "monitor" / "renderings.py").read_text()
+    assert not re.search(r"challenges\s+import\s+\(?[^)]*\b_", src)
+    assert not re.search(r"challenges\._", src)

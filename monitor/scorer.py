@@ -45,7 +45,22 @@ def _patches(d: torch.Tensor, layer: nn.ConvTranspose2d, hw: tuple[int, int]) ->
     return v[:, :, :H, :W].permute(0, 2, 3, 1, 4, 5).reshape(B, H * W, O * k * k)
 
 
-def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, ref: torch.Tensor) -> torch.Tensor:
+LAYER_COS_METHODS = ("gram", "direct", "offset", "grouped")
+
+
+def _auto_method(a: torch.Tensor, d: torch.Tensor, ref: torch.Tensor) -> str:
+    """The cheapest exact formula for this layer and device (see _layer_cosines)."""
+    _, cin, H, W = a.shape
+    hw, P = H * W, ref[0].numel()
+    if hw * (cin + P) < cin * P:
+        return "gram"
+    if a.is_cuda:
+        return "direct"
+    return "offset" if d.shape[1] >= 8 else "grouped"
+
+
+def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, ref: torch.Tensor,
+                   method: str = "auto") -> torch.Tensor:
     """Cosine between each sample's weight gradient of `layer` and the reference `ref` (in, out, k, k): (B,).
 
     g_b = a_b (in, HW) @ U_b (HW, P) with U_b the unfolded output gradient (docs/DESIGN.md §2). Two exact
@@ -54,6 +69,8 @@ def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, 
     - gram, when H*W is small next to `in` (layers near the latent): g_b . r is the directional
       derivative sum(d_b * conv_transpose(a_b, R)), one batched convolution; and
       |g_b|^2 = sum((a_b^T a_b) * (U_b U_b^T)), two (HW x HW) Gram matrices instead of (in x P).
+    On the CPU "direct" is replaced by "offset" or "grouped" (below). method: "auto" (the choice just
+    described), or one of LAYER_COS_METHODS on any device, so tests can check every formula on the CPU.
     """
     B, cin, H, W = a.shape
     hw = H * W
@@ -61,21 +78,25 @@ def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, 
     r = ref.reshape(-1)
     rnorm = torch.linalg.vector_norm(r)
     af = a.flatten(2)                                               # (B, in, HW)
-    if hw * (cin + P) < cin * P:
+    if method == "auto":
+        method = _auto_method(a, d, ref)
+    elif method not in LAYER_COS_METHODS:
+        raise ValueError(f"layer cosine method {method!r} is not one of auto, {', '.join(LAYER_COS_METHODS)}")
+    if method == "gram":
         dot = (F.conv_transpose2d(a, ref, None, layer.stride, layer.padding) * d).flatten(1).sum(1)   # (B,)
         u = _patches(d, layer, (H, W))                              # (B, HW, P)
         gram_a = torch.bmm(af.transpose(1, 2), af)                  # (B, HW, HW)
         gram_u = torch.bmm(u, u.transpose(1, 2))                    # (B, HW, HW)
         norm = (gram_a * gram_u).flatten(1).sum(1).clamp_min(0).sqrt()
         return dot / (norm * rnorm).clamp_min(1e-30)
-    if a.is_cuda:
+    if method == "direct":
         g = torch.bmm(af, _patches(d, layer, (H, W))).flatten(1)  # (B, in*P): per-sample weight gradients, W's layout
         # (G @ r) / (|G| |r|): a matrix-vector product, not a broadcast cosine_similarity (docs/DESIGN.md §2).
         return (g @ r) / (torch.linalg.vector_norm(g, dim=1) * rnorm).clamp_min(1e-30)
     # On the CPU, materialising (B, HW, P) patches is memory-bound; measured at batch 256 on 2 cores:
     # with many output channels, k*k polyphase bmms beat it (9.8 vs 14.1 ms); with few (the last
     # layer), oneDNN's grouped weight-gradient convolution does (2.0 vs 3.3 ms).
-    if d.shape[1] >= 8:
+    if method == "offset":
         dot, sq = _offset_dot_and_sq(af, d, layer, ref, (H, W))
     else:
         g = _grouped_weight_grad(a, d, layer).flatten(1)
@@ -117,8 +138,11 @@ def _grouped_weight_grad(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspo
     return g.reshape(B, cin, O, *k)
 
 
-def batched_scores(module: GradConAE, refs: Sequence[torch.Tensor], x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Score a preprocessed batch x (B, C, 28, 28): returns (score (B,), recon (B,), layer_cos (B, 4)) on x's device."""
+def batched_scores(module: GradConAE, refs: Sequence[torch.Tensor], x: torch.Tensor, beta: float,
+                   method: str = "auto") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Score a preprocessed batch x (B, C, 28, 28): returns (score (B,), recon (B,), layer_cos (B, 4)) on x's device.
+
+    method: the layer-cosine formula for every layer ("auto": chosen per layer and device, see _layer_cosines)."""
     B = x.shape[0]
     with torch.no_grad():
         h = module.encoder(x)                               # (B, 64, 3, 3); the encoder is not constrained
@@ -139,7 +163,7 @@ def batched_scores(module: GradConAE, refs: Sequence[torch.Tensor], x: torch.Ten
         recon = (h - x).pow(2).flatten(1).mean(dim=1)       # (B,)
         grads = torch.autograd.grad(recon.sum(), layer_outputs)
     cos = torch.stack(
-        [_layer_cosines(a, d, m, r) for a, d, m, r in zip(layer_inputs, grads, layers, refs)],
+        [_layer_cosines(a, d, m, r, method) for a, d, m, r in zip(layer_inputs, grads, layers, refs)],
         dim=1,
     )                                                        # (B, 4)
     recon = recon.detach()

@@ -1,6 +1,7 @@
 """The per-stream alert state machine: onset, update, hysteresis, no flapping, duplicates."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from calibration.alerts import AlertTracker, FrameDecision, Origin
@@ -233,3 +234,101 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     assert [a.state for a in alerts] == ["raised"] and isinstance(alerts[0], AlertRecord)
     assert alerts[0].alert_id == "cam1:0" and alerts[0].example.topic == "signwatch.frames"
     assert hook(recs) == []  # redelivered batch: no second alert
+
+
+# -- against a reference implementation of the raise/clear rule ------------------------------------
+
+
+def reference_alerts(frames: list[tuple[bool, float]], cfg: AlertConfig) -> list[tuple]:
+    """The raise/clear rule as AlertConfig documents it, for one stream whose frame i has seq i and
+    every anomalous or suspect frame names the same condition (so no raise waits for its name).
+
+    Returns (state, onset, frames, anomalous frames, ended index or None) per record."""
+    ev = cfg.evidence_h > 0
+
+    def evidence(j: int) -> float:
+        return min(frames[j][1], cfg.evidence_cap) - cfg.evidence_ref
+
+    def hit(j: int) -> bool:
+        return frames[j][0] or (ev and frames[j][1] > cfg.evidence_ref)
+
+    out = []
+    onset = None
+    first = 0  # the first frame after the last clear: only these count towards a new alert
+    for i in range(len(frames)):
+        if onset is None:
+            candidates = []
+            anomalous = [j for j in range(max(first, i - cfg.n + 1), i + 1) if frames[j][0]]
+            if len(anomalous) >= cfg.k:
+                candidates.append(anomalous[0])
+            if ev:
+                total = 0.0
+                for j in range(i, max(first, i - cfg.evidence_n + 1) - 1, -1):
+                    total += evidence(j)
+                    if total >= cfg.evidence_h:
+                        candidates.append(j)
+                        break
+            if candidates:
+                onset = min(candidates)
+                out.append(("raised", onset, i - onset + 1, sum(frames[j][0] for j in range(onset, i + 1)), None))
+            continue
+        last = list(range(max(0, i - cfg.clear_n + 1), i + 1))
+        if (len(last) >= cfg.clear_n and sum(frames[j][0] for j in last) < cfg.clear_k
+                and (not ev or sum(evidence(j) for j in last if j >= onset) < 0)):
+            # ended: the first frame after the last anomalous (or suspect) one, looking back no
+            # further than the clear window (with none in it, the window's first frame)
+            after = max([j + 1 for j in last if hit(j)], default=last[0])
+            ended = after if after <= i else i
+            out.append(("cleared", onset, i - onset + 1, sum(frames[j][0] for j in range(onset, i + 1)), ended))
+            onset, first = None, i + 1
+    return out
+
+
+def random_frames(rng, length: int, evidence: bool) -> list[tuple[bool, float]]:
+    """Bursty anomalous/normal patterns: calm stretches, sparse false alarms, intermittent and solid episodes."""
+    frames = []
+    while len(frames) < length:
+        p = rng.choice([0.0, 0.05, 0.3, 0.5, 0.8, 1.0])
+        mild = evidence and rng.random() < 0.4  # an episode of values just under the threshold
+        for _ in range(int(rng.integers(1, 25))):
+            bad = bool(rng.random() < p)
+            if bad:
+                value = float(rng.uniform(6.5, 14.0))
+            elif mild:
+                value = float(rng.uniform(2.0, 6.0))
+            else:
+                value = float(rng.uniform(0.0, 3.5))
+            frames.append((bad, value))
+    return frames[:length]
+
+
+def tracker_alerts(frames: list[tuple[bool, float]], cfg: AlertConfig) -> list[tuple]:
+    t = AlertTracker(cfg)
+    out = []
+    for i, (bad, value) in enumerate(frames):
+        named = bad or (cfg.evidence_h > 0 and value > cfg.evidence_ref)
+        d = FrameDecision("cam", i, bad, "rain" if named else "clean", 0.9 if named else 0.0, value=value,
+                          capture_ns=i * MS, origin=Origin("signwatch.frames", 0, i))
+        for r in t.observe(d):
+            onset = int(r["alert_id"].split(":")[1])
+            ended = None if r["ended_ns"] is None else r["ended_ns"] // MS
+            out.append((r["state"], onset, r["frames"], r["anomalous_frames"], ended))
+            assert r["started_ns"] == onset * MS
+    return out
+
+
+@pytest.mark.parametrize("k, n, clear_k, clear_n", [(2, 3, 1, 10), (3, 5, 1, 8), (1, 1, 1, 1), (1, 4, 1, 3),
+                                                    (4, 6, 2, 5), (2, 4, 1, 6), (5, 5, 3, 12)])
+@pytest.mark.parametrize("evidence", [False, True])
+def test_tracker_matches_a_reference_raise_and_clear_rule(k, n, clear_k, clear_n, evidence):
+    cfg = AlertConfig(k=k, n=n, clear_k=clear_k, clear_n=clear_n, update_every=0,
+                      evidence_h=8.0 if evidence else 0.0)
+    rng = np.random.default_rng(1000 * k + 100 * n + 10 * clear_n + evidence)
+    raised = 0
+    for trial in range(25):
+        frames = random_frames(rng, 300, evidence)
+        want = reference_alerts(frames, cfg)
+        got = tracker_alerts(frames, cfg)
+        assert got == want, f"trial {trial}: {''.join('1' if b else '0' for b, _ in frames)}"
+        raised += sum(r[0] == "raised" for r in want)
+    assert raised >= 25  # the patterns do raise and clear, many times

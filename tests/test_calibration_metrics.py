@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -152,3 +153,45 @@ def test_groups_count_tracks_not_frames():
     assert as_frames.supported and not as_tracks.supported
     assert as_tracks.n_clean == 200 and "only 200 clean tracks" in as_tracks.explanation
     assert as_tracks.threshold == pytest.approx(values.max())
+
+
+def exact_rank(n: int, a: Fraction, c: Fraction) -> tuple[int | None, Fraction, Fraction]:
+    """The largest m in 1..n with P(Binomial(n, a) >= m) >= c, by exact integer arithmetic (None if
+    even m = 1 falls short), and the exact tails at m and m + 1 (to skip cases within float rounding).
+
+    P(X >= m) = 1 - sum_{k < m} C(n, k) a^k (1-a)^(n-k); with a = A/D that is an integer sum over D^n.
+    """
+    A, D = a.numerator, a.denominator
+    total = D**n
+    cdf = 0  # sum_{k < m} C(n, k) A^k (D-A)^(n-k), for the current m
+    best, tail_best, tail_next = None, Fraction(0), Fraction(1)
+    for m in range(1, n + 1):
+        cdf += math.comb(n, m - 1) * A ** (m - 1) * (D - A) ** (n - m + 1)
+        tail = Fraction(total - cdf, total)
+        if tail >= c:
+            best, tail_best = m, tail
+        else:
+            tail_next = tail
+            break
+    else:
+        tail_next = Fraction(0)
+    return best, tail_best, tail_next
+
+
+@pytest.mark.parametrize("target", ["0.001", "0.01", "0.05", "0.1", "0.3"])
+@pytest.mark.parametrize("confidence", ["0.5", "0.9", "0.95", "0.99"])
+def test_binomial_rank_is_the_exact_largest_order_statistic(target, confidence):
+    a, c = Fraction(target), Fraction(confidence)
+    for n in (1, 2, 3, 5, 10, 29, 30, 50, 100, 298, 299, 300, 459, 1000, 2500):
+        m, tail_m, tail_next = exact_rank(n, a, c)
+        # the product sums in floating point: a tail within 1e-9 of the confidence could go either way
+        if (m is not None and tail_m - c < Fraction(1, 10**9)) or c - tail_next < Fraction(1, 10**9):
+            continue
+        v = np.random.default_rng(n).permutation(n).astype(np.float64)  # distinct values 0..n-1
+        res = BinomialBoundThreshold(float(a), float(c)).fit(v)
+        if m is None:  # too few frames: the largest value, not supported
+            assert res.rank_from_top == 1 and not res.supported, (n, target, confidence)
+            continue
+        assert res.rank_from_top == m, (n, target, confidence, res.rank_from_top, m)
+        assert res.threshold == n - m and res.exceedances == m - 1
+        assert res.supported

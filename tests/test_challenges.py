@@ -184,3 +184,92 @@ def test_builder_rejects_bad_arguments(tmp_path):
         build_challenge_set([], tmp_path / "o")
     with pytest.raises(FileNotFoundError, match="missing_folder"):
         build_challenge_set(tmp_path / "missing_folder", tmp_path / "o")
+
+
+# -- every level strictly stronger than the one below, on images where each effect is measurable ----
+# On a flat image blurs, contrast loss and the scattering blur of dirty lens do nothing, so what is
+# left of an effect is its level-dependent strength (opacity, tint, glow, share...). Each measure
+# below grows with one such parameter by construction; a level whose parameter equals the level
+# below gives equal measures and fails.
+
+FLAT_DARK = np.full((64, 64, 3), (40, 50, 60), np.uint8)
+FLAT_COLOUR = np.full((64, 64, 3), (40, 90, 160), np.uint8)
+FLAT_LIGHT = np.full((64, 64, 3), (225, 230, 235), np.uint8)
+RAMP = np.repeat(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 64, 0), 3, 2)  # every grey level
+
+
+def _f(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float64)
+
+
+def _row_background(img: np.ndarray) -> np.ndarray:
+    """Per row and channel, the 5th percentile: drops and flakes only brighten, so this is the layer under them."""
+    return np.percentile(_f(img), 5, axis=1)
+
+
+def _above_background(out: np.ndarray) -> float:
+    """Bright marks (drops, flakes) over a background that is constant along each row."""
+    return float(np.clip(_f(out) - _row_background(out)[:, None, :], 0, None).sum())
+
+
+def _background_change(out: np.ndarray, img: np.ndarray) -> float:
+    """How far the background of each row moved: the tint or glow under the marks."""
+    return float(np.abs(_row_background(out) - _row_background(img)).sum())
+
+
+def _darkening(out: np.ndarray) -> np.ndarray:
+    """Per pixel, how much darker than the lightest (least covered) pixels: grime and specks only darken."""
+    g = _f(out).mean(axis=2)
+    return np.clip(np.percentile(g, 99.5) - g, 0, None)
+
+
+def _darker_than_background(out: np.ndarray) -> float:
+    return float(_darkening(out).sum())
+
+
+def _codec_blocks(level: int) -> np.ndarray:
+    """Codec error on a white frame whose previous frame is black: displaced blocks come out dark."""
+    white, black = np.full((64, 64, 3), 255, np.uint8), np.zeros((64, 64, 3), np.uint8)
+    return apply_challenge(white, "codec_error", level, seed=3, previous=black)
+
+
+LEVEL_MEASURES = {
+    # challenge: [(what grows, image, measure(out, img)), ...]
+    "Decolorization": [("colour lost", FLAT_COLOUR, lambda o, i: mad(o, i))],
+    "LensBlur": [("blur", None, lambda o, i: mad(o, i))],
+    "CodecError": [("blocks displaced", None, lambda o, i: float((_f(o).mean(axis=2) < 128).sum()))],
+    "Darkening": [("light lost", RAMP, lambda o, i: float((_f(i) - _f(o)).sum()))],
+    "DirtyLens": [("grime", FLAT_LIGHT, lambda o, i: _darker_than_background(o)),
+                  # blob cores are fully covered: their darkening is the grime's opacity ...
+                  ("grime opacity", FLAT_LIGHT, lambda o, i: float(np.percentile(_darkening(o), 98))),
+                  # ... and the area darkened by more than half of that (specks, a few px, median-filtered
+                  # away), the number of blobs
+                  ("grime area", FLAT_LIGHT, lambda o, i: float(
+                      (cv2.medianBlur(_darkening(o).astype(np.float32), 5) > 0.5 * np.percentile(_darkening(o), 98)).sum())),
+                  ("veil", FLAT_LIGHT, lambda o, i: float(np.percentile(np.abs(_f(o) - _f(i)).mean(axis=2), 10)))],
+    "Exposure": [("light gained", RAMP, lambda o, i: float((_f(o) - _f(i)).sum()))],
+    "GaussianBlur": [("blur", None, lambda o, i: mad(o, i))],
+    "Noise": [("noise", np.full((64, 64, 3), 128, np.uint8), lambda o, i: float(_f(o).std()))],
+    "Rain": [("tint", FLAT_DARK, _background_change), ("drops", FLAT_DARK, lambda o, i: _above_background(o))],
+    "Shadow": [("shade", FLAT_LIGHT, lambda o, i: float((_f(i) - _f(o)).sum()))],
+    "Snow": [("glow", FLAT_DARK, _background_change), ("flakes", FLAT_DARK, lambda o, i: _above_background(o))],
+    "Haze": [("haze layer", FLAT_DARK, lambda o, i: mad(o, i))],
+}
+
+
+def test_every_level_is_strictly_stronger_than_the_level_below_on_flat_and_simple_images():
+    from tests.helpers import render_sign
+
+    sign = render_sign(64, seed=4)
+    assert set(LEVEL_MEASURES) == set(CHALLENGES)
+    for ch, measures in LEVEL_MEASURES.items():
+        for what, img, measure in measures:
+            if ch == "CodecError":
+                values = [measure(_codec_blocks(level), None) for level in range(1, 6)]
+            else:
+                img = sign if img is None else img
+                values = [measure(apply_challenge(img, ch, level, seed=3), img) for level in range(1, 6)]
+            assert values[0] > 0, f"{ch}: level 1 shows no {what}"
+            # strictly, beyond float rounding: a duplicated parameter can leave differences of 1e-4
+            margin = 1e-3 * max(abs(v) for v in values)
+            assert all(b - a > margin for a, b in zip(values, values[1:])), f"{ch} ({what}): {np.round(values, 4)}"

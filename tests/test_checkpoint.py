@@ -1,6 +1,7 @@
 """Checkpoints round-trip everything needed to score, and bad files fail with one line naming them."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -8,24 +9,51 @@ import pytest
 import torch
 
 import monitor
-from monitor.checkpoint import CheckpointError, read_checkpoint
+from monitor.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from monitor.model import GradConAE
+from monitor.scorer import Scorer
 
 from .helpers import belgium_frames
 
 
 def test_round_trip_scores_identically(tmp_path: Path) -> None:
+    # The model that is saved, against the model that is loaded (not two loads of one file, which
+    # would agree with each other even if saving dropped or mixed up weights or references).
+    torch.manual_seed(3)
+    module = GradConAE(3)
+    x = monitor.to_model_input(belgium_frames(16))
+    recon = torch.nn.functional.mse_loss(module(x), x)
+    refs = [r.detach().clone() for r in torch.autograd.grad(recon, [l.weight for l in module.gradient_layers])]
+    saved = Scorer(copy.deepcopy(module), refs, beta=0.12, device="cpu")
     path = tmp_path / "m.pt"
+    mid = save_checkpoint(path, module, refs, alpha=0.03, beta=0.12)
+    loaded = monitor.load_model(path, device="cpu")
+    assert loaded.model_id == mid and len(mid) == 16
+    assert loaded.beta == pytest.approx(0.12) and loaded.info["alpha"] == pytest.approx(0.03)
+    want = module.state_dict()
+    got = loaded.module.state_dict()
+    assert list(got) == list(want)
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    assert len(loaded.reference_gradients) == 4
+    for r_got, r_want in zip(loaded.reference_gradients, refs):
+        assert torch.equal(r_got, r_want)
+    frames = belgium_frames(8)
+    np.testing.assert_array_equal(loaded.score(frames).score, saved.score(frames).score)
+    np.testing.assert_array_equal(loaded.score(frames).layer_cos, saved.score(frames).layer_cos)
+    ck = read_checkpoint(path)
+    assert ck["model_config"] == {"channels": 3, "size": 28}
+    assert [tuple(r.shape) for r in ck["reference_gradients"]] == [tuple(l.weight.shape) for l in module.gradient_layers]
+
+
+def test_untrained_checkpoint_loads_the_same_twice(tmp_path: Path) -> None:
+    path = tmp_path / "u.pt"
     mid = monitor.make_untrained_checkpoint(path, seed=3)
     a = monitor.load_model(path, device="cpu")
     b = monitor.load_model(path, device="cpu")
-    assert a.model_id == b.model_id == mid and len(mid) == 16
-    frames = belgium_frames(8)
+    assert a.model_id == b.model_id == mid
+    frames = belgium_frames(4)
     np.testing.assert_array_equal(a.score(frames).score, b.score(frames).score)
-    ck = read_checkpoint(path)
-    assert ck["model_config"] == {"channels": 3, "size": 28}
-    assert [tuple(r.shape) for r in ck["reference_gradients"]] == [tuple(l.weight.shape) for l in a.module.gradient_layers]
-    assert a.beta == pytest.approx(0.12)
-    assert len(a.reference_gradients) == 4
 
 
 @pytest.mark.parametrize(

@@ -77,14 +77,32 @@ def test_live_source_that_drops_is_reopened(video, caplog):
 def test_unreachable_camera_backs_off_exponentially(caplog):
     caplog.set_level(logging.INFO, logger="signwatch.produce")
     stop = threading.Event()
-    threading.Timer(1.0, stop.set).start()
-    t0 = time.monotonic()
-    assert list(camera_ticks("http://127.0.0.1:1/cam.mjpg", "cam", stop, backoff_s=(0.05, 0.4))) == []
-    assert time.monotonic() - t0 < 2.0
-    waits = [float(re.search(r"retrying in ([\d.]+) s", r.getMessage()).group(1))
-             for r in caplog.records if "retrying in" in r.getMessage()]
-    assert 3 <= len(waits) <= 7, waits  # 0.05, 0.1, 0.2, 0.4, 0.4 ...: no hot loop
-    assert waits == sorted(waits) and waits[-1] == 0.4
+    waits: list[float] = []
+
+    class StopAfterSixRetries(logging.Handler):
+        # The condition, not a clock: stop once the sixth retry has been announced.
+        def emit(self, record):
+            m = re.search(r"retrying in ([\d.]+) s", record.getMessage())
+            if m:
+                waits.append(float(m.group(1)))
+                if len(waits) == 6:
+                    stop.set()
+
+    handler = StopAfterSixRetries()
+    logging.getLogger("signwatch.produce").addHandler(handler)
+    deadline = threading.Timer(30.0, stop.set)  # a hung source must not hang the test
+    deadline.start()
+    try:
+        t0 = time.monotonic()
+        assert list(camera_ticks("http://127.0.0.1:1/cam.mjpg", "cam", stop, backoff_s=(0.05, 0.4))) == []
+        elapsed = time.monotonic() - t0
+    finally:
+        deadline.cancel()
+        logging.getLogger("signwatch.produce").removeHandler(handler)
+    assert len(waits) == 6, waits  # stopped by the sixth retry, not by the 30 s deadline
+    assert waits == sorted(waits) and waits[-3:] == [0.4, 0.4, 0.4], waits  # 0.05, 0.1, 0.2, 0.4, 0.4, 0.4
+    # no hot loop: it really waited out the first five delays before the sixth attempt
+    assert elapsed >= 0.05 + 0.1 + 0.2 + 0.4 + 0.4 - 0.01, elapsed
 
 
 def _cure_layout(root: Path) -> None:

@@ -57,8 +57,11 @@ def cfg_path(kafka_cfg, untrained_checkpoint, tmp_path):
 def test_producer_stops_cleanly_and_reports(cfg_path, sig):
     cfg, path = cfg_path
     p = _spawn(["--config", str(path), "produce", "folder", str(SHARED_DATA), "--streams", "2", "--fps", "20", "--loop"])
-    time.sleep(4.0)
+    # Stop it once it is streaming: its frames are arriving in the topic (polled, up to 60 s).
+    arrived = read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.frames_topic, 20, timeout_s=60,
+                         until=lambda rs: len(rs) >= 20 or p.poll() is not None)
     assert p.poll() is None, p.communicate()[1][-2000:]
+    assert len(arrived) >= 20, "the producer delivered nothing within 60 s"
     rc, out, err, seconds = _signal_and_wait(p, sig)
     assert rc == 0, f"exit {rc}:\n{err[-3000:]}"
     m = re.search(r"produce: (\d+) frames from 2 stream\(s\).*delivered (\d+)/(\d+), undelivered 0", out)
@@ -80,15 +83,17 @@ def test_consumer_stopped_mid_stream_commits_what_it_published_and_nothing_is_sc
     feeder = threading.Thread(target=produce, args=(ticks, producer, cfg, "folder", threading.Event()),
                               kwargs=dict(fps=50, max_frames=800), daemon=True)
     feeder.start()  # 200 frames/s for 4 s
-    time.sleep(2.0)
+    # Mid-stream: once the member has published scores for 100 of the 800 frames (polled, up to 60 s).
+    read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, 100, timeout_s=60,
+               until=lambda rs: len(rs) >= 100 or first.p.poll() is not None)
+    assert first.p.poll() is None, first.text()[-3000:]
     t = time.monotonic()
     first.p.send_signal(sig)
     rc = first.p.wait(30)
     stopped_s = time.monotonic() - t
-    time.sleep(0.2)
     assert rc == 0, first.text()[-3000:]
+    wait_for(lambda: first.summary() is not None, 10, "the stopped member's summary line", [first])
     summary = first.summary()
-    assert summary, first.text()[-3000:]
     scored_first = int(re.search(r"scored (\d+) frames", summary).group(1))
     feeder.join(30)
     assert producer.close().undelivered == 0
@@ -100,7 +105,6 @@ def test_consumer_stopped_mid_stream_commits_what_it_published_and_nothing_is_sc
     finally:
         if second.p.poll() is None:
             second.stop()
-    time.sleep(0.2)
     assert rc2 == 0, second.text()[-3000:]
     scores = [decode_score(r.value) for r in read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, 800, timeout_s=30)]
     keys = [(s.stream, s.seq) for s in scores]

@@ -7,7 +7,7 @@ import torch
 
 import monitor
 from monitor.model import GradConAE
-from monitor.scorer import Scorer, batched_scores, reference_loop_scores
+from monitor.scorer import LAYER_COS_METHODS, Scorer, _auto_method, batched_scores, reference_loop_scores
 
 from .helpers import belgium_frames, render_sign
 
@@ -47,6 +47,57 @@ def test_fast_scorer_equals_the_loop(channels: int) -> None:
     np.testing.assert_allclose(fast[0], slow.score, atol=1e-5)
     np.testing.assert_allclose(fast[1], slow.recon, atol=1e-6)
     np.testing.assert_allclose(fast[2], slow.layer_cos, atol=1e-5)
+
+
+@pytest.fixture(scope="module", params=[3, 1], ids=["colour", "grey"])
+def loop_case(request, trained_like_scorer: Scorer):
+    """(model, references, batch, the authors' loop on it), computed once per channel count."""
+    channels = request.param
+    if channels == 3:
+        m, refs = trained_like_scorer.module, trained_like_scorer.reference_gradients
+    else:  # a grey model; references are a real gradient, so the cosines are far from zero
+        torch.manual_seed(2)
+        m = GradConAE(1)
+        xr = monitor.to_model_input(belgium_frames(32), 1)
+        recon = torch.nn.functional.mse_loss(m(xr), xr)
+        refs = list(torch.autograd.grad(recon, [l.weight for l in m.gradient_layers]))
+    frames = belgium_frames(16) + [render_sign(s, seed=s) for s in (21, 64)]
+    x = monitor.to_model_input(frames, channels)
+    slow = reference_loop_scores(m, refs, x, 0.12)
+    assert np.abs(slow.layer_cos).max() > 0.05  # a meaningful comparison, not zeros against zeros
+    return m, refs, x, slow
+
+
+@pytest.mark.parametrize("method", ("auto",) + LAYER_COS_METHODS)
+def test_every_layer_cosine_formula_equals_the_loop_on_the_cpu(loop_case, method: str) -> None:
+    # "direct" is what CUDA runs on the two layers far from the latent: forced here, so the CPU checks it too.
+    m, refs, x, slow = loop_case
+    fast = [t.detach().numpy() for t in batched_scores(m, refs, x, 0.12, method=method)]
+    np.testing.assert_allclose(fast[2], slow.layer_cos, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fast[0], slow.score, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fast[1], slow.recon, rtol=0, atol=1e-6)
+
+
+def test_auto_picks_the_formula_by_layer_shape_and_device() -> None:
+    from types import SimpleNamespace
+
+    m = GradConAE(3)
+    x = monitor.to_model_input(belgium_frames(2))
+    acts, outs = [], []
+    h = m.encoder(x)
+    for layer in m.decoder:
+        if isinstance(layer, torch.nn.ConvTranspose2d):
+            acts.append(h)
+            h = layer(h)
+            outs.append(h)
+        else:
+            h = layer(h)
+    refs = [l.weight for l in m.gradient_layers]
+    assert [_auto_method(a, d, r) for a, d, r in zip(acts, outs, refs)] == ["gram", "gram", "offset", "grouped"]
+    on_cuda = [SimpleNamespace(shape=a.shape, is_cuda=True) for a in acts]
+    assert [_auto_method(a, d, r) for a, d, r in zip(on_cuda, outs, refs)] == ["gram", "gram", "direct", "direct"]
+    with pytest.raises(ValueError, match="layer cosine method 'fast'"):
+        batched_scores(m, refs, x, 0.12, method="fast")
 
 
 def test_trained_scorer_equals_the_loop_on_real_and_rendered_frames(trained_like_scorer: Scorer) -> None:

@@ -72,6 +72,14 @@ def _headers(**changes) -> list[tuple[str, bytes | None]]:
     ({"seq": b"12a"}, "'seq' is not a non-negative integer"),
     ({"seq": b"-1"}, "'seq' is not a non-negative integer"),
     ({"seq": b" 5"}, "'seq' is not a non-negative integer"),
+    # Non-ASCII digits: str.isdigit() accepts all three and int() parses the last two, so only an
+    # ASCII check refuses them with the header's name (superscript two would raise a bare ValueError).
+    ({"seq": "\u00b2".encode()}, "'seq' is not a non-negative integer"),        # superscript two
+    ({"seq": "\u0663".encode()}, "'seq' is not a non-negative integer"),        # Arabic-Indic three
+    ({"capture_ns": "\uff15".encode()}, "'capture_ns' is not a non-negative integer"),  # fullwidth five
+    ({"level": "\u0663".encode()}, "'level' is not a non-negative integer"),
+    ({"level": "\uff15".encode()}, "'level' is not a non-negative integer"),
+    ({"level": "\u00b2".encode()}, "'level' is not a non-negative integer"),
     ({"capture_ns": b"\xff\xfe"}, "'capture_ns' is not UTF-8"),
     ({"encoding": b"gif"}, "'encoding' is 'gif'"),
     ({"level": b"9"}, "'level' is 9, outside 0..5"),

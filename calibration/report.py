@@ -77,11 +77,11 @@ def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.nda
                     d = FrameDecision("replay", i, bool(is_anomalous[j]), str(condition[j]), 1.0,
                                       0.0 if anomaly is None else float(anomaly[j]), i)
                     for rec in tracker.observe(d):
-                        if rec["state"] == "raised":
+                        if rec.state == "raised":
                             if i < segment:
                                 false_alerts += 1
                             elif got is None:
-                                got = (i - segment, rec["condition"])
+                                got = (i - segment, rec.condition)
                 if got is not None:
                     raised += 1
                     delays.append(got[0])

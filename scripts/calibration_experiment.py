@@ -215,8 +215,8 @@ def episode_replay(clean, effect, cfg, clear: int = 20, length: int = 15, max_de
                 spans.append((seq, seq + length + clear))  # an episode's alert may come up to its next clean stretch
             for a, f, c in rows:
                 for rec in tracker.observe(FrameDecision("replay", seq, bool(f), str(c), 0.0, float(a), seq)):
-                    if rec["state"] == "raised":
-                        raised.append((seq, rec["condition"]))
+                    if rec.state == "raised":
+                        raised.append((seq, rec.condition))
                 seq += 1
     return {"spans": spans, "raised": raised, "frames": seq}
 
@@ -360,7 +360,7 @@ def main(argv=None) -> int:
     for tag, cfg in (("evidence", on), ("k_of_n_only", off)):
         # every clean test frame once, in data order (a track's frames together), as one stream
         tracker = AlertTracker(cfg)
-        false = sum(rec["state"] == "raised" for i, (a, f, c) in enumerate(zip(*clean_rows))
+        false = sum(rec.state == "raised" for i, (a, f, c) in enumerate(zip(*clean_rows))
                     for rec in tracker.observe(FrameDecision("clean", i, bool(f), str(c), 0.0, float(a), i)))
         alerts["clean_stream"][tag] = {"frames": int(len(clean_rows[0])), "false_alerts": int(false)}
         for level in (3, 4, 5):

@@ -42,7 +42,13 @@ from calibration.settings import AlertConfig
 from monitor.scorer import ScoreResult
 from pipelines.broker import client_kwargs
 from pipelines.producers import KeyedRecord
-from pipelines.wire import ScoreRecord, WireError, decode_alert, decode_score, encode_alert
+from pipelines.wire import (
+    ScoreRecord,
+    WireError,
+    decode_alert,
+    decode_score,
+    encode_alert,
+)
 
 log = logging.getLogger("signwatch.alerting")
 

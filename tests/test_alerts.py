@@ -205,13 +205,13 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     import cv2
     import numpy as np
 
-    from pipelines.alerting import CalibratedHook
+    from calibration.alerts import AlertEvent
     from calibration.calibrate import fit_calibration
     from calibration.detector import FEATURE_COLUMNS, Detector, compute_features
-    from monitor.checkpoint import make_untrained_checkpoint
-    from monitor.checkpoint import load_model
-    from calibration.alerts import AlertEvent
-    from pipelines.wire import Origin as WireOrigin, ScoreRecord
+    from monitor.checkpoint import load_model, make_untrained_checkpoint
+    from pipelines.alerting import CalibratedHook
+    from pipelines.wire import Origin as WireOrigin
+    from pipelines.wire import ScoreRecord
 
     data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
     paths = sorted(data.glob("*/*.png"))[:40]

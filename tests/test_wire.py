@@ -6,12 +6,28 @@ import json
 import numpy as np
 import pytest
 
-from monitor.preprocess import decode_image
 from calibration.alerts import AlertEvent, AlertExample
-from pipelines.wire import (DeadLetterInfo, FrameMeta, GroundTruth, HeaderError, Origin,
-                            ScoreRecord, WireError, dead_letter_headers, decode_alert, decode_score, encode_alert,
-                            encode_frame, encode_score, frame_headers, frame_key, one_line, parse_dead_letter_headers,
-                            parse_frame_headers)
+from monitor.preprocess import decode_image
+from pipelines.wire import (
+    DeadLetterInfo,
+    FrameMeta,
+    GroundTruth,
+    HeaderError,
+    Origin,
+    ScoreRecord,
+    WireError,
+    dead_letter_headers,
+    decode_alert,
+    decode_score,
+    encode_alert,
+    encode_frame,
+    encode_score,
+    frame_headers,
+    frame_key,
+    one_line,
+    parse_dead_letter_headers,
+    parse_frame_headers,
+)
 
 
 def _img(h=37, w=53, c=3, seed=0) -> np.ndarray:

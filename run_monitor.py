@@ -3,7 +3,7 @@
 
 Each area registers its own subcommands (package cli/): cli.model_commands (synth, train, evaluate,
 bench scorer), cli.stream_commands (broker, produce, score, demo, bench pipeline/soak),
-cli.calibration_commands (calibrate), pipelines.console (console).
+cli.calibration_commands (calibrate), cli.console_command (console).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-_AREAS = ("cli.model_commands", "cli.stream_commands", "cli.calibration_commands", "pipelines.console")
+_AREAS = ("cli.model_commands", "cli.stream_commands", "cli.calibration_commands", "cli.console_command")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Per-stream alert state machine: per-frame decisions -> "raised" / "updated" / "cleared" records.
+"""Per-stream alert state machine: per-frame decisions -> "raised" / "updated" / "cleared" AlertEvents.
 
 Pure (no I/O, no clock): every time comes from the frames' capture_ns, so a replay gives the same
 alerts as the live run, and tests need no sleeping.
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import ClassVar, NamedTuple
 
 from calibration.settings import AlertConfig
 
@@ -56,37 +56,73 @@ class FrameDecision(NamedTuple):
     is_anomalous: bool
     condition: str = "unknown"
     confidence: float = 0.0
-    value: float = 0.0            # the anomaly value (score_mean / score_max in the records)
+    value: float = 0.0            # the anomaly value (anomaly_mean / anomaly_max in the alert events)
     capture_ns: int = 0
     origin: Origin = Origin()
 
 
+@dataclass(frozen=True)
+class AlertExample:
+    """The frame an operator should look at for an alert: where it is in Kafka, and its seq."""
+
+    topic: str
+    partition: int
+    offset: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One alert event of a stream: raised, updated while it lasts, cleared when it ends.
+
+    The one alert type from the state machine to the wire: pipelines.wire encodes and decodes it
+    as is (docs/WIRE.md). anomaly_mean / anomaly_max: the mean and the largest anomaly value of the
+    alert's frames so far. example: the most anomalous frame, None when frames carry no Kafka origin.
+    """
+
+    alert_id: str
+    stream: str
+    state: str  # raised | updated | cleared
+    condition: str | None
+    confidence: float | None
+    started_ns: int
+    ended_ns: int | None
+    frames: int
+    anomalous_frames: int
+    anomaly_mean: float
+    anomaly_max: float
+    example: AlertExample | None = None
+
+    STATES: ClassVar[tuple[str, ...]] = ("raised", "updated", "cleared")
+
+    @property
+    def onset_seq(self) -> int:
+        """The seq of the alert's first frame (its id is "<stream>:<onset seq>")."""
+        return int(self.alert_id.rsplit(":", 1)[1])
+
+
 @dataclass
-class OpenAlert:
+class _OpenAlert:
     alert_id: str
     started_ns: int
     frames: int = 0
     anomalous_frames: int = 0
     value_sum: float = 0.0
     value_max: float = float("-inf")
-    example: dict = field(default_factory=dict)
+    example: FrameDecision | None = None  # the most anomalous frame so far
     condition: str = "unknown"
     confidence: float = 0.0
     since_update: int = 0
 
 
 @dataclass
-class StreamState:
+class _StreamState:
     last_seq: int | None = None
     window: deque = field(default_factory=deque)  # recent FrameDecision, newest last
-    alert: OpenAlert | None = None
+    alert: _OpenAlert | None = None
     frames_since_clear: int = 0  # only frames after the last clear count towards a new alert
     undecided: int = 0  # frames a due raise has waited for its name to be decided (alerts.name_wait)
     due: FrameDecision | None = None  # the onset of that waiting raise: waiting does not move it
-
-
-def _example(d: FrameDecision) -> dict:
-    return {"topic": d.origin.topic, "partition": d.origin.partition, "offset": d.origin.offset, "seq": d.seq}
 
 
 class AlertTracker:
@@ -104,14 +140,14 @@ class AlertTracker:
             raise ValueError(f"alerts: evidence needs evidence_n >= 1 and evidence_cap > evidence_ref, got "
                              f"n={c.evidence_n}, cap={c.evidence_cap}, ref={c.evidence_ref}")
         self._keep = max(c.n, c.clear_n, c.condition_window, c.evidence_n if self._evidence else 1)
-        self.streams: dict[str, StreamState] = {}
+        self._streams: dict[str, _StreamState] = {}
         self.duplicates = 0  # frames ignored as redeliveries
 
     # -- public ------------------------------------------------------------------------------
 
-    def observe(self, d: FrameDecision) -> list[dict]:
+    def observe(self, d: FrameDecision) -> list[AlertEvent]:
         """One frame's decision -> the alert records it causes (usually none)."""
-        st = self.streams.setdefault(d.stream, StreamState())
+        st = self._streams.setdefault(d.stream, _StreamState())
         if st.last_seq is not None and d.seq <= st.last_seq:
             if st.last_seq - d.seq <= self.cfg.seq_reset_gap:
                 self.duplicates += 1
@@ -126,13 +162,41 @@ class AlertTracker:
             return self._maybe_raise(d.stream, st)
         return self._continue(d, st)
 
-    def active(self) -> dict[str, dict]:
-        """The open alert of each stream that has one, as a record with state 'raised'/'updated'."""
-        return {s: self._record(s, st.alert, "updated", None) for s, st in self.streams.items() if st.alert}
+    def active(self) -> dict[str, AlertEvent]:
+        """The open alert of each stream that has one, as an event with state 'updated'."""
+        return {s: self._event(s, st.alert, "updated", None) for s, st in self._streams.items() if st.alert}
+
+    def stream_ids(self) -> list[str]:
+        """The streams the tracker holds state for."""
+        return list(self._streams)
+
+    def forget(self, stream: str) -> None:
+        """Drop a stream's state (another consumer now scores it)."""
+        self._streams.pop(stream, None)
+
+    def replay(self, stream: str, decisions: list[FrameDecision], open_alert: AlertEvent | None = None) -> list[AlertEvent]:
+        """Rebuild a stream's state from its frames (a restore after a consumer crash).
+
+        Starts the stream afresh; with `open_alert` (the latest event of an alert still open when
+        `decisions` begin), continues that alert under its id and counts; then observes `decisions`
+        in order and returns the events they cause.
+        """
+        st = _StreamState()
+        if open_alert is not None:
+            a = open_alert
+            st.alert = _OpenAlert(alert_id=a.alert_id, started_ns=a.started_ns, frames=a.frames,
+                                 anomalous_frames=a.anomalous_frames, value_sum=a.anomaly_mean * a.frames,
+                                 value_max=a.anomaly_max, condition=a.condition or "unknown",
+                                 confidence=float(a.confidence or 0.0))
+        self._streams[stream] = st
+        events: list[AlertEvent] = []
+        for d in decisions:
+            events.extend(self.observe(d))
+        return events
 
     # -- transitions ---------------------------------------------------------------------------
 
-    def _maybe_raise(self, stream: str, st: StreamState) -> list[dict]:
+    def _maybe_raise(self, stream: str, st: _StreamState) -> list[AlertEvent]:
         c = self.cfg
         since = list(st.window)[-st.frames_since_clear:]
         onsets = []
@@ -155,7 +219,7 @@ class AlertTracker:
         if st.due is not None and st.due in since:
             onsets.append(st.due)
         onset = min(onsets, key=lambda f: f.seq)
-        a = OpenAlert(alert_id=f"{stream}:{onset.seq}", started_ns=onset.capture_ns)
+        a = _OpenAlert(alert_id=f"{stream}:{onset.seq}", started_ns=onset.capture_ns)
         for f in since[since.index(onset):]:
             self._count(a, f)
         votes = self._votes(st, a)
@@ -166,9 +230,9 @@ class AlertTracker:
         st.undecided, st.due = 0, None
         a.condition, a.confidence = self._dominant(votes, None, a.confidence)
         st.alert = a
-        return [self._record(stream, a, "raised", None)]
+        return [self._event(stream, a, "raised", None)]
 
-    def _continue(self, d: FrameDecision, st: StreamState) -> list[dict]:
+    def _continue(self, d: FrameDecision, st: _StreamState) -> list[AlertEvent]:
         c, a = self.cfg, st.alert
         assert a is not None
         self._count(a, d)
@@ -180,7 +244,7 @@ class AlertTracker:
             # anomalous (or, with evidence, suspect) one (clear_k > 1 can leave some inside the window).
             last_hit = max((i for i, f in enumerate(last) if self._hit(f)), default=-1)
             ended = last[last_hit + 1].capture_ns if last_hit + 1 < len(last) else d.capture_ns
-            rec = self._record(d.stream, a, "cleared", ended)
+            rec = self._event(d.stream, a, "cleared", ended)
             st.alert = None
             st.frames_since_clear = 0
             return [rec]
@@ -188,7 +252,7 @@ class AlertTracker:
         a.condition, a.confidence = self._dominant(self._votes(st, a), previous, a.confidence)
         if a.condition != previous or (c.update_every > 0 and a.since_update >= c.update_every):
             a.since_update = 0
-            return [self._record(d.stream, a, "updated", None)]
+            return [self._event(d.stream, a, "updated", None)]
         return []
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -207,19 +271,19 @@ class AlertTracker:
         return sum(self._evidence_of(f) for f in frames)
 
     @staticmethod
-    def _count(a: OpenAlert, f: FrameDecision) -> None:
+    def _count(a: _OpenAlert, f: FrameDecision) -> None:
         a.frames += 1
         if f.is_anomalous:
             a.anomalous_frames += 1
         a.value_sum += f.value
-        if f.value > a.value_max or not a.example:
+        if f.value > a.value_max or a.example is None:
             a.value_max = max(a.value_max, f.value)
-            a.example = _example(f)
+            a.example = f
 
-    def _votes(self, st: StreamState, a: OpenAlert) -> list[FrameDecision]:
+    def _votes(self, st: _StreamState, a: _OpenAlert) -> list[FrameDecision]:
         """The frames that vote for the alert's name: anomalous ones since its onset among the last
         condition_window, and with evidence on, suspect ones that name a condition."""
-        onset_seq = int(a.alert_id.rsplit(":", 1)[1])
+        onset_seq = int(a.alert_id.rsplit(":", 1)[1])  # ids are "<stream>:<onset seq>"
         return [f for f in list(st.window)[-self.cfg.condition_window:]
                 if f.seq >= onset_seq and (f.is_anomalous or (self._hit(f) and f.condition != "clean"))]
 
@@ -258,18 +322,22 @@ class AlertTracker:
             best = current
         return best, conf[best] / len(window)
 
-    def _record(self, stream: str, a: OpenAlert, state: str, ended_ns: int | None) -> dict[str, Any]:
-        return {
-            "alert_id": a.alert_id,
-            "stream": stream,
-            "state": state,
-            "condition": a.condition,
-            "confidence": round(float(a.confidence), 4),
-            "started_ns": int(a.started_ns),
-            "ended_ns": None if ended_ns is None else int(ended_ns),
-            "frames": a.frames,
-            "anomalous_frames": a.anomalous_frames,
-            "score_mean": float(a.value_sum / a.frames) if a.frames else 0.0,
-            "score_max": float(a.value_max) if a.frames else 0.0,
-            "example": dict(a.example),
-        }
+    @staticmethod
+    def _event(stream: str, a: _OpenAlert, state: str, ended_ns: int | None) -> AlertEvent:
+        ex = a.example
+        example = None if ex is None or ex.origin.topic is None else \
+            AlertExample(ex.origin.topic, ex.origin.partition, ex.origin.offset, ex.seq)
+        return AlertEvent(
+            alert_id=a.alert_id,
+            stream=stream,
+            state=state,
+            condition=a.condition,
+            confidence=round(float(a.confidence), 4),
+            started_ns=int(a.started_ns),
+            ended_ns=None if ended_ns is None else int(ended_ns),
+            frames=a.frames,
+            anomalous_frames=a.anomalous_frames,
+            anomaly_mean=float(a.value_sum / a.frames) if a.frames else 0.0,
+            anomaly_max=float(a.value_max) if a.frames else 0.0,
+            example=example,
+        )

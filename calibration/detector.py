@@ -210,7 +210,7 @@ def anomaly_values(cal: Calibration, x: np.ndarray) -> tuple[np.ndarray, np.ndar
 class DetectionResult(NamedTuple):
     anomaly: np.ndarray       # (N,) surprise relative to clean frames (nats); higher = more anomalous
     is_anomalous: np.ndarray  # (N,) bool: anomaly > threshold
-    condition: np.ndarray     # (N,) str: "clean", a condition name, or "unknown" (named: anomalous, or above name_above)
+    condition: np.ndarray     # (N,) str: "clean", a condition name, or "unknown" (named: anomalous, or above evidence_ref)
     confidence: np.ndarray    # (N,) probability of that condition (p_clean for "clean"; 0 = no estimate)
     scores: Any               # the ScoreResult the values were computed from
 
@@ -249,28 +249,29 @@ class Detector:
             raise ValueError("this detector has no scorer; use detect_scored with a ScoreResult")
         return self.detect_scored(frames, self.scorer.score(frames))
 
-    def detect_scored(self, frames_or_features, score_result, name_above: float | None = None) -> DetectionResult:
+    def detect_scored(self, frames_or_features, score_result, evidence_ref: float | None = None) -> DetectionResult:
         """Decisions for frames that were already scored (the consumer scores once).
 
         frames_or_features: the frames (image statistics are computed here), or the image
         statistics (N, len(FEATURE_NAMES)) computed by `calibration.features.image_features`.
-        name_above: see detect_features."""
+        evidence_ref: see detect_features."""
         n = len(score_result.score)
         if isinstance(frames_or_features, np.ndarray) and frames_or_features.ndim == 2 and frames_or_features.shape == (n, len(FEATURE_NAMES)) \
                 and frames_or_features.dtype != np.uint8:
             stats = frames_or_features
         else:
             stats = image_features(frames_or_features)
-        return self.detect_features(feature_matrix(score_result, stats), score_result, name_above)
+        return self.detect_features(feature_matrix(score_result, stats), score_result, evidence_ref)
 
-    def detect_features(self, x: np.ndarray, score_result=None, name_above: float | None = None) -> DetectionResult:
-        """name_above: None (default): a condition is named for anomalous frames only, "clean" for
-        the others. A value: also for frames whose anomaly exceeds it while staying at or below the
-        threshold (is_anomalous stays False): the per-stream alert path accumulates such suspect
-        frames as evidence (calibration.alerts) and needs to know what they look like."""
+    def detect_features(self, x: np.ndarray, score_result=None, evidence_ref: float | None = None) -> DetectionResult:
+        """evidence_ref: None (default, the alert rule's evidence off): a condition is named for
+        anomalous frames only, "clean" for the others. The alert rule's alerts.evidence_ref: also
+        for frames whose anomaly exceeds it while staying at or below the threshold (is_anomalous
+        stays False): the per-stream alert path accumulates such suspect frames as evidence
+        (calibration.alerts) and needs to know what they look like."""
         anomaly, z, _ = anomaly_values(self.calibration, x)
         flagged = anomaly > self.threshold
-        named = flagged if name_above is None else flagged | (anomaly > name_above)
+        named = flagged if evidence_ref is None else flagged | (anomaly > evidence_ref)
         n = len(anomaly)
         clf = self.calibration.classifier
         if clf is not None:

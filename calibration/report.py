@@ -55,7 +55,7 @@ def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.nda
     the challenge (in data order, so a sign's frames stay together), `segment` clean frames.
     Returns one row per (type, level) with the mean delay to the alert and what it named.
     anomaly: the frames' anomaly values, which the alert rule's evidence sums (None: 0, no evidence);
-    `condition` should then name the suspect frames too (Detector.detect_features(name_above=...))."""
+    `condition` should then name the suspect frames too (Detector.detect_features(evidence_ref=...))."""
     rng = np.random.default_rng(seed)
     clean_idx = np.flatnonzero(codes == 0)
     rows = []
@@ -77,11 +77,11 @@ def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.nda
                     d = FrameDecision("replay", i, bool(is_anomalous[j]), str(condition[j]), 1.0,
                                       0.0 if anomaly is None else float(anomaly[j]), i)
                     for rec in tracker.observe(d):
-                        if rec["state"] == "raised":
+                        if rec.state == "raised":
                             if i < segment:
                                 false_alerts += 1
                             elif got is None:
-                                got = (i - segment, rec["condition"])
+                                got = (i - segment, rec.condition)
                 if got is not None:
                     raised += 1
                     delays.append(got[0])
@@ -253,7 +253,8 @@ def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calib
     meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data)}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
-        detection = Detector(scorer, cal).detect_features(x, scores, name_above=(alert_cfg or AlertConfig()).suspect_above)
+        a = alert_cfg or AlertConfig()
+        detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=a.evidence_ref if a.evidence else None)
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation

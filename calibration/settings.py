@@ -70,12 +70,6 @@ class AlertConfig:
         return self.evidence_h > 0
 
     @property
-    def suspect_above(self) -> float | None:
-        """Anomaly value above which a frame is suspect and names a condition (the evidence rule's
-        evidence_ref); None with the evidence rule off: only anomalous frames name one."""
-        return self.evidence_ref if self.evidence else None
-
-    @property
     def raise_window(self) -> int:
         """Frames a raise looks back over: n, or evidence_n when larger and the evidence rule is on."""
         return max(self.n, self.evidence_n if self.evidence else 0)

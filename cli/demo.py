@@ -41,7 +41,7 @@ import numpy as np
 
 from pipelines.config import Config
 from pipelines.producers import SourceFrame, Tick
-from pipelines.wire import CHALLENGE_NAMES, AlertRecord, GroundTruth, ScoreRecord
+from pipelines.wire import CHALLENGE_NAMES, AlertRecord, GroundTruth, ScoreRecord, alert_to_dict
 
 log = logging.getLogger("signwatch.demo")
 
@@ -384,13 +384,13 @@ class Collected:
                 self.by_stream[r.stream].append(Row(r.seq, t.challenge if t else "?", t.level if t else 0, bool(r.is_anomalous),
                                                     r.condition or "", float(r.anomaly if r.anomaly is not None else math.nan),
                                                     float(r.score)))
-            self.alerts += [a.to_dict() for a in alerts]
+            self.alerts += [alert_to_dict(a) for a in alerts]
             self.count += len(records)
         if self.state is not None:
             for r in records:
                 self.state.ingest_score(r.to_dict())
             for a in alerts:
-                self.state.ingest_alert(a.to_dict())
+                self.state.ingest_alert(alert_to_dict(a))
         return alerts
 
 

@@ -37,20 +37,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from calibration.alerts import (
-    AlertTracker,
-    FrameDecision,
-    OpenAlert,
-    Origin,
-    StreamState,
-)
+from calibration.alerts import AlertEvent, AlertTracker, FrameDecision, Origin
 from calibration.settings import AlertConfig
 from monitor.scorer import ScoreResult
 from pipelines.broker import client_kwargs
 from pipelines.producers import KeyedRecord
 from pipelines.wire import (
-    AlertExample,
-    AlertRecord,
+    ScoreRecord,
     WireError,
     decode_alert,
     decode_score,
@@ -60,12 +53,21 @@ from pipelines.wire import (
 log = logging.getLogger("signwatch.alerting")
 
 
+def frame_decision(rec: ScoreRecord) -> FrameDecision:
+    """A calibrated score record (annotated by the hook, or read back from the scores topic) as the
+    alert state machine sees it."""
+    o = rec.origin
+    return FrameDecision(rec.stream, int(rec.seq), bool(rec.is_anomalous), rec.condition or "unknown",
+                         float(rec.confidence or 0.0), float(rec.anomaly or 0.0), int(rec.capture_ns),
+                         Origin(o.topic, o.partition, o.offset))
+
+
 class CalibratedHook:
     """The consumer's on_scored hook: calibrated decisions for a scored batch, then alerts.
 
     Annotates each ScoreRecord (anomaly, is_anomalous, condition, confidence) in place, using the
     decoded frame each record carries (`.image`) for the image statistics and the scorer's values
-    already on the record (nothing is scored twice), and returns the AlertRecords the batch caused.
+    already on the record (nothing is scored twice), and returns the AlertEvents the batch caused.
     With evidence on, a suspect frame (anomaly above alerts.evidence_ref, is_anomalous False) carries
     the classifier's name as its condition, so a restore from the scores topic replays the same votes.
     Records must arrive in each stream's seq order, as Kafka delivers one partition.
@@ -75,7 +77,7 @@ class CalibratedHook:
         self.detector = detector
         self.tracker = AlertTracker(cfg)
 
-    def __call__(self, records: list) -> list:
+    def __call__(self, records: list) -> list[AlertEvent]:
         if not records:
             return []
         scores = ScoreResult(
@@ -86,30 +88,17 @@ class CalibratedHook:
         # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.
-        det = self.detector.detect_scored([r.image for r in records], scores, name_above=self.tracker.cfg.suspect_above)
-        alerts = []
+        cfg = self.tracker.cfg
+        det = self.detector.detect_scored([r.image for r in records], scores,
+                                          evidence_ref=cfg.evidence_ref if cfg.evidence else None)
+        alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
             rec.anomaly = float(det.anomaly[i])
             rec.is_anomalous = bool(det.is_anomalous[i])
             rec.condition = str(det.condition[i])
             rec.confidence = float(det.confidence[i])
-            o = rec.origin
-            d = FrameDecision(rec.stream, int(rec.seq), rec.is_anomalous, rec.condition, rec.confidence, rec.anomaly,
-                              int(rec.capture_ns), Origin(o.topic, o.partition, o.offset))
-            for a in self.tracker.observe(d):
-                ex = a["example"]
-                example = AlertExample(ex["topic"], ex["partition"], ex["offset"], ex["seq"]) if ex.get("topic") is not None else None
-                alerts.append(AlertRecord(a["alert_id"], a["stream"], a["state"], a["condition"], a["confidence"],
-                                          a["started_ns"], a["ended_ns"], a["frames"], a["anomalous_frames"],
-                                          a["score_mean"], a["score_max"], example))
+            alerts.extend(self.tracker.observe(frame_decision(rec)))
         return alerts
-
-
-def _alert_record(a: dict) -> Any:
-    ex = a.get("example") or {}
-    example = AlertExample(ex["topic"], ex["partition"], ex["offset"], ex["seq"]) if ex.get("topic") is not None else None
-    return AlertRecord(a["alert_id"], a["stream"], a["state"], a["condition"], a["confidence"], a["started_ns"],
-                       a["ended_ns"], a["frames"], a["anomalous_frames"], a["score_mean"], a["score_max"], example)
 
 
 def read_partitions(cfg, bootstrap: str, topic: str, partitions: Sequence[int], since_ms: int | None,
@@ -209,88 +198,88 @@ class AlertingHook:
 
     def restore(self, consumer: Any, partitions: Sequence[int], timeout_s: float = 20.0) -> None:
         """Rebuild the alert state of the streams of `partitions` (called on the consumer's main thread)."""
-        from kafka.partitioner.default import murmur2
-
-
         cfg, bootstrap = consumer.cfg, consumer.bootstrap
         k = cfg.kafka
-        parts = set(partitions)
-        n = k.partitions
-        for stream in [s for s in self.tracker.streams if (murmur2(s.encode()) & 0x7FFFFFFF) % n in parts]:
-            del self.tracker.streams[stream]
+        parts = sorted(set(partitions))
+        self._forget_partitions(parts, k.partitions)
         deadline = time.monotonic() + timeout_s
         since_ms = int(time.time() * 1000 - cfg.consumer.alert_restore_minutes * 60_000)
-        score_records = read_partitions(cfg, bootstrap, k.scores_topic, sorted(parts), since_ms, deadline)
+        score_records = read_partitions(cfg, bootstrap, k.scores_topic, parts, since_ms, deadline)
         # Alerts are few; read them further back so an episode older than the window keeps its id.
-        alert_records = read_partitions(cfg, bootstrap, k.alerts_topic, sorted(parts), since_ms - 3_600_000, deadline)
+        alert_records = read_partitions(cfg, bootstrap, k.alerts_topic, parts, since_ms - 3_600_000, deadline)
 
-        decisions: dict[str, list[FrameDecision]] = defaultdict(list)
-        seen: set[tuple[str, int, int]] = set()
-        for r in score_records:  # partition by partition, in offset order: each stream in its order
-            try:
-                s = decode_score(r.value)
-            except (WireError, ValueError, TypeError, KeyError):
-                continue
-            if s.is_anomalous is None or (s.stream, s.seq, s.capture_ns) in seen:
-                continue  # not calibrated, or a duplicate (the first publication counts)
-            seen.add((s.stream, s.seq, s.capture_ns))
-            o = s.origin
-            decisions[s.stream].append(FrameDecision(s.stream, int(s.seq), bool(s.is_anomalous), s.condition or "unknown",
-                                                     float(s.confidence or 0.0), float(s.anomaly or 0.0),
-                                                     int(s.capture_ns), Origin(o.topic, o.partition, o.offset)))
-        published: dict[str, list] = defaultdict(list)
-        for r in alert_records:
-            try:
-                a = decode_alert(r.value)
-            except (WireError, ValueError, TypeError, KeyError):
-                continue
-            published[a.stream].append(a)
-            self._published.add((a.alert_id, a.state))
-
-        missing: list[dict] = []
+        decisions = _decisions(score_records)
+        published = _published_alerts(alert_records)
+        self._published |= {(a.alert_id, a.state) for alerts in published.values() for a in alerts}
+        missing: list[AlertEvent] = []
         for stream in set(decisions) | set(published):
-            ds = decisions.get(stream, [])
-            t0 = ds[0].capture_ns if ds else None
-            st = StreamState()
-            seed = _open_at(published.get(stream, []), t0)
-            if seed is not None:
-                # The window begins inside a published episode: continue it under its published id.
-                st.alert = OpenAlert(alert_id=seed.alert_id, started_ns=seed.started_ns, frames=seed.frames,
-                                  anomalous_frames=seed.anomalous_frames, value_sum=seed.score_mean * seed.frames,
-                                  value_max=seed.score_max, condition=seed.condition or "unknown",
-                                  confidence=float(seed.confidence or 0.0))
-            self.tracker.streams[stream] = st
-            events: list[dict] = []
-            for d in ds:
-                events.extend(self.tracker.observe(d))
-            if not ds:
-                continue
-            # An episode the replay saw from well before its onset is the one the dead member saw: an
-            # event of it missing from the alerts topic was lost with that member and is published now.
-            # (The raise window, n frames or with evidence evidence_n, ends at the raise and holds the onset.)
-            trusted_from = ds[0].seq + self.tracker.cfg.raise_window
-            for e in events:
-                if e["state"] not in ("raised", "cleared") or (e["alert_id"], e["state"]) in self._published:
-                    continue
-                onset = int(e["alert_id"].rsplit(":", 1)[1])
-                if (seed is not None and e["alert_id"] == seed.alert_id) or onset >= trusted_from:
-                    missing.append(e)
+            missing += self._replay_stream(decisions.get(stream, []), published.get(stream, []), stream)
         self.restored_streams += len(decisions)
         if missing:
             self._publish(consumer, missing)
         log.info("restore: partitions %s: %d score records, %d alert records read; %d streams replayed; "
-                 "%d alert events published that were missing", sorted(parts), len(score_records), len(alert_records),
+                 "%d alert events published that were missing", parts, len(score_records), len(alert_records),
                  len(decisions), len(missing))
 
-    def _publish(self, consumer: Any, events: list[dict]) -> None:
+    def _forget_partitions(self, parts: Sequence[int], partitions: int) -> None:
+        """Drop the state of the streams of `parts`: it is rebuilt from the topics."""
+        from kafka.partitioner.default import murmur2
+
+        for stream in self.tracker.stream_ids():
+            if (murmur2(stream.encode()) & 0x7FFFFFFF) % partitions in parts:
+                self.tracker.forget(stream)
+
+    def _replay_stream(self, ds: list[FrameDecision], published: list[AlertEvent], stream: str) -> list[AlertEvent]:
+        """Replay one stream's decisions; returns the raise/clear events missing from the alerts topic."""
+        seed = _open_at(published, ds[0].capture_ns if ds else None)
+        # When the window begins inside a published episode, the replay continues it under its id.
+        events = self.tracker.replay(stream, ds, open_alert=seed)
+        if not ds:
+            return []
+        # An episode the replay saw from well before its onset is the one the dead member saw: an
+        # event of it missing from the alerts topic was lost with that member and is published now.
+        # (The raise window, n frames or with evidence evidence_n, ends at the raise and holds the onset.)
+        trusted_from = ds[0].seq + self.tracker.cfg.raise_window
+        return [e for e in events
+                if e.state in ("raised", "cleared") and (e.alert_id, e.state) not in self._published
+                and ((seed is not None and e.alert_id == seed.alert_id) or e.onset_seq >= trusted_from)]
+
+    def _publish(self, consumer: Any, events: list[AlertEvent]) -> None:
         topic = consumer.cfg.kafka.alerts_topic
         futures = []
         for e in events:
-            rec = _alert_record(e)
-            futures.append(consumer.producer.send(KeyedRecord(topic, rec.stream.encode("utf-8"), encode_alert(rec), [])))
-            self._published.add((e["alert_id"], e["state"]))
+            futures.append(consumer.producer.send(KeyedRecord(topic, e.stream.encode("utf-8"), encode_alert(e), [])))
+            self._published.add((e.alert_id, e.state))
         consumer.producer.flush(consumer.cfg.consumer.publish_timeout_s)
         failed = sum(1 for f in futures if f is None or not f.succeeded())
         self.reconciled += len(events) - failed
         if failed:
             log.warning("restore: %d missing alert events could not be published", failed)
+
+
+def _decisions(score_records: list) -> dict[str, list[FrameDecision]]:
+    """Each stream's calibrated decisions, first publication of each frame only, in offset order."""
+    decisions: dict[str, list[FrameDecision]] = defaultdict(list)
+    seen: set[tuple[str, int, int]] = set()
+    for r in score_records:  # partition by partition, in offset order: each stream in its order
+        try:
+            s = decode_score(r.value)
+        except (WireError, ValueError, TypeError, KeyError):
+            continue
+        if s.is_anomalous is None or (s.stream, s.seq, s.capture_ns) in seen:
+            continue  # not calibrated, or a duplicate (the first publication counts)
+        seen.add((s.stream, s.seq, s.capture_ns))
+        decisions[s.stream].append(frame_decision(s))
+    return decisions
+
+
+def _published_alerts(alert_records: list) -> dict[str, list[AlertEvent]]:
+    """Each stream's alert events in the alerts topic, in offset order (unreadable ones skipped)."""
+    published: dict[str, list[AlertEvent]] = defaultdict(list)
+    for r in alert_records:
+        try:
+            a = decode_alert(r.value)
+        except (WireError, ValueError, TypeError, KeyError):
+            continue
+        published[a.stream].append(a)
+    return published

@@ -1,7 +1,8 @@
 """What the alert console knows, built only from the records it is fed (no rich, no Kafka here).
 
-`ConsoleState` takes score and alert records (dicts as in docs/ARCHITECTURE.md) and dead-letter
-headers, and `snapshot()` turns them into plain, immutable views that the renderer draws. The clock
+`ConsoleState` takes score and alert records (decoded by pipelines.wire, or their dicts, which it
+decodes the same way: docs/WIRE.md) and dead-letter headers, and `snapshot()` turns them into plain,
+immutable views that the renderer draws. The clock
 is injectable so tests can age streams without sleeping; every record timestamp is nanoseconds,
 the clock is seconds (time.time).
 
@@ -18,9 +19,17 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from calibration.alerts import AlertEvent
 from pipelines.config import ConsoleConfig
-
-ALERT_STATES = ("raised", "updated", "cleared")
+from pipelines.wire import (
+    HEADER_STREAM,
+    ScoreRecord,
+    WireError,
+    alert_from_dict,
+    header_text,
+    parse_dead_letter_headers,
+    score_from_dict,
+)
 
 # How many recent latencies feed a per-stream / overall percentile: enough for a stable p50 at 30 fps
 # (8 s of frames) without sorting thousands of numbers at every refresh.
@@ -46,10 +55,20 @@ def _num(value: object) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value
+def _header_pairs(headers: Any) -> list[tuple[str, bytes | None]]:
+    """Kafka headers (a list of (key, bytes) as kafka-python gives them, or a mapping) as
+    pipelines.wire reads them: text keys, byte values."""
+    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    out: list[tuple[str, bytes | None]] = []
+    for key, value in items:
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        elif isinstance(value, (bytearray, memoryview)):
+            value = bytes(value)
+        out.append((str(key), value))
+    return out
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
@@ -59,21 +78,6 @@ def percentile(values: Iterable[float], q: float) -> float | None:
         return None
     rank = max(1, math.ceil(q / 100.0 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
-
-
-def headers_to_dict(headers: Any) -> dict[str, str]:
-    """Kafka headers (list of (key, bytes) as kafka-python gives them, or a mapping) as text."""
-    if headers is None:
-        return {}
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    out: dict[str, str] = {}
-    for key, value in items:
-        if isinstance(key, bytes):
-            key = key.decode("utf-8", "replace")
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            value = bytes(value).decode("utf-8", "replace")
-        out[str(key)] = "" if value is None else str(value)
-    return out
 
 
 # ----------------------------------------------------------------------------- views (immutable)
@@ -101,7 +105,7 @@ class StreamView:
 
 
 @dataclass(frozen=True)
-class AlertEvent:
+class AlertView:
     time_s: float
     state: str  # raised | updated | cleared
     stream: str
@@ -110,7 +114,7 @@ class AlertEvent:
     duration_s: float | None
     frames: int | None
     anomalous_frames: int | None
-    score_max: float | None
+    anomaly_max: float | None
     alert_id: str
 
 
@@ -128,7 +132,7 @@ class DeadLetterView:
 class Snapshot:
     now_s: float
     streams: tuple[StreamView, ...]  # ALERT first, then stale, then ok; by name within each
-    alerts: tuple[AlertEvent, ...]  # newest first
+    alerts: tuple[AlertView, ...]  # newest first
     dead_letters: tuple[DeadLetterView, ...]  # newest first
     frames: int
     anomalous: int
@@ -202,7 +206,7 @@ class ConsoleState:
         self._streams: dict[str, _Stream] = {}
         self._alerts: OrderedDict[str, tuple] = OrderedDict()  # alert_id -> last (state, frames, ended)
         self._closed_alerts: set[str] = set()
-        self._log: deque[AlertEvent] = deque(maxlen=max(4 * self.cfg.recent_alerts, 50))
+        self._log: deque[AlertView] = deque(maxlen=max(4 * self.cfg.recent_alerts, 50))
         self._dead: deque[DeadLetterView] = deque(maxlen=_DEAD_LETTER_KEEP)
         self._dead_times: deque[float] = deque()
         self._malformed_times: deque[float] = deque()
@@ -229,127 +233,99 @@ class ConsoleState:
             self._streams[name] = s
         return s
 
-    def ingest_score(self, record: Mapping[str, Any], ts_ns: int | None = None) -> bool:
+    def ingest_score(self, record: ScoreRecord | Mapping[str, Any], ts_ns: int | None = None) -> bool:
         """Take one score record; returns False when it was unreadable or a duplicate.
 
         ts_ns is the Kafka record timestamp, used only when the record lacks its own times.
         """
         with self.lock:
-            if not isinstance(record, Mapping) or not isinstance(record.get("stream"), str):
+            rec = self._decoded(record, ScoreRecord, score_from_dict)
+            if rec is None or not isinstance(rec.stream, str):
                 self._note_malformed()
                 return False
-            s = self._stream(record["stream"])
-            model = record.get("model_id")
-            capture_ns = _int(record.get("capture_ns"))
-            received_ns = _int(record.get("received_ns"))
-            scored_ns = _int(record.get("scored_ns"))
-            key = (record.get("seq"), capture_ns, model)
-            if key[0] is not None and key in s.seen_keys:
+            s = self._stream(rec.stream)
+            key = (rec.seq, rec.capture_ns, rec.model_id)
+            if key in s.seen_keys:
                 self.duplicates += 1
                 return False
             s.seen_keys[key] = None
             if len(s.seen_keys) > _DEDUP_WINDOW:
                 s.seen_keys.popitem(last=False)
-
             self.frames += 1
             s.frames += 1
-            if isinstance(model, str) and model:
-                s.models.add(model)
-                self._models.add(model)
-            consumer = record.get("consumer")
-            if isinstance(consumer, str) and consumer:
-                self._consumers.add(consumer)
-
-            # Plot the calibrated anomaly when there is one: it is the value the alert threshold
-            # applies to (docs/DESIGN.md §5: the raw GradCon score misses blur, darkening and rain).
-            anomaly = _num(record.get("anomaly"))
-            value, name = (anomaly, "anomaly") if anomaly is not None else (_num(record.get("score")), "score")
-            if value is not None:
-                if name != s.value_name:  # calibration switched on or off: old values are another scale
-                    s.values.clear()
-                    s.flags.clear()
-                    s.value_name = name
-                flag = record.get("is_anomalous")
-                s.values.append(value)
-                s.flags.append(flag if isinstance(flag, bool) else None)
-            threshold = _num(record.get("threshold"))
-            if threshold is None and name == "score":
-                threshold = self.cfg.score_threshold
-            s.threshold = threshold
-
-            if record.get("is_anomalous") is True:
-                self.anomalous += 1
-                s.anomalous += 1
-                s.last_anomalous_index = s.frames
-                cond = record.get("condition")
-                s.last_condition = cond if isinstance(cond, str) and cond else None
-                s.last_confidence = _num(record.get("confidence"))
-
-            when_ns = scored_ns or received_ns or capture_ns or ts_ns
-            seen = when_ns / 1e9 if when_ns else self.clock()
-            s.last_seen_s = seen if s.last_seen_s is None else max(s.last_seen_s, seen)
-
-            # Frame rate from the camera's own capture times, so a backlog drained at once still
-            # shows the rate the camera produced at, not the rate the console read at.
-            t_ns = capture_ns or received_ns
-            t = t_ns / 1e9 if t_ns else self.clock()
-            s.times.append(t)
-            s.newest_t = t if s.newest_t is None else max(s.newest_t, t)
-            while s.times and s.times[0] < s.newest_t - self.fps_window_s:
-                s.times.popleft()
-
-            if scored_ns and capture_ns:
-                lat_ms = (scored_ns - capture_ns) / 1e6
-                s.latencies.append(lat_ms)
-                self._latencies.append(lat_ms)
+            if isinstance(rec.model_id, str) and rec.model_id:
+                s.models.add(rec.model_id)
+                self._models.add(rec.model_id)
+            self._plot(s, rec)
+            self._note_times(s, rec, ts_ns)
             return True
 
-    def ingest_alert(self, record: Mapping[str, Any], ts_ns: int | None = None) -> bool:
+    @staticmethod
+    def _decoded(record: Any, kind: type, from_dict: Callable[[Any], Any]) -> Any:
+        """A wire record as its type (decoded by pipelines.wire from a dict), or None if unreadable."""
+        if isinstance(record, kind):
+            return record
+        try:
+            return from_dict(record) if isinstance(record, Mapping) else None
+        except WireError:
+            return None
+
+    def _plot(self, s: _Stream, rec: ScoreRecord) -> None:
+        # Plot the calibrated anomaly when there is one: it is the value the alert threshold
+        # applies to (docs/DESIGN.md §5: the raw GradCon score misses blur, darkening and rain).
+        anomaly = _num(rec.anomaly)
+        value, name = (anomaly, "anomaly") if anomaly is not None else (_num(rec.score), "score")
+        if value is not None:
+            if name != s.value_name:  # calibration switched on or off: old values are another scale
+                s.values.clear()
+                s.flags.clear()
+                s.value_name = name
+            s.values.append(value)
+            s.flags.append(rec.is_anomalous if isinstance(rec.is_anomalous, bool) else None)
+        # The anomaly's threshold is the calibration's (█ marks flagged frames); raw scores use the config's.
+        s.threshold = self.cfg.score_threshold if name == "score" else None
+        if rec.is_anomalous is True:
+            self.anomalous += 1
+            s.anomalous += 1
+            s.last_anomalous_index = s.frames
+            s.last_condition = rec.condition if isinstance(rec.condition, str) and rec.condition else None
+            s.last_confidence = _num(rec.confidence)
+
+    def _note_times(self, s: _Stream, rec: ScoreRecord, ts_ns: int | None) -> None:
+        capture_ns, received_ns, scored_ns = rec.capture_ns, rec.received_ns, rec.scored_ns
+        when_ns = scored_ns or received_ns or capture_ns or ts_ns
+        seen = when_ns / 1e9 if when_ns else self.clock()
+        s.last_seen_s = seen if s.last_seen_s is None else max(s.last_seen_s, seen)
+        # Frame rate from the camera's own capture times, so a backlog drained at once still
+        # shows the rate the camera produced at, not the rate the console read at.
+        t_ns = capture_ns or received_ns
+        t = t_ns / 1e9 if t_ns else self.clock()
+        s.times.append(t)
+        s.newest_t = t if s.newest_t is None else max(s.newest_t, t)
+        while s.times and s.times[0] < s.newest_t - self.fps_window_s:
+            s.times.popleft()
+        if scored_ns and capture_ns:
+            lat_ms = (scored_ns - capture_ns) / 1e6
+            s.latencies.append(lat_ms)
+            self._latencies.append(lat_ms)
+
+    def ingest_alert(self, record: AlertEvent | Mapping[str, Any], ts_ns: int | None = None) -> bool:
         """Take one alert record; returns False when it was unreadable or already seen."""
         with self.lock:
-            if (
-                not isinstance(record, Mapping)
-                or not isinstance(record.get("stream"), str)
-                or record.get("state") not in ALERT_STATES
-                or record.get("alert_id") in (None, "")
-            ):
+            a = self._decoded(record, AlertEvent, alert_from_dict)
+            if a is None or not isinstance(a.stream, str) or a.alert_id in (None, ""):
                 self._note_malformed()
                 return False
-            aid = str(record["alert_id"])
-            state = record["state"]
-            key = (state, record.get("frames"), record.get("ended_ns"), record.get("confidence"))
-            if self._alerts.get(aid) == key:
+            if not self._new_alert_event(a):
                 self.duplicates += 1
                 return False
-            # A re-delivered 'raised'/'updated' after the alert cleared must not reopen it.
-            if aid in self._closed_alerts and state != "cleared":
-                self.duplicates += 1
-                return False
-            if aid not in self._alerts:
-                self.total_alerts += 1
-            self._alerts[aid] = key
-            self._alerts.move_to_end(aid)
-            if len(self._alerts) > _ALERT_MEMORY:
-                old, _ = self._alerts.popitem(last=False)
-                self._closed_alerts.discard(old)
-
-            s = self._stream(record["stream"])
-            cond = record.get("condition")
-            cond = cond if isinstance(cond, str) and cond else None
-            conf = _num(record.get("confidence"))
-            started_ns = _int(record.get("started_ns"))
-            ended_ns = _int(record.get("ended_ns"))
-            started_s = started_ns / 1e9 if started_ns else None
-            if state == "raised":
-                when = started_s
-            elif state == "cleared":
-                when = ended_ns / 1e9 if ended_ns else None
-            else:
-                when = None
-            if when is None:
-                when = ts_ns / 1e9 if ts_ns else self.clock()
-
-            if state == "cleared":
+            s = self._stream(a.stream)
+            cond = a.condition if isinstance(a.condition, str) and a.condition else None
+            conf = _num(a.confidence)
+            started_s = a.started_ns / 1e9 if a.started_ns else None
+            when = self._alert_time(a, started_s, ts_ns)
+            aid = str(a.alert_id)
+            if a.state == "cleared":
                 self._closed_alerts.add(aid)
                 if s.alert is not None and s.alert.alert_id == aid:
                     s.alert = None
@@ -357,25 +333,45 @@ class ConsoleState:
                 self._drop_updates(aid)
             else:
                 s.alert = _OpenAlert(aid, cond, conf, started_s)
-                if state == "updated":
+                if a.state == "updated":
                     # Updates can arrive every few frames; keep only the latest one per alert.
                     self._drop_updates(aid)
-            duration = when - started_s if started_s is not None and state != "raised" else None
-            self._log.appendleft(
-                AlertEvent(
-                    time_s=when,
-                    state=state,
-                    stream=record["stream"],
-                    condition=cond,
-                    confidence=conf,
-                    duration_s=max(0.0, duration) if duration is not None else None,
-                    frames=_int(record.get("frames")),
-                    anomalous_frames=_int(record.get("anomalous_frames")),
-                    score_max=_num(record.get("score_max")),
-                    alert_id=aid,
-                )
-            )
+            duration = when - started_s if started_s is not None and a.state != "raised" else None
+            self._log.appendleft(AlertView(
+                time_s=when, state=a.state, stream=a.stream, condition=cond, confidence=conf,
+                duration_s=max(0.0, duration) if duration is not None else None, frames=a.frames,
+                anomalous_frames=a.anomalous_frames, anomaly_max=_num(a.anomaly_max), alert_id=aid))
             return True
+
+    def _new_alert_event(self, a: AlertEvent) -> bool:
+        """Remember the event; False for one already seen (at-least-once delivery) or a stale reopen."""
+        aid = str(a.alert_id)
+        key = (a.state, a.frames, a.ended_ns, a.confidence)
+        if self._alerts.get(aid) == key:
+            return False
+        # A re-delivered 'raised'/'updated' after the alert cleared must not reopen it.
+        if aid in self._closed_alerts and a.state != "cleared":
+            return False
+        if aid not in self._alerts:
+            self.total_alerts += 1
+        self._alerts[aid] = key
+        self._alerts.move_to_end(aid)
+        if len(self._alerts) > _ALERT_MEMORY:
+            old, _ = self._alerts.popitem(last=False)
+            self._closed_alerts.discard(old)
+        return True
+
+    def _alert_time(self, a: AlertEvent, started_s: float | None, ts_ns: int | None) -> float:
+        """When the event happened: the onset for a raise, the end for a clear, else the record's time."""
+        if a.state == "raised":
+            when = started_s
+        elif a.state == "cleared":
+            when = a.ended_ns / 1e9 if a.ended_ns else None
+        else:
+            when = None
+        if when is None:
+            when = ts_ns / 1e9 if ts_ns else self.clock()
+        return when
 
     def _drop_updates(self, aid: str) -> None:
         kept = [e for e in self._log if not (e.alert_id == aid and e.state == "updated")]
@@ -386,29 +382,25 @@ class ConsoleState:
     def ingest_dead_letter(self, headers: Any, ts_ns: int | None = None, key: str | bytes | None = None) -> None:
         """Take one dead-letter record's headers (its key is the stream id when headers lack it)."""
         with self.lock:
-            h = headers_to_dict(headers)
+            pairs = _header_pairs(headers)
             when = ts_ns / 1e9 if ts_ns else self.clock()
             if isinstance(key, bytes):
                 key = key.decode("utf-8", "replace")
-            origin = h.get("dlq.origin.topic", "?")
-            if "dlq.origin.partition" in h or "dlq.origin.offset" in h:
-                origin += f"[{h.get('dlq.origin.partition', '?')}]@{h.get('dlq.origin.offset', '?')}"
-            consumer = h.get("dlq.consumer") or None
-            error = h.get("dlq.error") or ""
-            if consumer:
-                self._consumers.add(consumer)
+            stream = header_text(pairs, HEADER_STREAM) or key or None
+            try:
+                info = parse_dead_letter_headers(pairs)
+            except WireError as e:
+                view = DeadLetterView(when, "?", str(e), stream, "?", None)
+            else:
+                o = info.origin
+                view = DeadLetterView(when, info.stage or "?",
+                                      info.error.splitlines()[0] if info.error.strip() else "no error given",
+                                      stream, f"{o.topic}[{o.partition}]@{o.offset}", info.consumer or None)
+            if view.consumer:
+                self._consumers.add(view.consumer)
             self.dead_letter_total += 1
             self._dead_times.append(when)
-            self._dead.appendleft(
-                DeadLetterView(
-                    time_s=when,
-                    stage=h.get("dlq.stage") or "?",
-                    error=error.splitlines()[0] if error.strip() else "no error given",
-                    stream=h.get("stream") or key or None,
-                    origin=origin,
-                    consumer=consumer,
-                )
-            )
+            self._dead.appendleft(view)
 
     def ingest_malformed(self) -> None:
         """A record on a console topic that could not be read (bad JSON, wrong shape)."""
@@ -449,32 +441,7 @@ class ConsoleState:
             rows.sort(key=lambda r: (order[r.state], _natural_key(r.stream)))
 
             fresh = [r for r in rows if r.fps is not None]
-            stale = sum(1 for r in rows if r.stale)
-            reasons: list[str] = []
-            if self._feed_problem is not None:
-                reasons.append(self._feed_problem)
-            if self._client_warning is not None:
-                if now - self._client_warning[0] <= _CLIENT_WARNING_S:
-                    reasons.append(self._client_warning[1])
-                else:
-                    self._client_warning = None
-            if stale:
-                reasons.append(f"{stale} stale stream{'s' if stale != 1 else ''}")
-            if self._dead_times:
-                n = len(self._dead_times)
-                reasons.append(f"{n} dead letter{'s' if n != 1 else ''} in {_window_text(window)}")
-            if self._malformed_times:
-                n = len(self._malformed_times)
-                reasons.append(f"{n} unreadable record{'s' if n != 1 else ''} in {_window_text(window)}")
-            if self.frames == 0 and self.total_alerts == 0 and self.dead_letter_total == 0 and self.malformed == 0:
-                # Nothing read yet is only "no data" while nothing is wrong with the reading itself.
-                health = "DEGRADED" if reasons else "NO DATA"
-                reasons.append("waiting for records")
-            else:
-                if self.frames == 0:
-                    reasons.append("no score records yet")
-                health = "DEGRADED" if reasons else "OK"
-
+            health, reasons = self._health(now, sum(1 for r in rows if r.stale), window)
             return Snapshot(
                 now_s=now,
                 streams=tuple(rows),
@@ -501,6 +468,34 @@ class ConsoleState:
                 sparkline_width=self.cfg.sparkline_width,
                 recent_window_s=window,
             )
+
+    def _health(self, now: float, stale: int, window: float) -> tuple[str, list[str]]:
+        """The pipeline's health and why it is not OK (most important first)."""
+        reasons: list[str] = []
+        if self._feed_problem is not None:
+            reasons.append(self._feed_problem)
+        if self._client_warning is not None:
+            if now - self._client_warning[0] <= _CLIENT_WARNING_S:
+                reasons.append(self._client_warning[1])
+            else:
+                self._client_warning = None
+        if stale:
+            reasons.append(f"{stale} stale stream{'s' if stale != 1 else ''}")
+        if self._dead_times:
+            n = len(self._dead_times)
+            reasons.append(f"{n} dead letter{'s' if n != 1 else ''} in {_window_text(window)}")
+        if self._malformed_times:
+            n = len(self._malformed_times)
+            reasons.append(f"{n} unreadable record{'s' if n != 1 else ''} in {_window_text(window)}")
+        if self.frames == 0 and self.total_alerts == 0 and self.dead_letter_total == 0 and self.malformed == 0:
+            # Nothing read yet is only "no data" while nothing is wrong with the reading itself.
+            health = "DEGRADED" if reasons else "NO DATA"
+            reasons.append("waiting for records")
+        else:
+            if self.frames == 0:
+                reasons.append("no score records yet")
+            health = "DEGRADED" if reasons else "OK"
+        return health, reasons
 
     def _view(self, s: _Stream, now: float) -> StreamView:
         age = max(0.0, now - s.last_seen_s) if s.last_seen_s is not None else None

@@ -13,6 +13,8 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
+from calibration.alerts import AlertEvent, AlertExample
+
 # Encodings a producer may put on the wire. The consumer sniffs the bytes anyway (decode_image);
 # the header says what the producer meant, so a mismatch is visible when debugging.
 ENCODINGS = ("jpeg", "png")
@@ -272,7 +274,11 @@ def encode_score(record: ScoreRecord) -> bytes:
 
 
 def decode_score(data: bytes) -> ScoreRecord:
-    d = _loads(data, "score")
+    return score_from_dict(_loads(data, "score"))
+
+
+def score_from_dict(d: Any) -> ScoreRecord:
+    """A score record already parsed from JSON (or built in process, e.g. ScoreRecord.to_dict())."""
     try:
         o = d["origin"]
         return ScoreRecord(
@@ -293,72 +299,52 @@ def decode_score(data: bytes) -> ScoreRecord:
             condition=d.get("condition"),
             confidence=d.get("confidence"),
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise WireError(f"score record is missing or has a malformed field ({type(e).__name__}: {e})") from None
 
 
-@dataclass(frozen=True)
-class AlertExample:
-    """The frame an operator should look at for an alert."""
+# Alert events are calibration.alerts.AlertEvent (with its AlertExample), encoded as they are.
+# AlertRecord is the same type under the name the consumer's hook signature uses.
+AlertRecord = AlertEvent
 
-    topic: str
-    partition: int
-    offset: int
-    seq: int
+# Fields renamed on the wire (new -> old): records written before the rename are still read.
+_ALERT_OLD_NAMES = {"anomaly_mean": "score_mean", "anomaly_max": "score_max"}
 
 
-@dataclass
-class AlertRecord:
-    """One alert event for a stream: raised, updated while it lasts, cleared when it ends."""
-
-    alert_id: str
-    stream: str
-    state: str  # raised | updated | cleared
-    condition: str | None
-    confidence: float | None
-    started_ns: int
-    ended_ns: int | None
-    frames: int
-    anomalous_frames: int
-    score_mean: float
-    score_max: float
-    example: AlertExample | None
-
-    STATES = ("raised", "updated", "cleared")
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.state not in self.STATES:
-            raise WireError(f"alert state must be one of {', '.join(self.STATES)}, got {self.state!r}")
-        return {
-            "alert_id": self.alert_id,
-            "stream": self.stream,
-            "state": self.state,
-            "condition": self.condition,
-            "confidence": None if self.confidence is None else float(self.confidence),
-            "started_ns": self.started_ns,
-            "ended_ns": self.ended_ns,
-            "frames": self.frames,
-            "anomalous_frames": self.anomalous_frames,
-            "score_mean": float(self.score_mean),
-            "score_max": float(self.score_max),
-            "example": None if self.example is None else {
-                "topic": self.example.topic,
-                "partition": self.example.partition,
-                "offset": self.example.offset,
-                "seq": self.example.seq,
-            },
-        }
+def _check_state(state: str) -> None:
+    if state not in AlertEvent.STATES:
+        raise WireError(f"alert state must be one of {', '.join(AlertEvent.STATES)}, got {state!r}")
 
 
-def encode_alert(alert: AlertRecord) -> bytes:
-    return _dumps(alert.to_dict())
+def alert_to_dict(alert: AlertEvent) -> dict[str, Any]:
+    _check_state(alert.state)
+    ex = alert.example
+    return {
+        "alert_id": alert.alert_id,
+        "stream": alert.stream,
+        "state": alert.state,
+        "condition": alert.condition,
+        "confidence": None if alert.confidence is None else float(alert.confidence),
+        "started_ns": alert.started_ns,
+        "ended_ns": alert.ended_ns,
+        "frames": alert.frames,
+        "anomalous_frames": alert.anomalous_frames,
+        "anomaly_mean": float(alert.anomaly_mean),
+        "anomaly_max": float(alert.anomaly_max),
+        "example": None if ex is None else {"topic": ex.topic, "partition": ex.partition, "offset": ex.offset,
+                                            "seq": ex.seq},
+    }
 
 
-def decode_alert(data: bytes) -> AlertRecord:
-    d = _loads(data, "alert")
+def _renamed(d: dict[str, Any], name: str) -> Any:
+    return d[name] if name in d else d[_ALERT_OLD_NAMES[name]]
+
+
+def alert_from_dict(d: Any) -> AlertEvent:
+    """An alert record already parsed from JSON; reads the fields' names from before the rename too."""
     try:
         ex = d.get("example")
-        alert = AlertRecord(
+        alert = AlertEvent(
             alert_id=d["alert_id"],
             stream=d["stream"],
             state=d["state"],
@@ -368,15 +354,22 @@ def decode_alert(data: bytes) -> AlertRecord:
             ended_ns=None if d.get("ended_ns") is None else int(d["ended_ns"]),
             frames=int(d["frames"]),
             anomalous_frames=int(d["anomalous_frames"]),
-            score_mean=float(d["score_mean"]),
-            score_max=float(d["score_max"]),
+            anomaly_mean=float(_renamed(d, "anomaly_mean")),
+            anomaly_max=float(_renamed(d, "anomaly_max")),
             example=None if ex is None else AlertExample(ex["topic"], int(ex["partition"]), int(ex["offset"]), int(ex["seq"])),
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise WireError(f"alert record is missing or has a malformed field ({type(e).__name__}: {e})") from None
-    if alert.state not in AlertRecord.STATES:
-        raise WireError(f"alert state must be one of {', '.join(AlertRecord.STATES)}, got {alert.state!r}")
+    _check_state(alert.state)
     return alert
+
+
+def encode_alert(alert: AlertEvent) -> bytes:
+    return _dumps(alert_to_dict(alert))
+
+
+def decode_alert(data: bytes) -> AlertEvent:
+    return alert_from_dict(_loads(data, "alert"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,9 +405,20 @@ def dead_letter_headers(original: Headers | None, info: DeadLetterInfo) -> list[
     ]
 
 
+def header_text(headers: Iterable[tuple[str, bytes | None]] | None, key: str) -> str | None:
+    """One header's value as text, leniently (the last one wins, None when absent or empty): for
+    tools that show what a record that may be malformed says, e.g. a dead letter's stream."""
+    found = None
+    for k, v in headers or ():
+        if k == key:
+            found = bytes(v or b"").decode("utf-8", "replace") or None
+    return found
+
+
 def parse_dead_letter_headers(headers: Iterable[tuple[str, bytes | None]]) -> DeadLetterInfo:
-    """The dlq.* headers of a dead letter -> DeadLetterInfo (for tools and tests)."""
-    h = {k: (v or b"").decode("utf-8", "replace") for k, v in headers if k.startswith(DLQ_PREFIX)}
+    """The dlq.* headers of a dead letter -> DeadLetterInfo (for tools, the console and tests)."""
+    h = {k: bytes(v or b"").decode("utf-8", "replace") for k, v in headers
+         if isinstance(k, str) and k.startswith(DLQ_PREFIX)}
     try:
         origin = Origin(h["dlq.origin.topic"], int(h["dlq.origin.partition"]), int(h["dlq.origin.offset"]))
         return DeadLetterInfo(origin, h["dlq.error"], h["dlq.stage"], h.get("dlq.consumer", ""))

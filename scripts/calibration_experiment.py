@@ -197,7 +197,7 @@ def episode_replay(clean, effect, cfg, clear: int = 20, length: int = 15, max_de
     """One stream alternating `clear` clean frames and `length` frames of an effect (each side's
     frames in data order, so a track's frames stay together; the clean side cycles), as the demo
     schedules them, through the alert state machine. clean / effect: (anomaly, is_anomalous,
-    condition) arrays, conditions named for suspect frames too (detect_features(name_above=...)).
+    condition) arrays, conditions named for suspect frames too (detect_features(evidence_ref=...)).
     An episode is met when exactly one alert is raised during it, within `max_delay` frames of its
     onset, naming `expected` (when given); raises during clean stretches are false alerts."""
     ca, cf, cn = clean
@@ -215,8 +215,8 @@ def episode_replay(clean, effect, cfg, clear: int = 20, length: int = 15, max_de
                 spans.append((seq, seq + length + clear))  # an episode's alert may come up to its next clean stretch
             for a, f, c in rows:
                 for rec in tracker.observe(FrameDecision("replay", seq, bool(f), str(c), 0.0, float(a), seq)):
-                    if rec["state"] == "raised":
-                        raised.append((seq, rec["condition"]))
+                    if rec.state == "raised":
+                        raised.append((seq, rec.condition))
                 seq += 1
     return {"spans": spans, "raised": raised, "frames": seq}
 
@@ -332,7 +332,7 @@ def main(argv=None) -> int:
     for name, (fx, expect) in FOREIGN.items():
         batch = [fx(im, rng) for im in test_imgs]
         x, s = compute_features(scorer, batch)
-        rf = det.detect_features(x, s, name_above=AlertConfig().suspect_above)  # flagged frames' names are unchanged
+        rf = det.detect_features(x, s, evidence_ref=AlertConfig().evidence_ref)  # flagged frames' names are unchanged
         foreign_rows[name] = (rf.anomaly, rf.is_anomalous, rf.condition)
         named = rf.condition[rf.is_anomalous]
         foreign[name] = {
@@ -354,13 +354,13 @@ def main(argv=None) -> int:
     from calibration.conditions import CONDITION_OF_CODE as _NAME
 
     on, off = AlertConfig(), AlertConfig(evidence_h=0)
-    rn = det.detect_features(xt, st, name_above=on.suspect_above)
+    rn = det.detect_features(xt, st, evidence_ref=on.evidence_ref)
     clean_rows = (rn.anomaly[ct == 0], rn.is_anomalous[ct == 0], rn.condition[ct == 0])
     alerts: dict = {"clean_stream": {}}
     for tag, cfg in (("evidence", on), ("k_of_n_only", off)):
         # every clean test frame once, in data order (a track's frames together), as one stream
         tracker = AlertTracker(cfg)
-        false = sum(rec["state"] == "raised" for i, (a, f, c) in enumerate(zip(*clean_rows))
+        false = sum(rec.state == "raised" for i, (a, f, c) in enumerate(zip(*clean_rows))
                     for rec in tracker.observe(FrameDecision("clean", i, bool(f), str(c), 0.0, float(a), i)))
         alerts["clean_stream"][tag] = {"frames": int(len(clean_rows[0])), "false_alerts": int(false)}
         for level in (3, 4, 5):

@@ -177,8 +177,8 @@ def offline_alert_events(first: dict, alert_cfg) -> set[tuple[str, str]]:
         d = FrameDecision(stream, seq, bool(s.is_anomalous), s.condition or "unknown", float(s.confidence or 0.0),
                           float(s.anomaly or 0.0), s.capture_ns, Origin(s.origin.topic, s.origin.partition, s.origin.offset))
         for e in tracker.observe(d):
-            if e["state"] in ("raised", "cleared"):
-                events.add((e["alert_id"], e["state"]))
+            if e.state in ("raised", "cleared"):
+                events.add((e.alert_id, e.state))
     return events
 
 

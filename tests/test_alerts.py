@@ -1,6 +1,8 @@
 """The per-stream alert state machine: onset, update, hysteresis, no flapping, duplicates."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -26,21 +28,22 @@ def feed(tracker, pattern, stream="cam17", start=0, condition="rain", conf=0.9, 
 def test_onset_raise_and_clear():
     t = AlertTracker(AlertConfig(k=3, n=5, clear_k=1, clear_n=8, update_every=0))
     recs = feed(t, "0000" + "1011" + "1111" + "0" * 8 + "000")
-    states = [r["state"] for r in recs]
+    states = [r.state for r in recs]
     assert states == ["raised", "cleared"]
     raised, cleared = recs
     # raised on the 3rd anomalous of 5 (seq 7) but started at the onset, seq 4
-    assert raised["alert_id"] == "cam17:4"
-    assert raised["started_ns"] == 4 * 33 * MS
-    assert raised["condition"] == "rain" and raised["confidence"] == pytest.approx(0.9)
-    assert raised["frames"] == 4 and raised["anomalous_frames"] == 3
-    assert raised["ended_ns"] is None
-    assert cleared["alert_id"] == "cam17:4"
-    assert cleared["ended_ns"] == 12 * 33 * MS  # first normal frame after the last anomalous one
-    assert cleared["anomalous_frames"] == 7
-    assert cleared["example"]["seq"] == 11 and cleared["example"]["offset"] == 1011  # most anomalous frame
-    assert set(raised) == {"alert_id", "stream", "state", "condition", "confidence", "started_ns", "ended_ns",
-                           "frames", "anomalous_frames", "score_mean", "score_max", "example"}
+    assert raised.alert_id == "cam17:4"
+    assert raised.started_ns == 4 * 33 * MS
+    assert raised.condition == "rain" and raised.confidence == pytest.approx(0.9)
+    assert raised.frames == 4 and raised.anomalous_frames == 3
+    assert raised.ended_ns is None
+    assert cleared.alert_id == "cam17:4"
+    assert cleared.ended_ns == 12 * 33 * MS  # first normal frame after the last anomalous one
+    assert cleared.anomalous_frames == 7
+    assert cleared.example.seq == 11 and cleared.example.offset == 1011  # most anomalous frame
+    assert {f.name for f in dataclasses.fields(raised)} == {
+        "alert_id", "stream", "state", "condition", "confidence", "started_ns", "ended_ns",
+        "frames", "anomalous_frames", "anomaly_mean", "anomaly_max", "example"}
 
 
 def test_isolated_frames_never_raise():
@@ -52,24 +55,24 @@ def test_no_flapping_on_intermittent_anomalies():
     # 50 % anomalous, alternating: one alert that stays open, not raise/clear cycles
     t = AlertTracker(AlertConfig(k=2, n=4, clear_k=1, clear_n=6, update_every=0))
     recs = feed(t, "10" * 40)
-    assert [r["state"] for r in recs] == ["raised"]
+    assert [r.state for r in recs] == ["raised"]
     # after clearing, one anomalous frame does not re-raise
     recs = feed(t, "0" * 10 + "1" + "0" * 5, start=80)
-    assert [r["state"] for r in recs] == ["cleared"]
+    assert [r.state for r in recs] == ["cleared"]
 
 
 def test_updated_when_condition_changes_and_periodically():
     t = AlertTracker(AlertConfig(k=3, n=5, clear_k=1, clear_n=8, update_every=0, condition_window=6))
     conds = ["rain"] * 6 + ["snow"] * 8
     recs = feed(t, "1" * 14, conditions=conds)
-    assert [(r["state"], r["condition"]) for r in recs] == [("raised", "rain"), ("updated", "snow")]
+    assert [(r.state, r.condition) for r in recs] == [("raised", "rain"), ("updated", "snow")]
     # tie (3 rain vs 3 snow) keeps the current name: no naming flap
     t2 = AlertTracker(AlertConfig(k=3, n=5, update_every=0, condition_window=6))
     recs = feed(t2, "1" * 6, conditions=["rain"] * 3 + ["snow"] * 3)
-    assert [r["condition"] for r in recs] == ["rain"]
+    assert [r.condition for r in recs] == ["rain"]
     t3 = AlertTracker(AlertConfig(k=3, n=5, update_every=10))
     recs = feed(t3, "1" * 33)
-    assert [r["state"] for r in recs] == ["raised"] + ["updated"] * 3
+    assert [r.state for r in recs] == ["raised"] + ["updated"] * 3
 
 
 def test_a_raise_waits_for_its_name_to_be_decided_but_not_longer_than_name_wait():
@@ -77,50 +80,50 @@ def test_a_raise_waits_for_its_name_to_be_decided_but_not_longer_than_name_wait(
     # blur 1 - darkening 1, and the tie went to the later, wrong name.
     conds = ["blur", "darkening", "blur", "blur", "blur"]
     recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0)), "11111", conditions=conds)
-    assert [(r["state"], r["alert_id"], r["condition"], r["frames"]) for r in recs] == [("raised", "cam17:0", "blur", 3)]
+    assert [(r.state, r.alert_id, r.condition, r.frames) for r in recs] == [("raised", "cam17:0", "blur", 3)]
     # raised at once without the wait, named by the tie-break
     recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=0)), "11111", conditions=conds)
-    assert [(r["state"], r["condition"], r["frames"]) for r in recs][0] == ("raised", "darkening", 2)
+    assert [(r.state, r.condition, r.frames) for r in recs][0] == ("raised", "darkening", 2)
     # a tie that lasts raises after name_wait frames, not never
     recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=2)), "1" * 8,
                 conditions=["rain", "snow"] + ["unknown"] * 6)
     # ... and waiting does not move its onset (the k-of-n window slid past seq 0 meanwhile)
-    assert [(r["state"], r["alert_id"], r["condition"], r["frames"]) for r in recs][0] == ("raised", "cam17:0", "snow", 4)
+    assert [(r.state, r.alert_id, r.condition, r.frames) for r in recs][0] == ("raised", "cam17:0", "snow", 4)
     # frames naming nothing ("unknown") do not decide a name either
     recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=3)), "1" * 8,
                 conditions=["unknown"] * 3 + ["haze"] * 5)
-    assert [(r["state"], r["condition"], r["frames"]) for r in recs][0] == ("raised", "haze", 4)
+    assert [(r.state, r.condition, r.frames) for r in recs][0] == ("raised", "haze", 4)
 
 
 def test_confidence_is_share_weighted():
     t = AlertTracker(AlertConfig(k=4, n=4, update_every=0, condition_window=4))
     recs = feed(t, "1111", conditions=["rain", "rain", "rain", "snow"], conf=0.8)
-    assert recs[0]["condition"] == "rain"
-    assert recs[0]["confidence"] == pytest.approx(0.8 * 3 / 4)
+    assert recs[0].condition == "rain"
+    assert recs[0].confidence == pytest.approx(0.8 * 3 / 4)
 
 
 def test_duplicates_after_crash_change_nothing():
     t = AlertTracker(AlertConfig(k=3, n=5, clear_n=8, update_every=0))
     first = feed(t, "00111")
-    assert [r["state"] for r in first] == ["raised"]
+    assert [r.state for r in first] == ["raised"]
     # the consumer crashed before committing: frames 0..4 come again, then new ones
     again = feed(t, "00111")
     assert again == [] and t.duplicates == 5
     recs = feed(t, "1" * 3 + "0" * 8, start=5)
-    assert [r["state"] for r in recs] == ["cleared"]
-    assert recs[0]["frames"] == 3 + 3 + 8 and recs[0]["anomalous_frames"] == 6  # nothing counted twice
+    assert [r.state for r in recs] == ["cleared"]
+    assert recs[0].frames == 3 + 3 + 8 and recs[0].anomalous_frames == 6  # nothing counted twice
 
 
 def test_restarted_consumer_reraises_same_alert_id():
     a = feed(AlertTracker(AlertConfig()), "0011111")
     b = feed(AlertTracker(AlertConfig()), "0011111")
-    assert a[0]["alert_id"] == b[0]["alert_id"]
+    assert a[0].alert_id == b[0].alert_id
 
 
 def test_streams_are_independent_and_camera_restart_is_not_a_duplicate():
     t = AlertTracker(AlertConfig(k=3, n=5, seq_reset_gap=100))
     recs = feed(t, "111", stream="a") + feed(t, "000", stream="b")
-    assert [(r["stream"], r["state"]) for r in recs] == [("a", "raised")]
+    assert [(r.stream, r.state) for r in recs] == [("a", "raised")]
     assert set(t.active()) == {"a"}
     feed(t, "0" * 500, stream="b")
     assert feed(t, "111", stream="b", start=0) != []  # seq dropped by > seq_reset_gap: a restart
@@ -153,15 +156,15 @@ def test_evidence_raises_on_frames_under_the_threshold_and_clears_after():
     values = [1.0] * 10 + [5.5] * 8 + [1.0] * 14  # a mild condition: no frame crosses THRESHOLD
     conds = ["clean"] * 10 + ["haze"] * 8 + ["clean"] * 14
     recs = feed_values(AlertTracker(cfg), values, conds)
-    assert [r["state"] for r in recs] == ["raised", "cleared"]
+    assert [r.state for r in recs] == ["raised", "cleared"]
     raised, cleared = recs
     # seq 13 (4th mild frame): the run seq 10-13 sums 4 x 2.5 = 10 >= 8 (the whole window of 6,
     # seq 8-13, only 6): raised there, starting at seq 10
-    assert raised["alert_id"] == "cam5:10" and raised["frames"] == 4 and raised["anomalous_frames"] == 0
-    assert raised["condition"] == "haze" and raised["confidence"] == pytest.approx(0.8)
+    assert raised.alert_id == "cam5:10" and raised.frames == 4 and raised.anomalous_frames == 0
+    assert raised.condition == "haze" and raised.confidence == pytest.approx(0.8)
     # clears at seq 23, when its frames among the last 10 (seq 14-23) sum 4 x 2.5 - 6 x 2 < 0;
     # it ended at the first frame after the last suspect one (seq 18)
-    assert cleared["frames"] == 23 - 10 + 1 and cleared["ended_ns"] == 18 * 33 * MS
+    assert cleared.frames == 23 - 10 + 1 and cleared.ended_ns == 18 * 33 * MS
     # without evidence the k-of-n rule alone never sees it
     assert feed_values(AlertTracker(AlertConfig(evidence_h=0)), values, conds) == []
 
@@ -177,7 +180,7 @@ def test_evidence_needs_more_than_one_extreme_frame_or_a_long_mild_run():
     # ... while two stronger frames (still under the threshold) tip it over: at seq 10 the best run
     # (seq 5-10) sums 5 + 2.5 = 7.5; at seq 11, seq 7-11 sums 1 + 1 + 1 + 2.5 + 3 = 8.5
     recs = feed_values(AlertTracker(AlertConfig()), [4.0] * 10 + [5.5, 6.0], ["haze"] * 12, stream="cam7")
-    assert [(r["state"], r["alert_id"], r["frames"]) for r in recs] == [("raised", "cam7:7", 5)]
+    assert [(r.state, r.alert_id, r.frames) for r in recs] == [("raised", "cam7:7", 5)]
 
 
 def test_suspect_frames_before_the_onset_neither_start_nor_name_the_alert():
@@ -186,7 +189,7 @@ def test_suspect_frames_before_the_onset_neither_start_nor_name_the_alert():
     values = [1.0] * 6 + [4.1, 3.6, 3.7] + [6.8, 8.9, 9.2]
     conds = ["clean"] * 6 + ["dirty_lens"] * 3 + ["darkening"] * 3
     recs = feed_values(AlertTracker(AlertConfig()), values, conds)
-    assert [(r["state"], r["alert_id"], r["condition"]) for r in recs] == [("raised", "cam5:9", "darkening")]
+    assert [(r.state, r.alert_id, r.condition) for r in recs] == [("raised", "cam5:9", "darkening")]
 
 
 def test_evidence_config_checked():
@@ -203,12 +206,13 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     import cv2
     import numpy as np
 
-    from pipelines.alerting import CalibratedHook
+    from calibration.alerts import AlertEvent
     from calibration.calibrate import fit_calibration
     from calibration.detector import FEATURE_COLUMNS, Detector, compute_features
-    from monitor.checkpoint import make_untrained_checkpoint
-    from monitor.checkpoint import load_model
-    from pipelines.wire import AlertRecord, Origin as WireOrigin, ScoreRecord
+    from monitor.checkpoint import load_model, make_untrained_checkpoint
+    from pipelines.alerting import CalibratedHook
+    from pipelines.wire import Origin as WireOrigin
+    from pipelines.wire import ScoreRecord
 
     data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
     paths = sorted(data.glob("*/*.png"))[:40]
@@ -231,7 +235,7 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     alerts = hook(recs)
     assert all(rec.is_anomalous and rec.anomaly > cal.threshold.threshold for rec in recs)
     assert all(rec.condition == "unknown" for rec in recs)  # no challenge set: nothing to name with
-    assert [a.state for a in alerts] == ["raised"] and isinstance(alerts[0], AlertRecord)
+    assert [a.state for a in alerts] == ["raised"] and isinstance(alerts[0], AlertEvent)
     assert alerts[0].alert_id == "cam1:0" and alerts[0].example.topic == "signwatch.frames"
     assert hook(recs) == []  # redelivered batch: no second alert
 
@@ -310,10 +314,10 @@ def tracker_alerts(frames: list[tuple[bool, float]], cfg: AlertConfig) -> list[t
         d = FrameDecision("cam", i, bad, "rain" if named else "clean", 0.9 if named else 0.0, value=value,
                           capture_ns=i * MS, origin=Origin("signwatch.frames", 0, i))
         for r in t.observe(d):
-            onset = int(r["alert_id"].split(":")[1])
-            ended = None if r["ended_ns"] is None else r["ended_ns"] // MS
-            out.append((r["state"], onset, r["frames"], r["anomalous_frames"], ended))
-            assert r["started_ns"] == onset * MS
+            onset = int(r.alert_id.split(":")[1])
+            ended = None if r.ended_ns is None else r.ended_ns // MS
+            out.append((r.state, onset, r.frames, r.anomalous_frames, ended))
+            assert r.started_ns == onset * MS
     return out
 
 

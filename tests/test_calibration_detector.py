@@ -159,11 +159,11 @@ def test_fit_calibration_threshold_and_round_trip(tmp_path):
     assert out.is_anomalous[0] and out.condition[0] == "darkening"
 
 
-def test_name_above_names_suspect_frames_and_leaves_decisions_alone(tmp_path):
+def test_evidence_ref_names_suspect_frames_and_leaves_decisions_alone(tmp_path):
     """The alert path's evidence needs names for frames under the threshold; detect's meaning is unchanged."""
     det = Detector(None, fitted(tmp_path))
     x = np.random.default_rng(6).normal(size=(2000, len(FEATURE_COLUMNS)))
-    plain, named = det.detect_features(x), det.detect_features(x, name_above=3.0)
+    plain, named = det.detect_features(x), det.detect_features(x, evidence_ref=3.0)
     assert np.array_equal(plain.is_anomalous, named.is_anomalous) and np.allclose(plain.anomaly, named.anomaly)
     suspect = (named.anomaly > 3.0) & ~named.is_anomalous
     assert suspect.sum() > 20  # the test means something: clean frames between 3 nats and the threshold

@@ -15,18 +15,12 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
+from cli.console_command import register
 from pipelines.config import Config, ConsoleConfig
-from pipelines.console import (
-    ConsoleEvent,
-    KafkaFeed,
-    LiveConsole,
-    export_snapshot,
-    fmt_age,
-    register,
-    render,
-    run_console,
-    sparkline,
-)
+from pipelines.console import LiveConsole, run_console
+from pipelines.console_feed import ConsoleEvent, KafkaFeed
+from pipelines.console_format import fmt_age, sparkline
+from pipelines.console_layout import export_snapshot, render
 from pipelines.console_state import ConsoleState
 
 T0 = 1_790_000_000.0  # a fixed "now" (seconds); records carry nanoseconds
@@ -43,7 +37,7 @@ class FakeClock:
 def score(stream: str, seq: int, t: float, value: float = 0.05, *, anomalous: bool | None = None,
           condition: str | None = None, confidence: float | None = None, model: str = "gc-3fa9c1d2",
           latency_s: float = 0.015) -> dict:
-    """A score record as pipelines/wire.py writes it (docs/ARCHITECTURE.md), captured at time t."""
+    """A score record as pipelines/wire.py writes it (docs/WIRE.md), captured at time t."""
     rec = {
         "stream": stream, "seq": seq, "score": value, "recon": 0.01, "layer_cos": [0.9, 0.8, 0.85, 0.7],
         "model_id": model, "capture_ns": int(t * 1e9), "received_ns": int((t + 0.004) * 1e9),
@@ -62,7 +56,7 @@ def alert(aid: str, stream: str, state: str, started: float, *, condition: str =
     return {
         "alert_id": aid, "stream": stream, "state": state, "condition": condition, "confidence": confidence,
         "started_ns": int(started * 1e9), "ended_ns": None if ended is None else int(ended * 1e9),
-        "frames": frames, "anomalous_frames": anomalous, "score_mean": 0.4, "score_max": 0.9,
+        "frames": frames, "anomalous_frames": anomalous, "anomaly_mean": 0.4, "anomaly_max": 0.9,
         "example": {"topic": "signwatch.frames", "partition": 1, "offset": 42, "seq": 42},
     }
 

@@ -6,11 +6,28 @@ import json
 import numpy as np
 import pytest
 
+from calibration.alerts import AlertEvent, AlertExample
 from monitor.preprocess import decode_image
-from pipelines.wire import (AlertExample, AlertRecord, DeadLetterInfo, FrameMeta, GroundTruth, HeaderError, Origin,
-                            ScoreRecord, WireError, dead_letter_headers, decode_alert, decode_score, encode_alert,
-                            encode_frame, encode_score, frame_headers, frame_key, one_line, parse_dead_letter_headers,
-                            parse_frame_headers)
+from pipelines.wire import (
+    DeadLetterInfo,
+    FrameMeta,
+    GroundTruth,
+    HeaderError,
+    Origin,
+    ScoreRecord,
+    WireError,
+    dead_letter_headers,
+    decode_alert,
+    decode_score,
+    encode_alert,
+    encode_frame,
+    encode_score,
+    frame_headers,
+    frame_key,
+    one_line,
+    parse_dead_letter_headers,
+    parse_frame_headers,
+)
 
 
 def _img(h=37, w=53, c=3, seed=0) -> np.ndarray:
@@ -136,10 +153,19 @@ def test_non_finite_scores_are_refused_and_garbage_is_a_wire_error():
 
 
 def test_alert_record_round_trips():
-    a = AlertRecord("a-1", "cam", "raised", "snow", 0.8, 10, None, 5, 4, 0.5, 0.9, AlertExample("t", 1, 2, 3))
+    a = AlertEvent("a-1", "cam", "raised", "snow", 0.8, 10, None, 5, 4, 0.5, 0.9, AlertExample("t", 1, 2, 3))
     assert decode_alert(encode_alert(a)) == a
     with pytest.raises(WireError, match="state"):
-        encode_alert(AlertRecord("a", "c", "exploded", None, None, 0, None, 0, 0, 0.0, 0.0, None))
+        encode_alert(AlertEvent("a", "c", "exploded", None, None, 0, None, 0, 0, 0.0, 0.0, None))
+
+
+def test_alert_records_carry_anomaly_mean_and_max_and_old_records_still_decode():
+    a = AlertEvent("cam:4", "cam", "cleared", "rain", 0.9, 10, 20, 5, 4, 6.5, 9.25, None)
+    d = json.loads(encode_alert(a))
+    assert (d["anomaly_mean"], d["anomaly_max"]) == (6.5, 9.25) and "score_mean" not in d and "score_max" not in d
+    # Records written before the rename (score_mean / score_max) are still in the alerts topic.
+    old = {k: v for k, v in d.items() if not k.startswith("anomaly_")} | {"score_mean": 6.5, "score_max": 9.25}
+    assert decode_alert(json.dumps(old).encode()) == a
 
 
 def test_dead_letter_headers_keep_the_original_and_add_one_line_origin():

@@ -1,0 +1,85 @@
+"""`run_monitor.py console`: the live console over Kafka, or one snapshot of it (--once)."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.console import Console
+
+from pipelines.broker import BrokerError, check_reachable
+from pipelines.config import Config
+from pipelines.console import run_console
+from pipelines.console_state import ConsoleState
+
+
+def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
+    bootstrap = args.bootstrap_servers or cfg.kafka.bootstrap_servers
+    err = Console(stderr=True)
+    if not bootstrap:
+        # Starting an embedded broker here would show an empty one: the console only reads.
+        err.print("error: no Kafka to read from: pass --bootstrap-servers HOST:PORT, set kafka.bootstrap_servers "
+                  "in the config, or run the console inside `run_monitor.py demo`", markup=False, highlight=False)
+        return 2
+    if args.duration is not None and args.duration <= 0:
+        err.print("error: --duration must be positive", markup=False)
+        return 2
+    if (args.width is not None and args.width < 20) or (args.height is not None and args.height < 3):
+        err.print("error: the screen must be at least 20 columns (--width) and 3 rows (--height)", markup=False)
+        return 2
+    if args.once:  # a script wants a quick, clear failure (a live screen waits for the broker instead)
+
+        try:
+            check_reachable(bootstrap, cfg.kafka.connect_timeout_s)
+        except BrokerError as e:
+            err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+            return 1
+    size = None
+    if args.width or args.height:
+        console = Console(width=args.width or None)
+        size = (args.width or console.width, args.height or (None if args.once else console.height))
+    else:
+        console = Console()
+    state = ConsoleState(cfg.console)
+    t0 = time.monotonic()
+    try:
+        rc = run_console(cfg, bootstrap, None, console, once=args.once, state=state, from_beginning=args.from_beginning,
+                         duration=args.duration, export_svg=args.export_svg, export_html=args.export_html, size=size)
+        if not args.once:  # a live view leaves a record of what it saw when it ends (Ctrl-C, SIGTERM, --duration)
+            snap = state.snapshot()
+            print(f"console summary: {snap.frames} score records ({snap.anomalous} anomalous, {snap.duplicates} duplicates), "
+                  f"{snap.total_alerts} alerts ({snap.open_alerts} open), {snap.dead_letter_total} dead letters, "
+                  f"{snap.malformed} unreadable records, {len(snap.streams)} streams, in {time.monotonic() - t0:.1f} s",
+                  flush=True)
+        return rc
+    except Exception as e:
+        from kafka.errors import KafkaError
+
+        if isinstance(e, KafkaError):
+            detail = " ".join(str(e).split()) or type(e).__name__
+            err.print(f"error: cannot read from Kafka at {bootstrap}: {detail}", markup=False, highlight=False,
+                      soft_wrap=True)
+            return 1
+        raise
+
+
+def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
+    """Add the `console` subcommand (run_monitor.py calls this for every area)."""
+    p = sub.add_parser(
+        "console",
+        help="live alert console: streams, alerts, dead letters and pipeline health",
+        description="Live view of the scores, alerts and dead-letter topics. Reads without a consumer group, "
+                    "so it never disturbs the scorers. Ctrl-C or SIGTERM ends it (exit 0).",
+    )
+    p.add_argument("--bootstrap-servers", metavar="HOST:PORT", help="Kafka to read (default: kafka.bootstrap_servers)")
+    p.add_argument("--once", action="store_true",
+                   help="read what is there now (until ~1 s without new records), print one snapshot and exit")
+    p.add_argument("--from-beginning", action="store_true",
+                   help="read all history, not only the last console.lookback_minutes")
+    p.add_argument("--duration", type=float, metavar="SEC",
+                   help="stop after SEC seconds (with --once: the most time to spend reading; default 30)")
+    p.add_argument("--export-svg", metavar="PATH", help="on exit, save the screen as SVG")
+    p.add_argument("--export-html", metavar="PATH", help="on exit, save the screen as HTML")
+    p.add_argument("--width", type=int, metavar="COLS", help="screen width for the snapshot/export (default: terminal)")
+    p.add_argument("--height", type=int, metavar="ROWS",
+                   help="screen height for the snapshot/export (default: terminal; with --once, all rows)")
+    p.set_defaults(func=_cmd_console)

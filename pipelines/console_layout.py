@@ -1,0 +1,411 @@
+"""The console screen: a Snapshot of a ConsoleState laid out as panels at a given width x height.
+
+`render(state, width, height)` draws it with rich; tests render into a fixed-size, colourless
+Console and compare text (as rich's own tests/test_live.py does). Columns give way in a fixed
+order on narrow screens, and rows are capped to the height with "+N more".
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.layout import Layout
+from rich.measure import Measurement
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from pipelines.console_format import (
+    ellipsize,
+    fmt_age,
+    fmt_clock,
+    fmt_condition,
+    fmt_ms,
+    fmt_value,
+    sparkline,
+)
+from pipelines.console_state import ConsoleState, DeadLetterView, Snapshot, StreamView
+
+# At or above this width the dead-letter panel sits beside the alerts log; below it dead letters
+# are a count in the header (an 80-column operator terminal has no room for error text).
+WIDE = 140
+HEALTH_STYLE = {"OK": "bold green", "DEGRADED": "bold yellow", "NO DATA": "bold yellow"}
+STATE_STYLE = {"ALERT": "bold white on red", "stale": "bold yellow", "ok": "green"}
+EVENT_STYLE = {"raised": "bold red", "updated": "yellow", "cleared": "green"}
+
+
+# ----------------------------------------------------------------------------- fitting columns
+
+
+@dataclass
+class _Col:
+    """One table column: wanted width, and the order in which it gives way on narrow screens.
+
+    steps: (priority, width) pairs; lower priorities are applied first; width 0 drops the column.
+    """
+
+    header: str
+    cells: list[Text]
+    want: int
+    steps: tuple[tuple[int, int], ...] = ()
+    justify: str = "left"
+    grow: int = 0  # order in which shrunk columns take back spare width (lower first)
+    width: int = 0
+    redraw: Callable[[int], list[Text]] | None = None  # cells drawn for the final width (sparklines)
+
+
+def _content_width(header: str, cells: list[Text], cap: int) -> int:
+    return min(cap, max([cell_len(header)] + [c.cell_len for c in cells]))
+
+
+def _fit(cols: list[_Col], avail: int, gap: int) -> list[_Col]:
+    for c in cols:
+        c.width = c.want
+
+    def total() -> int:
+        live = [c for c in cols if c.width > 0]
+        return sum(c.width for c in live) + gap * max(0, len(live) - 1)
+
+    steps = sorted((p, i, w) for i, c in enumerate(cols) for p, w in c.steps)
+    dropped: list[_Col] = []
+    for _p, i, w in steps:
+        if total() <= avail:
+            break
+        if cols[i].width > 0:
+            cols[i].width = min(cols[i].width, w)
+            if cols[i].width == 0:
+                dropped.append(cols[i])
+    # A column dropped early may fit again once later steps shrank others: the most important first.
+    for c in reversed(dropped):
+        if avail - total() >= c.want + gap:
+            c.width = c.want
+    # Hand spare width back to columns that shrank (sparkline first), never past what they want.
+    for c in sorted((c for c in cols if 0 < c.width < c.want), key=lambda c: c.grow):
+        spare = avail - total()
+        if spare <= 0:
+            break
+        c.width = min(c.want, c.width + spare)
+    return [c for c in cols if c.width > 0]
+
+
+def _table(cols: list[_Col], gap: int) -> Table:
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, padding=(0, gap, 0, 0),
+                  show_edge=False, expand=False, collapse_padding=False)
+    for c in cols:
+        if c.redraw is not None:
+            c.cells = c.redraw(c.width)
+        table.add_column(c.header, width=c.width, no_wrap=True, overflow="ellipsis", justify=c.justify)  # type: ignore[arg-type]
+    rows = len(cols[0].cells) if cols else 0
+    for r in range(rows):
+        table.add_row(*(c.cells[r] for c in cols))
+    return table
+
+
+# ----------------------------------------------------------------------------- panels
+
+
+def _status_text(row: StreamView) -> Text:
+    if row.state == "ALERT":
+        return Text.assemble(("ALERT", STATE_STYLE["ALERT"]), " ", (fmt_condition(row.condition, row.confidence), "bold red"))
+    t = Text(row.state, style=STATE_STYLE[row.state])
+    if row.condition is not None:
+        # Anomalous frames without an alert (yet): a hint, not a state.
+        t.append(f" ({fmt_condition(row.condition, row.confidence)})", style="yellow")
+    return t
+
+
+def _seen_text(row: StreamView) -> Text:
+    if row.age_s is None:
+        return Text("-", style="dim")
+    if row.stale:
+        return Text(f"stale {fmt_age(row.age_s)}", style="bold yellow")
+    return Text(fmt_age(row.age_s))
+
+
+def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
+    inner = width - 4
+    gap = 1 if width < 100 else 2
+    rows = list(snap.streams)
+    hidden: list[StreamView] = []
+    if rows_fit is not None and len(rows) > rows_fit:
+        rows, hidden = rows[: max(0, rows_fit)], rows[max(0, rows_fit):]
+    title = Text.assemble(("streams", "bold"), f" ({len(snap.streams)})")
+    if not snap.streams:
+        body: RenderableType = Text(f"waiting for score records{' from ' + snap.source if snap.source else ''}",
+                                    style="dim", no_wrap=True, overflow="ellipsis")
+        return Panel(body, title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), height=height)
+
+    names = [Text(r.stream, style="bold" if r.state == "ALERT" else "") for r in rows]
+    status = [_status_text(r) for r in rows]
+    spark_w = snap.sparkline_width
+    sparks: list[Text] = []  # drawn once the column's width is known
+    seen = [_seen_text(r) for r in rows]
+    fps = [Text("-" if r.fps is None else f"{r.fps:.1f}") for r in rows]
+    lat = [Text(fmt_ms(r.latency_p50_ms)) for r in rows]
+    last = [Text(fmt_value(r.last_value)) for r in rows]
+    frames = [Text(f"{r.frames:,}") for r in rows]
+    anom = [Text(f"{r.anomalous:,} ({100 * r.anomalous / r.frames:.1f}%)" if r.frames else "-") for r in rows]
+    model = [Text(",".join(m[:12] for m in r.models) or "-") for r in rows]
+    cols = [
+        _Col("stream", names, _content_width("stream", names, 40), ((12, 24), (15, 16), (50, 10), (80, 6)), grow=2),
+        _Col("status", status, _content_width("status", status, 26), ((16, 18), (55, 12), (85, 6)), grow=3),
+        _Col("recent scores", sparks, spark_w, ((20, 16), (40, 10), (75, 0)), grow=1,
+             redraw=lambda w: [sparkline(r.values, r.flags, r.threshold, w) for r in rows]),
+        _Col("seen", seen, _content_width("seen", seen, 12), ((60, 0),), justify="right"),
+        _Col("fps", fps, _content_width("fps", fps, 7), ((45, 0),), justify="right"),
+        _Col("p50 lat", lat, _content_width("p50 lat", lat, 8), ((30, 0),), justify="right"),
+        _Col("last", last, _content_width("last", last, 8), ((10, 0),), justify="right"),
+        _Col("frames", frames, _content_width("frames", frames, 12), ((3, 0),), justify="right"),
+        _Col("anomalous", anom, _content_width("anomalous", anom, 18), ((2, 0),), justify="right"),
+        _Col("model", model, _content_width("model", model, 26), ((1, 0),)),
+    ]
+    table = _table(_fit(cols, inner, gap), gap)
+    subtitle = None
+    if hidden:
+        counts = {}
+        for r in hidden:
+            counts[r.state] = counts.get(r.state, 0) + 1
+        what = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: ("ALERT", "stale", "ok").index(kv[0])))
+        subtitle = Text(ellipsize(f"+{len(hidden)} more: {what}", width - 6), style="bold")
+    elif width >= WIDE and any(r.threshold is not None or any(f is not None for f in r.flags) for r in rows):
+        # Only true when there is a line to be over; window-scaled sparklines use █ for their maximum.
+        subtitle = Text("█ = anomalous frame / over threshold", style="dim")
+    return Panel(table, title=title, title_align="left", subtitle=subtitle, subtitle_align="right",
+                 box=box.ROUNDED, padding=(0, 1), height=height)
+
+
+def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None, keep: int) -> Panel:
+    gap = 1 if width < 100 else 2
+    events = list(snap.alerts[:keep])
+    hidden = 0
+    if rows_fit is not None and len(events) > rows_fit:
+        hidden = len(events) - max(0, rows_fit)
+        events = events[: max(0, rows_fit)]
+    title = Text.assemble(("alerts", "bold"), f" ({snap.open_alerts} open, {snap.total_alerts} total)")
+    subtitle = Text(f"+{hidden} older", style="bold") if hidden else None
+    if not snap.alerts:
+        return Panel(Text("no alerts", style="dim"), title=title, title_align="left", box=box.ROUNDED,
+                     padding=(0, 1), height=height)
+    when = [Text(fmt_clock(e.time_s)) for e in events]
+    event = [Text(e.state, style=EVENT_STYLE.get(e.state, "")) for e in events]
+    stream = [Text(e.stream) for e in events]
+    cond = [Text(fmt_condition(e.condition, e.confidence)) for e in events]
+    dur = [Text(fmt_age(e.duration_s) if e.duration_s is not None else "-") for e in events]
+    frames = [Text(f"{e.anomalous_frames}/{e.frames}" if e.frames is not None and e.anomalous_frames is not None else "-")
+              for e in events]
+    smax = [Text(fmt_value(e.anomaly_max)) for e in events]
+    aid = [Text(e.alert_id) for e in events]
+    cols = [
+        _Col("time", when, 8),
+        _Col("event", event, 7),
+        _Col("stream", stream, _content_width("stream", stream, 40), ((12, 24), (50, 8)), grow=1),
+        _Col("condition", cond, _content_width("condition", cond, 24), ((55, 10),), grow=2),
+        _Col("lasted", dur, _content_width("lasted", dur, 8), ((40, 0),), justify="right"),
+        _Col("anom/frames", frames, _content_width("anom/frames", frames, 13), ((30, 0),), justify="right"),
+        _Col("max", smax, _content_width("max", smax, 8), ((20, 0),), justify="right"),
+        _Col("alert id", aid, _content_width("alert id", aid, 36), ((5, 12), (10, 0)), grow=3),
+    ]
+    return Panel(_table(_fit(cols, width - 4, gap), gap), title=title, title_align="left", subtitle=subtitle,
+                 subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
+
+
+def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
+    title = Text.assemble(("dead letters", "bold"), f" ({snap.dead_letter_total}, {snap.dead_letter_recent} recent)")
+    items: list[DeadLetterView] = list(snap.dead_letters)
+    hidden = 0
+    if rows_fit is not None and len(items) > rows_fit:
+        hidden = snap.dead_letter_total - max(0, rows_fit)
+        items = items[: max(0, rows_fit)]
+    elif snap.dead_letter_total > len(items):
+        hidden = snap.dead_letter_total - len(items)
+    subtitle = Text(f"+{hidden} older", style="bold") if hidden else None
+    if not items:
+        return Panel(Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1),
+                     height=height)
+    when = [Text(fmt_clock(d.time_s)) for d in items]
+    stage = [Text(d.stage, style="yellow") for d in items]
+    stream = [Text(d.stream or "-") for d in items]
+    error = [Text(d.error) for d in items]
+    origin = [Text(d.origin) for d in items]
+    cols = [
+        _Col("time", when, 8),
+        _Col("stage", stage, _content_width("stage", stage, 10)),
+        _Col("stream", stream, _content_width("stream", stream, 16), ((50, 8),), grow=2),
+        _Col("error", error, _content_width("error", error, 200), ((5, 12),), grow=1),
+        _Col("origin", origin, _content_width("origin", origin, 32), ((3, 0),)),
+    ]
+    return Panel(_table(_fit(cols, width - 4, 1), 1), title=title, title_align="left", subtitle=subtitle,
+                 subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
+
+
+def _chips(snap: Snapshot, wide: bool) -> list[Text]:
+    """Header facts, most important first; the header keeps as many as fit."""
+    n = len(snap.streams)
+    by = {"ALERT": 0, "stale": 0, "ok": 0}
+    for r in snap.streams:
+        by[r.state] += 1
+    streams = Text(f"streams {n}: ")
+    streams.append(f"{by['ALERT']} ALERT", style="bold red" if by["ALERT"] else "")
+    streams.append(", ")
+    streams.append(f"{by['stale']} stale", style="bold yellow" if by["stale"] else "")
+    streams.append(f", {by['ok']} ok")
+    chips = [streams]
+    chips.append(Text(f"alerts {snap.open_alerts} open / {snap.total_alerts}", style="bold red" if snap.open_alerts else ""))
+    dl = Text(f"dead letters {snap.dead_letter_total:,}", style="bold yellow" if snap.dead_letter_recent else "")
+    if snap.dead_letter_recent:
+        dl.append(f" ({snap.dead_letter_recent} recent)")
+    chips.append(dl)
+    pct = f", {100 * snap.anomalous / snap.frames:.1f}%" if snap.frames else ""
+    chips.append(Text(f"frames {snap.frames:,} ({snap.anomalous:,} anomalous{pct})"))
+    if snap.fps is not None:
+        chips.append(Text(f"{snap.fps:.1f} frames/s"))
+    if snap.latency_p50_ms is not None:
+        chips.append(Text(f"latency p50 {fmt_ms(snap.latency_p50_ms)} p99 {fmt_ms(snap.latency_p99_ms)}"))
+    if snap.consumers:
+        chips.append(Text(f"consumers {len(snap.consumers)}"))
+    if len(snap.models) == 1:
+        chips.append(Text(f"model {snap.models[0][:16]}"))
+    elif snap.models:
+        chips.append(Text(f"models {len(snap.models)}", style="yellow"))
+    if snap.malformed:
+        chips.append(Text(f"unreadable {snap.malformed:,}", style="yellow"))
+    if snap.duplicates:
+        chips.append(Text(f"duplicates {snap.duplicates:,}"))
+    if snap.dead_letters and not wide:
+        d = snap.dead_letters[0]
+        chips.append(Text(f"last dead letter: {d.stage}: {d.error}", style="yellow"))
+    return chips
+
+
+def _header_lines(snap: Snapshot, width: int, max_lines: int) -> list[Text]:
+    inner = width - 4
+    sep = " │ "
+    lines: list[Text] = [Text()]
+    for chip in _chips(snap, width >= WIDE):
+        placed = False
+        for line in lines:
+            extra = (len(sep) if line.plain else 0) + chip.cell_len
+            if line.cell_len + extra <= inner:
+                if line.plain:
+                    line.append(sep, style="dim")
+                line.append_text(chip)
+                placed = True
+                break
+        if not placed and len(lines) < max_lines:
+            c = chip.copy()
+            c.truncate(inner, overflow="ellipsis")
+            lines.append(c)
+    return [ln for ln in lines if ln.plain] or [Text("")]
+
+
+def _header_panel(snap: Snapshot, width: int, lines: list[Text]) -> Panel:
+    health = Text.assemble(("signwatch", "bold"), " · ", (f"HEALTH {snap.health}", HEALTH_STYLE[snap.health]))
+    if snap.health_reasons:
+        health.append(": " + ", ".join(snap.health_reasons), style=HEALTH_STYLE[snap.health])
+    health.truncate(max(1, width - 6), overflow="ellipsis")
+    sub = fmt_clock(snap.now_s) + (f" · {snap.source}" if snap.source else "")
+    subtitle = Text(ellipsize(sub, width - 6), style="dim")
+    body = Text("\n").join(lines)
+    body.no_wrap = True
+    body.overflow = "ellipsis"
+    return Panel(body, title=health, title_align="left", subtitle=subtitle, subtitle_align="right",
+                 box=box.ROUNDED, padding=(0, 1), height=len(lines) + 2)
+
+
+# ----------------------------------------------------------------------------- the screen
+
+
+class _Sized:
+    """A renderable drawn at exactly width x height (Layout fills whatever height it is given)."""
+
+    def __init__(self, renderable: RenderableType, width: int, height: int) -> None:
+        self.renderable, self.width, self.height = renderable, width, height
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from console.render(self.renderable, options.update(width=min(self.width, options.max_width),
+                                                                  height=self.height))
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.width, self.width)
+
+
+def natural_height(snap: Snapshot, width: int, keep_alerts: int) -> int:
+    """Rows needed to show everything (used by --once, where scrolling is fine and capping is not)."""
+    header = len(_header_lines(snap, width, 2)) + 2
+    streams = max(1, len(snap.streams)) + (3 if snap.streams else 2)
+    log = (min(len(snap.alerts), keep_alerts) + 3) if snap.alerts else 3
+    if width >= WIDE:
+        dl = (len(snap.dead_letters) + 3) if snap.dead_letters else 3
+        log = max(log, dl)
+    return header + streams + log
+
+
+def render(state: ConsoleState | Snapshot, width: int, height: int | None = None) -> RenderableType:
+    """The console screen for `state` at width x height (height None: as tall as the content).
+
+    Rows are capped to the height and the panels say "+N more"; at 80x24 the streams table keeps
+    stream, status, sparkline, seen, fps and latency, and wider screens add the rest plus a
+    dead-letter panel.
+    """
+    snap = state.snapshot() if isinstance(state, ConsoleState) else state
+    keep = state.cfg.recent_alerts if isinstance(state, ConsoleState) else 10
+    width = max(width, 20)
+    wide = width >= WIDE
+    if height is None:
+        height = natural_height(snap, width, keep)
+    header_lines = _header_lines(snap, width, 2 if height >= 12 else 1)
+    header_h = len(header_lines) + 2
+    avail = max(0, height - header_h)
+
+    n_log = min(len(snap.alerts), keep)
+    log_want = n_log + 3 if n_log else 3
+    if wide:
+        log_want = max(log_want, len(snap.dead_letters) + 3 if snap.dead_letters else 3)
+    streams_want = len(snap.streams) + 3 if snap.streams else 3
+    # The streams table has first claim; the log gets up to 40% of the rest, more if streams are few.
+    bottom_h = min(log_want, max(3, avail * 2 // 5))
+    if avail - bottom_h > streams_want:
+        bottom_h = min(log_want, avail - streams_want)
+    if avail - bottom_h < 4:  # tiny screen: the stream table matters more than the log
+        bottom_h = 0
+    streams_h = avail - bottom_h
+
+    layout = Layout()
+    parts = [Layout(_header_panel(snap, width, header_lines), size=header_h, name="header")]
+    if streams_h > 0:
+        parts.append(Layout(_streams_panel(snap, width, max(0, streams_h - 3), streams_h), size=streams_h,
+                            name="streams"))
+    if bottom_h > 0:
+        rows_fit = bottom_h - 3
+        if wide:
+            left_w = width // 2
+            bottom = Layout(name="bottom", size=bottom_h)
+            bottom.split_row(
+                Layout(_alerts_panel(snap, left_w, rows_fit, bottom_h, keep), size=left_w, name="alerts"),
+                Layout(_dead_letter_panel(snap, width - left_w, rows_fit, bottom_h), name="dead_letters"),
+            )
+            parts.append(bottom)
+        else:
+            parts.append(Layout(_alerts_panel(snap, width, rows_fit, bottom_h, keep), size=bottom_h, name="alerts"))
+    used = sum(p.size or 0 for p in parts)
+    if used < height:
+        parts.append(Layout(Text(""), size=height - used))
+    layout.split_column(*parts)
+    return _Sized(layout, width, height)
+
+
+def export_snapshot(state: ConsoleState | Snapshot, width: int, height: int | None, svg: str | Path | None = None,
+                    html: str | Path | None = None, title: str = "signwatch console") -> None:
+    """Write the screen as SVG and/or HTML (colours kept) through a recording Console."""
+    rec = Console(record=True, width=width, height=height or 24, file=io.StringIO(), force_terminal=True,
+                  color_system="truecolor", legacy_windows=False)
+    rec.print(render(state, width, height))
+    if svg:
+        rec.save_svg(str(svg), title=title, clear=False)
+    if html:
+        rec.save_html(str(html), clear=False)

@@ -34,13 +34,12 @@ from typing import Callable, Iterable, Sequence
 import cv2
 import numpy as np
 
+from monitor.challenge_types import CHALLENGE_CODES, FOLDER_NAMES, challenge_code
 from monitor.cure_tsr import (
-    CHALLENGE_TYPES,
     LEVELS,
     MANIFEST_FIELDS,
     MANIFEST_NAME,
     SIGN_TYPES,
-    challenge_code,
     challenge_folder,
     format_name,
     group_of,
@@ -374,7 +373,7 @@ _EFFECTS: dict[int, Callable] = {
 }
 _STOPS = {4: (-1, -3, -5, -7, -9), 6: (1, 3, 5, 7, 9)}  # darkening, exposure (docs/DESIGN.md §3)
 
-CHALLENGES: tuple[str, ...] = tuple(CHALLENGE_TYPES[c] for c in range(1, 13))
+CHALLENGES: tuple[str, ...] = tuple(FOLDER_NAMES[c] for c in CHALLENGE_CODES)
 
 
 def _check_level(level) -> int:
@@ -515,14 +514,14 @@ def _render_track(job: tuple) -> list[dict]:
         rel = f"{split}/{challenge_folder(0)}/{format_name(sequence_type, sign, 0, 0, index)}"
         _write_bmp(out_dir / rel, img)
         rows.append({"file": rel, "source": str(path), "class": cls, "track": trk,
-                     "challenge": CHALLENGE_TYPES[0], "level": 0})
+                     "challenge": FOLDER_NAMES[0], "level": 0})
         for code, level in variants:
             out = apply_challenge(img, code, level, seed=variant_seed(seed, key, code),
                                   previous=previous if code == 3 else None)
             rel = f"{split}/{challenge_folder(code, level)}/{format_name(sequence_type, sign, code, level, index)}"
             _write_bmp(out_dir / rel, out)
             rows.append({"file": rel, "source": str(path), "class": cls, "track": trk,
-                         "challenge": CHALLENGE_TYPES[code], "level": level})
+                         "challenge": FOLDER_NAMES[code], "level": level})
         previous = img  # codec error displaces blocks from the track's previous (clean) frame
     return rows
 

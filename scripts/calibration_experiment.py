@@ -40,13 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.alerts import AlertTracker, FrameDecision  # noqa: E402
 from calibration.calibrate import fit_calibration
 from calibration.calibration_file import save_calibration
-from calibration.conditions import CONDITION_OF_CODE, UNKNOWN  # noqa: E402
+from calibration.conditions import UNKNOWN  # noqa: E402
 from calibration.detector import Detector, compute_features  # noqa: E402
 from calibration.features import features_from_resized, image_features, resize_batch  # noqa: E402
 from calibration.metrics import auroc  # noqa: E402
 from calibration.report import build_report, write_report_files  # noqa: E402
 from monitor.challenges import apply_challenge  # noqa: E402
-from monitor.cure_tsr import CHALLENGE_TYPES, list_images, load_image, split_by_track, track_of  # noqa: E402
+from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES  # noqa: E402
+from monitor.cure_tsr import list_images, load_image, split_by_track, track_of  # noqa: E402
 from calibration.settings import AlertConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
@@ -155,7 +156,7 @@ def challenge_side(scorer, paths, seed: int, levels=(1, 2, 3, 4, 5), log=print):
         for level in levels:
             add([apply_challenge(im, code, level, seed=seed * 1_000_003 + 7919 * i, previous=prev[i]) for i, im in enumerate(imgs)],
                 code, level)
-        log(f"  {CHALLENGE_TYPES[code]:15s} done ({time.perf_counter() - t0:.0f} s)")
+        log(f"  {FOLDER_NAMES[code]:15s} done ({time.perf_counter() - t0:.0f} s)")
     from monitor.scorer import ScoreResult
 
     scores = ScoreResult(*(np.concatenate([getattr(s, k) for s in ss]) for k in ("score", "recon", "layer_cos")))
@@ -300,10 +301,10 @@ def main(argv=None) -> int:
                                                                   for k in ("recon", "gradient", "combined", "anomaly")))
     print(f"{'challenge':15s} {'AUROC anomaly L3-5':>18s} {'combined':>9s}   detection rate L1..L5")
     for code in range(1, 13):
-        rows = [x for x in rep["table"] if x["challenge"] == CHALLENGE_TYPES[code]]
+        rows = [x for x in rep["table"] if x["challenge"] == FOLDER_NAMES[code]]
         a = np.mean([x["auroc_anomaly"] for x in rows if x["level"] >= 3])
         c = np.mean([x["auroc_combined"] for x in rows if x["level"] >= 3])
-        print(f"{CHALLENGE_TYPES[code]:15s} {a:18.3f} {c:9.3f}   " + " ".join(f"{x['detection_rate']:.2f}" for x in rows))
+        print(f"{FOLDER_NAMES[code]:15s} {a:18.3f} {c:9.3f}   " + " ".join(f"{x['detection_rate']:.2f}" for x in rows))
     print(f"detection rate levels 3-5: {rep['detection_rate_levels_3_5']:.3f}; naming accuracy on detected frames L3-5: "
           f"{rep['naming_accuracy_levels_3_5']:.3f} (unknown {rep['unknown_share_levels_3_5']:.3f}, counted wrong)")
     print(f"alert delay on replays, levels 3-5: {rep['mean_alert_delay_frames_levels_3_5']} frames")
@@ -311,7 +312,7 @@ def main(argv=None) -> int:
     # a. held-out levels
     cal_odd = fit(xc, cc, lc, gc, keep_levels=(1, 3, 5), model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence)
     r_odd = Detector(scorer, cal_odd).detect_features(xt, st)
-    truth = np.array([CONDITION_OF_CODE[int(v)] for v in ct], dtype=object)
+    truth = np.array([CONDITION_NAMES[int(v)] for v in ct], dtype=object)
     even = np.isin(lt, (2, 4)) & (ct > 0)
     neg = r_odd.anomaly[ct == 0]
     au_even = np.mean([auroc(neg, r_odd.anomaly[(ct == k) & (lt == 4)]) for k in range(1, 13)])
@@ -351,8 +352,6 @@ def main(argv=None) -> int:
 
     # d. alerts: episodes of 15 frames between clean stretches of 20, as the demo plays them, with
     # the evidence rule (the default AlertConfig) and without it (k of n on the threshold only).
-    from calibration.conditions import CONDITION_OF_CODE as _NAME
-
     on, off = AlertConfig(), AlertConfig(evidence_h=0)
     rn = det.detect_features(xt, st, name_above=on.suspect_above)
     clean_rows = (rn.anomaly[ct == 0], rn.is_anomalous[ct == 0], rn.condition[ct == 0])
@@ -367,7 +366,7 @@ def main(argv=None) -> int:
             for code in range(1, 13):
                 sel = (ct == code) & (lt == level)
                 f = episode_figures(episode_replay(clean_rows, (rn.anomaly[sel], rn.is_anomalous[sel], rn.condition[sel]), cfg),
-                                    _NAME[code])
+                                    CONDITION_NAMES[code])
                 row = alerts.setdefault(f"L{level}", {}).setdefault(tag, {"episodes": 0, "alerted_within_10": 0, "met": 0, "false_alerts": 0})
                 for k in row:
                     row[k] += f[k]

@@ -235,9 +235,12 @@ def write_report_files(out_dir: str | Path, report: dict) -> Path:
     return out
 
 
-def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calibration: str | Path | None = None,
-                 auroc_table: Any = None, device: str = "auto", alert_cfg: AlertConfig | None = None) -> dict:
-    """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report."""
+def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calibration: str | Path | None = None, *,
+                 alert_cfg: AlertConfig, device: str = "auto") -> dict:
+    """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report.
+
+    alert_cfg: the deployment's alert rule (its `alerts:` section); the replayed streams' alert
+    figures and which frames name a condition depend on it, so it has no default."""
     scorer = monitor.load_model(model, device=device)
     frames = read_cure_tsr(data)
     if not frames:
@@ -249,7 +252,7 @@ def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calib
     meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data)}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
-        detection = Detector(scorer, cal).detect_features(x, scores, name_above=(alert_cfg or AlertConfig()).suspect_above)
+        detection = Detector(scorer, cal).detect_features(x, scores, name_above=alert_cfg.suspect_above)
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation

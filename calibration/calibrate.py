@@ -14,17 +14,144 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from calibration.calibration_file import CalibrationError
 from calibration.conditions import CONDITION_OF_CODE, UNKNOWN, ConditionClassifier
-from calibration.detector import FEATURE_COLUMNS, Calibration, compute_features, fit_gaussian, fit_tail_map, not_clean_logit
+from calibration.detector import (
+    FEATURE_COLUMNS,
+    Calibration,
+    GaussianModel,
+    TailMap,
+    compute_features,
+    fit_gaussian,
+    fit_tail_map,
+    not_clean_logit,
+)
 from calibration.folds import group_folds
 from monitor.cure_tsr import load_image, read_cure_tsr, training_images
 from calibration.metrics import auroc
 from calibration.threshold import make_threshold
+
+
+class _Frames(NamedTuple):
+    """Clean and challenge frames pooled: clean first, challenge code and level 0 for clean."""
+
+    x: np.ndarray
+    groups: np.ndarray
+    codes: np.ndarray
+    levels: np.ndarray
+
+    @property
+    def is_clean(self) -> np.ndarray:
+        return self.codes == 0
+
+
+def _pool_frames(clean_x, clean_groups, challenge_x, challenge_codes, challenge_levels, challenge_groups,
+                 folds: int, min_level: int) -> _Frames:
+    """Step 1: check the clean rows, drop challenge frames below min_level, pool the rest after them."""
+    clean_x = np.asarray(clean_x, dtype=np.float64)
+    clean_groups = np.asarray(clean_groups).astype(str)
+    if clean_x.ndim != 2 or clean_x.shape[1] != len(FEATURE_COLUMNS):
+        raise CalibrationError(f"clean features have shape {clean_x.shape}, expected (N, {len(FEATURE_COLUMNS)})")
+    if len(np.unique(clean_groups)) < folds:
+        raise CalibrationError(f"need clean frames from at least {folds} tracks for out-of-fold calibration, got {len(np.unique(clean_groups))}")
+    no_codes = np.zeros(len(clean_x), np.int64)
+    if challenge_x is None or len(challenge_x) == 0:
+        return _Frames(clean_x, clean_groups, no_codes, no_codes)
+    levels = np.asarray(challenge_levels, dtype=np.int64)
+    keep = levels >= min_level
+    if not keep.any():
+        return _Frames(clean_x, clean_groups, no_codes, no_codes)
+    return _Frames(
+        np.concatenate([clean_x, np.asarray(challenge_x, dtype=np.float64)[keep]]),
+        np.concatenate([clean_groups, np.asarray(challenge_groups).astype(str)[keep]]),
+        np.r_[no_codes, np.asarray(challenge_codes, dtype=np.int64)[keep]],
+        np.r_[no_codes, levels[keep]],
+    )
+
+
+def _distance_detector(frames: _Frames, folds: int, seed: int) -> tuple[GaussianModel, TailMap, np.ndarray]:
+    """Step 2: the Gaussian on all clean frames; out-of-fold distances for every frame (folds are
+    whole tracks), mapped to surprise by the clean ones' tail -> (gaussian, tail, anomaly_oof)."""
+    is_clean = frames.is_clean
+    gaussian = fit_gaussian(frames.x[is_clean])
+    fold = group_folds(frames.groups, folds, seed)
+    dist_oof = np.empty(len(frames.x))
+    for f in range(folds):
+        test = fold == f
+        train = is_clean & ~test
+        if test.any():
+            dist_oof[test] = fit_gaussian(frames.x[train]).distance(frames.x[test])
+    distance_tail = fit_tail_map(dist_oof[is_clean])
+    return gaussian, distance_tail, distance_tail(dist_oof)
+
+
+def _condition_detector(frames: _Frames, gaussian: GaussianModel, folds: int, min_confidence: float,
+                        seed: int) -> tuple[ConditionClassifier, TailMap, np.ndarray, np.ndarray]:
+    """Steps 3-4: the condition classifier, its out-of-fold logits, and the supervised detector
+    (its "not clean" logit) mapped by the clean frames' tail -> (classifier, tail, logits, anomaly_oof)."""
+    labels = np.array([CONDITION_OF_CODE[int(c)] for c in frames.codes])
+    z_all = gaussian.standardise(frames.x)
+    classifier, oof_logits = ConditionClassifier.fit(z_all, labels, frames.groups, folds=folds,
+                                                     min_confidence=min_confidence, seed=seed)
+    sup_oof = not_clean_logit(oof_logits)
+    classifier_tail = fit_tail_map(sup_oof[frames.is_clean])
+    return classifier, classifier_tail, oof_logits, classifier_tail(sup_oof)
+
+
+def _detection_rows(frames: _Frames, anomaly_oof: np.ndarray, threshold: float) -> list[dict]:
+    """Out-of-fold detection rate and AUROC per challenge type and level."""
+    rows = []
+    neg = anomaly_oof[frames.is_clean]
+    codes, levels = frames.codes, frames.levels
+    for code in sorted(set(codes[~frames.is_clean].tolist())):
+        for level in sorted(set(levels[codes == code].tolist())):
+            sel = (codes == code) & (levels == level)
+            pos = anomaly_oof[sel]
+            rows.append({
+                "challenge": int(code), "condition": CONDITION_OF_CODE[int(code)], "level": int(level),
+                "frames": int(sel.sum()),
+                "detection_rate": round(float(np.mean(pos > threshold)), 4),
+                "auroc": round(auroc(neg, pos), 4),
+            })
+    return rows
+
+
+def _naming_figures(frames: _Frames, anomaly_oof: np.ndarray, threshold: float, classifier: ConditionClassifier,
+                    oof_logits: np.ndarray) -> dict[str, Any]:
+    """Naming accuracy, out of fold, on frames detected at levels 3-5 ("unknown" counts as wrong)."""
+    p = np.exp((oof_logits[:, 1:] - oof_logits[:, 1:].max(1, keepdims=True)) / classifier.temperature)
+    p /= p.sum(1, keepdims=True)
+    best = np.array(classifier.classes[1:], dtype=object)[p.argmax(1)]
+    conf = p.max(1)
+    named = np.where(conf >= classifier.min_confidence, best, UNKNOWN)
+    truth = np.array([CONDITION_OF_CODE[int(c)] for c in frames.codes], dtype=object)
+    sel = (~frames.is_clean) & (frames.levels >= 3) & (anomaly_oof > threshold)
+    return {
+        "naming_accuracy_levels_3_5_out_of_fold": round(float(np.mean(named[sel] == truth[sel])), 4) if sel.any() else None,
+        "naming_frames_levels_3_5": int(sel.sum()),
+    }
+
+
+def _summary(frames: _Frames, anomaly_oof: np.ndarray, threshold: float, folds: int,
+             classifier: ConditionClassifier | None, oof_logits: np.ndarray | None) -> dict[str, Any]:
+    """The out-of-fold figures a calibration file carries."""
+    is_clean = frames.is_clean
+    summary: dict[str, Any] = {
+        "clean_frames": int(is_clean.sum()),
+        "clean_tracks": int(len(np.unique(frames.groups[is_clean]))),
+        "folds": folds,
+        "clean_false_alarm_rate_out_of_fold": float(np.mean(anomaly_oof[is_clean] > threshold)),
+    }
+    if classifier is not None and oof_logits is not None:
+        summary["challenge_frames"] = int((~is_clean).sum())
+        summary["challenge_levels_used"] = sorted(set(frames.levels[~is_clean].tolist()))
+        summary["detection"] = _detection_rows(frames, anomaly_oof, threshold)
+        summary.update(_naming_figures(frames, anomaly_oof, threshold, classifier, oof_logits))
+    return summary
 
 
 def fit_calibration(
@@ -51,97 +178,24 @@ def fit_calibration(
     invisible on a sign crop (20 % decolorization, one stop of darkening), so labelling them as a
     condition teaches the classifier to call ordinary clean frames anomalous (see the measurement
     in calibration.detector's docstring)."""
-    clean_x = np.asarray(clean_x, dtype=np.float64)
-    clean_groups = np.asarray(clean_groups).astype(str)
-    if clean_x.ndim != 2 or clean_x.shape[1] != len(FEATURE_COLUMNS):
-        raise CalibrationError(f"clean features have shape {clean_x.shape}, expected (N, {len(FEATURE_COLUMNS)})")
-    if len(np.unique(clean_groups)) < folds:
-        raise CalibrationError(f"need clean frames from at least {folds} tracks for out-of-fold calibration, got {len(np.unique(clean_groups))}")
-    has_ch = challenge_x is not None and len(challenge_x) > 0
-    if has_ch:
-        levels = np.asarray(challenge_levels, dtype=np.int64)
-        keep = levels >= min_level
-        challenge_x = np.asarray(challenge_x, dtype=np.float64)[keep]
-        codes = np.asarray(challenge_codes, dtype=np.int64)[keep]
-        levels = levels[keep]
-        ch_groups = np.asarray(challenge_groups).astype(str)[keep]
-        has_ch = len(codes) > 0
-    if has_ch:
-        x_all = np.concatenate([clean_x, challenge_x])
-        g_all = np.concatenate([clean_groups, ch_groups])
-        codes_all = np.r_[np.zeros(len(clean_x), np.int64), codes]
-        levels_all = np.r_[np.zeros(len(clean_x), np.int64), levels]
-    else:
-        x_all, g_all = clean_x, clean_groups
-        codes_all = np.zeros(len(clean_x), np.int64)
-        levels_all = codes_all
-    is_clean = codes_all == 0
-
-    # 2. Gaussian on clean frames; out-of-fold distances for every frame (same track folds).
-    gaussian = fit_gaussian(clean_x)
-    fold = group_folds(g_all, folds, seed)
-    dist_oof = np.empty(len(x_all))
-    for f in range(folds):
-        test = fold == f
-        train = is_clean & ~test
-        if test.any():
-            dist_oof[test] = fit_gaussian(x_all[train]).distance(x_all[test])
-    distance_tail = fit_tail_map(dist_oof[is_clean])
-    anomaly_oof = distance_tail(dist_oof)
-
-    # 3. Classifier and supervised detector.
-    classifier = classifier_tail = None
-    oof_logits = None
-    if has_ch:
-        labels = np.array([CONDITION_OF_CODE[int(c)] for c in codes_all])
-        z_all = gaussian.standardise(x_all)
-        classifier, oof_logits = ConditionClassifier.fit(z_all, labels, g_all, folds=folds, min_confidence=min_confidence, seed=seed)
-        sup_oof = not_clean_logit(oof_logits)
-        classifier_tail = fit_tail_map(sup_oof[is_clean])
-        anomaly_oof = np.maximum(anomaly_oof, classifier_tail(sup_oof))
-
-    # 5. Threshold on out-of-fold clean anomalies.
-    # Trials are tracks (their largest value), not frames: a track's frames are near-duplicates.
-    threshold = make_threshold(method, fpr, confidence).fit(anomaly_oof[is_clean], groups=g_all[is_clean])
-
-    summary: dict[str, Any] = {
-        "clean_frames": int(is_clean.sum()),
-        "clean_tracks": int(len(np.unique(clean_groups))),
-        "folds": folds,
-        "clean_false_alarm_rate_out_of_fold": float(np.mean(anomaly_oof[is_clean] > threshold.threshold)),
-    }
-    if has_ch:
-        summary["challenge_frames"] = int((~is_clean).sum())
-        summary["challenge_levels_used"] = sorted(set(levels.tolist()))
-        rows = []
-        neg = anomaly_oof[is_clean]
-        for code in sorted(set(codes_all[~is_clean].tolist())):
-            for level in sorted(set(levels_all[codes_all == code].tolist())):
-                sel = (codes_all == code) & (levels_all == level)
-                pos = anomaly_oof[sel]
-                rows.append({
-                    "challenge": int(code), "condition": CONDITION_OF_CODE[int(code)], "level": int(level),
-                    "frames": int(sel.sum()),
-                    "detection_rate": round(float(np.mean(pos > threshold.threshold)), 4),
-                    "auroc": round(auroc(neg, pos), 4),
-                })
-        summary["detection"] = rows
-        # Naming accuracy, out of fold, on frames detected at levels 3-5 ("unknown" counts as wrong).
-        assert classifier is not None and oof_logits is not None
-        p = np.exp((oof_logits[:, 1:] - oof_logits[:, 1:].max(1, keepdims=True)) / classifier.temperature)
-        p /= p.sum(1, keepdims=True)
-        best = np.array(classifier.classes[1:], dtype=object)[p.argmax(1)]
-        conf = p.max(1)
-        named = np.where(conf >= classifier.min_confidence, best, UNKNOWN)
-        truth = np.array([CONDITION_OF_CODE[int(c)] for c in codes_all], dtype=object)
-        sel = (~is_clean) & (levels_all >= 3) & (anomaly_oof > threshold.threshold)
-        summary["naming_accuracy_levels_3_5_out_of_fold"] = round(float(np.mean(named[sel] == truth[sel])), 4) if sel.any() else None
-        summary["naming_frames_levels_3_5"] = int(sel.sum())
+    frames = _pool_frames(clean_x, clean_groups, challenge_x, challenge_codes, challenge_levels, challenge_groups,
+                          folds, min_level)
+    gaussian, distance_tail, anomaly_oof = _distance_detector(frames, folds, seed)
+    classifier = classifier_tail = oof_logits = None
+    if not frames.is_clean.all():
+        classifier, classifier_tail, oof_logits, sup_anomaly = _condition_detector(frames, gaussian, folds,
+                                                                                   min_confidence, seed)
+        anomaly_oof = np.maximum(anomaly_oof, sup_anomaly)
+    # Step 5: the threshold on out-of-fold clean anomalies. Trials are tracks (their largest
+    # value), not frames: a track's frames are near-duplicates.
+    is_clean = frames.is_clean
+    threshold = make_threshold(method, fpr, confidence).fit(anomaly_oof[is_clean], groups=frames.groups[is_clean])
     return Calibration(
         model_id=model_id,
         created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         threshold=threshold, gaussian=gaussian, distance_tail=distance_tail,
-        classifier=classifier, classifier_tail=classifier_tail, data=dict(data or {}), summary=summary,
+        classifier=classifier, classifier_tail=classifier_tail, data=dict(data or {}),
+        summary=_summary(frames, anomaly_oof, threshold.threshold, folds, classifier, oof_logits),
     )
 
 

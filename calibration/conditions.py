@@ -22,23 +22,11 @@ import numpy as np
 import torch
 
 from calibration.folds import group_folds
+from monitor.challenge_types import CONDITION_NAMES
 
-# CURE-TSR challenge code -> condition name (calibration files and alert records use these).
-CONDITION_OF_CODE: dict[int, str] = {
-    0: "clean",
-    1: "decolorization",
-    2: "blur",
-    3: "codec_error",
-    4: "darkening",
-    5: "dirty_lens",
-    6: "exposure",
-    7: "blur",
-    8: "noise",
-    9: "rain",
-    10: "shadow",
-    11: "snow",
-    12: "haze",
-}
+# CURE-TSR challenge code -> condition name (calibration files and alert records use these): the
+# condition column of monitor.challenge_types.CHALLENGE_TABLE.
+CONDITION_OF_CODE: dict[int, str] = CONDITION_NAMES
 UNKNOWN = "unknown"
 CLEAN = "clean"
 

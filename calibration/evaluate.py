@@ -10,13 +10,8 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from calibration.metrics import auroc
-from monitor.cure_tsr import (
-    CHALLENGE_TYPES,
-    CureFrame,
-    challenge_code,
-    load_image,
-    read_cure_tsr,
-)
+from monitor.challenge_types import FOLDER_NAMES, challenge_code
+from monitor.cure_tsr import CureFrame, load_image, read_cure_tsr
 from monitor.scorer import Scorer, ScoreResult
 
 SCORE_KINDS = ("recon", "gradient", "combined")
@@ -91,12 +86,12 @@ def auroc_table(scores: FrameScores) -> EvalTable:
     present = sorted({(int(t), int(lv)) for t, lv in zip(types, lvls) if t != 0})
     for t, lv in present:
         sel = (types == t) & (lvls == lv)
-        name = CHALLENGE_TYPES[t]
+        name = FOLDER_NAMES[t]
         counts[(name, lv)] = int(sel.sum())
         for k in SCORE_KINDS:
             v = scores.kind(k)
             table[(k, name, lv)] = auroc(v[clean], v[sel])
-    challenges = tuple(dict.fromkeys(CHALLENGE_TYPES[t] for t, _ in present))
+    challenges = tuple(dict.fromkeys(FOLDER_NAMES[t] for t, _ in present))
     levels = tuple(sorted({lv for _, lv in present}))
     return EvalTable(table, int(clean.sum()), counts, levels, challenges)
 

@@ -28,7 +28,7 @@ should also respond to rain or blur that no generator drew:
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -112,26 +112,40 @@ def _band_matrices(s: int) -> tuple[np.ndarray, np.ndarray]:
 _BAND_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def features_from_resized(batch: np.ndarray) -> np.ndarray:
-    """(N, S, S, 3) uint8 BGR -> (N, len(FEATURE_NAMES)) float32 statistics."""
-    n, s = batch.shape[0], batch.shape[1]
-    if n == 0:
-        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    if s % 8 or batch.shape[2] != s:
-        raise ValueError(f"resized frames must be square with a side divisible by 8, got {batch.shape[1:3]}")
+class _Planes(NamedTuple):
+    """The batch's planes the statistics are computed from (N frames of S x S)."""
+
+    n: int
+    s: int
+    tall: np.ndarray   # (N*S, S) float32 luma in [0, 1]: the batch stacked into one tall image
+    g: np.ndarray      # (N, S, S) view of tall
+    flat: np.ndarray   # (N, S*S) view of tall
+    flat8: np.ndarray  # (N, S*S) uint8 luma
+    b8: np.ndarray     # (N, S, S) uint8 colour planes
+    gr8: np.ndarray
+    r8: np.ndarray
+    mx: np.ndarray     # (N, S, S) float32 max / min over the colours
+    mn: np.ndarray
+
+
+def _planes(batch: np.ndarray) -> _Planes:
     # Pointwise work uses OpenCV on the batch stacked into one tall image (exact); 3x3 filters too,
     # keeping only each tile's interior (see _filt).
+    n, s = batch.shape[0], batch.shape[1]
     big = batch.reshape(n * s, s, 3)
     g8 = cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)                  # (N*S, S) uint8 luma
     tall = g8.astype(np.float32) * (1.0 / 255.0)                # (N*S, S)
     g = tall.reshape(n, s, s)
-    flat = g.reshape(n, -1)
-    flat8 = g8.reshape(n, -1)
     # Channel max/min with np.maximum on planes: reducing over a last axis of 3 is ~20x slower.
     b8, gr8, r8 = batch[..., 0], batch[..., 1], batch[..., 2]
     mx = np.maximum(np.maximum(b8, gr8), r8).astype(np.float32) * (1.0 / 255.0)
     mn = np.minimum(np.minimum(b8, gr8), r8).astype(np.float32) * (1.0 / 255.0)
+    return _Planes(n, s, tall, g, g.reshape(n, -1), g8.reshape(n, -1), b8, gr8, r8, mx, mn)
 
+
+def _exposure_and_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
+    """Brightness level, spread, clipping and contrast; colourfulness and colour cast."""
+    n, flat, mx, mn = p.n, p.flat, p.mx, p.mn
     f: dict[str, np.ndarray] = {}
     mean = flat.mean(1)
     f["bright_mean"] = mean
@@ -139,7 +153,7 @@ def features_from_resized(batch: np.ndarray) -> np.ndarray:
     npx = flat.shape[1]
     # One 256-bin histogram per frame (a single bincount over the batch) gives the clipped
     # fractions and the percentiles without sorting.
-    hist = np.bincount((flat8 + (np.arange(n, dtype=np.int64)[:, None] << 8)).ravel(), minlength=n * 256).reshape(n, 256)
+    hist = np.bincount((p.flat8 + (np.arange(n, dtype=np.int64)[:, None] << 8)).ravel(), minlength=n * 256).reshape(n, 256)
     cum = np.cumsum(hist, axis=1)
     f["clip_high"] = np.sqrt(hist[:, 250:].sum(1) / npx)        # sqrt spreads a tail that is mostly ~0
     f["clip_low"] = np.sqrt(hist[:, :6].sum(1) / npx)
@@ -154,7 +168,14 @@ def features_from_resized(batch: np.ndarray) -> np.ndarray:
     tot = batch.reshape(n, -1, 3).sum(1, dtype=np.float64) + _EPS   # (N, 3) channel sums
     f["blue_ratio"] = tot[:, 0] / tot.sum(1)
     f["red_ratio"] = tot[:, 2] / tot.sum(1)
+    return f
 
+
+def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
+    """Laplacian energy at two scales, the noise estimate, isolated specks; rain streaks'
+    direction; colour noise (relative to the luma's Laplacian energy)."""
+    n, s, tall = p.n, p.s, p.tall
+    f: dict[str, np.ndarray] = {}
     lap_var = _msq(_filt(tall, _K_LAP, n, s)) + 1e-7           # the Laplacian's mean is ~0
     f["lap_logvar"] = np.log(lap_var)
     h = s // 2
@@ -175,11 +196,18 @@ def features_from_resized(batch: np.ndarray) -> np.ndarray:
     f["vertical_energy"] = jxx / (jxx + jyy + _EPS)
     f["coherence"] = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (jxx + jyy + _EPS)
     # Colour noise: Laplacian energy of the opponent channels (R-G, B-G) relative to the luma's.
-    rg = ((r8.astype(np.float32) - gr8) * (1.0 / 255.0)).reshape(n * s, s)
-    bg = ((b8.astype(np.float32) - gr8) * (1.0 / 255.0)).reshape(n * s, s)
+    rg = ((p.r8.astype(np.float32) - p.gr8) * (1.0 / 255.0)).reshape(n * s, s)
+    bg = ((p.b8.astype(np.float32) - p.gr8) * (1.0 / 255.0)).reshape(n * s, s)
     chroma_e = _msq(_filt(rg, _K_LAP, n, s)) + _msq(_filt(bg, _K_LAP, n, s))
     f["chroma_noise"] = np.log(chroma_e + 1e-7) - np.log(lap_var)
+    return f
 
+
+def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:
+    """Block-grid artefacts, local contrast of 8x8 blocks, banding of rows and columns, centre
+    against border (`mean`: each frame's mean brightness)."""
+    n, s, tall, g = p.n, p.s, p.tall, p.g
+    f: dict[str, np.ndarray] = {}
     # Block grid: neighbour differences across 8-px block boundaries vs inside blocks.
     dx = np.abs(np.diff(g, axis=2)).sum(1)                     # (N, S-1): column j is between pixels j and j+1
     dy = np.abs(np.diff(g, axis=1)).sum(2)                     # (N, S-1)
@@ -205,10 +233,16 @@ def features_from_resized(batch: np.ndarray) -> np.ndarray:
     centre = g[:, q:-q, q:-q].reshape(n, -1).mean(1)
     border = (mean * s * s - centre * (s - 2 * q) ** 2) / (s * s - (s - 2 * q) ** 2)
     f["center_border"] = centre - border
+    return f
 
+
+def _light_versus_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
+    """Edges in log-luminance against edges in chromaticity; straight bands in log-luminance."""
+    n, s = p.n, p.s
+    f: dict[str, np.ndarray] = {}
     # Shadow and grime change how much light arrives, not its colour: their edges are in
     # log-luminance only. Sign edges (red/white, blue/white) change chromaticity as well.
-    log_l = np.log(tall + 0.02)                                # (N*S, S)
+    log_l = np.log(p.tall + 0.02)                              # (N*S, S)
     ll = log_l.reshape(n, s, s)
     e_l = _msq(np.diff(ll, axis=1)) + _msq(np.diff(ll, axis=2))
     tot_px = batch.astype(np.float32).sum(-1) + 3.0            # (N, S, S)
@@ -221,7 +255,21 @@ def features_from_resized(batch: np.ndarray) -> np.ndarray:
     prof = (ll.reshape(n, s * s) @ amat).reshape(n, len(_BAND_ANGLES), _BAND_BINS)
     resid = prof @ proj
     f["banding"] = np.log(resid.var(axis=2).max(axis=1) + 1e-6)
+    return f
 
+
+def features_from_resized(batch: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 BGR -> (N, len(FEATURE_NAMES)) float32 statistics."""
+    n, s = batch.shape[0], batch.shape[1]
+    if n == 0:
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    if s % 8 or batch.shape[2] != s:
+        raise ValueError(f"resized frames must be square with a side divisible by 8, got {batch.shape[1:3]}")
+    p = _planes(batch)
+    f = _exposure_and_colour(batch, p)
+    f.update(_sharpness_and_noise(p))
+    f.update(_blocks_and_layout(p, f["bright_mean"]))
+    f.update(_light_versus_colour(batch, p))
     return np.stack([f[k] for k in FEATURE_NAMES], axis=1).astype(np.float32)
 
 

@@ -22,19 +22,16 @@ import monitor
 from calibration.alerts import AlertTracker, FrameDecision
 from calibration.calibrate import features_of_paths
 from calibration.calibration_file import load_calibration
-from calibration.conditions import CONDITION_OF_CODE, UNKNOWN
+from calibration.conditions import UNKNOWN
 from calibration.detector import Detector
 from calibration.metrics import auroc, roc_curve
 from calibration.settings import AlertConfig
-from monitor.cure_tsr import CHALLENGE_TYPES, read_cure_tsr
+from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES
+from monitor.cure_tsr import read_cure_tsr
 from monitor.scorer import ScoreResult
 
 KINDS = ("recon", "gradient", "combined", "anomaly")
 _COLOURS = {"recon": (40, 160, 40), "gradient": (200, 120, 0), "combined": (180, 30, 180), "anomaly": (0, 0, 220)}
-
-
-def _names() -> dict[int, str]:
-    return CHALLENGE_TYPES
 
 
 def kind_values(scores, anomaly: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -85,9 +82,9 @@ def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.nda
                 if got is not None:
                     raised += 1
                     delays.append(got[0])
-                    named.append(got[1] == CONDITION_OF_CODE[int(code)])
+                    named.append(got[1] == CONDITION_NAMES[int(code)])
             rows.append({
-                "challenge": _names()[int(code)], "level": int(level), "replays": replays,
+                "challenge": FOLDER_NAMES[int(code)], "level": int(level), "replays": replays,
                 "alerted": round(raised / replays, 4),
                 "mean_delay_frames": round(float(np.mean(delays)), 2) if delays else None,
                 "named_correctly": round(float(np.mean(named)), 4) if named else None,
@@ -101,7 +98,6 @@ def build_report(scores, codes: Sequence[int], levels: Sequence[int], detection=
     """All figures from per-frame arrays. detection: a DetectionResult (or None for raw scores only)."""
     codes = np.asarray(codes, dtype=np.int64)
     levels = np.asarray(levels, dtype=np.int64)
-    names = _names()
     anomaly = None if detection is None else np.asarray(detection.anomaly)
     values = kind_values(scores, anomaly)
     clean = codes == 0
@@ -111,7 +107,7 @@ def build_report(scores, codes: Sequence[int], levels: Sequence[int], detection=
     for code in sorted(set(codes[~clean].tolist())):
         for level in sorted(set(levels[codes == code].tolist())):
             sel = (codes == code) & (levels == level)
-            row: dict[str, Any] = {"challenge": names[int(code)], "level": int(level), "frames": int(sel.sum())}
+            row: dict[str, Any] = {"challenge": FOLDER_NAMES[int(code)], "level": int(level), "frames": int(sel.sum())}
             for k, v in values.items():
                 row[f"auroc_{k}"] = round(auroc(v[clean], v[sel]), 4)
             if detection is not None:
@@ -137,7 +133,7 @@ def build_report(scores, codes: Sequence[int], levels: Sequence[int], detection=
         report["false_alarms"] = int(detection.is_anomalous[clean].sum())
         hi = (~clean) & (levels >= 3)
         report["detection_rate_levels_3_5"] = round(float(np.mean(detection.is_anomalous[hi])), 4) if hi.any() else None
-        truth = np.array([CONDITION_OF_CODE[int(c)] for c in codes], dtype=object)
+        truth = np.array([CONDITION_NAMES[int(c)] for c in codes], dtype=object)
         pred = np.asarray(detection.condition, dtype=object)
         det = hi & np.asarray(detection.is_anomalous)
         labels = sorted(set(truth[~clean].tolist()))
@@ -151,7 +147,7 @@ def build_report(scores, codes: Sequence[int], levels: Sequence[int], detection=
         dl = [r["mean_delay_frames"] for r in report["replay"] if r["level"] >= 3 and r["mean_delay_frames"] is not None]
         report["mean_alert_delay_frames_levels_3_5"] = round(float(np.mean(dl)), 2) if dl else None
     report["_roc"] = {  # for the PNGs; dropped from the JSON
-        names[int(code)]: {k: roc_curve(v[clean], v[(codes == code) & (levels >= 3)]) for k, v in values.items()}
+        FOLDER_NAMES[int(code)]: {k: roc_curve(v[clean], v[(codes == code) & (levels >= 3)]) for k, v in values.items()}
         for code in sorted(set(codes[~clean].tolist())) if ((codes == code) & (levels >= 3)).any()
     }
     return report
@@ -239,9 +235,12 @@ def write_report_files(out_dir: str | Path, report: dict) -> Path:
     return out
 
 
-def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calibration: str | Path | None = None,
-                 auroc_table: Any = None, device: str = "auto", alert_cfg: AlertConfig | None = None) -> dict:
-    """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report."""
+def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calibration: str | Path | None = None, *,
+                 alert_cfg: AlertConfig, device: str = "auto") -> dict:
+    """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report.
+
+    alert_cfg: the deployment's alert rule (its `alerts:` section); the replayed streams' alert
+    figures and which frames name a condition depend on it, so it has no default."""
     scorer = monitor.load_model(model, device=device)
     frames = read_cure_tsr(data)
     if not frames:
@@ -253,8 +252,8 @@ def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calib
     meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data)}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
-        a = alert_cfg or AlertConfig()
-        detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=a.evidence_ref if a.evidence else None)
+        evidence_ref = alert_cfg.evidence_ref if alert_cfg.evidence else None
+        detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=evidence_ref)
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation

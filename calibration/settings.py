@@ -8,18 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.settings import Checks
+
+# How a threshold is set (calibration.threshold.make_threshold).
+THRESHOLD_METHODS = ("binomial_bound", "empirical_quantile")
+
 
 @dataclass
 class CalibrationConfig:
     fpr: float = 0.01
     confidence: float = 0.95
-    per_stream: bool = False
     # binomial_bound (true rate <= fpr with `confidence`) | empirical_quantile (no guarantee)
     method: str = "binomial_bound"
     # Below this probability the condition is reported as "unknown".
     min_confidence: float = 0.5
     # Challenge frames below this level are left out of calibration (level 1 is mostly invisible).
     min_level: int = 2
+
+    def check(self, c: Checks) -> None:
+        c.between("fpr", 0.0, 1.0, open_low=True, open_high=True)
+        c.between("confidence", 0.0, 1.0, open_low=True, open_high=True)
+        c.choice("method", THRESHOLD_METHODS)
+        c.between("min_confidence", 0.0, 1.0)
+        c.between("min_level", 1, 5)
 
 
 @dataclass
@@ -73,3 +84,12 @@ class AlertConfig:
     def raise_window(self) -> int:
         """Frames a raise looks back over: n, or evidence_n when larger and the evidence rule is on."""
         return max(self.n, self.evidence_n if self.evidence else 0)
+
+    def check(self, c: Checks) -> None:
+        c.positive("k", "n", "clear_k", "clear_n", "condition_window", "seq_reset_gap", "evidence_n")
+        c.at_most("k", "n")
+        c.at_most("clear_k", "clear_n")
+        c.not_negative("update_every", "name_wait", "evidence_h")
+        # Each frame adds min(anomaly, cap) - ref to the evidence: with cap <= ref no run ever sums up.
+        c.require(not self.evidence or self.evidence_cap > self.evidence_ref, "evidence_cap",
+                  f"> alerts.evidence_ref ({self.evidence_ref!r}) while the evidence rule is on (evidence_h > 0)")

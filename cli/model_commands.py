@@ -157,8 +157,8 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     if args.report:
         from calibration.report import write_report
 
-        write_report(args.report, model=args.model, data=args.data, calibration=args.calibration, auroc_table=table,
-                     device=args.device)
+        write_report(args.report, model=args.model, data=args.data, calibration=args.calibration,
+                     alert_cfg=cfg.alerts, device=args.device)
         console.print(f"report written to {args.report}")
     return 0
 

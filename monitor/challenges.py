@@ -34,13 +34,12 @@ from typing import Callable, Iterable, Sequence
 import cv2
 import numpy as np
 
+from monitor.challenge_types import CHALLENGE_CODES, FOLDER_NAMES, challenge_code
 from monitor.cure_tsr import (
-    CHALLENGE_TYPES,
     LEVELS,
     MANIFEST_FIELDS,
     MANIFEST_NAME,
     SIGN_TYPES,
-    challenge_code,
     challenge_folder,
     format_name,
     group_of,
@@ -374,7 +373,7 @@ _EFFECTS: dict[int, Callable] = {
 }
 _STOPS = {4: (-1, -3, -5, -7, -9), 6: (1, 3, 5, 7, 9)}  # darkening, exposure (docs/DESIGN.md §3)
 
-CHALLENGES: tuple[str, ...] = tuple(CHALLENGE_TYPES[c] for c in range(1, 13))
+CHALLENGES: tuple[str, ...] = tuple(FOLDER_NAMES[c] for c in CHALLENGE_CODES)
 
 
 def _check_level(level) -> int:
@@ -515,14 +514,14 @@ def _render_track(job: tuple) -> list[dict]:
         rel = f"{split}/{challenge_folder(0)}/{format_name(sequence_type, sign, 0, 0, index)}"
         _write_bmp(out_dir / rel, img)
         rows.append({"file": rel, "source": str(path), "class": cls, "track": trk,
-                     "challenge": CHALLENGE_TYPES[0], "level": 0})
+                     "challenge": FOLDER_NAMES[0], "level": 0})
         for code, level in variants:
             out = apply_challenge(img, code, level, seed=variant_seed(seed, key, code),
                                   previous=previous if code == 3 else None)
             rel = f"{split}/{challenge_folder(code, level)}/{format_name(sequence_type, sign, code, level, index)}"
             _write_bmp(out_dir / rel, out)
             rows.append({"file": rel, "source": str(path), "class": cls, "track": trk,
-                         "challenge": CHALLENGE_TYPES[code], "level": level})
+                         "challenge": FOLDER_NAMES[code], "level": level})
         previous = img  # codec error displaces blocks from the track's previous (clean) frame
     return rows
 
@@ -573,15 +572,7 @@ def build_challenge_set(
     min(2, CPU count) processes.
     """
     t0 = time.perf_counter()
-    codes = sorted({challenge_code(c) for c in (challenges if challenges is not None else CHALLENGES)})
-    if 0 in codes:
-        raise ValueError("ChallengeFree is always written; list only challenge types 1-12")
-    lvls = sorted({int(v) for v in levels})
-    for v in lvls:
-        if v not in LEVELS:
-            raise ValueError(f"challenge level {v} is not 1-5")
-    if not split or "/" in split or "\\" in split:
-        raise ValueError(f"split {split!r} must be one folder name, e.g. Real_Test")
+    codes, lvls = _check_request(challenges, levels, split)
     sources = _source_list(clean)
     if not sources:
         raise ValueError(f"{clean}: no images to build a challenge set from")
@@ -593,15 +584,48 @@ def build_challenge_set(
         (out_dir / split / name).mkdir(parents=True, exist_ok=True)
     jobs = [(frames, str(out_dir), split, sequence_type, variants, seed) for frames in plan]
     n_workers = min(2, os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    rows = _render_all(jobs, n_workers, len(sources) if progress else None)
+    _write_manifest(out_dir / MANIFEST_NAME, rows)
+    counts: dict[str, int] = {f"{split}/{name}": 0 for name in folders}
+    for r in rows:
+        counts[r["file"].rsplit("/", 1)[0]] += 1
+    return {
+        "out_dir": str(out_dir),
+        "split": split,
+        "sources": len(sources),
+        "tracks": len(plan),
+        "images_written": len(rows),
+        "folders": counts,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def _check_request(challenges: Iterable[str | int] | None, levels: Iterable[int], split: str) -> tuple[list[int], list[int]]:
+    """The challenge codes and levels asked for, sorted; ValueError for what cannot be built."""
+    codes = sorted({challenge_code(c) for c in (challenges if challenges is not None else CHALLENGES)})
+    if 0 in codes:
+        raise ValueError("ChallengeFree is always written; list only challenge types 1-12")
+    lvls = sorted({int(v) for v in levels})
+    for v in lvls:
+        if v not in LEVELS:
+            raise ValueError(f"challenge level {v} is not 1-5")
+    if not split or "/" in split or "\\" in split:
+        raise ValueError(f"split {split!r} must be one folder name, e.g. Real_Test")
+    return codes, lvls
+
+
+def _render_all(jobs: list[tuple], n_workers: int, show_progress_of: int | None) -> list[dict]:
+    """Render every track (worker processes when there are several), in job order; manifest rows.
+    show_progress_of: the number of source images, for a progress bar (None: no bar)."""
     rows: list[dict] = []
     bar = None
-    if progress:
+    if show_progress_of is not None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         bar = Progress(TextColumn("challenge set"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
                        TimeRemainingColumn())
         bar.start()
-        task = bar.add_task("build", total=len(sources))
+        task = bar.add_task("build", total=show_progress_of)
     try:
         done = 0
         if n_workers > 1 and len(jobs) > 1:
@@ -616,7 +640,7 @@ def build_challenge_set(
                 # Workers re-import the caller's __main__; without an `if __name__ == "__main__":`
                 # guard (or from stdin) they die at start. Finish here rather than fail.
                 warnings.warn("challenge-set worker processes could not start (does the calling script lack an "
-                              "`if __name__ == \"__main__\":` guard?); continuing in this process", stacklevel=2)
+                              "`if __name__ == \"__main__\":` guard?); continuing in this process", stacklevel=3)
         for job in jobs[done:]:
             rows += _render_track(job)
             if bar is not None:
@@ -624,20 +648,13 @@ def build_challenge_set(
     finally:
         if bar is not None:
             bar.stop()
+    return rows
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> None:
+    """manifest.csv: one row per written file, sorted by file."""
     rows.sort(key=lambda r: r["file"])
-    with open(out_dir / MANIFEST_NAME, "w", newline="") as f:
+    with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(MANIFEST_FIELDS))
         writer.writeheader()
         writer.writerows(rows)
-    counts: dict[str, int] = {f"{split}/{name}": 0 for name in folders}
-    for r in rows:
-        counts[r["file"].rsplit("/", 1)[0]] += 1
-    return {
-        "out_dir": str(out_dir),
-        "split": split,
-        "sources": len(sources),
-        "tracks": len(plan),
-        "images_written": len(rows),
-        "folders": counts,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }

@@ -31,6 +31,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import cv2
 import numpy as np
 
+from monitor.challenge_types import FOLDER_NAMES, challenge_code, squash
 from monitor.preprocess import ImageError
 
 SEQUENCE_TYPES: dict[int, str] = {1: "real", 2: "unreal"}
@@ -52,21 +53,8 @@ SIGN_TYPES: dict[int, str] = {
     14: "parking",
 }
 
-CHALLENGE_TYPES: dict[int, str] = {
-    0: "ChallengeFree",
-    1: "Decolorization",
-    2: "LensBlur",
-    3: "CodecError",
-    4: "Darkening",
-    5: "DirtyLens",
-    6: "Exposure",
-    7: "GaussianBlur",
-    8: "Noise",
-    9: "Rain",
-    10: "Shadow",
-    11: "Snow",
-    12: "Haze",
-}
+# Code -> the folder spelling ("LensBlur"): a view of monitor.challenge_types.CHALLENGE_TABLE.
+CHALLENGE_TYPES: dict[int, str] = FOLDER_NAMES
 
 LEVELS = (1, 2, 3, 4, 5)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm"})
@@ -80,31 +68,7 @@ _FOLDER_RE = re.compile(r"^([A-Za-z]+)-(\d+)$")
 _TRACK_RE = re.compile(r"^(\d+)_(\d+)$")  # BelgiumTSC: <track>_<frame>
 
 
-def _squash(name: str) -> str:
-    """'Lens_Blur', 'lens-blur', 'LensBlur' -> 'lensblur'."""
-    return re.sub(r"[\s_\-]", "", name).lower()
-
-
-_CHALLENGE_BY_KEY = {_squash(v): k for k, v in CHALLENGE_TYPES.items()}
-_CHALLENGE_BY_KEY.update({"none": 0, "clean": 0, "free": 0})
-_SIGN_BY_KEY = {_squash(v): k for k, v in SIGN_TYPES.items()}
-
-
-def challenge_code(challenge: str | int) -> int:
-    """Challenge name (case-insensitive; 'rain', 'lens_blur', 'LensBlur', 'none') or code -> code 0..12."""
-    if isinstance(challenge, (int, np.integer)) and not isinstance(challenge, bool):
-        if int(challenge) in CHALLENGE_TYPES:
-            return int(challenge)
-        raise ValueError(f"challenge type {challenge} is not a CURE-TSR challenge (0-12)")
-    if isinstance(challenge, str):
-        key = _squash(challenge)
-        if key.isdigit() and int(key) in CHALLENGE_TYPES:
-            return int(key)
-        if key in _CHALLENGE_BY_KEY:
-            return _CHALLENGE_BY_KEY[key]
-        names = ", ".join(CHALLENGE_TYPES.values())
-        raise ValueError(f"unknown challenge {challenge!r}; expected one of {names} or a code 0-12")
-    raise ValueError(f"challenge must be a name or a code, not {type(challenge).__name__}")
+_SIGN_BY_KEY = {squash(v): k for k, v in SIGN_TYPES.items()}
 
 
 def sign_code(sign: str | int) -> int:
@@ -114,7 +78,7 @@ def sign_code(sign: str | int) -> int:
             return int(sign)
         raise ValueError(f"sign type {sign} is not a CURE-TSR sign type (1-14)")
     if isinstance(sign, str):
-        key = _squash(sign)
+        key = squash(sign)
         if key.isdigit() and int(key) in SIGN_TYPES:
             return int(key)
         if key in _SIGN_BY_KEY:
@@ -215,13 +179,16 @@ def challenge_folder(challenge: str | int, level: int = 0) -> str:
 
 def parse_folder(name: str) -> tuple[int, int] | None:
     """'Rain-3' -> (9, 3), 'ChallengeFree' -> (0, 0); None when the name is not a challenge folder."""
-    if _squash(name) == "challengefree":
+    if squash(name) == "challengefree":
         return 0, 0
     m = _FOLDER_RE.match(name)
     if not m:
         return None
-    key, level = _squash(m.group(1)), int(m.group(2))
-    code = _CHALLENGE_BY_KEY.get(key)
+    key, level = squash(m.group(1)), int(m.group(2))
+    try:
+        code = challenge_code(key)
+    except ValueError:
+        return None
     if not code or level not in LEVELS:
         return None
     return code, level

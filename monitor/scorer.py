@@ -211,7 +211,7 @@ class Scorer:
 
     def __init__(self, module: GradConAE, reference_gradients: Sequence[torch.Tensor], beta: float,
                  device: str | torch.device | None = "auto", model_id: str = "", info: dict | None = None,
-                 max_batch: int = 4096) -> None:
+                 chunk_size: int = 4096) -> None:
         self.device = resolve_device(device)
         if self.device.type == "cuda":
             # TF32 convolutions and matmuls move cosines by ~2e-4; scores must match the loop to 1e-5.
@@ -229,7 +229,9 @@ class Scorer:
         self.beta = float(beta)
         self.model_id = model_id
         self.info = info or {}
-        self.max_batch = max_batch  # bounds peak memory; results do not depend on it
+        # Frames sent to the device at once within one score call: bounds peak memory, results do not
+        # depend on it. Not the consumer's batch (consumer.max_batch), which is how many frames a call gets.
+        self.chunk_size = chunk_size
         self.channels = module.channels
         self.size = module.size
 
@@ -244,8 +246,8 @@ class Scorer:
         if x.shape[0] == 0:
             return _empty_result()
         parts = []
-        for start in range(0, x.shape[0], self.max_batch):
-            xb = x[start : start + self.max_batch].to(self.device, torch.float32, non_blocking=True)
+        for start in range(0, x.shape[0], self.chunk_size):
+            xb = x[start : start + self.chunk_size].to(self.device, torch.float32, non_blocking=True)
             score, recon, cos = batched_scores(self.module, self.reference_gradients, xb, self.beta)
             parts.append(torch.cat([score[:, None], recon[:, None], cos], dim=1))
         out = torch.cat(parts).double().cpu().numpy()  # the one CPU-GPU sync point

@@ -4,6 +4,8 @@ the monitor layer's own section (`train:`).
 A section is a dataclass with annotated fields and defaults. `build_section` checks every key and
 type of a parsed mapping against it and fails with one line naming the setting and what was expected;
 `read_yaml_file` reads any of the project's YAML files (config, calibration) with yaml.safe_load.
+Each section also states the values it accepts in a `check(self, c: Checks)` method (ranges,
+choices, one setting against another); pipelines.config.validate_config runs every section's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,48 @@ class ConfigError(ValueError):
     """A configuration file or setting is wrong; the message is one line naming it."""
 
 
+class Checks:
+    """The value rules of one section, stated by its `check` method. The first broken rule raises
+    ConfigError in one line: "<where>: <section>.<setting> must be <rule>, got <value>"."""
+
+    def __init__(self, section: object, name: str, where: str = "config") -> None:
+        self.section, self.name, self.where = section, name, where
+
+    def _key(self, setting: str) -> str:
+        return f"{self.name}.{setting}"
+
+    def _value(self, setting: str) -> typing.Any:
+        return getattr(self.section, setting)
+
+    def require(self, ok: bool, setting: str, must: str) -> None:
+        """The general rule: `ok` or fail saying what `setting` must be."""
+        if not ok:
+            raise ConfigError(f"{self.where}: {self._key(setting)} must be {must}, got {self._value(setting)!r}")
+
+    def positive(self, *settings: str) -> None:
+        for s in settings:
+            self.require(self._value(s) > 0, s, "> 0")
+
+    def not_negative(self, *settings: str) -> None:
+        for s in settings:
+            self.require(self._value(s) >= 0, s, ">= 0")
+
+    def choice(self, setting: str, allowed: typing.Sequence[object]) -> None:
+        names = ", ".join("null" if a is None else str(a) for a in allowed)
+        self.require(self._value(setting) in allowed, setting, f"one of {names}")
+
+    def between(self, setting: str, low: float, high: float, *, open_low: bool = False, open_high: bool = False) -> None:
+        """low <= value <= high; an open end excludes its bound."""
+        v = self._value(setting)
+        ok = (v > low if open_low else v >= low) and (v < high if open_high else v <= high)
+        self.require(ok, setting, f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}")
+
+    def at_most(self, setting: str, other: str) -> None:
+        """setting <= other, both of this section."""
+        self.require(self._value(setting) <= self._value(other), setting,
+                     f"<= {self._key(other)} ({self._value(other)!r})")
+
+
 @dataclass
 class TrainConfig:
     channels: int = 3
@@ -31,6 +75,12 @@ class TrainConfig:
     alpha: float = 0.03
     val_fraction: float = 0.2
     seed: int = 0
+
+    def check(self, c: Checks) -> None:
+        c.choice("channels", (1, 3))
+        c.positive("size", "epochs", "batch_size", "lr")
+        c.not_negative("alpha")
+        c.between("val_fraction", 0.0, 1.0, open_high=True)
 
 
 def _type_name(tp: object) -> str:

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .checkpoint import save_checkpoint
 from .model import GradConAE
+from .preprocess import to_model_input
 
 
 @dataclass
@@ -143,10 +145,6 @@ def train_gradcon(x: torch.Tensor, groups: Sequence[str], *, channels: int = 3, 
 
 def load_training_frames(paths: Sequence[Path], channels: int = 3) -> torch.Tensor:
     """Read and preprocess image files; an unreadable file is a one-line error naming it."""
-    import cv2
-
-    from .preprocess import to_model_input
-
     frames = []
     for p in paths:
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)

@@ -3,7 +3,8 @@
 Each section is a dataclass that lives with the layer that uses it (monitor.settings.TrainConfig,
 calibration.settings: CalibrationConfig and AlertConfig; the Kafka, producer,
 consumer and console sections here). `Config` gathers them; `load_config` checks every key and type
-(monitor.settings) and every value (validate_config) and fails with one line naming the setting.
+(monitor.settings.build_section) and every value (validate_config: each section's `check` rules,
+monitor.settings.Checks) and fails with one line naming the setting.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration.settings import AlertConfig, CalibrationConfig
-from monitor.settings import ConfigError, TrainConfig, build_section, read_yaml_file
+from monitor.settings import Checks, ConfigError, TrainConfig, build_section, read_yaml_file
 
 
 @dataclass
@@ -39,6 +40,15 @@ class KafkaConfig:
     # How long a command may take to reach a configured cluster before it gives up with one line.
     connect_timeout_s: float = 5.0
 
+    def check(self, c: Checks) -> None:
+        c.choice("security_protocol", ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
+        c.positive("partitions", "replication_factor", "session_timeout_ms", "heartbeat_interval_ms",
+                   "max_request_size", "request_timeout_ms", "embedded_start_timeout_s", "connect_timeout_s")
+        c.not_negative("fetch_max_wait_ms", "embedded_port", "reconnect_backoff_max_ms")
+        c.require(self.session_timeout_ms >= 6000, "session_timeout_ms", ">= 6000 (Apache Kafka's minimum)")
+        c.require(self.heartbeat_interval_ms < self.session_timeout_ms, "heartbeat_interval_ms",
+                  f"below kafka.session_timeout_ms ({self.session_timeout_ms})")
+
 
 @dataclass
 class ProducerConfig:
@@ -51,6 +61,13 @@ class ProducerConfig:
     # A camera must not stall for the client's defaults (60 s block, 120 s delivery) when the broker is gone.
     max_block_ms: int = 10000
     delivery_timeout_ms: int = 30000
+
+    def check(self, c: Checks) -> None:
+        c.choice("encoding", ("jpeg", "png"))
+        c.choice("compression_type", (None, "gzip", "snappy", "lz4", "zstd"))
+        c.positive("batch_size", "max_block_ms", "delivery_timeout_ms")
+        c.not_negative("linger_ms", "fps")
+        c.between("jpeg_quality", 1, 100)
 
 
 @dataclass
@@ -86,11 +103,14 @@ class ConsumerConfig:
     # A consumer that takes over a partition rebuilds its alert state from this much score history.
     alert_restore_minutes: float = 30.0
 
-
-
-
-
-
+    def check(self, c: Checks) -> None:
+        c.choice("auto_offset_reset", ("earliest", "latest"))
+        c.positive("max_batch", "decode_workers", "max_pending_frames", "max_frame_bytes", "max_image_pixels",
+                   "publish_timeout_s", "max_pending_mb", "max_decoded_mb", "input_size")
+        c.not_negative("max_wait_ms", "metrics_interval_s", "retries", "score_threads", "alert_restore_minutes")
+        d = self.device
+        c.require(d in ("auto", "cpu", "cuda", "mps") or (d.startswith("cuda:") and d[5:].isdigit()), "device",
+                  "auto, cpu, cuda, cuda:N or mps")
 
 
 @dataclass
@@ -108,6 +128,10 @@ class ConsoleConfig:
     # Scales the raw-score sparkline when records carry no calibrated anomaly (null: the window).
     score_threshold: float | None = None
 
+    def check(self, c: Checks) -> None:
+        c.positive("refresh_per_second", "sparkline_width", "stale_after_s")
+        c.not_negative("recent_alerts", "lookback_minutes", "dead_letter_window_s")
+
 
 @dataclass
 class Config:
@@ -120,58 +144,11 @@ class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
-# Settings with a fixed set of values, and settings that must be positive (> 0) or not negative.
-_CHOICES = {
-    "kafka.security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
-    "producer.encoding": ("jpeg", "png"),
-    "producer.compression_type": (None, "gzip", "snappy", "lz4", "zstd"),
-    "consumer.auto_offset_reset": ("earliest", "latest"),
-    "calibration.method": ("binomial_bound", "empirical_quantile"),
-}
-_POSITIVE = (
-    "kafka.partitions", "kafka.replication_factor", "kafka.session_timeout_ms", "kafka.heartbeat_interval_ms",
-    "kafka.max_request_size", "kafka.request_timeout_ms", "kafka.embedded_start_timeout_s", "kafka.connect_timeout_s",
-    "producer.batch_size", "producer.max_block_ms", "producer.delivery_timeout_ms",
-    "consumer.max_batch", "consumer.decode_workers", "consumer.max_pending_frames", "consumer.max_frame_bytes",
-    "consumer.max_image_pixels", "consumer.publish_timeout_s", "consumer.max_pending_mb", "consumer.max_decoded_mb",
-    "consumer.input_size", "train.epochs", "train.batch_size", "train.size",
-)
-_NOT_NEGATIVE = (
-    "kafka.fetch_max_wait_ms", "kafka.embedded_port", "kafka.reconnect_backoff_max_ms", "producer.linger_ms",
-    "producer.fps", "consumer.max_wait_ms", "consumer.metrics_interval_s", "consumer.retries", "consumer.score_threads",
-    "consumer.alert_restore_minutes",
-)
-
-
-def _get(cfg: Config, dotted: str) -> object:
-    section, name = dotted.split(".")
-    return getattr(getattr(cfg, section), name)
-
-
 def validate_config(cfg: Config, where: str = "config") -> Config:
-    """Value checks beyond types; raises ConfigError naming the first bad setting and what it must be."""
-    for key, allowed in _CHOICES.items():
-        value = _get(cfg, key)
-        if value not in allowed:
-            names = ", ".join("null" if a is None else str(a) for a in allowed)
-            raise ConfigError(f"{where}: {key} must be one of {names}, got {value!r}")
-    for key in _POSITIVE:
-        if not _get(cfg, key) > 0:
-            raise ConfigError(f"{where}: {key} must be > 0, got {_get(cfg, key)!r}")
-    for key in _NOT_NEGATIVE:
-        if _get(cfg, key) < 0:
-            raise ConfigError(f"{where}: {key} must be >= 0, got {_get(cfg, key)!r}")
-    k = cfg.kafka
-    if k.session_timeout_ms < 6000:
-        raise ConfigError(f"{where}: kafka.session_timeout_ms must be >= 6000 (Apache Kafka's minimum), got {k.session_timeout_ms}")
-    if k.heartbeat_interval_ms >= k.session_timeout_ms:
-        raise ConfigError(f"{where}: kafka.heartbeat_interval_ms must be below kafka.session_timeout_ms "
-                          f"({k.heartbeat_interval_ms} >= {k.session_timeout_ms})")
-    if not 1 <= cfg.producer.jpeg_quality <= 100:
-        raise ConfigError(f"{where}: producer.jpeg_quality must be 1..100, got {cfg.producer.jpeg_quality}")
-    device = cfg.consumer.device
-    if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
-        raise ConfigError(f"{where}: consumer.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    """Value checks beyond types, every section by its own `check` rules; raises ConfigError naming
+    the first bad setting and what it must be."""
+    for f in dataclasses.fields(cfg):
+        getattr(cfg, f.name).check(Checks(getattr(cfg, f.name), f.name, where))
     return cfg
 
 

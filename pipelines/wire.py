@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from calibration.alerts import AlertEvent, AlertExample
+from monitor.challenge_types import WIRE_NAMES
 
 # Encodings a producer may put on the wire. The consumer sniffs the bytes anyway (decode_image);
 # the header says what the producer meant, so a mismatch is visible when debugging.
@@ -21,22 +22,9 @@ ENCODINGS = ("jpeg", "png")
 # What a frame's `encoding` header may name: ours plus lossless formats other producers may send.
 WIRE_ENCODINGS = ("jpeg", "png", "bmp")
 
-# CURE-TSR challenge codes (docs/DESIGN.md §3) -> the names used in headers and score records.
-CHALLENGE_NAMES = {
-    0: "none",
-    1: "decolorization",
-    2: "lens_blur",
-    3: "codec_error",
-    4: "darkening",
-    5: "dirty_lens",
-    6: "exposure",
-    7: "gaussian_blur",
-    8: "noise",
-    9: "rain",
-    10: "shadow",
-    11: "snow",
-    12: "haze",
-}
+# CURE-TSR challenge codes (docs/DESIGN.md §3) -> the names used in headers and score records
+# (the wire column of monitor.challenge_types.CHALLENGE_TABLE).
+CHALLENGE_NAMES: dict[int, str] = WIRE_NAMES
 
 HEADER_STREAM = "stream"
 HEADER_SEQ = "seq"

@@ -34,20 +34,25 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.alerts import AlertTracker, FrameDecision  # noqa: E402
-from calibration.calibrate import fit_calibration
-from calibration.calibration_file import save_calibration
-from calibration.conditions import CONDITION_OF_CODE, UNKNOWN  # noqa: E402
+from calibration.calibrate import fit_calibration  # noqa: E402
+from calibration.calibration_file import save_calibration  # noqa: E402
+from calibration.conditions import UNKNOWN  # noqa: E402
 from calibration.detector import Detector, compute_features  # noqa: E402
 from calibration.features import features_from_resized, image_features, resize_batch  # noqa: E402
 from calibration.metrics import auroc  # noqa: E402
 from calibration.report import build_report, write_report_files  # noqa: E402
 from monitor.challenges import apply_challenge  # noqa: E402
-from monitor.cure_tsr import CHALLENGE_TYPES, list_images, load_image, split_by_track, track_of  # noqa: E402
-from calibration.settings import AlertConfig
+from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES  # noqa: E402
+from monitor.cure_tsr import list_images, load_image, split_by_track, track_of  # noqa: E402
+from calibration.settings import AlertConfig  # noqa: E402
+import monitor  # noqa: E402
+from monitor.scorer import ScoreResult  # noqa: E402
+from monitor.train import train_model  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 
@@ -155,9 +160,7 @@ def challenge_side(scorer, paths, seed: int, levels=(1, 2, 3, 4, 5), log=print):
         for level in levels:
             add([apply_challenge(im, code, level, seed=seed * 1_000_003 + 7919 * i, previous=prev[i]) for i, im in enumerate(imgs)],
                 code, level)
-        log(f"  {CHALLENGE_TYPES[code]:15s} done ({time.perf_counter() - t0:.0f} s)")
-    from monitor.scorer import ScoreResult
-
+        log(f"  {FOLDER_NAMES[code]:15s} done ({time.perf_counter() - t0:.0f} s)")
     scores = ScoreResult(*(np.concatenate([getattr(s, k) for s in ss]) for k in ("score", "recon", "layer_cos")))
     return np.concatenate(xs), scores, np.array(codes), np.array(lvls), np.array(groups), imgs
 
@@ -170,12 +173,7 @@ def fit(x, codes, lvls, groups, keep_levels=None, **kw):
 
 def feature_runtime(imgs, repeats: int = 3) -> dict:
     """Image statistics on one core: resize + statistics per frame, batches of 256."""
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except Exception:  # pragma: no cover
-        pass
+    torch.set_num_threads(1)
     cv2.setNumThreads(1)
     batch = (imgs * (256 // max(1, len(imgs)) + 1))[:256]
     image_features(batch)
@@ -234,7 +232,7 @@ def episode_figures(runs: dict, expected: str | None, max_delay: int = 10) -> di
             "false_alerts": sum(1 for q, _ in raised if q not in in_episode)}
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA))
     ap.add_argument("--model", help="trained checkpoint (default: train one on the training tracks)")
@@ -247,46 +245,34 @@ def main(argv=None) -> int:
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument("--out", default="calibration_experiment")
     ap.add_argument("--save-arrays", action="store_true", help="also write the feature rows of both sides (arrays.npz)")
-    args = ap.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    figures: dict = {}
+    return ap.parse_args(argv)
 
+
+def split_tracks(args, figures: dict) -> tuple[list[Path], list[Path], list[Path]]:
+    """Whole tracks to training, calibration and test."""
     paths = list_images(args.data)
     rest, test = split_by_track(paths, args.test_fraction, seed=args.seed)
     train, calib = split_by_track(rest, args.calib_fraction / (1 - args.test_fraction), seed=args.seed + 1)
     figures["split"] = {k: {"frames": len(v), "tracks": len({track_of(p) for p in v})} for k, v in
                         (("train", train), ("calibration", calib), ("test", test))}
     print("split (frames/tracks):", figures["split"])
+    return train, calib, test
 
-    import monitor
 
+def model_for(args, train: list[Path], out: Path):
+    """--model, or a model trained on the training tracks; loaded on the CPU."""
     if args.model:
         model = Path(args.model)
     else:
-        from monitor.train import train_model
-
         model = out / "model.pt"
         t0 = time.perf_counter()
         mid, res = train_model(train, [track_of(p) for p in train], model, epochs=args.epochs, seed=args.seed)
         print(f"trained {model} ({mid}) in {time.perf_counter() - t0:.0f} s, best epoch {res.best_epoch}")
-    scorer = monitor.load_model(model, device="cpu")
-    figures["model_id"] = scorer.model_id
+    return monitor.load_model(model, device="cpu")
 
-    print("calibration side (seed 1):")
-    xc, sc, cc, lc, gc, _ = challenge_side(scorer, calib, seed=args.seed * 10 + 1)
-    print("test side (seed 2):")
-    xt, st, ct, lt, gt, test_imgs = challenge_side(scorer, test, seed=args.seed * 10 + 2)
 
-    if args.save_arrays:
-        np.savez(out / "arrays.npz", xc=xc, cc=cc, lc=lc, gc=gc, xt=xt, ct=ct, lt=lt, gt=gt)
-    t0 = time.perf_counter()
-    cal = fit(xc, cc, lc, gc, model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence,
-              data={"experiment": "calibration tracks", "frames": int(len(xc))})
-    figures["calibrate_seconds"] = round(time.perf_counter() - t0, 1)
-    save_calibration(out / "calibration.yaml", cal)
-    print(cal.threshold.explanation)
-    det = Detector(scorer, cal)
+def report_on_test_tracks(scorer, det, xt, st, ct, lt, out: Path, figures: dict):
+    """The report on the test tracks, calibrated on the calibration tracks; printed and kept."""
     r = det.detect_features(xt, st)
     rep = build_report(st, ct, lt, r, det.threshold, meta={"protocol": "calibrated on other tracks, challenge seed differs"})
     write_report_files(out / "report", rep)
@@ -300,18 +286,21 @@ def main(argv=None) -> int:
                                                                   for k in ("recon", "gradient", "combined", "anomaly")))
     print(f"{'challenge':15s} {'AUROC anomaly L3-5':>18s} {'combined':>9s}   detection rate L1..L5")
     for code in range(1, 13):
-        rows = [x for x in rep["table"] if x["challenge"] == CHALLENGE_TYPES[code]]
+        rows = [x for x in rep["table"] if x["challenge"] == FOLDER_NAMES[code]]
         a = np.mean([x["auroc_anomaly"] for x in rows if x["level"] >= 3])
         c = np.mean([x["auroc_combined"] for x in rows if x["level"] >= 3])
-        print(f"{CHALLENGE_TYPES[code]:15s} {a:18.3f} {c:9.3f}   " + " ".join(f"{x['detection_rate']:.2f}" for x in rows))
+        print(f"{FOLDER_NAMES[code]:15s} {a:18.3f} {c:9.3f}   " + " ".join(f"{x['detection_rate']:.2f}" for x in rows))
     print(f"detection rate levels 3-5: {rep['detection_rate_levels_3_5']:.3f}; naming accuracy on detected frames L3-5: "
           f"{rep['naming_accuracy_levels_3_5']:.3f} (unknown {rep['unknown_share_levels_3_5']:.3f}, counted wrong)")
     print(f"alert delay on replays, levels 3-5: {rep['mean_alert_delay_frames_levels_3_5']} frames")
+    return r
 
-    # a. held-out levels
+
+def held_out_levels(scorer, xc, cc, lc, gc, xt, st, ct, lt, args, figures: dict) -> None:
+    """a. Calibrated on levels 1, 3, 5; tested on level 4."""
     cal_odd = fit(xc, cc, lc, gc, keep_levels=(1, 3, 5), model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence)
     r_odd = Detector(scorer, cal_odd).detect_features(xt, st)
-    truth = np.array([CONDITION_OF_CODE[int(v)] for v in ct], dtype=object)
+    truth = np.array([CONDITION_NAMES[int(v)] for v in ct], dtype=object)
     even = np.isin(lt, (2, 4)) & (ct > 0)
     neg = r_odd.anomaly[ct == 0]
     au_even = np.mean([auroc(neg, r_odd.anomaly[(ct == k) & (lt == 4)]) for k in range(1, 13)])
@@ -325,7 +314,9 @@ def main(argv=None) -> int:
     }
     print("\nheld-out levels (calibrated on 1,3,5; tested on 4):", figures["held_out_levels"])
 
-    # b. foreign effects on the test tracks
+
+def foreign_effects(scorer, det, r, ct, test_imgs, args, figures: dict) -> dict:
+    """b. Effects monitor.challenges does not draw, on the test tracks -> their frames' (anomaly, flag, name)."""
     rng = np.random.default_rng(args.seed + 99)
     foreign: dict = {}
     foreign_rows: dict = {}
@@ -348,11 +339,12 @@ def main(argv=None) -> int:
     for k, v in foreign.items():
         print(f"  {k:14s} AUROC {v['auroc']:.3f}  detected {v['detection_rate']:.2f}  named {v['expected']} "
               f"{v['named_as_expected']}  unknown {v['named_unknown']}  (most often: {v['most_common_name']})")
+    return foreign_rows
 
-    # d. alerts: episodes of 15 frames between clean stretches of 20, as the demo plays them, with
-    # the evidence rule (the default AlertConfig) and without it (k of n on the threshold only).
-    from calibration.conditions import CONDITION_OF_CODE as _NAME
 
+def alert_episodes(det, xt, st, ct, lt, foreign_rows: dict, figures: dict) -> None:
+    """d. Alerts: episodes of 15 frames between clean stretches of 20, as the demo plays them, with
+    the evidence rule (the default AlertConfig) and without it (k of n on the threshold only)."""
     on, off = AlertConfig(), AlertConfig(evidence_h=0)
     rn = det.detect_features(xt, st, evidence_ref=on.evidence_ref)
     clean_rows = (rn.anomaly[ct == 0], rn.is_anomalous[ct == 0], rn.condition[ct == 0])
@@ -367,7 +359,7 @@ def main(argv=None) -> int:
             for code in range(1, 13):
                 sel = (ct == code) & (lt == level)
                 f = episode_figures(episode_replay(clean_rows, (rn.anomaly[sel], rn.is_anomalous[sel], rn.condition[sel]), cfg),
-                                    _NAME[code])
+                                    CONDITION_NAMES[code])
                 row = alerts.setdefault(f"L{level}", {}).setdefault(tag, {"episodes": 0, "alerted_within_10": 0, "met": 0, "false_alerts": 0})
                 for k in row:
                     row[k] += f[k]
@@ -385,7 +377,9 @@ def main(argv=None) -> int:
             f"false {alerts[k][tag]['false_alerts']}" for k in ("L3", "L4", "L5", "foreign")))
         print(f"  {'':12s} foreign, alerted within 10 frames: {alerts['foreign'][tag]['per_effect_alerted']}")
 
-    # c. unsupervised half only
+
+def distance_only(scorer, xc, cc, gc, xt, st, ct, lt, args, figures: dict) -> None:
+    """c. The unsupervised half only: calibrated without a challenge set."""
     cal_u = fit_calibration(xc[cc == 0], gc[cc == 0], model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence)
     ru = Detector(scorer, cal_u).detect_features(xt, st)
     negu = ru.anomaly[ct == 0]
@@ -396,6 +390,36 @@ def main(argv=None) -> int:
         "false_alarm_rate_clean": round(float(np.mean(ru.is_anomalous[ct == 0])), 4),
     }
     print("\ndistance only (no challenge set):", figures["distance_only"])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict = {}
+    train, calib, test = split_tracks(args, figures)
+    scorer = model_for(args, train, out)
+    figures["model_id"] = scorer.model_id
+
+    print("calibration side (seed 1):")
+    xc, sc, cc, lc, gc, _ = challenge_side(scorer, calib, seed=args.seed * 10 + 1)
+    print("test side (seed 2):")
+    xt, st, ct, lt, gt, test_imgs = challenge_side(scorer, test, seed=args.seed * 10 + 2)
+
+    if args.save_arrays:
+        np.savez(out / "arrays.npz", xc=xc, cc=cc, lc=lc, gc=gc, xt=xt, ct=ct, lt=lt, gt=gt)
+    t0 = time.perf_counter()
+    cal = fit(xc, cc, lc, gc, model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence,
+              data={"experiment": "calibration tracks", "frames": int(len(xc))})
+    figures["calibrate_seconds"] = round(time.perf_counter() - t0, 1)
+    save_calibration(out / "calibration.yaml", cal)
+    print(cal.threshold.explanation)
+    det = Detector(scorer, cal)
+    r = report_on_test_tracks(scorer, det, xt, st, ct, lt, out, figures)
+    held_out_levels(scorer, xc, cc, lc, gc, xt, st, ct, lt, args, figures)
+    foreign_rows = foreign_effects(scorer, det, r, ct, test_imgs, args, figures)
+    alert_episodes(det, xt, st, ct, lt, foreign_rows, figures)
+    distance_only(scorer, xc, cc, gc, xt, st, ct, lt, args, figures)
 
     figures["feature_runtime"] = feature_runtime(test_imgs[:256])
     print("\nimage statistics on 1 core:", figures["feature_runtime"])

@@ -77,3 +77,20 @@ def test_replay_sums_evidence_of_frames_under_the_threshold():
 def test_draw_roc_canvas():
     img = draw_roc({"anomaly": roc_curve([0, 1, 2], [1, 3])}, "t")
     assert img.dtype == np.uint8 and img.shape == (520, 520, 3)
+
+
+def test_evaluate_report_uses_the_configs_alert_rule(tmp_path, monkeypatch, untrained_checkpoint):
+    """`evaluate --report` hands the config's alerts section to the report (it used to get the defaults)."""
+    import calibration.report
+    import run_monitor
+    from monitor.challenges import build_challenge_set
+    from tests.helpers import belgium_paths
+
+    build_challenge_set(belgium_paths(6), tmp_path / "set", challenges=["rain"], levels=[4], workers=1)
+    (tmp_path / "c.yaml").write_text("alerts:\n  k: 4\n  n: 6\n  evidence_h: 0\n")
+    seen = {}
+    monkeypatch.setattr(calibration.report, "write_report", lambda *a, **kw: seen.update(kw))
+    rc = run_monitor.main(["--config", str(tmp_path / "c.yaml"), "evaluate", "--model", str(untrained_checkpoint),
+                           "--data", str(tmp_path / "set"), "--report", str(tmp_path / "rep"), "--device", "cpu"])
+    assert rc == 0
+    assert (seen["alert_cfg"].k, seen["alert_cfg"].n, seen["alert_cfg"].evidence) == (4, 6, False)

@@ -269,3 +269,18 @@ def test_training_images_groups(built, tmp_path):
     shutil.copy(DATA / TRACK_FILES[0], plain / "a.png")
     shutil.copy(DATA / TRACK_FILES[1], plain / "b.png")
     assert training_images(tmp_path / "plain") == [(plain / "a.png", "cam7"), (plain / "b.png", "cam7")]
+
+
+def test_one_table_gives_every_spelling_of_a_challenge():
+    from calibration.conditions import CONDITION_OF_CODE
+    from monitor.challenge_types import CHALLENGE_TABLE, challenge_code, challenge_of
+    from pipelines.wire import CHALLENGE_NAMES
+
+    assert [c.code for c in CHALLENGE_TABLE] == list(range(13))
+    for c in CHALLENGE_TABLE:
+        assert CHALLENGE_TYPES[c.code] == c.folder
+        assert CHALLENGE_NAMES[c.code] == c.wire
+        assert CONDITION_OF_CODE[c.code] == c.condition
+        # every folder and wire spelling names its own code
+        assert challenge_code(c.folder) == challenge_code(c.wire) == c.code
+    assert challenge_of("lens_blur").condition == challenge_of("GaussianBlur").condition == "blur"

@@ -125,11 +125,11 @@ def test_a_frames_score_does_not_depend_on_its_batch(trained_like_scorer: Scorer
     shuffled = trained_like_scorer.score(frames[::-1]).score[::-1]
     assert abs(together[0] - alone) < 1e-6
     np.testing.assert_allclose(together, shuffled, atol=1e-6)
-    trained_like_scorer.max_batch = 7  # split into uneven chunks
+    trained_like_scorer.chunk_size = 7  # split into uneven chunks
     try:
         np.testing.assert_allclose(trained_like_scorer.score(frames).score, together, atol=1e-6)
     finally:
-        trained_like_scorer.max_batch = 4096
+        trained_like_scorer.chunk_size = 4096
 
 
 def test_array_input_and_empty_batch(trained_like_scorer: Scorer) -> None:

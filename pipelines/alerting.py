@@ -46,8 +46,8 @@ from calibration.alerts import (
 )
 from calibration.settings import AlertConfig
 from monitor.scorer import ScoreResult
-from pipelines.broker import client_kwargs
-from pipelines.producers import KeyedRecord
+from pipelines.hook import RestoreContext
+from pipelines.kafka_clients import KeyedRecord, client_kwargs, partition_of
 from pipelines.wire import (
     AlertExample,
     AlertRecord,
@@ -207,16 +207,13 @@ class AlertingHook:
 
     # -- restore ------------------------------------------------------------------------------------
 
-    def restore(self, consumer: Any, partitions: Sequence[int], timeout_s: float = 20.0) -> None:
-        """Rebuild the alert state of the streams of `partitions` (called on the consumer's main thread)."""
-        from kafka.partitioner.default import murmur2
-
-
-        cfg, bootstrap = consumer.cfg, consumer.bootstrap
+    def restore(self, ctx: RestoreContext, timeout_s: float = 20.0) -> None:
+        """Rebuild the alert state of the streams of `ctx.partitions` (called on the consumer's main thread)."""
+        cfg, bootstrap = ctx.cfg, ctx.bootstrap
         k = cfg.kafka
-        parts = set(partitions)
+        parts = set(ctx.partitions)
         n = k.partitions
-        for stream in [s for s in self.tracker.streams if (murmur2(s.encode()) & 0x7FFFFFFF) % n in parts]:
+        for stream in [s for s in self.tracker.streams if partition_of(s, n) in parts]:
             del self.tracker.streams[stream]
         deadline = time.monotonic() + timeout_s
         since_ms = int(time.time() * 1000 - cfg.consumer.alert_restore_minutes * 60_000)
@@ -277,20 +274,19 @@ class AlertingHook:
                     missing.append(e)
         self.restored_streams += len(decisions)
         if missing:
-            self._publish(consumer, missing)
+            self._publish(ctx, missing)
         log.info("restore: partitions %s: %d score records, %d alert records read; %d streams replayed; "
                  "%d alert events published that were missing", sorted(parts), len(score_records), len(alert_records),
                  len(decisions), len(missing))
 
-    def _publish(self, consumer: Any, events: list[dict]) -> None:
-        topic = consumer.cfg.kafka.alerts_topic
-        futures = []
+    def _publish(self, ctx: RestoreContext, events: list[dict]) -> None:
+        topic = ctx.cfg.kafka.alerts_topic
+        records = []
         for e in events:
             rec = _alert_record(e)
-            futures.append(consumer.producer.send(KeyedRecord(topic, rec.stream.encode("utf-8"), encode_alert(rec), [])))
+            records.append(KeyedRecord(topic, rec.stream.encode("utf-8"), encode_alert(rec), []))
             self._published.add((e["alert_id"], e["state"]))
-        consumer.producer.flush(consumer.cfg.consumer.publish_timeout_s)
-        failed = sum(1 for f in futures if f is None or not f.succeeded())
+        failed = ctx.publish(records)
         self.reconciled += len(events) - failed
         if failed:
             log.warning("restore: %d missing alert events could not be published", failed)

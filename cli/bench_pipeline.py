@@ -90,7 +90,7 @@ def scorer_only_fps(scorer: Any, frames: list[np.ndarray], batch: int, threads: 
     threads > 1: that many batches at once, each in its own thread on a share of torch's CPU
     threads, the way the consumer scores with consumer.score_threads.
     """
-    from pipelines.consumer import scorer_pool
+    from pipelines.scoring import scorer_pool
 
     chunks = [frames[i : i + batch] for i in range(0, len(frames), batch)]
     if threads <= 1:
@@ -279,7 +279,7 @@ def run_bench(cfg: Config, args: Any) -> int:
           f"model {model_note}", flush=True)
     print(f"  frames: {args.frames} ({frames.source}; {cfg.producer.encoding} ~{mean_bytes / 1024:.1f} KB each)", flush=True)
 
-    from pipelines.consumer import score_threads
+    from pipelines.scoring import score_threads
 
     slots = score_threads(cfg.consumer.score_threads, scorer)
 

@@ -122,7 +122,7 @@ class Soak:
 
         from kafka import KafkaProducer
 
-        from pipelines.broker import client_kwargs
+        from pipelines.kafka_clients import client_kwargs
 
         producer = FrameProducer(self.cfg, self.bootstrap)
         raw = KafkaProducer(**client_kwargs(self.cfg.kafka, self.bootstrap), linger_ms=5)  # the poison, unaccounted
@@ -158,7 +158,7 @@ class Soak:
     def _read(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
-        from pipelines.broker import client_kwargs
+        from pipelines.kafka_clients import client_kwargs
 
         k = self.cfg.kafka
         c = KafkaConsumer(**client_kwargs(k, self.bootstrap), enable_auto_commit=False, fetch_max_wait_ms=20,

@@ -198,6 +198,7 @@ def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     from pipelines.broker import BrokerError, ensure_topics, open_broker
+    from pipelines.config import ConfigError, validate_config
     from pipelines.consumer import ScoringConsumer
 
     _apply_kafka_args(cfg, args)
@@ -210,8 +211,10 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
         c.group_id = args.group
     if not c.model:
         return _err("no model: pass --model PATH or set consumer.model in the config")
-    if c.max_batch < 1:
-        return _err(f"max batch must be >= 1, got {c.max_batch}")
+    try:  # the options were set past the config's validation: check them the same way (max_batch > 0, ...)
+        validate_config(cfg, "score")
+    except ConfigError as e:
+        return _err(str(e))
     try:
         import monitor
 

@@ -40,8 +40,8 @@ import numpy as np
 from calibration.alerts import AlertEvent, AlertTracker, FrameDecision, Origin
 from calibration.settings import AlertConfig
 from monitor.scorer import ScoreResult
-from pipelines.broker import client_kwargs
-from pipelines.producers import KeyedRecord
+from pipelines.hook import RestoreContext
+from pipelines.kafka_clients import KeyedRecord, client_kwargs, partition_of
 from pipelines.wire import (
     ScoreRecord,
     WireError,
@@ -196,11 +196,11 @@ class AlertingHook:
 
     # -- restore ------------------------------------------------------------------------------------
 
-    def restore(self, consumer: Any, partitions: Sequence[int], timeout_s: float = 20.0) -> None:
-        """Rebuild the alert state of the streams of `partitions` (called on the consumer's main thread)."""
-        cfg, bootstrap = consumer.cfg, consumer.bootstrap
+    def restore(self, ctx: RestoreContext, timeout_s: float = 20.0) -> None:
+        """Rebuild the alert state of the streams of `ctx.partitions` (called on the consumer's main thread)."""
+        cfg, bootstrap = ctx.cfg, ctx.bootstrap
         k = cfg.kafka
-        parts = sorted(set(partitions))
+        parts = sorted(set(ctx.partitions))
         self._forget_partitions(parts, k.partitions)
         deadline = time.monotonic() + timeout_s
         since_ms = int(time.time() * 1000 - cfg.consumer.alert_restore_minutes * 60_000)
@@ -216,17 +216,15 @@ class AlertingHook:
             missing += self._replay_stream(decisions.get(stream, []), published.get(stream, []), stream)
         self.restored_streams += len(decisions)
         if missing:
-            self._publish(consumer, missing)
+            self._publish(ctx, missing)
         log.info("restore: partitions %s: %d score records, %d alert records read; %d streams replayed; "
                  "%d alert events published that were missing", parts, len(score_records), len(alert_records),
                  len(decisions), len(missing))
 
     def _forget_partitions(self, parts: Sequence[int], partitions: int) -> None:
         """Drop the state of the streams of `parts`: it is rebuilt from the topics."""
-        from kafka.partitioner.default import murmur2
-
         for stream in self.tracker.stream_ids():
-            if (murmur2(stream.encode()) & 0x7FFFFFFF) % partitions in parts:
+            if partition_of(stream, partitions) in parts:
                 self.tracker.forget(stream)
 
     def _replay_stream(self, ds: list[FrameDecision], published: list[AlertEvent], stream: str) -> list[AlertEvent]:
@@ -244,14 +242,13 @@ class AlertingHook:
                 if e.state in ("raised", "cleared") and (e.alert_id, e.state) not in self._published
                 and ((seed is not None and e.alert_id == seed.alert_id) or e.onset_seq >= trusted_from)]
 
-    def _publish(self, consumer: Any, events: list[AlertEvent]) -> None:
-        topic = consumer.cfg.kafka.alerts_topic
-        futures = []
+    def _publish(self, ctx: RestoreContext, events: list[AlertEvent]) -> None:
+        topic = ctx.cfg.kafka.alerts_topic
+        records = []
         for e in events:
-            futures.append(consumer.producer.send(KeyedRecord(topic, e.stream.encode("utf-8"), encode_alert(e), [])))
+            records.append(KeyedRecord(topic, e.stream.encode("utf-8"), encode_alert(e), []))
             self._published.add((e.alert_id, e.state))
-        consumer.producer.flush(consumer.cfg.consumer.publish_timeout_s)
-        failed = sum(1 for f in futures if f is None or not f.succeeded())
+        failed = ctx.publish(records)
         self.reconciled += len(events) - failed
         if failed:
             log.warning("restore: %d missing alert events could not be published", failed)

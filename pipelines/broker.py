@@ -29,23 +29,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from pipelines.config import Config, KafkaConfig
+from pipelines.kafka_clients import client_kwargs
 
 log = logging.getLogger("signwatch.broker")
 
 
 class BrokerError(RuntimeError):
     """The broker could not be started, reached or set up; the message is one line."""
-
-
-def client_kwargs(kcfg: KafkaConfig, bootstrap: str) -> dict[str, Any]:
-    """Settings every Kafka client of ours shares."""
-    return {
-        "bootstrap_servers": bootstrap,
-        "client_id": kcfg.client_id,
-        "security_protocol": kcfg.security_protocol,
-        # The library backs off reconnects up to 30 s; after a broker restart we want it back in about a second.
-        "reconnect_backoff_max_ms": kcfg.reconnect_backoff_max_ms,
-    }
 
 
 def admin_client(kcfg: KafkaConfig, bootstrap: str):

@@ -17,12 +17,10 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
-from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
-from kafka.partitioner.default import murmur2
+from kafka.errors import KafkaError
 
 from monitor.cure_tsr import (
     group_of,
@@ -32,8 +30,9 @@ from monitor.cure_tsr import (
     read_cure_tsr,
 )
 from monitor.preprocess import ImageError
-from pipelines.broker import BrokerError, client_kwargs, ensure_topics
+from pipelines.broker import BrokerError, ensure_topics
 from pipelines.config import Config
+from pipelines.kafka_clients import KeyedRecord, ResilientProducer, producer_settings
 from pipelines.wire import (
     CHALLENGE_NAMES,
     FrameMeta,
@@ -45,39 +44,6 @@ from pipelines.wire import (
 
 log = logging.getLogger("signwatch.produce")
 
-# Failures that concern one record only; the client itself is still fine after them.
-RECORD_ERRORS = ("MessageSizeTooLargeError", "RecordListTooLargeError", "InvalidRecordError", "CorruptRecordError",
-                 "BufferError", "AssertionError", "ValueError")
-# Any other failure may leave an idempotent producer broken for good: after a broker restart it
-# fails with UnknownProducerIdError, or its InitProducerId fails and every later send fails with
-# the stored fatal error (docs/DESIGN.md §4); and a client whose batches expired while the broker was
-# away was seen to stay stuck after it came back (timeouts count too). Closing it and starting a
-# new one is the cure, at most once a second.
-RECREATE_MIN_INTERVAL_S = 1.0
-
-
-def producer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
-    """KafkaProducer settings for throughput with acks from every replica (docs/DESIGN.md §4)."""
-    p, k = cfg.producer, cfg.kafka
-    return {
-        **client_kwargs(k, bootstrap),
-        "acks": "all",
-        "enable_idempotence": True,  # retries cannot duplicate or reorder a stream's frames
-        "linger_ms": p.linger_ms,
-        "batch_size": p.batch_size,
-        "max_request_size": k.max_request_size,
-        "compression_type": p.compression_type,
-        "max_block_ms": p.max_block_ms,
-        **delivery_timeouts(p.delivery_timeout_ms, p.linger_ms, k.request_timeout_ms),
-    }
-
-
-def delivery_timeouts(delivery_ms: int, linger_ms: int, request_ms: int) -> dict[str, int]:
-    """The client insists on delivery_timeout_ms > linger_ms + request_timeout_ms."""
-    request_ms = max(1, min(request_ms, delivery_ms - linger_ms - 1))
-    return {"delivery_timeout_ms": max(delivery_ms, linger_ms + request_ms + 1), "request_timeout_ms": request_ms}
-
-
 def seq_ranges(seqs: Iterable[int]) -> str:
     """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
     out = []
@@ -86,123 +52,6 @@ def seq_ranges(seqs: Iterable[int]) -> str:
         values = [v for _, v in run]
         out.append(str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}")
     return ", ".join(out)
-
-
-class KeyedRecord(NamedTuple):
-    """What a ResilientProducer sends; `tag` identifies it in delivery reports (e.g. (stream, seq))."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    tag: Any = None
-
-
-class ResilientProducer:
-    """A KafkaProducer created on first use and re-created when the broker forgot it.
-
-    `on_result(record, error)` runs for every record once the broker acknowledged it (error None) or
-    it failed (error = exception); a send that raises at once is reported the same way. It runs on
-    the client's I/O thread, so keep it short.
-    """
-
-    def __init__(self, settings: dict[str, Any], on_result: Callable[[KeyedRecord, BaseException | None], None] | None = None,
-                 on_recreate: Callable[[], None] | None = None) -> None:
-        self.settings = settings
-        self.on_result = on_result
-        self.on_recreate = on_recreate  # called (on this thread: keep it short) after each re-creation
-        self._producer = None
-        self._recreate = threading.Event()
-        self._created_at = 0.0
-        self.recreated = 0
-        self._partitions: dict[tuple[str, bytes], int] = {}
-
-    @property
-    def client(self) -> KafkaProducer:
-        if (self._recreate.is_set() and self._producer is not None
-                and time.monotonic() - self._created_at >= RECREATE_MIN_INTERVAL_S):
-            log.warning("producer: the broker no longer knows this producer; re-creating the Kafka producer")
-            old, self._producer = self._producer, None
-            # Records still queued in the old client fail and are reported through on_result.
-            try:
-                old.close(timeout=1)
-            except Exception as e:  # closing a broken client must not stop the new one
-                log.warning("producer: closing the old producer failed (%s)", e)
-            self.recreated += 1
-            self._recreate.clear()
-            if self.on_recreate is not None:
-                self.on_recreate()
-        if self._producer is None:
-            self._recreate.clear()
-            self._partitions.clear()  # a restarted broker may have made the topics anew
-            self._producer = KafkaProducer(**self.settings)
-            self._created_at = time.monotonic()
-        return self._producer
-
-    def _partition(self, client, topic: str, key: bytes | None) -> int | None:
-        """The default partitioner's choice for a key, remembered per (topic, key).
-
-        Same result as kafka-python's DefaultPartitioner (murmur2 of the key over all partitions);
-        remembering it saves a third of send()'s time, which matters at thousands of records/s.
-        """
-        if key is None:
-            return None
-        found = self._partitions.get((topic, key))
-        if found is None:
-            parts = client.partitions_for(topic)  # waits for metadata, like send() would
-            if not parts:
-                return None
-            ordered = sorted(parts)
-            found = ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)]
-            self._partitions[(topic, key)] = found
-        return found
-
-    def _failed(self, record: KeyedRecord, error: BaseException) -> None:
-        self.note_failure(error)
-        if self.on_result is not None:
-            self.on_result(record, error)
-
-    def _acked(self, record: KeyedRecord, _metadata: Any) -> None:
-        if self.on_result is not None:
-            self.on_result(record, None)
-
-    def note_failure(self, error: BaseException) -> None:
-        """A send failed (seen by the caller on its future): re-create the client if the error calls for it."""
-        if type(error).__name__ not in RECORD_ERRORS:
-            self._recreate.set()
-
-    def send(self, record: KeyedRecord):
-        """Queue one record; returns the client's future, or None when the send failed at once.
-
-        Without on_result no callbacks are attached (they cost more than the rest of send());
-        the caller then checks the futures and reports failures with note_failure().
-        """
-        client = self.client  # a configuration error here is the caller's to see, not a record failure
-        try:
-            partition = self._partition(client, record.topic, record.key)
-            fut = client.send(record.topic, value=record.value, key=record.key, headers=record.headers, partition=partition)
-        except (KafkaError, BufferError, AssertionError, ValueError) as e:
-            # kafka-python raises at once for a record over max_request_size or metadata it
-            # could not get within max_block_ms; both are failures of this record, not of the process.
-            self._failed(record, e)
-            return None
-        if self.on_result is not None:
-            fut.add_callback(self._acked, record)
-            fut.add_errback(self._failed, record)
-        return fut
-
-    def flush(self, timeout_s: float | None = None) -> None:
-        if self._producer is None:
-            return
-        try:
-            self._producer.flush(timeout=timeout_s)
-        except KafkaTimeoutError:
-            pass  # the records still pending are reported by on_result when they time out
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        if self._producer is not None:
-            producer, self._producer = self._producer, None
-            producer.close(timeout=timeout_s)
 
 
 @dataclass
@@ -447,6 +296,36 @@ def _open_capture(source: str):
     return cap
 
 
+class _CameraReader:
+    """Reads one opened capture: rate limit (by dropping frames), crop and resize, one tick per frame."""
+
+    def __init__(self, source: str, stream: str, roi: ROI | None, size: tuple[int, int] | None, min_interval: float) -> None:
+        self.source, self.stream, self.roi, self.size, self.min_interval = source, stream, roi, size, min_interval
+        self.last_emit = 0.0
+        self.roi_warned = False
+        self.read_any = False  # a good frame came from the last capture (resets the reconnect backoff)
+
+    def ticks(self, cap, stop: threading.Event) -> Iterator[Tick]:
+        self.read_any = False
+        while not stop.is_set():
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                return
+            self.read_any = True
+            now = time.monotonic()
+            if self.min_interval and now - self.last_emit < self.min_interval:
+                continue
+            self.last_emit = now
+            try:
+                frame = crop_and_resize(frame, self.roi, self.size)
+            except ValueError as e:
+                if not self.roi_warned:
+                    log.warning("camera %s: %s; skipping such frames", self.source, e)
+                    self.roi_warned = True
+                continue
+            yield [SourceFrame(self.stream, frame)]
+
+
 def camera_ticks(source: str, stream: str, stop: threading.Event, roi: ROI | None = None,
                  size: tuple[int, int] | None = None, fps: float = 0.0, loop: bool = False,
                  backoff_s: tuple[float, float] = (0.5, 30.0)) -> Iterator[Tick]:
@@ -458,10 +337,8 @@ def camera_ticks(source: str, stream: str, stop: threading.Event, roi: ROI | Non
     pile up in the capture buffer and add latency.
     """
     is_file = os.path.isfile(source)
+    reader = _CameraReader(source, stream, roi, size, 1.0 / fps if fps > 0 and not is_file else 0.0)
     delay = backoff_s[0]
-    min_interval = 1.0 / fps if fps > 0 and not is_file else 0.0
-    last_emit = 0.0
-    roi_warned = False
     reopen_quietly = False
     while not stop.is_set():
         cap = _open_capture(source)
@@ -478,25 +355,11 @@ def camera_ticks(source: str, stream: str, stop: threading.Event, roi: ROI | Non
             log.info("camera %s: opened", source)
         reopen_quietly = False
         try:
-            while not stop.is_set():
-                ok, frame = cap.read()
-                if not ok or frame is None:
-                    break
-                delay = backoff_s[0]  # a good frame resets the backoff
-                now = time.monotonic()
-                if min_interval and now - last_emit < min_interval:
-                    continue
-                last_emit = now
-                try:
-                    frame = crop_and_resize(frame, roi, size)
-                except ValueError as e:
-                    if not roi_warned:
-                        log.warning("camera %s: %s; skipping such frames", source, e)
-                        roi_warned = True
-                    continue
-                yield [SourceFrame(stream, frame)]
+            yield from reader.ticks(cap, stop)
         finally:
             cap.release()
+        if reader.read_any:
+            delay = backoff_s[0]  # a good frame resets the backoff
         if stop.is_set():
             return
         if is_file:

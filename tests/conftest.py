@@ -105,11 +105,11 @@ def distinct_partition_prefix(streams: int, partitions: int = 4) -> str:
 
     Tests that need every consumer of a group to get work cannot leave that to chance.
     """
-    from kafka.partitioner.default import murmur2
+    from pipelines.kafka_clients import partition_of
 
     for j in range(1000):
         prefix = f"s{j}"
-        parts = {(murmur2(f"{prefix}-{i}".encode()) & 0x7FFFFFFF) % partitions for i in range(streams)}
+        parts = {partition_of(f"{prefix}-{i}", partitions) for i in range(streams)}
         if len(parts) == min(streams, partitions):
             return prefix
     raise AssertionError("no prefix found")

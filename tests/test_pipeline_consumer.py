@@ -262,7 +262,7 @@ def test_batches_scored_at_once_are_published_in_the_order_they_were_formed(kafk
 def test_score_threads_resolve_to_one_per_torch_thread_on_the_cpu(scorer):
     import torch
 
-    from pipelines.consumer import score_threads
+    from pipelines.scoring import score_threads
 
     assert score_threads(3, scorer) == 3
     assert score_threads(0, scorer) == max(1, torch.get_num_threads())

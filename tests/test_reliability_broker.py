@@ -27,6 +27,7 @@ import monitor
 from pipelines.broker import EmbeddedBroker, ensure_topics, weed_binary
 from pipelines.consumer import ScoringConsumer
 from pipelines.producers import FrameProducer, folder_sequences, produce, replay_ticks
+from pipelines.seq_watch import SequenceWatch
 from tests.conftest import fresh_config
 from tests.helpers import SHARED_DATA
 from tests.reliability import wait_for
@@ -37,22 +38,32 @@ STREAMS, FPS, FRAMES = 4, 25.0, 1200  # 100 frames/s for 12 s
 KILL_AFTER_S, OUTAGE_S = 4.0, 2.0
 
 
-class RecordingConsumer(ScoringConsumer):
-    """The real consumer; also remembers every frame whose results the broker acknowledged, and when."""
+class RecordingWatch(SequenceWatch):
+    """The consumer's sequence watch; also remembers every frame whose results the broker acknowledged, and when."""
 
-    def __init__(self, *a, **kw) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self) -> None:
+        super().__init__()
         self.published: dict[tuple[str, int], int] = {}  # (stream, seq) -> times published
         self.publish_times: list[float] = []
 
-    def _watch_seqs(self, batch) -> None:  # called once a batch's scores and dead letters were acknowledged
+    def observe(self, batch) -> None:  # called once a batch's scores and dead letters were acknowledged
         now = time.monotonic()
         for p in batch:
             if p.meta is not None and not p.error:
                 key = (p.meta.stream, p.meta.seq)
                 self.published[key] = self.published.get(key, 0) + 1
                 self.publish_times.append(now)
-        super()._watch_seqs(batch)
+        super().observe(batch)
+
+
+class RecordingConsumer(ScoringConsumer):
+    """The real consumer, with a RecordingWatch."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.seqs = RecordingWatch()
+        self.published = self.seqs.published
+        self.publish_times = self.seqs.publish_times
 
 
 @pytest.mark.parametrize("storage", ["memory", "seaweedfs"])

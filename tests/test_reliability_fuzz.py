@@ -159,7 +159,8 @@ def test_decoded_memory_budget_holds_with_a_burst_of_large_frames(kafka_cfg, unt
     """In process: 12 consecutive 3000x3000 PNGs of zeros (27 MB each decoded, 36 MB estimated with the
     colour-conversion copy) under a 100 MiB budget: never more than the budget (or one frame) held, all scored."""
     import monitor
-    from pipelines.consumer import ScoringConsumer, decoded_estimate
+    from pipelines.consumer import ScoringConsumer
+    from pipelines.frame_queue import decoded_estimate
     from tests.fuzz_cases import zero_png_bomb
 
     bomb = zero_png_bomb(3000)

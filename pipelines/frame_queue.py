@@ -1,0 +1,229 @@
+"""Frames polled but not yet batched, decoded ahead of scoring within a memory budget.
+
+`FrameQueue` is the consumer's pending FIFO. It hands the next frames to a decode pool (cv2 and
+torch release the GIL) at most two batches ahead of scoring and within consumer.max_decoded_mb,
+estimated from each image's header before it is decoded (at least one frame always goes through,
+and no frame may declare more than consumer.max_image_pixels), and it forms batches: max_batch
+decoded frames, or fewer once the oldest waited max_wait_ms. A batch is a prefix of the arrival
+order, so the committed offset of a partition never skips an unprocessed record.
+"""
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Iterator
+
+import numpy as np
+from kafka import TopicPartition
+
+from monitor.preprocess import declared_size, decode_image
+from pipelines.config import ConsumerConfig
+from pipelines.wire import FrameMeta, one_line
+
+# Frames per decode task: one task per frame costs more in submission than cv2 spends on a small crop.
+DECODE_CHUNK = 16
+
+
+class Pending:
+    """A polled record on its way through the loop."""
+
+    __slots__ = ("record", "received_ns", "received_mono", "meta", "future", "index", "image", "x", "stage", "error",
+                 "size", "decoded_estimate")
+
+    def __init__(self, record: Any, received_ns: int, received_mono: float) -> None:
+        self.record = record
+        self.size = 0  # encoded bytes
+        self.decoded_estimate = 0  # bytes its decoded image will take (from the header), 0 if it is not decoded
+        self.received_ns = received_ns
+        self.received_mono = received_mono
+        self.meta: FrameMeta | None = None
+        self.future: Future | None = None  # its decode chunk's future; its result is at [index]
+        self.index = 0
+        self.image: np.ndarray | None = None  # decoded frame
+        self.x: Any = None  # the scorer's input for it, (1, C, 28, 28)
+        self.stage = ""  # set with error: validate | decode | score
+        self.error = ""
+
+    def fail(self, stage: str, error: str) -> None:
+        self.stage, self.error = stage, one_line(error)
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.record.topic, self.record.partition)
+
+
+class FrameQueue:
+    def __init__(self, c: ConsumerConfig, preprocess: Callable) -> None:
+        self.max_batch = c.max_batch
+        self.max_wait_s = c.max_wait_ms / 1000.0
+        self.max_frames = c.max_pending_frames
+        self.max_bytes = int(c.max_pending_mb * 1024 * 1024)
+        self.max_decoded_bytes = int(c.max_decoded_mb * 1024 * 1024)
+        self.max_pixels = c.max_image_pixels
+        self.preprocess = preprocess
+        self.frames: deque[Pending] = deque()
+        self.bytes = 0  # encoded bytes in `frames`
+        self.submitted = 0  # how many frames at the head of `frames` were handed to the decoders
+        self.decode_blocked = False  # the decode-ahead stopped at the max_decoded_mb budget
+        self.max_seen = 0  # the most frames pending at once
+        self.max_decoded_seen = 0  # the most decoded bytes (estimated) held at once
+        self._decoders = ThreadPoolExecutor(max(1, c.decode_workers), thread_name_prefix="decode")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __iter__(self) -> Iterator[Pending]:
+        return iter(self.frames)
+
+    def push(self, p: Pending) -> None:
+        self.frames.append(p)
+        self.bytes += p.size
+        self.max_seen = max(self.max_seen, len(self.frames))
+
+    def full(self) -> bool:
+        return len(self.frames) >= self.max_frames or self.bytes >= self.max_bytes
+
+    def half_empty(self) -> bool:
+        return len(self.frames) <= self.max_frames // 2 and self.bytes <= self.max_bytes // 2
+
+    def room(self) -> int:
+        """How many more frames may be admitted now."""
+        return 0 if self.bytes >= self.max_bytes else self.max_frames - len(self.frames)
+
+    def oldest_due(self) -> float:
+        """When the oldest pending frame must be batched (monotonic seconds); the queue is not empty."""
+        return self.frames[0].received_mono + self.max_wait_s
+
+    # ---- decode-ahead ----------------------------------------------------------------------------
+
+    def decoded_held(self, elsewhere: int) -> int:
+        """Estimated bytes of decoded frames in hand: `elsewhere` (being scored or published) plus ours handed to the decoders."""
+        held = elsewhere
+        for i in range(min(self.submitted, len(self.frames))):
+            held += self.frames[i].decoded_estimate
+        return held
+
+    def schedule_decodes(self, elsewhere: int) -> None:
+        """Hand the next frames to the decode pool, at most two batches ahead of scoring and within
+        the consumer.max_decoded_mb budget.
+
+        Decoding ahead overlaps it with scoring; going no further bounds the decoded images held
+        in memory (a backlog of camera frames is large decoded, small encoded). When nothing is
+        held, one frame goes through whatever its size, so a large frame delays, never blocks.
+        """
+        ahead = min(len(self.frames), 2 * self.max_batch)
+        if self.submitted >= ahead:
+            return
+        held = self.decoded_held(elsewhere)
+        self.decode_blocked = False
+        chunk: list[Pending] = []
+        while self.submitted < ahead:
+            p = self.frames[self.submitted]
+            if not p.error:
+                if held > 0 and held + p.decoded_estimate > self.max_decoded_bytes:
+                    self.decode_blocked = True
+                    break
+                held += p.decoded_estimate
+            self.submitted += 1
+            if not p.error:
+                chunk.append(p)
+            if len(chunk) == DECODE_CHUNK:
+                self._submit_decode(chunk)
+                chunk = []
+        if chunk:
+            self._submit_decode(chunk)
+        self.max_decoded_seen = max(self.max_decoded_seen, held)
+
+    def _submit_decode(self, chunk: list[Pending]) -> None:
+        values = [p.record.value for p in chunk]
+        fut = self._decoders.submit(decode_chunk, values, self.max_pixels, self.preprocess)
+        for i, p in enumerate(chunk):
+            p.future, p.index = fut, i
+
+    # ---- batches -----------------------------------------------------------------------------------
+
+    def batch_ready(self, now: float) -> bool:
+        """A batch can start: frames handed to the decoders, and enough of them or the oldest waited long enough."""
+        if not self.frames or not self.submitted:
+            return False
+        if self.submitted >= self.max_batch or self.decode_blocked:
+            return True
+        return now - self.frames[0].received_mono >= self.max_wait_s
+
+    def take_batch(self, elsewhere: int) -> list[Pending]:
+        """The next batch: the oldest frames handed to the decoders, at most max_batch of them."""
+        self.schedule_decodes(elsewhere)  # a batch never outruns the decode-ahead window, but be sure
+        n = min(self.max_batch, self.submitted)  # only frames handed to the decoders have a future
+        batch = [self.frames.popleft() for _ in range(n)]
+        self.bytes -= sum(p.size for p in batch)
+        self.submitted -= n
+        return batch
+
+    def drop(self, partitions: set) -> int:
+        """Drop the frames of these partitions (revoked); returns how many."""
+        kept: deque[Pending] = deque(p for p in self.frames if p.tp not in partitions)
+        dropped = len(self.frames) - len(kept)
+        self.frames = kept
+        self.bytes = sum(p.size for p in kept)
+        # Submitted frames were a prefix of the queue and filtering keeps the order: still a prefix.
+        self.submitted = sum(1 for p in kept if p.future is not None or p.error)
+        return dropped
+
+    def clear(self) -> list[Pending]:
+        """Empty the queue (a rewind or shutdown); returns what it held."""
+        held = list(self.frames)
+        self.frames.clear()
+        self.submitted = 0
+        self.bytes = 0
+        return held
+
+    def shutdown(self) -> None:
+        self._decoders.shutdown(wait=True, cancel_futures=True)
+
+
+def decoded_estimate(value: bytes, max_pixels: int) -> int:
+    """Bytes the decoded image of `value` will take, from its header (before decoding anything).
+
+    4 bytes a pixel (8 for a 16-bit PNG) covers colour, alpha and OpenCV's conversion copy; a frame
+    whose size cannot be read is assumed to expand 20 times (JPEG's usual ratio), capped by what
+    max_image_pixels allows.
+    """
+    try:
+        size = declared_size(value)
+    except Exception:
+        size = None
+    if size is not None and size[0] > 0 and size[1] > 0:
+        per_pixel = 8 if value[:8] == b"\x89PNG\r\n\x1a\n" and len(value) > 24 and value[24] == 16 else 4
+        return min(size[0] * size[1], max_pixels) * per_pixel
+    return min(20 * len(value), 4 * max_pixels)
+
+
+def decode_chunk(values: list[bytes], max_pixels: int, preprocess: Callable) -> list[Any]:
+    """Decode and preprocess frames in a pool thread: (image, model input (1, C, H, W)) or the exception, per frame.
+
+    The scorer's own preprocess runs once for the chunk's good frames; its rows are per-frame
+    operations, so they equal what preprocessing the whole batch at once would give.
+    """
+    out: list[Any] = []
+    images: list[np.ndarray] = []
+    for v in values:
+        try:
+            images.append(decode_image(v, max_pixels))
+            out.append(len(images) - 1)
+        except Exception as e:  # ImageError, or OpenCV's own errors on hostile input
+            out.append(e)
+    if not images:
+        return out
+    try:
+        x = preprocess(images)
+    except Exception:
+        # One frame broke preprocessing for all: do them one by one so only it fails.
+        rows = []
+        for img in images:
+            try:
+                rows.append(preprocess([img]))
+            except Exception as e:
+                rows.append(e)
+        return [o if isinstance(o, BaseException) else
+                (rows[o] if isinstance(rows[o], BaseException) else (images[o], rows[o])) for o in out]
+    return [o if isinstance(o, BaseException) else (images[o], x[o : o + 1]) for o in out]

@@ -1,0 +1,39 @@
+"""What the scoring consumer asks of its post-processing hook (the calibrated alert hook, pipelines/alerting.py).
+
+The hook sees the records of one scored batch, never the consumer: `OnScored` annotates them (each
+carries its decoded frame in `.image`) and returns the alerts to publish. A hook that keeps
+per-stream state also implements `restore(ctx)` (`RestoringHook`): the consumer calls it, on its
+own thread, after taking over partitions another member may have processed, with a
+`RestoreContext` naming those partitions and a way to publish what the rebuild finds missing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence, runtime_checkable
+
+from pipelines.config import Config
+from pipelines.kafka_clients import KeyedRecord
+from pipelines.wire import AlertRecord, ScoreRecord
+
+
+class OnScored(Protocol):
+    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertRecord]: ...
+
+
+@dataclass(frozen=True)
+class RestoreContext:
+    """What a hook's restore needs: the settings, where to read from, and how to publish."""
+
+    cfg: Config
+    bootstrap: str               # the cluster to read the scores and alerts topics from
+    partitions: list[int]        # the partitions taken over (scores and alerts share the frames' numbers)
+    # Sends the records with the consumer's producer and waits for their acks (within
+    # consumer.publish_timeout_s); returns how many were not acknowledged.
+    publish: Callable[[list[KeyedRecord]], int]
+
+
+@runtime_checkable
+class RestoringHook(Protocol):
+    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertRecord]: ...
+
+    def restore(self, ctx: RestoreContext) -> None: ...

@@ -1,13 +1,33 @@
 """Poison records for the consumer, generated deterministically (seeded): what a broken camera, a
 buggy or hostile producer, or a bit-rotten disk can put on the frames topic.
 
-`fuzz_cases(seed)` returns FuzzCase items. `expect` says what must become of each:
-- "score": a valid image (a 1x1 PNG, a 16-bit PNG, a 36-megapixel PNG of zeros ...): scored, and
-  equal to offline scoring of the same bytes;
-- "dlq:<stage>:<text>": dead-lettered at that stage with an error containing <text>;
-- "reference": a mutated image whose fate the strict decoder itself decides (a flipped bit in the
-  entropy-coded data of a JPEG often still decodes): scored if `decode_image` accepts the bytes,
-  dead-lettered at the decode stage with exactly its error otherwise.
+`fuzz_cases(seed)` returns FuzzCase items. `expect` says what must become of each, declared from how
+the case was built (byte-level reasoning about the formats, never by asking the product's decoder):
+- "score": a valid image (a 1x1 PNG, a 16-bit PNG, a 36-megapixel PNG of zeros, a JPEG with bits
+  flipped only inside its entropy-coded data ...): scored, and equal to offline scoring of the same bytes;
+- "dlq:<stage>:<text>": dead-lettered at that stage with an error containing <text>, or starting
+  with it when <text> begins with "^" (for junk after a valid magic, where only the format is known).
+
+The rules for mutated images, each checked against OpenCV (`cv2.imdecode`) on every case of the
+generator by tests/test_fuzz_expectations.py:
+- a PNG cut anywhere: dead-lettered at decode, "not an image" when the cut is inside the 8-byte
+  signature, "png payload could not be decoded" otherwise (after the end of the IDAT data too:
+  OpenCV 5 reads through IEND and refuses a buffer that ends early);
+- a JPEG cut anywhere: "not an image" inside the 3 magic bytes, otherwise "jpeg payload could not
+  be decoded", wherever the cut is (before the start-of-scan marker, in its header, in the
+  entropy-coded data, in the EOI marker): OpenCV 5 treats libjpeg's "premature end of data" as an
+  error rather than returning a grey-filled partial image;
+- a PNG with 1-16 distinct bits flipped after the signature, none in IEND's CRC (which OpenCV does
+  not check; the pixels are intact there): some chunk's CRC no longer matches its bytes (the
+  generator checks, walking the chunks as a reader would), so it is dead-lettered at decode; the
+  reason follows the width and height IHDR now declares (bytes 16-24): zero -> "declares an empty
+  image", more than max_image_pixels -> "over the limit", else "png payload could not be decoded";
+- a JPEG with 1-16 distinct bits flipped only inside its entropy-coded data, never in a 0xFF byte or
+  the byte after one and never turning a byte into 0xFF: every marker stays where it was, libjpeg
+  only warns about bad Huffman codes, so it is scored;
+- a palette PNG without its PLTE chunk: "png payload could not be decoded";
+- a valid magic followed by random junk: dead-lettered at decode, with a reason that names the
+  format the magic claimed (the junk may or may not declare a size over the limit).
 """
 from __future__ import annotations
 
@@ -75,16 +95,149 @@ def bmp_header(width: int, height: int) -> bytes:
     return b"BM" + struct.pack("<IHHI", 14 + len(info), 0, 0, 14 + len(info)) + info
 
 
-def flip_bits(data: bytes, rng: np.random.Generator, n: int, start: int = 2) -> bytes:
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def png_chunks(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(offset, data length, type) of each chunk of a well-formed PNG, IHDR first, IEND last."""
+    assert data.startswith(PNG_SIGNATURE)
+    out, i = [], len(PNG_SIGNATURE)
+    while i < len(data):
+        n = int.from_bytes(data[i : i + 4], "big")
+        out.append((i, n, data[i + 4 : i + 8]))
+        i += 12 + n
+    assert i == len(data) and out[0][2] == b"IHDR" and out[-1][2] == b"IEND", [c[2] for c in out]
+    return out
+
+
+def png_crc_broken(data: bytes) -> bool:
+    """Whether a reader walking the chunks (by their length fields) meets a CRC that does not match
+    its chunk's type and data, or a chunk that runs past the end, before IEND."""
+    i = len(PNG_SIGNATURE)
+    while True:
+        if i + 12 > len(data):
+            return True
+        n = int.from_bytes(data[i : i + 4], "big")
+        if i + 12 + n > len(data):
+            return True
+        if int.from_bytes(data[i + 8 + n : i + 12 + n], "big") != zlib.crc32(data[i + 4 : i + 8 + n]):
+            return True
+        if data[i + 4 : i + 8] == b"IEND":
+            return False
+        i += 12 + n
+
+
+def jpeg_scan(data: bytes) -> tuple[int, int]:
+    """(offset of the SOS marker, offset of the first entropy-coded byte) of a single-scan baseline
+    JPEG as OpenCV writes it; checks that no marker (no RSTn, no second scan) sits in the
+    entropy-coded data before the final EOI."""
+    assert data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
+    i = 2
+    while data[i + 1] != 0xDA:
+        assert data[i] == 0xFF
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    start = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    ff = [j for j in range(start, len(data) - 2) if data[j] == 0xFF]
+    assert all(data[j + 1] == 0x00 for j in ff), "a marker inside the entropy-coded data"
+    return i, start
+
+
+def declared_png_outcome(data: bytes, max_pixels: int) -> str:
+    """What a PNG whose CRC is broken must get, by the width and height at bytes 16-24 (IHDR's)."""
+    w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if w == 0 or h == 0:
+        return "dlq:decode:png header declares an empty image"
+    if w * h > max_pixels:
+        return "dlq:decode:over the limit"
+    return "dlq:decode:png payload could not be decoded"
+
+
+def flip_bits(data: bytes, rng: np.random.Generator, n: int, positions: list[int]) -> bytes:
+    """`n` distinct bits flipped, in bytes drawn from `positions` (so no flip undoes another)."""
     out = bytearray(data)
-    for _ in range(n):
-        pos = int(rng.integers(start, len(out)))
-        out[pos] ^= 1 << int(rng.integers(0, 8))
+    done: set[tuple[int, int]] = set()
+    while len(done) < n:
+        flip = (int(positions[int(rng.integers(0, len(positions)))]), int(rng.integers(0, 8)))
+        if flip not in done:
+            done.add(flip)
+            out[flip[0]] ^= 1 << flip[1]
     return bytes(out)
 
 
+def flipped_png(src: bytes, rng: np.random.Generator, max_pixels: int, in_ihdr: bool = False) -> tuple[bytes, str]:
+    """1-16 bits flipped anywhere after the signature except IEND's CRC (or only in the IHDR chunk,
+    25 bytes of a file of thousands, where the declared size lives); a chunk CRC is broken."""
+    ihdr = png_chunks(src)[0]  # the layout is a PNG's, IHDR first, ending in IEND's CRC
+    end = ihdr[0] + 12 + ihdr[1] if in_ihdr else len(src) - 4
+    positions = list(range(len(PNG_SIGNATURE), end))
+    while True:
+        data = flip_bits(src, rng, int(rng.integers(1, 17)), positions)
+        if png_crc_broken(data):  # a CRC-32 collision would need 2**-32 luck; draw again then
+            return data, declared_png_outcome(data, max_pixels)
+
+
+def flipped_jpeg(src: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
+    """1-16 bits flipped inside the entropy-coded data, never in or into a 0xFF byte, nor in the
+    stuffed 0x00 after one: the marker structure is unchanged, so it decodes (and is scored)."""
+    _, start = jpeg_scan(src)
+    positions = [i for i in range(start, len(src) - 2) if src[i] != 0xFF and src[i - 1] != 0xFF]
+    out = bytearray(src)
+    done: set[tuple[int, int]] = set()
+    n = int(rng.integers(1, 17))
+    while len(done) < n:
+        pos, bit = int(positions[int(rng.integers(0, len(positions)))]), int(rng.integers(0, 8))
+        if (pos, bit) in done or src[pos] ^ (1 << bit) == 0xFF:
+            continue
+        done.add((pos, bit))
+        out[pos] ^= 1 << bit
+    assert [i for i, b in enumerate(out) if b == 0xFF] == [i for i, b in enumerate(src) if b == 0xFF]
+    return bytes(out), "score"
+
+
+PNG_CUTS = ("in the signature", "before the IDAT data", "in the IDAT data", "after the IDAT data")
+JPEG_CUTS = ("in the magic", "before the SOS marker", "in the SOS header", "in the entropy-coded data", "in the EOI marker")
+
+
+def truncated(src: bytes, rng: np.random.Generator, region: int) -> tuple[str, bytes, str]:
+    """`src` cut at a random point of one region of the file: (region name, bytes, expect)."""
+    if src.startswith(PNG_SIGNATURE):
+        chunks = png_chunks(src)
+        idat = [c for c in chunks if c[2] == b"IDAT"]
+        first, end = idat[0][0] + 8, idat[-1][0] + 8 + idat[-1][1]  # first and one past the last IDAT data byte
+        bounds = [1, len(PNG_SIGNATURE), first, end, len(src)]
+        name, kind = PNG_CUTS[region % len(PNG_CUTS)], "png"
+        region %= len(PNG_CUTS)
+    else:
+        sos, start = jpeg_scan(src)
+        bounds = [1, len(JPEG_MAGIC), sos, start, len(src) - 2, len(src)]
+        name, kind = JPEG_CUTS[region % len(JPEG_CUTS)], "jpeg"
+        region %= len(JPEG_CUTS)
+    cut = int(rng.integers(bounds[region], bounds[region + 1]))
+    expect = "dlq:decode:not an image" if region == 0 else f"dlq:decode:{kind} payload could not be decoded"
+    return name, src[:cut], expect
+
+
+def offline_decode(value: bytes) -> np.ndarray:
+    """The bytes as the scorer must see them, decoded here rather than by the product's decode_image:
+    OpenCV's imdecode with IMREAD_UNCHANGED (no colour conversion, so grey stays grey and 16 bits stay
+    16 bits), then the normalisation the wire format implies for an 8-bit model: 16-bit samples keep
+    their high byte (v >> 8), an alpha channel is dropped (BGRA -> BGR, B, G, R untouched), a grey
+    image stays (H, W). Anything else (float, other channel counts) is not expected among the cases."""
+    img = cv2.imdecode(np.frombuffer(value, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert img is not None, "a case declared 'score' that OpenCV cannot decode: the case's rule is wrong"
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    assert img.dtype == np.uint8, img.dtype
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = np.ascontiguousarray(img[:, :, :3])
+    assert img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3), img.shape
+    return img
+
+
 def fuzz_cases(seed: int, images: list[np.ndarray], valid: int, streams: int = 4, prefix: str = "fuzz",
-               max_frame_bytes: int = 1_000_000, bomb_burst: bool = True) -> list[FuzzCase]:
+               max_frame_bytes: int = 1_000_000, bomb_burst: bool = True,
+               max_image_pixels: int = 40_000_000) -> list[FuzzCase]:
     """`valid` good frames and 1,044 bad or odd ones, interleaved in a seeded order.
 
     Frames with good headers get consecutive seqs per stream in the order returned (so the
@@ -101,15 +254,22 @@ def fuzz_cases(seed: int, images: list[np.ndarray], valid: int, streams: int = 4
 
     for i in range(valid):
         add("valid jpeg" if i % 3 else "valid png", (jpegs if i % 3 else pngs)[i % len(images)], "score")
-    # Truncated images: cut anywhere, from the first bytes to one byte short.
+    # Truncated images: cut in each region of the file in turn (in the magic bytes only one cut in ten),
+    # from the first byte to one byte short.
     for i in range(250):
         src = jpegs[i % len(jpegs)] if i % 2 else pngs[i % len(pngs)]
-        cut = int(rng.integers(1, len(src)))
-        add("truncated " + ("jpeg" if i % 2 else "png"), src[:cut], "reference")
-    # Bit flips: 1-16 bits anywhere after the magic bytes.
+        regions = len(JPEG_CUTS if i % 2 else PNG_CUTS)
+        region, value, expect = truncated(src, rng, 0 if i // 2 % 10 == 9 else 1 + i // 2 % (regions - 1))
+        add(f"truncated {'jpeg' if i % 2 else 'png'}: {region}", value, expect)
+    # Bit flips: 1-16 distinct bits; PNG anywhere after the signature (but IEND's CRC), JPEG in its scan data.
     for i in range(400):
-        src = jpegs[i % len(jpegs)] if i % 2 else pngs[i % len(pngs)]
-        add("bit-flipped " + ("jpeg" if i % 2 else "png"), flip_bits(src, rng, int(rng.integers(1, 17)), start=8), "reference")
+        if i % 2:
+            value, expect = flipped_jpeg(jpegs[i % len(jpegs)], rng)
+            add("bit-flipped jpeg (scan data)", value, expect)
+        else:
+            in_ihdr = i % 8 == 0
+            value, expect = flipped_png(pngs[i % len(pngs)], rng, max_image_pixels, in_ihdr)
+            add("bit-flipped png" + (" (IHDR)" if in_ihdr else ""), value, expect)
     add("empty", b"", "dlq:validate:empty payload", times=20)
     add("null value", None, "dlq:validate:empty payload", times=5)
     huge = rng.integers(0, 256, max_frame_bytes + 4096, dtype=np.uint8).tobytes()
@@ -136,7 +296,8 @@ def fuzz_cases(seed: int, images: list[np.ndarray], valid: int, streams: int = 4
     add("rgba png", cv2.imencode(".png", rng.integers(0, 256, (20, 24, 4), dtype=np.uint8))[1].tobytes(), "score", times=5)
     add("16-bit rgb png", cv2.imencode(".png", rng.integers(0, 65536, (20, 24, 3), dtype=np.uint16))[1].tobytes(), "score", times=5)
     add("16-bit grey png", cv2.imencode(".png", rng.integers(0, 65536, (20, 24), dtype=np.uint16))[1].tobytes(), "score", times=5)
-    add("palette png", raw_png(4, 4, 8, 3, rows=b"\x00\x00\x00\x00\x00" * 4), "reference", times=3)  # no PLTE chunk
+    add("palette png", raw_png(4, 4, 8, 3, rows=b"\x00\x00\x00\x00\x00" * 4),  # no PLTE chunk: no colours
+        "dlq:decode:png payload could not be decoded", times=3)
     add("1-bit grey png", raw_png(16, 2, 1, 0, rows=b"\x00\xaa\x55" * 2), "score", times=3)
     add("pgm", b"P5 7 5 255\n" + bytes(range(35)), "score", times=3)
     add("bmp 32-bit", cv2.imencode(".bmp", rng.integers(0, 256, (9, 7, 3), dtype=np.uint8))[1].tobytes(), "score", times=3)
@@ -149,9 +310,9 @@ def fuzz_cases(seed: int, images: list[np.ndarray], valid: int, streams: int = 4
     add("gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "dlq:decode:not an image", times=5)
     add("pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj", "dlq:decode:not an image", times=5)
     add("tiff", b"II*\x00\x08\x00\x00\x00" + b"\x00" * 32, "dlq:decode:not an image", times=5)
-    add("jpeg magic + junk", b"\xff\xd8\xff" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "reference", times=10)
-    add("png magic + junk", b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "reference", times=10)
-    add("bmp magic + junk", b"BM" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "reference", times=10)
+    add("jpeg magic + junk", b"\xff\xd8\xff" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "dlq:decode:^jpeg ", times=10)
+    add("png magic + junk", b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "dlq:decode:^png ", times=10)
+    add("bmp magic + junk", b"BM" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "dlq:decode:^bmp ", times=10)
     # Headers: missing, malformed, duplicated, not UTF-8; keys that do not match.
     good = jpegs[0]
     for mode, expect in (

@@ -39,7 +39,7 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
         size = (args.width or console.width, args.height or (None if args.once else console.height))
     else:
         console = Console()
-    state = ConsoleState(cfg.console)
+    state = ConsoleState.for_config(cfg)
     t0 = time.monotonic()
     try:
         rc = run_console(cfg, bootstrap, None, console, once=args.once, state=state, from_beginning=args.from_beginning,

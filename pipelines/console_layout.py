@@ -9,8 +9,10 @@ hidden"); rows are capped to the height with "+N more".
 """
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +35,14 @@ from pipelines.console_format import (
     fmt_value,
     sparkline,
 )
-from pipelines.console_state import ConsoleState, DeadLetterView, OpenAlertView, Snapshot, StreamView
+from pipelines.console_state import (
+    ConsoleState,
+    DeadLetterView,
+    ExampleFrame,
+    OpenAlertView,
+    Snapshot,
+    StreamView,
+)
 
 # At or above this width the dead-letter panel sits beside the alerts log; below it dead letters
 # are a count in the header (an 80-column operator terminal has no room for error text).
@@ -465,7 +474,7 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
     dead-letter panel.
     """
     snap = state.snapshot() if isinstance(state, ConsoleState) else state
-    keep = state.cfg.recent_alerts if isinstance(state, ConsoleState) else 10
+    keep = snap.recent_alerts
     width = max(width, 20)
     wide = width >= WIDE
     if height is None:
@@ -520,12 +529,47 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
 
 
 def export_snapshot(state: ConsoleState | Snapshot, width: int, height: int | None, svg: str | Path | None = None,
-                    html: str | Path | None = None, title: str = "signwatch console") -> None:
-    """Write the screen as SVG and/or HTML (colours kept) through a recording Console."""
+                    html: str | Path | None = None, title: str = "signwatch console",
+                    examples: list[ExampleFrame] | None = None) -> None:
+    """Write the screen as SVG and/or HTML (colours kept) through a recording Console.
+
+    examples: the open alerts' example frames (pipelines.console_feed.fetch_example_frames); the
+    HTML shows each under the screen, or says why it could not be had.
+    """
+    snap = state.snapshot() if isinstance(state, ConsoleState) else state
     rec = Console(record=True, width=width, height=height or 24, file=io.StringIO(), force_terminal=True,
                   color_system="truecolor", legacy_windows=False)
-    rec.print(render(state, width, height))
+    rec.print(render(snap, width, height))
     if svg:
         rec.save_svg(str(svg), title=title, clear=False)
     if html:
-        rec.save_html(str(html), clear=False)
+        page = rec.export_html(clear=False)
+        if examples is not None:
+            section = examples_html(examples)
+            page = page.replace("</body>", section + "</body>", 1) if "</body>" in page else page + section
+        Path(html).write_text(page, encoding="utf-8")
+
+
+def examples_html(examples: list[ExampleFrame]) -> str:
+    """The open alerts' example frames as an HTML section (images embedded as base64 PNG)."""
+    parts = ['\n<section id="example-frames" style="font-family:sans-serif;color:#ddd;background:#222;'
+             'padding:8px">\n<h2>Example frames of open alerts</h2>\n']
+    if not examples:
+        parts.append("<p>no open alerts</p>\n")
+    for ex in examples:
+        a = ex.alert
+        since = fmt_clock(a.started_s) if a.started_s is not None else "?"
+        caption = (f"{a.stream} · {a.state} · {fmt_condition(a.condition, a.confidence, a.uncertain)} · "
+                   f"since {since} ({fmt_age(a.duration_s)}) · {ex.where} · alert {a.alert_id}")
+        parts.append('<figure style="display:inline-block;margin:8px">\n')
+        if ex.png is not None:
+            b64 = base64.b64encode(ex.png).decode("ascii")
+            parts.append(f'<img alt="{html_escape(ex.where)}" src="data:image/png;base64,{b64}" '
+                         'style="min-width:160px;image-rendering:pixelated">\n')
+        else:
+            parts.append(f'<p class="missing">example frame unavailable: {html_escape(ex.problem or "unknown")}</p>\n')
+        if ex.png is not None and ex.problem:
+            parts.append(f'<p class="note">note: {html_escape(ex.problem)}</p>\n')
+        parts.append(f"<figcaption>{html_escape(caption)}</figcaption>\n</figure>\n")
+    parts.append("</section>\n")
+    return "".join(parts)

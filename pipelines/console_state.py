@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from calibration.alerts import AlertEvent, AlertExample
 from calibration.settings import CalibrationConfig
-from pipelines.config import ConsoleConfig
+from pipelines.config import Config, ConsoleConfig
 from pipelines.wire import (
     HEADER_STREAM,
     ScoreRecord,
@@ -151,6 +151,21 @@ class OpenAlertView:
 
 
 @dataclass(frozen=True)
+class ExampleFrame:
+    """An open alert's example frame as fetched from Kafka for the HTML export: the image as PNG
+    bytes, or why it is not there (broker unreachable, offset gone, frame undecodable)."""
+
+    alert: OpenAlertView
+    png: bytes | None
+    problem: str | None = None
+
+    @property
+    def where(self) -> str:
+        ex = self.alert.example
+        return "no example frame" if ex is None else f"{ex.topic}[{ex.partition}]@{ex.offset} seq {ex.seq}"
+
+
+@dataclass(frozen=True)
 class StreamCounts:
     """Streams by state: one computation feeds the header, the health line and the panels."""
 
@@ -196,6 +211,7 @@ class Snapshot:
     health_reasons: tuple[str, ...]
     source: str | None
     sparkline_width: int
+    recent_alerts: int  # rows of the alert log (console.recent_alerts)
     recent_window_s: float
     min_confidence: float  # names below it are shown as uncertain ("rain?")
     min_confidence_source: str  # where that floor comes from, for the legend
@@ -283,6 +299,13 @@ class ConsoleState:
         self.source: str | None = None
         self._feed_problem: str | None = None
         self._client_warning: tuple[float, str] | None = None
+
+    @classmethod
+    def for_config(cls, cfg: Config, clock: Callable[[], float] = time.time) -> ConsoleState:
+        """The console state for a deployment config: its console section, and its
+        calibration.min_confidence as the floor under which condition names are uncertain."""
+        return cls(cfg.console, clock=clock, min_confidence=cfg.calibration.min_confidence,
+                   min_confidence_source="calibration.min_confidence")
 
     # ------------------------------------------------------------------ feeding
 
@@ -543,6 +566,7 @@ class ConsoleState:
                 health_reasons=tuple(reasons),
                 source=self.source,
                 sparkline_width=self.cfg.sparkline_width,
+                recent_alerts=self.cfg.recent_alerts,
                 recent_window_s=window,
                 min_confidence=self.min_confidence,
                 min_confidence_source=self.min_confidence_source,

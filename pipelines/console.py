@@ -26,7 +26,13 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from pipelines.config import Config
-from pipelines.console_feed import IterFeed, KafkaFeed, apply_event, fetch_example_frames, tap_kafka_logs
+from pipelines.console_feed import (
+    IterFeed,
+    KafkaFeed,
+    apply_event,
+    fetch_example_frames,
+    tap_kafka_logs,
+)
 from pipelines.console_layout import export_snapshot, render
 from pipelines.console_state import ConsoleState
 

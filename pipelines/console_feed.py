@@ -17,7 +17,13 @@ from monitor.preprocess import ImageError, decode_image
 from pipelines.config import Config
 from pipelines.console_format import fmt_clock
 from pipelines.console_state import ConsoleState, ExampleFrame, OpenAlertView
-from pipelines.wire import HEADER_SEQ, WireError, decode_alert, decode_score, header_text
+from pipelines.wire import (
+    HEADER_SEQ,
+    WireError,
+    decode_alert,
+    decode_score,
+    header_text,
+)
 
 
 class ConsoleEvent(NamedTuple):

@@ -302,7 +302,11 @@ def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int 
     if rows_fit is not None and len(events) > rows_fit:
         hidden = len(events) - max(0, rows_fit)
         events = events[: max(0, rows_fit)]
-    title = Text.assemble(("alert log", "bold"), f" ({snap.total_alerts} alert{'s' if snap.total_alerts != 1 else ''})")
+    # The alert log; the open ones are also in the open-alerts panel, counted the same way.
+    title = Text.assemble(("alerts", "bold"), f" ({snap.open_alerts - snap.stale_alerts} open, ")
+    if snap.stale_alerts:
+        title.append(f"{snap.stale_alerts} stale, ", style="bold yellow")
+    title.append(f"{snap.total_alerts} total)")
     notes = [(f"+{hidden} older", "bold")] if hidden else []
     if not snap.alerts:
         return Panel(Text("no alerts", style="dim"), title=title, title_align="left", box=box.ROUNDED,
@@ -552,8 +556,8 @@ def export_snapshot(state: ConsoleState | Snapshot, width: int, height: int | No
 
 def examples_html(examples: list[ExampleFrame]) -> str:
     """The open alerts' example frames as an HTML section (images embedded as base64 PNG)."""
-    parts = ['\n<section id="example-frames" style="font-family:sans-serif;color:#ddd;background:#222;'
-             'padding:8px">\n<h2>Example frames of open alerts</h2>\n']
+    parts = [('\n<section id="example-frames" style="font-family:sans-serif;color:#ddd;background:#222;'
+              'padding:8px">\n<h2>Example frames of open alerts</h2>\n')]
     if not examples:
         parts.append("<p>no open alerts</p>\n")
     for ex in examples:

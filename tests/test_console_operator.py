@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
-import os
 import re
 import signal
 import subprocess
@@ -33,7 +32,16 @@ from pipelines.console_feed import ConsoleEvent, fetch_example_frames
 from pipelines.console_format import fmt_clock
 from pipelines.console_layout import condition_text, export_snapshot
 from pipelines.console_state import ConsoleState
-from tests.test_console import T0, FakeClock, alert, feed_stream, panel, populated, score, screen
+from tests.test_console import (
+    T0,
+    FakeClock,
+    alert,
+    feed_stream,
+    panel,
+    populated,
+    score,
+    screen,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +73,7 @@ def test_open_alert_stays_on_screen_with_since_duration_and_example(state: Conso
         state.ingest_alert(alert(f"{name}:1", name, "raised", T0 - 60 + i, condition="snow"))
         state.ingest_alert(alert(f"{name}:1", name, "cleared", T0 - 60 + i, ended=T0 - 50 + i, condition="snow"))
     text = screen(state, 100, 40)
-    log = panel(text, "alert log")
+    log = panel(text, "alerts (")
     assert not any("cam-03" in line for line in log)  # scrolled out of the log ...
     opened = panel(text, "open alerts (1)")  # ... but not out of the open alerts
     assert opened[0].strip("│ ").split() == ["stream", "state", "condition", "since", "for", "anom/all", "example", "frame",
@@ -100,7 +108,7 @@ def test_names_below_the_confidence_floor_read_uncertain(state: ConsoleState) ->
     assert "rain? 17%" in row_of(opened, "cam-01")
     assert "snow 96%" in row_of(opened, "cam-02") and "?" not in row_of(opened, "cam-02")
     assert "ALERT rain? 17%" in row_of(panel(text, "streams"), "cam-01")
-    assert "rain? 17%" in next(line for line in panel(text, "alert log") if "cam-01" in line)
+    assert "rain? 17%" in next(line for line in panel(text, "alerts (") if "cam-01" in line)
     assert "? = under 50% confidence (calibration.min_confidence default)" in text
     # Dimmed as well as marked.
     assert condition_text("rain", 0.17, True).style == "dim" and condition_text("rain", 0.96, False).style != "dim"
@@ -149,6 +157,7 @@ def test_alerts_on_silent_streams_read_stale_and_every_count_agrees(state: Conso
     header_n = int(re.search(r"streams 10: 1 ALERT, (\d+) stale, 0 ok", header).group(1))
     assert health_n == header_n == 9
     assert "alerts 1 open, 8 stale / 9" in header
+    assert "╭─ alerts (1 open, 8 stale, 9 total)" in text
 
     opened = panel(text, "open alerts (9: 1 ALERT, 8 stale)")
     assert "ALERT" in row_of(opened, "cam-00")
@@ -228,9 +237,10 @@ _CHILD = textwrap.dedent("""
 def test_sigint_in_a_background_job_ends_cleanly(mode: str) -> None:
     """A background job of a non-interactive shell starts with SIGINT ignored; the console
     installs its handler itself, so SIGINT ends it like SIGTERM: exit 0 and the final snapshot."""
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, mode], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    # What the shell does to a background job: SIGINT ignored, and an ignored signal stays ignored
+    # across exec.
+    proc = subprocess.Popen(["sh", "-c", 'trap "" INT; exec "$0" -c "$1" "$2"', sys.executable, _CHILD, mode],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
         assert line.strip() == "ready", line + proc.stderr.read()

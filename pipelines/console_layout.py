@@ -125,10 +125,13 @@ def _fit(cols: list[_Col], avail: int, gap: int) -> tuple[list[_Col], list[str]]
             cols[i].width = min(cols[i].width, w)
             if cols[i].width == 0:
                 dropped.append(cols[i])
-    # A column dropped early may fit again once later steps shrank others: the most important first.
+    # A column dropped early may fit again once later steps shrank others: the most important first,
+    # at its full width or, failing that, at its narrowest step (cut with an ellipsis) rather than not at all.
     for c in reversed(dropped):
-        if avail - total() >= c.want + gap:
-            c.width = c.want
+        narrowest = min([w for _p, w in c.steps if w > 0] + [c.want])
+        room = avail - total() - gap
+        if room >= narrowest:
+            c.width = min(c.want, room)
     # Hand spare width back to columns that shrank (sparkline first), never past what they want.
     for c in sorted((c for c in cols if 0 < c.width < c.want), key=lambda c: c.grow):
         spare = avail - total()

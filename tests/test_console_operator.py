@@ -317,3 +317,32 @@ def test_html_export_embeds_the_example_frame_from_kafka(kafka_cfg: Config, tmp_
     t = time.monotonic()
     (got,) = fetch_example_frames(kafka_cfg, k.bootstrap_servers, [missing], timeout_s=2.0)
     assert got.png is None and "not read in time" in got.problem and time.monotonic() - t < 8
+
+
+# ----------------------------------------------------------------------------- all of it at once
+
+
+def test_operator_screen_at_100_columns(state: ConsoleState, clock: FakeClock) -> None:
+    """A confident alert, an uncertain one, and one on a camera that went silent, at 100 columns."""
+    for name in ("cam-01", "cam-02", "cam-03", "cam-04", "front-left-intersection-7"):
+        feed_stream(state, name)
+    state.ingest_alert(alert("cam-02:118", "cam-02", "raised", T0 - 70, frames=30, anomalous=22))
+    state.ingest_alert(alert("cam-04:40", "cam-04", "raised", T0 - 200, condition="fog", confidence=0.17, frames=60,
+                             anomalous=19))
+    state.ingest_alert(alert("front-left-intersection-7:9", "front-left-intersection-7", "raised", T0 - 30,
+                             condition="snow", confidence=0.88))
+    clock.t += 12  # front-left-intersection-7 goes silent; the others keep sending
+    for name in ("cam-01", "cam-02", "cam-03", "cam-04"):
+        feed_stream(state, name, end=clock.t)
+    state.set_source("127.0.0.1:9092 · since 14:08:20 (last 5 min)")
+    text = screen(state, 100, None)
+    lines = text.split("\n")
+    assert "HEALTH DEGRADED: 1 stale stream (1 with an open alert)" in lines[0]
+    assert "streams 5: 2 ALERT, 1 stale, 2 ok │ alerts 2 open, 1 stale / 3" in lines[1]
+    opened = panel(text, "open alerts (3: 2 ALERT, 1 stale)")
+    assert [line.strip("│ ").split()[:2] for line in opened[1:]] == [
+        ["cam-02", "ALERT"], ["cam-04", "ALERT"], ["front-left-inte…", "stale"]]
+    assert "fog? 17%" in opened[2] and "3m32s" in opened[2] and "19/60" in opened[2]
+    assert "stale (alert snow 88%)" in "\n".join(panel(text, "streams"))
+    assert "? = under 50% confidence (calibration.min_confidence default)" in text
+    assert "narrow terminal: columns last, frames, anomalous, model hidden" in text

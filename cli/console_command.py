@@ -39,7 +39,7 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
         size = (args.width or console.width, args.height or (None if args.once else console.height))
     else:
         console = Console()
-    state = ConsoleState(cfg.console)
+    state = ConsoleState.for_config(cfg)
     t0 = time.monotonic()
     try:
         rc = run_console(cfg, bootstrap, None, console, once=args.once, state=state, from_beginning=args.from_beginning,
@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
         "console",
         help="live alert console: streams, alerts, dead letters and pipeline health",
         description="Live view of the scores, alerts and dead-letter topics. Reads without a consumer group, "
-                    "so it never disturbs the scorers. Ctrl-C or SIGTERM ends it (exit 0).",
+                    "so it never disturbs the scorers. Ctrl-C (SIGINT) or SIGTERM ends it (exit 0), also as a "
+                    "background job.",
     )
     p.add_argument("--bootstrap-servers", metavar="HOST:PORT", help="Kafka to read (default: kafka.bootstrap_servers)")
     p.add_argument("--once", action="store_true",
@@ -78,7 +79,8 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--duration", type=float, metavar="SEC",
                    help="stop after SEC seconds (with --once: the most time to spend reading; default 30)")
     p.add_argument("--export-svg", metavar="PATH", help="on exit, save the screen as SVG")
-    p.add_argument("--export-html", metavar="PATH", help="on exit, save the screen as HTML")
+    p.add_argument("--export-html", metavar="PATH",
+                   help="on exit, save the screen as HTML, with each open alert's example frame (read from Kafka by its origin)")
     p.add_argument("--width", type=int, metavar="COLS", help="screen width for the snapshot/export (default: terminal)")
     p.add_argument("--height", type=int, metavar="ROWS",
                    help="screen height for the snapshot/export (default: terminal; with --once, all rows)")

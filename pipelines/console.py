@@ -26,7 +26,13 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from pipelines.config import Config
-from pipelines.console_feed import IterFeed, KafkaFeed, apply_event, tap_kafka_logs
+from pipelines.console_feed import (
+    IterFeed,
+    KafkaFeed,
+    apply_event,
+    fetch_example_frames,
+    tap_kafka_logs,
+)
 from pipelines.console_layout import export_snapshot, render
 from pipelines.console_state import ConsoleState
 
@@ -81,23 +87,41 @@ class LiveConsole:
                 self.console.print(render(self.state, self.console.width, None))
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
-def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop`, so the console ends cleanly (exit 0, final snapshot) on either.
+
+    The SIGINT handler is installed explicitly: a background job of a non-interactive shell starts
+    with SIGINT ignored, and Python then never raises KeyboardInterrupt. A second signal while the
+    first is being handled raises KeyboardInterrupt (a stuck connect must still be interruptible).
+    Only the main thread can install handlers; elsewhere this does nothing.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
-def _drain(feed: Any, state: ConsoleState, deadline: float, quiet_s: float) -> None:
-    """Read until the feed has been quiet for quiet_s after it is caught up, or the deadline."""
+def _drain(feed: Any, state: ConsoleState, deadline: float, quiet_s: float, stop: threading.Event) -> None:
+    """Read until the feed has been quiet for quiet_s after it is caught up, the deadline, or `stop`."""
     last_new = None
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         events = feed.poll(0.1)
         for ev in events:
             apply_event(state, ev)
@@ -133,39 +157,45 @@ def run_console(
     quiet_s: float = 1.0,
     screen: bool | None = None,
 ) -> int:
-    """Run the console; returns an exit status (0 on a normal end, Ctrl-C or SIGTERM included).
+    """Run the console; returns an exit status (0 on a normal end, SIGINT (Ctrl-C) or SIGTERM included).
 
     source: None (read Kafka at `bootstrap`), a KafkaConsumer (used as is; we assign it), or an
     iterable of ConsoleEvent / (kind, data[, ts_ns[, key]]) tuples. once: drain what is there now
     (until `quiet_s` without new records, or `duration` seconds, default 30), print one snapshot
-    and return. Otherwise a live view until `duration`, Ctrl-C, SIGTERM or `stop` is set.
+    and return (SIGINT/SIGTERM cut the reading short; the snapshot is still printed). Otherwise a
+    live view until `duration`, SIGINT, SIGTERM or `stop` is set.
     size: (width, height) of the snapshot/export; default the console's width and, with once, the
     content's height.
     """
     console = console or Console()
-    state = state or ConsoleState(cfg.console)
+    state = state or ConsoleState.for_config(cfg)
     stop = stop or threading.Event()
-    feed = _open_feed(cfg, bootstrap, source, state, from_beginning, once, duration)
     width = size[0] if size else console.width
     start = time.monotonic()
-    try:
-        with tap_kafka_logs(state), _stop_on_sigterm(stop):
-            if once:
-                try:
-                    if isinstance(feed, KafkaFeed):
-                        feed.connect()  # fail_fast: an unreachable broker raises here, before any output
-                    _drain(feed, state, start + (duration if duration is not None else 30.0), quiet_s)
-                except KeyboardInterrupt:
-                    pass
-                height = size[1] if size else None
-                console.print(render(state, width, height))
-            else:
-                _live(feed, state, console, screen, stop, None if duration is None else start + duration)
-                height = size[1] if size else console.height
-    finally:
-        feed.close()
+    # Handlers first: a signal that arrives while the feed starts must not be lost or kill us.
+    with stop_on_signals(stop):
+        feed = _open_feed(cfg, bootstrap, source, state, from_beginning, once, duration)
+        try:
+            with tap_kafka_logs(state):
+                if once:
+                    try:
+                        if isinstance(feed, KafkaFeed):
+                            feed.connect()  # fail_fast: an unreachable broker raises here, before any output
+                        _drain(feed, state, start + (duration if duration is not None else 30.0), quiet_s, stop)
+                    except KeyboardInterrupt:
+                        pass
+                    height = size[1] if size else None
+                    console.print(render(state, width, height))
+                else:
+                    _live(feed, state, console, screen, stop, None if duration is None else start + duration)
+                    height = size[1] if size else console.height
+        finally:
+            feed.close()
     if export_svg or export_html:
-        export_snapshot(state, width, height, svg=export_svg, html=export_html)
+        snap = state.snapshot()
+        # The HTML shows each open alert's example frame, read from Kafka by its origin.
+        examples = fetch_example_frames(cfg, bootstrap, snap.open) if export_html else None
+        export_snapshot(snap, width, height, svg=export_svg, html=export_html, examples=examples)
     return 0
 
 

@@ -11,10 +11,19 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
+import cv2
+
+from monitor.preprocess import ImageError, decode_image
 from pipelines.config import Config
 from pipelines.console_format import fmt_clock
-from pipelines.console_state import ConsoleState
-from pipelines.wire import WireError, decode_alert, decode_score
+from pipelines.console_state import ConsoleState, ExampleFrame, OpenAlertView
+from pipelines.wire import (
+    HEADER_SEQ,
+    WireError,
+    decode_alert,
+    decode_score,
+    header_text,
+)
 
 
 class ConsoleEvent(NamedTuple):
@@ -269,3 +278,96 @@ def tap_kafka_logs(state: ConsoleState) -> Iterator[None]:
     finally:
         logger.removeHandler(tap)
         logger.propagate = old
+
+
+# ----------------------------------------------------------------------------- example frames
+
+
+def fetch_example_frames(cfg: Config, bootstrap: str | None, alerts: Iterable[OpenAlertView],
+                         timeout_s: float = 10.0) -> list[ExampleFrame]:
+    """Each open alert's example frame, read from Kafka at its origin (topic, partition, offset)
+    with a plain group-less consumer (assign + seek), decoded (monitor.preprocess.decode_image)
+    and re-encoded as PNG. Never raises for Kafka or image trouble: the ExampleFrame says why
+    there is no image. timeout_s bounds the whole fetch."""
+    alerts = list(alerts)
+    wanted = [a for a in alerts if a.example is not None]
+    out = {a.alert_id: ExampleFrame(a, None, "the alert names no example frame (its frames carry no Kafka origin)")
+           for a in alerts if a.example is None}
+    if wanted and not bootstrap:
+        out.update({a.alert_id: ExampleFrame(a, None, "no Kafka to fetch it from (in-process feed)") for a in wanted})
+    elif wanted:
+        out.update(_fetch(cfg, bootstrap, wanted, timeout_s))
+    return [out[a.alert_id] for a in alerts]
+
+
+def _fetch(cfg: Config, bootstrap: str, alerts: list[OpenAlertView], timeout_s: float) -> dict[str, ExampleFrame]:
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    k = cfg.kafka
+    deadline = time.monotonic() + timeout_s
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, client_id=f"{k.client_id}-console-examples", security_protocol=k.security_protocol,
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=max(1 << 20, k.max_request_size),
+            request_timeout_ms=max(5000, k.request_timeout_ms),
+            bootstrap_timeout_ms=int(min(timeout_s, k.connect_timeout_s) * 1000),
+        )
+    except KafkaError as e:
+        why = f"Kafka at {bootstrap} unreachable ({type(e).__name__})"
+        return {a.alert_id: ExampleFrame(a, None, why) for a in alerts}
+    out: dict[str, ExampleFrame] = {}
+    try:
+        for a in sorted(alerts, key=lambda a: (a.example.topic, a.example.partition, a.example.offset)):  # type: ignore[union-attr]
+            ex = a.example
+            assert ex is not None
+            parts = consumer.partitions_for_topic(ex.topic)
+            if not parts or ex.partition not in parts:
+                out[a.alert_id] = ExampleFrame(a, None, f"{ex.topic}[{ex.partition}] not found at {bootstrap}")
+                continue
+            tp = TopicPartition(ex.topic, ex.partition)
+            consumer.assign([tp])
+            consumer.seek(tp, ex.offset)
+            out[a.alert_id] = _read_one(consumer, tp, a, deadline)
+    except KafkaError as e:
+        why = f"reading Kafka at {bootstrap} failed ({type(e).__name__})"
+        out.update({a.alert_id: ExampleFrame(a, None, why) for a in alerts if a.alert_id not in out})
+    finally:
+        try:
+            consumer.close()
+        except Exception:  # closing after a failure must not hide the failure
+            pass
+    return out
+
+
+def _read_one(consumer: Any, tp: Any, alert: OpenAlertView, deadline: float) -> ExampleFrame:
+    """The record at the consumer's position on tp, if it is the alert's example frame."""
+    ex = alert.example
+    assert ex is not None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return ExampleFrame(alert, None, "not read in time (the offset may be past the end of the partition)")
+        for m in consumer.poll(timeout_ms=int(min(left, 0.5) * 1000), max_records=1).get(tp, []):
+            if m.offset != ex.offset:
+                return ExampleFrame(alert, None, f"offset {ex.offset} is no longer in the topic (retention); "
+                                                 f"the oldest there is {m.offset}")
+            return _frame_png(alert, m)
+
+
+def _frame_png(alert: OpenAlertView, m: Any) -> ExampleFrame:
+    ex = alert.example
+    assert ex is not None
+    try:
+        img = decode_image(m.value or b"")
+    except ImageError as e:
+        return ExampleFrame(alert, None, f"the record is not a decodable frame: {e}")
+    ok, png = cv2.imencode(".png", img)
+    if not ok:
+        return ExampleFrame(alert, None, "the frame could not be encoded as PNG")
+    seq = header_text([(k, v) for k, v in (m.headers or [])], HEADER_SEQ)
+    problem = None
+    if seq is not None and seq != str(ex.seq):
+        problem = f"the record's seq header is {seq}, the alert names seq {ex.seq}"
+    return ExampleFrame(alert, png.tobytes(), problem)

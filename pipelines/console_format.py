@@ -40,10 +40,18 @@ def fmt_conf(confidence: float | None) -> str:
     return f"{pct:.0f}%"
 
 
-def fmt_condition(condition: str | None, confidence: float | None) -> str:
+def fmt_condition(condition: str | None, confidence: float | None, uncertain: bool = False) -> str:
+    """"rain 96%"; an uncertain name (confidence under the classifier's floor) reads "rain? 17%"."""
     text = condition or "anomaly"
+    if uncertain and condition:
+        text += "?"
     conf = fmt_conf(confidence)
     return f"{text} {conf}" if conf else text
+
+
+def fmt_pct(p: float) -> str:
+    """A probability as a short percentage: 0.5 -> "50%", 0.125 -> "12.5%"."""
+    return f"{100 * p:.4g}%"
 
 
 def fmt_value(v: float | None) -> str:

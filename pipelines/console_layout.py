@@ -1,13 +1,18 @@
 """The console screen: a Snapshot of a ConsoleState laid out as panels at a given width x height.
 
 `render(state, width, height)` draws it with rich; tests render into a fixed-size, colourless
-Console and compare text (as rich's own tests/test_live.py does). Columns give way in a fixed
-order on narrow screens, and rows are capped to the height with "+N more".
+Console and compare text (as rich's own tests/test_live.py does). Panels, top to bottom: the
+header (health and counts), the open alerts (they stay on screen however many events follow),
+the streams, and the alert log (with dead letters beside it on wide screens). Columns give way in
+a fixed order on narrow screens, and the panel says which ("narrow terminal: columns X, Y
+hidden"); rows are capped to the height with "+N more".
 """
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 from typing import Callable
 
@@ -26,10 +31,18 @@ from pipelines.console_format import (
     fmt_clock,
     fmt_condition,
     fmt_ms,
+    fmt_pct,
     fmt_value,
     sparkline,
 )
-from pipelines.console_state import ConsoleState, DeadLetterView, Snapshot, StreamView
+from pipelines.console_state import (
+    ConsoleState,
+    DeadLetterView,
+    ExampleFrame,
+    OpenAlertView,
+    Snapshot,
+    StreamView,
+)
 
 # At or above this width the dead-letter panel sits beside the alerts log; below it dead letters
 # are a count in the header (an 80-column operator terminal has no room for error text).
@@ -37,6 +50,37 @@ WIDE = 140
 HEALTH_STYLE = {"OK": "bold green", "DEGRADED": "bold yellow", "NO DATA": "bold yellow"}
 STATE_STYLE = {"ALERT": "bold white on red", "stale": "bold yellow", "ok": "green"}
 EVENT_STYLE = {"raised": "bold red", "updated": "yellow", "cleared": "green"}
+UNCERTAIN_STYLE = "dim"
+
+
+def condition_text(condition: str | None, confidence: float | None, uncertain: bool, style: str = "") -> Text:
+    """A condition name with its confidence; under the classifier's floor it reads "rain? 17%", dimmed."""
+    return Text(fmt_condition(condition, confidence, uncertain), style=UNCERTAIN_STYLE if uncertain else style)
+
+
+def uncertain_legend(snap: Snapshot) -> str:
+    return f"? = under {fmt_pct(snap.min_confidence)} confidence ({snap.min_confidence_source})"
+
+
+def narrow_notice(hidden: list[str], short: bool = False) -> str:
+    cols = ", ".join(hidden)
+    what = "column" + ("s" if len(hidden) > 1 else "")
+    return f"narrow: {cols} hidden" if short else f"narrow terminal: {what} {cols} hidden"
+
+
+def _subtitle(parts: list[tuple[str, str]], hidden: list[str], width: int) -> Text | None:
+    """A panel's subtitle: its notes ((text, style), most important first), then the narrow-terminal
+    notice, shortened before anything is cut."""
+    avail = width - 6
+    for short in (False, True):
+        items = parts + ([(narrow_notice(hidden, short), "yellow")] if hidden else [])
+        text = Text(" · ", style="dim").join(Text(t, style=st) for t, st in items)
+        if text.cell_len <= avail:
+            break
+    if not text.plain:
+        return None
+    text.truncate(max(1, avail), overflow="ellipsis")
+    return text
 
 
 # ----------------------------------------------------------------------------- fitting columns
@@ -63,7 +107,8 @@ def _content_width(header: str, cells: list[Text], cap: int) -> int:
     return min(cap, max([cell_len(header)] + [c.cell_len for c in cells]))
 
 
-def _fit(cols: list[_Col], avail: int, gap: int) -> list[_Col]:
+def _fit(cols: list[_Col], avail: int, gap: int) -> tuple[list[_Col], list[str]]:
+    """The columns that fit in `avail` cells at their fitted widths, and the headers of those hidden."""
     for c in cols:
         c.width = c.want
 
@@ -80,17 +125,20 @@ def _fit(cols: list[_Col], avail: int, gap: int) -> list[_Col]:
             cols[i].width = min(cols[i].width, w)
             if cols[i].width == 0:
                 dropped.append(cols[i])
-    # A column dropped early may fit again once later steps shrank others: the most important first.
+    # A column dropped early may fit again once later steps shrank others: the most important first,
+    # at its full width or, failing that, at its narrowest step (cut with an ellipsis) rather than not at all.
     for c in reversed(dropped):
-        if avail - total() >= c.want + gap:
-            c.width = c.want
+        narrowest = min([w for _p, w in c.steps if w > 0] + [c.want])
+        room = avail - total() - gap
+        if room >= narrowest:
+            c.width = min(c.want, room)
     # Hand spare width back to columns that shrank (sparkline first), never past what they want.
     for c in sorted((c for c in cols if 0 < c.width < c.want), key=lambda c: c.grow):
         spare = avail - total()
         if spare <= 0:
             break
         c.width = min(c.want, c.width + spare)
-    return [c for c in cols if c.width > 0]
+    return [c for c in cols if c.width > 0], [c.header for c in cols if c.width == 0]
 
 
 def _table(cols: list[_Col], gap: int) -> Table:
@@ -110,12 +158,16 @@ def _table(cols: list[_Col], gap: int) -> Table:
 
 
 def _status_text(row: StreamView) -> Text:
+    cond = condition_text(row.condition, row.confidence, row.uncertain, "bold red" if row.state == "ALERT" else "yellow")
     if row.state == "ALERT":
-        return Text.assemble(("ALERT", STATE_STYLE["ALERT"]), " ", (fmt_condition(row.condition, row.confidence), "bold red"))
+        return Text.assemble(("ALERT", STATE_STYLE["ALERT"]), " ", cond)
     t = Text(row.state, style=STATE_STYLE[row.state])
-    if row.condition is not None:
+    if row.condition_from_alert:
+        # An open alert on a stream that went silent: nothing says the condition still holds.
+        t.append_text(Text.assemble(" (alert ", cond, ")"))
+    elif row.condition is not None:
         # Anomalous frames without an alert (yet): a hint, not a state.
-        t.append(f" ({fmt_condition(row.condition, row.confidence)})", style="yellow")
+        t.append_text(Text.assemble(" (", cond, ")"))
     return t
 
 
@@ -164,19 +216,86 @@ def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int
         _Col("anomalous", anom, _content_width("anomalous", anom, 18), ((2, 0),), justify="right"),
         _Col("model", model, _content_width("model", model, 26), ((1, 0),)),
     ]
-    table = _table(_fit(cols, inner, gap), gap)
-    subtitle = None
+    kept, hidden_cols = _fit(cols, inner, gap)
+    table = _table(kept, gap)
+    notes: list[tuple[str, str]] = []
     if hidden:
         counts = {}
         for r in hidden:
             counts[r.state] = counts.get(r.state, 0) + 1
         what = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: ("ALERT", "stale", "ok").index(kv[0])))
-        subtitle = Text(ellipsize(f"+{len(hidden)} more: {what}", width - 6), style="bold")
-    elif width >= WIDE and any(r.threshold is not None or any(f is not None for f in r.flags) for r in rows):
+        notes.append((f"+{len(hidden)} more: {what}", "bold"))
+    if any(r.uncertain for r in rows) and not snap.open:  # else the open-alerts panel says it
+        notes.append((uncertain_legend(snap), "dim"))
+    if not hidden and width >= WIDE and any(r.threshold is not None or any(f is not None for f in r.flags) for r in rows):
         # Only true when there is a line to be over; window-scaled sparklines use █ for their maximum.
-        subtitle = Text("█ = anomalous frame / over threshold", style="dim")
-    return Panel(table, title=title, title_align="left", subtitle=subtitle, subtitle_align="right",
-                 box=box.ROUNDED, padding=(0, 1), height=height)
+        notes.append(("█ = anomalous frame / over threshold", "dim"))
+    return Panel(table, title=title, title_align="left", subtitle=_subtitle(notes, hidden_cols, width),
+                 subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
+
+
+def _open_alerts_title(snap: Snapshot) -> Text:
+    title = Text.assemble(("open alerts", "bold"), f" ({snap.open_alerts}")
+    if snap.stale_alerts:
+        title.append(f": {snap.open_alerts - snap.stale_alerts} ALERT, ")
+        title.append(f"{snap.stale_alerts} stale", style="bold yellow")
+    title.append(")")
+    return title
+
+
+def _example_text(v: OpenAlertView) -> Text:
+    ex = v.example
+    if ex is None:
+        return Text("-", style="dim")
+    return Text(f"{ex.topic}[{ex.partition}]@{ex.offset} seq {ex.seq}")
+
+
+def _open_alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
+    """Every alert that has not cleared: what, since when, for how long, and the frame to look at.
+    It does not scroll: new events replace nothing here, they only update the rows."""
+    gap = 1 if width < 100 else 2
+    title = _open_alerts_title(snap)
+    items = list(snap.open)
+    if not items:
+        return Panel(Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED,
+                     padding=(0, 1), height=height)
+    hidden: list[OpenAlertView] = []
+    if rows_fit is not None and len(items) > rows_fit:
+        items, hidden = items[: max(0, rows_fit)], items[max(0, rows_fit):]
+    stream = [Text(v.stream, style="bold" if v.state == "ALERT" else "") for v in items]
+    state = [Text("ALERT", style=STATE_STYLE["ALERT"]) if v.state == "ALERT"
+             else Text(f"stale {fmt_age(v.age_s)}" if v.age_s is not None else "stale", style=STATE_STYLE["stale"])
+             for v in items]
+    cond = [condition_text(v.condition, v.confidence, v.uncertain, "bold red" if v.state == "ALERT" else "")
+            for v in items]
+    since = [Text(fmt_clock(v.started_s) if v.started_s is not None else "-") for v in items]
+    dur = [Text(fmt_age(v.duration_s)) for v in items]
+    frames = [Text(f"{v.anomalous_frames}/{v.frames}" if v.frames is not None and v.anomalous_frames is not None
+                   else "-") for v in items]
+    example = [_example_text(v) for v in items]
+    aid = [Text(v.alert_id) for v in items]
+    cols = [
+        _Col("stream", stream, _content_width("stream", stream, 40), ((12, 24), (20, 16), (50, 10)), grow=2),
+        _Col("state", state, _content_width("state", state, 12), ((60, 5),), grow=4),
+        _Col("condition", cond, _content_width("condition", cond, 24), ((55, 12),), grow=3),
+        _Col("since", since, 8),
+        _Col("for", dur, _content_width("for", dur, 7), justify="right"),
+        _Col("anom/all", frames, _content_width("anom/all", frames, 13), ((40, 0),), justify="right"),
+        _Col("example frame", example, _content_width("example frame", example, 48), ((15, 30), (30, 20), (70, 0)),
+             grow=1),
+        _Col("alert id", aid, _content_width("alert id", aid, 36), ((5, 0),)),
+    ]
+    kept, hidden_cols = _fit(cols, width - 4, gap)
+    notes: list[tuple[str, str]] = []
+    if hidden:
+        n_stale = sum(1 for v in hidden if v.state == "stale")
+        what = ", ".join(t for t in (f"{len(hidden) - n_stale} ALERT" if len(hidden) > n_stale else "",
+                                     f"{n_stale} stale" if n_stale else "") if t)
+        notes.append((f"+{len(hidden)} more: {what}", "bold"))
+    if any(v.uncertain for v in snap.open) or any(r.uncertain for r in snap.streams):
+        notes.append((uncertain_legend(snap), "dim"))
+    return Panel(_table(kept, gap), title=title, title_align="left", subtitle=_subtitle(notes, hidden_cols, width),
+                 subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
 
 
 def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None, keep: int) -> Panel:
@@ -186,15 +305,19 @@ def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int 
     if rows_fit is not None and len(events) > rows_fit:
         hidden = len(events) - max(0, rows_fit)
         events = events[: max(0, rows_fit)]
-    title = Text.assemble(("alerts", "bold"), f" ({snap.open_alerts} open, {snap.total_alerts} total)")
-    subtitle = Text(f"+{hidden} older", style="bold") if hidden else None
+    # The alert log; the open ones are also in the open-alerts panel, counted the same way.
+    title = Text.assemble(("alerts", "bold"), f" ({snap.open_alerts - snap.stale_alerts} open, ")
+    if snap.stale_alerts:
+        title.append(f"{snap.stale_alerts} stale, ", style="bold yellow")
+    title.append(f"{snap.total_alerts} total)")
+    notes = [(f"+{hidden} older", "bold")] if hidden else []
     if not snap.alerts:
         return Panel(Text("no alerts", style="dim"), title=title, title_align="left", box=box.ROUNDED,
                      padding=(0, 1), height=height)
     when = [Text(fmt_clock(e.time_s)) for e in events]
     event = [Text(e.state, style=EVENT_STYLE.get(e.state, "")) for e in events]
     stream = [Text(e.stream) for e in events]
-    cond = [Text(fmt_condition(e.condition, e.confidence)) for e in events]
+    cond = [condition_text(e.condition, e.confidence, e.uncertain) for e in events]
     dur = [Text(fmt_age(e.duration_s) if e.duration_s is not None else "-") for e in events]
     frames = [Text(f"{e.anomalous_frames}/{e.frames}" if e.frames is not None and e.anomalous_frames is not None else "-")
               for e in events]
@@ -210,7 +333,8 @@ def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int 
         _Col("max", smax, _content_width("max", smax, 8), ((20, 0),), justify="right"),
         _Col("alert id", aid, _content_width("alert id", aid, 36), ((5, 12), (10, 0)), grow=3),
     ]
-    return Panel(_table(_fit(cols, width - 4, gap), gap), title=title, title_align="left", subtitle=subtitle,
+    kept, hidden_cols = _fit(cols, width - 4, gap)
+    return Panel(_table(kept, gap), title=title, title_align="left", subtitle=_subtitle(notes, hidden_cols, width),
                  subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
 
 
@@ -223,7 +347,7 @@ def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         items = items[: max(0, rows_fit)]
     elif snap.dead_letter_total > len(items):
         hidden = snap.dead_letter_total - len(items)
-    subtitle = Text(f"+{hidden} older", style="bold") if hidden else None
+    notes = [(f"+{hidden} older", "bold")] if hidden else []
     if not items:
         return Panel(Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1),
                      height=height)
@@ -239,23 +363,26 @@ def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         _Col("error", error, _content_width("error", error, 200), ((5, 12),), grow=1),
         _Col("origin", origin, _content_width("origin", origin, 32), ((3, 0),)),
     ]
-    return Panel(_table(_fit(cols, width - 4, 1), 1), title=title, title_align="left", subtitle=subtitle,
+    kept, hidden_cols = _fit(cols, width - 4, 1)
+    return Panel(_table(kept, 1), title=title, title_align="left", subtitle=_subtitle(notes, hidden_cols, width),
                  subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
 
 
 def _chips(snap: Snapshot, wide: bool) -> list[Text]:
     """Header facts, most important first; the header keeps as many as fit."""
-    n = len(snap.streams)
-    by = {"ALERT": 0, "stale": 0, "ok": 0}
-    for r in snap.streams:
-        by[r.state] += 1
-    streams = Text(f"streams {n}: ")
-    streams.append(f"{by['ALERT']} ALERT", style="bold red" if by["ALERT"] else "")
+    c = snap.counts  # the same counts as the health line's stale streams
+    streams = Text(f"streams {len(snap.streams)}: ")
+    streams.append(f"{c.alert} ALERT", style="bold red" if c.alert else "")
     streams.append(", ")
-    streams.append(f"{by['stale']} stale", style="bold yellow" if by["stale"] else "")
-    streams.append(f", {by['ok']} ok")
+    streams.append(f"{c.stale} stale", style="bold yellow" if c.stale else "")
+    streams.append(f", {c.ok} ok")
     chips = [streams]
-    chips.append(Text(f"alerts {snap.open_alerts} open / {snap.total_alerts}", style="bold red" if snap.open_alerts else ""))
+    live = snap.open_alerts - snap.stale_alerts
+    alerts = Text(f"alerts {live} open", style="bold red" if live else "")
+    if snap.stale_alerts:
+        alerts.append(f", {snap.stale_alerts} stale", style="bold yellow")
+    alerts.append(f" / {snap.total_alerts}")
+    chips.append(alerts)
     dl = Text(f"dead letters {snap.dead_letter_total:,}", style="bold yellow" if snap.dead_letter_recent else "")
     if snap.dead_letter_recent:
         dl.append(f" ({snap.dead_letter_recent} recent)")
@@ -337,12 +464,13 @@ class _Sized:
 def natural_height(snap: Snapshot, width: int, keep_alerts: int) -> int:
     """Rows needed to show everything (used by --once, where scrolling is fine and capping is not)."""
     header = len(_header_lines(snap, width, 2)) + 2
+    opened = len(snap.open) + 3 if snap.open else 3
     streams = max(1, len(snap.streams)) + (3 if snap.streams else 2)
     log = (min(len(snap.alerts), keep_alerts) + 3) if snap.alerts else 3
     if width >= WIDE:
         dl = (len(snap.dead_letters) + 3) if snap.dead_letters else 3
         log = max(log, dl)
-    return header + streams + log
+    return header + opened + streams + log
 
 
 def render(state: ConsoleState | Snapshot, width: int, height: int | None = None) -> RenderableType:
@@ -353,7 +481,7 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
     dead-letter panel.
     """
     snap = state.snapshot() if isinstance(state, ConsoleState) else state
-    keep = state.cfg.recent_alerts if isinstance(state, ConsoleState) else 10
+    keep = snap.recent_alerts
     width = max(width, 20)
     wide = width >= WIDE
     if height is None:
@@ -361,6 +489,12 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
     header_lines = _header_lines(snap, width, 2 if height >= 12 else 1)
     header_h = len(header_lines) + 2
     avail = max(0, height - header_h)
+    # Open alerts come first after the header: up to a third of the rest (at least one row of them).
+    open_want = len(snap.open) + 3 if snap.open else 3
+    open_h = min(open_want, max(4 if snap.open else 3, avail // 3))
+    if avail - open_h < 4:  # tiny screen: one line of the open alerts still beats the stream table
+        open_h = 0
+    avail -= open_h
 
     n_log = min(len(snap.alerts), keep)
     log_want = n_log + 3 if n_log else 3
@@ -377,6 +511,8 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
 
     layout = Layout()
     parts = [Layout(_header_panel(snap, width, header_lines), size=header_h, name="header")]
+    if open_h > 0:
+        parts.append(Layout(_open_alerts_panel(snap, width, max(0, open_h - 3), open_h), size=open_h, name="open"))
     if streams_h > 0:
         parts.append(Layout(_streams_panel(snap, width, max(0, streams_h - 3), streams_h), size=streams_h,
                             name="streams"))
@@ -400,12 +536,47 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
 
 
 def export_snapshot(state: ConsoleState | Snapshot, width: int, height: int | None, svg: str | Path | None = None,
-                    html: str | Path | None = None, title: str = "signwatch console") -> None:
-    """Write the screen as SVG and/or HTML (colours kept) through a recording Console."""
+                    html: str | Path | None = None, title: str = "signwatch console",
+                    examples: list[ExampleFrame] | None = None) -> None:
+    """Write the screen as SVG and/or HTML (colours kept) through a recording Console.
+
+    examples: the open alerts' example frames (pipelines.console_feed.fetch_example_frames); the
+    HTML shows each under the screen, or says why it could not be had.
+    """
+    snap = state.snapshot() if isinstance(state, ConsoleState) else state
     rec = Console(record=True, width=width, height=height or 24, file=io.StringIO(), force_terminal=True,
                   color_system="truecolor", legacy_windows=False)
-    rec.print(render(state, width, height))
+    rec.print(render(snap, width, height))
     if svg:
         rec.save_svg(str(svg), title=title, clear=False)
     if html:
-        rec.save_html(str(html), clear=False)
+        page = rec.export_html(clear=False)
+        if examples is not None:
+            section = examples_html(examples)
+            page = page.replace("</body>", section + "</body>", 1) if "</body>" in page else page + section
+        Path(html).write_text(page, encoding="utf-8")
+
+
+def examples_html(examples: list[ExampleFrame]) -> str:
+    """The open alerts' example frames as an HTML section (images embedded as base64 PNG)."""
+    parts = [('\n<section id="example-frames" style="font-family:sans-serif;color:#ddd;background:#222;'
+              'padding:8px">\n<h2>Example frames of open alerts</h2>\n')]
+    if not examples:
+        parts.append("<p>no open alerts</p>\n")
+    for ex in examples:
+        a = ex.alert
+        since = fmt_clock(a.started_s) if a.started_s is not None else "?"
+        caption = (f"{a.stream} · {a.state} · {fmt_condition(a.condition, a.confidence, a.uncertain)} · "
+                   f"since {since} ({fmt_age(a.duration_s)}) · {ex.where} · alert {a.alert_id}")
+        parts.append('<figure style="display:inline-block;margin:8px">\n')
+        if ex.png is not None:
+            b64 = base64.b64encode(ex.png).decode("ascii")
+            parts.append(f'<img alt="{html_escape(ex.where)}" src="data:image/png;base64,{b64}" '
+                         'style="min-width:160px;image-rendering:pixelated">\n')
+        else:
+            parts.append(f'<p class="missing">example frame unavailable: {html_escape(ex.problem or "unknown")}</p>\n')
+        if ex.png is not None and ex.problem:
+            parts.append(f'<p class="note">note: {html_escape(ex.problem)}</p>\n')
+        parts.append(f"<figcaption>{html_escape(caption)}</figcaption>\n</figure>\n")
+    parts.append("</section>\n")
+    return "".join(parts)

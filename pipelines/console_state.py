@@ -19,8 +19,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from calibration.alerts import AlertEvent
-from pipelines.config import ConsoleConfig
+from calibration.alerts import AlertEvent, AlertExample
+from calibration.settings import CalibrationConfig
+from pipelines.config import Config, ConsoleConfig
 from pipelines.wire import (
     HEADER_STREAM,
     ScoreRecord,
@@ -71,6 +72,17 @@ def _header_pairs(headers: Any) -> list[tuple[str, bytes | None]]:
     return out
 
 
+def below_floor(confidence: float | None, floor: float | None) -> bool:
+    """True when a named condition's confidence is under the classifier's floor (an uncertain name).
+
+    Confidences are probabilities; a percentage (> 1) is read as one, as fmt_conf does.
+    """
+    if confidence is None or floor is None:
+        return False
+    p = confidence / 100.0 if confidence > 1.0 else confidence
+    return p < floor
+
+
 def percentile(values: Iterable[float], q: float) -> float | None:
     """Nearest-rank percentile (q in [0, 100]); None for no values."""
     ordered = sorted(values)
@@ -86,11 +98,12 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 @dataclass(frozen=True)
 class StreamView:
     stream: str
-    state: str  # "ALERT" | "stale" | "ok"
+    state: str  # "ALERT" | "stale" | "ok"; an open alert on a stale stream is "stale"
     stale: bool
     condition: str | None  # from the open alert, else the last anomalous score record
     confidence: float | None
-    condition_from_alert: bool
+    condition_from_alert: bool  # True whenever the stream has an open alert (stale or not)
+    uncertain: bool  # the confidence is below the classifier's floor (Snapshot.min_confidence)
     values: tuple[float, ...]  # newest last; "anomaly" when calibrated, else "score"
     flags: tuple[bool | None, ...]  # is_anomalous per value (None: not calibrated)
     value_name: str
@@ -116,6 +129,50 @@ class AlertView:
     anomalous_frames: int | None
     anomaly_max: float | None
     alert_id: str
+    uncertain: bool = False
+
+
+@dataclass(frozen=True)
+class OpenAlertView:
+    """An alert that has not cleared, as the open-alerts panel shows it."""
+
+    alert_id: str
+    stream: str
+    state: str  # "ALERT", or "stale" when its stream sent no score record for console.stale_after_s
+    condition: str | None
+    confidence: float | None
+    uncertain: bool
+    started_s: float | None  # the onset (capture time of its first frame)
+    duration_s: float | None  # to now; for a stale stream, to its last record (what is known)
+    frames: int | None
+    anomalous_frames: int | None
+    example: AlertExample | None  # the frame to look at: Kafka origin and seq
+    age_s: float | None  # since the stream's last record
+
+
+@dataclass(frozen=True)
+class ExampleFrame:
+    """An open alert's example frame as fetched from Kafka for the HTML export: the image as PNG
+    bytes, or why it is not there (broker unreachable, offset gone, frame undecodable)."""
+
+    alert: OpenAlertView
+    png: bytes | None
+    problem: str | None = None
+
+    @property
+    def where(self) -> str:
+        ex = self.alert.example
+        return "no example frame" if ex is None else f"{ex.topic}[{ex.partition}]@{ex.offset} seq {ex.seq}"
+
+
+@dataclass(frozen=True)
+class StreamCounts:
+    """Streams by state: one computation feeds the header, the health line and the panels."""
+
+    alert: int = 0
+    stale: int = 0
+    ok: int = 0
+    stale_with_alert: int = 0  # stale streams that have an open alert (counted in `stale`)
 
 
 @dataclass(frozen=True)
@@ -133,10 +190,13 @@ class Snapshot:
     now_s: float
     streams: tuple[StreamView, ...]  # ALERT first, then stale, then ok; by name within each
     alerts: tuple[AlertView, ...]  # newest first
+    open: tuple[OpenAlertView, ...]  # ALERT before stale, newest onset first within each
+    counts: StreamCounts
     dead_letters: tuple[DeadLetterView, ...]  # newest first
     frames: int
     anomalous: int
-    open_alerts: int
+    open_alerts: int  # not cleared, stale ones included (stale_alerts of them)
+    stale_alerts: int
     total_alerts: int
     dead_letter_total: int
     dead_letter_recent: int
@@ -151,7 +211,10 @@ class Snapshot:
     health_reasons: tuple[str, ...]
     source: str | None
     sparkline_width: int
+    recent_alerts: int  # rows of the alert log (console.recent_alerts)
     recent_window_s: float
+    min_confidence: float  # names below it are shown as uncertain ("rain?")
+    min_confidence_source: str  # where that floor comes from, for the legend
 
 
 # ----------------------------------------------------------------------------- mutable state
@@ -163,6 +226,9 @@ class _OpenAlert:
     condition: str | None
     confidence: float | None
     started_s: float | None
+    frames: int | None = None
+    anomalous_frames: int | None = None
+    example: AlertExample | None = None
 
 
 @dataclass
@@ -172,7 +238,8 @@ class _Stream:
     flags: deque
     value_name: str = "score"
     threshold: float | None = None
-    last_seen_s: float | None = None
+    last_seen_s: float | None = None  # the newest score record
+    last_alert_s: float | None = None  # the newest alert record (for streams without score records)
     times: deque = field(default_factory=deque)  # capture (or received) times, seconds
     newest_t: float | None = None
     latencies: deque = field(default_factory=lambda: deque(maxlen=_STREAM_LATENCY_WINDOW))
@@ -198,10 +265,20 @@ class ConsoleState:
         cfg: ConsoleConfig | None = None,
         clock: Callable[[], float] = time.time,
         fps_window_s: float = 5.0,
+        min_confidence: float | None = None,
+        min_confidence_source: str | None = None,
     ) -> None:
+        """min_confidence: the condition classifier's floor; names whose confidence is below it are
+        shown as uncertain. run_console passes the deployment config's calibration.min_confidence
+        (the value `calibrate` gives the classifier); without one, CalibrationConfig's default."""
         self.cfg = cfg or ConsoleConfig()
         self.clock = clock
         self.fps_window_s = fps_window_s
+        if min_confidence is None:
+            min_confidence = CalibrationConfig.min_confidence
+            min_confidence_source = min_confidence_source or "calibration.min_confidence default"
+        self.min_confidence = float(min_confidence)
+        self.min_confidence_source = min_confidence_source or "calibration.min_confidence"
         self.lock = threading.RLock()
         self._streams: dict[str, _Stream] = {}
         self._alerts: OrderedDict[str, tuple] = OrderedDict()  # alert_id -> last (state, frames, ended)
@@ -222,6 +299,13 @@ class ConsoleState:
         self.source: str | None = None
         self._feed_problem: str | None = None
         self._client_warning: tuple[float, str] | None = None
+
+    @classmethod
+    def for_config(cls, cfg: Config, clock: Callable[[], float] = time.time) -> ConsoleState:
+        """The console state for a deployment config: its console section, and its
+        calibration.min_confidence as the floor under which condition names are uncertain."""
+        return cls(cfg.console, clock=clock, min_confidence=cfg.calibration.min_confidence,
+                   min_confidence_source="calibration.min_confidence")
 
     # ------------------------------------------------------------------ feeding
 
@@ -325,6 +409,10 @@ class ConsoleState:
             started_s = a.started_ns / 1e9 if a.started_ns else None
             when = self._alert_time(a, started_s, ts_ns)
             aid = str(a.alert_id)
+            # When the stream was last heard of, for streams whose score records are not read
+            # (older than the lookback): the record's own time, else the event's.
+            heard = ts_ns / 1e9 if ts_ns else when
+            s.last_alert_s = heard if s.last_alert_s is None else max(s.last_alert_s, heard)
             if a.state == "cleared":
                 self._closed_alerts.add(aid)
                 if s.alert is not None and s.alert.alert_id == aid:
@@ -332,7 +420,7 @@ class ConsoleState:
                 # The cleared row carries the final figures; the alert's 'updated' row is noise now.
                 self._drop_updates(aid)
             else:
-                s.alert = _OpenAlert(aid, cond, conf, started_s)
+                s.alert = _OpenAlert(aid, cond, conf, started_s, a.frames, a.anomalous_frames, a.example)
                 if a.state == "updated":
                     # Updates can arrive every few frames; keep only the latest one per alert.
                     self._drop_updates(aid)
@@ -340,7 +428,8 @@ class ConsoleState:
             self._log.appendleft(AlertView(
                 time_s=when, state=a.state, stream=a.stream, condition=cond, confidence=conf,
                 duration_s=max(0.0, duration) if duration is not None else None, frames=a.frames,
-                anomalous_frames=a.anomalous_frames, anomaly_max=_num(a.anomaly_max), alert_id=aid))
+                anomalous_frames=a.anomalous_frames, anomaly_max=_num(a.anomaly_max), alert_id=aid,
+                uncertain=below_floor(conf, self.min_confidence)))
             return True
 
     def _new_alert_event(self, a: AlertEvent) -> bool:
@@ -438,20 +527,31 @@ class ConsoleState:
                     times.popleft()
             rows = [self._view(s, now) for s in self._streams.values()]
             order = {"ALERT": 0, "stale": 1, "ok": 2}
-            rows.sort(key=lambda r: (order[r.state], _natural_key(r.stream)))
+            # Within stale, streams that still have an open alert first.
+            rows.sort(key=lambda r: (order[r.state], not r.condition_from_alert, _natural_key(r.stream)))
+            counts = StreamCounts(
+                alert=sum(1 for r in rows if r.state == "ALERT"),
+                stale=sum(1 for r in rows if r.state == "stale"),
+                ok=sum(1 for r in rows if r.state == "ok"),
+                stale_with_alert=sum(1 for r in rows if r.state == "stale" and r.condition_from_alert),
+            )
+            open_alerts = self._open_alerts(rows, now)
 
             fresh = [r for r in rows if r.fps is not None]
-            health, reasons = self._health(now, sum(1 for r in rows if r.stale), window)
+            health, reasons = self._health(now, counts, window)
             return Snapshot(
                 now_s=now,
                 streams=tuple(rows),
                 # Newest first by event time: alerts of different streams arrive from different
                 # partitions in no particular order.
                 alerts=tuple(sorted(self._log, key=lambda e: -e.time_s)),
+                open=open_alerts,
+                counts=counts,
                 dead_letters=tuple(self._dead),
                 frames=self.frames,
                 anomalous=self.anomalous,
-                open_alerts=sum(1 for s in self._streams.values() if s.alert is not None),
+                open_alerts=len(open_alerts),
+                stale_alerts=counts.stale_with_alert,
                 total_alerts=self.total_alerts,
                 dead_letter_total=self.dead_letter_total,
                 dead_letter_recent=len(self._dead_times),
@@ -466,10 +566,33 @@ class ConsoleState:
                 health_reasons=tuple(reasons),
                 source=self.source,
                 sparkline_width=self.cfg.sparkline_width,
+                recent_alerts=self.cfg.recent_alerts,
                 recent_window_s=window,
+                min_confidence=self.min_confidence,
+                min_confidence_source=self.min_confidence_source,
             )
 
-    def _health(self, now: float, stale: int, window: float) -> tuple[str, list[str]]:
+    def _open_alerts(self, rows: list[StreamView], now: float) -> tuple[OpenAlertView, ...]:
+        out = []
+        for r in rows:
+            s = self._streams[r.stream]
+            a = s.alert
+            if a is None:
+                continue
+            if a.started_s is None:
+                duration = None
+            else:
+                end = now if not r.stale else (s.last_seen_s or s.last_alert_s or a.started_s)
+                duration = max(0.0, end - a.started_s)
+            out.append(OpenAlertView(
+                alert_id=a.alert_id, stream=s.name, state=r.state, condition=a.condition, confidence=a.confidence,
+                uncertain=below_floor(a.confidence, self.min_confidence), started_s=a.started_s,
+                duration_s=duration, frames=a.frames, anomalous_frames=a.anomalous_frames, example=a.example,
+                age_s=r.age_s))
+        out.sort(key=lambda v: (v.state != "ALERT", -(v.started_s or 0.0), _natural_key(v.stream)))
+        return tuple(out)
+
+    def _health(self, now: float, counts: StreamCounts, window: float) -> tuple[str, list[str]]:
         """The pipeline's health and why it is not OK (most important first)."""
         reasons: list[str] = []
         if self._feed_problem is not None:
@@ -479,8 +602,11 @@ class ConsoleState:
                 reasons.append(self._client_warning[1])
             else:
                 self._client_warning = None
-        if stale:
-            reasons.append(f"{stale} stale stream{'s' if stale != 1 else ''}")
+        if counts.stale:
+            stale = f"{counts.stale} stale stream{'s' if counts.stale != 1 else ''}"
+            if counts.stale_with_alert:
+                stale += f" ({counts.stale_with_alert} with an open alert)"
+            reasons.append(stale)
         if self._dead_times:
             n = len(self._dead_times)
             reasons.append(f"{n} dead letter{'s' if n != 1 else ''} in {_window_text(window)}")
@@ -498,14 +624,20 @@ class ConsoleState:
         return health, reasons
 
     def _view(self, s: _Stream, now: float) -> StreamView:
-        age = max(0.0, now - s.last_seen_s) if s.last_seen_s is not None else None
+        # A stream known only from alert records (its scores are older than the lookback) ages
+        # from its last alert record: an open alert on a camera that went silent must not read
+        # as a live ALERT forever.
+        last = s.last_seen_s if s.last_seen_s is not None else s.last_alert_s
+        age = max(0.0, now - last) if last is not None else None
         stale = age is not None and age > self.cfg.stale_after_s
         fps = None
         if not stale and len(s.times) >= 2:
             span = max(s.times) - min(s.times)
             fps = (len(s.times) - 1) / span if span > 0 else None
         if s.alert is not None:
-            state, cond, conf, from_alert = "ALERT", s.alert.condition, s.alert.confidence, True
+            # Nothing is known about a stale stream's condition now: the alert is shown as stale.
+            state = "stale" if stale else "ALERT"
+            cond, conf, from_alert = s.alert.condition, s.alert.confidence, True
         else:
             state = "stale" if stale else "ok"
             # A condition from scores is shown only while that anomalous frame is still in the
@@ -522,6 +654,7 @@ class ConsoleState:
             condition=cond,
             confidence=conf,
             condition_from_alert=from_alert,
+            uncertain=below_floor(conf, self.min_confidence),
             values=tuple(s.values),
             flags=tuple(s.flags),
             value_name=s.value_name,

@@ -83,6 +83,14 @@ def screen(state: ConsoleState, width: int = 80, height: int | None = 24) -> str
     return console.export_text()
 
 
+def panel(text: str | list[str], title: str) -> list[str]:
+    """The body lines of the panel whose title starts with `title` (its borders left out)."""
+    lines = text.split("\n") if isinstance(text, str) else text
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"╭─ {title}"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("╰"))
+    return lines[start + 1:end]
+
+
 def check_shape(text: str, width: int, height: int) -> list[str]:
     lines = text.rstrip("\n").split("\n")
     assert len(lines) == height, f"{len(lines)} lines, expected {height}"
@@ -240,12 +248,13 @@ def test_screen_80x24_reads_without_colour(state: ConsoleState, clock: FakeClock
     lines = check_shape(screen(state), 80, 24)
     text = "\n".join(lines)
     assert "HEALTH DEGRADED: 1 dead letter in 60s" in lines[0]
-    row = next(line for line in lines if "cam-03" in line and "ALERT" in line)
+    row = next(line for line in panel(lines, "streams") if "cam-03" in line and "ALERT" in line)
     assert "ALERT rain 96%" in row
     assert "█" in row  # the flagged frames
     assert row.index("cam-03") < row.index("ALERT")
     # The alert stream is listed first, then the rest by name (cam-2 before cam-10).
-    order = [n for line in lines for n in ("cam-03", "cam-01", "cam-02", "cam-10", "front-left") if f"│ {n}" in line]
+    order = [n for line in panel(lines, "streams") for n in ("cam-03", "cam-01", "cam-02", "cam-10", "front-left")
+             if f"│ {n}" in line]
     assert order[:5] == ["cam-03", "cam-01", "cam-02", "cam-10", "front-left"]
     assert "front-left-inters…" in text or "front-left-intersection-7" in text
     for needed in ("streams 5: 1 ALERT, 0 stale, 4 ok", "alerts 1 open / 2", "dead letters 1", "seen", "fps"):
@@ -264,7 +273,7 @@ def test_alert_log_newest_first(state: ConsoleState, clock: FakeClock) -> None:
 def test_many_streams_say_how_many_more(state: ConsoleState, clock: FakeClock) -> None:
     populated(state, clock, extra_streams=30)
     lines = check_shape(screen(state), 80, 24)
-    shown = [line for line in lines if line.startswith(("│ lot-", "│ cam-", "│ front-"))]
+    shown = [line for line in panel(lines, "streams") if line.startswith(("│ lot-", "│ cam-", "│ front-"))]
     hidden = 35 - len(shown)
     assert 5 <= len(shown) < 35
     assert any(f"+{hidden} more: {hidden} ok" in line for line in lines)

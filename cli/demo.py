@@ -22,6 +22,7 @@ Steps, each printing one line:
 
 Stream 0 is a control stream that stays clear throughout (when there are two streams or more).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,8 +60,17 @@ CALIBRATION_FRACTION = 0.45  # of all tracks; the rest (25 %) trains the quick m
 # headers). Left out: dirty_lens, shadow and codec_error, the weak ones at levels 3-5 (docs/DESIGN.md §5:
 # the detector's remaining misses, per frame: 0-3 % flagged, README); they are still
 # in the calibration's challenge set, so the classifier knows them, and --conditions can ask for them.
-DEMO_CONDITIONS: tuple[str, ...] = ("rain", "exposure", "gaussian_blur", "snow", "darkening", "haze",
-                                    "decolorization", "noise", "lens_blur")
+DEMO_CONDITIONS: tuple[str, ...] = (
+    "rain",
+    "exposure",
+    "gaussian_blur",
+    "snow",
+    "darkening",
+    "haze",
+    "decolorization",
+    "noise",
+    "lens_blur",
+)
 # Levels of the default schedule. Measured per frame on unseen tracks (seeds 0-7), level 3 is
 # often inside the clean range: decolorization 0.25, noise 0.43, darkening 0.47, haze 0.48 of the
 # frames flagged (levels 4-5: 0.73-1.00); the alerts' evidence rule (AlertConfig.evidence_*: sums
@@ -74,7 +85,7 @@ DEMO_LEVELS: tuple[int, ...] = (3, 4, 5)
 # clean frame flagged either way. (Level 1 is left out by calibration.min_level anyway.)
 CALIBRATION_LEVELS: tuple[int, ...] = (2, 3, 4, 5)
 DEMO_FPS = 10.0  # per stream: slow enough to watch alerts come and go
-MAX_DELAY = 10   # an episode's alert must be raised within its first MAX_DELAY frames
+MAX_DELAY = 10  # an episode's alert must be raised within its first MAX_DELAY frames
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,8 +93,8 @@ MAX_DELAY = 10   # an episode's alert must be raised within its first MAX_DELAY 
 
 
 class Track(NamedTuple):
-    name: str         # "<class>/<track>"
-    sign: str         # the class folder
+    name: str  # "<class>/<track>"
+    sign: str  # the class folder
     paths: list[Path]
 
 
@@ -94,12 +105,18 @@ class DemoSplit(NamedTuple):
 
     def line(self) -> str:
         f = lambda ts: sum(len(t.paths) for t in ts)  # noqa: E731
-        return (f"{len(self.train)} tracks ({f(self.train)} frames) train, {len(self.calibration)} ({f(self.calibration)}) "
-                f"calibrate, {len(self.test)} ({f(self.test)}) replayed")
+        return (
+            f"{len(self.train)} tracks ({f(self.train)} frames) train, {len(self.calibration)} ({f(self.calibration)}) "
+            f"calibrate, {len(self.test)} ({f(self.test)}) replayed"
+        )
 
 
-def split_tracks(data: str | Path, seed: int = 0, test_fraction: float = TEST_FRACTION,
-                 calibration_fraction: float = CALIBRATION_FRACTION) -> DemoSplit:
+def split_tracks(
+    data: str | Path,
+    seed: int = 0,
+    test_fraction: float = TEST_FRACTION,
+    calibration_fraction: float = CALIBRATION_FRACTION,
+) -> DemoSplit:
     """The clean crops of `data`, split into whole tracks: train / calibration / test (replay)."""
     from monitor.cure_tsr import split_by_track, training_images
 
@@ -146,12 +163,24 @@ def prepare_model(cfg: Config, args: Any, split: DemoSplit, workdir: Path, data:
     out = workdir / "demo-model.pt"
     t0 = time.monotonic()
     epochs = args.epochs
-    model_id, result = train_model(paths, groups, out, channels=cfg.train.channels, epochs=epochs,
-                                   batch_size=cfg.train.batch_size, lr=cfg.train.lr, alpha=cfg.train.alpha,
-                                   seed=cfg.train.seed, data_root=str(data))
-    return DemoModel(str(out), f"quick model {model_id}: {epochs} epoch{'s' if epochs != 1 else ''} on {len(paths)} clean "
-                               f"frames of {len(split.train)} training tracks, val loss {result.best_val_loss:.4f}, "
-                               f"{time.monotonic() - t0:.0f} s")
+    model_id, result = train_model(
+        paths,
+        groups,
+        out,
+        channels=cfg.train.channels,
+        epochs=epochs,
+        batch_size=cfg.train.batch_size,
+        lr=cfg.train.lr,
+        alpha=cfg.train.alpha,
+        seed=cfg.train.seed,
+        data_root=str(data),
+    )
+    return DemoModel(
+        str(out),
+        f"quick model {model_id}: {epochs} epoch{'s' if epochs != 1 else ''} on {len(paths)} clean "
+        f"frames of {len(split.train)} training tracks, val loss {result.best_val_loss:.4f}, "
+        f"{time.monotonic() - t0:.0f} s",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,8 +195,14 @@ def wire_roundtrip(images: Sequence[np.ndarray], encoding: str = "jpeg", quality
     return [decode_image(encode_frame(im, encoding, quality)) for im in images]
 
 
-def quick_calibration(scorer, tracks: Sequence[Track], cfg: Config, seed: int = 0,
-                      levels: Sequence[int] = CALIBRATION_LEVELS, progress: Callable[[str], None] | None = None):
+def quick_calibration(
+    scorer,
+    tracks: Sequence[Track],
+    cfg: Config,
+    seed: int = 0,
+    levels: Sequence[int] = CALIBRATION_LEVELS,
+    progress: Callable[[str], None] | None = None,
+):
     """Calibrate on clean frames of `tracks` plus a small challenge set made from them in memory.
 
     The challenge set: every frame once per CURE-TSR effect, at one level drawn from `levels`
@@ -190,8 +225,10 @@ def quick_calibration(scorer, tracks: Sequence[Track], cfg: Config, seed: int = 
     xs, codes, lv, gs = [], [], [], []
     for code in sorted(c for c in CHALLENGE_TYPES if c):
         chosen = rng.choice(np.asarray(levels), len(raw))
-        imgs = [apply_challenge(im, code, int(chosen[i]), seed=int(rng.integers(2**31)), previous=prev[i])
-                for i, im in enumerate(raw)]
+        imgs = [
+            apply_challenge(im, code, int(chosen[i]), seed=int(rng.integers(2**31)), previous=prev[i])
+            for i, im in enumerate(raw)
+        ]
         xs.append(compute_features(scorer, wire_roundtrip(imgs, enc, q))[0])
         codes += [code] * len(imgs)
         lv += chosen.tolist()
@@ -199,11 +236,29 @@ def quick_calibration(scorer, tracks: Sequence[Track], cfg: Config, seed: int = 
         if progress:
             progress(CHALLENGE_TYPES[code])
     c = cfg.calibration
-    return fit_calibration(clean_x, groups, np.concatenate(xs), codes, lv, gs, model_id=scorer.model_id, fpr=c.fpr,
-                           confidence=c.confidence, method=c.method, min_confidence=c.min_confidence,
-                           min_level=c.min_level, seed=seed,
-                           data={"demo": "quick calibration", "clean_frames": len(paths), "clean_tracks": len(tracks),
-                                 "challenge_frames": len(codes), "levels": list(levels), "encoding": enc})
+    return fit_calibration(
+        clean_x,
+        groups,
+        np.concatenate(xs),
+        codes,
+        lv,
+        gs,
+        model_id=scorer.model_id,
+        fpr=c.fpr,
+        confidence=c.confidence,
+        method=c.method,
+        min_confidence=c.min_confidence,
+        min_level=c.min_level,
+        seed=seed,
+        data={
+            "demo": "quick calibration",
+            "clean_frames": len(paths),
+            "clean_tracks": len(tracks),
+            "challenge_frames": len(codes),
+            "levels": list(levels),
+            "encoding": enc,
+        },
+    )
 
 
 def calibration_line(cal, source: str) -> str:
@@ -226,9 +281,11 @@ def unsupported_warning(cal) -> str | None:
     t = cal.threshold
     if t.supported:
         return None
-    return (f"warning: calibration is UNSUPPORTED: {t.n_clean} clean tracks bound the false-alarm rate at "
-            f"{100 * t.fpr_upper_bound:.1f}% with {100 * t.confidence:.0f}% confidence, above the {100 * t.target_fpr:.1f}% target "
-            f"({t.min_frames} tracks would be needed); the demo uses it anyway (its most conservative threshold)")
+    return (
+        f"warning: calibration is UNSUPPORTED: {t.n_clean} clean tracks bound the false-alarm rate at "
+        f"{100 * t.fpr_upper_bound:.1f}% with {100 * t.confidence:.0f}% confidence, above the {100 * t.target_fpr:.1f}% target "
+        f"({t.min_frames} tracks would be needed); the demo uses it anyway (its most conservative threshold)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,9 +301,15 @@ class Segment(NamedTuple):
     length: int
 
 
-def demo_schedule(frames_per_stream: Sequence[int], clear: int = 20, length: int = 15,
-                  conditions: Sequence[str] = DEMO_CONDITIONS, levels: Sequence[int] = DEMO_LEVELS,
-                  control: bool = True, stagger: int = 5) -> list[list[Segment]]:
+def demo_schedule(
+    frames_per_stream: Sequence[int],
+    clear: int = 20,
+    length: int = 15,
+    conditions: Sequence[str] = DEMO_CONDITIONS,
+    levels: Sequence[int] = DEMO_LEVELS,
+    control: bool = True,
+    stagger: int = 5,
+) -> list[list[Segment]]:
     """Per stream: clear, condition, clear, condition, ... Stream 0 stays clear throughout (a control)
     when `control` and there are two streams or more. The k-th episodes of the S condition streams
     take S consecutive entries of `conditions` (cycled), so the streams show different conditions
@@ -310,8 +373,9 @@ def frame_seed(seed: int, stream: int, seq: int) -> int:
     return (seed * 1_000_003 + stream * 10_007 + seq) % (2**31)
 
 
-def episode_ticks(plans: Sequence[Sequence[Track]], schedule: Sequence[Sequence[Segment]], seed: int = 0,
-                  prefix: str = "demo") -> Iterator[Tick]:
+def episode_ticks(
+    plans: Sequence[Sequence[Track]], schedule: Sequence[Sequence[Segment]], seed: int = 0, prefix: str = "demo"
+) -> Iterator[Tick]:
     """The frames of every stream, one tick at a time: stream i cycles through plans[i] (its tracks),
     and each frame shows what schedule[i] says for its position (= its seq)."""
     from monitor.challenges import apply_challenge
@@ -343,9 +407,16 @@ def episode_ticks(plans: Sequence[Sequence[Track]], schedule: Sequence[Sequence[
             track, path, prev = next(iters[i])
             img = image(path)
             if seg.challenge != "none":
-                img = apply_challenge(img, seg.challenge, seg.level, seed=frame_seed(seed, i, seq),
-                                      previous=image(prev) if prev is not None else None)
-            tick.append(SourceFrame(f"{prefix}-{i}", img, GroundTruth(seg.challenge, seg.level, track.sign, track.name)))
+                img = apply_challenge(
+                    img,
+                    seg.challenge,
+                    seg.level,
+                    seed=frame_seed(seed, i, seq),
+                    previous=image(prev) if prev is not None else None,
+                )
+            tick.append(
+                SourceFrame(f"{prefix}-{i}", img, GroundTruth(seg.challenge, seg.level, track.sign, track.name))
+            )
         if tick:
             yield tick
 
@@ -368,7 +439,9 @@ class Collected:
     """The consumer's hook: chains the calibrated hook, keeps every score and alert (the summary is
     made of them) and feeds the console state."""
 
-    def __init__(self, chained: Callable[[list[ScoreRecord]], Sequence[AlertRecord]] | None = None, state: Any = None) -> None:
+    def __init__(
+        self, chained: Callable[[list[ScoreRecord]], Sequence[AlertRecord]] | None = None, state: Any = None
+    ) -> None:
         self.chained = chained
         self.state = state
         self.lock = threading.Lock()
@@ -381,9 +454,17 @@ class Collected:
         with self.lock:
             for r in records:
                 t = r.truth
-                self.by_stream[r.stream].append(Row(r.seq, t.challenge if t else "?", t.level if t else 0, bool(r.is_anomalous),
-                                                    r.condition or "", float(r.anomaly if r.anomaly is not None else math.nan),
-                                                    float(r.score)))
+                self.by_stream[r.stream].append(
+                    Row(
+                        r.seq,
+                        t.challenge if t else "?",
+                        t.level if t else 0,
+                        bool(r.is_anomalous),
+                        r.condition or "",
+                        float(r.anomaly if r.anomaly is not None else math.nan),
+                        float(r.score),
+                    )
+                )
             self.alerts += [a.to_dict() for a in alerts]
             self.count += len(records)
         if self.state is not None:
@@ -400,16 +481,16 @@ class Collected:
 
 class EpisodeOutcome(NamedTuple):
     stream: str
-    challenge: str          # header name, "none" for a clear episode
+    challenge: str  # header name, "none" for a clear episode
     level: int
-    onset: int              # seq of the episode's first frame
-    frames: int             # frames of the episode that were scored
-    planned: int            # frames the schedule planned (the replay may end an episode early)
-    raised: int             # alerts raised during the episode
-    named: str | None       # the condition the first of them named when raised
-    final: str | None       # ... and when it cleared (or the latest name, if still open)
-    delay: int | None       # frames from onset to that raise (0: raised on the onset frame)
-    expected: str           # the condition name that counts as right (classifier names: both blurs are "blur")
+    onset: int  # seq of the episode's first frame
+    frames: int  # frames of the episode that were scored
+    planned: int  # frames the schedule planned (the replay may end an episode early)
+    raised: int  # alerts raised during the episode
+    named: str | None  # the condition the first of them named when raised
+    final: str | None  # ... and when it cleared (or the latest name, if still open)
+    delay: int | None  # frames from onset to that raise (0: raised on the onset frame)
+    expected: str  # the condition name that counts as right (classifier names: both blurs are "blur")
 
     @property
     def clear(self) -> bool:
@@ -434,8 +515,9 @@ def expected_condition(challenge: str) -> str:
     return CONDITION_OF_CODE[challenge_code(challenge)] if challenge != "none" else "clean"
 
 
-def evaluate_episodes(by_stream: dict[str, list[Row]], alerts: Sequence[dict],
-                      planned: dict[tuple[str, int], int] | None = None) -> list[EpisodeOutcome]:
+def evaluate_episodes(
+    by_stream: dict[str, list[Row]], alerts: Sequence[dict], planned: dict[tuple[str, int], int] | None = None
+) -> list[EpisodeOutcome]:
     """Episodes are runs of equal ground truth (challenge, level) in each stream's seq order; an
     alert belongs to the episode of the frame that raised it (onset seq + frames - 1)."""
     raised: dict[str, list[dict]] = defaultdict(list)
@@ -459,10 +541,21 @@ def evaluate_episodes(by_stream: dict[str, list[Row]], alerts: Sequence[dict],
             inside = sorted((a for a in raised[stream] if lo <= a["raise_seq"] <= hi), key=lambda a: a["raise_seq"])
             first = inside[0] if inside else None
             ch = run[0].challenge
-            out.append(EpisodeOutcome(
-                stream, ch, run[0].level, lo, len(run), (planned or {}).get((stream, lo), len(run)), len(inside),
-                first["condition"] if first else None, last[first["alert_id"]]["condition"] if first else None,
-                first["raise_seq"] - lo if first else None, expected_condition(ch) if ch != "?" else "?"))
+            out.append(
+                EpisodeOutcome(
+                    stream,
+                    ch,
+                    run[0].level,
+                    lo,
+                    len(run),
+                    (planned or {}).get((stream, lo), len(run)),
+                    len(inside),
+                    first["condition"] if first else None,
+                    last[first["alert_id"]]["condition"] if first else None,
+                    first["raise_seq"] - lo if first else None,
+                    expected_condition(ch) if ch != "?" else "?",
+                )
+            )
     return out
 
 
@@ -496,10 +589,12 @@ def episode_totals(outcomes: Sequence[EpisodeOutcome], min_level: int = 3) -> di
 
 def totals_line(t: dict[str, Any]) -> str:
     d = "n/a" if t["mean_delay_frames"] is None else f"{t['mean_delay_frames']:.1f}"
-    return (f"episodes detected {t['episodes_detected']}/{t['episodes']}, correctly named {t['episodes_named']}/{t['episodes']}, "
-            f"mean delay {d} frames (max {t['max_delay_frames']}), false alerts on clear episodes {t['false_alerts_clear']} "
-            f"({t['clear_episodes']} episodes, {t['clear_frames']} frames); exactly one alert naming it within "
-            f"{MAX_DELAY} frames: {t['episodes_ok']}/{t['episodes']}")
+    return (
+        f"episodes detected {t['episodes_detected']}/{t['episodes']}, correctly named {t['episodes_named']}/{t['episodes']}, "
+        f"mean delay {d} frames (max {t['max_delay_frames']}), false alerts on clear episodes {t['false_alerts_clear']} "
+        f"({t['clear_episodes']} episodes, {t['clear_frames']} frames); exactly one alert naming it within "
+        f"{MAX_DELAY} frames: {t['episodes_ok']}/{t['episodes']}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,19 +606,26 @@ def demo_config(cfg: Config, embedded: bool) -> Config:
     if embedded:
         return cfg
     tag = uuid.uuid4().hex[:8]
-    k = dataclasses.replace(cfg.kafka, frames_topic=f"signwatch.demo-{tag}.frames", scores_topic=f"signwatch.demo-{tag}.scores",
-                            alerts_topic=f"signwatch.demo-{tag}.alerts", dead_letter_topic=f"signwatch.demo-{tag}.deadletter")
-    return dataclasses.replace(cfg, kafka=k, consumer=dataclasses.replace(cfg.consumer, group_id=f"signwatch-demo-{tag}"))
+    k = dataclasses.replace(
+        cfg.kafka,
+        frames_topic=f"signwatch.demo-{tag}.frames",
+        scores_topic=f"signwatch.demo-{tag}.scores",
+        alerts_topic=f"signwatch.demo-{tag}.alerts",
+        dead_letter_topic=f"signwatch.demo-{tag}.deadletter",
+    )
+    return dataclasses.replace(
+        cfg, kafka=k, consumer=dataclasses.replace(cfg.consumer, group_id=f"signwatch-demo-{tag}")
+    )
 
 
 class ReplayResult(NamedTuple):
     collected: Collected
-    summary: Any            # pipelines.consumer.ConsumerSummary
-    report: Any             # pipelines.producers.DeliveryReport
-    produced: int           # frames sent
-    rate: float | None      # consumer frames/s from its first frame to its last commit
-    elapsed_s: float        # from the first frame sent to the last one scored
-    join_s: float           # the consumer's group join
+    summary: Any  # pipelines.consumer.ConsumerSummary
+    report: Any  # pipelines.producers.DeliveryReport
+    produced: int  # frames sent
+    rate: float | None  # consumer frames/s from its first frame to its last commit
+    elapsed_s: float  # from the first frame sent to the last one scored
+    join_s: float  # the consumer's group join
 
 
 class DemoReplay:
@@ -531,17 +633,20 @@ class DemoReplay:
     its group; `play()` produces the episodes and returns once every delivered frame was scored (or
     dead-lettered), or 60 s after the last one was sent; `close()` stops the consumer."""
 
-    def __init__(self, cfg: Config, bootstrap: str, scorer, calibration, state: Any = None, consumer_out: Any = None) -> None:
-        from pipelines.alerting import CalibratedHook
+    def __init__(
+        self, cfg: Config, bootstrap: str, scorer, calibration, state: Any = None, consumer_out: Any = None
+    ) -> None:
         from calibration.detector import Detector
+        from pipelines.alerting import CalibratedHook
         from pipelines.consumer import ScoringConsumer
 
         self.cfg, self.bootstrap = cfg, bootstrap
         self.collected = Collected(CalibratedHook(Detector(scorer, calibration), cfg.alerts), state)
         self.consumer = ScoringConsumer(cfg, bootstrap, scorer, on_scored=self.collected, name="demo", out=consumer_out)
         self._result: dict[str, Any] = {}
-        self._thread = threading.Thread(target=lambda: self._result.update(summary=self.consumer.run()),
-                                        name="demo-consumer", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: self._result.update(summary=self.consumer.run()), name="demo-consumer", daemon=True
+        )
         self.join_s = 0.0
 
     def start(self, timeout_s: float = 60.0) -> float:
@@ -555,8 +660,16 @@ class DemoReplay:
         self.join_s = time.monotonic() - t0
         return self.join_s
 
-    def play(self, plans: Sequence[Sequence[Track]], schedule: Sequence[Sequence[Segment]], *, seed: int = 0,
-             fps: float = 0.0, stop: threading.Event | None = None, prefix: str = "demo") -> ReplayResult:
+    def play(
+        self,
+        plans: Sequence[Sequence[Track]],
+        schedule: Sequence[Sequence[Segment]],
+        *,
+        seed: int = 0,
+        fps: float = 0.0,
+        stop: threading.Event | None = None,
+        prefix: str = "demo",
+    ) -> ReplayResult:
         from pipelines.producers import FrameProducer, produce
 
         stop = stop or threading.Event()
@@ -568,7 +681,11 @@ class DemoReplay:
         finally:
             report = producer.close()
         deadline = time.monotonic() + 60
-        while consumer.scored + consumer.dead_letters < report.delivered and time.monotonic() < deadline and not stop.is_set():
+        while (
+            consumer.scored + consumer.dead_letters < report.delivered
+            and time.monotonic() < deadline
+            and not stop.is_set()
+        ):
             time.sleep(0.05)
         elapsed = time.monotonic() - t0
         summary = self.close()
@@ -588,9 +705,19 @@ class DemoReplay:
         return self._result.get("summary")
 
 
-def replay_episodes(cfg: Config, bootstrap: str, scorer, calibration, plans: Sequence[Sequence[Track]],
-                    schedule: Sequence[Sequence[Segment]], *, seed: int = 0, fps: float = 0.0,
-                    stop: threading.Event | None = None, state: Any = None) -> ReplayResult:
+def replay_episodes(
+    cfg: Config,
+    bootstrap: str,
+    scorer,
+    calibration,
+    plans: Sequence[Sequence[Track]],
+    schedule: Sequence[Sequence[Segment]],
+    *,
+    seed: int = 0,
+    fps: float = 0.0,
+    stop: threading.Event | None = None,
+    state: Any = None,
+) -> ReplayResult:
     """Start, play and close a DemoReplay (what a test needs in one call)."""
     replay = DemoReplay(cfg, bootstrap, scorer, calibration, state)
     replay.start()
@@ -650,11 +777,18 @@ def summary_figures(result: ReplayResult, outcomes: Sequence[EpisodeOutcome], st
     """Flat keys (numbers and short strings) for --json."""
     s, m = result.summary, result.summary.metrics
     fig: dict[str, Any] = {
-        "frames": result.produced, "streams": streams, "scored": s.scored, "dead_letters": s.dead_letters,
-        "delivered": result.report.delivered, "hook_errors": s.hook_errors,
-        "replay_s": round(result.elapsed_s, 2), "group_join_s": round(result.join_s, 2),
+        "frames": result.produced,
+        "streams": streams,
+        "scored": s.scored,
+        "dead_letters": s.dead_letters,
+        "delivered": result.report.delivered,
+        "hook_errors": s.hook_errors,
+        "replay_s": round(result.elapsed_s, 2),
+        "group_join_s": round(result.join_s, 2),
         "consumer_fps": round(result.rate, 1) if result.rate else None,
-        "latency_p50_ms": m.p50_ms, "latency_p95_ms": m.p95_ms, "latency_p99_ms": m.p99_ms,
+        "latency_p50_ms": m.p50_ms,
+        "latency_p95_ms": m.p95_ms,
+        "latency_p99_ms": m.p99_ms,
         "alerts_raised": sum(1 for a in result.collected.alerts if a["state"] == "raised"),
         "alert_records": len(result.collected.alerts),
     }
@@ -672,12 +806,16 @@ def summary_figures(result: ReplayResult, outcomes: Sequence[EpisodeOutcome], st
 def print_summary(result: ReplayResult, outcomes: Sequence[EpisodeOutcome], streams: int, out=print) -> dict[str, Any]:
     s, m = result.summary, result.summary.metrics
     collected = result.collected
-    out(f"demo: {result.produced} frames from {streams} streams -> scored {s.scored}, dead letters {s.dead_letters}, "
-        f"in {result.elapsed_s:.1f} s")
-    p = (lambda v: "n/a" if v is None else f"{v:.0f}")  # noqa: E731
-    out(f"  consumer: {p(result.rate)} frames/s from first frame to last commit, mean batch {m.mean_batch:.1f}, "
+    out(
+        f"demo: {result.produced} frames from {streams} streams -> scored {s.scored}, dead letters {s.dead_letters}, "
+        f"in {result.elapsed_s:.1f} s"
+    )
+    p = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
+    out(
+        f"  consumer: {p(result.rate)} frames/s from first frame to last commit, mean batch {m.mean_batch:.1f}, "
         f"capture->publish latency p50/p95/p99 {p(m.p50_ms)}/{p(m.p95_ms)}/{p(m.p99_ms)} ms"
-        + (f", hook errors {s.hook_errors}" if s.hook_errors else ""))
+        + (f", hook errors {s.hook_errors}" if s.hook_errors else "")
+    )
     raised_by: dict[str, int] = defaultdict(int)
     for a in collected.alerts:
         if a["state"] == "raised":
@@ -693,16 +831,24 @@ def print_summary(result: ReplayResult, outcomes: Sequence[EpisodeOutcome], stre
         out(f"  {stream:<8} {len(rows):>6}  {conds:<40} {sum(r.is_anomalous for r in rows):>9} {raised_by[stream]:>6}")
     cond = [o for o in outcomes if not o.clear]
     if cond:
-        out(f"  episodes (an alert must be raised within {MAX_DELAY} frames of onset, name the condition, and be the only one):")
-        out(f"    {'stream':<8} {'condition':<15} {'level':>5} {'onset':>6} {'alerts':>6}  {'named (at clear)':<26} {'delay':>5}  result")
+        out(
+            f"  episodes (an alert must be raised within {MAX_DELAY} frames of onset, name the condition, and be the only one):"
+        )
+        out(
+            f"    {'stream':<8} {'condition':<15} {'level':>5} {'onset':>6} {'alerts':>6}  {'named (at clear)':<26} {'delay':>5}  result"
+        )
         for o in cond:
             named = "-" if o.named is None else o.named + (f" ({o.final})" if o.final and o.final != o.named else "")
             delay = "-" if o.delay is None else str(o.delay)
-            out(f"    {o.stream:<8} {o.challenge:<15} {o.level:>5} {o.onset:>6} {o.raised:>6}  {named:<26} {delay:>5}  {_result_word(o)}")
+            out(
+                f"    {o.stream:<8} {o.challenge:<15} {o.level:>5} {o.onset:>6} {o.raised:>6}  {named:<26} {delay:>5}  {_result_word(o)}"
+            )
     clear = [o for o in outcomes if o.clear]
     false = [o for o in clear if o.raised]
-    out(f"  clear episodes: {len(clear)} ({sum(o.frames for o in clear)} frames), false alerts {sum(o.raised for o in false)}"
-        + ("".join(f"; {o.stream} seq {o.onset}+{o.frames}: {o.raised}" for o in false)))
+    out(
+        f"  clear episodes: {len(clear)} ({sum(o.frames for o in clear)} frames), false alerts {sum(o.raised for o in false)}"
+        + ("".join(f"; {o.stream} seq {o.onset}+{o.frames}: {o.raised}" for o in false))
+    )
     t = episode_totals(outcomes)
     out("  " + totals_line(t))
     return summary_figures(result, outcomes, streams)
@@ -731,7 +877,9 @@ def _parse_conditions(text: str) -> tuple[str, ...]:
             if _header_name(n) == "none":
                 raise ValueError
         except ValueError:
-            raise ValueError(f"--conditions: {n!r} is not a CURE-TSR challenge (e.g. rain, snow, haze, gaussian_blur)") from None
+            raise ValueError(
+                f"--conditions: {n!r} is not a CURE-TSR challenge (e.g. rain, snow, haze, gaussian_blur)"
+            ) from None
     return names
 
 
@@ -762,16 +910,19 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
     stop = stop or threading.Event()
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="signwatch-demo-") as tmp, open_broker(cfg) as handle:
-        cfg = demo_config(cfg, handle.embedded)                                            # 1. broker
+        cfg = demo_config(cfg, handle.embedded)  # 1. broker
         ensure_topics(handle.bootstrap, cfg)
-        _step(1, f"broker: {'embedded Tansu' if handle.embedded else 'configured cluster'} at {handle.bootstrap}, "
-                 f"topics {cfg.kafka.frames_topic} -> {cfg.kafka.scores_topic}, {cfg.kafka.alerts_topic}")
+        _step(
+            1,
+            f"broker: {'embedded Tansu' if handle.embedded else 'configured cluster'} at {handle.bootstrap}, "
+            f"topics {cfg.kafka.frames_topic} -> {cfg.kafka.scores_topic}, {cfg.kafka.alerts_topic}",
+        )
 
-        model = prepare_model(cfg, args, split, Path(tmp), data)                          # 2. model
+        model = prepare_model(cfg, args, split, Path(tmp), data)  # 2. model
         scorer = monitor.load_model(model.path, device=cfg.consumer.device)
         _step(2, f"model: {model.note} (tracks: {split.line()}; no track is in two of them)")
 
-        t0 = time.monotonic()                                                              # 3. calibration
+        t0 = time.monotonic()  # 3. calibration
         if getattr(args, "calibration", None):
             cal = load_calibration(args.calibration, model_id=scorer.model_id)
             _step(3, calibration_line(cal, f"calibration: {args.calibration}"))
@@ -784,16 +935,20 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
         if getattr(args, "save_dir", None):
             print(f"      {save_artifacts(Path(args.save_dir), model, cal, args)}", flush=True)
 
-        per_stream = frames_per_stream(args.frames, args.streams)                          # 4. episodes
-        schedule = demo_schedule(per_stream, clear=args.clear_frames, length=args.episode_frames,
-                                 conditions=conditions, levels=levels)
+        per_stream = frames_per_stream(args.frames, args.streams)  # 4. episodes
+        schedule = demo_schedule(
+            per_stream, clear=args.clear_frames, length=args.episode_frames, conditions=conditions, levels=levels
+        )
         plans = deal_tracks(split.test, args.streams)
         n_cond = sum(1 for segs in schedule for sg in segs if sg.challenge != "none")
         control = " (demo-0 stays clear: the control)" if args.streams > 1 else ""
-        _step(4, f"episodes: {args.streams} streams x ~{per_stream[0]} frames at "
-                 f"{f'{fps:g} frames/s' if fps > 0 else 'full speed'} per stream, {n_cond} condition episodes of "
-                 f"{args.episode_frames} frames (levels {','.join(map(str, levels))}) between clear ones of {args.clear_frames}"
-                 f"{control}, on the {len(split.test)} replay tracks")
+        _step(
+            4,
+            f"episodes: {args.streams} streams x ~{per_stream[0]} frames at "
+            f"{f'{fps:g} frames/s' if fps > 0 else 'full speed'} per stream, {n_cond} condition episodes of "
+            f"{args.episode_frames} frames (levels {','.join(map(str, levels))}) between clear ones of {args.clear_frames}"
+            f"{control}, on the {len(split.test)} replay tracks",
+        )
 
         console = Console()
         show = not args.no_console
@@ -804,15 +959,32 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
         replay = DemoReplay(cfg, handle.bootstrap, scorer, cal, state, consumer_out=_Null() if live else None)
         a = cfg.alerts
         try:
-            join_s = replay.start()                                                        # 5. consumer
-            _step(5, f"consumer: joined group {cfg.consumer.group_id} in {join_s:.1f} s; calibrated alerts raise on "
-                     f"{a.k} of {a.n} anomalous frames"
-                     + (f" or {a.evidence_h:g} nats of evidence (anomaly above {a.evidence_ref:g}, each capped at "
-                        f"{a.evidence_cap:g}) within {a.evidence_n} frames" if a.evidence else "")
-                     + f", and clear after {a.clear_n} frames with fewer than {a.clear_k}")
-            _step(6, "console: " + ("live (Ctrl-C ends the replay early)" if live else                  # 6. console
-                                    "a snapshot at the end (stdout is not a terminal)" if show else "off (--no-console)"))
-            with _logs_held(live), (LiveConsole(state, console) if live else contextlib.nullcontext()):
+            join_s = replay.start()  # 5. consumer
+            _step(
+                5,
+                f"consumer: joined group {cfg.consumer.group_id} in {join_s:.1f} s; calibrated alerts raise on "
+                f"{a.k} of {a.n} anomalous frames"
+                + (
+                    f" or {a.evidence_h:g} nats of evidence (anomaly above {a.evidence_ref:g}, each capped at "
+                    f"{a.evidence_cap:g}) within {a.evidence_n} frames"
+                    if a.evidence
+                    else ""
+                )
+                + f", and clear after {a.clear_n} frames with fewer than {a.clear_k}",
+            )
+            _step(
+                6,
+                "console: "
+                + (
+                    "live (Ctrl-C ends the replay early)"
+                    if live
+                    # 6. console
+                    else "a snapshot at the end (stdout is not a terminal)"
+                    if show
+                    else "off (--no-console)"
+                ),
+            )
+            with _logs_held(live), LiveConsole(state, console) if live else contextlib.nullcontext():
                 result = replay.play(plans, schedule, seed=seed, fps=fps, stop=stop)
         finally:
             replay.close()
@@ -829,11 +1001,24 @@ def run_demo(cfg: Config, args: Any, stop: threading.Event | None = None) -> int
     total = time.monotonic() - t_start
     print(f"  total demo time {total:.0f} s")
     if getattr(args, "json", None):
-        figures.update({"total_s": round(total, 1), "model_id": scorer.model_id, "threshold": round(float(cal.threshold.threshold), 4),
-                        "calibration_supported": bool(cal.threshold.supported), "seed": seed, "fps": fps,
-                        "alert_k": a.k, "alert_n": a.n, "alert_clear_k": a.clear_k, "alert_clear_n": a.clear_n,
-                        "alert_evidence_h": a.evidence_h, "alert_evidence_n": a.evidence_n,
-                        "alert_evidence_ref": a.evidence_ref, "alert_evidence_cap": a.evidence_cap})
+        figures.update(
+            {
+                "total_s": round(total, 1),
+                "model_id": scorer.model_id,
+                "threshold": round(float(cal.threshold.threshold), 4),
+                "calibration_supported": bool(cal.threshold.supported),
+                "seed": seed,
+                "fps": fps,
+                "alert_k": a.k,
+                "alert_n": a.n,
+                "alert_clear_k": a.clear_k,
+                "alert_clear_n": a.clear_n,
+                "alert_evidence_h": a.evidence_h,
+                "alert_evidence_n": a.evidence_n,
+                "alert_evidence_ref": a.evidence_ref,
+                "alert_evidence_cap": a.evidence_cap,
+            }
+        )
         Path(args.json).write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
         print(f"  wrote {args.json}")
     return 0 if result.summary.scored + result.summary.dead_letters >= result.report.delivered else 1
@@ -870,16 +1055,25 @@ def add_demo_arguments(p: Any) -> None:
     p.add_argument("--streams", type=int, default=4, help="parallel streams; stream 0 stays clear (default 4)")
     p.add_argument("--fps", type=float, help=f"frames per second per stream (default {DEMO_FPS:g}; 0 = full speed)")
     p.add_argument("--model", help="checkpoint to score with (default: train a quick one on the training tracks)")
-    p.add_argument("--calibration", metavar="YAML", help="calibration file for --model (default: calibrate quickly on the "
-                                                         "calibration tracks)")
+    p.add_argument(
+        "--calibration",
+        metavar="YAML",
+        help="calibration file for --model (default: calibrate quickly on the calibration tracks)",
+    )
     p.add_argument("--epochs", type=int, default=20, help="epochs of the quick model (default 20, a few seconds)")
-    p.add_argument("--data", help="clean image folder to train, calibrate and replay from (default ../shared/data/belgiumtsc)")
+    p.add_argument(
+        "--data", help="clean image folder to train, calibrate and replay from (default ../shared/data/belgiumtsc)"
+    )
     p.add_argument("--seed", type=int, default=0, help="track split and effect randomness (default 0)")
     p.add_argument("--episode-frames", type=int, default=15, help="frames per condition episode (default 15)")
     p.add_argument("--clear-frames", type=int, default=20, help="clear frames between episodes (default 20)")
     p.add_argument("--levels", help=f"condition levels to cycle through (default {','.join(map(str, DEMO_LEVELS))})")
     p.add_argument("--conditions", help=f"conditions to cycle through (default {','.join(DEMO_CONDITIONS)})")
     p.add_argument("--json", metavar="PATH", help="also write the summary figures as flat JSON keys")
-    p.add_argument("--save-dir", metavar="DIR", help="keep the quick model and calibration there (model.pt, "
-                                                     "calibration.yaml) for `score --calibration` and the detector API")
+    p.add_argument(
+        "--save-dir",
+        metavar="DIR",
+        help="keep the quick model and calibration there (model.pt, "
+        "calibration.yaml) for `score --calibration` and the detector API",
+    )
     p.add_argument("--no-console", action="store_true", help="print the summary only, without the live console")

@@ -86,8 +86,7 @@ def quick_calibration(
     track-wise folds, threshold on out-of-fold clean values)."""
     from calibration.calibrate import fit_calibration
     from calibration.detector import compute_features
-    from monitor.challenges import apply_challenge
-    from monitor.cure_tsr import CHALLENGE_TYPES, load_image
+    from monitor.cure_tsr import load_image
 
     paths, groups = track_frames(tracks)
     if not paths:
@@ -96,25 +95,12 @@ def quick_calibration(
     raw = [load_image(p) for p in paths]
     clean_x, _ = compute_features(scorer, wire_roundtrip(raw, enc, q))
     rng = np.random.default_rng(seed)
-    prev = [raw[i - 1] if i and groups[i - 1] == groups[i] else None for i in range(len(raw))]
-    xs, codes, lv, gs = [], [], [], []
-    for code in sorted(c for c in CHALLENGE_TYPES if c):
-        chosen = rng.choice(np.asarray(levels), len(raw))
-        imgs = [
-            apply_challenge(im, code, int(chosen[i]), seed=int(rng.integers(2**31)), previous=prev[i])
-            for i, im in enumerate(raw)
-        ]
-        xs.append(compute_features(scorer, wire_roundtrip(imgs, enc, q))[0])
-        codes += [code] * len(imgs)
-        lv += chosen.tolist()
-        gs += groups
-        if progress:
-            progress(CHALLENGE_TYPES[code])
+    challenge_x, codes, lv, gs = _challenge_features(scorer, raw, groups, rng, levels, (enc, q), progress)
     c = cfg.calibration
     return fit_calibration(
         clean_x,
         groups,
-        np.concatenate(xs),
+        challenge_x,
         codes,
         lv,
         gs,
@@ -134,6 +120,38 @@ def quick_calibration(
             "encoding": enc,
         },
     )
+
+
+def _challenge_features(
+    scorer,
+    raw: Sequence[np.ndarray],
+    groups: Sequence[str],
+    rng: np.random.Generator,
+    levels: Sequence[int],
+    wire: tuple[str, int],
+    progress: Callable[[str], None] | None,
+) -> tuple[np.ndarray, list[int], list[int], list[str]]:
+    """Every frame once per CURE-TSR effect at a level drawn from `levels`, through the wire, as
+    features: (features, challenge codes, levels, track groups), one row per challenged frame."""
+    from calibration.detector import compute_features
+    from monitor.challenges import apply_challenge
+    from monitor.cure_tsr import CHALLENGE_TYPES
+
+    prev = [raw[i - 1] if i and groups[i - 1] == groups[i] else None for i in range(len(raw))]
+    xs, codes, lv, gs = [], [], [], []
+    for code in sorted(c for c in CHALLENGE_TYPES if c):
+        chosen = rng.choice(np.asarray(levels), len(raw))
+        imgs = [
+            apply_challenge(im, code, int(chosen[i]), seed=int(rng.integers(2**31)), previous=prev[i])
+            for i, im in enumerate(raw)
+        ]
+        xs.append(compute_features(scorer, wire_roundtrip(imgs, *wire))[0])
+        codes += [code] * len(imgs)
+        lv += chosen.tolist()
+        gs += list(groups)
+        if progress:
+            progress(CHALLENGE_TYPES[code])
+    return np.concatenate(xs), codes, lv, gs
 
 
 def calibration_line(cal, source: str) -> str:

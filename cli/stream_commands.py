@@ -139,70 +139,19 @@ def _csv(text: str | None) -> list[str] | None:
 
 def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
     from pipelines.broker import BrokerError, ensure_topics, open_broker
-    from pipelines.producers import (
-        FrameProducer,
-        camera_ticks,
-        cure_sequences,
-        folder_sequences,
-        parse_roi,
-        parse_size,
-        produce,
-        replay_ticks,
-    )
+    from pipelines.producers import FrameProducer, produce
 
     _apply_kafka_args(cfg, args)
-    if args.encoding:
-        cfg.producer.encoding = args.encoding
-    if args.quality is not None:
-        if not 1 <= args.quality <= 100:
-            return _err(f"--quality must be 1..100, got {args.quality}")
-        cfg.producer.jpeg_quality = args.quality
-    if args.topic:
-        cfg.kafka.frames_topic = args.topic
-    if args.fps is not None and args.fps < 0:
-        return _err(f"--fps must be >= 0, got {args.fps}")
+    problem = _apply_produce_options(cfg, args)
+    if problem:
+        return _err(problem)
     stop = threading.Event()
-
     # Build the source first: a wrong path or option is reported before any broker is touched.
     try:
         if args.source_kind == "camera":
-            roi = parse_roi(args.roi) if args.roi else None
-            size = parse_size(args.resize) if args.resize else None
-            src = args.source
-            if not src.isdigit() and "://" not in src and not Path(src).is_file():
-                return _err(f"camera source {src!r}: not a device index, a URL or an existing video file")
-            fps = cfg.producer.fps if args.fps is None else args.fps
-            ticks = camera_ticks(src, args.stream, stop, roi=roi, size=size, fps=fps, loop=args.loop)
-            source = f"camera:{src}"
-            # A live camera paces itself (camera_ticks drops frames above --fps); a file is paced by produce().
-            pace = fps if Path(src).is_file() else 0.0
+            ticks, source, pace = _camera_source(args, cfg, stop)
         else:
-            root = Path(args.root)
-            if not root.is_dir():
-                return _err(f"{root}: not a directory")
-            if args.streams < 1:
-                return _err(f"--streams must be >= 1, got {args.streams}")
-            if args.source_kind == "replay":
-                levels = [int(v) for v in _csv(args.levels)] if args.levels else None
-                seqs = cure_sequences(root, _csv(args.challenges), levels, _csv(args.signs))
-                if not seqs:
-                    return _err(f"{root}: no CURE-TSR frames match (check the folder layout and the filters)")
-                source = "replay"
-            else:
-                truth = None
-                if args.challenge:
-                    from monitor.cure_tsr import challenge_code
-                    from pipelines.wire import CHALLENGE_NAMES
-
-                    truth = (CHALLENGE_NAMES[challenge_code(args.challenge)], args.level)
-                    if not 0 <= args.level <= 5:
-                        return _err(f"--level must be 0..5, got {args.level}")
-                seqs = folder_sequences(root, truth)
-                if not seqs:
-                    return _err(f"{root}: no images found")
-                source = "folder"
-            ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop)
-            pace = cfg.producer.fps if args.fps is None else args.fps
+            ticks, source, pace = _recorded_source(args, cfg)
     except (ValueError, FileNotFoundError) as e:
         return _err(str(e))
 
@@ -221,6 +170,72 @@ def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
         return _err(str(e), 1)
     print(summary.line(), flush=True)
     return 1 if report.undelivered or report.errors else 0
+
+
+def _apply_produce_options(cfg: Config, args: argparse.Namespace) -> str | None:
+    """--encoding, --quality, --topic and --fps into the config; the one-line problem, or None."""
+    if args.encoding:
+        cfg.producer.encoding = args.encoding
+    if args.quality is not None:
+        if not 1 <= args.quality <= 100:
+            return f"--quality must be 1..100, got {args.quality}"
+        cfg.producer.jpeg_quality = args.quality
+    if args.topic:
+        cfg.kafka.frames_topic = args.topic
+    if args.fps is not None and args.fps < 0:
+        return f"--fps must be >= 0, got {args.fps}"
+    return None
+
+
+def _camera_source(args: argparse.Namespace, cfg: Config, stop: threading.Event) -> tuple[Iterator, str, float]:
+    """`produce camera`: (ticks, source name, pace for produce()); ValueError for a wrong source or option."""
+    from pipelines.producers import camera_ticks, parse_roi, parse_size
+
+    roi = parse_roi(args.roi) if args.roi else None
+    size = parse_size(args.resize) if args.resize else None
+    src = args.source
+    if not src.isdigit() and "://" not in src and not Path(src).is_file():
+        raise ValueError(f"camera source {src!r}: not a device index, a URL or an existing video file")
+    fps = cfg.producer.fps if args.fps is None else args.fps
+    ticks = camera_ticks(src, args.stream, stop, roi=roi, size=size, fps=fps, loop=args.loop)
+    # A live camera paces itself (camera_ticks drops frames above --fps); a file is paced by produce().
+    pace = fps if Path(src).is_file() else 0.0
+    return ticks, f"camera:{src}", pace
+
+
+def _recorded_source(args: argparse.Namespace, cfg: Config) -> tuple[Iterator, str, float]:
+    """`produce replay` and `produce folder`: recorded sequences dealt to --streams streams."""
+    from pipelines.producers import cure_sequences, folder_sequences, replay_ticks
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a directory")
+    if args.streams < 1:
+        raise ValueError(f"--streams must be >= 1, got {args.streams}")
+    if args.source_kind == "replay":
+        levels = [int(v) for v in _csv(args.levels)] if args.levels else None
+        seqs = cure_sequences(root, _csv(args.challenges), levels, _csv(args.signs))
+        if not seqs:
+            raise ValueError(f"{root}: no CURE-TSR frames match (check the folder layout and the filters)")
+    else:
+        seqs = folder_sequences(root, _folder_truth(args))
+        if not seqs:
+            raise ValueError(f"{root}: no images found")
+    ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop)
+    return ticks, args.source_kind, cfg.producer.fps if args.fps is None else args.fps
+
+
+def _folder_truth(args: argparse.Namespace) -> tuple[str, int] | None:
+    """`produce folder --challenge --level`: the ground truth every frame is labelled with, or None."""
+    if not args.challenge:
+        return None
+    from monitor.cure_tsr import challenge_code
+    from pipelines.wire import CHALLENGE_NAMES
+
+    truth = (CHALLENGE_NAMES[challenge_code(args.challenge)], args.level)
+    if not 0 <= args.level <= 5:
+        raise ValueError(f"--level must be 0..5, got {args.level}")
+    return truth
 
 
 # --- score ---------------------------------------------------------------------------------------
@@ -299,6 +314,17 @@ def _bench_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
+    """The streaming area's subcommands: broker, produce, score, demo; bench pipeline and bench soak."""
+    _register_broker(sub)
+    _register_produce(sub)
+    _register_score(sub)
+    _register_demo(sub)
+    _register_bench_pipeline(bench_sub)
+    _register_bench_soak(bench_sub)
+
+
+def _register_broker(sub: argparse._SubParsersAction) -> None:
+    """`broker`: the embedded broker in the foreground."""
     p = sub.add_parser(
         "broker",
         help="run the embedded Kafka-compatible broker in the foreground",
@@ -309,6 +335,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_broker)
 
+
+def _register_produce(sub: argparse._SubParsersAction) -> None:
+    """`produce camera|replay|folder`: frames from a source to the frames topic."""
     p = sub.add_parser(
         "produce",
         help="send frames from a camera, a CURE-TSR replay or an image folder to Kafka",
@@ -358,6 +387,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     _produce_common(fol)
     p.set_defaults(func=cmd_produce)
 
+
+def _register_score(sub: argparse._SubParsersAction) -> None:
+    """`score`: a scoring consumer (with calibrated alerts when given a calibration)."""
     p = sub.add_parser(
         "score",
         help="run a scoring consumer: frames topic -> GradCon scores -> scores topic",
@@ -389,6 +421,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
     p.set_defaults(func=cmd_score)
 
+
+def _register_demo(sub: argparse._SubParsersAction) -> None:
+    """`demo`: the whole monitor in one process (options in cli/demo.py)."""
     p = sub.add_parser(
         "demo",
         help="the whole monitor in one process: broker, model, calibration, episodes, alerts, console",
@@ -404,6 +439,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
 
+
+def _register_bench_pipeline(bench_sub: argparse._SubParsersAction) -> None:
+    """`bench pipeline`: scorer-only vs end-to-end frames/s, and latency."""
     p = bench_sub.add_parser(
         "pipeline",
         help="scorer-only vs end-to-end frames/s through the broker, and latency",
@@ -436,6 +474,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     add_json_option(p, "also write the figures as flat JSON keys", metavar="PATH")
     p.set_defaults(func=cmd_bench_pipeline)
 
+
+def _register_bench_soak(bench_sub: argparse._SubParsersAction) -> None:
+    """`bench soak`: sustained load minute by minute."""
     p = bench_sub.add_parser(
         "soak",
         help="sustained load: latency, dead letters and consumer memory minute by minute",

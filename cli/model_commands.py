@@ -256,6 +256,15 @@ def cmd_bench_scorer(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
+    """The model area's subcommands: synth, train, evaluate; bench scorer."""
+    _register_synth(sub)
+    _register_train(sub)
+    _register_evaluate(sub)
+    _register_bench_scorer(bench_sub)
+
+
+def _register_synth(sub: argparse._SubParsersAction) -> None:
+    """`synth`: a CURE-TSR-style challenge set from clean images."""
     p = sub.add_parser(
         "synth",
         help="build a CURE-TSR-style challenge set from clean sign crops",
@@ -271,6 +280,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     _add_subset_args(p)
     p.set_defaults(func=cmd_synth)
 
+
+def _register_train(sub: argparse._SubParsersAction) -> None:
+    """`train`: a GradCon model on clean images."""
     p = sub.add_parser(
         "train",
         help="train GradCon on clean frames",
@@ -288,6 +300,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     _add_subset_args(p)
     p.set_defaults(func=cmd_train)
 
+
+def _register_evaluate(sub: argparse._SubParsersAction) -> None:
+    """`evaluate`: the model's scores on a challenge set."""
     p = sub.add_parser(
         "evaluate",
         help="AUROC per challenge type and level on a CURE-TSR layout",
@@ -302,6 +317,9 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--report", metavar="DIR", help="write a full evaluation report (JSON, Markdown, ROC PNGs) to DIR")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _register_bench_scorer(bench_sub: argparse._SubParsersAction) -> None:
+    """`bench scorer`: the scorer's images/s."""
     p = bench_sub.add_parser(
         "scorer",
         help="fast scorer vs its floor vs the batch-size-1 loop",

@@ -5,6 +5,7 @@ Each area registers its own subcommands (package cli/): cli.model_commands (synt
 bench scorer), cli.stream_commands (broker, produce, score, demo, bench pipeline/soak),
 cli.calibration_commands (calibrate), cli.console_command (console).
 """
+
 from __future__ import annotations
 
 import argparse

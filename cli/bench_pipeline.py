@@ -16,6 +16,7 @@ From one run:
    core-ms per frame at linger 5 ms, 0.15 and 0.13 at 20 ms). The linger is inside the measured
    latency, so it can only count against the figure.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,15 +42,15 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "belgiu
 
 
 class Drained(NamedTuple):
-    fps: float                # frames/s from the first frame polled to the last batch committed
-    where: str                # where the consumer's time went
-    cpu: dict[str, float]     # CPU seconds by part of the pipeline ({} without /proc)
-    cpu_line: str             # the same per frame, for people
+    fps: float  # frames/s from the first frame polled to the last batch committed
+    where: str  # where the consumer's time went
+    cpu: dict[str, float]  # CPU seconds by part of the pipeline ({} without /proc)
+    cpu_line: str  # the same per frame, for people
 
 
 class Measured(NamedTuple):
     latencies_ms: np.ndarray  # capture -> publish, the first second left out
-    achieved_fps: float       # the rate the producer process kept
+    achieved_fps: float  # the rate the producer process kept
     cpu: dict[str, float]
     cpu_line: str
 
@@ -108,14 +109,26 @@ def scorer_only_fps(scorer: Any, frames: list[np.ndarray], batch: int, threads: 
 
 def fresh_topics(cfg: Config) -> Config:
     tag = uuid.uuid4().hex[:8]
-    k = dataclasses.replace(cfg.kafka, frames_topic=f"signwatch.bench-{tag}.frames", scores_topic=f"signwatch.bench-{tag}.scores",
-                            alerts_topic=f"signwatch.bench-{tag}.alerts", dead_letter_topic=f"signwatch.bench-{tag}.deadletter")
+    k = dataclasses.replace(
+        cfg.kafka,
+        frames_topic=f"signwatch.bench-{tag}.frames",
+        scores_topic=f"signwatch.bench-{tag}.scores",
+        alerts_topic=f"signwatch.bench-{tag}.alerts",
+        dead_letter_topic=f"signwatch.bench-{tag}.deadletter",
+    )
     c = dataclasses.replace(cfg.consumer, group_id=f"signwatch-bench-{tag}", metrics_interval_s=0)
     return dataclasses.replace(cfg, kafka=k, consumer=c)
 
 
-def _send_frames(cfg: Config, bootstrap: str, encoded: list[bytes], streams: int, rate: float,
-                 stop: threading.Event | None = None, count: int | None = None) -> float:
+def _send_frames(
+    cfg: Config,
+    bootstrap: str,
+    encoded: list[bytes],
+    streams: int,
+    rate: float,
+    stop: threading.Event | None = None,
+    count: int | None = None,
+) -> float:
     """Send `count` frames (default len(encoded)), cycling through `encoded`, round robin over
     `streams` streams at `rate` frames/s (0 = at once); returns the seconds sending took."""
     from pipelines.producers import FrameProducer, Pacer
@@ -144,8 +157,9 @@ def _send_frames(cfg: Config, bootstrap: str, encoded: list[bytes], streams: int
     return seconds
 
 
-def _producer_process(cfg: Config, bootstrap: str, encoded: list[bytes], count: int, streams: int, rate: float,
-                      results: Any) -> None:
+def _producer_process(
+    cfg: Config, bootstrap: str, encoded: list[bytes], count: int, streams: int, rate: float, results: Any
+) -> None:
     """Entry point of the latency run's producer process: sends, then reports (seconds sending, CPU
     seconds of the process while sending (all its threads; not its start), error)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -170,13 +184,14 @@ def delete_topics(cfg: Config, bootstrap: str) -> None:
         log.warning("bench: could not delete the bench topics (%s)", e)
 
 
-def end_to_end(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int,
-               broker_pid: int | None = None) -> Drained:
+def end_to_end(
+    cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int, broker_pid: int | None = None
+) -> Drained:
     """Drain a backlog of len(encoded) frames with one consumer; its CPU split covers the whole
     drain, the group join included."""
+    from cli.cputime import CpuSplit, per_frame_line
     from pipelines.broker import ensure_topics
     from pipelines.consumer import ScoringConsumer
-    from cli.cputime import CpuSplit, per_frame_line
 
     cfg = fresh_topics(cfg)
     ensure_topics(bootstrap, cfg)
@@ -192,19 +207,30 @@ def end_to_end(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
             raise RuntimeError(f"bench: {summary.scored} of {len(encoded)} frames scored ({summary.line()})")
         seconds = consumer.last_batch_mono - consumer.first_record_mono
         where = f"mean batch {summary.metrics.mean_batch:.0f}; {summary.times.line()}"
-        return Drained(len(encoded) / seconds, where, consumer.cpu_used, per_frame_line(consumer.cpu_used, len(encoded)))
+        return Drained(
+            len(encoded) / seconds, where, consumer.cpu_used, per_frame_line(consumer.cpu_used, len(encoded))
+        )
     finally:
         delete_topics(cfg, bootstrap)
 
 
-def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int, rate: float,
-               seconds: float, broker_pid: int | None = None, producer_linger_ms: int | None = None) -> Measured:
+def latency_at(
+    cfg: Config,
+    bootstrap: str,
+    scorer: Any,
+    encoded: list[bytes],
+    streams: int,
+    rate: float,
+    seconds: float,
+    broker_pid: int | None = None,
+    producer_linger_ms: int | None = None,
+) -> Measured:
     """Capture-to-publish latencies with frames produced at `rate`/s for `seconds` by a producer
     process (lingering producer_linger_ms, default producer.linger_ms); the CPU split runs from the
     first frame sent to the last published."""
+    from cli.cputime import CpuSplit, per_frame_line
     from pipelines.broker import ensure_topics
     from pipelines.consumer import ScoringConsumer
-    from cli.cputime import CpuSplit, per_frame_line
 
     cfg = fresh_topics(cfg)
     ensure_topics(bootstrap, cfg)
@@ -222,22 +248,7 @@ def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
                 raise RuntimeError("bench: the consumer did not join its group within 60 s")
             time.sleep(0.05)
         consumer.cpu_split = CpuSplit(runner.native_id, broker_pid)
-        # spawn, not fork: this process runs torch and Kafka client threads.
-        ctx = multiprocessing.get_context("spawn")
-        results = ctx.Queue()
-        load_cfg = cfg if producer_linger_ms is None else dataclasses.replace(
-            cfg, producer=dataclasses.replace(cfg.producer, linger_ms=producer_linger_ms))
-        proc = ctx.Process(target=_producer_process, args=(load_cfg, bootstrap, unique, n, streams, rate, results),
-                           name="bench-producer", daemon=True)
-        proc.start()
-        try:
-            sent_s, producer_cpu, error = results.get(timeout=seconds + 120)
-        except Exception:
-            raise RuntimeError(f"bench: the producer process gave no result (exit code {proc.exitcode})") from None
-        finally:
-            proc.join(30)
-        if error:
-            raise RuntimeError(f"bench producer process: {error}")
+        sent_s, producer_cpu = _load_from_process(cfg, bootstrap, unique, n, streams, rate, seconds, producer_linger_ms)
         achieved = n / sent_s
         runner.join(timeout=seconds + 60)
         if runner.is_alive():
@@ -255,33 +266,122 @@ def latency_at(cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], s
     return Measured(lat[skip:], achieved, cpu, per_frame_line(cpu, n))
 
 
+def _load_from_process(
+    cfg: Config,
+    bootstrap: str,
+    unique: list[bytes],
+    n: int,
+    streams: int,
+    rate: float,
+    seconds: float,
+    linger_ms: int | None,
+) -> tuple[float, float]:
+    """Send n frames at `rate`/s from a producer process of its own; (seconds it took, its CPU seconds)."""
+    # spawn, not fork: this process runs torch and Kafka client threads.
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    load_cfg = (
+        cfg
+        if linger_ms is None
+        else dataclasses.replace(cfg, producer=dataclasses.replace(cfg.producer, linger_ms=linger_ms))
+    )
+    proc = ctx.Process(
+        target=_producer_process,
+        args=(load_cfg, bootstrap, unique, n, streams, rate, results),
+        name="bench-producer",
+        daemon=True,
+    )
+    proc.start()
+    try:
+        sent_s, producer_cpu, error = results.get(timeout=seconds + 120)
+    except Exception:
+        raise RuntimeError(f"bench: the producer process gave no result (exit code {proc.exitcode})") from None
+    finally:
+        proc.join(30)
+    if error:
+        raise RuntimeError(f"bench producer process: {error}")
+    return sent_s, producer_cpu
+
+
 def run_bench(cfg: Config, args: Any) -> int:
     import torch
 
-    import monitor
     from pipelines.broker import open_broker
+    from pipelines.scoring import score_threads
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.model:
-        scorer = monitor.load_model(args.model, device=args.device or cfg.consumer.device)
-        model_note = args.model
-    else:
-        with tempfile.TemporaryDirectory(prefix="signwatch-bench-") as tmp:
-            path = os.path.join(tmp, "untrained.pt")
-            monitor.make_untrained_checkpoint(path, seed=0)
-            scorer = monitor.load_model(path, device=args.device or cfg.consumer.device)
-        model_note = "untrained checkpoint (scoring cost does not depend on training)"
-    batch = cfg.consumer.max_batch
+    scorer, model_note = _bench_scorer(cfg, args)
     frames = bench_frames(cfg, args.data, args.frames)
     mean_bytes = float(np.mean([len(e) for e in frames.encoded]))
-    print(f"bench pipeline: device {scorer.device}, torch threads {torch.get_num_threads()}, cpu cores {os.cpu_count()}, "
-          f"model {model_note}", flush=True)
-    print(f"  frames: {args.frames} ({frames.source}; {cfg.producer.encoding} ~{mean_bytes / 1024:.1f} KB each)", flush=True)
-
-    from pipelines.scoring import score_threads
+    print(
+        f"bench pipeline: device {scorer.device}, torch threads {torch.get_num_threads()}, cpu cores {os.cpu_count()}, "
+        f"model {model_note}",
+        flush=True,
+    )
+    print(
+        f"  frames: {args.frames} ({frames.source}; {cfg.producer.encoding} ~{mean_bytes / 1024:.1f} KB each)",
+        flush=True,
+    )
 
     slots = score_threads(cfg.consumer.score_threads, scorer)
+    with open_broker(cfg) as handle:
+        broker_pid = handle.broker.pid if handle.broker is not None else None
+        th = _throughput(cfg, handle, scorer, frames, args, slots, broker_pid)
+        measured = latency_at(
+            cfg,
+            handle.bootstrap,
+            scorer,
+            frames.encoded,
+            args.streams,
+            0.5 * th.drained.fps,
+            args.seconds,
+            broker_pid,
+            args.producer_linger_ms,
+        )
+    lat = measured.latencies_ms
+    p50, p95, p99 = (float(np.percentile(lat, q)) for q in (50, 95, 99))
+    print(
+        f"  latency:      capture->publish at {measured.achieved_fps:.0f} frames/s (half capacity, {args.streams} "
+        f"streams, {args.seconds:.0f} s, producer in its own process, linger {args.producer_linger_ms} ms): "
+        f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms (target p99 <= 250 ms)",
+        flush=True,
+    )
+    print(f"                CPU by part: {measured.cpu_line}", flush=True)
+    if args.json:
+        figures = _bench_figures(cfg, args, scorer, th, measured, (p50, p95, p99), mean_bytes)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"  wrote {args.json}", flush=True)
+    return 0
+
+
+def _bench_scorer(cfg: Config, args: Any) -> tuple[Any, str]:
+    """--model, or an untrained checkpoint (scoring cost does not depend on training); (scorer, note)."""
+    import monitor
+
+    device = args.device or cfg.consumer.device
+    if args.model:
+        return monitor.load_model(args.model, device=device), args.model
+    with tempfile.TemporaryDirectory(prefix="signwatch-bench-") as tmp:
+        path = os.path.join(tmp, "untrained.pt")
+        monitor.make_untrained_checkpoint(path, seed=0)
+        scorer = monitor.load_model(path, device=device)
+    return scorer, "untrained checkpoint (scoring cost does not depend on training)"
+
+
+class Throughput(NamedTuple):
+    one_fps: float  # scorer only, one batch at a time (best round)
+    many_fps: float  # scorer only, `slots` batches at once (best round)
+    slots: int
+    drained: Any  # the best end-to-end round (Drained)
+    rounds: int
+    ratio: float  # end to end / the faster scorer-only figure
+
+
+def _throughput(cfg: Config, handle: Any, scorer: Any, frames: Any, args: Any, slots: int, broker_pid) -> Throughput:
+    """Rounds of (scorer only, end to end) side by side, best of each, printed with their ratio."""
+    batch = cfg.consumer.max_batch
 
     def scorer_only() -> tuple[float, float]:
         one = scorer_only_fps(scorer, frames.decoded, batch)
@@ -290,51 +390,76 @@ def run_bench(cfg: Config, args: Any) -> int:
     # Two rounds of (scorer only, end to end), side by side, best of each: on a shared machine a
     # neighbour's burst in one measurement would otherwise move the ratio either way. The
     # scorer-only figure is the faster way of scoring, so a slow baseline cannot flatter the ratio.
-    with open_broker(cfg) as handle:
-        broker_pid = handle.broker.pid if handle.broker is not None else None
-        rounds = []
-        for _ in range(max(1, args.rounds)):
-            one, many = scorer_only()
-            rounds.append((one, many, end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, broker_pid)))
-        one_fps = max(r[0] for r in rounds)
-        many_fps = max(r[1] for r in rounds)
-        s_fps = max(one_fps, many_fps)
-        drained = max((r[2] for r in rounds), key=lambda d: d.fps)
-        e_fps = drained.fps
-        ways = f"one batch at a time {one_fps:.0f}" + (f", {slots} at once {many_fps:.0f}" if slots > 1 else "")
-        print(f"  scorer only:  {s_fps:8.0f} frames/s  (pre-decoded, batch {batch}; the faster of: {ways}; "
-              f"best of {len(rounds)})", flush=True)
-        ratio = e_fps / s_fps
-        print(f"  end to end:   {e_fps:8.0f} frames/s  (backlog through {'embedded' if handle.embedded else 'external'} "
-              f"broker: poll, decode, score, publish, acks, commit; best of {len(rounds)}: "
-              f"{', '.join(f'{r[2].fps:.0f}' for r in rounds)}; {drained.where})", flush=True)
-        print(f"                CPU by part: {drained.cpu_line}", flush=True)
-        print(f"  ratio:        {ratio:8.2f}           (target >= 0.80)", flush=True)
-        rate = 0.5 * e_fps
-        measured = latency_at(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, rate, args.seconds,
-                              broker_pid, args.producer_linger_ms)
-    lat, achieved = measured.latencies_ms, measured.achieved_fps
-    p50, p95, p99 = (float(np.percentile(lat, q)) for q in (50, 95, 99))
-    print(f"  latency:      capture->publish at {achieved:.0f} frames/s (half capacity, {args.streams} streams, "
-          f"{args.seconds:.0f} s, producer in its own process, linger {args.producer_linger_ms} ms): p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms "
-          f"(target p99 <= 250 ms)", flush=True)
-    print(f"                CPU by part: {measured.cpu_line}", flush=True)
+    rounds = []
+    for _ in range(max(1, args.rounds)):
+        one, many = scorer_only()
+        rounds.append((one, many, end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, broker_pid)))
+    one_fps = max(r[0] for r in rounds)
+    many_fps = max(r[1] for r in rounds)
+    s_fps = max(one_fps, many_fps)
+    drained = max((r[2] for r in rounds), key=lambda d: d.fps)
+    ways = f"one batch at a time {one_fps:.0f}" + (f", {slots} at once {many_fps:.0f}" if slots > 1 else "")
+    print(
+        f"  scorer only:  {s_fps:8.0f} frames/s  (pre-decoded, batch {batch}; the faster of: {ways}; "
+        f"best of {len(rounds)})",
+        flush=True,
+    )
+    ratio = drained.fps / s_fps
+    print(
+        f"  end to end:   {drained.fps:8.0f} frames/s  (backlog through {'embedded' if handle.embedded else 'external'} "
+        f"broker: poll, decode, score, publish, acks, commit; best of {len(rounds)}: "
+        f"{', '.join(f'{r[2].fps:.0f}' for r in rounds)}; {drained.where})",
+        flush=True,
+    )
+    print(f"                CPU by part: {drained.cpu_line}", flush=True)
+    print(f"  ratio:        {ratio:8.2f}           (target >= 0.80)", flush=True)
+    return Throughput(one_fps, many_fps, slots, drained, len(rounds), ratio)
+
+
+def _bench_figures(
+    cfg: Config,
+    args: Any,
+    scorer: Any,
+    th: Throughput,
+    measured: Measured,
+    percentiles: tuple[float, float, float],
+    mean_bytes: float,
+) -> dict[str, Any]:
+    """--json: the figures as flat keys, with CPU core-ms per frame by part of the pipeline."""
+    import torch
+
+    p50, p95, p99 = percentiles
+    lat = measured.latencies_ms
     figures = {
-        "scorer_only_fps": round(s_fps, 1), "scorer_only_one_batch_fps": round(one_fps, 1),
-        "scorer_only_parallel_fps": round(many_fps, 1), "score_threads": slots, "end_to_end_fps": round(e_fps, 1), "ratio": round(ratio, 3),
-        "latency_rate_fps": round(achieved, 1), "latency_p50_ms": round(p50, 1), "latency_p95_ms": round(p95, 1),
-        "latency_p99_ms": round(p99, 1), "latency_frames": int(len(lat)), "frames": args.frames, "batch": batch,
-        "streams": args.streams, "rounds": len(rounds), "device": str(scorer.device), "torch_threads": torch.get_num_threads(),
-        "cpu_cores": os.cpu_count(), "frame_bytes_mean": round(mean_bytes), "encoding": cfg.producer.encoding,
-        "max_wait_ms": cfg.consumer.max_wait_ms, "producer_linger_ms": args.producer_linger_ms, "fetch_max_wait_ms": cfg.kafka.fetch_max_wait_ms,
-        "ratio_target_met": ratio >= 0.8, "p99_target_met": p99 <= 250.0,
+        "scorer_only_fps": round(max(th.one_fps, th.many_fps), 1),
+        "scorer_only_one_batch_fps": round(th.one_fps, 1),
+        "scorer_only_parallel_fps": round(th.many_fps, 1),
+        "score_threads": th.slots,
+        "end_to_end_fps": round(th.drained.fps, 1),
+        "ratio": round(th.ratio, 3),
+        "latency_rate_fps": round(measured.achieved_fps, 1),
+        "latency_p50_ms": round(p50, 1),
+        "latency_p95_ms": round(p95, 1),
+        "latency_p99_ms": round(p99, 1),
+        "latency_frames": int(len(lat)),
+        "frames": args.frames,
+        "batch": cfg.consumer.max_batch,
+        "streams": args.streams,
+        "rounds": th.rounds,
+        "device": str(scorer.device),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_cores": os.cpu_count(),
+        "frame_bytes_mean": round(mean_bytes),
+        "encoding": cfg.producer.encoding,
+        "max_wait_ms": cfg.consumer.max_wait_ms,
+        "producer_linger_ms": args.producer_linger_ms,
+        "fetch_max_wait_ms": cfg.kafka.fetch_max_wait_ms,
+        "ratio_target_met": th.ratio >= 0.8,
+        "p99_target_met": p99 <= 250.0,
     }
     # CPU core-ms per frame by part of the pipeline, flat keys (cpu_e2e_scoring_ms, ...).
-    for tag, cpu, n in (("e2e", drained.cpu, args.frames), ("latency", measured.cpu, len(lat))):
+    for tag, cpu, n in (("e2e", th.drained.cpu, args.frames), ("latency", measured.cpu, len(lat))):
         for part, seconds in cpu.items():
-            figures[f"cpu_{tag}_{part.replace(' ', '_').replace('/', '').lower()}_ms"] = round(1000 * seconds / max(1, n), 3)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"  wrote {args.json}", flush=True)
-    return 0
+            key = f"cpu_{tag}_{part.replace(' ', '_').replace('/', '').lower()}_ms"
+            figures[key] = round(1000 * seconds / max(1, n), 3)
+    return figures

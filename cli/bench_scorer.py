@@ -1,11 +1,12 @@
 """`bench scorer`: the fast scorer against its floor and against the authors' batch-size-1 loop,
 measured side by side on the same batch, in interleaved rounds (shared machines are noisy)."""
+
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -31,16 +32,24 @@ def bench_batch(frames: list[np.ndarray], batch: int) -> list[np.ndarray]:
     return [frames[i % len(frames)] for i in range(batch)]
 
 
-def bench_scorer(scorer: Scorer, frames: list[np.ndarray], batch: int = 256, rounds: int = 7, loop_frames: int = 256,
-                 warmup: int = 2) -> dict[str, float | int | str]:
+def bench_scorer(
+    scorer: Scorer, frames: list[np.ndarray], batch: int = 256, rounds: int = 7, loop_frames: int = 256, warmup: int = 2
+) -> dict[str, float | int | str]:
     """Images/s of (a) forward + decoder backward, (b) the fast scorer, (c) the batch-size-1 loop."""
     dev = scorer.device
     x = scorer.preprocess(bench_batch(frames, batch)).to(dev)
     x_loop = x[: min(loop_frames, batch)]
     m, refs, beta = scorer.module, scorer.reference_gradients, scorer.beta
-    run_a = lambda: floor_forward_backward(m, x)
-    run_b = lambda: batched_scores(m, refs, x, beta)
-    run_c = lambda: reference_loop_scores(m, refs, x_loop, beta)
+
+    def run_a():
+        return floor_forward_backward(m, x)
+
+    def run_b():
+        return batched_scores(m, refs, x, beta)
+
+    def run_c():
+        return reference_loop_scores(m, refs, x_loop, beta)
+
     for _ in range(warmup):
         run_a(), run_b()
     run_c()
@@ -52,8 +61,8 @@ def bench_scorer(scorer: Scorer, frames: list[np.ndarray], batch: int = 256, rou
     a = batch / statistics.median(ta)
     b = batch / statistics.median(tb)
     c = x_loop.shape[0] / statistics.median(tc)
-    ratio_ba = statistics.median(ta_i / tb_i for ta_i, tb_i in zip(ta, tb))
-    ratio_bc = statistics.median((tc_i / x_loop.shape[0]) / (tb_i / batch) for tb_i, tc_i in zip(tb, tc))
+    ratio_ba = statistics.median(ta_i / tb_i for ta_i, tb_i in zip(ta, tb, strict=True))
+    ratio_bc = statistics.median((tc_i / x_loop.shape[0]) / (tb_i / batch) for tb_i, tc_i in zip(tb, tc, strict=True))
     # The fast scorer must agree with the loop on the frames both scored.
     fast = batched_scores(m, refs, x_loop, beta)[0].detach().cpu().double().numpy()
     slow = reference_loop_scores(m, refs, x_loop, beta).score

@@ -4,6 +4,7 @@ The pipeline bench uses it to say, per frame, what scoring, decoding, the consum
 client and the broker each cost, so a throughput figure comes with its explanation. Linux only;
 elsewhere `CpuSplit.stop()` returns {} and the bench prints no split.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,12 @@ from pathlib import Path
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # Thread name prefixes -> the part of the pipeline they belong to.
-_GROUPS = (("score", "scoring"), ("decode", "decode"), ("kafka", "Kafka client I/O"),
-           ("signwatch-network", "Kafka client I/O"))
+_GROUPS = (
+    ("score", "scoring"),
+    ("decode", "decode"),
+    ("kafka", "Kafka client I/O"),
+    ("signwatch-network", "Kafka client I/O"),
+)
 
 
 def _stat_cpu(path: Path) -> float | None:
@@ -90,5 +95,7 @@ def per_frame_line(split: dict[str, float], frames: int) -> str:
         return "not measured (no /proc)"
     parts = sorted(split.items(), key=lambda kv: -kv[1])
     total = sum(split.values())
-    return (", ".join(f"{name} {1000 * s / frames:.2f}" for name, s in parts)
-            + f"; total {1000 * total / frames:.2f} core-ms per frame")
+    return (
+        ", ".join(f"{name} {1000 * s / frames:.2f}" for name, s in parts)
+        + f"; total {1000 * total / frames:.2f} core-ms per frame"
+    )

@@ -1,4 +1,5 @@
 """Subcommands of the model area: synth, train, evaluate, bench scorer."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.options import add_device_option, add_json_option, fail as _err
+from cli.options import add_device_option, add_json_option
+from cli.options import fail as _err
 from pipelines.config import Config
 
 
@@ -20,13 +22,24 @@ def _write_json(path: str | None, figures: dict) -> None:
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 def _add_subset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--subset", choices=("all", "train", "test"), default="all",
-                   help="use all images, or only the train/test side of a track-wise split (default all)")
+    p.add_argument(
+        "--subset",
+        choices=("all", "train", "test"),
+        default="all",
+        help="use all images, or only the train/test side of a track-wise split (default all)",
+    )
     p.add_argument("--test-fraction", type=float, default=0.3, help="fraction of tracks on the test side (default 0.3)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the track-wise split (default 0)")
 
@@ -45,6 +58,7 @@ def _select(items: list[tuple[Path, str]], args: argparse.Namespace) -> list[tup
 
 # --- synth -----------------------------------------------------------------------------------------
 
+
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     from monitor.challenges import build_challenge_set
     from monitor.cure_tsr import challenge_code, training_images
@@ -61,17 +75,21 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     except ValueError as e:
         return _err(f"--challenges/--levels: {e}")
     try:
-        summary = build_challenge_set(items, args.out, challenges=challenges, levels=levels,
-                                      seed=args.seed, split=args.split, progress=True)
+        summary = build_challenge_set(
+            items, args.out, challenges=challenges, levels=levels, seed=args.seed, split=args.split, progress=True
+        )
     except ValueError as e:
         return _err(str(e))
-    Console(stderr=True).print(f"wrote {summary['images_written']} images ({len(summary['folders'])} folders) from "
-                               f"{summary['sources']} clean frames of {summary['tracks']} tracks to {args.out} "
-                               f"in {summary['seconds']} s")
+    Console(stderr=True).print(
+        f"wrote {summary['images_written']} images ({len(summary['folders'])} folders) from "
+        f"{summary['sources']} clean frames of {summary['tracks']} tracks to {args.out} "
+        f"in {summary['seconds']} s"
+    )
     return 0
 
 
 # --- train -----------------------------------------------------------------------------------------
+
 
 def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
     from monitor.cure_tsr import training_images
@@ -86,27 +104,45 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
     t = cfg.train
     epochs = args.epochs if args.epochs is not None else t.epochs
     console = Console(stderr=True)
-    console.print(f"training GradCon on {len(items)} clean frames from {len({g for _, g in items})} tracks of {src} "
-                  f"({epochs} epochs, {'colour' if t.channels == 3 else 'grey'})")
+    console.print(
+        f"training GradCon on {len(items)} clean frames from {len({g for _, g in items})} tracks of {src} "
+        f"({epochs} epochs, {'colour' if t.channels == 3 else 'grey'})"
+    )
     with _progress(console) as prog:
         task = prog.add_task("train", total=epochs, info="")
 
         def on_epoch(s) -> None:
-            prog.update(task, advance=1, info=f"loss {s.loss:.4f} recon {s.recon:.4f} grad {s.grad_loss:+.3f} "
-                                              f"| val {s.val_loss:.4f}")
+            prog.update(
+                task,
+                advance=1,
+                info=f"loss {s.loss:.4f} recon {s.recon:.4f} grad {s.grad_loss:+.3f} | val {s.val_loss:.4f}",
+            )
 
         try:
-            model_id, res = train_model([p for p, _ in items], [g for _, g in items], args.out, channels=t.channels,
-                                        epochs=epochs, batch_size=t.batch_size, lr=t.lr, alpha=t.alpha,
-                                        val_fraction=t.val_fraction, seed=args.seed if args.seed is not None else t.seed,
-                                        data_root=str(src), on_epoch=on_epoch)
+            model_id, res = train_model(
+                [p for p, _ in items],
+                [g for _, g in items],
+                args.out,
+                channels=t.channels,
+                epochs=epochs,
+                batch_size=t.batch_size,
+                lr=t.lr,
+                alpha=t.alpha,
+                val_fraction=t.val_fraction,
+                seed=args.seed if args.seed is not None else t.seed,
+                data_root=str(src),
+                on_epoch=on_epoch,
+            )
         except ValueError as e:
             return _err(str(e))
-    console.print(f"wrote {args.out} (model {model_id}): best epoch {res.best_epoch}, validation loss {res.best_val_loss:.5f}")
+    console.print(
+        f"wrote {args.out} (model {model_id}): best epoch {res.best_epoch}, validation loss {res.best_val_loss:.5f}"
+    )
     return 0
 
 
 # --- evaluate --------------------------------------------------------------------------------------
+
 
 def render_auroc_tables(table, console: Console) -> None:
     from calibration.evaluate import SCORE_KINDS
@@ -118,16 +154,23 @@ def render_auroc_tables(table, console: Console) -> None:
             t.add_column(f"L{lv}", justify="right")
         t.add_column("mean", justify="right", style="bold")
         for c in table.challenges:
-            t.add_row(c, *[f"{table.auroc[(kind, c, lv)]:.3f}" if (kind, c, lv) in table.auroc else "-" for lv in table.levels],
-                      f"{table.mean(kind, challenge=c):.3f}")
-        t.add_row("mean", *[f"{table.mean(kind, levels=(lv,)):.3f}" for lv in table.levels], f"{table.mean(kind):.3f}",
-                  style="bold")
+            t.add_row(
+                c,
+                *[f"{table.auroc[(kind, c, lv)]:.3f}" if (kind, c, lv) in table.auroc else "-" for lv in table.levels],
+                f"{table.mean(kind, challenge=c):.3f}",
+            )
+        t.add_row(
+            "mean",
+            *[f"{table.mean(kind, levels=(lv,)):.3f}" for lv in table.levels],
+            f"{table.mean(kind):.3f}",
+            style="bold",
+        )
         console.print(t)
 
 
 def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
-    from monitor import load_model
     from calibration.evaluate import evaluate_dir
+    from monitor import load_model
 
     console = Console()
     # Everything is checked before any scoring starts; each problem is one line.
@@ -157,19 +200,26 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     if args.report:
         from calibration.report import write_report
 
-        write_report(args.report, model=args.model, data=args.data, calibration=args.calibration,
-                     alert_cfg=cfg.alerts, device=args.device)
+        write_report(
+            args.report,
+            model=args.model,
+            data=args.data,
+            calibration=args.calibration,
+            alert_cfg=cfg.alerts,
+            device=args.device,
+        )
         console.print(f"report written to {args.report}")
     return 0
 
 
 # --- bench scorer ----------------------------------------------------------------------------------
 
+
 def cmd_bench_scorer(args: argparse.Namespace, cfg: Config) -> int:
     import torch
 
-    from monitor import load_model
     from cli.bench_scorer import bench_scorer, load_bench_frames
+    from monitor import load_model
     from monitor.checkpoint import make_untrained_checkpoint
 
     if args.threads:
@@ -186,24 +236,41 @@ def cmd_bench_scorer(args: argparse.Namespace, cfg: Config) -> int:
         return _err(str(e))
     frames = load_bench_frames(args.data)
     fig = bench_scorer(scorer, frames, batch=args.batch, rounds=args.rounds, loop_frames=args.loop_frames)
-    t = Table(title=f"scorer benchmark: batch {fig['batch']}, {fig['device']}, {fig['threads']} threads, "
-                    f"median of {fig['rounds']} interleaved rounds", title_justify="left")
+    t = Table(
+        title=f"scorer benchmark: batch {fig['batch']}, {fig['device']}, {fig['threads']} threads, "
+        f"median of {fig['rounds']} interleaved rounds",
+        title_justify="left",
+    )
     t.add_column("path")
     t.add_column("images/s", justify="right")
     t.add_row("(a) batched forward + decoder backward (floor)", f"{fig['floor_images_per_s']:,.0f}")
     t.add_row("(b) fast batched scorer", f"{fig['fast_images_per_s']:,.0f}")
     t.add_row("(c) batch-size-1 loop (authors')", f"{fig['loop_images_per_s']:,.0f}")
     Console().print(t)
-    print(f"b/a = {fig['fast_over_floor']:.3f}   b/c = {fig['fast_over_loop']:.1f}   "
-          f"max |fast - loop| = {fig['max_abs_diff_fast_vs_loop']:.2e}")
+    print(
+        f"b/a = {fig['fast_over_floor']:.3f}   b/c = {fig['fast_over_loop']:.1f}   "
+        f"max |fast - loop| = {fig['max_abs_diff_fast_vs_loop']:.2e}"
+    )
     _write_json(args.json, fig)
     return 0
 
 
 def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("synth", help="build a CURE-TSR-style challenge set from clean sign crops",
-                       description="Apply the 12 CURE-TSR challenge types at 5 levels to clean crops and write them "
-                                   "in the CURE-TSR layout (plus manifest.csv keeping each frame's track).")
+    """The model area's subcommands: synth, train, evaluate; bench scorer."""
+    _register_synth(sub)
+    _register_train(sub)
+    _register_evaluate(sub)
+    _register_bench_scorer(bench_sub)
+
+
+def _register_synth(sub: argparse._SubParsersAction) -> None:
+    """`synth`: a CURE-TSR-style challenge set from clean images."""
+    p = sub.add_parser(
+        "synth",
+        help="build a CURE-TSR-style challenge set from clean sign crops",
+        description="Apply the 12 CURE-TSR challenge types at 5 levels to clean crops and write them "
+        "in the CURE-TSR layout (plus manifest.csv keeping each frame's track).",
+    )
     p.add_argument("--data", required=True, help="folder of clean images (searched recursively)")
     p.add_argument("--out", required=True, help="output folder (CURE-TSR layout)")
     p.add_argument("--challenges", help="comma-separated challenge names or codes (default all 12)")
@@ -213,20 +280,35 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     _add_subset_args(p)
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("train", help="train GradCon on clean frames",
-                       description="Train GradCon on challenge-free frames: a CURE-TSR layout (its ChallengeFree "
-                                   "frames) or any folder of clean images. Validation is split by track.")
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"),
-                   help="training data (default: ../shared/data/belgiumtsc)")
+
+def _register_train(sub: argparse._SubParsersAction) -> None:
+    """`train`: a GradCon model on clean images."""
+    p = sub.add_parser(
+        "train",
+        help="train GradCon on clean frames",
+        description="Train GradCon on challenge-free frames: a CURE-TSR layout (its ChallengeFree "
+        "frames) or any folder of clean images. Validation is split by track.",
+    )
+    p.add_argument(
+        "--data",
+        default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"),
+        help="training data (default: ../shared/data/belgiumtsc)",
+    )
     p.add_argument("--out", default="runs/model.pt", help="checkpoint to write (default runs/model.pt)")
     p.add_argument("--epochs", type=int, help="epochs (default: train.epochs in the config, 60)")
     p.add_argument("--seed", type=int, help="seed (default: train.seed in the config)")
     _add_subset_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="AUROC per challenge type and level on a CURE-TSR layout",
-                       description="Challenge-free frames are the inliers, the same frames under each challenge "
-                                   "type and level the outliers (the paper's protocol).")
+
+def _register_evaluate(sub: argparse._SubParsersAction) -> None:
+    """`evaluate`: the model's scores on a challenge set."""
+    p = sub.add_parser(
+        "evaluate",
+        help="AUROC per challenge type and level on a CURE-TSR layout",
+        description="Challenge-free frames are the inliers, the same frames under each challenge "
+        "type and level the outliers (the paper's protocol).",
+    )
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True, help="CURE-TSR layout (real data set or one built by synth)")
     add_device_option(p)
@@ -235,9 +317,15 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
     p.add_argument("--report", metavar="DIR", help="write a full evaluation report (JSON, Markdown, ROC PNGs) to DIR")
     p.set_defaults(func=cmd_evaluate)
 
-    p = bench_sub.add_parser("scorer", help="fast scorer vs its floor vs the batch-size-1 loop",
-                             description="Images/s of (a) batched forward + decoder backward, (b) the fast scorer, "
-                                         "(c) the authors' batch-size-1 loop, on the same batch; ratios b/a and b/c.")
+
+def _register_bench_scorer(bench_sub: argparse._SubParsersAction) -> None:
+    """`bench scorer`: the scorer's images/s."""
+    p = bench_sub.add_parser(
+        "scorer",
+        help="fast scorer vs its floor vs the batch-size-1 loop",
+        description="Images/s of (a) batched forward + decoder backward, (b) the fast scorer, "
+        "(c) the authors' batch-size-1 loop, on the same batch; ratios b/a and b/c.",
+    )
     p.add_argument("--model", help="checkpoint (default: an untrained model; speed does not depend on weights)")
     p.add_argument("--data", help="folder of images for the batch (default ../shared/data/belgiumtsc)")
     p.add_argument("--batch", type=int, default=256)

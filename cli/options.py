@@ -4,6 +4,7 @@ Each helper adds one option with the name, default and help the commands have al
 arguments say where a command's option differs (commands that fall back on the config leave the
 default None and say so in their help).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Subcommands of the streaming area: broker, produce {camera,replay,folder}, score, demo, bench pipeline."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,10 +8,11 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from cli.options import add_device_option, add_json_option, fail as _err
+from cli.options import add_device_option, add_json_option
+from cli.options import fail as _err
 from pipelines.config import Config
 
 log = logging.getLogger("signwatch.cli")
@@ -40,8 +42,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
         if signum == signal.SIGINT and stop.is_set():
             raise KeyboardInterrupt
         if not stop.is_set():
-            print(f"\n{signal.Signals(signum).name}: finishing the work in hand, then stopping "
-                  "(Ctrl-C again to interrupt)", file=sys.stderr)
+            print(
+                f"\n{signal.Signals(signum).name}: finishing the work in hand, then stopping "
+                "(Ctrl-C again to interrupt)",
+                file=sys.stderr,
+            )
         stop.set()
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -53,8 +58,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
 
 
 def _kafka_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bootstrap-servers", metavar="HOST:PORT[,...]",
-                   help="Kafka cluster to use (overrides kafka.bootstrap_servers); without one an embedded broker is started")
+    p.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT[,...]",
+        help="Kafka cluster to use (overrides kafka.bootstrap_servers); without one an embedded broker is started",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, including the Kafka client's warnings")
 
 
@@ -66,19 +74,26 @@ def _apply_kafka_args(cfg: Config, args: argparse.Namespace) -> None:
 
 def _warn_private_broker(handle, what: str) -> None:
     if handle.embedded:
-        log.warning("%s: the embedded broker at %s lives only as long as this process; to connect separate processes "
-                    "run `run_monitor.py broker` and pass its address with --bootstrap-servers", what, handle.bootstrap)
+        log.warning(
+            "%s: the embedded broker at %s lives only as long as this process; to connect separate processes "
+            "run `run_monitor.py broker` and pass its address with --bootstrap-servers",
+            what,
+            handle.bootstrap,
+        )
 
 
 # --- broker --------------------------------------------------------------------------------------
+
 
 def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
     from pipelines.broker import BrokerError, EmbeddedBroker, ensure_topics, output_ends
 
     setup_logging(args.verbose)
     if cfg.kafka.bootstrap_servers:
-        return _err(f"kafka.bootstrap_servers is set ({cfg.kafka.bootstrap_servers}); `broker` runs the embedded broker, "
-                    "which is only for deployments without a cluster")
+        return _err(
+            f"kafka.bootstrap_servers is set ({cfg.kafka.bootstrap_servers}); `broker` runs the embedded broker, "
+            "which is only for deployments without a cluster"
+        )
     port = args.port if args.port is not None else cfg.kafka.embedded_port
     broker = EmbeddedBroker(port=port, start_timeout_s=cfg.kafka.embedded_start_timeout_s)
     stop = threading.Event()
@@ -88,8 +103,11 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
                 broker.start()
                 ensure_topics(broker.bootstrap, cfg)
                 print(f"bootstrap servers: {broker.bootstrap}", flush=True)
-                print("embedded broker running (memory storage: a restart loses every record); Ctrl-C stops it",
-                      file=sys.stderr, flush=True)
+                print(
+                    "embedded broker running (memory storage: a restart loses every record); Ctrl-C stops it",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 while not stop.wait(0.5):
                     if not broker.running:
                         return _err("the embedded broker exited unexpectedly" + output_ends(broker.log_path), 1)
@@ -103,9 +121,12 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
 
 # --- produce -------------------------------------------------------------------------------------
 
+
 def _produce_common(p: argparse.ArgumentParser) -> None:
     _kafka_args(p)
-    p.add_argument("--fps", type=float, help="frames per second per stream (default producer.fps; 0 = as fast as possible)")
+    p.add_argument(
+        "--fps", type=float, help="frames per second per stream (default producer.fps; 0 = as fast as possible)"
+    )
     p.add_argument("--encoding", choices=("jpeg", "png"), help="wire encoding (default producer.encoding)")
     p.add_argument("--quality", type=int, help="JPEG quality 1-100 (default producer.jpeg_quality)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames in total")
@@ -118,62 +139,19 @@ def _csv(text: str | None) -> list[str] | None:
 
 def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
     from pipelines.broker import BrokerError, ensure_topics, open_broker
-    from pipelines.producers import (FrameProducer, camera_ticks, cure_sequences, folder_sequences, parse_roi,
-                                     parse_size, produce, replay_ticks)
+    from pipelines.producers import FrameProducer, produce
 
     _apply_kafka_args(cfg, args)
-    if args.encoding:
-        cfg.producer.encoding = args.encoding
-    if args.quality is not None:
-        if not 1 <= args.quality <= 100:
-            return _err(f"--quality must be 1..100, got {args.quality}")
-        cfg.producer.jpeg_quality = args.quality
-    if args.topic:
-        cfg.kafka.frames_topic = args.topic
-    if args.fps is not None and args.fps < 0:
-        return _err(f"--fps must be >= 0, got {args.fps}")
+    problem = _apply_produce_options(cfg, args)
+    if problem:
+        return _err(problem)
     stop = threading.Event()
-
     # Build the source first: a wrong path or option is reported before any broker is touched.
     try:
         if args.source_kind == "camera":
-            roi = parse_roi(args.roi) if args.roi else None
-            size = parse_size(args.resize) if args.resize else None
-            src = args.source
-            if not src.isdigit() and "://" not in src and not Path(src).is_file():
-                return _err(f"camera source {src!r}: not a device index, a URL or an existing video file")
-            fps = cfg.producer.fps if args.fps is None else args.fps
-            ticks = camera_ticks(src, args.stream, stop, roi=roi, size=size, fps=fps, loop=args.loop)
-            source = f"camera:{src}"
-            # A live camera paces itself (camera_ticks drops frames above --fps); a file is paced by produce().
-            pace = fps if Path(src).is_file() else 0.0
+            ticks, source, pace = _camera_source(args, cfg, stop)
         else:
-            root = Path(args.root)
-            if not root.is_dir():
-                return _err(f"{root}: not a directory")
-            if args.streams < 1:
-                return _err(f"--streams must be >= 1, got {args.streams}")
-            if args.source_kind == "replay":
-                levels = [int(v) for v in _csv(args.levels)] if args.levels else None
-                seqs = cure_sequences(root, _csv(args.challenges), levels, _csv(args.signs))
-                if not seqs:
-                    return _err(f"{root}: no CURE-TSR frames match (check the folder layout and the filters)")
-                source = "replay"
-            else:
-                truth = None
-                if args.challenge:
-                    from monitor.cure_tsr import challenge_code
-                    from pipelines.wire import CHALLENGE_NAMES
-
-                    truth = (CHALLENGE_NAMES[challenge_code(args.challenge)], args.level)
-                    if not 0 <= args.level <= 5:
-                        return _err(f"--level must be 0..5, got {args.level}")
-                seqs = folder_sequences(root, truth)
-                if not seqs:
-                    return _err(f"{root}: no images found")
-                source = "folder"
-            ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop)
-            pace = cfg.producer.fps if args.fps is None else args.fps
+            ticks, source, pace = _recorded_source(args, cfg)
     except (ValueError, FileNotFoundError) as e:
         return _err(str(e))
 
@@ -194,7 +172,74 @@ def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
     return 1 if report.undelivered or report.errors else 0
 
 
+def _apply_produce_options(cfg: Config, args: argparse.Namespace) -> str | None:
+    """--encoding, --quality, --topic and --fps into the config; the one-line problem, or None."""
+    if args.encoding:
+        cfg.producer.encoding = args.encoding
+    if args.quality is not None:
+        if not 1 <= args.quality <= 100:
+            return f"--quality must be 1..100, got {args.quality}"
+        cfg.producer.jpeg_quality = args.quality
+    if args.topic:
+        cfg.kafka.frames_topic = args.topic
+    if args.fps is not None and args.fps < 0:
+        return f"--fps must be >= 0, got {args.fps}"
+    return None
+
+
+def _camera_source(args: argparse.Namespace, cfg: Config, stop: threading.Event) -> tuple[Iterator, str, float]:
+    """`produce camera`: (ticks, source name, pace for produce()); ValueError for a wrong source or option."""
+    from pipelines.producers import camera_ticks, parse_roi, parse_size
+
+    roi = parse_roi(args.roi) if args.roi else None
+    size = parse_size(args.resize) if args.resize else None
+    src = args.source
+    if not src.isdigit() and "://" not in src and not Path(src).is_file():
+        raise ValueError(f"camera source {src!r}: not a device index, a URL or an existing video file")
+    fps = cfg.producer.fps if args.fps is None else args.fps
+    ticks = camera_ticks(src, args.stream, stop, roi=roi, size=size, fps=fps, loop=args.loop)
+    # A live camera paces itself (camera_ticks drops frames above --fps); a file is paced by produce().
+    pace = fps if Path(src).is_file() else 0.0
+    return ticks, f"camera:{src}", pace
+
+
+def _recorded_source(args: argparse.Namespace, cfg: Config) -> tuple[Iterator, str, float]:
+    """`produce replay` and `produce folder`: recorded sequences dealt to --streams streams."""
+    from pipelines.producers import cure_sequences, folder_sequences, replay_ticks
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a directory")
+    if args.streams < 1:
+        raise ValueError(f"--streams must be >= 1, got {args.streams}")
+    if args.source_kind == "replay":
+        levels = [int(v) for v in _csv(args.levels)] if args.levels else None
+        seqs = cure_sequences(root, _csv(args.challenges), levels, _csv(args.signs))
+        if not seqs:
+            raise ValueError(f"{root}: no CURE-TSR frames match (check the folder layout and the filters)")
+    else:
+        seqs = folder_sequences(root, _folder_truth(args))
+        if not seqs:
+            raise ValueError(f"{root}: no images found")
+    ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop)
+    return ticks, args.source_kind, cfg.producer.fps if args.fps is None else args.fps
+
+
+def _folder_truth(args: argparse.Namespace) -> tuple[str, int] | None:
+    """`produce folder --challenge --level`: the ground truth every frame is labelled with, or None."""
+    if not args.challenge:
+        return None
+    from monitor.cure_tsr import challenge_code
+    from pipelines.wire import CHALLENGE_NAMES
+
+    truth = (CHALLENGE_NAMES[challenge_code(args.challenge)], args.level)
+    if not 0 <= args.level <= 5:
+        raise ValueError(f"--level must be 0..5, got {args.level}")
+    return truth
+
+
 # --- score ---------------------------------------------------------------------------------------
+
 
 def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     from pipelines.broker import BrokerError, ensure_topics, open_broker
@@ -237,8 +282,14 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
         with stop_on_signals(stop), open_broker(cfg) as handle:
             _warn_private_broker(handle, "score")
             ensure_topics(handle.bootstrap, cfg)
-            log.info("score: model %s on %s, group %s, topic %s -> %s", scorer.model_id, scorer.device, c.group_id,
-                     cfg.kafka.frames_topic, cfg.kafka.scores_topic)
+            log.info(
+                "score: model %s on %s, group %s, topic %s -> %s",
+                scorer.model_id,
+                scorer.device,
+                c.group_id,
+                cfg.kafka.frames_topic,
+                cfg.kafka.scores_topic,
+            )
             consumer = ScoringConsumer(cfg, handle.bootstrap, scorer, on_scored=hook, name=args.name, stop=stop)
             summary = consumer.run(max_records=args.max_frames, idle_exit_s=args.idle_exit)
     except BrokerError as e:
@@ -248,6 +299,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
 
 
 # --- registration --------------------------------------------------------------------------------
+
 
 def _replay_stream_args(p: argparse.ArgumentParser, prefix: str) -> None:
     """--streams, --prefix and --loop of the sources that deal recorded frames to parallel streams."""
@@ -259,117 +311,198 @@ def _replay_stream_args(p: argparse.ArgumentParser, prefix: str) -> None:
 def _bench_source_args(p: argparse.ArgumentParser) -> None:
     """--model and --data of the pipeline benchmarks."""
     p.add_argument("--model", help="checkpoint (default: an untrained one; scoring cost does not depend on training)")
-    p.add_argument("--data", help="image folder to take frames from (default ../shared/data/belgiumtsc, else synthetic)")
+    p.add_argument(
+        "--data", help="image folder to take frames from (default ../shared/data/belgiumtsc, else synthetic)"
+    )
 
 
 def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker in the foreground",
-                       description="Start the embedded Tansu broker (memory storage) on a loopback port, create the "
-                                   "topics, print its bootstrap address and run until Ctrl-C/SIGTERM.")
+    """The streaming area's subcommands: broker, produce, score, demo; bench pipeline and bench soak."""
+    _register_broker(sub)
+    _register_produce(sub)
+    _register_score(sub)
+    _register_demo(sub)
+    _register_bench_pipeline(bench_sub)
+    _register_bench_soak(bench_sub)
+
+
+def _register_broker(sub: argparse._SubParsersAction) -> None:
+    """`broker`: the embedded broker in the foreground."""
+    p = sub.add_parser(
+        "broker",
+        help="run the embedded Kafka-compatible broker in the foreground",
+        description="Start the embedded Tansu broker (memory storage) on a loopback port, create the "
+        "topics, print its bootstrap address and run until Ctrl-C/SIGTERM.",
+    )
     p.add_argument("--port", type=int, help="port to listen on (default kafka.embedded_port; 0 = any free port)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_broker)
 
-    p = sub.add_parser("produce", help="send frames from a camera, a CURE-TSR replay or an image folder to Kafka",
-                       description="Encode frames (JPEG by default) and send them to the frames topic, key = stream id, "
-                                   "with the headers of docs/WIRE.md. Prints a summary on exit, including every frame "
-                                   "the broker did not acknowledge; exits 1 if there was any.")
+
+def _register_produce(sub: argparse._SubParsersAction) -> None:
+    """`produce camera|replay|folder`: frames from a source to the frames topic."""
+    p = sub.add_parser(
+        "produce",
+        help="send frames from a camera, a CURE-TSR replay or an image folder to Kafka",
+        description="Encode frames (JPEG by default) and send them to the frames topic, key = stream id, "
+        "with the headers of docs/WIRE.md. Prints a summary on exit, including every frame "
+        "the broker did not acknowledge; exits 1 if there was any.",
+    )
     kinds = p.add_subparsers(dest="source_kind", metavar="SOURCE", required=True)
-    cam = kinds.add_parser("camera", help="a camera device index, an RTSP/HTTP URL or a video file",
-                           description="Read a camera (device index like 0, RTSP/HTTP URL) or a video file with OpenCV. "
-                                       "A live source that drops is reopened with exponential backoff; a video file "
-                                       "ends at its last frame unless --loop.")
+    cam = kinds.add_parser(
+        "camera",
+        help="a camera device index, an RTSP/HTTP URL or a video file",
+        description="Read a camera (device index like 0, RTSP/HTTP URL) or a video file with OpenCV. "
+        "A live source that drops is reopened with exponential backoff; a video file "
+        "ends at its last frame unless --loop.",
+    )
     cam.add_argument("source", help="device index, URL or video file")
     cam.add_argument("--stream", default="camera-0", help="stream id (record key) (default camera-0)")
     cam.add_argument("--roi", metavar="X,Y,W,H", help="crop each frame to this region first")
     cam.add_argument("--resize", metavar="WxH", help="resize each (cropped) frame to this size")
     cam.add_argument("--loop", action="store_true", help="play a video file again from the start at its end")
     _produce_common(cam)
-    rep = kinds.add_parser("replay", help="replay a CURE-TSR layout as parallel streams with ground-truth headers",
-                           description="Replay the sign sequences of a CURE-TSR layout (monitor.cure_tsr), dealt round "
-                                       "robin to --streams parallel streams; every frame carries its challenge, level, "
-                                       "sign and sequence as headers.")
+    rep = kinds.add_parser(
+        "replay",
+        help="replay a CURE-TSR layout as parallel streams with ground-truth headers",
+        description="Replay the sign sequences of a CURE-TSR layout (monitor.cure_tsr), dealt round "
+        "robin to --streams parallel streams; every frame carries its challenge, level, "
+        "sign and sequence as headers.",
+    )
     rep.add_argument("root", help="CURE-TSR root (Real_Train/ChallengeFree/..., or a set built by `synth`)")
     rep.add_argument("--challenges", metavar="A,B", help="challenge types to keep, names or codes (e.g. none,rain,5)")
     rep.add_argument("--levels", metavar="1,3", help="challenge levels to keep (0 = challenge-free)")
     rep.add_argument("--signs", metavar="A,B", help="sign types to keep, names or codes (e.g. stop,yield)")
     _replay_stream_args(rep, prefix="replay")
     _produce_common(rep)
-    fol = kinds.add_parser("folder", help="replay the images of a folder (sorted; tracks stay together)",
-                           description="Replay every image under a folder in sorted order, grouped into tracks "
-                                       "('<track>_<frame>' names, e.g. BelgiumTSC) or folders, dealt to --streams streams.")
+    fol = kinds.add_parser(
+        "folder",
+        help="replay the images of a folder (sorted; tracks stay together)",
+        description="Replay every image under a folder in sorted order, grouped into tracks "
+        "('<track>_<frame>' names, e.g. BelgiumTSC) or folders, dealt to --streams streams.",
+    )
     fol.add_argument("root", help="image folder (searched recursively)")
     _replay_stream_args(fol, prefix="folder")
-    fol.add_argument("--challenge", help="label every frame with this ground-truth challenge (e.g. none for clean images)")
+    fol.add_argument(
+        "--challenge", help="label every frame with this ground-truth challenge (e.g. none for clean images)"
+    )
     fol.add_argument("--level", type=int, default=0, help="ground-truth level for --challenge (default 0)")
     _produce_common(fol)
     p.set_defaults(func=cmd_produce)
 
-    p = sub.add_parser("score", help="run a scoring consumer: frames topic -> GradCon scores -> scores topic",
-                       description="Join the scoring consumer group, decode and micro-batch frames, score them with "
-                                   "the model and publish one JSON score per frame; bad records go to the dead-letter "
-                                   "topic. Offsets are committed only after the broker acknowledged the results "
-                                   "(at-least-once). Prints metrics every consumer.metrics_interval_s and a summary on "
-                                   "exit (Ctrl-C/SIGTERM finish the batch in hand first).")
+
+def _register_score(sub: argparse._SubParsersAction) -> None:
+    """`score`: a scoring consumer (with calibrated alerts when given a calibration)."""
+    p = sub.add_parser(
+        "score",
+        help="run a scoring consumer: frames topic -> GradCon scores -> scores topic",
+        description="Join the scoring consumer group, decode and micro-batch frames, score them with "
+        "the model and publish one JSON score per frame; bad records go to the dead-letter "
+        "topic. Offsets are committed only after the broker acknowledged the results "
+        "(at-least-once). Prints metrics every consumer.metrics_interval_s and a summary on "
+        "exit (Ctrl-C/SIGTERM finish the batch in hand first).",
+    )
     _kafka_args(p)
     p.add_argument("--model", help="checkpoint to score with (default consumer.model)")
-    p.add_argument("--calibration", help="calibration file: calibrated decisions, condition names and alerts "
-                                         "(default consumer.calibration; none: scores only)")
+    p.add_argument(
+        "--calibration",
+        help="calibration file: calibrated decisions, condition names and alerts "
+        "(default consumer.calibration; none: scores only)",
+    )
     add_device_option(p, default=None)
     p.add_argument("--group", help="consumer group id (default consumer.group_id)")
-    p.add_argument("--group-instance-id", dest="group_instance_id",
-                   help="static membership id: a restarted member takes its partitions back without a rebalance")
-    p.add_argument("--max-batch", dest="max_batch", type=int, help="frames per scoring batch (default consumer.max_batch)")
+    p.add_argument(
+        "--group-instance-id",
+        dest="group_instance_id",
+        help="static membership id: a restarted member takes its partitions back without a rebalance",
+    )
+    p.add_argument(
+        "--max-batch", dest="max_batch", type=int, help="frames per scoring batch (default consumer.max_batch)"
+    )
     p.add_argument("--name", help="consumer name in logs and dead letters (default host-pid)")
     p.add_argument("--max-frames", type=int, help="exit after handling this many records (scored or dead-lettered)")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("demo", help="the whole monitor in one process: broker, model, calibration, episodes, alerts, console",
-                       description="Start the embedded broker (unless kafka.bootstrap_servers is set; then demo-only "
-                                   "topics are used), take --model or train a quick one, calibrate (or take --calibration), "
-                                   "replay unseen sign tracks on several streams whose condition changes over time (clear, "
-                                   "rain, clear, blur, ...), score them with calibrated alerts, show the live console and "
-                                   "print one row per episode: alert raised, condition named, delay.")
+
+def _register_demo(sub: argparse._SubParsersAction) -> None:
+    """`demo`: the whole monitor in one process (options in cli/demo.py)."""
+    p = sub.add_parser(
+        "demo",
+        help="the whole monitor in one process: broker, model, calibration, episodes, alerts, console",
+        description="Start the embedded broker (unless kafka.bootstrap_servers is set; then demo-only "
+        "topics are used), take --model or train a quick one, calibrate (or take --calibration), "
+        "replay unseen sign tracks on several streams whose condition changes over time (clear, "
+        "rain, clear, blur, ...), score them with calibrated alerts, show the live console and "
+        "print one row per episode: alert raised, condition named, delay.",
+    )
     _kafka_args(p)
     from cli.demo import add_demo_arguments
 
     add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
 
-    p = bench_sub.add_parser("pipeline", help="scorer-only vs end-to-end frames/s through the broker, and latency",
-                             description="From one run: scorer-only frames/s on pre-decoded batches; end-to-end frames/s "
-                                         "draining a backlog through the broker (poll, decode, score, publish, acks, "
-                                         "commit); their ratio (target >= 0.8); and capture-to-publish latency "
-                                         "p50/p95/p99 at half the measured capacity (target p99 <= 250 ms).")
+
+def _register_bench_pipeline(bench_sub: argparse._SubParsersAction) -> None:
+    """`bench pipeline`: scorer-only vs end-to-end frames/s, and latency."""
+    p = bench_sub.add_parser(
+        "pipeline",
+        help="scorer-only vs end-to-end frames/s through the broker, and latency",
+        description="From one run: scorer-only frames/s on pre-decoded batches; end-to-end frames/s "
+        "draining a backlog through the broker (poll, decode, score, publish, acks, "
+        "commit); their ratio (target >= 0.8); and capture-to-publish latency "
+        "p50/p95/p99 at half the measured capacity (target p99 <= 250 ms).",
+    )
     _kafka_args(p)
     _bench_source_args(p)
     p.add_argument("--frames", type=int, default=6000, help="frames in the end-to-end backlog (default 6000)")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of the latency run (default 10)")
     p.add_argument("--streams", type=int, default=4, help="streams the frames are spread over (default 4)")
-    p.add_argument("--rounds", type=int, default=2,
-                   help="rounds of (scorer only, end to end) measured side by side; the best of each is kept (default 2)")
-    p.add_argument("--producer-linger-ms", dest="producer_linger_ms", type=int, default=20,
-                   help="linger_ms of the latency run's producer process, the load generator (default 20; its wait "
-                        "is part of the measured latency)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds of (scorer only, end to end) measured side by side; the best of each is kept (default 2)",
+    )
+    p.add_argument(
+        "--producer-linger-ms",
+        dest="producer_linger_ms",
+        type=int,
+        default=20,
+        help="linger_ms of the latency run's producer process, the load generator (default 20; its wait "
+        "is part of the measured latency)",
+    )
     add_device_option(p, default=None)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     add_json_option(p, "also write the figures as flat JSON keys", metavar="PATH")
     p.set_defaults(func=cmd_bench_pipeline)
 
-    p = bench_sub.add_parser("soak", help="sustained load: latency, dead letters and consumer memory minute by minute",
-                             description="Measure the end-to-end capacity, then stream at --load of it from --streams "
-                                         "streams (plus one poison record a second) for --minutes into a scoring "
-                                         "process; print per minute the frames, capture-to-score latency p50/p95/p99, "
-                                         "dead letters and the consumer's RSS, and at the end its RSS slope (MiB/min).")
+
+def _register_bench_soak(bench_sub: argparse._SubParsersAction) -> None:
+    """`bench soak`: sustained load minute by minute."""
+    p = bench_sub.add_parser(
+        "soak",
+        help="sustained load: latency, dead letters and consumer memory minute by minute",
+        description="Measure the end-to-end capacity, then stream at --load of it from --streams "
+        "streams (plus one poison record a second) for --minutes into a scoring "
+        "process; print per minute the frames, capture-to-score latency p50/p95/p99, "
+        "dead letters and the consumer's RSS, and at the end its RSS slope (MiB/min).",
+    )
     _kafka_args(p)
     p.add_argument("--minutes", type=float, default=10.0, help="how long to stream (default 10)")
-    p.add_argument("--load", type=float, default=0.8, help="fraction of the measured capacity to stream at (default 0.8)")
+    p.add_argument(
+        "--load", type=float, default=0.8, help="fraction of the measured capacity to stream at (default 0.8)"
+    )
     p.add_argument("--rate", type=float, help="frames/s in total (skips measuring the capacity)")
     p.add_argument("--streams", type=int, default=8, help="streams (default 8)")
     _bench_source_args(p)
-    p.add_argument("--capacity-frames", dest="capacity_frames", type=int, default=3000,
-                   help="backlog used to measure the capacity (default 3000)")
+    p.add_argument(
+        "--capacity-frames",
+        dest="capacity_frames",
+        type=int,
+        default=3000,
+        help="backlog used to measure the capacity (default 3000)",
+    )
     add_device_option(p, default=None)
     add_json_option(p, "also write the figures (per minute, RSS samples) as JSON", metavar="PATH")
     p.set_defaults(func=cmd_bench_soak)
@@ -414,8 +547,8 @@ def cmd_bench_pipeline(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
-    from pipelines.broker import BrokerError
     from cli.demo import run_demo
+    from pipelines.broker import BrokerError
 
     _apply_kafka_args(cfg, args)
     if args.frames < 1 or args.streams < 1 or args.epochs < 1 or (args.fps is not None and args.fps < 0):
@@ -434,8 +567,8 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_bench_soak(args: argparse.Namespace, cfg: Config) -> int:
-    from pipelines.broker import BrokerError
     from cli.soak import run_soak
+    from pipelines.broker import BrokerError
 
     _apply_kafka_args(cfg, args)
     if args.minutes <= 0 or args.streams < 1 or not 0 < args.load <= 1.5 or (args.rate is not None and args.rate <= 0):

@@ -1,4 +1,5 @@
 """The demo, bench pipeline and broker commands, end to end on a real embedded broker."""
+
 from __future__ import annotations
 
 import json
@@ -25,22 +26,46 @@ def _need_data():
 
 def test_demo_scores_every_replayed_frame(untrained_checkpoint, capsys):
     _need_data()
-    rc = run_monitor.main(["demo", "--frames", "120", "--streams", "3", "--fps", "0", "--no-console",
-                           "--model", str(untrained_checkpoint)])
+    rc = run_monitor.main(
+        [
+            "demo",
+            "--frames",
+            "120",
+            "--streams",
+            "3",
+            "--fps",
+            "0",
+            "--no-console",
+            "--model",
+            str(untrained_checkpoint),
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, out + err
     assert "demo: 120 frames from 3 streams -> scored 120, dead letters 0" in out
     assert "embedded Tansu at" in err
     for stream, condition in (("demo-0", "-"), ("demo-1", "rain"), ("demo-2", "exposure")):
-        line = next(l for l in out.splitlines() if l.strip().startswith(stream))
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(stream))
         assert line.split()[1] == "40" and line.split()[2] == condition
 
 
 def test_bench_pipeline_reports_flat_json(untrained_checkpoint, tmp_path, capsys):
     _need_data()
     path = tmp_path / "bench.json"
-    rc = run_monitor.main(["bench", "pipeline", "--model", str(untrained_checkpoint), "--frames", "512", "--seconds", "1",
-                           "--json", str(path)])
+    rc = run_monitor.main(
+        [
+            "bench",
+            "pipeline",
+            "--model",
+            str(untrained_checkpoint),
+            "--frames",
+            "512",
+            "--seconds",
+            "1",
+            "--json",
+            str(path),
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, out + err
     figures = json.loads(path.read_text())
@@ -54,8 +79,14 @@ def test_broker_command_prints_its_address_and_stops_cleanly_on_sigterm():
     from pipelines.broker import partition_counts, topic_names
     from pipelines.config import Config
 
-    p = subprocess.Popen([sys.executable, str(REPO / "run_monitor.py"), "broker"], cwd=REPO, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    p = subprocess.Popen(
+        [sys.executable, str(REPO / "run_monitor.py"), "broker"],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         line = p.stdout.readline()
         assert line.startswith("bootstrap servers: 127.0.0.1:"), line + p.stderr.read()

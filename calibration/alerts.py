@@ -33,6 +33,7 @@ Rules (AlertConfig):
   crash) changes nothing and emits nothing. A seq more than `seq_reset_gap` below the last one
   means the camera restarted its numbering: the window continues from it.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -56,7 +57,7 @@ class FrameDecision(NamedTuple):
     is_anomalous: bool
     condition: str = "unknown"
     confidence: float = 0.0
-    value: float = 0.0            # the anomaly value (anomaly_mean / anomaly_max in the alert events)
+    value: float = 0.0  # the anomaly value (anomaly_mean / anomaly_max in the alert events)
     capture_ns: int = 0
     origin: Origin = Origin()
 
@@ -137,8 +138,10 @@ class AlertTracker:
             raise ValueError(f"alerts: need 1 <= clear_k <= clear_n, got clear_k={c.clear_k}, clear_n={c.clear_n}")
         self._evidence = c.evidence
         if self._evidence and not (c.evidence_n >= 1 and c.evidence_cap > c.evidence_ref):
-            raise ValueError(f"alerts: evidence needs evidence_n >= 1 and evidence_cap > evidence_ref, got "
-                             f"n={c.evidence_n}, cap={c.evidence_cap}, ref={c.evidence_ref}")
+            raise ValueError(
+                f"alerts: evidence needs evidence_n >= 1 and evidence_cap > evidence_ref, got "
+                f"n={c.evidence_n}, cap={c.evidence_cap}, ref={c.evidence_ref}"
+            )
         self._keep = max(c.n, c.clear_n, c.condition_window, c.evidence_n if self._evidence else 1)
         self._streams: dict[str, _StreamState] = {}
         self.duplicates = 0  # frames ignored as redeliveries
@@ -174,7 +177,9 @@ class AlertTracker:
         """Drop a stream's state (another consumer now scores it)."""
         self._streams.pop(stream, None)
 
-    def replay(self, stream: str, decisions: list[FrameDecision], open_alert: AlertEvent | None = None) -> list[AlertEvent]:
+    def replay(
+        self, stream: str, decisions: list[FrameDecision], open_alert: AlertEvent | None = None
+    ) -> list[AlertEvent]:
         """Rebuild a stream's state from its frames (a restore after a consumer crash).
 
         Starts the stream afresh; with `open_alert` (the latest event of an alert still open when
@@ -184,10 +189,16 @@ class AlertTracker:
         st = _StreamState()
         if open_alert is not None:
             a = open_alert
-            st.alert = _OpenAlert(alert_id=a.alert_id, started_ns=a.started_ns, frames=a.frames,
-                                 anomalous_frames=a.anomalous_frames, value_sum=a.anomaly_mean * a.frames,
-                                 value_max=a.anomaly_max, condition=a.condition or "unknown",
-                                 confidence=float(a.confidence or 0.0))
+            st.alert = _OpenAlert(
+                alert_id=a.alert_id,
+                started_ns=a.started_ns,
+                frames=a.frames,
+                anomalous_frames=a.anomalous_frames,
+                value_sum=a.anomaly_mean * a.frames,
+                value_max=a.anomaly_max,
+                condition=a.condition or "unknown",
+                confidence=float(a.confidence or 0.0),
+            )
         self._streams[stream] = st
         events: list[AlertEvent] = []
         for d in decisions:
@@ -198,9 +209,9 @@ class AlertTracker:
 
     def _maybe_raise(self, stream: str, st: _StreamState) -> list[AlertEvent]:
         c = self.cfg
-        since = list(st.window)[-st.frames_since_clear:]
+        since = list(st.window)[-st.frames_since_clear :]
         onsets = []
-        hits = [f for f in since[-c.n:] if f.is_anomalous]
+        hits = [f for f in since[-c.n :] if f.is_anomalous]
         if len(hits) >= c.k:
             onsets.append(hits[0])
         if self._evidence:
@@ -208,7 +219,7 @@ class AlertTracker:
             # raises, and its first frame is the onset, so suspect frames just before it (an odd
             # clean track) neither start nor name the alert.
             total = 0.0
-            for f in reversed(since[-c.evidence_n:]):
+            for f in reversed(since[-c.evidence_n :]):
                 total += self._evidence_of(f)
                 if total >= c.evidence_h:
                     onsets.append(f)  # crossing needs a positive term: f is above evidence_ref
@@ -220,7 +231,7 @@ class AlertTracker:
             onsets.append(st.due)
         onset = min(onsets, key=lambda f: f.seq)
         a = _OpenAlert(alert_id=f"{stream}:{onset.seq}", started_ns=onset.capture_ns)
-        for f in since[since.index(onset):]:
+        for f in since[since.index(onset) :]:
             self._count(a, f)
         votes = self._votes(st, a)
         if st.undecided < c.name_wait and not self._decided(votes):
@@ -237,9 +248,12 @@ class AlertTracker:
         assert a is not None
         self._count(a, d)
         a.since_update += 1
-        last = list(st.window)[-c.clear_n:]
-        if len(last) >= c.clear_n and sum(f.is_anomalous for f in last) < c.clear_k \
-                and (not self._evidence or self._evidence_sum(last[-a.frames:]) < 0):
+        last = list(st.window)[-c.clear_n :]
+        if (
+            len(last) >= c.clear_n
+            and sum(f.is_anomalous for f in last) < c.clear_k
+            and (not self._evidence or self._evidence_sum(last[-a.frames :]) < 0)
+        ):
             # Ended when the condition stopped being seen: the first normal frame after the last
             # anomalous (or, with evidence, suspect) one (clear_k > 1 can leave some inside the window).
             last_hit = max((i for i, f in enumerate(last) if self._hit(f)), default=-1)
@@ -284,8 +298,11 @@ class AlertTracker:
         """The frames that vote for the alert's name: anomalous ones since its onset among the last
         condition_window, and with evidence on, suspect ones that name a condition."""
         onset_seq = int(a.alert_id.rsplit(":", 1)[1])  # ids are "<stream>:<onset seq>"
-        return [f for f in list(st.window)[-self.cfg.condition_window:]
-                if f.seq >= onset_seq and (f.is_anomalous or (self._hit(f) and f.condition != "clean"))]
+        return [
+            f
+            for f in list(st.window)[-self.cfg.condition_window :]
+            if f.seq >= onset_seq and (f.is_anomalous or (self._hit(f) and f.condition != "clean"))
+        ]
 
     @staticmethod
     def _tally(window: list[FrameDecision]) -> dict[str, int]:
@@ -325,8 +342,11 @@ class AlertTracker:
     @staticmethod
     def _event(stream: str, a: _OpenAlert, state: str, ended_ns: int | None) -> AlertEvent:
         ex = a.example
-        example = None if ex is None or ex.origin.topic is None else \
-            AlertExample(ex.origin.topic, ex.origin.partition, ex.origin.offset, ex.seq)
+        example = (
+            None
+            if ex is None or ex.origin.topic is None
+            else AlertExample(ex.origin.topic, ex.origin.partition, ex.origin.offset, ex.seq)
+        )
         return AlertEvent(
             alert_id=a.alert_id,
             stream=stream,

@@ -68,6 +68,7 @@ again. Do it after fixing a camera's ROI, aim or lens, or to accept its present 
 State survives a restart through `bank.export()` / `BaselineBank.restore(...)` (plain lists and
 numbers: JSON/YAML-safe).
 """
+
 from __future__ import annotations
 
 import math
@@ -147,7 +148,9 @@ class BaselineConfig:
 
     def __post_init__(self) -> None:
         if self.warmup < 2 or self.memory < 1 or self.clear_n < 1:
-            raise ValueError(f"baseline: need warmup >= 2, memory >= 1, clear_n >= 1, got {self.warmup}, {self.memory}, {self.clear_n}")
+            raise ValueError(
+                f"baseline: need warmup >= 2, memory >= 1, clear_n >= 1, got {self.warmup}, {self.memory}, {self.clear_n}"
+            )
         if not (self.cap > self.ref > 0 and self.h > 0):
             raise ValueError(f"baseline: need cap > ref > 0 and h > 0, got cap={self.cap}, ref={self.ref}, h={self.h}")
         if self.floor <= 0 or not (0 <= self.shrink <= 1):
@@ -155,18 +158,18 @@ class BaselineConfig:
 
 
 class BaselineVerdict(NamedTuple):
-    change: float       # nats of surprise against the stream's own normal (0.0 while warming)
-    cusum: float        # the change detector's statistic (onset at cfg.h)
-    onset: bool         # this frame starts a change
-    onset_lag: int      # with onset: how many frames before this one the change began (0 = this frame)
-    changed: bool       # the stream is away from its own normal (onset frame included)
-    cleared: bool       # this frame ends a change: the stream is back to its own normal
-    adopted: bool       # this frame ends a change by adopting the current view (a new warm-up starts)
-    atypical: bool      # the stream is off the fleet's normal, steadily, since its (re)start
-    hold_fleet: bool    # hold fleet-level condition alerts for this stream back (see module docstring)
-    warm: bool          # the baseline is warm: change verdicts are meaningful
-    learned: bool       # this frame was learned into the baseline
-    message: str        # ATYPICAL_MESSAGE while atypical, else ""
+    change: float  # nats of surprise against the stream's own normal (0.0 while warming)
+    cusum: float  # the change detector's statistic (onset at cfg.h)
+    onset: bool  # this frame starts a change
+    onset_lag: int  # with onset: how many frames before this one the change began (0 = this frame)
+    changed: bool  # the stream is away from its own normal (onset frame included)
+    cleared: bool  # this frame ends a change: the stream is back to its own normal
+    adopted: bool  # this frame ends a change by adopting the current view (a new warm-up starts)
+    atypical: bool  # the stream is off the fleet's normal, steadily, since its (re)start
+    hold_fleet: bool  # hold fleet-level condition alerts for this stream back (see module docstring)
+    warm: bool  # the baseline is warm: change verdicts are meaningful
+    learned: bool  # this frame was learned into the baseline
+    message: str  # ATYPICAL_MESSAGE while atypical, else ""
 
 
 def chi2_surprise(q: np.ndarray | float, dof: int) -> np.ndarray:
@@ -217,10 +220,10 @@ class StreamBaseline:
     def reset(self) -> None:
         """The operator's reset: forget the normal, the change and the atypical state."""
         self._relearn()
-        self.first = True                 # this warm-up judges atypicality
+        self.first = True  # this warm-up judges atypicality
         self.atypical = False
         self.recent_fleet: deque = deque(maxlen=self.cfg.warmup)  # fleet anomalies, newest last
-        self.warm_fleet_anomalous = 0     # frames anomalous at the fleet threshold in this warm-up
+        self.warm_fleet_anomalous = 0  # frames anomalous at the fleet threshold in this warm-up
 
     def update(self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None) -> BaselineVerdict:
         """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean."""
@@ -256,7 +259,7 @@ class StreamBaseline:
             self.changed_for = 0
         elif self.changed:
             self.changed_for += 1
-            last = list(self.recent)[-c.clear_n:]
+            last = list(self.recent)[-c.clear_n :]
             if len(last) >= c.clear_n and self.changed_for >= c.clear_n and sum(last) / c.clear_n <= c.clear_mean:
                 self.changed, cleared, self.g, self.run = False, True, 0.0, 0
             elif c.adopt_after > 0 and self.changed_for >= c.adopt_after:
@@ -284,13 +287,24 @@ class StreamBaseline:
         return float(np.median(np.sqrt(np.maximum(np.diag(self.S), 0.0))))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dim": self.dim, "n": self.n, "m": self.m.tolist(), "S": self.S.tolist(), "g": self.g, "run": self.run,
-                "changed": self.changed, "changed_for": self.changed_for, "recent": list(self.recent),
-                "first": self.first, "atypical": self.atypical, "recent_fleet": list(self.recent_fleet),
-                "warm_fleet_anomalous": self.warm_fleet_anomalous}
+        return {
+            "dim": self.dim,
+            "n": self.n,
+            "m": self.m.tolist(),
+            "S": self.S.tolist(),
+            "g": self.g,
+            "run": self.run,
+            "changed": self.changed,
+            "changed_for": self.changed_for,
+            "recent": list(self.recent),
+            "first": self.first,
+            "atypical": self.atypical,
+            "recent_fleet": list(self.recent_fleet),
+            "warm_fleet_anomalous": self.warm_fleet_anomalous,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> "StreamBaseline":
+    def from_dict(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> StreamBaseline:
         b = cls(int(d["dim"]), cfg)
         b.n = int(d["n"])
         b.m = np.array(d["m"], dtype=np.float64)
@@ -338,13 +352,17 @@ class StreamBaseline:
             return
         self.first = False
         fleet = np.array(self.recent_fleet)
-        off = (len(fleet) > 0 and float(np.median(fleet)) >= c.atypical_anomaly) \
-            or self.warm_fleet_anomalous >= c.atypical_frac * c.warmup
+        off = (
+            len(fleet) > 0 and float(np.median(fleet)) >= c.atypical_anomaly
+        ) or self.warm_fleet_anomalous >= c.atypical_frac * c.warmup
         self.atypical = bool(off and self.spread() <= c.steady_spread)
 
     def _update_atypical(self) -> None:
-        if self.atypical and len(self.recent_fleet) >= self.cfg.warmup \
-                and float(np.median(np.array(self.recent_fleet))) < self.cfg.atypical_clear:
+        if (
+            self.atypical
+            and len(self.recent_fleet) >= self.cfg.warmup
+            and float(np.median(np.array(self.recent_fleet))) < self.cfg.atypical_clear
+        ):
             self.atypical = False
 
     def _pending(self) -> bool:
@@ -353,9 +371,23 @@ class StreamBaseline:
             return False
         return float(np.median(np.array(self.recent_fleet))) >= self.cfg.atypical_anomaly
 
-    def _verdict(self, change: float, onset: bool, lag: int, cleared: bool, adopted: bool, learned: bool) -> BaselineVerdict:
-        return BaselineVerdict(change, float(self.g), onset, int(lag), self.changed, cleared, adopted, self.atypical,
-                               self.atypical or self._pending(), self.warm, learned, ATYPICAL_MESSAGE if self.atypical else "")
+    def _verdict(
+        self, change: float, onset: bool, lag: int, cleared: bool, adopted: bool, learned: bool
+    ) -> BaselineVerdict:
+        return BaselineVerdict(
+            change,
+            float(self.g),
+            onset,
+            int(lag),
+            self.changed,
+            cleared,
+            adopted,
+            self.atypical,
+            self.atypical or self._pending(),
+            self.warm,
+            learned,
+            ATYPICAL_MESSAGE if self.atypical else "",
+        )
 
 
 class BaselineBank:
@@ -370,15 +402,16 @@ class BaselineBank:
         self.streams: dict[str, StreamBaseline] = {}
 
     @classmethod
-    def from_calibration(cls, calibration, cfg: BaselineConfig | None = None) -> "BaselineBank":
+    def from_calibration(cls, calibration, cfg: BaselineConfig | None = None) -> BaselineBank:
         """From a calibration.calibrate.Calibration (its GaussianModel's robust centre and scale)."""
         return cls(calibration.gaussian.center, calibration.gaussian.scale, cfg)
 
     def fleet_units(self, features: np.ndarray) -> np.ndarray:
         return (np.asarray(features, dtype=np.float64) - self.center) / self.scale
 
-    def update(self, stream: str, features: np.ndarray, fleet_anomaly: float,
-               fleet_is_anomalous: bool | None = None) -> BaselineVerdict:
+    def update(
+        self, stream: str, features: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None
+    ) -> BaselineVerdict:
         """One frame's feature row (FEATURE_COLUMNS order, raw) and its fleet verdict -> BaselineVerdict.
         fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly."""
         b = self.streams.get(stream)
@@ -395,11 +428,15 @@ class BaselineBank:
         return True
 
     def export(self) -> dict[str, Any]:
-        return {"center": self.center.tolist(), "scale": self.scale.tolist(), "config": asdict(self.cfg),
-                "streams": {s: b.to_dict() for s, b in self.streams.items()}}
+        return {
+            "center": self.center.tolist(),
+            "scale": self.scale.tolist(),
+            "config": asdict(self.cfg),
+            "streams": {s: b.to_dict() for s, b in self.streams.items()},
+        }
 
     @classmethod
-    def restore(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> "BaselineBank":
+    def restore(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> BaselineBank:
         """From `export()`; cfg None: the exported settings (unknown keys are ignored)."""
         if cfg is None:
             known = {f.name for f in fields(BaselineConfig)}

@@ -10,11 +10,13 @@ The protocol (every figure it reports is for tracks the fitted part did not see)
 5. the threshold on the out-of-fold clean anomalies (calibration.threshold), so the false-alarm
    bound holds for unseen clean tracks, not just for the frames the Gaussian was fitted on.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,9 +33,9 @@ from calibration.detector import (
     not_clean_logit,
 )
 from calibration.folds import group_folds
-from monitor.cure_tsr import load_image, read_cure_tsr, training_images
 from calibration.metrics import auroc
 from calibration.threshold import make_threshold
+from monitor.cure_tsr import load_image, read_cure_tsr, training_images
 
 
 class _Frames(NamedTuple):
@@ -49,15 +51,18 @@ class _Frames(NamedTuple):
         return self.codes == 0
 
 
-def _pool_frames(clean_x, clean_groups, challenge_x, challenge_codes, challenge_levels, challenge_groups,
-                 folds: int, min_level: int) -> _Frames:
+def _pool_frames(
+    clean_x, clean_groups, challenge_x, challenge_codes, challenge_levels, challenge_groups, folds: int, min_level: int
+) -> _Frames:
     """Step 1: check the clean rows, drop challenge frames below min_level, pool the rest after them."""
     clean_x = np.asarray(clean_x, dtype=np.float64)
     clean_groups = np.asarray(clean_groups).astype(str)
     if clean_x.ndim != 2 or clean_x.shape[1] != len(FEATURE_COLUMNS):
         raise CalibrationError(f"clean features have shape {clean_x.shape}, expected (N, {len(FEATURE_COLUMNS)})")
     if len(np.unique(clean_groups)) < folds:
-        raise CalibrationError(f"need clean frames from at least {folds} tracks for out-of-fold calibration, got {len(np.unique(clean_groups))}")
+        raise CalibrationError(
+            f"need clean frames from at least {folds} tracks for out-of-fold calibration, got {len(np.unique(clean_groups))}"
+        )
     no_codes = np.zeros(len(clean_x), np.int64)
     if challenge_x is None or len(challenge_x) == 0:
         return _Frames(clean_x, clean_groups, no_codes, no_codes)
@@ -89,14 +94,16 @@ def _distance_detector(frames: _Frames, folds: int, seed: int) -> tuple[Gaussian
     return gaussian, distance_tail, distance_tail(dist_oof)
 
 
-def _condition_detector(frames: _Frames, gaussian: GaussianModel, folds: int, min_confidence: float,
-                        seed: int) -> tuple[ConditionClassifier, TailMap, np.ndarray, np.ndarray]:
+def _condition_detector(
+    frames: _Frames, gaussian: GaussianModel, folds: int, min_confidence: float, seed: int
+) -> tuple[ConditionClassifier, TailMap, np.ndarray, np.ndarray]:
     """Steps 3-4: the condition classifier, its out-of-fold logits, and the supervised detector
     (its "not clean" logit) mapped by the clean frames' tail -> (classifier, tail, logits, anomaly_oof)."""
     labels = np.array([CONDITION_OF_CODE[int(c)] for c in frames.codes])
     z_all = gaussian.standardise(frames.x)
-    classifier, oof_logits = ConditionClassifier.fit(z_all, labels, frames.groups, folds=folds,
-                                                     min_confidence=min_confidence, seed=seed)
+    classifier, oof_logits = ConditionClassifier.fit(
+        z_all, labels, frames.groups, folds=folds, min_confidence=min_confidence, seed=seed
+    )
     sup_oof = not_clean_logit(oof_logits)
     classifier_tail = fit_tail_map(sup_oof[frames.is_clean])
     return classifier, classifier_tail, oof_logits, classifier_tail(sup_oof)
@@ -111,17 +118,22 @@ def _detection_rows(frames: _Frames, anomaly_oof: np.ndarray, threshold: float) 
         for level in sorted(set(levels[codes == code].tolist())):
             sel = (codes == code) & (levels == level)
             pos = anomaly_oof[sel]
-            rows.append({
-                "challenge": int(code), "condition": CONDITION_OF_CODE[int(code)], "level": int(level),
-                "frames": int(sel.sum()),
-                "detection_rate": round(float(np.mean(pos > threshold)), 4),
-                "auroc": round(auroc(neg, pos), 4),
-            })
+            rows.append(
+                {
+                    "challenge": int(code),
+                    "condition": CONDITION_OF_CODE[int(code)],
+                    "level": int(level),
+                    "frames": int(sel.sum()),
+                    "detection_rate": round(float(np.mean(pos > threshold)), 4),
+                    "auroc": round(auroc(neg, pos), 4),
+                }
+            )
     return rows
 
 
-def _naming_figures(frames: _Frames, anomaly_oof: np.ndarray, threshold: float, classifier: ConditionClassifier,
-                    oof_logits: np.ndarray) -> dict[str, Any]:
+def _naming_figures(
+    frames: _Frames, anomaly_oof: np.ndarray, threshold: float, classifier: ConditionClassifier, oof_logits: np.ndarray
+) -> dict[str, Any]:
     """Naming accuracy, out of fold, on frames detected at levels 3-5 ("unknown" counts as wrong)."""
     p = np.exp((oof_logits[:, 1:] - oof_logits[:, 1:].max(1, keepdims=True)) / classifier.temperature)
     p /= p.sum(1, keepdims=True)
@@ -131,13 +143,21 @@ def _naming_figures(frames: _Frames, anomaly_oof: np.ndarray, threshold: float, 
     truth = np.array([CONDITION_OF_CODE[int(c)] for c in frames.codes], dtype=object)
     sel = (~frames.is_clean) & (frames.levels >= 3) & (anomaly_oof > threshold)
     return {
-        "naming_accuracy_levels_3_5_out_of_fold": round(float(np.mean(named[sel] == truth[sel])), 4) if sel.any() else None,
+        "naming_accuracy_levels_3_5_out_of_fold": round(float(np.mean(named[sel] == truth[sel])), 4)
+        if sel.any()
+        else None,
         "naming_frames_levels_3_5": int(sel.sum()),
     }
 
 
-def _summary(frames: _Frames, anomaly_oof: np.ndarray, threshold: float, folds: int,
-             classifier: ConditionClassifier | None, oof_logits: np.ndarray | None) -> dict[str, Any]:
+def _summary(
+    frames: _Frames,
+    anomaly_oof: np.ndarray,
+    threshold: float,
+    folds: int,
+    classifier: ConditionClassifier | None,
+    oof_logits: np.ndarray | None,
+) -> dict[str, Any]:
     """The out-of-fold figures a calibration file carries."""
     is_clean = frames.is_clean
     summary: dict[str, Any] = {
@@ -178,13 +198,15 @@ def fit_calibration(
     invisible on a sign crop (20 % decolorization, one stop of darkening), so labelling them as a
     condition teaches the classifier to call ordinary clean frames anomalous (see the measurement
     in calibration.detector's docstring)."""
-    frames = _pool_frames(clean_x, clean_groups, challenge_x, challenge_codes, challenge_levels, challenge_groups,
-                          folds, min_level)
+    frames = _pool_frames(
+        clean_x, clean_groups, challenge_x, challenge_codes, challenge_levels, challenge_groups, folds, min_level
+    )
     gaussian, distance_tail, anomaly_oof = _distance_detector(frames, folds, seed)
     classifier = classifier_tail = oof_logits = None
     if not frames.is_clean.all():
-        classifier, classifier_tail, oof_logits, sup_anomaly = _condition_detector(frames, gaussian, folds,
-                                                                                   min_confidence, seed)
+        classifier, classifier_tail, oof_logits, sup_anomaly = _condition_detector(
+            frames, gaussian, folds, min_confidence, seed
+        )
         anomaly_oof = np.maximum(anomaly_oof, sup_anomaly)
     # Step 5: the threshold on out-of-fold clean anomalies. Trials are tracks (their largest
     # value), not frames: a track's frames are near-duplicates.
@@ -192,9 +214,13 @@ def fit_calibration(
     threshold = make_threshold(method, fpr, confidence).fit(anomaly_oof[is_clean], groups=frames.groups[is_clean])
     return Calibration(
         model_id=model_id,
-        created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        threshold=threshold, gaussian=gaussian, distance_tail=distance_tail,
-        classifier=classifier, classifier_tail=classifier_tail, data=dict(data or {}),
+        created=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        threshold=threshold,
+        gaussian=gaussian,
+        distance_tail=distance_tail,
+        classifier=classifier,
+        classifier_tail=classifier_tail,
+        data=dict(data or {}),
         summary=_summary(frames, anomaly_oof, threshold.threshold, folds, classifier, oof_logits),
     )
 
@@ -217,8 +243,17 @@ def features_of_paths(scorer, paths: Sequence[Path], batch: int = 512, progress=
     return np.concatenate(rows) if rows else np.zeros((0, len(FEATURE_COLUMNS)))
 
 
-def calibrate_folders(scorer, clean_root: str | Path, challenges_root: str | Path | None = None, *, fpr: float = 0.01,
-                      confidence: float = 0.95, method: str = "binomial_bound", progress=None, **kw) -> Calibration:
+def calibrate_folders(
+    scorer,
+    clean_root: str | Path,
+    challenges_root: str | Path | None = None,
+    *,
+    fpr: float = 0.01,
+    confidence: float = 0.95,
+    method: str = "binomial_bound",
+    progress=None,
+    **kw,
+) -> Calibration:
     """Calibrate from a folder of clean frames (plain tracks or a CURE-TSR layout's ChallengeFree)
     and optionally a CURE-TSR-style challenge set (e.g. from monitor.challenges.build_challenge_set)."""
     try:
@@ -233,14 +268,25 @@ def calibrate_folders(scorer, clean_root: str | Path, challenges_root: str | Pat
     if challenges_root is not None:
         frames = [f for f in read_cure_tsr(challenges_root) if f.name.challenge_type != 0]
         if not frames:
-            raise CalibrationError(f"{challenges_root}: no challenge frames (expected a CURE-TSR layout with <Challenge>-<level> folders)")
+            raise CalibrationError(
+                f"{challenges_root}: no challenge frames (expected a CURE-TSR layout with <Challenge>-<level> folders)"
+            )
         ch_x = features_of_paths(scorer, [f.path for f in frames], progress=progress)
         ch_groups = [f"{f.split}/{f.sequence}" if f.split else f.sequence for f in frames]
         # Frames built from the clean folder carry the clean track as their sequence (manifest): use
         # the bare track so a clean frame and its challenged copies always share a fold.
         clean_tracks = {g for _, g in clean}
-        ch_groups = [f.sequence if f.sequence in clean_tracks else g for f, g in zip(frames, ch_groups)]
+        ch_groups = [f.sequence if f.sequence in clean_tracks else g for f, g in zip(frames, ch_groups, strict=False)]
         ch_args = (ch_x, [f.name.challenge_type for f in frames], [f.name.level for f in frames], ch_groups)
         data.update({"challenges_root": str(challenges_root), "challenge_frames": len(frames)})
-    return fit_calibration(clean_x, [g for _, g in clean], *ch_args, model_id=scorer.model_id, fpr=fpr,
-                           confidence=confidence, method=method, data=data, **kw)
+    return fit_calibration(
+        clean_x,
+        [g for _, g in clean],
+        *ch_args,
+        model_id=scorer.model_id,
+        fpr=fpr,
+        confidence=confidence,
+        method=method,
+        data=data,
+        **kw,
+    )

@@ -15,7 +15,14 @@ import numpy as np
 import yaml
 
 from calibration.conditions import ConditionClassifier
-from calibration.detector import FEATURE_COLUMNS, Calibration, Detector, GaussianModel, tail_map_from_dict, tail_map_to_dict
+from calibration.detector import (
+    FEATURE_COLUMNS,
+    Calibration,
+    Detector,
+    GaussianModel,
+    tail_map_from_dict,
+    tail_map_to_dict,
+)
 from calibration.threshold import ThresholdResult
 from monitor.checkpoint import load_model
 from monitor.settings import read_yaml_file
@@ -47,37 +54,51 @@ def _py(v: Any) -> Any:
 def calibration_to_dict(cal: Calibration) -> dict:
     t = cal.threshold
     g = cal.gaussian
-    return _py({
-        "signwatch_calibration": FORMAT,
-        "model_id": cal.model_id,
-        "created": cal.created,
-        "threshold": {
-            "value": t.threshold, "method": t.method, "target_fpr": t.target_fpr, "confidence": t.confidence,
-            "n_clean": t.n_clean, "rank_from_top": t.rank_from_top, "exceedances": t.exceedances,
-            "empirical_fpr": t.empirical_fpr, "fpr_upper_bound": t.fpr_upper_bound, "min_frames": t.min_frames,
-            "supported": t.supported, "explanation": t.explanation,
-        },
-        "data": cal.data,
-        "summary": cal.summary,
-        "detector": {
-            "anomaly": "max over detectors of -ln P(clean >= value); value > threshold is anomalous",
-            "features": list(cal.features),
-            "gaussian": {"center": g.center, "scale": g.scale, "mean": g.mean, "precision": g.precision,
-                         "shrinkage": g.shrinkage, "clip": g.clip, "soft": g.soft},
-            "distance_tail": tail_map_to_dict(cal.distance_tail),
-            "classifier_tail": tail_map_to_dict(cal.classifier_tail) if cal.classifier_tail is not None else None,
-        },
-        "classifier": cal.classifier.to_dict() if cal.classifier is not None else None,
-    })
+    return _py(
+        {
+            "signwatch_calibration": FORMAT,
+            "model_id": cal.model_id,
+            "created": cal.created,
+            "threshold": {
+                "value": t.threshold,
+                "method": t.method,
+                "target_fpr": t.target_fpr,
+                "confidence": t.confidence,
+                "n_clean": t.n_clean,
+                "rank_from_top": t.rank_from_top,
+                "exceedances": t.exceedances,
+                "empirical_fpr": t.empirical_fpr,
+                "fpr_upper_bound": t.fpr_upper_bound,
+                "min_frames": t.min_frames,
+                "supported": t.supported,
+                "explanation": t.explanation,
+            },
+            "data": cal.data,
+            "summary": cal.summary,
+            "detector": {
+                "anomaly": "max over detectors of -ln P(clean >= value); value > threshold is anomalous",
+                "features": list(cal.features),
+                "gaussian": {
+                    "center": g.center,
+                    "scale": g.scale,
+                    "mean": g.mean,
+                    "precision": g.precision,
+                    "shrinkage": g.shrinkage,
+                    "clip": g.clip,
+                    "soft": g.soft,
+                },
+                "distance_tail": tail_map_to_dict(cal.distance_tail),
+                "classifier_tail": tail_map_to_dict(cal.classifier_tail) if cal.classifier_tail is not None else None,
+            },
+            "classifier": cal.classifier.to_dict() if cal.classifier is not None else None,
+        }
+    )
 
 
 def save_calibration(path: str | Path, cal: Calibration) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = (
-        f"# signwatch calibration for model {cal.model_id}, {cal.created}\n"
-        f"# {cal.threshold.explanation}\n"
-    )
+    header = f"# signwatch calibration for model {cal.model_id}, {cal.created}\n# {cal.threshold.explanation}\n"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(header + yaml.safe_dump(calibration_to_dict(cal), sort_keys=False, width=120))
     tmp.replace(path)  # readers never see half a file
@@ -99,7 +120,9 @@ def calibration_from_dict(d: Any) -> Calibration:
     if not isinstance(d, dict):
         raise CalibrationError("not a calibration file (top level is not a mapping)")
     if d.get("signwatch_calibration") != FORMAT:
-        raise CalibrationError(f"not a signwatch calibration file of format {FORMAT} (signwatch_calibration: {d.get('signwatch_calibration')!r})")
+        raise CalibrationError(
+            f"not a signwatch calibration file of format {FORMAT} (signwatch_calibration: {d.get('signwatch_calibration')!r})"
+        )
     try:
         det = d["detector"]
         features = tuple(det["features"])
@@ -108,31 +131,52 @@ def calibration_from_dict(d: Any) -> Calibration:
         n = len(features)
         gd = det["gaussian"]
         gaussian = GaussianModel(
-            _arr(gd, "center", (n,), "detector.gaussian"), _arr(gd, "scale", (n,), "detector.gaussian"),
-            _arr(gd, "mean", (n,), "detector.gaussian"), _arr(gd, "precision", (n, n), "detector.gaussian"),
-            float(gd["shrinkage"]), float(gd["clip"]), float(gd["soft"]),
+            _arr(gd, "center", (n,), "detector.gaussian"),
+            _arr(gd, "scale", (n,), "detector.gaussian"),
+            _arr(gd, "mean", (n,), "detector.gaussian"),
+            _arr(gd, "precision", (n, n), "detector.gaussian"),
+            float(gd["shrinkage"]),
+            float(gd["clip"]),
+            float(gd["soft"]),
         )
         distance_tail = tail_map_from_dict(det["distance_tail"])
         classifier_tail = tail_map_from_dict(det["classifier_tail"]) if det.get("classifier_tail") else None
         classifier = ConditionClassifier.from_dict(d["classifier"]) if d.get("classifier") else None
         if classifier is not None and classifier.weights.shape != (2 * n, len(classifier.classes)):
-            raise CalibrationError(f"classifier.weights has shape {classifier.weights.shape}, expected {(2 * n, len(classifier.classes))}")
+            raise CalibrationError(
+                f"classifier.weights has shape {classifier.weights.shape}, expected {(2 * n, len(classifier.classes))}"
+            )
         if (classifier is None) != (classifier_tail is None):
             raise CalibrationError("classifier and detector.classifier_tail must both be present or both be null")
         t = d["threshold"]
         value = t["value"]
         threshold = ThresholdResult(
-            float("nan") if value is None else float(value), str(t["method"]), float(t["target_fpr"]), float(t["confidence"]),
-            int(t["n_clean"]), int(t["rank_from_top"]), int(t["exceedances"]), float(t["empirical_fpr"]),
-            float(t["fpr_upper_bound"]), int(t["min_frames"]), bool(t["supported"]), str(t["explanation"]),
+            float("nan") if value is None else float(value),
+            str(t["method"]),
+            float(t["target_fpr"]),
+            float(t["confidence"]),
+            int(t["n_clean"]),
+            int(t["rank_from_top"]),
+            int(t["exceedances"]),
+            float(t["empirical_fpr"]),
+            float(t["fpr_upper_bound"]),
+            int(t["min_frames"]),
+            bool(t["supported"]),
+            str(t["explanation"]),
         )
         model_id = d["model_id"]
         if not isinstance(model_id, str) or not model_id:
             raise CalibrationError("model_id is missing or not a string")
         return Calibration(
-            model_id=model_id, created=str(d.get("created", "")), threshold=threshold, gaussian=gaussian,
-            distance_tail=distance_tail, classifier=classifier, classifier_tail=classifier_tail,
-            data=dict(d.get("data") or {}), summary=dict(d.get("summary") or {}),
+            model_id=model_id,
+            created=str(d.get("created", "")),
+            threshold=threshold,
+            gaussian=gaussian,
+            distance_tail=distance_tail,
+            classifier=classifier,
+            classifier_tail=classifier_tail,
+            data=dict(d.get("data") or {}),
+            summary=dict(d.get("summary") or {}),
         )
     except CalibrationError:
         raise

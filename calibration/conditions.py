@@ -14,9 +14,11 @@ the frame is anomalous), temperature-scaled on predictions for tracks the model 
 `min_confidence`, or when the frame is far from every condition's training frames (its diagonal
 Mahalanobis distance to the predicted class exceeds that class's `ood_quantile` training distance).
 """
+
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -42,10 +44,10 @@ def condition_classes() -> list[str]:
 
 
 class Conditions(NamedTuple):
-    condition: np.ndarray   # (N,) str: a condition name or "unknown"
+    condition: np.ndarray  # (N,) str: a condition name or "unknown"
     confidence: np.ndarray  # (N,) calibrated probability of that condition given the frame is not clean
-    p_clean: np.ndarray     # (N,) probability the frame is clean
-    best: np.ndarray        # (N,) str: the best condition even where "unknown" was reported
+    p_clean: np.ndarray  # (N,) probability the frame is clean
+    best: np.ndarray  # (N,) str: the best condition even where "unknown" was reported
 
 
 def expand(z: np.ndarray) -> np.ndarray:
@@ -59,8 +61,9 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-4, max_iter: int = 200,
-                 balanced: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-4, max_iter: int = 200, balanced: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression (L-BFGS, class-balanced cross-entropy + L2) -> (W (F, K), b (K,))."""
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
@@ -100,16 +103,24 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 class ConditionClassifier:
     """Fitted parameters are plain arrays, so `to_dict` stores them as YAML numbers."""
 
-    def __init__(self, classes: Sequence[str], weights: np.ndarray, bias: np.ndarray, temperature: float,
-                 class_mean: np.ndarray, class_scale: np.ndarray, ood_radius: np.ndarray,
-                 min_confidence: float = 0.5) -> None:
+    def __init__(
+        self,
+        classes: Sequence[str],
+        weights: np.ndarray,
+        bias: np.ndarray,
+        temperature: float,
+        class_mean: np.ndarray,
+        class_scale: np.ndarray,
+        ood_radius: np.ndarray,
+        min_confidence: float = 0.5,
+    ) -> None:
         self.classes = list(classes)
-        self.weights = np.asarray(weights, dtype=np.float64)       # (2D, K)
-        self.bias = np.asarray(bias, dtype=np.float64)             # (K,)
+        self.weights = np.asarray(weights, dtype=np.float64)  # (2D, K)
+        self.bias = np.asarray(bias, dtype=np.float64)  # (K,)
         self.temperature = float(temperature)
-        self.class_mean = np.asarray(class_mean, dtype=np.float64)    # (K, D) in z space
+        self.class_mean = np.asarray(class_mean, dtype=np.float64)  # (K, D) in z space
         self.class_scale = np.asarray(class_scale, dtype=np.float64)  # (K, D)
-        self.ood_radius = np.asarray(ood_radius, dtype=np.float64)    # (K,)
+        self.ood_radius = np.asarray(ood_radius, dtype=np.float64)  # (K,)
         self.min_confidence = float(min_confidence)
         if self.classes[0] != CLEAN:
             raise ValueError(f"the first class must be {CLEAN!r}, got {self.classes[0]!r}")
@@ -117,9 +128,18 @@ class ConditionClassifier:
     # -- fitting ---------------------------------------------------------------------------
 
     @classmethod
-    def fit(cls, z: np.ndarray, labels: Sequence[str], groups: Sequence[str], *, folds: int = 5, l2: float = 1e-4,
-            min_confidence: float = 0.5, ood_quantile: float = 0.995, seed: int = 0
-            ) -> tuple["ConditionClassifier", np.ndarray]:
+    def fit(
+        cls,
+        z: np.ndarray,
+        labels: Sequence[str],
+        groups: Sequence[str],
+        *,
+        folds: int = 5,
+        l2: float = 1e-4,
+        min_confidence: float = 0.5,
+        ood_quantile: float = 0.995,
+        seed: int = 0,
+    ) -> tuple[ConditionClassifier, np.ndarray]:
         """Fit on standardised features z (N, D) with condition names (CLEAN for clean frames) and
         track ids (folds never split a track). Returns the classifier and out-of-fold logits
         (N, K) before temperature scaling: what the model says about tracks it did not see."""
@@ -172,7 +192,9 @@ class ConditionClassifier:
         p_clean = _softmax(logits)[:, 0]
         if len(self.classes) == 1:
             n = len(z)
-            return Conditions(np.full(n, UNKNOWN, dtype=object), np.zeros(n), p_clean, np.full(n, UNKNOWN, dtype=object))
+            return Conditions(
+                np.full(n, UNKNOWN, dtype=object), np.zeros(n), p_clean, np.full(n, UNKNOWN, dtype=object)
+            )
         p = _softmax(logits[:, 1:] / self.temperature)
         best = p.argmax(axis=1)
         conf = p[np.arange(len(z)), best]
@@ -201,7 +223,14 @@ class ConditionClassifier:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ConditionClassifier":
-        return cls(d["classes"], np.array(d["weights"]), np.array(d["bias"]), d["temperature"],
-                   np.array(d["class_mean"]), np.array(d["class_scale"]), np.array(d["ood_radius"]),
-                   d.get("min_confidence", 0.5))
+    def from_dict(cls, d: dict) -> ConditionClassifier:
+        return cls(
+            d["classes"],
+            np.array(d["weights"]),
+            np.array(d["bias"]),
+            d["temperature"],
+            np.array(d["class_mean"]),
+            np.array(d["class_scale"]),
+            np.array(d["ood_radius"]),
+            d.get("min_confidence", 0.5),
+        )

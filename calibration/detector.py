@@ -19,10 +19,12 @@ statistics of calibration.features. Fit on clean frames only:
    analytically optimal fix and needs no tuning);
 3. anomaly = Mahalanobis distance sqrt((z - mean)' P (z - mean)).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -51,13 +53,13 @@ def feature_matrix(score_result, stats: np.ndarray) -> np.ndarray:
 class GaussianModel(NamedTuple):
     """A robustly standardised Gaussian: all plain arrays, so it stores as YAML numbers."""
 
-    center: np.ndarray     # (D,) per-feature median on clean frames
-    scale: np.ndarray      # (D,) per-feature robust spread
-    mean: np.ndarray       # (D,) mean of the clipped standardised features
+    center: np.ndarray  # (D,) per-feature median on clean frames
+    scale: np.ndarray  # (D,) per-feature robust spread
+    mean: np.ndarray  # (D,) mean of the clipped standardised features
     precision: np.ndarray  # (D, D) inverse of the shrunk covariance
-    shrinkage: float       # Ledoit-Wolf intensity in [0, 1]
+    shrinkage: float  # Ledoit-Wolf intensity in [0, 1]
     clip: float
-    soft: float = 1.5      # z <- soft * asinh(z / soft); 0 = off
+    soft: float = 1.5  # z <- soft * asinh(z / soft); 0 = off
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         z = (np.asarray(x, dtype=np.float64) - self.center) / self.scale
@@ -107,7 +109,9 @@ def fit_gaussian(x: np.ndarray, clip: float = 6.0, soft: float = 1.5) -> Gaussia
     return GaussianModel(center, scale, mean, np.linalg.inv(cov), shrink, clip, soft)
 
 
-def out_of_fold_distances(x: np.ndarray, groups: Sequence[str], k: int = 5, clip: float = 6.0, seed: int = 0) -> np.ndarray:
+def out_of_fold_distances(
+    x: np.ndarray, groups: Sequence[str], k: int = 5, clip: float = 6.0, seed: int = 0
+) -> np.ndarray:
     """Each clean frame's distance under a model fitted WITHOUT its track: an honest sample of
     what unseen clean frames will score (in-sample distances are too small, and a threshold fitted
     on them would raise too many false alarms)."""
@@ -133,9 +137,9 @@ class TailMap(NamedTuple):
     mean excess of the top values sets the slope), so it keeps ranking far-out frames.
     Two detectors mapped this way are comparable, and their max is a union test."""
 
-    x: np.ndarray   # (K,) increasing raw values
-    s: np.ndarray   # (K,) surprise at those values (non-decreasing)
-    slope: float    # surprise per unit raw value beyond x[-1]
+    x: np.ndarray  # (K,) increasing raw values
+    s: np.ndarray  # (K,) surprise at those values (non-decreasing)
+    slope: float  # surprise per unit raw value beyond x[-1]
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=np.float64)
@@ -154,9 +158,11 @@ def fit_tail_map(clean_values: np.ndarray, knots: int = 200) -> TailMap:
     xu, first = np.unique(v, return_index=True)
     su = np.maximum.reduceat(s, first)
     if len(xu) > knots:  # keep every value of the top tail, subsample the body
-        keep = np.unique(np.r_[np.linspace(0, len(xu) - 1, knots // 2).round().astype(int), np.arange(len(xu) - knots // 2, len(xu))])
+        keep = np.unique(
+            np.r_[np.linspace(0, len(xu) - 1, knots // 2).round().astype(int), np.arange(len(xu) - knots // 2, len(xu))]
+        )
         xu, su = xu[keep], su[keep]
-    top = v[-max(5, n // 20):]
+    top = v[-max(5, n // 20) :]
     excess = float(np.mean(top - top[0]))
     scale = excess if excess > 0 else float(np.std(v)) or 1.0
     return TailMap(xu, su, 1.0 / scale)
@@ -208,11 +214,11 @@ def anomaly_values(cal: Calibration, x: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 class DetectionResult(NamedTuple):
-    anomaly: np.ndarray       # (N,) surprise relative to clean frames (nats); higher = more anomalous
+    anomaly: np.ndarray  # (N,) surprise relative to clean frames (nats); higher = more anomalous
     is_anomalous: np.ndarray  # (N,) bool: anomaly > threshold
-    condition: np.ndarray     # (N,) str: "clean", a condition name, or "unknown" (named: anomalous, or above evidence_ref)
-    confidence: np.ndarray    # (N,) probability of that condition (p_clean for "clean"; 0 = no estimate)
-    scores: Any               # the ScoreResult the values were computed from
+    condition: np.ndarray  # (N,) str: "clean", a condition name, or "unknown" (named: anomalous, or above evidence_ref)
+    confidence: np.ndarray  # (N,) probability of that condition (p_clean for "clean"; 0 = no estimate)
+    scores: Any  # the ScoreResult the values were computed from
 
 
 def compute_features(scorer, frames: Sequence[np.ndarray], batch: int = 512) -> tuple[np.ndarray, Any]:
@@ -256,8 +262,12 @@ class Detector:
         statistics (N, len(FEATURE_NAMES)) computed by `calibration.features.image_features`.
         evidence_ref: see detect_features."""
         n = len(score_result.score)
-        if isinstance(frames_or_features, np.ndarray) and frames_or_features.ndim == 2 and frames_or_features.shape == (n, len(FEATURE_NAMES)) \
-                and frames_or_features.dtype != np.uint8:
+        if (
+            isinstance(frames_or_features, np.ndarray)
+            and frames_or_features.ndim == 2
+            and frames_or_features.shape == (n, len(FEATURE_NAMES))
+            and frames_or_features.dtype != np.uint8
+        ):
             stats = frames_or_features
         else:
             stats = image_features(frames_or_features)

@@ -2,10 +2,12 @@
 frames under one challenge type and level are the outliers; AUROC per type and level for the
 reconstruction error, the gradient loss and the combined score.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,8 +42,11 @@ class EvalTable(NamedTuple):
     challenges: tuple[str, ...]
 
     def mean(self, kind: str, levels: Sequence[int] | None = None, challenge: str | None = None) -> float:
-        vals = [v for (k, c, lv), v in self.auroc.items()
-                if k == kind and (levels is None or lv in levels) and (challenge is None or c == challenge)]
+        vals = [
+            v
+            for (k, c, lv), v in self.auroc.items()
+            if k == kind and (levels is None or lv in levels) and (challenge is None or c == challenge)
+        ]
         return float(np.mean(vals)) if vals else float("nan")
 
     def flat(self) -> dict[str, float | int]:
@@ -59,8 +64,9 @@ class EvalTable(NamedTuple):
         return out
 
 
-def score_frames(scorer: Scorer, frames: Sequence[CureFrame], batch_size: int = 512,
-                 progress: Callable[[int], None] | None = None) -> FrameScores:
+def score_frames(
+    scorer: Scorer, frames: Sequence[CureFrame], batch_size: int = 512, progress: Callable[[int], None] | None = None
+) -> FrameScores:
     """Score image files in batches (reading is the slow part for big sets)."""
     parts: list[ScoreResult] = []
     for i in range(0, len(frames), batch_size):
@@ -83,7 +89,7 @@ def auroc_table(scores: FrameScores) -> EvalTable:
         raise ValueError("the data set has no ChallengeFree frames: they are the inliers of the protocol")
     table: dict[tuple[str, str, int], float] = {}
     counts: dict[tuple[str, int], int] = {}
-    present = sorted({(int(t), int(lv)) for t, lv in zip(types, lvls) if t != 0})
+    present = sorted({(int(t), int(lv)) for t, lv in zip(types, lvls, strict=False) if t != 0})
     for t, lv in present:
         sel = (types == t) & (lvls == lv)
         name = FOLDER_NAMES[t]
@@ -96,13 +102,24 @@ def auroc_table(scores: FrameScores) -> EvalTable:
     return EvalTable(table, int(clean.sum()), counts, levels, challenges)
 
 
-def evaluate_dir(scorer: Scorer, root: str | Path, challenges: Sequence[str] | None = None, levels: Sequence[int] | None = None,
-                 progress: Callable[[int], None] | None = None) -> EvalTable:
+def evaluate_dir(
+    scorer: Scorer,
+    root: str | Path,
+    challenges: Sequence[str] | None = None,
+    levels: Sequence[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalTable:
     frames = read_cure_tsr(root)
     if challenges is not None or levels is not None:
         want_c = None if challenges is None else {challenge_code(c) for c in challenges}
-        frames = [f for f in frames if f.name.challenge_type == 0 or
-                  ((want_c is None or f.name.challenge_type in want_c) and (levels is None or f.name.level in levels))]
+        frames = [
+            f
+            for f in frames
+            if f.name.challenge_type == 0
+            or ((want_c is None or f.name.challenge_type in want_c) and (levels is None or f.name.level in levels))
+        ]
     if not frames:
-        raise ValueError(f"{root}: no CURE-TSR frames found (expected <split>/<Challenge>-<level>/NN_NN_NN_NN_NNNN.bmp)")
+        raise ValueError(
+            f"{root}: no CURE-TSR frames found (expected <split>/<Challenge>-<level>/NN_NN_NN_NN_NNNN.bmp)"
+        )
     return auroc_table(score_frames(scorer, frames, progress=progress))

@@ -26,9 +26,11 @@ should also respond to rain or blur that no generator drew:
 | achromatic_edges | log-luminance edge energy over chromaticity edge energy | shadow, dirty lens (they change light, not colour) |
 | banding | strongest straight band pattern: log-luma profiles along 7 directions (-45..45 deg), quadratic trend removed | shadow (venetian blinds) |
 """
+
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -38,12 +40,32 @@ from monitor.preprocess import as_uint8_image
 FEATURE_SIZE = 64
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "bright_mean", "bright_std", "clip_high", "clip_low", "contrast", "dark_channel",
-    "sat_mean", "sat_std", "blue_ratio", "red_ratio",
-    "lap_logvar", "fine_coarse", "noise_sigma", "speck_bright", "speck_dark",
-    "vertical_energy", "coherence", "chroma_noise", "block_edge",
-    "block_var_spread", "smooth_blocks", "row_profile", "col_profile", "center_border",
-    "achromatic_edges", "banding",
+    "bright_mean",
+    "bright_std",
+    "clip_high",
+    "clip_low",
+    "contrast",
+    "dark_channel",
+    "sat_mean",
+    "sat_std",
+    "blue_ratio",
+    "red_ratio",
+    "lap_logvar",
+    "fine_coarse",
+    "noise_sigma",
+    "speck_bright",
+    "speck_dark",
+    "vertical_energy",
+    "coherence",
+    "chroma_noise",
+    "block_edge",
+    "block_var_spread",
+    "smooth_blocks",
+    "row_profile",
+    "col_profile",
+    "center_border",
+    "achromatic_edges",
+    "banding",
 )
 
 _EPS = 1e-6
@@ -68,7 +90,7 @@ _K_LAP = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32)
 # Immerkaer (1996): this kernel cancels smooth image structure up to second order, leaving noise.
 _K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 _K_RESID = np.full((3, 3), -1.0 / 8.0, dtype=np.float32)
-_K_RESID[1, 1] = 1.0                                   # pixel minus the mean of its 8 neighbours
+_K_RESID[1, 1] = 1.0  # pixel minus the mean of its 8 neighbours
 _K_DX = np.array([[0, 0, 0], [-1, 0, 1], [0, 0, 0]], dtype=np.float32)
 _K_DY = _K_DX.T.copy()
 
@@ -117,14 +139,14 @@ class _Planes(NamedTuple):
 
     n: int
     s: int
-    tall: np.ndarray   # (N*S, S) float32 luma in [0, 1]: the batch stacked into one tall image
-    g: np.ndarray      # (N, S, S) view of tall
-    flat: np.ndarray   # (N, S*S) view of tall
+    tall: np.ndarray  # (N*S, S) float32 luma in [0, 1]: the batch stacked into one tall image
+    g: np.ndarray  # (N, S, S) view of tall
+    flat: np.ndarray  # (N, S*S) view of tall
     flat8: np.ndarray  # (N, S*S) uint8 luma
-    b8: np.ndarray     # (N, S, S) uint8 colour planes
+    b8: np.ndarray  # (N, S, S) uint8 colour planes
     gr8: np.ndarray
     r8: np.ndarray
-    mx: np.ndarray     # (N, S, S) float32 max / min over the colours
+    mx: np.ndarray  # (N, S, S) float32 max / min over the colours
     mn: np.ndarray
 
 
@@ -133,8 +155,8 @@ def _planes(batch: np.ndarray) -> _Planes:
     # keeping only each tile's interior (see _filt).
     n, s = batch.shape[0], batch.shape[1]
     big = batch.reshape(n * s, s, 3)
-    g8 = cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)                  # (N*S, S) uint8 luma
-    tall = g8.astype(np.float32) * (1.0 / 255.0)                # (N*S, S)
+    g8 = cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)  # (N*S, S) uint8 luma
+    tall = g8.astype(np.float32) * (1.0 / 255.0)  # (N*S, S)
     g = tall.reshape(n, s, s)
     # Channel max/min with np.maximum on planes: reducing over a last axis of 3 is ~20x slower.
     b8, gr8, r8 = batch[..., 0], batch[..., 1], batch[..., 2]
@@ -153,19 +175,21 @@ def _exposure_and_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]
     npx = flat.shape[1]
     # One 256-bin histogram per frame (a single bincount over the batch) gives the clipped
     # fractions and the percentiles without sorting.
-    hist = np.bincount((p.flat8 + (np.arange(n, dtype=np.int64)[:, None] << 8)).ravel(), minlength=n * 256).reshape(n, 256)
+    hist = np.bincount((p.flat8 + (np.arange(n, dtype=np.int64)[:, None] << 8)).ravel(), minlength=n * 256).reshape(
+        n, 256
+    )
     cum = np.cumsum(hist, axis=1)
-    f["clip_high"] = np.sqrt(hist[:, 250:].sum(1) / npx)        # sqrt spreads a tail that is mostly ~0
+    f["clip_high"] = np.sqrt(hist[:, 250:].sum(1) / npx)  # sqrt spreads a tail that is mostly ~0
     f["clip_low"] = np.sqrt(hist[:, :6].sum(1) / npx)
-    p5 = np.count_nonzero(cum <= 0.05 * npx, axis=1)            # first grey level whose cdf passes 5 %
+    p5 = np.count_nonzero(cum <= 0.05 * npx, axis=1)  # first grey level whose cdf passes 5 %
     p95 = np.count_nonzero(cum <= 0.95 * npx, axis=1)
     f["contrast"] = (p95 - p5) * (1.0 / 255.0)
     f["dark_channel"] = mn.reshape(n, -1).mean(1)
-    sat = ((mx - mn) / (mx + 0.05)).reshape(n, -1)              # +0.05: dark pixels have no reliable hue
+    sat = ((mx - mn) / (mx + 0.05)).reshape(n, -1)  # +0.05: dark pixels have no reliable hue
     sat_mean = sat.mean(1)
     f["sat_mean"] = sat_mean
     f["sat_std"] = np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))
-    tot = batch.reshape(n, -1, 3).sum(1, dtype=np.float64) + _EPS   # (N, 3) channel sums
+    tot = batch.reshape(n, -1, 3).sum(1, dtype=np.float64) + _EPS  # (N, 3) channel sums
     f["blue_ratio"] = tot[:, 0] / tot.sum(1)
     f["red_ratio"] = tot[:, 2] / tot.sum(1)
     return f
@@ -176,10 +200,10 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     direction; colour noise (relative to the luma's Laplacian energy)."""
     n, s, tall = p.n, p.s, p.tall
     f: dict[str, np.ndarray] = {}
-    lap_var = _msq(_filt(tall, _K_LAP, n, s)) + 1e-7           # the Laplacian's mean is ~0
+    lap_var = _msq(_filt(tall, _K_LAP, n, s)) + 1e-7  # the Laplacian's mean is ~0
     f["lap_logvar"] = np.log(lap_var)
     h = s // 2
-    g2 = cv2.resize(tall, (h, n * h), interpolation=cv2.INTER_AREA)   # 2x2 means; tiles stay aligned
+    g2 = cv2.resize(tall, (h, n * h), interpolation=cv2.INTER_AREA)  # 2x2 means; tiles stay aligned
     lap2_var = _msq(_filt(g2, _K_LAP, n, h)) + 1e-7
     f["fine_coarse"] = np.log(lap_var / lap2_var)
     m = np.abs(_filt(tall, _K_NOISE, n, s)).sum((1, 2)) / (s - 2) ** 2
@@ -188,7 +212,7 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     f["speck_bright"] = np.sqrt(np.count_nonzero(resid > 0.12, axis=(1, 2)) / (s - 2) ** 2)
     f["speck_dark"] = np.sqrt(np.count_nonzero(resid < -0.12, axis=(1, 2)) / (s - 2) ** 2)
 
-    gx = _filt(tall, _K_DX, n, s)                              # large across vertical streaks
+    gx = _filt(tall, _K_DX, n, s)  # large across vertical streaks
     gy = _filt(tall, _K_DY, n, s)
     jxx = np.einsum("ijk,ijk->i", gx, gx)
     jyy = np.einsum("ijk,ijk->i", gy, gy)
@@ -209,8 +233,8 @@ def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:
     n, s, tall, g = p.n, p.s, p.tall, p.g
     f: dict[str, np.ndarray] = {}
     # Block grid: neighbour differences across 8-px block boundaries vs inside blocks.
-    dx = np.abs(np.diff(g, axis=2)).sum(1)                     # (N, S-1): column j is between pixels j and j+1
-    dy = np.abs(np.diff(g, axis=1)).sum(2)                     # (N, S-1)
+    dx = np.abs(np.diff(g, axis=2)).sum(1)  # (N, S-1): column j is between pixels j and j+1
+    dy = np.abs(np.diff(g, axis=1)).sum(2)  # (N, S-1)
     on = np.zeros(s - 1, dtype=bool)
     on[7::8] = True
     edge_on = (dx[:, on].mean(1) + dy[:, on].mean(1)) / s
@@ -220,12 +244,12 @@ def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:
     nb = (s // 8) ** 2
     bm = cv2.resize(tall, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
     bsq = cv2.resize(tall * tall, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
-    bvar = np.maximum(bsq - bm * bm, 0.0)                       # (N, 64) local contrast of 8x8 blocks
+    bvar = np.maximum(bsq - bm * bm, 0.0)  # (N, 64) local contrast of 8x8 blocks
     lbv = np.log(bvar + 1e-6)
     f["block_var_spread"] = lbv.std(1)
     med = np.partition(bvar, nb // 2, axis=1)[:, nb // 2 : nb // 2 + 1]
     f["smooth_blocks"] = np.count_nonzero(bvar < 0.05 * med + 1e-6, axis=1) / nb
-    rows = g.mean(2)                                           # (N, S)
+    rows = g.mean(2)  # (N, S)
     cols = g.mean(1)
     f["row_profile"] = _banding(rows)
     f["col_profile"] = _banding(cols)
@@ -242,11 +266,11 @@ def _light_versus_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]
     f: dict[str, np.ndarray] = {}
     # Shadow and grime change how much light arrives, not its colour: their edges are in
     # log-luminance only. Sign edges (red/white, blue/white) change chromaticity as well.
-    log_l = np.log(p.tall + 0.02)                              # (N*S, S)
+    log_l = np.log(p.tall + 0.02)  # (N*S, S)
     ll = log_l.reshape(n, s, s)
     e_l = _msq(np.diff(ll, axis=1)) + _msq(np.diff(ll, axis=2))
-    tot_px = batch.astype(np.float32).sum(-1) + 3.0            # (N, S, S)
-    rc, gc = batch[..., 2] / tot_px, batch[..., 1] / tot_px   # chromaticity
+    tot_px = batch.astype(np.float32).sum(-1) + 3.0  # (N, S, S)
+    rc, gc = batch[..., 2] / tot_px, batch[..., 1] / tot_px  # chromaticity
     e_c = _msq(np.diff(rc, axis=1)) + _msq(np.diff(rc, axis=2)) + _msq(np.diff(gc, axis=1)) + _msq(np.diff(gc, axis=2))
     f["achromatic_edges"] = np.log(e_l + 1e-6) - np.log(e_c + 1e-6)
     if s not in _BAND_CACHE:

@@ -6,7 +6,7 @@ split one would let a model see the frames it is tested on.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -4,6 +4,7 @@ Convention used everywhere in signwatch: higher value = more anomalous, and a fr
 when its value is STRICTLY above the threshold (so a threshold equal to the largest clean value
 flags no clean frame).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -12,8 +13,8 @@ import numpy as np
 
 
 class RocCurve(NamedTuple):
-    fpr: np.ndarray         # (T,) false-alarm rate for each threshold, ascending from 0 to 1
-    tpr: np.ndarray         # (T,) detection rate for each threshold
+    fpr: np.ndarray  # (T,) false-alarm rate for each threshold, ascending from 0 to 1
+    tpr: np.ndarray  # (T,) detection rate for each threshold
     thresholds: np.ndarray  # (T,) flag when value > threshold; first entry is +inf (nothing flagged)
 
 
@@ -48,7 +49,7 @@ def auroc(negatives: object, positives: object) -> float:
     if len(neg) == 0 or len(pos) == 0:
         raise ValueError(f"AUROC needs both classes (got {len(neg)} negatives, {len(pos)} positives)")
     ranks = average_ranks(np.concatenate([neg, pos]))
-    u = ranks[len(neg):].sum() - len(pos) * (len(pos) + 1) / 2.0
+    u = ranks[len(neg) :].sum() - len(pos) * (len(pos) + 1) / 2.0
     return float(u / (len(neg) * len(pos)))
 
 

@@ -9,11 +9,13 @@ the alert state machine: frames from onset to the alert, and whether it named th
 `build_report` works on arrays (the experiment script uses it in memory); `write_report` is what
 `run_monitor.py evaluate --report DIR` calls with a model, a CURE-TSR folder and a calibration.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -46,8 +48,16 @@ def kind_values(scores, anomaly: np.ndarray | None) -> dict[str, np.ndarray]:
     return out
 
 
-def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.ndarray, levels: np.ndarray,
-                  alert_cfg: AlertConfig, segment: int = 30, seed: int = 0, anomaly: np.ndarray | None = None) -> list[dict]:
+def replay_delays(
+    is_anomalous: np.ndarray,
+    condition: np.ndarray,
+    codes: np.ndarray,
+    levels: np.ndarray,
+    alert_cfg: AlertConfig,
+    segment: int = 30,
+    seed: int = 0,
+    anomaly: np.ndarray | None = None,
+) -> list[dict]:
     """Replayed streams per challenge type and level: `segment` clean frames, `segment` frames of
     the challenge (in data order, so a sign's frames stay together), `segment` clean frames.
     Returns one row per (type, level) with the mean delay to the alert and what it named.
@@ -71,8 +81,15 @@ def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.nda
                 tracker = AlertTracker(alert_cfg)
                 got = None
                 for i, j in enumerate(order):
-                    d = FrameDecision("replay", i, bool(is_anomalous[j]), str(condition[j]), 1.0,
-                                      0.0 if anomaly is None else float(anomaly[j]), i)
+                    d = FrameDecision(
+                        "replay",
+                        i,
+                        bool(is_anomalous[j]),
+                        str(condition[j]),
+                        1.0,
+                        0.0 if anomaly is None else float(anomaly[j]),
+                        i,
+                    )
                     for rec in tracker.observe(d):
                         if rec.state == "raised":
                             if i < segment:
@@ -83,18 +100,29 @@ def replay_delays(is_anomalous: np.ndarray, condition: np.ndarray, codes: np.nda
                     raised += 1
                     delays.append(got[0])
                     named.append(got[1] == CONDITION_NAMES[int(code)])
-            rows.append({
-                "challenge": FOLDER_NAMES[int(code)], "level": int(level), "replays": replays,
-                "alerted": round(raised / replays, 4),
-                "mean_delay_frames": round(float(np.mean(delays)), 2) if delays else None,
-                "named_correctly": round(float(np.mean(named)), 4) if named else None,
-                "false_alerts_before_onset": false_alerts,
-            })
+            rows.append(
+                {
+                    "challenge": FOLDER_NAMES[int(code)],
+                    "level": int(level),
+                    "replays": replays,
+                    "alerted": round(raised / replays, 4),
+                    "mean_delay_frames": round(float(np.mean(delays)), 2) if delays else None,
+                    "named_correctly": round(float(np.mean(named)), 4) if named else None,
+                    "false_alerts_before_onset": false_alerts,
+                }
+            )
     return rows
 
 
-def build_report(scores, codes: Sequence[int], levels: Sequence[int], detection=None, threshold: float | None = None,
-                 alert_cfg: AlertConfig | None = None, meta: dict | None = None) -> dict[str, Any]:
+def build_report(
+    scores,
+    codes: Sequence[int],
+    levels: Sequence[int],
+    detection=None,
+    threshold: float | None = None,
+    alert_cfg: AlertConfig | None = None,
+    meta: dict | None = None,
+) -> dict[str, Any]:
     """All figures from per-frame arrays. detection: a DetectionResult (or None for raw scores only)."""
     codes = np.asarray(codes, dtype=np.int64)
     levels = np.asarray(levels, dtype=np.int64)
@@ -113,8 +141,12 @@ def build_report(scores, codes: Sequence[int], levels: Sequence[int], detection=
             if detection is not None:
                 row["detection_rate"] = round(float(np.mean(detection.is_anomalous[sel])), 4)
             table.append(row)
-    report: dict[str, Any] = {"meta": dict(meta or {}), "clean_frames": int(clean.sum()),
-                              "challenge_frames": int((~clean).sum()), "table": table}
+    report: dict[str, Any] = {
+        "meta": dict(meta or {}),
+        "clean_frames": int(clean.sum()),
+        "challenge_frames": int((~clean).sum()),
+        "table": table,
+    }
     mean = {}
     for k in values:
         for lv_name, lv in (("levels_3_5", (3, 4, 5)), ("all_levels", (1, 2, 3, 4, 5))):
@@ -142,13 +174,22 @@ def build_report(scores, codes: Sequence[int], levels: Sequence[int], detection=
         report["confusion_levels_3_5"] = {"true": labels, "predicted": cols, "counts": matrix}
         report["naming_accuracy_levels_3_5"] = round(float(np.mean(pred[det] == truth[det])), 4) if det.any() else None
         report["unknown_share_levels_3_5"] = round(float(np.mean(pred[det] == UNKNOWN)), 4) if det.any() else None
-        report["replay"] = replay_delays(np.asarray(detection.is_anomalous), pred, codes, levels, alert_cfg or AlertConfig(),
-                                         anomaly=np.asarray(detection.anomaly))
-        dl = [r["mean_delay_frames"] for r in report["replay"] if r["level"] >= 3 and r["mean_delay_frames"] is not None]
+        report["replay"] = replay_delays(
+            np.asarray(detection.is_anomalous),
+            pred,
+            codes,
+            levels,
+            alert_cfg or AlertConfig(),
+            anomaly=np.asarray(detection.anomaly),
+        )
+        dl = [
+            r["mean_delay_frames"] for r in report["replay"] if r["level"] >= 3 and r["mean_delay_frames"] is not None
+        ]
         report["mean_alert_delay_frames_levels_3_5"] = round(float(np.mean(dl)), 2) if dl else None
     report["_roc"] = {  # for the PNGs; dropped from the JSON
         FOLDER_NAMES[int(code)]: {k: roc_curve(v[clean], v[(codes == code) & (levels >= 3)]) for k, v in values.items()}
-        for code in sorted(set(codes[~clean].tolist())) if ((codes == code) & (levels >= 3)).any()
+        for code in sorted(set(codes[~clean].tolist()))
+        if ((codes == code) & (levels >= 3)).any()
     }
     return report
 
@@ -171,10 +212,27 @@ def draw_roc(curves: dict, title: str, size: int = 420) -> np.ndarray:
         colour = _COLOURS.get(k, (0, 0, 0))
         cv2.polylines(img, [pts.reshape(-1, 1, 2)], False, colour, 2, cv2.LINE_AA)
         area = float(np.trapezoid(c.tpr, c.fpr))
-        cv2.putText(img, f"{k} AUC {area:.3f}", (x0 + size - 170, y0 - 15 - 16 * (len(curves) - 1 - i)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{k} AUC {area:.3f}",
+            (x0 + size - 170, y0 - 15 - 16 * (len(curves) - 1 - i)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.42,
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     cv2.putText(img, title, (x0, m - 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, "false-alarm rate", (x0 + size // 2 - 50, y0 + 38), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        "false-alarm rate",
+        (x0 + size // 2 - 50, y0 + 38),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.42,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     cv2.putText(img, "detection rate", (4, m - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     return img
 
@@ -191,12 +249,20 @@ def markdown(report: dict) -> str:
             f"- false-alarm rate on clean frames: {report['false_alarm_rate_clean']:.4%} ({report['false_alarms']} frames)",
             f"- detection rate, levels 3-5: {report['detection_rate_levels_3_5']}",
             f"- condition naming accuracy on detected frames, levels 3-5: {report['naming_accuracy_levels_3_5']} "
-            f"(\"unknown\" counts as wrong; share unknown {report['unknown_share_levels_3_5']}; lens and gaussian blur both count as \"blur\")",
+            f'("unknown" counts as wrong; share unknown {report["unknown_share_levels_3_5"]}; lens and gaussian blur both count as "blur")',
             f"- mean alert delay on replayed streams, levels 3-5: {report['mean_alert_delay_frames_levels_3_5']} frames",
         ]
-    lines += ["", "## Mean AUROC (mean over challenge types)", "", "| kind | levels 3-5 | all levels |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "## Mean AUROC (mean over challenge types)",
+        "",
+        "| kind | levels 3-5 | all levels |",
+        "| --- | --- | --- |",
+    ]
     for k in kinds:
-        lines.append(f"| {k} | {report['mean_auroc'][f'{k}_levels_3_5']:.3f} | {report['mean_auroc'][f'{k}_all_levels']:.3f} |")
+        lines.append(
+            f"| {k} | {report['mean_auroc'][f'{k}_levels_3_5']:.3f} | {report['mean_auroc'][f'{k}_all_levels']:.3f} |"
+        )
     head = "| challenge | level | " + " | ".join(f"AUROC {k}" for k in kinds)
     sep = "| --- | --- | " + " | ".join("---" for _ in kinds)
     if "false_alarm_rate_clean" in report:
@@ -210,17 +276,28 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['challenge']} | {r['level']} | " + " | ".join(cells) + " |")
     if "confusion_levels_3_5" in report:
         c = report["confusion_levels_3_5"]
-        lines += ["", "## Condition confusion (detected frames, levels 3-5; rows true, columns predicted)", "",
-                  "| true \\ predicted | " + " | ".join(c["predicted"]) + " |", "| --- | " + " | ".join("---" for _ in c["predicted"]) + " |"]
-        for t, row in zip(c["true"], c["counts"]):
+        lines += [
+            "",
+            "## Condition confusion (detected frames, levels 3-5; rows true, columns predicted)",
+            "",
+            "| true \\ predicted | " + " | ".join(c["predicted"]) + " |",
+            "| --- | " + " | ".join("---" for _ in c["predicted"]) + " |",
+        ]
+        for t, row in zip(c["true"], c["counts"], strict=False):
             lines.append(f"| {t} | " + " | ".join(str(v) for v in row) + " |")
     if report.get("replay"):
-        lines += ["", "## Replayed streams (30 clean, 30 challenged, 30 clean frames)", "",
-                  "| challenge | level | replays | alerted | mean delay (frames) | named correctly | false alerts before onset |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "## Replayed streams (30 clean, 30 challenged, 30 clean frames)",
+            "",
+            "| challenge | level | replays | alerted | mean delay (frames) | named correctly | false alerts before onset |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for r in report["replay"]:
-            lines.append(f"| {r['challenge']} | {r['level']} | {r['replays']} | {r['alerted']:.2f} | {r['mean_delay_frames']} | "
-                         f"{r['named_correctly']} | {r['false_alerts_before_onset']} |")
+            lines.append(
+                f"| {r['challenge']} | {r['level']} | {r['replays']} | {r['alerted']:.2f} | {r['mean_delay_frames']} | "
+                f"{r['named_correctly']} | {r['false_alerts_before_onset']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -235,8 +312,15 @@ def write_report_files(out_dir: str | Path, report: dict) -> Path:
     return out
 
 
-def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calibration: str | Path | None = None, *,
-                 alert_cfg: AlertConfig, device: str = "auto") -> dict:
+def write_report(
+    out_dir: str | Path,
+    model: str | Path,
+    data: str | Path,
+    calibration: str | Path | None = None,
+    *,
+    alert_cfg: AlertConfig,
+    device: str = "auto",
+) -> dict:
     """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report.
 
     alert_cfg: the deployment's alert rule (its `alerts:` section); the replayed streams' alert
@@ -257,7 +341,14 @@ def write_report(out_dir: str | Path, model: str | Path, data: str | Path, calib
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation
-    report = build_report(scores, [f.name.challenge_type for f in frames], [f.name.level for f in frames],
-                          detection, threshold, alert_cfg, meta)
+    report = build_report(
+        scores,
+        [f.name.challenge_type for f in frames],
+        [f.name.level for f in frames],
+        detection,
+        threshold,
+        alert_cfg,
+        meta,
+    )
     write_report_files(out_dir, report)
     return {k: v for k, v in report.items() if not k.startswith("_")}

@@ -91,5 +91,8 @@ class AlertConfig:
         c.at_most("clear_k", "clear_n")
         c.not_negative("update_every", "name_wait", "evidence_h")
         # Each frame adds min(anomaly, cap) - ref to the evidence: with cap <= ref no run ever sums up.
-        c.require(not self.evidence or self.evidence_cap > self.evidence_ref, "evidence_cap",
-                  f"> alerts.evidence_ref ({self.evidence_ref!r}) while the evidence rule is on (evidence_h > 0)")
+        c.require(
+            not self.evidence or self.evidence_cap > self.evidence_ref,
+            "evidence_cap",
+            f"> alerts.evidence_ref ({self.evidence_ref!r}) while the evidence rule is on (evidence_h > 0)",
+        )

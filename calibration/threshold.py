@@ -13,6 +13,7 @@ detections) for which that probability is at least the confidence. Even m = 1 (t
 value) needs 1 - (1-a)^n >= confidence, i.e. n >= ln(1-confidence) / ln(1-a): 299 frames for
 a = 1 % at 95 %.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,17 +27,17 @@ class ThresholdError(ValueError):
 
 
 class ThresholdResult(NamedTuple):
-    threshold: float        # flag when value > threshold; NaN when not fitted
+    threshold: float  # flag when value > threshold; NaN when not fitted
     method: str
     target_fpr: float
     confidence: float
     n_clean: int
-    rank_from_top: int      # the threshold is the rank_from_top-th largest clean value
-    exceedances: int        # clean values strictly above the threshold
-    empirical_fpr: float    # exceedances / n_clean
+    rank_from_top: int  # the threshold is the rank_from_top-th largest clean value
+    exceedances: int  # clean values strictly above the threshold
+    empirical_fpr: float  # exceedances / n_clean
     fpr_upper_bound: float  # Clopper-Pearson upper bound on the true FPR at `confidence`
-    min_frames: int         # fewest clean frames that can support target_fpr at confidence
-    supported: bool         # fpr_upper_bound <= target_fpr
+    min_frames: int  # fewest clean frames that can support target_fpr at confidence
+    supported: bool  # fpr_upper_bound <= target_fpr
     explanation: str
 
 
@@ -117,8 +118,15 @@ def group_maxima(values: object, groups: object) -> np.ndarray:
     return out
 
 
-def _result(method: str, v: np.ndarray, m: int, target_fpr: float, confidence: float, why: str | None,
-            unit: str = "clean frames") -> ThresholdResult:
+def _result(
+    method: str,
+    v: np.ndarray,
+    m: int,
+    target_fpr: float,
+    confidence: float,
+    why: str | None,
+    unit: str = "clean frames",
+) -> ThresholdResult:
     n = len(v)
     thr = float(np.sort(v)[n - m])
     exc = int((v > thr).sum())

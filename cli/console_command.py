@@ -1,4 +1,5 @@
 """`run_monitor.py console`: the live console over Kafka, or one snapshot of it (--once)."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,12 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
     err = Console(stderr=True)
     if not bootstrap:
         # Starting an embedded broker here would show an empty one: the console only reads.
-        err.print("error: no Kafka to read from: pass --bootstrap-servers HOST:PORT, set kafka.bootstrap_servers "
-                  "in the config, or run the console inside `run_monitor.py demo`", markup=False, highlight=False)
+        err.print(
+            "error: no Kafka to read from: pass --bootstrap-servers HOST:PORT, set kafka.bootstrap_servers "
+            "in the config, or run the console inside `run_monitor.py demo`",
+            markup=False,
+            highlight=False,
+        )
         return 2
     if args.duration is not None and args.duration <= 0:
         err.print("error: --duration must be positive", markup=False)
@@ -27,7 +32,6 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
         err.print("error: the screen must be at least 20 columns (--width) and 3 rows (--height)", markup=False)
         return 2
     if args.once:  # a script wants a quick, clear failure (a live screen waits for the broker instead)
-
         try:
             check_reachable(bootstrap, cfg.kafka.connect_timeout_s)
         except BrokerError as e:
@@ -42,22 +46,36 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
     state = ConsoleState.for_config(cfg)
     t0 = time.monotonic()
     try:
-        rc = run_console(cfg, bootstrap, None, console, once=args.once, state=state, from_beginning=args.from_beginning,
-                         duration=args.duration, export_svg=args.export_svg, export_html=args.export_html, size=size)
+        rc = run_console(
+            cfg,
+            bootstrap,
+            None,
+            console,
+            once=args.once,
+            state=state,
+            from_beginning=args.from_beginning,
+            duration=args.duration,
+            export_svg=args.export_svg,
+            export_html=args.export_html,
+            size=size,
+        )
         if not args.once:  # a live view leaves a record of what it saw when it ends (Ctrl-C, SIGTERM, --duration)
             snap = state.snapshot()
-            print(f"console summary: {snap.frames} score records ({snap.anomalous} anomalous, {snap.duplicates} duplicates), "
-                  f"{snap.total_alerts} alerts ({snap.open_alerts} open), {snap.dead_letter_total} dead letters, "
-                  f"{snap.malformed} unreadable records, {len(snap.streams)} streams, in {time.monotonic() - t0:.1f} s",
-                  flush=True)
+            print(
+                f"console summary: {snap.frames} score records ({snap.anomalous} anomalous, {snap.duplicates} duplicates), "
+                f"{snap.total_alerts} alerts ({snap.open_alerts} open), {snap.dead_letter_total} dead letters, "
+                f"{snap.malformed} unreadable records, {len(snap.streams)} streams, in {time.monotonic() - t0:.1f} s",
+                flush=True,
+            )
         return rc
     except Exception as e:
         from kafka.errors import KafkaError
 
         if isinstance(e, KafkaError):
             detail = " ".join(str(e).split()) or type(e).__name__
-            err.print(f"error: cannot read from Kafka at {bootstrap}: {detail}", markup=False, highlight=False,
-                      soft_wrap=True)
+            err.print(
+                f"error: cannot read from Kafka at {bootstrap}: {detail}", markup=False, highlight=False, soft_wrap=True
+            )
             return 1
         raise
 
@@ -68,20 +86,35 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
         "console",
         help="live alert console: streams, alerts, dead letters and pipeline health",
         description="Live view of the scores, alerts and dead-letter topics. Reads without a consumer group, "
-                    "so it never disturbs the scorers. Ctrl-C (SIGINT) or SIGTERM ends it (exit 0), also as a "
-                    "background job.",
+        "so it never disturbs the scorers. Ctrl-C (SIGINT) or SIGTERM ends it (exit 0), also as a "
+        "background job.",
     )
     p.add_argument("--bootstrap-servers", metavar="HOST:PORT", help="Kafka to read (default: kafka.bootstrap_servers)")
-    p.add_argument("--once", action="store_true",
-                   help="read what is there now (until ~1 s without new records), print one snapshot and exit")
-    p.add_argument("--from-beginning", action="store_true",
-                   help="read all history, not only the last console.lookback_minutes")
-    p.add_argument("--duration", type=float, metavar="SEC",
-                   help="stop after SEC seconds (with --once: the most time to spend reading; default 30)")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="read what is there now (until ~1 s without new records), print one snapshot and exit",
+    )
+    p.add_argument(
+        "--from-beginning", action="store_true", help="read all history, not only the last console.lookback_minutes"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="SEC",
+        help="stop after SEC seconds (with --once: the most time to spend reading; default 30)",
+    )
     p.add_argument("--export-svg", metavar="PATH", help="on exit, save the screen as SVG")
-    p.add_argument("--export-html", metavar="PATH",
-                   help="on exit, save the screen as HTML, with each open alert's example frame (read from Kafka by its origin)")
+    p.add_argument(
+        "--export-html",
+        metavar="PATH",
+        help="on exit, save the screen as HTML, with each open alert's example frame (read from Kafka by its origin)",
+    )
     p.add_argument("--width", type=int, metavar="COLS", help="screen width for the snapshot/export (default: terminal)")
-    p.add_argument("--height", type=int, metavar="ROWS",
-                   help="screen height for the snapshot/export (default: terminal; with --once, all rows)")
+    p.add_argument(
+        "--height",
+        type=int,
+        metavar="ROWS",
+        help="screen height for the snapshot/export (default: terminal; with --once, all rows)",
+    )
     p.set_defaults(func=_cmd_console)

@@ -12,6 +12,7 @@ dictionaries below are views of it, and the modules that need a spelling take it
 
 The condition column merges LensBlur and GaussianBlur into "blur" (calibration.conditions says why).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,10 +22,10 @@ import numpy as np
 
 
 class Challenge(NamedTuple):
-    code: int        # CURE-TSR challenge type, 0 = challenge-free
-    folder: str      # as CURE-TSR spells it in folder names
-    wire: str        # in frame headers and score records
-    condition: str   # the condition the classifier names
+    code: int  # CURE-TSR challenge type, 0 = challenge-free
+    folder: str  # as CURE-TSR spells it in folder names
+    wire: str  # in frame headers and score records
+    condition: str  # the condition the classifier names
 
 
 CHALLENGE_TABLE: tuple[Challenge, ...] = (

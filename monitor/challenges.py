@@ -15,6 +15,7 @@ corrupts, the noise field) is drawn once from the seed, independently of the lev
 level uses more of it or uses it more strongly. So for one image and seed the five levels are one
 scene getting worse, and the change from the clean image grows strictly with the level.
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,11 +26,11 @@ import os
 import time
 import warnings
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -490,7 +491,7 @@ def _plan(sources: list[tuple[Path, str, str]], sequence_type: int) -> list[list
         tracks.setdefault((cls, trk), []).append(p)
     next_index: dict[int, int] = {}
     plan = []
-    for (cls, trk) in sorted(tracks):
+    for cls, trk in sorted(tracks):
         frames = sorted(set(tracks[(cls, trk)]), key=lambda p: p.name)
         sign = _sign_type_of(frames[0], cls)
         start = next_index.get(sign, 1)
@@ -513,15 +514,25 @@ def _render_track(job: tuple) -> list[dict]:
         key = f"{cls}/{path.name}"
         rel = f"{split}/{challenge_folder(0)}/{format_name(sequence_type, sign, 0, 0, index)}"
         _write_bmp(out_dir / rel, img)
-        rows.append({"file": rel, "source": str(path), "class": cls, "track": trk,
-                     "challenge": FOLDER_NAMES[0], "level": 0})
+        rows.append(
+            {"file": rel, "source": str(path), "class": cls, "track": trk, "challenge": FOLDER_NAMES[0], "level": 0}
+        )
         for code, level in variants:
-            out = apply_challenge(img, code, level, seed=variant_seed(seed, key, code),
-                                  previous=previous if code == 3 else None)
+            out = apply_challenge(
+                img, code, level, seed=variant_seed(seed, key, code), previous=previous if code == 3 else None
+            )
             rel = f"{split}/{challenge_folder(code, level)}/{format_name(sequence_type, sign, code, level, index)}"
             _write_bmp(out_dir / rel, out)
-            rows.append({"file": rel, "source": str(path), "class": cls, "track": trk,
-                         "challenge": FOLDER_NAMES[code], "level": level})
+            rows.append(
+                {
+                    "file": rel,
+                    "source": str(path),
+                    "class": cls,
+                    "track": trk,
+                    "challenge": FOLDER_NAMES[code],
+                    "level": level,
+                }
+            )
         previous = img  # codec error displaces blocks from the track's previous (clean) frame
     return rows
 
@@ -600,7 +611,9 @@ def build_challenge_set(
     }
 
 
-def _check_request(challenges: Iterable[str | int] | None, levels: Iterable[int], split: str) -> tuple[list[int], list[int]]:
+def _check_request(
+    challenges: Iterable[str | int] | None, levels: Iterable[int], split: str
+) -> tuple[list[int], list[int]]:
     """The challenge codes and levels asked for, sorted; ValueError for what cannot be built."""
     codes = sorted({challenge_code(c) for c in (challenges if challenges is not None else CHALLENGES)})
     if 0 in codes:
@@ -622,8 +635,9 @@ def _render_all(jobs: list[tuple], n_workers: int, show_progress_of: int | None)
     if show_progress_of is not None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("challenge set"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
-                       TimeRemainingColumn())
+        bar = Progress(
+            TextColumn("challenge set"), BarColumn(), MofNCompleteColumn(), TextColumn("images"), TimeRemainingColumn()
+        )
         bar.start()
         task = bar.add_task("build", total=show_progress_of)
     try:
@@ -639,8 +653,11 @@ def _render_all(jobs: list[tuple], n_workers: int, show_progress_of: int | None)
             except BrokenProcessPool:
                 # Workers re-import the caller's __main__; without an `if __name__ == "__main__":`
                 # guard (or from stdin) they die at start. Finish here rather than fail.
-                warnings.warn("challenge-set worker processes could not start (does the calling script lack an "
-                              "`if __name__ == \"__main__\":` guard?); continuing in this process", stacklevel=3)
+                warnings.warn(
+                    "challenge-set worker processes could not start (does the calling script lack an "
+                    '`if __name__ == "__main__":` guard?); continuing in this process',
+                    stacklevel=3,
+                )
         for job in jobs[done:]:
             rows += _render_track(job)
             if bar is not None:

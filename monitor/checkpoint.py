@@ -3,12 +3,14 @@
 The file is a `torch.save` of plain containers and tensors, read back with
 `torch.load(weights_only=True)`, so a hostile file cannot run code.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -32,8 +34,15 @@ def file_model_id(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-def save_checkpoint(path: str | Path, module: GradConAE, reference_gradients: Sequence[torch.Tensor],
-                    alpha: float, beta: float, data_summary: dict | None = None, training: dict | None = None) -> str:
+def save_checkpoint(
+    path: str | Path,
+    module: GradConAE,
+    reference_gradients: Sequence[torch.Tensor],
+    alpha: float,
+    beta: float,
+    data_summary: dict | None = None,
+    training: dict | None = None,
+) -> str:
     """Write a checkpoint atomically; returns its model id."""
     path = Path(path)
     payload = {
@@ -46,7 +55,7 @@ def save_checkpoint(path: str | Path, module: GradConAE, reference_gradients: Se
         "beta": float(beta),
         "data": dict(data_summary or {}),
         "training": dict(training or {}),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -78,7 +87,9 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: not a signwatch GradCon checkpoint (no '{FORMAT}' format marker)")
     if ckpt.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {path}: format version {ckpt.get('version')!r}, this signwatch reads version {VERSION}")
+        raise CheckpointError(
+            f"checkpoint {path}: format version {ckpt.get('version')!r}, this signwatch reads version {VERSION}"
+        )
     _require(ckpt, "model_config", dict, path)
     _require(ckpt, "state_dict", dict, path)
     refs = _require(ckpt, "reference_gradients", list, path)
@@ -94,12 +105,20 @@ def load_model(path: str | Path, device: str | torch.device | None = "auto", exp
     ckpt = read_checkpoint(path)
     cfg = ckpt["model_config"]
     if expect_size is not None and cfg.get("size") != expect_size:
-        raise CheckpointError(f"checkpoint {path}: model was trained for {cfg.get('size')}x{cfg.get('size')} input, expected {expect_size}x{expect_size}")
+        raise CheckpointError(
+            f"checkpoint {path}: model was trained for {cfg.get('size')}x{cfg.get('size')} input, expected {expect_size}x{expect_size}"
+        )
     try:
         module = GradConAE(**cfg)
         module.load_state_dict(ckpt["state_dict"])
-        return Scorer(module, ckpt["reference_gradients"], ckpt["beta"], device=device,
-                      model_id=file_model_id(path), info={k: ckpt.get(k) for k in ("data", "training", "created", "alpha")})
+        return Scorer(
+            module,
+            ckpt["reference_gradients"],
+            ckpt["beta"],
+            device=device,
+            model_id=file_model_id(path),
+            info={k: ckpt.get(k) for k in ("data", "training", "created", "alpha")},
+        )
     except (TypeError, ValueError, RuntimeError) as e:
         reason = str(e).strip().splitlines()[0]
         raise CheckpointError(f"checkpoint {path}: does not fit the GradCon model ({reason[:160]})") from None
@@ -113,5 +132,11 @@ def make_untrained_checkpoint(path: str | Path, seed: int = 0, channels: int = 3
     x = torch.rand(64, channels, 28, 28, generator=g)
     recon = torch.nn.functional.mse_loss(module(x), x)
     refs = torch.autograd.grad(recon, [m.weight for m in module.gradient_layers])
-    return save_checkpoint(path, module, refs, alpha=beta / 4, beta=beta,
-                           data_summary={"images": 0, "note": "untrained: random initialisation"})
+    return save_checkpoint(
+        path,
+        module,
+        refs,
+        alpha=beta / 4,
+        beta=beta,
+        data_summary={"images": 0, "note": "untrained: random initialisation"},
+    )

@@ -19,14 +19,16 @@ They are nearly the same image, so they must never be split between training and
 Plain folders: BelgiumTSC-style crops are named `<class>/<track>_<frame>.png`; `track_of` gives
 "<class>/<track>" and `split_by_track` splits whole tracks.
 """
+
 from __future__ import annotations
 
 import csv
 import re
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -135,8 +137,9 @@ class CureName(NamedTuple):
         return format_name(*self)
 
 
-def format_name(sequence_type: int, sign_type: int, challenge_type: int, level: int, index: int,
-                suffix: str = ".bmp") -> str:
+def format_name(
+    sequence_type: int, sign_type: int, challenge_type: int, level: int, index: int, suffix: str = ".bmp"
+) -> str:
     """Codes -> '01_06_03_01_0001.bmp'; ValueError for codes the data set does not use."""
     problem = _code_problem(sequence_type, sign_type, challenge_type, level, index)
     if problem:
@@ -154,10 +157,12 @@ def parse_name(name: str | Path) -> CureName:
         raise ValueError(f"{base}: extension .{suffix} is not an image type ({', '.join(sorted(IMAGE_SUFFIXES))})")
     fields = stem.split("_")
     if len(fields) != 5:
-        raise ValueError(f"{base}: {len(fields)} underscore-separated fields, expected 5 "
-                         "(sequenceType_signType_challengeType_challengeLevel_Index)")
+        raise ValueError(
+            f"{base}: {len(fields)} underscore-separated fields, expected 5 "
+            "(sequenceType_signType_challengeType_challengeLevel_Index)"
+        )
     codes = []
-    for text, what, width in zip(fields, _FIELD_NAMES, _FIELD_WIDTHS):
+    for text, what, width in zip(fields, _FIELD_NAMES, _FIELD_WIDTHS, strict=False):
         if not (text.isascii() and text.isdigit()) or len(text) != width:
             raise ValueError(f"{base}: {what} {text!r} is not {width} digits")
         codes.append(int(text))
@@ -239,8 +244,10 @@ def _layout(root: Path) -> list[tuple[str, Path]]:
     for child in sorted(c for c in root.iterdir() if c.is_dir()):
         found += [(child.name, d) for d in _challenge_dirs(child)]
     if not found:
-        raise ValueError(f"{root}: no CURE-TSR layout (expected <Split>/ChallengeFree or <Split>/<Challenge>-<level> "
-                         "folders, e.g. Real_Train/Rain-3)")
+        raise ValueError(
+            f"{root}: no CURE-TSR layout (expected <Split>/ChallengeFree or <Split>/<Challenge>-<level> "
+            "folders, e.g. Real_Train/Rain-3)"
+        )
     return found
 
 
@@ -336,7 +343,7 @@ def read_cure_tsr(
             paths.append(p)
             names.append(n)
         run_ids = _index_run_ids(names)
-        for p, n, run_id in zip(paths, names, run_ids):
+        for p, n, run_id in zip(paths, names, run_ids, strict=False):
             if want_sign is not None and n.sign_type not in want_sign:
                 continue
             sequence = run_id

@@ -2,6 +2,7 @@
 
 Only the network lives here; training, scoring and checkpoints are elsewhere.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,18 +21,26 @@ class GradConAE(nn.Module):
         self.channels = channels
         self.size = size
         self.encoder = nn.Sequential(
-            nn.Conv2d(channels, 32, 4, 2, 2), nn.ReLU(),  # 28 -> 15
-            nn.Conv2d(32, 32, 4, 2, 2), nn.ReLU(),        # 15 -> 8
-            nn.Conv2d(32, 64, 4, 2, 2), nn.ReLU(),        # 8 -> 5
-            nn.Conv2d(64, 64, 4, 2, 2), nn.ReLU(),        # 5 -> 3
+            nn.Conv2d(channels, 32, 4, 2, 2),
+            nn.ReLU(),  # 28 -> 15
+            nn.Conv2d(32, 32, 4, 2, 2),
+            nn.ReLU(),  # 15 -> 8
+            nn.Conv2d(32, 64, 4, 2, 2),
+            nn.ReLU(),  # 8 -> 5
+            nn.Conv2d(64, 64, 4, 2, 2),
+            nn.ReLU(),  # 5 -> 3
         )
         # No in-place ReLU: the scorer takes gradients w.r.t. each ConvTranspose2d's output tensor,
         # which an in-place activation would overwrite.
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(64, 64, 4, 2, 2), nn.ReLU(),       # 3 -> 4
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),       # 4 -> 8
-            nn.ConvTranspose2d(32, 32, 4, 2, 2), nn.ReLU(),       # 8 -> 14
-            nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Sigmoid(),          # 14 -> 28
+            nn.ConvTranspose2d(64, 64, 4, 2, 2),
+            nn.ReLU(),  # 3 -> 4
+            nn.ConvTranspose2d(64, 32, 4, 2, 1),
+            nn.ReLU(),  # 4 -> 8
+            nn.ConvTranspose2d(32, 32, 4, 2, 2),
+            nn.ReLU(),  # 8 -> 14
+            nn.ConvTranspose2d(32, channels, 4, 2, 1),
+            nn.Sigmoid(),  # 14 -> 28
         )
 
     @property

@@ -3,9 +3,10 @@
 Decoding is strict: anything that is not a sane image raises ImageError with a one-line reason,
 so the consumer can dead-letter it instead of crashing.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -30,7 +31,9 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
     if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if data.startswith(b"BM") and len(data) >= 26:
-        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(int.from_bytes(data[22:26], "little", signed=True))
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
+            int.from_bytes(data[22:26], "little", signed=True)
+        )
     if data.startswith(b"\xff\xd8"):
         i = 2
         n = len(data)

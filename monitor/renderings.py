@@ -18,6 +18,7 @@ Conventions of B:
   linear light through the sRGB curve; A uses a pure 2.2 gamma or none.
 - Deterministic for a given numpy Generator state; nothing else is random.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,7 +105,7 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
 def _gauss_kernel(sig_major: float, sig_minor: float, angle: float) -> np.ndarray:
     """Normalised 2-D Gaussian, elongated along `angle` (radians)."""
     half = max(1, int(math.ceil(3 * sig_major)))
-    yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float32)
     u = xx * math.cos(angle) + yy * math.sin(angle)
     v = -xx * math.sin(angle) + yy * math.cos(angle)
     k = np.exp(-0.5 * ((u / max(sig_major, 0.3)) ** 2 + (v / max(sig_minor, 0.3)) ** 2))
@@ -112,7 +113,7 @@ def _gauss_kernel(sig_major: float, sig_minor: float, angle: float) -> np.ndarra
 
 
 def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     return yy, xx
 
 
@@ -162,8 +163,13 @@ def _lens_blur(x, level, rng):
     return _to_srgb(lin)
 
 
-_DCT8 = np.array([[math.sqrt((1 if u == 0 else 2) / 8) * math.cos((2 * n + 1) * u * math.pi / 16)
-                   for n in range(8)] for u in range(8)], np.float32)
+_DCT8 = np.array(
+    [
+        [math.sqrt((1 if u == 0 else 2) / 8) * math.cos((2 * n + 1) * u * math.pi / 16) for n in range(8)]
+        for u in range(8)
+    ],
+    np.float32,
+)
 _FREQ = np.add.outer(np.arange(8), np.arange(8)).astype(np.float32)  # u + v of each coefficient
 
 
@@ -194,9 +200,9 @@ def _lose_slices(ycc: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
         for idx in range(start, min(start + run, rows * cols)):
             y0, x0 = divmod(idx, cols)
             y0, x0 = y0 * mb, x0 * mb
-            block = ycc[y0:y0 + mb, x0:x0 + mb]
+            block = ycc[y0 : y0 + mb, x0 : x0 + mb]
             if kind == 0:  # smear: the last good row above, repeated down (the top row: its own first row)
-                block[:] = ycc[y0 - 1 if y0 else 0, x0:x0 + mb][None]
+                block[:] = ycc[y0 - 1 if y0 else 0, x0 : x0 + mb][None]
             else:
                 block[:] = (0.5, 0.5, 0.5) if kind == 1 else (0.25, 0.0, 0.0)
     return ycc
@@ -238,7 +244,7 @@ def _darkening(x, level, rng):
     # the warm cast of artificial light, a little flare and read noise the gain makes visible,
     # all before the camera's 8-bit encoding. A: a global LUT of -1..-9 stops on a 2.2 gamma.
     stops = _band(rng, level, 0.5, 10.0)
-    lin = _to_linear(x) * np.float32(2.0 ** -stops)
+    lin = _to_linear(x) * np.float32(2.0**-stops)
     lin *= _vignette(x, rng, rng.uniform(0.2, 0.6))[:, :, None]
     lin *= np.float32([rng.uniform(0.7, 0.95), rng.uniform(0.88, 1.0), 1.0])  # BGR: warm street light
     lin += rng.uniform(0.0, 0.0015)  # veiling flare lifts the black level
@@ -260,8 +266,15 @@ def _smudges(x: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
             p = p + rng.uniform(0.12, 0.3) * LAYER_SIDE * np.array([math.cos(heading), math.sin(heading)])
             pts.append(p.copy())
         width = max(1, round(rng.uniform(0.1, 0.22) * LAYER_SIDE))
-        cv2.polylines(mask, [np.round(np.array(pts) * 16).astype(np.int32)], False, float(rng.uniform(0.6, 1.0)),
-                      width, cv2.LINE_AA, shift=4)
+        cv2.polylines(
+            mask,
+            [np.round(np.array(pts) * 16).astype(np.int32)],
+            False,
+            float(rng.uniform(0.6, 1.0)),
+            width,
+            cv2.LINE_AA,
+            shift=4,
+        )
     mask = cv2.GaussianBlur(mask, (0, 0), 0.03 * LAYER_SIDE) * (0.6 + 0.8 * _smooth_field(rng, (lh, lw), 12))
     alpha = _fit(np.clip(mask, 0, 1) * (0.55 + 0.4 * t), x)[:, :, None]
     glare = x.mean(axis=(0, 1)) * rng.uniform(0.3, 0.6) + np.float32(rng.uniform(0.35, 0.55, 3))
@@ -455,16 +468,30 @@ def _snow(x, level, rng):
     flakes = np.zeros((lh, lw), np.float32)
     for _ in range(round((2 + 6 * t) * rng.uniform(0.6, 1.4))):  # near: big soft discs
         c = (int(rng.uniform(0, lw) * 16), int(rng.uniform(0, lh) * 16))
-        cv2.circle(flakes, c, int(rng.uniform(0.03, 0.07) * LAYER_SIDE * 16), float(rng.uniform(0.4, 0.75)), -1,
-                   cv2.LINE_AA, shift=4)
+        cv2.circle(
+            flakes,
+            c,
+            int(rng.uniform(0.03, 0.07) * LAYER_SIDE * 16),
+            float(rng.uniform(0.4, 0.75)),
+            -1,
+            cv2.LINE_AA,
+            shift=4,
+        )
     flakes = cv2.GaussianBlur(flakes, (0, 0), 0.012 * LAYER_SIDE)
     wind = rng.uniform(-0.6, 0.6)
     for _ in range(round((30 + 150 * t) * rng.uniform(0.7, 1.3) * lh * lw / LAYER_SIDE**2)):  # far: streaks
         y, x0 = rng.uniform(0, lh), rng.uniform(0, lw)
         ln, a = rng.uniform(0.015, 0.045) * LAYER_SIDE, math.pi / 2 + wind + rng.normal(0, 0.15)
         p0, p1 = (x0, y), (x0 + ln * math.cos(a), y + ln * math.sin(a))
-        cv2.line(flakes, tuple(int(v * 16) for v in p0), tuple(int(v * 16) for v in p1), float(rng.uniform(0.5, 0.9)),
-                 2, cv2.LINE_AA, shift=4)  # 2 layer px: a flake stays visible on a 30 px crop
+        cv2.line(
+            flakes,
+            tuple(int(v * 16) for v in p0),
+            tuple(int(v * 16) for v in p1),
+            float(rng.uniform(0.5, 0.9)),
+            2,
+            cv2.LINE_AA,
+            shift=4,
+        )  # 2 layer px: a flake stays visible on a 30 px crop
     a_veil = _fit(veil, x)[:, :, None]
     a_flake = _fit(np.clip(flakes, 0.0, 1.0), x)[:, :, None]
     out = x + a_veil * (white - x)
@@ -492,8 +519,18 @@ def _haze(x, level, rng):
 
 
 _EFFECTS: dict[int, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
-    1: _decolorization, 2: _lens_blur, 3: _codec_error, 4: _darkening, 5: _dirty_lens, 6: _exposure,
-    7: _gaussian_blur, 8: _noise, 9: _rain, 10: _shadow, 11: _snow, 12: _haze,
+    1: _decolorization,
+    2: _lens_blur,
+    3: _codec_error,
+    4: _darkening,
+    5: _dirty_lens,
+    6: _exposure,
+    7: _gaussian_blur,
+    8: _noise,
+    9: _rain,
+    10: _shadow,
+    11: _snow,
+    12: _haze,
 }
 
 # ---------------------------------------------------------------------------------------------

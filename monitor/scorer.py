@@ -8,9 +8,11 @@ The batched scorer never forms a per-sample autograd graph. For a ConvTranspose2
 a_b (in, HW) @ U_b^T (HW, out*k*k), where U_b = unfold(d_b, k, stride, padding) (docs/DESIGN.md §2).
 `reference_loop_scores` is the authors' batch-size-1 procedure, kept as the ground truth.
 """
+
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -22,8 +24,8 @@ from .preprocess import to_model_input
 
 
 class ScoreResult(NamedTuple):
-    score: np.ndarray      # (N,) anomaly score: recon + beta * (-mean layer cosine); higher = more anomalous
-    recon: np.ndarray      # (N,) per-frame reconstruction MSE
+    score: np.ndarray  # (N,) anomaly score: recon + beta * (-mean layer cosine); higher = more anomalous
+    recon: np.ndarray  # (N,) per-frame reconstruction MSE
     layer_cos: np.ndarray  # (N, 4) cosine of each decoder layer's gradient with its reference, forward order
 
 
@@ -39,10 +41,10 @@ def _patches(d: torch.Tensor, layer: nn.ConvTranspose2d, hw: tuple[int, int]) ->
     """
     (k, _), (s, _), (p, _) = layer.kernel_size, layer.stride, layer.padding
     H, W = hw
-    B, O = d.shape[:2]
-    v = F.pad(d, (p, p, p, p)).unfold(2, k, s).unfold(3, k, s)     # (B, O, H'', W'', k, k) view
+    B, cout = d.shape[:2]
+    v = F.pad(d, (p, p, p, p)).unfold(2, k, s).unfold(3, k, s)  # (B, cout, H'', W'', k, k) view
     assert v.shape[2] >= H and v.shape[3] >= W, "ConvTranspose2d with output_padding is not supported"
-    return v[:, :, :H, :W].permute(0, 2, 3, 1, 4, 5).reshape(B, H * W, O * k * k)
+    return v[:, :, :H, :W].permute(0, 2, 3, 1, 4, 5).reshape(B, H * W, cout * k * k)
 
 
 LAYER_COS_METHODS = ("gram", "direct", "offset", "grouped")
@@ -59,8 +61,9 @@ def _auto_method(a: torch.Tensor, d: torch.Tensor, ref: torch.Tensor) -> str:
     return "offset" if d.shape[1] >= 8 else "grouped"
 
 
-def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, ref: torch.Tensor,
-                   method: str = "auto") -> torch.Tensor:
+def _layer_cosines(
+    a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, ref: torch.Tensor, method: str = "auto"
+) -> torch.Tensor:
     """Cosine between each sample's weight gradient of `layer` and the reference `ref` (in, out, k, k): (B,).
 
     g_b = a_b (in, HW) @ U_b (HW, P) with U_b the unfolded output gradient (docs/DESIGN.md §2). Two exact
@@ -72,21 +75,19 @@ def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, 
     On the CPU "direct" is replaced by "offset" or "grouped" (below). method: "auto" (the choice just
     described), or one of LAYER_COS_METHODS on any device, so tests can check every formula on the CPU.
     """
-    B, cin, H, W = a.shape
-    hw = H * W
-    P = ref[0].numel()
+    H, W = a.shape[2:]
     r = ref.reshape(-1)
     rnorm = torch.linalg.vector_norm(r)
-    af = a.flatten(2)                                               # (B, in, HW)
+    af = a.flatten(2)  # (B, in, HW)
     if method == "auto":
         method = _auto_method(a, d, ref)
     elif method not in LAYER_COS_METHODS:
         raise ValueError(f"layer cosine method {method!r} is not one of auto, {', '.join(LAYER_COS_METHODS)}")
     if method == "gram":
-        dot = (F.conv_transpose2d(a, ref, None, layer.stride, layer.padding) * d).flatten(1).sum(1)   # (B,)
-        u = _patches(d, layer, (H, W))                              # (B, HW, P)
-        gram_a = torch.bmm(af.transpose(1, 2), af)                  # (B, HW, HW)
-        gram_u = torch.bmm(u, u.transpose(1, 2))                    # (B, HW, HW)
+        dot = (F.conv_transpose2d(a, ref, None, layer.stride, layer.padding) * d).flatten(1).sum(1)  # (B,)
+        u = _patches(d, layer, (H, W))  # (B, HW, P)
+        gram_a = torch.bmm(af.transpose(1, 2), af)  # (B, HW, HW)
+        gram_u = torch.bmm(u, u.transpose(1, 2))  # (B, HW, HW)
         norm = (gram_a * gram_u).flatten(1).sum(1).clamp_min(0).sqrt()
         return dot / (norm * rnorm).clamp_min(1e-30)
     if method == "direct":
@@ -104,19 +105,20 @@ def _layer_cosines(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, 
     return dot / (sq.clamp_min(0).sqrt() * rnorm).clamp_min(1e-30)
 
 
-def _offset_dot_and_sq(af: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, ref: torch.Tensor,
-                       hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def _offset_dot_and_sq(
+    af: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspose2d, ref: torch.Tensor, hw: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """g_b . r and |g_b|^2, one kernel offset at a time: g[:, :, kh, kw] = a_b @ d_pad[b, :, kh::s, kw::s]^T."""
     (k, _), (s, _), (p, _) = layer.kernel_size, layer.stride, layer.padding
     H, W = hw
-    B, O = d.shape[:2]
+    B, cout = d.shape[:2]
     dp = F.pad(d, (p, p, p, p))
     dot = af.new_zeros(B)
     sq = af.new_zeros(B)
     for kh in range(k):
         for kw in range(k):
-            sl = dp[:, :, kh : kh + s * H : s, kw : kw + s * W : s].reshape(B, O, H * W)
-            g = torch.bmm(af, sl.transpose(1, 2))               # (B, in, out): this offset's gradient slice
+            sl = dp[:, :, kh : kh + s * H : s, kw : kw + s * W : s].reshape(B, cout, H * W)
+            g = torch.bmm(af, sl.transpose(1, 2))  # (B, in, out): this offset's gradient slice
             dot += (g * ref[:, :, kh, kw]).sum((1, 2))
             sq += (g * g).sum((1, 2))
     return dot, sq
@@ -129,23 +131,33 @@ def _grouped_weight_grad(a: torch.Tensor, d: torch.Tensor, layer: nn.ConvTranspo
     into the channels with groups=B gives every sample its own weight.
     """
     B, cin, H, W = a.shape
-    O = d.shape[1]
+    cout = d.shape[1]
     k = layer.kernel_size
-    weight = a.new_empty(B * cin, O, *k)  # only its shape is used
+    weight = a.new_empty(B * cin, cout, *k)  # only its shape is used
     g = torch.ops.aten.convolution_backward(
-        a.reshape(1, B * cin, H, W), d.reshape(1, B * O, *d.shape[2:]), weight, None,
-        layer.stride, layer.padding, (1, 1), False, (0, 0), B, (False, True, False))[1]
-    return g.reshape(B, cin, O, *k)
+        a.reshape(1, B * cin, H, W),
+        d.reshape(1, B * cout, *d.shape[2:]),
+        weight,
+        None,
+        layer.stride,
+        layer.padding,
+        (1, 1),
+        False,
+        (0, 0),
+        B,
+        (False, True, False),
+    )[1]
+    return g.reshape(B, cin, cout, *k)
 
 
-def batched_scores(module: GradConAE, refs: Sequence[torch.Tensor], x: torch.Tensor, beta: float,
-                   method: str = "auto") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def batched_scores(
+    module: GradConAE, refs: Sequence[torch.Tensor], x: torch.Tensor, beta: float, method: str = "auto"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Score a preprocessed batch x (B, C, 28, 28): returns (score (B,), recon (B,), layer_cos (B, 4)) on x's device.
 
     method: the layer-cosine formula for every layer ("auto": chosen per layer and device, see _layer_cosines)."""
-    B = x.shape[0]
     with torch.no_grad():
-        h = module.encoder(x)                               # (B, 64, 3, 3); the encoder is not constrained
+        h = module.encoder(x)  # (B, 64, 3, 3); the encoder is not constrained
     layer_inputs: list[torch.Tensor] = []
     layer_outputs: list[torch.Tensor] = []
     layers: list[nn.ConvTranspose2d] = []
@@ -160,12 +172,12 @@ def batched_scores(module: GradConAE, refs: Sequence[torch.Tensor], x: torch.Ten
             else:
                 h = m(h)
         # Per-sample MSE; summing over the batch keeps each sample's gradient exactly its own.
-        recon = (h - x).pow(2).flatten(1).mean(dim=1)       # (B,)
+        recon = (h - x).pow(2).flatten(1).mean(dim=1)  # (B,)
         grads = torch.autograd.grad(recon.sum(), layer_outputs)
     cos = torch.stack(
-        [_layer_cosines(a, d, m, r, method) for a, d, m, r in zip(layer_inputs, grads, layers, refs)],
+        [_layer_cosines(a, d, m, r, method) for a, d, m, r in zip(layer_inputs, grads, layers, refs, strict=False)],
         dim=1,
-    )                                                        # (B, 4)
+    )  # (B, 4)
     recon = recon.detach()
     score = recon - beta * cos.mean(dim=1)
     return score, recon, cos
@@ -180,7 +192,9 @@ def reference_loop_scores(module: GradConAE, refs: Sequence[torch.Tensor], x: to
         with torch.enable_grad():
             recon = F.mse_loss(module(xi), xi)
             grads = torch.autograd.grad(recon, weights)
-        cos = torch.stack([F.cosine_similarity(g.flatten(), r.flatten(), dim=0) for g, r in zip(grads, refs)])
+        cos = torch.stack(
+            [F.cosine_similarity(g.flatten(), r.flatten(), dim=0) for g, r in zip(grads, refs, strict=False)]
+        )
         out_r.append(recon.item())
         out_c.append(cos.detach().cpu().numpy())
         out_s.append(recon.item() + beta * (-cos.mean().item()))
@@ -209,9 +223,16 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 class Scorer:
     """A trained GradCon model ready to score frames; see `monitor.load_model`."""
 
-    def __init__(self, module: GradConAE, reference_gradients: Sequence[torch.Tensor], beta: float,
-                 device: str | torch.device | None = "auto", model_id: str = "", info: dict | None = None,
-                 chunk_size: int = 4096) -> None:
+    def __init__(
+        self,
+        module: GradConAE,
+        reference_gradients: Sequence[torch.Tensor],
+        beta: float,
+        device: str | torch.device | None = "auto",
+        model_id: str = "",
+        info: dict | None = None,
+        chunk_size: int = 4096,
+    ) -> None:
         self.device = resolve_device(device)
         if self.device.type == "cuda":
             # TF32 convolutions and matmuls move cosines by ~2e-4; scores must match the loop to 1e-5.
@@ -223,9 +244,11 @@ class Scorer:
         self.reference_gradients = [r.to(self.device, torch.float32) for r in reference_gradients]
         if len(self.reference_gradients) != 4:
             raise ValueError(f"expected 4 reference gradients, got {len(self.reference_gradients)}")
-        for r, m in zip(self.reference_gradients, self.module.gradient_layers):
+        for r, m in zip(self.reference_gradients, self.module.gradient_layers, strict=False):
             if r.shape != m.weight.shape:
-                raise ValueError(f"reference gradient shape {tuple(r.shape)} does not match layer weight {tuple(m.weight.shape)}")
+                raise ValueError(
+                    f"reference gradient shape {tuple(r.shape)} does not match layer weight {tuple(m.weight.shape)}"
+                )
         self.beta = float(beta)
         self.model_id = model_id
         self.info = info or {}
@@ -242,7 +265,9 @@ class Scorer:
     def score_tensor(self, x: torch.Tensor) -> ScoreResult:
         """Score a preprocessed batch (N, C, 28, 28)."""
         if x.ndim != 4 or x.shape[1:] != (self.channels, self.size, self.size):
-            raise ValueError(f"input has shape {tuple(x.shape)}, expected (N, {self.channels}, {self.size}, {self.size})")
+            raise ValueError(
+                f"input has shape {tuple(x.shape)}, expected (N, {self.channels}, {self.size}, {self.size})"
+            )
         if x.shape[0] == 0:
             return _empty_result()
         parts = []

@@ -53,7 +53,9 @@ class Checks:
         names = ", ".join("null" if a is None else str(a) for a in allowed)
         self.require(self._value(setting) in allowed, setting, f"one of {names}")
 
-    def between(self, setting: str, low: float, high: float, *, open_low: bool = False, open_high: bool = False) -> None:
+    def between(
+        self, setting: str, low: float, high: float, *, open_low: bool = False, open_high: bool = False
+    ) -> None:
         """low <= value <= high; an open end excludes its bound."""
         v = self._value(setting)
         ok = (v > low if open_low else v >= low) and (v < high if open_high else v <= high)
@@ -61,8 +63,9 @@ class Checks:
 
     def at_most(self, setting: str, other: str) -> None:
         """setting <= other, both of this section."""
-        self.require(self._value(setting) <= self._value(other), setting,
-                     f"<= {self._key(other)} ({self._value(other)!r})")
+        self.require(
+            self._value(setting) <= self._value(other), setting, f"<= {self._key(other)} ({self._value(other)!r})"
+        )
 
 
 @dataclass

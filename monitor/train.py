@@ -5,13 +5,14 @@ four decoder weights, differentiated through (second order). ref_l is the runnin
 iteration, of W_l.grad of the total loss. Validation is split by track so near-identical frames of one
 sign never sit on both sides; the best epoch by validation loss is kept, with its references.
 """
+
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -58,10 +59,14 @@ def split_groups(groups: Sequence[str], val_fraction: float, seed: int) -> tuple
 
 
 def _grad_cosines(grads: Sequence[torch.Tensor], refs: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.stack([F.cosine_similarity(g.flatten(), r.flatten(), dim=0) for g, r in zip(grads, refs)])
+    return torch.stack(
+        [F.cosine_similarity(g.flatten(), r.flatten(), dim=0) for g, r in zip(grads, refs, strict=False)]
+    )
 
 
-def _evaluate(module: GradConAE, refs: list[torch.Tensor] | None, x: torch.Tensor, alpha: float, batch_size: int) -> tuple[float, float, float]:
+def _evaluate(
+    module: GradConAE, refs: list[torch.Tensor] | None, x: torch.Tensor, alpha: float, batch_size: int
+) -> tuple[float, float, float]:
     """Validation loss, recon and gradient loss, batch by batch as in training (first-order only)."""
     weights = [m.weight for m in module.gradient_layers]
     tot = rec = gl = 0.0
@@ -81,9 +86,19 @@ def _evaluate(module: GradConAE, refs: list[torch.Tensor] | None, x: torch.Tenso
     return tot / max(n, 1), rec / max(n, 1), gl / max(n, 1)
 
 
-def train_gradcon(x: torch.Tensor, groups: Sequence[str], *, channels: int = 3, epochs: int = 60, batch_size: int = 64,
-                  lr: float = 1e-3, alpha: float = 0.03, val_fraction: float = 0.2, seed: int = 0,
-                  on_epoch: Callable[[EpochStats], None] | None = None) -> TrainResult:
+def train_gradcon(
+    x: torch.Tensor,
+    groups: Sequence[str],
+    *,
+    channels: int = 3,
+    epochs: int = 60,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    alpha: float = 0.03,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> TrainResult:
     """Train on x (N, C, 28, 28) in [0, 1]; `groups` gives each frame's track for the validation split."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -121,7 +136,7 @@ def train_gradcon(x: torch.Tensor, groups: Sequence[str], *, channels: int = 3, 
             if refs is None:
                 refs = [w.grad.detach().clone() for w in weights]
             else:
-                for r, w in zip(refs, weights):
+                for r, w in zip(refs, weights, strict=False):
                     r.add_((w.grad.detach() - r) / iteration)
             opt.step()
             b = xb.shape[0]
@@ -130,11 +145,17 @@ def train_gradcon(x: torch.Tensor, groups: Sequence[str], *, channels: int = 3, 
         module.eval()
         src = x_val if x_val.shape[0] else x_train
         v_loss, v_rec, v_gl = _evaluate(module, refs, src, alpha, 256)
-        stats = EpochStats(epoch, *(float(v) for v in sums / max(seen, 1)), v_loss, v_rec, v_gl, time.perf_counter() - t0)
+        stats = EpochStats(
+            epoch, *(float(v) for v in sums / max(seen, 1)), v_loss, v_rec, v_gl, time.perf_counter() - t0
+        )
         history.append(stats)
         if best is None or v_loss < best[0]:
-            best = (v_loss, epoch, {k: v.detach().clone() for k, v in module.state_dict().items()},
-                    [r.clone() for r in refs])
+            best = (
+                v_loss,
+                epoch,
+                {k: v.detach().clone() for k, v in module.state_dict().items()},
+                [r.clone() for r in refs],
+            )
         if on_epoch:
             on_epoch(stats)
     assert best is not None
@@ -154,24 +175,60 @@ def load_training_frames(paths: Sequence[Path], channels: int = 3) -> torch.Tens
     return to_model_input(frames, channels, 28)
 
 
-def train_model(paths: Sequence[Path], groups: Sequence[str], out: str | Path, *, channels: int = 3, epochs: int = 60,
-                batch_size: int = 64, lr: float = 1e-3, alpha: float = 0.03, val_fraction: float = 0.2, seed: int = 0,
-                data_root: str = "", on_epoch: Callable[[EpochStats], None] | None = None) -> tuple[str, TrainResult]:
+def train_model(
+    paths: Sequence[Path],
+    groups: Sequence[str],
+    out: str | Path,
+    *,
+    channels: int = 3,
+    epochs: int = 60,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    alpha: float = 0.03,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    data_root: str = "",
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> tuple[str, TrainResult]:
     """Train from image files and write the checkpoint; returns (model id, result)."""
     x = load_training_frames(paths, channels)
-    result = train_gradcon(x, groups, channels=channels, epochs=epochs, batch_size=batch_size, lr=lr, alpha=alpha,
-                           val_fraction=val_fraction, seed=seed, on_epoch=on_epoch)
+    result = train_gradcon(
+        x,
+        groups,
+        channels=channels,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        alpha=alpha,
+        val_fraction=val_fraction,
+        seed=seed,
+        on_epoch=on_epoch,
+    )
     train_idx, val_idx = split_groups(list(groups), val_fraction, seed)
     summary = {
-        "root": str(data_root), "images": len(paths), "tracks": len(set(groups)),
-        "train_images": int(len(train_idx)), "val_images": int(len(val_idx)),
+        "root": str(data_root),
+        "images": len(paths),
+        "tracks": len(set(groups)),
+        "train_images": int(len(train_idx)),
+        "val_images": int(len(val_idx)),
         "val_tracks": sorted({groups[i] for i in val_idx}),
     }
     training = {
-        "epochs": epochs, "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
-        "batch_size": batch_size, "lr": lr, "seed": seed,
+        "epochs": epochs,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
         "history": [[s.epoch, s.loss, s.recon, s.grad_loss, s.val_loss] for s in result.history],
     }
-    model_id = save_checkpoint(out, result.module, result.reference_gradients, alpha=alpha, beta=4 * alpha,
-                               data_summary=summary, training=training)
+    model_id = save_checkpoint(
+        out,
+        result.module,
+        result.reference_gradients,
+        alpha=alpha,
+        beta=4 * alpha,
+        data_summary=summary,
+        training=training,
+    )
     return model_id, result

@@ -28,12 +28,14 @@ for those streams. Afterwards:
 Scores and alerts of a stream share a partition number with its frames (same key, same partition
 count; ensure_topics checks the counts), so the partitions taken over name what to read.
 """
+
 from __future__ import annotations
 
 import logging
 import time
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,9 +59,16 @@ def frame_decision(rec: ScoreRecord) -> FrameDecision:
     """A calibrated score record (annotated by the hook, or read back from the scores topic) as the
     alert state machine sees it."""
     o = rec.origin
-    return FrameDecision(rec.stream, int(rec.seq), bool(rec.is_anomalous), rec.condition or "unknown",
-                         float(rec.confidence or 0.0), float(rec.anomaly or 0.0), int(rec.capture_ns),
-                         Origin(o.topic, o.partition, o.offset))
+    return FrameDecision(
+        rec.stream,
+        int(rec.seq),
+        bool(rec.is_anomalous),
+        rec.condition or "unknown",
+        float(rec.confidence or 0.0),
+        float(rec.anomaly or 0.0),
+        int(rec.capture_ns),
+        Origin(o.topic, o.partition, o.offset),
+    )
 
 
 class CalibratedHook:
@@ -89,8 +98,9 @@ class CalibratedHook:
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.
         cfg = self.tracker.cfg
-        det = self.detector.detect_scored([r.image for r in records], scores,
-                                          evidence_ref=cfg.evidence_ref if cfg.evidence else None)
+        det = self.detector.detect_scored(
+            [r.image for r in records], scores, evidence_ref=cfg.evidence_ref if cfg.evidence else None
+        )
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
             rec.anomaly = float(det.anomaly[i])
@@ -101,8 +111,15 @@ class CalibratedHook:
         return alerts
 
 
-def read_partitions(cfg, bootstrap: str, topic: str, partitions: Sequence[int], since_ms: int | None,
-                    deadline: float, quiet_polls: int = 2) -> list:
+def read_partitions(
+    cfg,
+    bootstrap: str,
+    topic: str,
+    partitions: Sequence[int],
+    since_ms: int | None,
+    deadline: float,
+    quiet_polls: int = 2,
+) -> list:
     """Records of `topic`'s `partitions` from `since_ms` (None: the beginning) to the end, by partition.
 
     The end is where polls come back empty (end offsets are not trusted: Tansu's are wrong,
@@ -110,9 +127,14 @@ def read_partitions(cfg, bootstrap: str, topic: str, partitions: Sequence[int], 
     """
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(**client_kwargs(cfg.kafka, bootstrap), enable_auto_commit=False, group_id=None,
-                             fetch_max_wait_ms=50, max_partition_fetch_bytes=4 * 1024 * 1024,
-                             request_timeout_ms=max(1000, int(min(30.0, deadline - time.monotonic()) * 1000)))
+    consumer = KafkaConsumer(
+        **client_kwargs(cfg.kafka, bootstrap),
+        enable_auto_commit=False,
+        group_id=None,
+        fetch_max_wait_ms=50,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        request_timeout_ms=max(1000, int(min(30.0, deadline - time.monotonic()) * 1000)),
+    )
     try:
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
@@ -178,8 +200,8 @@ class AlertingHook:
         self.tracker = self.inner.tracker
         self._published: set[tuple[str, str]] = set()  # (alert_id, state) seen in the alerts topic at the last restore
         self.restored_streams = 0
-        self.suppressed = 0    # alert events not published again
-        self.reconciled = 0    # alert events published at restore (the dead member never got them out)
+        self.suppressed = 0  # alert events not published again
+        self.reconciled = 0  # alert events published at restore (the dead member never got them out)
 
     def __call__(self, records: list) -> list:
         alerts = self.inner(records)
@@ -217,9 +239,15 @@ class AlertingHook:
         self.restored_streams += len(decisions)
         if missing:
             self._publish(ctx, missing)
-        log.info("restore: partitions %s: %d score records, %d alert records read; %d streams replayed; "
-                 "%d alert events published that were missing", parts, len(score_records), len(alert_records),
-                 len(decisions), len(missing))
+        log.info(
+            "restore: partitions %s: %d score records, %d alert records read; %d streams replayed; "
+            "%d alert events published that were missing",
+            parts,
+            len(score_records),
+            len(alert_records),
+            len(decisions),
+            len(missing),
+        )
 
     def _forget_partitions(self, parts: Sequence[int], partitions: int) -> None:
         """Drop the state of the streams of `parts`: it is rebuilt from the topics."""
@@ -238,9 +266,13 @@ class AlertingHook:
         # event of it missing from the alerts topic was lost with that member and is published now.
         # (The raise window, n frames or with evidence evidence_n, ends at the raise and holds the onset.)
         trusted_from = ds[0].seq + self.tracker.cfg.raise_window
-        return [e for e in events
-                if e.state in ("raised", "cleared") and (e.alert_id, e.state) not in self._published
-                and ((seed is not None and e.alert_id == seed.alert_id) or e.onset_seq >= trusted_from)]
+        return [
+            e
+            for e in events
+            if e.state in ("raised", "cleared")
+            and (e.alert_id, e.state) not in self._published
+            and ((seed is not None and e.alert_id == seed.alert_id) or e.onset_seq >= trusted_from)
+        ]
 
     def _publish(self, ctx: RestoreContext, events: list[AlertEvent]) -> None:
         topic = ctx.cfg.kafka.alerts_topic

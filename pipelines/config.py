@@ -6,6 +6,7 @@ consumer and console sections here). `Config` gathers them; `load_config` checks
 (monitor.settings.build_section) and every value (validate_config: each section's `check` rules,
 monitor.settings.Checks) and fails with one line naming the setting.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,12 +43,23 @@ class KafkaConfig:
 
     def check(self, c: Checks) -> None:
         c.choice("security_protocol", ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
-        c.positive("partitions", "replication_factor", "session_timeout_ms", "heartbeat_interval_ms",
-                   "max_request_size", "request_timeout_ms", "embedded_start_timeout_s", "connect_timeout_s")
+        c.positive(
+            "partitions",
+            "replication_factor",
+            "session_timeout_ms",
+            "heartbeat_interval_ms",
+            "max_request_size",
+            "request_timeout_ms",
+            "embedded_start_timeout_s",
+            "connect_timeout_s",
+        )
         c.not_negative("fetch_max_wait_ms", "embedded_port", "reconnect_backoff_max_ms")
         c.require(self.session_timeout_ms >= 6000, "session_timeout_ms", ">= 6000 (Apache Kafka's minimum)")
-        c.require(self.heartbeat_interval_ms < self.session_timeout_ms, "heartbeat_interval_ms",
-                  f"below kafka.session_timeout_ms ({self.session_timeout_ms})")
+        c.require(
+            self.heartbeat_interval_ms < self.session_timeout_ms,
+            "heartbeat_interval_ms",
+            f"below kafka.session_timeout_ms ({self.session_timeout_ms})",
+        )
 
 
 @dataclass
@@ -105,12 +117,24 @@ class ConsumerConfig:
 
     def check(self, c: Checks) -> None:
         c.choice("auto_offset_reset", ("earliest", "latest"))
-        c.positive("max_batch", "decode_workers", "max_pending_frames", "max_frame_bytes", "max_image_pixels",
-                   "publish_timeout_s", "max_pending_mb", "max_decoded_mb", "input_size")
+        c.positive(
+            "max_batch",
+            "decode_workers",
+            "max_pending_frames",
+            "max_frame_bytes",
+            "max_image_pixels",
+            "publish_timeout_s",
+            "max_pending_mb",
+            "max_decoded_mb",
+            "input_size",
+        )
         c.not_negative("max_wait_ms", "metrics_interval_s", "retries", "score_threads", "alert_restore_minutes")
         d = self.device
-        c.require(d in ("auto", "cpu", "cuda", "mps") or (d.startswith("cuda:") and d[5:].isdigit()), "device",
-                  "auto, cpu, cuda, cuda:N or mps")
+        c.require(
+            d in ("auto", "cpu", "cuda", "mps") or (d.startswith("cuda:") and d[5:].isdigit()),
+            "device",
+            "auto, cpu, cuda, cuda:N or mps",
+        )
 
 
 @dataclass

@@ -13,14 +13,16 @@ The console's parts, each usable alone:
 
 `run_monitor.py console` is the command line (cli/console_command.py).
 """
+
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.live import Live
@@ -50,8 +52,13 @@ class LiveConsole:
     terminal keeps it.
     """
 
-    def __init__(self, state: ConsoleState, console: Console | None = None, refresh_per_second: float | None = None,
-                 screen: bool | None = None) -> None:
+    def __init__(
+        self,
+        state: ConsoleState,
+        console: Console | None = None,
+        refresh_per_second: float | None = None,
+        screen: bool | None = None,
+    ) -> None:
         self.state = state
         self.console = console or Console()
         self.refresh_per_second = refresh_per_second or state.cfg.refresh_per_second
@@ -67,9 +74,15 @@ class LiveConsole:
         return render(self.state, *self._size())
 
     def __enter__(self) -> LiveConsole:
-        self._live = Live(console=self.console, get_renderable=self.renderable, refresh_per_second=self.refresh_per_second,
-                          screen=self.screen, transient=False, redirect_stdout=not self.screen,
-                          redirect_stderr=not self.screen)
+        self._live = Live(
+            console=self.console,
+            get_renderable=self.renderable,
+            refresh_per_second=self.refresh_per_second,
+            screen=self.screen,
+            transient=False,
+            redirect_stdout=not self.screen,
+            redirect_stderr=not self.screen,
+        )
         self._live.start(refresh=True)
         return self
 
@@ -199,15 +212,28 @@ def run_console(
     return 0
 
 
-def _open_feed(cfg: Config, bootstrap: str | None, source: Any, state: ConsoleState, from_beginning: bool, once: bool,
-               duration: float | None) -> Any:
+def _open_feed(
+    cfg: Config,
+    bootstrap: str | None,
+    source: Any,
+    state: ConsoleState,
+    from_beginning: bool,
+    once: bool,
+    duration: float | None,
+) -> Any:
     """The feed run_console reads: Kafka at `bootstrap`, a given KafkaConsumer, or an iterable."""
     if source is None:
         if not bootstrap:
             raise ValueError("run_console needs a bootstrap server or a source")
         # A script wants a quick, clear failure; a live screen waits for the broker to come up.
-        feed: Any = KafkaFeed(cfg, bootstrap, from_beginning=from_beginning, clock=state.clock, fail_fast=once,
-                              connect_timeout_s=min(10.0, duration or 10.0) if once else 5.0)
+        feed: Any = KafkaFeed(
+            cfg,
+            bootstrap,
+            from_beginning=from_beginning,
+            clock=state.clock,
+            fail_fast=once,
+            connect_timeout_s=min(10.0, duration or 10.0) if once else 5.0,
+        )
         state.set_source(feed.describe())
     elif hasattr(source, "poll") and hasattr(source, "assign"):
         feed = KafkaFeed(cfg, bootstrap, consumer=source, from_beginning=from_beginning, clock=state.clock)
@@ -219,8 +245,9 @@ def _open_feed(cfg: Config, bootstrap: str | None, source: Any, state: ConsoleSt
     return feed
 
 
-def _live(feed: Any, state: ConsoleState, console: Console, screen: bool | None, stop: threading.Event,
-          until: float | None) -> None:
+def _live(
+    feed: Any, state: ConsoleState, console: Console, screen: bool | None, stop: threading.Event, until: float | None
+) -> None:
     """The live view: feed the state until `until` (monotonic), Ctrl-C, SIGTERM or `stop`."""
     with LiveConsole(state, console, screen=screen):
         try:

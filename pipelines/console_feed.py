@@ -3,13 +3,15 @@
 Records are decoded with pipelines.wire, the one implementation of the format (docs/WIRE.md), and
 handed to a ConsoleState as ConsoleEvents by `apply_event`.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import cv2
 
@@ -60,9 +62,17 @@ class KafkaFeed:
     time needs none. Topics that do not exist yet are looked for again every second.
     """
 
-    def __init__(self, cfg: Config, bootstrap: str | None = None, consumer: Any = None, from_beginning: bool = False,
-                 lookback_minutes: float | None = None, clock: Callable[[], float] = time.time,
-                 connect_timeout_s: float = 5.0, fail_fast: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        bootstrap: str | None = None,
+        consumer: Any = None,
+        from_beginning: bool = False,
+        lookback_minutes: float | None = None,
+        clock: Callable[[], float] = time.time,
+        connect_timeout_s: float = 5.0,
+        fail_fast: bool = False,
+    ) -> None:
         """consumer: a KafkaConsumer to use as is; without one it is created on the first poll.
         fail_fast: raise the client's KafkaError when the broker cannot be reached (scripts);
         otherwise report it in `problem` and try again every few seconds (a live screen)."""
@@ -138,7 +148,9 @@ class KafkaFeed:
                 continue
             want |= {TopicPartition(topic, p) for p in parts}
         self.missing = missing
-        self.problem = f"topic{'s' if len(missing) > 1 else ''} not found yet: {', '.join(missing)}" if missing else None
+        self.problem = (
+            f"topic{'s' if len(missing) > 1 else ''} not found yet: {', '.join(missing)}" if missing else None
+        )
         new = want - self._assigned
         if new:
             self.consumer.assign(sorted(want))  # keeps the positions of partitions already assigned
@@ -283,16 +295,20 @@ def tap_kafka_logs(state: ConsoleState) -> Iterator[None]:
 # ----------------------------------------------------------------------------- example frames
 
 
-def fetch_example_frames(cfg: Config, bootstrap: str | None, alerts: Iterable[OpenAlertView],
-                         timeout_s: float = 10.0) -> list[ExampleFrame]:
+def fetch_example_frames(
+    cfg: Config, bootstrap: str | None, alerts: Iterable[OpenAlertView], timeout_s: float = 10.0
+) -> list[ExampleFrame]:
     """Each open alert's example frame, read from Kafka at its origin (topic, partition, offset)
     with a plain group-less consumer (assign + seek), decoded (monitor.preprocess.decode_image)
     and re-encoded as PNG. Never raises for Kafka or image trouble: the ExampleFrame says why
     there is no image. timeout_s bounds the whole fetch."""
     alerts = list(alerts)
     wanted = [a for a in alerts if a.example is not None]
-    out = {a.alert_id: ExampleFrame(a, None, "the alert names no example frame (its frames carry no Kafka origin)")
-           for a in alerts if a.example is None}
+    out = {
+        a.alert_id: ExampleFrame(a, None, "the alert names no example frame (its frames carry no Kafka origin)")
+        for a in alerts
+        if a.example is None
+    }
     if wanted and not bootstrap:
         out.update({a.alert_id: ExampleFrame(a, None, "no Kafka to fetch it from (in-process feed)") for a in wanted})
     elif wanted:
@@ -308,8 +324,13 @@ def _fetch(cfg: Config, bootstrap: str, alerts: list[OpenAlertView], timeout_s: 
     deadline = time.monotonic() + timeout_s
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, client_id=f"{k.client_id}-console-examples", security_protocol=k.security_protocol,
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+            bootstrap_servers=bootstrap,
+            client_id=f"{k.client_id}-console-examples",
+            security_protocol=k.security_protocol,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
             max_partition_fetch_bytes=max(1 << 20, k.max_request_size),
             request_timeout_ms=max(5000, k.request_timeout_ms),
             bootstrap_timeout_ms=int(min(timeout_s, k.connect_timeout_s) * 1000),
@@ -351,8 +372,11 @@ def _read_one(consumer: Any, tp: Any, alert: OpenAlertView, deadline: float) -> 
             return ExampleFrame(alert, None, "not read in time (the offset may be past the end of the partition)")
         for m in consumer.poll(timeout_ms=int(min(left, 0.5) * 1000), max_records=1).get(tp, []):
             if m.offset != ex.offset:
-                return ExampleFrame(alert, None, f"offset {ex.offset} is no longer in the topic (retention); "
-                                                 f"the oldest there is {m.offset}")
+                return ExampleFrame(
+                    alert,
+                    None,
+                    f"offset {ex.offset} is no longer in the topic (retention); the oldest there is {m.offset}",
+                )
             return _frame_png(alert, m)
 
 

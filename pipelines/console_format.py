@@ -1,4 +1,5 @@
 """How the console writes numbers, times, names and sparklines (text only: no layout, no Kafka)."""
+
 from __future__ import annotations
 
 import time
@@ -41,7 +42,7 @@ def fmt_conf(confidence: float | None) -> str:
 
 
 def fmt_condition(condition: str | None, confidence: float | None, uncertain: bool = False) -> str:
-    """"rain 96%"; an uncertain name (confidence under the classifier's floor) reads "rain? 17%"."""
+    """ "rain 96%"; an uncertain name (confidence under the classifier's floor) reads "rain? 17%"."""
     text = condition or "anomaly"
     if uncertain and condition:
         text += "?"
@@ -79,8 +80,9 @@ def ellipsize(text: str, width: int) -> str:
     return out.plain
 
 
-def sparkline(values: tuple[float, ...] | list[float], flags: tuple | list = (), threshold: float | None = None,
-              width: int = 24) -> Text:
+def sparkline(
+    values: tuple[float, ...] | list[float], flags: tuple | list = (), threshold: float | None = None, width: int = 24
+) -> Text:
     """The last `width` values as block characters, newest on the right.
 
     █ is reserved for frames over the line: flagged anomalous by the calibration, or at/over the
@@ -92,8 +94,8 @@ def sparkline(values: tuple[float, ...] | list[float], flags: tuple | list = (),
     vals = list(values)[-width:]
     fl = (list(flags) + [None] * len(values))[: len(values)][-width:]
     flagged = any(f is not None for f in fl)
-    over = [f if f is not None else (threshold is not None and v >= threshold) for v, f in zip(vals, fl)]
-    below = [v for v, o in zip(vals, over) if not o]
+    over = [f if f is not None else (threshold is not None and v >= threshold) for v, f in zip(vals, fl, strict=False)]
+    below = [v for v, o in zip(vals, over, strict=False) if not o]
     if threshold is not None:
         lo = 0.0 if min(vals) >= 0 and threshold > 0 else min(vals)
         hi, levels = threshold, 7
@@ -102,7 +104,7 @@ def sparkline(values: tuple[float, ...] | list[float], flags: tuple | list = (),
     else:
         lo, hi, levels = min(vals), max(vals), 8
     out = Text()
-    for v, o in zip(vals, over):
+    for v, o in zip(vals, over, strict=False):
         if o:
             out.append(BLOCKS[-1], style="bold red")
             continue

@@ -7,14 +7,15 @@ the streams, and the alert log (with dead letters beside it on wide screens). Co
 a fixed order on narrow screens, and the panel says which ("narrow terminal: columns X, Y
 hidden"); rows are capped to the height with "+N more".
 """
+
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path
-from typing import Callable
 
 from rich import box
 from rich.cells import cell_len
@@ -142,8 +143,16 @@ def _fit(cols: list[_Col], avail: int, gap: int) -> tuple[list[_Col], list[str]]
 
 
 def _table(cols: list[_Col], gap: int) -> Table:
-    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, padding=(0, gap, 0, 0),
-                  show_edge=False, expand=False, collapse_padding=False)
+    table = Table(
+        box=None,
+        show_header=True,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, gap, 0, 0),
+        show_edge=False,
+        expand=False,
+        collapse_padding=False,
+    )
     for c in cols:
         if c.redraw is not None:
             c.cells = c.redraw(c.width)
@@ -158,7 +167,9 @@ def _table(cols: list[_Col], gap: int) -> Table:
 
 
 def _status_text(row: StreamView) -> Text:
-    cond = condition_text(row.condition, row.confidence, row.uncertain, "bold red" if row.state == "ALERT" else "yellow")
+    cond = condition_text(
+        row.condition, row.confidence, row.uncertain, "bold red" if row.state == "ALERT" else "yellow"
+    )
     if row.state == "ALERT":
         return Text.assemble(("ALERT", STATE_STYLE["ALERT"]), " ", cond)
     t = Text(row.state, style=STATE_STYLE[row.state])
@@ -185,11 +196,15 @@ def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int
     rows = list(snap.streams)
     hidden: list[StreamView] = []
     if rows_fit is not None and len(rows) > rows_fit:
-        rows, hidden = rows[: max(0, rows_fit)], rows[max(0, rows_fit):]
+        rows, hidden = rows[: max(0, rows_fit)], rows[max(0, rows_fit) :]
     title = Text.assemble(("streams", "bold"), f" ({len(snap.streams)})")
     if not snap.streams:
-        body: RenderableType = Text(f"waiting for score records{' from ' + snap.source if snap.source else ''}",
-                                    style="dim", no_wrap=True, overflow="ellipsis")
+        body: RenderableType = Text(
+            f"waiting for score records{' from ' + snap.source if snap.source else ''}",
+            style="dim",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
         return Panel(body, title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), height=height)
 
     names = [Text(r.stream, style="bold" if r.state == "ALERT" else "") for r in rows]
@@ -206,8 +221,14 @@ def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int
     cols = [
         _Col("stream", names, _content_width("stream", names, 40), ((12, 24), (15, 16), (50, 10), (80, 6)), grow=2),
         _Col("status", status, _content_width("status", status, 26), ((16, 18), (55, 12), (85, 6)), grow=3),
-        _Col("recent scores", sparks, spark_w, ((20, 16), (40, 10), (75, 0)), grow=1,
-             redraw=lambda w: [sparkline(r.values, r.flags, r.threshold, w) for r in rows]),
+        _Col(
+            "recent scores",
+            sparks,
+            spark_w,
+            ((20, 16), (40, 10), (75, 0)),
+            grow=1,
+            redraw=lambda w: [sparkline(r.values, r.flags, r.threshold, w) for r in rows],
+        ),
         _Col("seen", seen, _content_width("seen", seen, 12), ((60, 0),), justify="right"),
         _Col("fps", fps, _content_width("fps", fps, 7), ((45, 0),), justify="right"),
         _Col("p50 lat", lat, _content_width("p50 lat", lat, 8), ((30, 0),), justify="right"),
@@ -223,15 +244,29 @@ def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int
         counts = {}
         for r in hidden:
             counts[r.state] = counts.get(r.state, 0) + 1
-        what = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: ("ALERT", "stale", "ok").index(kv[0])))
+        what = ", ".join(
+            f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: ("ALERT", "stale", "ok").index(kv[0]))
+        )
         notes.append((f"+{len(hidden)} more: {what}", "bold"))
     if any(r.uncertain for r in rows) and not snap.open:  # else the open-alerts panel says it
         notes.append((uncertain_legend(snap), "dim"))
-    if not hidden and width >= WIDE and any(r.threshold is not None or any(f is not None for f in r.flags) for r in rows):
+    if (
+        not hidden
+        and width >= WIDE
+        and any(r.threshold is not None or any(f is not None for f in r.flags) for r in rows)
+    ):
         # Only true when there is a line to be over; window-scaled sparklines use █ for their maximum.
         notes.append(("█ = anomalous frame / over threshold", "dim"))
-    return Panel(table, title=title, title_align="left", subtitle=_subtitle(notes, hidden_cols, width),
-                 subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
+    return Panel(
+        table,
+        title=title,
+        title_align="left",
+        subtitle=_subtitle(notes, hidden_cols, width),
+        subtitle_align="right",
+        box=box.ROUNDED,
+        padding=(0, 1),
+        height=height,
+    )
 
 
 def _open_alerts_title(snap: Snapshot) -> Text:
@@ -257,21 +292,28 @@ def _open_alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
     title = _open_alerts_title(snap)
     items = list(snap.open)
     if not items:
-        return Panel(Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED,
-                     padding=(0, 1), height=height)
+        return Panel(
+            Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), height=height
+        )
     hidden: list[OpenAlertView] = []
     if rows_fit is not None and len(items) > rows_fit:
-        items, hidden = items[: max(0, rows_fit)], items[max(0, rows_fit):]
+        items, hidden = items[: max(0, rows_fit)], items[max(0, rows_fit) :]
     stream = [Text(v.stream, style="bold" if v.state == "ALERT" else "") for v in items]
-    state = [Text("ALERT", style=STATE_STYLE["ALERT"]) if v.state == "ALERT"
-             else Text(f"stale {fmt_age(v.age_s)}" if v.age_s is not None else "stale", style=STATE_STYLE["stale"])
-             for v in items]
-    cond = [condition_text(v.condition, v.confidence, v.uncertain, "bold red" if v.state == "ALERT" else "")
-            for v in items]
+    state = [
+        Text("ALERT", style=STATE_STYLE["ALERT"])
+        if v.state == "ALERT"
+        else Text(f"stale {fmt_age(v.age_s)}" if v.age_s is not None else "stale", style=STATE_STYLE["stale"])
+        for v in items
+    ]
+    cond = [
+        condition_text(v.condition, v.confidence, v.uncertain, "bold red" if v.state == "ALERT" else "") for v in items
+    ]
     since = [Text(fmt_clock(v.started_s) if v.started_s is not None else "-") for v in items]
     dur = [Text(fmt_age(v.duration_s)) for v in items]
-    frames = [Text(f"{v.anomalous_frames}/{v.frames}" if v.frames is not None and v.anomalous_frames is not None
-                   else "-") for v in items]
+    frames = [
+        Text(f"{v.anomalous_frames}/{v.frames}" if v.frames is not None and v.anomalous_frames is not None else "-")
+        for v in items
+    ]
     example = [_example_text(v) for v in items]
     aid = [Text(v.alert_id) for v in items]
     cols = [
@@ -281,21 +323,40 @@ def _open_alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         _Col("since", since, 8),
         _Col("for", dur, _content_width("for", dur, 7), justify="right"),
         _Col("anom/all", frames, _content_width("anom/all", frames, 13), ((40, 0),), justify="right"),
-        _Col("example frame", example, _content_width("example frame", example, 48), ((15, 30), (30, 20), (70, 0)),
-             grow=1),
+        _Col(
+            "example frame",
+            example,
+            _content_width("example frame", example, 48),
+            ((15, 30), (30, 20), (70, 0)),
+            grow=1,
+        ),
         _Col("alert id", aid, _content_width("alert id", aid, 36), ((5, 0),)),
     ]
     kept, hidden_cols = _fit(cols, width - 4, gap)
     notes: list[tuple[str, str]] = []
     if hidden:
         n_stale = sum(1 for v in hidden if v.state == "stale")
-        what = ", ".join(t for t in (f"{len(hidden) - n_stale} ALERT" if len(hidden) > n_stale else "",
-                                     f"{n_stale} stale" if n_stale else "") if t)
+        what = ", ".join(
+            t
+            for t in (
+                f"{len(hidden) - n_stale} ALERT" if len(hidden) > n_stale else "",
+                f"{n_stale} stale" if n_stale else "",
+            )
+            if t
+        )
         notes.append((f"+{len(hidden)} more: {what}", "bold"))
     if any(v.uncertain for v in snap.open) or any(r.uncertain for r in snap.streams):
         notes.append((uncertain_legend(snap), "dim"))
-    return Panel(_table(kept, gap), title=title, title_align="left", subtitle=_subtitle(notes, hidden_cols, width),
-                 subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
+    return Panel(
+        _table(kept, gap),
+        title=title,
+        title_align="left",
+        subtitle=_subtitle(notes, hidden_cols, width),
+        subtitle_align="right",
+        box=box.ROUNDED,
+        padding=(0, 1),
+        height=height,
+    )
 
 
 def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None, keep: int) -> Panel:
@@ -312,15 +373,23 @@ def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int 
     title.append(f"{snap.total_alerts} total)")
     notes = [(f"+{hidden} older", "bold")] if hidden else []
     if not snap.alerts:
-        return Panel(Text("no alerts", style="dim"), title=title, title_align="left", box=box.ROUNDED,
-                     padding=(0, 1), height=height)
+        return Panel(
+            Text("no alerts", style="dim"),
+            title=title,
+            title_align="left",
+            box=box.ROUNDED,
+            padding=(0, 1),
+            height=height,
+        )
     when = [Text(fmt_clock(e.time_s)) for e in events]
     event = [Text(e.state, style=EVENT_STYLE.get(e.state, "")) for e in events]
     stream = [Text(e.stream) for e in events]
     cond = [condition_text(e.condition, e.confidence, e.uncertain) for e in events]
     dur = [Text(fmt_age(e.duration_s) if e.duration_s is not None else "-") for e in events]
-    frames = [Text(f"{e.anomalous_frames}/{e.frames}" if e.frames is not None and e.anomalous_frames is not None else "-")
-              for e in events]
+    frames = [
+        Text(f"{e.anomalous_frames}/{e.frames}" if e.frames is not None and e.anomalous_frames is not None else "-")
+        for e in events
+    ]
     smax = [Text(fmt_value(e.anomaly_max)) for e in events]
     aid = [Text(e.alert_id) for e in events]
     cols = [
@@ -334,8 +403,16 @@ def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int 
         _Col("alert id", aid, _content_width("alert id", aid, 36), ((5, 12), (10, 0)), grow=3),
     ]
     kept, hidden_cols = _fit(cols, width - 4, gap)
-    return Panel(_table(kept, gap), title=title, title_align="left", subtitle=_subtitle(notes, hidden_cols, width),
-                 subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
+    return Panel(
+        _table(kept, gap),
+        title=title,
+        title_align="left",
+        subtitle=_subtitle(notes, hidden_cols, width),
+        subtitle_align="right",
+        box=box.ROUNDED,
+        padding=(0, 1),
+        height=height,
+    )
 
 
 def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
@@ -349,8 +426,9 @@ def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         hidden = snap.dead_letter_total - len(items)
     notes = [(f"+{hidden} older", "bold")] if hidden else []
     if not items:
-        return Panel(Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1),
-                     height=height)
+        return Panel(
+            Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), height=height
+        )
     when = [Text(fmt_clock(d.time_s)) for d in items]
     stage = [Text(d.stage, style="yellow") for d in items]
     stream = [Text(d.stream or "-") for d in items]
@@ -364,8 +442,16 @@ def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         _Col("origin", origin, _content_width("origin", origin, 32), ((3, 0),)),
     ]
     kept, hidden_cols = _fit(cols, width - 4, 1)
-    return Panel(_table(kept, 1), title=title, title_align="left", subtitle=_subtitle(notes, hidden_cols, width),
-                 subtitle_align="right", box=box.ROUNDED, padding=(0, 1), height=height)
+    return Panel(
+        _table(kept, 1),
+        title=title,
+        title_align="left",
+        subtitle=_subtitle(notes, hidden_cols, width),
+        subtitle_align="right",
+        box=box.ROUNDED,
+        padding=(0, 1),
+        height=height,
+    )
 
 
 def _chips(snap: Snapshot, wide: bool) -> list[Text]:
@@ -440,8 +526,16 @@ def _header_panel(snap: Snapshot, width: int, lines: list[Text]) -> Panel:
     body = Text("\n").join(lines)
     body.no_wrap = True
     body.overflow = "ellipsis"
-    return Panel(body, title=health, title_align="left", subtitle=subtitle, subtitle_align="right",
-                 box=box.ROUNDED, padding=(0, 1), height=len(lines) + 2)
+    return Panel(
+        body,
+        title=health,
+        title_align="left",
+        subtitle=subtitle,
+        subtitle_align="right",
+        box=box.ROUNDED,
+        padding=(0, 1),
+        height=len(lines) + 2,
+    )
 
 
 # ----------------------------------------------------------------------------- the screen
@@ -454,8 +548,9 @@ class _Sized:
         self.renderable, self.width, self.height = renderable, width, height
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from console.render(self.renderable, options.update(width=min(self.width, options.max_width),
-                                                                  height=self.height))
+        yield from console.render(
+            self.renderable, options.update(width=min(self.width, options.max_width), height=self.height)
+        )
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement(self.width, self.width)
@@ -514,8 +609,9 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
     if open_h > 0:
         parts.append(Layout(_open_alerts_panel(snap, width, max(0, open_h - 3), open_h), size=open_h, name="open"))
     if streams_h > 0:
-        parts.append(Layout(_streams_panel(snap, width, max(0, streams_h - 3), streams_h), size=streams_h,
-                            name="streams"))
+        parts.append(
+            Layout(_streams_panel(snap, width, max(0, streams_h - 3), streams_h), size=streams_h, name="streams")
+        )
     if bottom_h > 0:
         rows_fit = bottom_h - 3
         if wide:
@@ -535,17 +631,30 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
     return _Sized(layout, width, height)
 
 
-def export_snapshot(state: ConsoleState | Snapshot, width: int, height: int | None, svg: str | Path | None = None,
-                    html: str | Path | None = None, title: str = "signwatch console",
-                    examples: list[ExampleFrame] | None = None) -> None:
+def export_snapshot(
+    state: ConsoleState | Snapshot,
+    width: int,
+    height: int | None,
+    svg: str | Path | None = None,
+    html: str | Path | None = None,
+    title: str = "signwatch console",
+    examples: list[ExampleFrame] | None = None,
+) -> None:
     """Write the screen as SVG and/or HTML (colours kept) through a recording Console.
 
     examples: the open alerts' example frames (pipelines.console_feed.fetch_example_frames); the
     HTML shows each under the screen, or says why it could not be had.
     """
     snap = state.snapshot() if isinstance(state, ConsoleState) else state
-    rec = Console(record=True, width=width, height=height or 24, file=io.StringIO(), force_terminal=True,
-                  color_system="truecolor", legacy_windows=False)
+    rec = Console(
+        record=True,
+        width=width,
+        height=height or 24,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        legacy_windows=False,
+    )
     rec.print(render(snap, width, height))
     if svg:
         rec.save_svg(str(svg), title=title, clear=False)
@@ -559,20 +668,28 @@ def export_snapshot(state: ConsoleState | Snapshot, width: int, height: int | No
 
 def examples_html(examples: list[ExampleFrame]) -> str:
     """The open alerts' example frames as an HTML section (images embedded as base64 PNG)."""
-    parts = [('\n<section id="example-frames" style="font-family:sans-serif;color:#ddd;background:#222;'
-              'padding:8px">\n<h2>Example frames of open alerts</h2>\n')]
+    parts = [
+        (
+            '\n<section id="example-frames" style="font-family:sans-serif;color:#ddd;background:#222;'
+            'padding:8px">\n<h2>Example frames of open alerts</h2>\n'
+        )
+    ]
     if not examples:
         parts.append("<p>no open alerts</p>\n")
     for ex in examples:
         a = ex.alert
         since = fmt_clock(a.started_s) if a.started_s is not None else "?"
-        caption = (f"{a.stream} · {a.state} · {fmt_condition(a.condition, a.confidence, a.uncertain)} · "
-                   f"since {since} ({fmt_age(a.duration_s)}) · {ex.where} · alert {a.alert_id}")
+        caption = (
+            f"{a.stream} · {a.state} · {fmt_condition(a.condition, a.confidence, a.uncertain)} · "
+            f"since {since} ({fmt_age(a.duration_s)}) · {ex.where} · alert {a.alert_id}"
+        )
         parts.append('<figure style="display:inline-block;margin:8px">\n')
         if ex.png is not None:
             b64 = base64.b64encode(ex.png).decode("ascii")
-            parts.append(f'<img alt="{html_escape(ex.where)}" src="data:image/png;base64,{b64}" '
-                         'style="min-width:160px;image-rendering:pixelated">\n')
+            parts.append(
+                f'<img alt="{html_escape(ex.where)}" src="data:image/png;base64,{b64}" '
+                'style="min-width:160px;image-rendering:pixelated">\n'
+            )
         else:
             parts.append(f'<p class="missing">example frame unavailable: {html_escape(ex.problem or "unknown")}</p>\n')
         if ex.png is not None and ex.problem:

@@ -9,6 +9,7 @@ the clock is seconds (time.time).
 Thread-safety: the live console renders from its refresh thread while a feed thread (or the demo's
 own callbacks) ingests, so every public method takes the state's lock.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,9 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from calibration.alerts import AlertEvent, AlertExample
 from calibration.settings import CalibrationConfig
@@ -304,8 +306,12 @@ class ConsoleState:
     def for_config(cls, cfg: Config, clock: Callable[[], float] = time.time) -> ConsoleState:
         """The console state for a deployment config: its console section, and its
         calibration.min_confidence as the floor under which condition names are uncertain."""
-        return cls(cfg.console, clock=clock, min_confidence=cfg.calibration.min_confidence,
-                   min_confidence_source="calibration.min_confidence")
+        return cls(
+            cfg.console,
+            clock=clock,
+            min_confidence=cfg.calibration.min_confidence,
+            min_confidence_source="calibration.min_confidence",
+        )
 
     # ------------------------------------------------------------------ feeding
 
@@ -425,11 +431,21 @@ class ConsoleState:
                     # Updates can arrive every few frames; keep only the latest one per alert.
                     self._drop_updates(aid)
             duration = when - started_s if started_s is not None and a.state != "raised" else None
-            self._log.appendleft(AlertView(
-                time_s=when, state=a.state, stream=a.stream, condition=cond, confidence=conf,
-                duration_s=max(0.0, duration) if duration is not None else None, frames=a.frames,
-                anomalous_frames=a.anomalous_frames, anomaly_max=_num(a.anomaly_max), alert_id=aid,
-                uncertain=below_floor(conf, self.min_confidence)))
+            self._log.appendleft(
+                AlertView(
+                    time_s=when,
+                    state=a.state,
+                    stream=a.stream,
+                    condition=cond,
+                    confidence=conf,
+                    duration_s=max(0.0, duration) if duration is not None else None,
+                    frames=a.frames,
+                    anomalous_frames=a.anomalous_frames,
+                    anomaly_max=_num(a.anomaly_max),
+                    alert_id=aid,
+                    uncertain=below_floor(conf, self.min_confidence),
+                )
+            )
             return True
 
     def _new_alert_event(self, a: AlertEvent) -> bool:
@@ -482,9 +498,14 @@ class ConsoleState:
                 view = DeadLetterView(when, "?", str(e), stream, "?", None)
             else:
                 o = info.origin
-                view = DeadLetterView(when, info.stage or "?",
-                                      info.error.splitlines()[0] if info.error.strip() else "no error given",
-                                      stream, f"{o.topic}[{o.partition}]@{o.offset}", info.consumer or None)
+                view = DeadLetterView(
+                    when,
+                    info.stage or "?",
+                    info.error.splitlines()[0] if info.error.strip() else "no error given",
+                    stream,
+                    f"{o.topic}[{o.partition}]@{o.offset}",
+                    info.consumer or None,
+                )
             if view.consumer:
                 self._consumers.add(view.consumer)
             self.dead_letter_total += 1
@@ -584,11 +605,22 @@ class ConsoleState:
             else:
                 end = now if not r.stale else (s.last_seen_s or s.last_alert_s or a.started_s)
                 duration = max(0.0, end - a.started_s)
-            out.append(OpenAlertView(
-                alert_id=a.alert_id, stream=s.name, state=r.state, condition=a.condition, confidence=a.confidence,
-                uncertain=below_floor(a.confidence, self.min_confidence), started_s=a.started_s,
-                duration_s=duration, frames=a.frames, anomalous_frames=a.anomalous_frames, example=a.example,
-                age_s=r.age_s))
+            out.append(
+                OpenAlertView(
+                    alert_id=a.alert_id,
+                    stream=s.name,
+                    state=r.state,
+                    condition=a.condition,
+                    confidence=a.confidence,
+                    uncertain=below_floor(a.confidence, self.min_confidence),
+                    started_s=a.started_s,
+                    duration_s=duration,
+                    frames=a.frames,
+                    anomalous_frames=a.anomalous_frames,
+                    example=a.example,
+                    age_s=r.age_s,
+                )
+            )
         out.sort(key=lambda v: (v.state != "ALERT", -(v.started_s or 0.0), _natural_key(v.stream)))
         return tuple(out)
 

@@ -20,6 +20,7 @@ partitions, and a hook with `restore(ctx)` (hook.RestoringHook: the calibrated a
 pipelines/alerting.py) rebuilds its per-stream state whenever this member takes over partitions
 that another member may have processed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,7 +46,7 @@ from pipelines.hook import OnScored, RestoreContext, RestoringHook
 from pipelines.intake import Intake
 from pipelines.kafka_clients import ResilientProducer, consumer_settings
 from pipelines.metrics import MetricsSnapshot, PipelineMetrics, plausible_lag
-from pipelines.publishing import OffsetCommitter, PublishFailed, Publisher
+from pipelines.publishing import OffsetCommitter, Publisher, PublishFailed
 from pipelines.scoring import BatchScorer, InFlight, ScoredBatch, StageTimes, score_records
 from pipelines.seq_watch import SequenceWatch
 from pipelines.wire import AlertRecord, ScoreRecord, one_line
@@ -77,20 +78,29 @@ class ConsumerSummary:
     commit_failures: int = 0
     hook_errors: int = 0
     pauses: int = 0
-    duplicates: int = 0   # frames published again (redeliveries seen by this member)
-    missing: int = 0      # frames that never arrived (gaps in a stream's seq)
+    duplicates: int = 0  # frames published again (redeliveries seen by this member)
+    missing: int = 0  # frames that never arrived (gaps in a stream's seq)
     missing_detail: str = ""  # "stream: seq ranges; ..." (the first few)
 
     def line(self) -> str:
-        extra = [f"{label} {n}" for label, n in (("publish failures", self.publish_failures),
-                                                  ("commit failures", self.commit_failures),
-                                                  ("hook errors", self.hook_errors),
-                                                  ("backpressure pauses", self.pauses)) if n]
+        extra = [
+            f"{label} {n}"
+            for label, n in (
+                ("publish failures", self.publish_failures),
+                ("commit failures", self.commit_failures),
+                ("hook errors", self.hook_errors),
+                ("backpressure pauses", self.pauses),
+            )
+            if n
+        ]
         missing = f"MISSING {self.missing} ({self.missing_detail})" if self.missing else "missing 0"
-        return (f"score summary [{self.name}]: scored {self.scored} frames, dead letters {self.dead_letters}, "
-                f"duplicates {self.duplicates}, {missing}, "
-                f"{self.batches} batches in {self.elapsed_s:.1f} s; {self.metrics.line()}"
-                + (f"; {', '.join(extra)}" if extra else "") + f"; {self.times.line()}")
+        return (
+            f"score summary [{self.name}]: scored {self.scored} frames, dead letters {self.dead_letters}, "
+            f"duplicates {self.duplicates}, {missing}, "
+            f"{self.batches} batches in {self.elapsed_s:.1f} s; {self.metrics.line()}"
+            + (f"; {', '.join(extra)}" if extra else "")
+            + f"; {self.times.line()}"
+        )
 
 
 def default_consumer_name() -> str:
@@ -100,8 +110,16 @@ def default_consumer_name() -> str:
 class ScoringConsumer:
     """A member of the scoring consumer group; `run()` loops until stopped."""
 
-    def __init__(self, cfg: Config, bootstrap: str, scorer: Any, on_scored: OnScored | None = None,
-                 name: str | None = None, stop: threading.Event | None = None, out: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        bootstrap: str,
+        scorer: Any,
+        on_scored: OnScored | None = None,
+        name: str | None = None,
+        stop: threading.Event | None = None,
+        out: TextIO | None = None,
+    ) -> None:
         self.cfg = cfg
         self.bootstrap = bootstrap
         self.scorer = scorer
@@ -112,8 +130,8 @@ class ScoringConsumer:
         c = cfg.consumer
         self.metrics = PipelineMetrics(f"score [{self.name}]", c.metrics_interval_s)
         self.times = StageTimes()
-        self.queue = FrameQueue(c, scorer.preprocess)           # pending frames, decode-ahead, batches
-        self.intake = Intake(c, self.queue)                     # poll, admit, backpressure
+        self.queue = FrameQueue(c, scorer.preprocess)  # pending frames, decode-ahead, batches
+        self.intake = Intake(c, self.queue)  # poll, admit, backpressure
         self.scoring = BatchScorer(scorer, c.score_threads, self.times)
         self.publisher = Publisher(cfg, bootstrap, self.name, self.metrics, self.stop_event)
         self.committer = OffsetCommitter()
@@ -123,7 +141,7 @@ class ScoringConsumer:
         self._finishing_bytes = 0  # decoded bytes of the batch being published
         self.scored = self.dead_letters = self.batches = 0
         self.publish_failures = self.hook_errors = 0
-        self.last_batch_mono: float | None = None    # when the last batch was committed
+        self.last_batch_mono: float | None = None  # when the last batch was committed
         self.latencies_ms: list[float] | None = None  # set to [] to keep every capture->publish latency (bench)
         self.cpu_split: Any = None  # bench: a cli.cputime.CpuSplit, stopped when the loop ends
         self.cpu_used: dict[str, float] = {}  # ... and what it measured
@@ -286,8 +304,12 @@ class ScoringConsumer:
         in_hand = len(self.queue) + self.scoring.frames()
         if max_records is not None and self.scored + self.dead_letters + in_hand >= max_records:
             return not len(self.queue)  # everything it needs was polled; stop once the last batch left
-        return (idle_exit_s is not None and not in_hand and bool(self.assigned)
-                and time.monotonic() - self.intake.last_record_mono > idle_exit_s)
+        return (
+            idle_exit_s is not None
+            and not in_hand
+            and bool(self.assigned)
+            and time.monotonic() - self.intake.last_record_mono > idle_exit_s
+        )
 
     def _must_wait(self) -> bool:
         """Nothing useful to do but wait for the oldest batch: every scorer is busy, and the next
@@ -377,7 +399,11 @@ class ScoringConsumer:
         dropped = self.queue.drop(revoked) + self.scoring.frames()
         self.committer.forget(revoked)
         self.intake.paused = False
-        log.info("partitions revoked: %s%s", _tps(revoked), f" ({dropped} unscored frames returned to the group)" if dropped else "")
+        log.info(
+            "partitions revoked: %s%s",
+            _tps(revoked),
+            f" ({dropped} unscored frames returned to the group)" if dropped else "",
+        )
 
     def on_lost(self, lost: Any) -> None:
         """Membership was lost (e.g. the broker restarted and forgot the group): nothing can be
@@ -393,11 +419,20 @@ class ScoringConsumer:
         for tp, offset in self.assignment.assign(set(assigned)).items():
             try:  # kept through the rebalance: fetch its dropped frames again
                 self._consumer.seek(tp, offset)
-                log.info("partition %s[%d] kept: re-reading from offset %d (frames dropped at the revocation)",
-                         tp.topic, tp.partition, offset)
+                log.info(
+                    "partition %s[%d] kept: re-reading from offset %d (frames dropped at the revocation)",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                )
             except Exception as e:  # not expected; then the frames would be skipped, so say so loudly
-                log.error("could not seek %s[%d] back to %d (%s): frames from there may be skipped",
-                          tp.topic, tp.partition, offset, e)
+                log.error(
+                    "could not seek %s[%d] back to %d (%s): frames from there may be skipped",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                    e,
+                )
         self.intake.paused = False
         self.intake.last_record_mono = time.monotonic()
         log.info("partitions assigned: %s", _tps(assigned))
@@ -445,10 +480,22 @@ class ScoringConsumer:
         print(line, file=self.out, flush=True)
 
     def _summary(self, elapsed_s: float) -> ConsumerSummary:
-        return ConsumerSummary(self.name, self.scored, self.dead_letters, self.batches, elapsed_s,
-                               self.metrics.summary(), self.times, self.publish_failures,
-                               self.committer.failures, self.hook_errors, self.intake.pauses, self.seqs.duplicates,
-                               self.seqs.missing, self.seqs.missing_text())
+        return ConsumerSummary(
+            self.name,
+            self.scored,
+            self.dead_letters,
+            self.batches,
+            elapsed_s,
+            self.metrics.summary(),
+            self.times,
+            self.publish_failures,
+            self.committer.failures,
+            self.hook_errors,
+            self.intake.pauses,
+            self.seqs.duplicates,
+            self.seqs.missing,
+            self.seqs.missing_text(),
+        )
 
     def _shutdown(self) -> None:
         self.scoring.drain()  # only after an exception: a clean exit finishes them first
@@ -484,4 +531,6 @@ class _Rebalance(_ListenerBase):
 
 
 def _tps(tps) -> str:
-    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(tps, key=lambda t: (t.topic, t.partition))) or "none"
+    return (
+        ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(tps, key=lambda t: (t.topic, t.partition))) or "none"
+    )

@@ -7,11 +7,13 @@ and no frame may declare more than consumer.max_image_pixels), and it forms batc
 decoded frames, or fewer once the oldest waited max_wait_ms. A batch is a prefix of the arrival
 order, so the committed offset of a partition never skips an unprocessed record.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 from kafka import TopicPartition
@@ -27,8 +29,20 @@ DECODE_CHUNK = 16
 class Pending:
     """A polled record on its way through the loop."""
 
-    __slots__ = ("record", "received_ns", "received_mono", "meta", "future", "index", "image", "x", "stage", "error",
-                 "size", "decoded_estimate")
+    __slots__ = (
+        "record",
+        "received_ns",
+        "received_mono",
+        "meta",
+        "future",
+        "index",
+        "image",
+        "x",
+        "stage",
+        "error",
+        "size",
+        "decoded_estimate",
+    )
 
     def __init__(self, record: Any, received_ns: int, received_mono: float) -> None:
         self.record = record
@@ -224,6 +238,10 @@ def decode_chunk(values: list[bytes], max_pixels: int, preprocess: Callable) -> 
                 rows.append(preprocess([img]))
             except Exception as e:
                 rows.append(e)
-        return [o if isinstance(o, BaseException) else
-                (rows[o] if isinstance(rows[o], BaseException) else (images[o], rows[o])) for o in out]
+        return [
+            o
+            if isinstance(o, BaseException)
+            else (rows[o] if isinstance(rows[o], BaseException) else (images[o], rows[o]))
+            for o in out
+        ]
     return [o if isinstance(o, BaseException) else (images[o], x[o : o + 1]) for o in out]

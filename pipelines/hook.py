@@ -6,10 +6,12 @@ per-stream state also implements `restore(ctx)` (`RestoringHook`): the consumer 
 own thread, after taking over partitions another member may have processed, with a
 `RestoreContext` naming those partitions and a way to publish what the rebuild finds missing.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pipelines.config import Config
 from pipelines.kafka_clients import KeyedRecord
@@ -25,8 +27,8 @@ class RestoreContext:
     """What a hook's restore needs: the settings, where to read from, and how to publish."""
 
     cfg: Config
-    bootstrap: str               # the cluster to read the scores and alerts topics from
-    partitions: list[int]        # the partitions taken over (scores and alerts share the frames' numbers)
+    bootstrap: str  # the cluster to read the scores and alerts topics from
+    partitions: list[int]  # the partitions taken over (scores and alerts share the frames' numbers)
     # Sends the records with the consumer's producer and waits for their acks (within
     # consumer.publish_timeout_s); returns how many were not acknowledged.
     publish: Callable[[list[KeyedRecord]], int]

@@ -5,6 +5,7 @@ record that fails is kept in the queue with its error, so it is dead-lettered in
 committed past. Fetching pauses once consumer.max_pending_frames frames (or max_pending_mb) wait,
 and resumes when half of them were batched.
 """
+
 from __future__ import annotations
 
 import logging

@@ -9,12 +9,14 @@
   partitioner places it. Frames, scores and alerts of a stream share that partition number, which
   the consumer's sequence watch and the alert hook's restore rely on.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
@@ -28,8 +30,15 @@ log = logging.getLogger("signwatch.produce")
 DLQ_HEADROOM = 64 * 1024
 
 # Failures that concern one record only; the client itself is still fine after them.
-RECORD_ERRORS = ("MessageSizeTooLargeError", "RecordListTooLargeError", "InvalidRecordError", "CorruptRecordError",
-                 "BufferError", "AssertionError", "ValueError")
+RECORD_ERRORS = (
+    "MessageSizeTooLargeError",
+    "RecordListTooLargeError",
+    "InvalidRecordError",
+    "CorruptRecordError",
+    "BufferError",
+    "AssertionError",
+    "ValueError",
+)
 # Any other failure may leave an idempotent producer broken for good: after a broker restart it
 # fails with UnknownProducerIdError, or its InitProducerId fails and every later send fails with
 # the stored fatal error (docs/DESIGN.md §4); and a client whose batches expired while the broker was
@@ -132,8 +141,12 @@ class ResilientProducer:
     the client's I/O thread, so keep it short.
     """
 
-    def __init__(self, settings: dict[str, Any], on_result: Callable[[KeyedRecord, BaseException | None], None] | None = None,
-                 on_recreate: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        on_result: Callable[[KeyedRecord, BaseException | None], None] | None = None,
+        on_recreate: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.on_result = on_result
         self.on_recreate = on_recreate  # called (on this thread: keep it short) after each re-creation
@@ -145,8 +158,11 @@ class ResilientProducer:
 
     @property
     def client(self) -> KafkaProducer:
-        if (self._recreate.is_set() and self._producer is not None
-                and time.monotonic() - self._created_at >= RECREATE_MIN_INTERVAL_S):
+        if (
+            self._recreate.is_set()
+            and self._producer is not None
+            and time.monotonic() - self._created_at >= RECREATE_MIN_INTERVAL_S
+        ):
             log.warning("producer: the broker no longer knows this producer; re-creating the Kafka producer")
             old, self._producer = self._producer, None
             # Records still queued in the old client fail and are reported through on_result.
@@ -205,7 +221,9 @@ class ResilientProducer:
         client = self.client  # a configuration error here is the caller's to see, not a record failure
         try:
             partition = self._partition(client, record.topic, record.key)
-            fut = client.send(record.topic, value=record.value, key=record.key, headers=record.headers, partition=partition)
+            fut = client.send(
+                record.topic, value=record.value, key=record.key, headers=record.headers, partition=partition
+            )
         except (KafkaError, BufferError, AssertionError, ValueError) as e:
             # kafka-python raises at once for a record over max_request_size or metadata it
             # could not get within max_block_ms; both are failures of this record, not of the process.

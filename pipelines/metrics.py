@@ -3,12 +3,13 @@
 Latencies go into a log-bucketed histogram (2% resolution, fixed memory) so a consumer that runs
 for days keeps exact counts and bounded memory; percentiles are read from bucket bounds.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -32,7 +33,9 @@ class LatencyHistogram:
             return
         # Clock skew between a producer's host and ours can make a latency negative: count it as 0.
         v = np.maximum(v, 0.0)
-        idx = np.where(v <= self.LO_MS, 0, np.ceil(np.log(np.maximum(v, self.LO_MS) / self.LO_MS) / math.log(self.RATIO)))
+        idx = np.where(
+            v <= self.LO_MS, 0, np.ceil(np.log(np.maximum(v, self.LO_MS) / self.LO_MS) / math.log(self.RATIO))
+        )
         idx = np.minimum(idx.astype(np.int64), self._n_buckets - 1)
         np.add.at(self.counts, idx, 1)
         self.count += int(v.size)
@@ -47,7 +50,7 @@ class LatencyHistogram:
         i = int(np.searchsorted(np.cumsum(self.counts), rank))
         if i >= self._n_buckets - 1:  # the overflow bucket (over ~10 min): its only known bound is the max
             return self.max_ms
-        return min(self.LO_MS * self.RATIO ** i, self.max_ms)
+        return min(self.LO_MS * self.RATIO**i, self.max_ms)
 
     @property
     def mean_ms(self) -> float | None:
@@ -96,10 +99,12 @@ class MetricsSnapshot:
         def ms(v: float | None) -> str:
             return "n/a" if v is None else f"{v:.0f}"
 
-        return (f"{self.label}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} frames/s), "
-                f"mean batch {self.mean_batch:.1f}, capture->publish p50/p95/p99 {ms(self.p50_ms)}/{ms(self.p95_ms)}/{ms(self.p99_ms)} ms, "
-                f"dead letters {self.dead_letters}, lag {'n/a' if self.lag is None else self.lag}"
-                + (f", publish retries {self.publish_retries}" if self.publish_retries else ""))
+        return (
+            f"{self.label}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} frames/s), "
+            f"mean batch {self.mean_batch:.1f}, capture->publish p50/p95/p99 {ms(self.p50_ms)}/{ms(self.p95_ms)}/{ms(self.p99_ms)} ms, "
+            f"dead letters {self.dead_letters}, lag {'n/a' if self.lag is None else self.lag}"
+            + (f", publish retries {self.publish_retries}" if self.publish_retries else "")
+        )
 
 
 class _Window:
@@ -144,8 +149,18 @@ class PipelineMetrics:
 
     def _snapshot(self, w: _Window, label: str) -> MetricsSnapshot:
         h = w.latency
-        return MetricsSnapshot(label, self.clock() - w.start, w.frames, w.batches, w.dead_letters,
-                               h.percentile(50), h.percentile(95), h.percentile(99), self.lag, w.retries)
+        return MetricsSnapshot(
+            label,
+            self.clock() - w.start,
+            w.frames,
+            w.batches,
+            w.dead_letters,
+            h.percentile(50),
+            h.percentile(95),
+            h.percentile(99),
+            self.lag,
+            w.retries,
+        )
 
     def roll(self) -> MetricsSnapshot:
         """The interval's figures; starts a new interval."""

@@ -6,6 +6,7 @@ counts every frame the broker did not acknowledge (with its seq ranges) instead 
 silently, and re-creates its Kafka client when the broker has forgotten it (docs/DESIGN.md §4: after a
 broker restart an idempotent producer fails every send with UnknownProducerIdError).
 """
+
 from __future__ import annotations
 
 import gc
@@ -15,9 +16,10 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from kafka.errors import KafkaError
@@ -43,6 +45,7 @@ from pipelines.wire import (
 )
 
 log = logging.getLogger("signwatch.produce")
+
 
 def seq_ranges(seqs: Iterable[int]) -> str:
     """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
@@ -126,7 +129,13 @@ class FrameProducer:
             self.report.errors[name] += 1
         if name not in self._warned:  # one line per kind of failure, the totals come in the summary
             self._warned.add(name)
-            log.warning("produce: frame %s/%d not delivered (%s: %s); counting further failures", stream, seq, name, str(error)[:200])
+            log.warning(
+                "produce: frame %s/%d not delivered (%s: %s); counting further failures",
+                stream,
+                seq,
+                name,
+                str(error)[:200],
+            )
 
     def send(self, meta: FrameMeta, value: bytes) -> None:
         with self._lock:
@@ -170,8 +179,12 @@ class FrameSequence(NamedTuple):
     truths: list[GroundTruth | None]
 
 
-def cure_sequences(root: str | Path, challenge_types: Sequence[str] | None = None, levels: Sequence[int] | None = None,
-                   sign_types: Sequence[str] | None = None) -> list[FrameSequence]:
+def cure_sequences(
+    root: str | Path,
+    challenge_types: Sequence[str] | None = None,
+    levels: Sequence[int] | None = None,
+    sign_types: Sequence[str] | None = None,
+) -> list[FrameSequence]:
     """A CURE-TSR layout -> its sequences (monitor.cure_tsr), each frame with its ground truth."""
     frames = read_cure_tsr(root, challenge_types=challenge_types, levels=levels, sign_types=sign_types)
     out = []
@@ -201,8 +214,13 @@ def folder_sequences(root: str | Path, truth: tuple[str, int] | None = None) -> 
     return out
 
 
-def replay_ticks(sequences: Sequence[FrameSequence], streams: int, prefix: str = "replay", loop: bool = False,
-                 limit: int | None = None) -> Iterator[Tick]:
+def replay_ticks(
+    sequences: Sequence[FrameSequence],
+    streams: int,
+    prefix: str = "replay",
+    loop: bool = False,
+    limit: int | None = None,
+) -> Iterator[Tick]:
     """Deal the sequences to `streams` parallel streams (round robin) and play them side by side.
 
     Each tick holds the next frame of every stream that still has one; a stream plays its sequences
@@ -218,7 +236,7 @@ def replay_ticks(sequences: Sequence[FrameSequence], streams: int, prefix: str =
     def frames_of(plan: list[FrameSequence]) -> Iterator[tuple[Path, GroundTruth | None]]:
         while True:
             for s in plan:
-                yield from zip(s.paths, s.truths)
+                yield from zip(s.paths, s.truths, strict=False)
             if not loop or not plan:
                 return
 
@@ -227,7 +245,7 @@ def replay_ticks(sequences: Sequence[FrameSequence], streams: int, prefix: str =
     while iters:
         tick: Tick = []
         alive = []
-        for name, it in zip(names, iters):
+        for name, it in zip(names, iters, strict=False):
             item = next(it, None)
             if item is None:
                 continue
@@ -299,7 +317,9 @@ def _open_capture(source: str):
 class _CameraReader:
     """Reads one opened capture: rate limit (by dropping frames), crop and resize, one tick per frame."""
 
-    def __init__(self, source: str, stream: str, roi: ROI | None, size: tuple[int, int] | None, min_interval: float) -> None:
+    def __init__(
+        self, source: str, stream: str, roi: ROI | None, size: tuple[int, int] | None, min_interval: float
+    ) -> None:
         self.source, self.stream, self.roi, self.size, self.min_interval = source, stream, roi, size, min_interval
         self.last_emit = 0.0
         self.roi_warned = False
@@ -326,9 +346,16 @@ class _CameraReader:
             yield [SourceFrame(self.stream, frame)]
 
 
-def camera_ticks(source: str, stream: str, stop: threading.Event, roi: ROI | None = None,
-                 size: tuple[int, int] | None = None, fps: float = 0.0, loop: bool = False,
-                 backoff_s: tuple[float, float] = (0.5, 30.0)) -> Iterator[Tick]:
+def camera_ticks(
+    source: str,
+    stream: str,
+    stop: threading.Event,
+    roi: ROI | None = None,
+    size: tuple[int, int] | None = None,
+    fps: float = 0.0,
+    loop: bool = False,
+    backoff_s: tuple[float, float] = (0.5, 30.0),
+) -> Iterator[Tick]:
     """Frames of a camera (device index, RTSP/HTTP URL) or video file, one per tick.
 
     A live source that drops (open or read fails) is reopened with exponential backoff until
@@ -406,13 +433,22 @@ class ProduceSummary:
 
     def line(self) -> str:
         rate = self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        return (f"produce: {self.frames} frames from {self.streams} stream(s) in {self.elapsed_s:.1f} s "
-                f"({rate:.1f} frames/s); {self.report.describe()}"
-                + (f"; {self.encode_errors} frames could not be encoded" if self.encode_errors else ""))
+        return (
+            f"produce: {self.frames} frames from {self.streams} stream(s) in {self.elapsed_s:.1f} s "
+            f"({rate:.1f} frames/s); {self.report.describe()}"
+            + (f"; {self.encode_errors} frames could not be encoded" if self.encode_errors else "")
+        )
 
 
-def produce(ticks: Iterable[Tick], producer: FrameProducer, cfg: Config, source: str, stop: threading.Event,
-            fps: float | None = None, max_frames: int | None = None) -> ProduceSummary:
+def produce(
+    ticks: Iterable[Tick],
+    producer: FrameProducer,
+    cfg: Config,
+    source: str,
+    stop: threading.Event,
+    fps: float | None = None,
+    max_frames: int | None = None,
+) -> ProduceSummary:
     """Pace `ticks` at `fps` per stream (cfg.producer.fps when None; 0 = as fast as possible), encode and send them.
 
     Returns when the source ends, `max_frames` were sent or `stop` is set; the caller closes the producer.

@@ -5,11 +5,13 @@ Delivery is at-least-once: offsets are committed only after every record derived
 times. A bad record is published to the dead-letter topic with its origin and a one-line error
 (Kafka Connect's convention) and committed past.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -18,7 +20,16 @@ from pipelines.config import Config
 from pipelines.frame_queue import Pending
 from pipelines.kafka_clients import DLQ_HEADROOM, KeyedRecord, ResilientProducer, scoring_producer_settings
 from pipelines.metrics import PipelineMetrics
-from pipelines.wire import AlertRecord, DeadLetterInfo, Origin, ScoreRecord, dead_letter_headers, encode_alert, encode_score, one_line
+from pipelines.wire import (
+    AlertRecord,
+    DeadLetterInfo,
+    Origin,
+    ScoreRecord,
+    dead_letter_headers,
+    encode_alert,
+    encode_score,
+    one_line,
+)
 
 log = logging.getLogger("signwatch.consumer")
 
@@ -49,7 +60,9 @@ class Publisher:
         out += [KeyedRecord(k.alerts_topic, a.stream.encode("utf-8"), encode_alert(a), []) for a in alerts]
         out += [self.dead_letter(p) for p in bad]
         for p in bad:
-            log.warning("dead letter: %s[%d]@%d (%s) %s", p.record.topic, p.record.partition, p.record.offset, p.stage, p.error)
+            log.warning(
+                "dead letter: %s[%d]@%d (%s) %s", p.record.topic, p.record.partition, p.record.offset, p.stage, p.error
+            )
         self.deliver(out)
 
     def deliver(self, out: list[KeyedRecord]) -> None:
@@ -70,9 +83,15 @@ class Publisher:
             if self.stop_event.is_set():
                 break  # shutting down: the batch stays uncommitted and is scored again after a restart
             if attempt + 1 < attempts:
-                backoff = min(0.2 * 2 ** attempt, 5.0)
-                log.warning("publish: %d of the batch's records failed (%s); retry %d/%d in %.1f s",
-                            len(out), ", ".join(sorted(errors)), attempt + 1, attempts - 1, backoff)
+                backoff = min(0.2 * 2**attempt, 5.0)
+                log.warning(
+                    "publish: %d of the batch's records failed (%s); retry %d/%d in %.1f s",
+                    len(out),
+                    ", ".join(sorted(errors)),
+                    attempt + 1,
+                    attempts - 1,
+                    backoff,
+                )
                 self.stop_event.wait(backoff)
         raise PublishFailed(f"{len(out)} records not acknowledged ({', '.join(sorted(errors))})")
 
@@ -124,7 +143,9 @@ class OffsetCommitter:
             # commit, so these frames may be scored twice (at-least-once), never lost.
             self.failures += 1
             self.uncommitted = offsets
-            log.warning("commit failed (%s: %s); will retry with the next batch", type(e).__name__, one_line(str(e), 200))
+            log.warning(
+                "commit failed (%s: %s); will retry with the next batch", type(e).__name__, one_line(str(e), 200)
+            )
 
     def forget(self, partitions: set) -> None:
         self.uncommitted = {tp: o for tp, o in self.uncommitted.items() if tp not in partitions}

@@ -6,6 +6,7 @@ scoring time instead of overlapping it. Up to consumer.score_threads batches are
 (on the CPU each by single-threaded torch: see the setting); batches come back oldest first, so a
 stream's scores keep its frames' order. A scorer thread touches no Kafka client.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,29 +31,31 @@ log = logging.getLogger("signwatch.consumer")
 class StageTimes:
     """Seconds spent per step (where the time goes, for bench and tuning)."""
 
-    poll: float = 0.0        # main thread: polling and admitting records
-    wait: float = 0.0        # main thread: waiting for the scorer thread
-    publish: float = 0.0     # main thread: records, hook, sends and acks
-    commit: float = 0.0      # main thread: offset commits
+    poll: float = 0.0  # main thread: polling and admitting records
+    wait: float = 0.0  # main thread: waiting for the scorer thread
+    publish: float = 0.0  # main thread: records, hook, sends and acks
+    commit: float = 0.0  # main thread: offset commits
     decode_wait: float = 0.0  # scorer thread: waiting for decodes
-    score: float = 0.0       # scorer thread: scoring
+    score: float = 0.0  # scorer thread: scoring
 
     def line(self) -> str:
-        return (f"main thread: poll {self.poll:.1f} s, publish {self.publish:.1f} s, commit {self.commit:.1f} s, "
-                f"waiting for the scorer {self.wait:.1f} s; scorer thread: scoring {self.score:.1f} s, "
-                f"waiting for decodes {self.decode_wait:.1f} s")
+        return (
+            f"main thread: poll {self.poll:.1f} s, publish {self.publish:.1f} s, commit {self.commit:.1f} s, "
+            f"waiting for the scorer {self.wait:.1f} s; scorer thread: scoring {self.score:.1f} s, "
+            f"waiting for decodes {self.decode_wait:.1f} s"
+        )
 
 
 class InFlight(NamedTuple):
     batch: list[Pending]  # in arrival order
-    future: Future        # -> ScoredBatch, from a scorer thread
-    generation: int       # the assignment it was formed under (a revocation makes it stale)
+    future: Future  # -> ScoredBatch, from a scorer thread
+    generation: int  # the assignment it was formed under (a revocation makes it stale)
 
 
 class ScoredBatch(NamedTuple):
-    batch: list[Pending]         # every record of the batch, in arrival order
-    good: list[Pending]          # the frames scored, in arrival order
-    result: Any                  # ScoreResult for `good`
+    batch: list[Pending]  # every record of the batch, in arrival order
+    good: list[Pending]  # the frames scored, in arrival order
+    result: Any  # ScoreResult for `good`
     scored_ns: int
 
 
@@ -132,7 +135,9 @@ class BatchScorer:
                 result = self.scorer.score_tensor(torch.cat([p.x for p in good]))
             except Exception as e:
                 # One frame can spoil a batch; score one at a time so only the culprit is dead-lettered.
-                log.warning("score: batch of %d failed (%s: %s); scoring its frames one by one", len(good), type(e).__name__, e)
+                log.warning(
+                    "score: batch of %d failed (%s: %s); scoring its frames one by one", len(good), type(e).__name__, e
+                )
                 good, result = self._one_by_one(good)
         with self._times_lock:
             self.times.decode_wait += t1 - t
@@ -161,11 +166,23 @@ def score_records(scored: ScoredBatch, model_id: str) -> list[ScoreRecord]:
     out = []
     for i, p in enumerate(scored.good):
         m, r = p.meta, p.record
-        out.append(ScoreRecord(
-            stream=m.stream, seq=m.seq, score=score[i], recon=recon[i], layer_cos=tuple(cos[i]),  # type: ignore[arg-type]
-            model_id=model_id, capture_ns=m.capture_ns, received_ns=p.received_ns, scored_ns=scored.scored_ns,
-            source=m.source, origin=Origin(r.topic, r.partition, r.offset), truth=m.truth, image=p.image,
-        ))
+        out.append(
+            ScoreRecord(
+                stream=m.stream,
+                seq=m.seq,
+                score=score[i],
+                recon=recon[i],
+                layer_cos=tuple(cos[i]),  # type: ignore[arg-type]
+                model_id=model_id,
+                capture_ns=m.capture_ns,
+                received_ns=p.received_ns,
+                scored_ns=scored.scored_ns,
+                source=m.source,
+                origin=Origin(r.topic, r.partition, r.offset),
+                truth=m.truth,
+                image=p.image,
+            )
+        )
     return out
 
 
@@ -188,8 +205,12 @@ def scorer_pool(slots: int, scorer: Any) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(slots, thread_name_prefix="score")
     import torch
 
-    return ThreadPoolExecutor(slots, thread_name_prefix="score", initializer=torch.set_num_threads,
-                              initargs=(max(1, torch.get_num_threads() // slots),))
+    return ThreadPoolExecutor(
+        slots,
+        thread_name_prefix="score",
+        initializer=torch.set_num_threads,
+        initargs=(max(1, torch.get_num_threads() // slots),),
+    )
 
 
 def concat_results(parts: list[Any]) -> Any:

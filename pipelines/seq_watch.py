@@ -4,10 +4,12 @@ A frame published again (seq and capture time not above the last one published f
 counts as a duplicate; a jump in seq is reported as frames that never arrived (lost upstream, e.g.
 by a memory-only broker restart), so no loss goes unnoticed.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pipelines.kafka_clients import partition_of
 
@@ -50,15 +52,25 @@ class SequenceWatch:
         ranges = self.missing_ranges.setdefault(stream, [])
         if len(ranges) < 100:  # the count stays exact; the list of ranges is bounded
             ranges.append((first, last))
-        log.warning("stream %s: %d frame(s) never reached this consumer (seq %s) before %s[%d]@%d: lost upstream "
-                    "(e.g. by a memory-only broker restart) or scored by another member while this one was out of "
-                    "the group", stream, n,
-                    str(first) if n == 1 else f"{first}-{last}", p.record.topic, p.record.partition, p.record.offset)
+        log.warning(
+            "stream %s: %d frame(s) never reached this consumer (seq %s) before %s[%d]@%d: lost upstream "
+            "(e.g. by a memory-only broker restart) or scored by another member while this one was out of "
+            "the group",
+            stream,
+            n,
+            str(first) if n == 1 else f"{first}-{last}",
+            p.record.topic,
+            p.record.partition,
+            p.record.offset,
+        )
 
     def missing_text(self, limit: int = 8) -> str:
         parts = []
         for stream, ranges in sorted(self.missing_ranges.items())[:limit]:
-            parts.append(f"{stream}: seq " + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges[:5])
-                         + (" ..." if len(ranges) > 5 else ""))
+            parts.append(
+                f"{stream}: seq "
+                + ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges[:5])
+                + (" ..." if len(ranges) > 5 else "")
+            )
         more = len(self.missing_ranges) - limit
         return "; ".join(parts) + (f"; {more} more streams" if more > 0 else "")

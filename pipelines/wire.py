@@ -4,11 +4,13 @@ The format is documented for people in docs/WIRE.md; this module is its single i
 Parsing is strict: a frame whose headers are missing or malformed raises HeaderError with a
 one-line reason, so the consumer can dead-letter it instead of guessing.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -82,7 +84,9 @@ def encode_frame(img: np.ndarray, encoding: str = "jpeg", quality: int = 90) -> 
     if encoding not in ENCODINGS:
         raise WireError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim not in (2, 3) or img.size == 0:
-        raise WireError(f"encode_frame needs a non-empty uint8 HxW or HxWx3 image, got {getattr(img, 'shape', type(img))}")
+        raise WireError(
+            f"encode_frame needs a non-empty uint8 HxW or HxWx3 image, got {getattr(img, 'shape', type(img))}"
+        )
     if encoding == "jpeg":
         if not 1 <= quality <= 100:
             raise WireError(f"jpeg quality must be 1..100, got {quality}")
@@ -319,8 +323,9 @@ def alert_to_dict(alert: AlertEvent) -> dict[str, Any]:
         "anomalous_frames": alert.anomalous_frames,
         "anomaly_mean": float(alert.anomaly_mean),
         "anomaly_max": float(alert.anomaly_max),
-        "example": None if ex is None else {"topic": ex.topic, "partition": ex.partition, "offset": ex.offset,
-                                            "seq": ex.seq},
+        "example": None
+        if ex is None
+        else {"topic": ex.topic, "partition": ex.partition, "offset": ex.offset, "seq": ex.seq},
     }
 
 
@@ -344,7 +349,9 @@ def alert_from_dict(d: Any) -> AlertEvent:
             anomalous_frames=int(d["anomalous_frames"]),
             anomaly_mean=float(_renamed(d, "anomaly_mean")),
             anomaly_max=float(_renamed(d, "anomaly_max")),
-            example=None if ex is None else AlertExample(ex["topic"], int(ex["partition"]), int(ex["offset"]), int(ex["seq"])),
+            example=None
+            if ex is None
+            else AlertExample(ex["topic"], int(ex["partition"]), int(ex["offset"]), int(ex["seq"])),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise WireError(f"alert record is missing or has a malformed field ({type(e).__name__}: {e})") from None
@@ -382,7 +389,11 @@ def one_line(text: str, limit: int = 300) -> str:
 
 def dead_letter_headers(original: Headers | None, info: DeadLetterInfo) -> list[tuple[str, bytes]]:
     """The original headers (as sent, even if malformed) plus the dlq.* ones."""
-    kept = [(k, v if v is not None else b"") for k, v in (original or ()) if isinstance(k, str) and not k.startswith(DLQ_PREFIX)]
+    kept = [
+        (k, v if v is not None else b"")
+        for k, v in (original or ())
+        if isinstance(k, str) and not k.startswith(DLQ_PREFIX)
+    ]
     return kept + [
         ("dlq.origin.topic", info.origin.topic.encode("utf-8")),
         ("dlq.origin.partition", str(info.origin.partition).encode()),
@@ -405,8 +416,11 @@ def header_text(headers: Iterable[tuple[str, bytes | None]] | None, key: str) ->
 
 def parse_dead_letter_headers(headers: Iterable[tuple[str, bytes | None]]) -> DeadLetterInfo:
     """The dlq.* headers of a dead letter -> DeadLetterInfo (for tools, the console and tests)."""
-    h = {k: bytes(v or b"").decode("utf-8", "replace") for k, v in headers
-         if isinstance(k, str) and k.startswith(DLQ_PREFIX)}
+    h = {
+        k: bytes(v or b"").decode("utf-8", "replace")
+        for k, v in headers
+        if isinstance(k, str) and k.startswith(DLQ_PREFIX)
+    }
     try:
         origin = Origin(h["dlq.origin.topic"], int(h["dlq.origin.partition"]), int(h["dlq.origin.offset"]))
         return DeadLetterInfo(origin, h["dlq.error"], h["dlq.stage"], h.get("dlq.consumer", ""))

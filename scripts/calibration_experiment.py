@@ -24,6 +24,7 @@
 
 Usage: python scripts/calibration_experiment.py [--model M] [--epochs 60] [--out DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import monitor  # noqa: E402
 from calibration.alerts import AlertTracker, FrameDecision  # noqa: E402
 from calibration.calibrate import fit_calibration  # noqa: E402
 from calibration.calibration_file import save_calibration  # noqa: E402
@@ -46,11 +48,10 @@ from calibration.detector import Detector, compute_features  # noqa: E402
 from calibration.features import features_from_resized, image_features, resize_batch  # noqa: E402
 from calibration.metrics import auroc  # noqa: E402
 from calibration.report import build_report, write_report_files  # noqa: E402
-from monitor.challenges import apply_challenge  # noqa: E402
-from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES  # noqa: E402
-from monitor.cure_tsr import list_images, load_image, split_by_track, track_of  # noqa: E402
 from calibration.settings import AlertConfig  # noqa: E402
-import monitor  # noqa: E402
+from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES  # noqa: E402
+from monitor.challenges import apply_challenge  # noqa: E402
+from monitor.cure_tsr import list_images, load_image, split_by_track, track_of  # noqa: E402
 from monitor.scorer import ScoreResult  # noqa: E402
 from monitor.train import train_model  # noqa: E402
 
@@ -63,8 +64,13 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 def _motion_blur(img, rng):
     k = np.zeros((9, 9), np.float32)
     ang = rng.uniform(0, 180)
-    cv2.line(k, (4 - int(4 * np.cos(np.radians(ang))), 4 - int(4 * np.sin(np.radians(ang)))),
-             (4 + int(4 * np.cos(np.radians(ang))), 4 + int(4 * np.sin(np.radians(ang)))), 1.0, 1)
+    cv2.line(
+        k,
+        (4 - int(4 * np.cos(np.radians(ang))), 4 - int(4 * np.sin(np.radians(ang)))),
+        (4 + int(4 * np.cos(np.radians(ang))), 4 + int(4 * np.sin(np.radians(ang)))),
+        1.0,
+        1,
+    )
     s = max(1, min(img.shape[:2]) // 28)
     k = cv2.resize(k, (9 * s, 9 * s))
     return cv2.filter2D(img, -1, k / k.sum())
@@ -85,7 +91,9 @@ def _gamma_dark(img, rng):
 def _jpeg(img, rng):
     small = cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 4])
-    return cv2.resize(cv2.imdecode(buf, cv2.IMREAD_COLOR), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(
+        cv2.imdecode(buf, cv2.IMREAD_COLOR), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST
+    )
 
 
 def _poisson(img, rng):
@@ -158,8 +166,14 @@ def challenge_side(scorer, paths, seed: int, levels=(1, 2, 3, 4, 5), log=print):
     t0 = time.perf_counter()
     for code in range(1, 13):
         for level in levels:
-            add([apply_challenge(im, code, level, seed=seed * 1_000_003 + 7919 * i, previous=prev[i]) for i, im in enumerate(imgs)],
-                code, level)
+            add(
+                [
+                    apply_challenge(im, code, level, seed=seed * 1_000_003 + 7919 * i, previous=prev[i])
+                    for i, im in enumerate(imgs)
+                ],
+                code,
+                level,
+            )
         log(f"  {FOLDER_NAMES[code]:15s} done ({time.perf_counter() - t0:.0f} s)")
     scores = ScoreResult(*(np.concatenate([getattr(s, k) for s in ss]) for k in ("score", "recon", "layer_cos")))
     return np.concatenate(xs), scores, np.array(codes), np.array(lvls), np.array(groups), imgs
@@ -187,8 +201,11 @@ def feature_runtime(imgs, repeats: int = 3) -> dict:
     resize_us = (t1 - t0) / repeats / len(batch) * 1e6
     stats_us = (t2 - t1) / repeats / len(batch) * 1e6
     cv2.setNumThreads(-1)
-    return {"resize_us_per_frame": round(resize_us, 1), "statistics_us_per_frame": round(stats_us, 1),
-            "frames_per_s_one_core": round(1e6 / (resize_us + stats_us))}
+    return {
+        "resize_us_per_frame": round(resize_us, 1),
+        "statistics_us_per_frame": round(stats_us, 1),
+        "frames_per_s_one_core": round(1e6 / (resize_us + stats_us)),
+    }
 
 
 def episode_replay(clean, effect, cfg, clear: int = 20, length: int = 15, max_delay: int = 10) -> dict:
@@ -228,8 +245,12 @@ def episode_figures(runs: dict, expected: str | None, max_delay: int = 10) -> di
         in_episode.update(q for q, _ in inside)
         within += bool(inside) and inside[0][0] - lo < max_delay
         met += len(inside) == 1 and inside[0][0] - lo < max_delay and (expected is None or inside[0][1] == expected)
-    return {"episodes": len(spans), "alerted_within_10": within, "met": met,
-            "false_alerts": sum(1 for q, _ in raised if q not in in_episode)}
+    return {
+        "episodes": len(spans),
+        "alerted_within_10": within,
+        "met": met,
+        "false_alerts": sum(1 for q, _ in raised if q not in in_episode),
+    }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -238,8 +259,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--model", help="trained checkpoint (default: train one on the training tracks)")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--test-fraction", type=float, default=0.3)
-    ap.add_argument("--calib-fraction", type=float, default=0.45,
-                    help="fraction of ALL tracks used to calibrate (more clean tracks: a lower, safer threshold)")
+    ap.add_argument(
+        "--calib-fraction",
+        type=float,
+        default=0.45,
+        help="fraction of ALL tracks used to calibrate (more clean tracks: a lower, safer threshold)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fpr", type=float, default=0.01)
     ap.add_argument("--confidence", type=float, default=0.95)
@@ -253,8 +278,10 @@ def split_tracks(args, figures: dict) -> tuple[list[Path], list[Path], list[Path
     paths = list_images(args.data)
     rest, test = split_by_track(paths, args.test_fraction, seed=args.seed)
     train, calib = split_by_track(rest, args.calib_fraction / (1 - args.test_fraction), seed=args.seed + 1)
-    figures["split"] = {k: {"frames": len(v), "tracks": len({track_of(p) for p in v})} for k, v in
-                        (("train", train), ("calibration", calib), ("test", test))}
+    figures["split"] = {
+        k: {"frames": len(v), "tracks": len({track_of(p) for p in v})}
+        for k, v in (("train", train), ("calibration", calib), ("test", test))
+    }
     print("split (frames/tracks):", figures["split"])
     return train, calib, test
 
@@ -274,31 +301,47 @@ def model_for(args, train: list[Path], out: Path):
 def report_on_test_tracks(scorer, det, xt, st, ct, lt, out: Path, figures: dict):
     """The report on the test tracks, calibrated on the calibration tracks; printed and kept."""
     r = det.detect_features(xt, st)
-    rep = build_report(st, ct, lt, r, det.threshold, meta={"protocol": "calibrated on other tracks, challenge seed differs"})
+    rep = build_report(
+        st, ct, lt, r, det.threshold, meta={"protocol": "calibrated on other tracks, challenge seed differs"}
+    )
     write_report_files(out / "report", rep)
-    main_fig = {k: v for k, v in rep.items() if not k.startswith("_") and k not in ("table", "replay", "confusion_levels_3_5", "meta")}
+    main_fig = {
+        k: v
+        for k, v in rep.items()
+        if not k.startswith("_") and k not in ("table", "replay", "confusion_levels_3_5", "meta")
+    }
     figures["test"] = main_fig
     figures["test_table"] = rep["table"]
 
-    print(f"\nTEST (unseen tracks): false-alarm rate on {rep['clean_frames']} clean frames = {rep['false_alarm_rate_clean']:.4f}"
-          f" ({rep['false_alarms']} frames); threshold {det.threshold:.3f}")
-    print("mean AUROC over the 12 types, levels 3-5: " + ", ".join(f"{k} {rep['mean_auroc'][f'{k}_levels_3_5']:.3f}"
-                                                                  for k in ("recon", "gradient", "combined", "anomaly")))
+    print(
+        f"\nTEST (unseen tracks): false-alarm rate on {rep['clean_frames']} clean frames = {rep['false_alarm_rate_clean']:.4f}"
+        f" ({rep['false_alarms']} frames); threshold {det.threshold:.3f}"
+    )
+    print(
+        "mean AUROC over the 12 types, levels 3-5: "
+        + ", ".join(
+            f"{k} {rep['mean_auroc'][f'{k}_levels_3_5']:.3f}" for k in ("recon", "gradient", "combined", "anomaly")
+        )
+    )
     print(f"{'challenge':15s} {'AUROC anomaly L3-5':>18s} {'combined':>9s}   detection rate L1..L5")
     for code in range(1, 13):
         rows = [x for x in rep["table"] if x["challenge"] == FOLDER_NAMES[code]]
         a = np.mean([x["auroc_anomaly"] for x in rows if x["level"] >= 3])
         c = np.mean([x["auroc_combined"] for x in rows if x["level"] >= 3])
         print(f"{FOLDER_NAMES[code]:15s} {a:18.3f} {c:9.3f}   " + " ".join(f"{x['detection_rate']:.2f}" for x in rows))
-    print(f"detection rate levels 3-5: {rep['detection_rate_levels_3_5']:.3f}; naming accuracy on detected frames L3-5: "
-          f"{rep['naming_accuracy_levels_3_5']:.3f} (unknown {rep['unknown_share_levels_3_5']:.3f}, counted wrong)")
+    print(
+        f"detection rate levels 3-5: {rep['detection_rate_levels_3_5']:.3f}; naming accuracy on detected frames L3-5: "
+        f"{rep['naming_accuracy_levels_3_5']:.3f} (unknown {rep['unknown_share_levels_3_5']:.3f}, counted wrong)"
+    )
     print(f"alert delay on replays, levels 3-5: {rep['mean_alert_delay_frames_levels_3_5']} frames")
     return r
 
 
 def held_out_levels(scorer, xc, cc, lc, gc, xt, st, ct, lt, args, figures: dict) -> None:
     """a. Calibrated on levels 1, 3, 5; tested on level 4."""
-    cal_odd = fit(xc, cc, lc, gc, keep_levels=(1, 3, 5), model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence)
+    cal_odd = fit(
+        xc, cc, lc, gc, keep_levels=(1, 3, 5), model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence
+    )
     r_odd = Detector(scorer, cal_odd).detect_features(xt, st)
     truth = np.array([CONDITION_NAMES[int(v)] for v in ct], dtype=object)
     even = np.isin(lt, (2, 4)) & (ct > 0)
@@ -306,7 +349,8 @@ def held_out_levels(scorer, xc, cc, lc, gc, xt, st, ct, lt, args, figures: dict)
     au_even = np.mean([auroc(neg, r_odd.anomaly[(ct == k) & (lt == 4)]) for k in range(1, 13)])
     sel = even & (lt == 4) & r_odd.is_anomalous
     figures["held_out_levels"] = {
-        "calibrated_on_levels": [1, 3, 5], "tested_on_levels": [2, 4],
+        "calibrated_on_levels": [1, 3, 5],
+        "tested_on_levels": [2, 4],
         "mean_auroc_level_4": round(float(au_even), 4),
         "detection_rate_level_4": round(float(np.mean(r_odd.is_anomalous[(lt == 4) & (ct > 0)])), 4),
         "naming_accuracy_level_4_detected": round(float(np.mean(r_odd.condition[sel] == truth[sel])), 4),
@@ -337,8 +381,10 @@ def foreign_effects(scorer, det, r, ct, test_imgs, args, figures: dict) -> dict:
     figures["foreign_effects"] = foreign
     print("\nforeign effects (not drawn by monitor.challenges), on the test tracks:")
     for k, v in foreign.items():
-        print(f"  {k:14s} AUROC {v['auroc']:.3f}  detected {v['detection_rate']:.2f}  named {v['expected']} "
-              f"{v['named_as_expected']}  unknown {v['named_unknown']}  (most often: {v['most_common_name']})")
+        print(
+            f"  {k:14s} AUROC {v['auroc']:.3f}  detected {v['detection_rate']:.2f}  named {v['expected']} "
+            f"{v['named_as_expected']}  unknown {v['named_unknown']}  (most often: {v['most_common_name']})"
+        )
     return foreign_rows
 
 
@@ -352,40 +398,69 @@ def alert_episodes(det, xt, st, ct, lt, foreign_rows: dict, figures: dict) -> No
     for tag, cfg in (("evidence", on), ("k_of_n_only", off)):
         # every clean test frame once, in data order (a track's frames together), as one stream
         tracker = AlertTracker(cfg)
-        false = sum(rec.state == "raised" for i, (a, f, c) in enumerate(zip(*clean_rows))
-                    for rec in tracker.observe(FrameDecision("clean", i, bool(f), str(c), 0.0, float(a), i)))
+        false = sum(
+            rec.state == "raised"
+            for i, (a, f, c) in enumerate(zip(*clean_rows, strict=False))
+            for rec in tracker.observe(FrameDecision("clean", i, bool(f), str(c), 0.0, float(a), i))
+        )
         alerts["clean_stream"][tag] = {"frames": int(len(clean_rows[0])), "false_alerts": int(false)}
         for level in (3, 4, 5):
             for code in range(1, 13):
                 sel = (ct == code) & (lt == level)
-                f = episode_figures(episode_replay(clean_rows, (rn.anomaly[sel], rn.is_anomalous[sel], rn.condition[sel]), cfg),
-                                    CONDITION_NAMES[code])
-                row = alerts.setdefault(f"L{level}", {}).setdefault(tag, {"episodes": 0, "alerted_within_10": 0, "met": 0, "false_alerts": 0})
+                f = episode_figures(
+                    episode_replay(clean_rows, (rn.anomaly[sel], rn.is_anomalous[sel], rn.condition[sel]), cfg),
+                    CONDITION_NAMES[code],
+                )
+                row = alerts.setdefault(f"L{level}", {}).setdefault(
+                    tag, {"episodes": 0, "alerted_within_10": 0, "met": 0, "false_alerts": 0}
+                )
                 for k in row:
                     row[k] += f[k]
         rows = {}
-        for name, (fx, expect) in FOREIGN.items():
+        for name, (_, expect) in FOREIGN.items():
             rows[name] = episode_figures(episode_replay(clean_rows, foreign_rows[name], cfg), expect)
-        alerts.setdefault("foreign", {})[tag] = {k: sum(r[k] for r in rows.values()) for k in ("episodes", "alerted_within_10", "met", "false_alerts")}
-        alerts["foreign"][tag]["per_effect_alerted"] = {n: f"{r['alerted_within_10']}/{r['episodes']}" for n, r in rows.items()}
+        alerts.setdefault("foreign", {})[tag] = {
+            k: sum(r[k] for r in rows.values()) for k in ("episodes", "alerted_within_10", "met", "false_alerts")
+        }
+        alerts["foreign"][tag]["per_effect_alerted"] = {
+            n: f"{r['alerted_within_10']}/{r['episodes']}" for n, r in rows.items()
+        }
     figures["alerts"] = alerts
-    print("\nalerts on the test tracks (episodes of 15 frames between 20 clean; met = one alert, named, within 10 frames):")
+    print(
+        "\nalerts on the test tracks (episodes of 15 frames between 20 clean; met = one alert, named, within 10 frames):"
+    )
     for tag in ("evidence", "k_of_n_only"):
         c = alerts["clean_stream"][tag]
-        print(f"  {tag:12s} clean stream: {c['false_alerts']} false alerts in {c['frames']} frames; " + "; ".join(
-            f"{k}: met {alerts[k][tag]['met']}/{alerts[k][tag]['episodes']}, alerted {alerts[k][tag]['alerted_within_10']}, "
-            f"false {alerts[k][tag]['false_alerts']}" for k in ("L3", "L4", "L5", "foreign")))
+        print(
+            f"  {tag:12s} clean stream: {c['false_alerts']} false alerts in {c['frames']} frames; "
+            + "; ".join(
+                f"{k}: met {alerts[k][tag]['met']}/{alerts[k][tag]['episodes']}, alerted {alerts[k][tag]['alerted_within_10']}, "
+                f"false {alerts[k][tag]['false_alerts']}"
+                for k in ("L3", "L4", "L5", "foreign")
+            )
+        )
         print(f"  {'':12s} foreign, alerted within 10 frames: {alerts['foreign'][tag]['per_effect_alerted']}")
 
 
 def distance_only(scorer, xc, cc, gc, xt, st, ct, lt, args, figures: dict) -> None:
     """c. The unsupervised half only: calibrated without a challenge set."""
-    cal_u = fit_calibration(xc[cc == 0], gc[cc == 0], model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence)
+    cal_u = fit_calibration(
+        xc[cc == 0], gc[cc == 0], model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence
+    )
     ru = Detector(scorer, cal_u).detect_features(xt, st)
     negu = ru.anomaly[ct == 0]
     figures["distance_only"] = {
-        "mean_auroc_levels_3_5": round(float(np.mean([np.mean([auroc(negu, ru.anomaly[(ct == k) & (lt == l)]) for l in (3, 4, 5)])
-                                                      for k in range(1, 13)])), 4),
+        "mean_auroc_levels_3_5": round(
+            float(
+                np.mean(
+                    [
+                        np.mean([auroc(negu, ru.anomaly[(ct == k) & (lt == lv)]) for lv in (3, 4, 5)])
+                        for k in range(1, 13)
+                    ]
+                )
+            ),
+            4,
+        ),
         "detection_rate_levels_3_5": round(float(np.mean(ru.is_anomalous[(ct > 0) & (lt >= 3)])), 4),
         "false_alarm_rate_clean": round(float(np.mean(ru.is_anomalous[ct == 0])), 4),
     }
@@ -409,8 +484,16 @@ def main(argv=None) -> int:
     if args.save_arrays:
         np.savez(out / "arrays.npz", xc=xc, cc=cc, lc=lc, gc=gc, xt=xt, ct=ct, lt=lt, gt=gt)
     t0 = time.perf_counter()
-    cal = fit(xc, cc, lc, gc, model_id=scorer.model_id, fpr=args.fpr, confidence=args.confidence,
-              data={"experiment": "calibration tracks", "frames": int(len(xc))})
+    cal = fit(
+        xc,
+        cc,
+        lc,
+        gc,
+        model_id=scorer.model_id,
+        fpr=args.fpr,
+        confidence=args.confidence,
+        data={"experiment": "calibration tracks", "frames": int(len(xc))},
+    )
     figures["calibrate_seconds"] = round(time.perf_counter() - t0, 1)
     save_calibration(out / "calibration.yaml", cal)
     print(cal.threshold.explanation)

@@ -12,6 +12,7 @@ Optionally writes a contact sheet: rows = challenges, columns = clean, A L3, B L
 
 Usage: python scripts/rendering_check.py [--n 100] [--level 3] [--sheet /tmp/renderings_sheet.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,16 @@ def family_distances(crops: list[np.ndarray], level: int, seed: int) -> list[dic
             means[fam] = (feats.astype(np.float64).mean(0) - mu) / sd
         gap = means["A"] - means["B"]
         rms = lambda v: float(np.sqrt(np.mean(v * v)))  # noqa: E731
-        rows.append({"challenge": CHALLENGE_TYPES[code], "A_clean": rms(means["A"]), "B_clean": rms(means["B"]),
-                     "A_B": rms(gap), "max_gap": float(np.abs(gap).max()),
-                     "max_feature": FEATURE_NAMES[int(np.abs(gap).argmax())]})
+        rows.append(
+            {
+                "challenge": CHALLENGE_TYPES[code],
+                "A_clean": rms(means["A"]),
+                "B_clean": rms(means["B"]),
+                "A_B": rms(gap),
+                "max_gap": float(np.abs(gap).max()),
+                "max_feature": FEATURE_NAMES[int(np.abs(gap).argmax())],
+            }
+        )
     return rows
 
 
@@ -64,8 +72,12 @@ def contact_sheet(crops: list[np.ndarray], out: Path, seed: int, cell: int = 96)
             for level in (3, 5):
                 for fam in ("A", "B"):
                     tiles.append(apply_rendering(img, code, level, np.random.default_rng([seed, i, code, level]), fam))
-            tiles = [cv2.resize(t, (cell, cell), interpolation=cv2.INTER_AREA if min(t.shape[:2]) > cell
-                                else cv2.INTER_LINEAR) for t in tiles]
+            tiles = [
+                cv2.resize(
+                    t, (cell, cell), interpolation=cv2.INTER_AREA if min(t.shape[:2]) > cell else cv2.INTER_LINEAR
+                )
+                for t in tiles
+            ]
             row = np.concatenate(tiles, axis=1)
             cv2.putText(row, CHALLENGE_TYPES[code][:10], (2, 11), cv2.FONT_HERSHEY_PLAIN, 0.8, (0, 255, 255), 1)
             rows.append(row)
@@ -89,16 +101,21 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     crops = sample_crops(Path(args.data), args.n, args.seed)
     if args.sheet:
-        chosen = ([load_image(Path(args.data) / p) for p in args.sheet_crops.split(",")] if args.sheet_crops
-                  else crops[:3])
+        chosen = (
+            [load_image(Path(args.data) / p) for p in args.sheet_crops.split(",")] if args.sheet_crops else crops[:3]
+        )
         contact_sheet(chosen, Path(args.sheet), args.seed)
         print(f"contact sheet: {args.sheet}")
-    print(f"{len(crops)} crops, level {args.level}; distances in clean-frame standard deviations (RMS over "
-          f"{len(FEATURE_NAMES)} features)")
+    print(
+        f"{len(crops)} crops, level {args.level}; distances in clean-frame standard deviations (RMS over "
+        f"{len(FEATURE_NAMES)} features)"
+    )
     print(f"{'challenge':15s} {'A-clean':>8s} {'B-clean':>8s} {'A-B':>8s} {'max|A-B|':>9s}  feature")
     for r in family_distances(crops, args.level, args.seed):
-        print(f"{r['challenge']:15s} {r['A_clean']:8.2f} {r['B_clean']:8.2f} {r['A_B']:8.2f} {r['max_gap']:9.2f}  "
-              f"{r['max_feature']}")
+        print(
+            f"{r['challenge']:15s} {r['A_clean']:8.2f} {r['B_clean']:8.2f} {r['A_B']:8.2f} {r['max_gap']:9.2f}  "
+            f"{r['max_feature']}"
+        )
     return 0
 
 

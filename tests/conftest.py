@@ -4,6 +4,7 @@ As quix-streams does it: the broker is started once (it takes ~0.1 s, but group 
 accumulate, so every test gets uuid-named topics and group ids of its own and never sees another
 test's records). Tests that restart or kill a broker start their own EmbeddedBroker instead.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -76,8 +77,9 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore:open_text is deprecated:DeprecationWarning")
 
 
-def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0, partitions: int = 4,
-               until=None) -> list:
+def read_topic(
+    bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0, partitions: int = 4, until=None
+) -> list:
     """Every record of `topic` from the beginning (no group), until `expect` arrived (or `until(records)`
     is true) or the timeout."""
     import time

@@ -29,6 +29,7 @@ generator by tests/test_fuzz_expectations.py:
 - a valid magic followed by random junk: dead-lettered at decode, with a reason that names the
   format the magic claimed (the junk may or may not declare a size over the limit).
 """
+
 from __future__ import annotations
 
 import struct
@@ -57,8 +58,9 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes | None = None,
-            idat: bytes | None = None) -> bytes:
+def raw_png(
+    width: int, height: int, bit_depth: int, colour_type: int, rows: bytes | None = None, idat: bytes | None = None
+) -> bytes:
     """A PNG written by hand, so headers can say anything (OpenCV refuses to write most of these)."""
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     if idat is None:
@@ -196,7 +198,13 @@ def flipped_jpeg(src: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
 
 
 PNG_CUTS = ("in the signature", "before the IDAT data", "in the IDAT data", "after the IDAT data")
-JPEG_CUTS = ("in the magic", "before the SOS marker", "in the SOS header", "in the entropy-coded data", "in the EOI marker")
+JPEG_CUTS = (
+    "in the magic",
+    "before the SOS marker",
+    "in the SOS header",
+    "in the entropy-coded data",
+    "in the EOI marker",
+)
 
 
 def truncated(src: bytes, rng: np.random.Generator, region: int) -> tuple[str, bytes, str]:
@@ -235,9 +243,16 @@ def offline_decode(value: bytes) -> np.ndarray:
     return img
 
 
-def fuzz_cases(seed: int, images: list[np.ndarray], valid: int, streams: int = 4, prefix: str = "fuzz",
-               max_frame_bytes: int = 1_000_000, bomb_burst: bool = True,
-               max_image_pixels: int = 40_000_000) -> list[FuzzCase]:
+def fuzz_cases(
+    seed: int,
+    images: list[np.ndarray],
+    valid: int,
+    streams: int = 4,
+    prefix: str = "fuzz",
+    max_frame_bytes: int = 1_000_000,
+    bomb_burst: bool = True,
+    max_image_pixels: int = 40_000_000,
+) -> list[FuzzCase]:
     """`valid` good frames and 1,044 bad or odd ones, interleaved in a seeded order.
 
     Frames with good headers get consecutive seqs per stream in the order returned (so the
@@ -291,27 +306,68 @@ def fuzz_cases(seed: int, images: list[np.ndarray], valid: int, streams: int = 4
     # Channel counts and bit depths.
     g = rng.integers(0, 256, (20, 24), dtype=np.uint8)
     add("grey png", cv2.imencode(".png", g)[1].tobytes(), "score", times=5)
-    add("grey+alpha png (2 channels)", raw_png(8, 6, 8, 4, rows=b"".join(b"\x00" + bytes(range(16)) for _ in range(6))),
-        "score", times=5)
-    add("rgba png", cv2.imencode(".png", rng.integers(0, 256, (20, 24, 4), dtype=np.uint8))[1].tobytes(), "score", times=5)
-    add("16-bit rgb png", cv2.imencode(".png", rng.integers(0, 65536, (20, 24, 3), dtype=np.uint16))[1].tobytes(), "score", times=5)
-    add("16-bit grey png", cv2.imencode(".png", rng.integers(0, 65536, (20, 24), dtype=np.uint16))[1].tobytes(), "score", times=5)
-    add("palette png", raw_png(4, 4, 8, 3, rows=b"\x00\x00\x00\x00\x00" * 4),  # no PLTE chunk: no colours
-        "dlq:decode:png payload could not be decoded", times=3)
+    add(
+        "grey+alpha png (2 channels)",
+        raw_png(8, 6, 8, 4, rows=b"".join(b"\x00" + bytes(range(16)) for _ in range(6))),
+        "score",
+        times=5,
+    )
+    add(
+        "rgba png",
+        cv2.imencode(".png", rng.integers(0, 256, (20, 24, 4), dtype=np.uint8))[1].tobytes(),
+        "score",
+        times=5,
+    )
+    add(
+        "16-bit rgb png",
+        cv2.imencode(".png", rng.integers(0, 65536, (20, 24, 3), dtype=np.uint16))[1].tobytes(),
+        "score",
+        times=5,
+    )
+    add(
+        "16-bit grey png",
+        cv2.imencode(".png", rng.integers(0, 65536, (20, 24), dtype=np.uint16))[1].tobytes(),
+        "score",
+        times=5,
+    )
+    add(
+        "palette png",
+        raw_png(4, 4, 8, 3, rows=b"\x00\x00\x00\x00\x00" * 4),  # no PLTE chunk: no colours
+        "dlq:decode:png payload could not be decoded",
+        times=3,
+    )
     add("1-bit grey png", raw_png(16, 2, 1, 0, rows=b"\x00\xaa\x55" * 2), "score", times=3)
     add("pgm", b"P5 7 5 255\n" + bytes(range(35)), "score", times=3)
-    add("bmp 32-bit", cv2.imencode(".bmp", rng.integers(0, 256, (9, 7, 3), dtype=np.uint8))[1].tobytes(), "score", times=3)
+    add(
+        "bmp 32-bit",
+        cv2.imencode(".bmp", rng.integers(0, 256, (9, 7, 3), dtype=np.uint8))[1].tobytes(),
+        "score",
+        times=3,
+    )
     # Bytes that are not an image at all.
-    for i in range(40):
-        add("random bytes", b"\x00" + rng.integers(0, 256, int(rng.integers(1, 4000)), dtype=np.uint8).tobytes(),
-            "dlq:decode:not an image")
+    for _ in range(40):
+        add(
+            "random bytes",
+            b"\x00" + rng.integers(0, 256, int(rng.integers(1, 4000)), dtype=np.uint8).tobytes(),
+            "dlq:decode:not an image",
+        )
     add("text", b"hello, this is plain text and not a picture", "dlq:decode:not an image", times=5)
     add("json", b'{"stream": "cam", "frame": [1, 2, 3]}', "dlq:decode:not an image", times=5)
     add("gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "dlq:decode:not an image", times=5)
     add("pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj", "dlq:decode:not an image", times=5)
     add("tiff", b"II*\x00\x08\x00\x00\x00" + b"\x00" * 32, "dlq:decode:not an image", times=5)
-    add("jpeg magic + junk", b"\xff\xd8\xff" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "dlq:decode:^jpeg ", times=10)
-    add("png magic + junk", b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "dlq:decode:^png ", times=10)
+    add(
+        "jpeg magic + junk",
+        b"\xff\xd8\xff" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(),
+        "dlq:decode:^jpeg ",
+        times=10,
+    )
+    add(
+        "png magic + junk",
+        b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(),
+        "dlq:decode:^png ",
+        times=10,
+    )
     add("bmp magic + junk", b"BM" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(), "dlq:decode:^bmp ", times=10)
     # Headers: missing, malformed, duplicated, not UTF-8; keys that do not match.
     good = jpegs[0]

@@ -1,4 +1,5 @@
 """Shared test helpers: real images from ../shared/data, rendered signs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,6 +32,13 @@ def render_sign(size: int = 64, seed: int = 0) -> np.ndarray:
     c = size // 2
     cv2.circle(img, (c, c), int(size * 0.42), (30, 30, 200), -1)
     cv2.circle(img, (c, c), int(size * 0.32), (235, 235, 235), -1)
-    cv2.putText(img, str(int(rng.integers(1, 9)) * 10), (int(size * 0.25), int(size * 0.6)), cv2.FONT_HERSHEY_SIMPLEX,
-                size / 70, (20, 20, 20), max(1, size // 30))
+    cv2.putText(
+        img,
+        str(int(rng.integers(1, 9)) * 10),
+        (int(size * 0.25), int(size * 0.6)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        size / 70,
+        (20, 20, 20),
+        max(1, size // 30),
+    )
     return img

@@ -1,6 +1,7 @@
 """Helpers for the fault tests (tests/test_reliability_*.py): scoring members as real processes,
 streams with condition episodes, a calibration for the untrained model, and the accounting of
 what came out of the pipeline."""
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,25 @@ class Member:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "OPENCV_LOG_LEVEL": "ERROR"}
         self.name = name
         self.started = time.monotonic()
-        self.p = subprocess.Popen([sys.executable, str(REPO / "run_monitor.py"), "--config", str(config), "score",
-                                   "--name", name, *(extra or [])], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        self.p = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "run_monitor.py"),
+                "--config",
+                str(config),
+                "score",
+                "--name",
+                name,
+                *(extra or []),
+            ],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
         self.lines: list[str] = []
         threading.Thread(target=lambda: self.lines.extend(iter(self.p.stdout.readline, "")), daemon=True).start()
 
@@ -75,8 +92,10 @@ def wait_for(condition, timeout_s: float, what: str, members: list[Member] = ())
             if m.p.poll() is not None and m.p.returncode not in (0, -9):
                 pytest.fail(f"{m.name} exited with {m.p.returncode} while waiting for {what}:\n{m.text()[-4000:]}")
         if time.monotonic() - t0 > timeout_s:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}:\n"
-                        + "\n".join(f"--- {m.name}:\n{m.text()[-3000:]}" for m in members))
+            pytest.fail(
+                f"timed out after {timeout_s:.0f} s waiting for {what}:\n"
+                + "\n".join(f"--- {m.name}:\n{m.text()[-3000:]}" for m in members)
+            )
         time.sleep(0.1)
     return time.monotonic() - t0
 
@@ -88,8 +107,9 @@ def wait_for(condition, timeout_s: float, what: str, members: list[Member] = ())
 EPISODE_CONDITIONS = (("exposure", 5), ("darkening", 5), ("snow", 5), ("gaussian_blur", 5))
 
 
-def episode_frames(images: list[np.ndarray], streams: int, per_stream: int, clear: int = 40, episode: int = 20,
-                   seed: int = 0) -> list[list[tuple[bytes, tuple[str, int]]]]:
+def episode_frames(
+    images: list[np.ndarray], streams: int, per_stream: int, clear: int = 40, episode: int = 20, seed: int = 0
+) -> list[list[tuple[bytes, tuple[str, int]]]]:
     """Per stream, `per_stream` encoded JPEG frames: `clear` clean frames, then `episode` frames under
     a severe condition, and so on (each stream starts at its own phase). Returns [stream][i] = (jpeg, (challenge, level))."""
     from monitor.challenges import apply_challenge
@@ -125,8 +145,9 @@ def make_calibration(checkpoint: Path, tmp: Path, tracks: int = 40, fpr: float =
         if track_of(p) in set(chosen):
             (clean / p.parent.name).mkdir(parents=True, exist_ok=True)
             (clean / p.parent.name / p.name).write_bytes(p.read_bytes())
-    cal = calibrate_folders(monitor.load_model(checkpoint, device="cpu"), clean, fpr=fpr, confidence=0.5,
-                            method="empirical_quantile")
+    cal = calibrate_folders(
+        monitor.load_model(checkpoint, device="cpu"), clean, fpr=fpr, confidence=0.5, method="empirical_quantile"
+    )
     out = tmp / "calibration.yaml"
     save_calibration(out, cal)
     return out
@@ -141,15 +162,17 @@ class Accounting:
     """What the scores topic says about the frames produced."""
 
     produced: int
-    records: int = 0                 # score records read
-    distinct: int = 0                # distinct frames scored
-    duplicates: int = 0              # records - distinct
+    records: int = 0  # score records read
+    distinct: int = 0  # distinct frames scored
+    duplicates: int = 0  # records - distinct
     lost: list = field(default_factory=list)  # (stream, seq) produced and acknowledged but never scored
     first: dict = field(default_factory=dict)  # (stream, seq) -> first ScoreRecord published for it
 
     def line(self, label: str) -> str:
-        return (f"{label}: produced {self.produced}, scored {self.distinct} distinct frames in {self.records} score "
-                f"records, duplicates {self.duplicates}, lost {len(self.lost)}")
+        return (
+            f"{label}: produced {self.produced}, scored {self.distinct} distinct frames in {self.records} score "
+            f"records, duplicates {self.duplicates}, lost {len(self.lost)}"
+        )
 
 
 def account(score_values: list[bytes], expected: set[tuple[str, int]]) -> Accounting:
@@ -174,8 +197,16 @@ def offline_alert_events(first: dict, alert_cfg) -> set[tuple[str, str]]:
     tracker = AlertTracker(alert_cfg)
     events = set()
     for (stream, seq), s in sorted(first.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        d = FrameDecision(stream, seq, bool(s.is_anomalous), s.condition or "unknown", float(s.confidence or 0.0),
-                          float(s.anomaly or 0.0), s.capture_ns, Origin(s.origin.topic, s.origin.partition, s.origin.offset))
+        d = FrameDecision(
+            stream,
+            seq,
+            bool(s.is_anomalous),
+            s.condition or "unknown",
+            float(s.confidence or 0.0),
+            float(s.anomaly or 0.0),
+            s.capture_ns,
+            Origin(s.origin.topic, s.origin.partition, s.origin.offset),
+        )
         for e in tracker.observe(d):
             if e.state in ("raised", "cleared"):
                 events.add((e.alert_id, e.state))

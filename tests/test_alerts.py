@@ -1,4 +1,5 @@
 """The per-stream alert state machine: onset, update, hysteresis, no flapping, duplicates."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,9 +19,16 @@ def feed(tracker, pattern, stream="cam17", start=0, condition="rain", conf=0.9, 
     for i, ch in enumerate(pattern):
         seq = start + i
         cond = conditions[i] if conditions else condition
-        d = FrameDecision(stream, seq, ch == "1", cond if ch == "1" else "clean", conf if ch == "1" else 0.0,
-                          value=float(ch == "1") + seq * 1e-3, capture_ns=seq * 33 * MS,
-                          origin=Origin("signwatch.frames", 0, 1000 + seq))
+        d = FrameDecision(
+            stream,
+            seq,
+            ch == "1",
+            cond if ch == "1" else "clean",
+            conf if ch == "1" else 0.0,
+            value=float(ch == "1") + seq * 1e-3,
+            capture_ns=seq * 33 * MS,
+            origin=Origin("signwatch.frames", 0, 1000 + seq),
+        )
         out += tracker.observe(d)
     return out
 
@@ -42,8 +50,19 @@ def test_onset_raise_and_clear():
     assert cleared.anomalous_frames == 7
     assert cleared.example.seq == 11 and cleared.example.offset == 1011  # most anomalous frame
     assert {f.name for f in dataclasses.fields(raised)} == {
-        "alert_id", "stream", "state", "condition", "confidence", "started_ns", "ended_ns",
-        "frames", "anomalous_frames", "anomaly_mean", "anomaly_max", "example"}
+        "alert_id",
+        "stream",
+        "state",
+        "condition",
+        "confidence",
+        "started_ns",
+        "ended_ns",
+        "frames",
+        "anomalous_frames",
+        "anomaly_mean",
+        "anomaly_max",
+        "example",
+    }
 
 
 def test_isolated_frames_never_raise():
@@ -85,13 +104,19 @@ def test_a_raise_waits_for_its_name_to_be_decided_but_not_longer_than_name_wait(
     recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=0)), "11111", conditions=conds)
     assert [(r.state, r.condition, r.frames) for r in recs][0] == ("raised", "darkening", 2)
     # a tie that lasts raises after name_wait frames, not never
-    recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=2)), "1" * 8,
-                conditions=["rain", "snow"] + ["unknown"] * 6)
+    recs = feed(
+        AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=2)),
+        "1" * 8,
+        conditions=["rain", "snow"] + ["unknown"] * 6,
+    )
     # ... and waiting does not move its onset (the k-of-n window slid past seq 0 meanwhile)
     assert [(r.state, r.alert_id, r.condition, r.frames) for r in recs][0] == ("raised", "cam17:0", "snow", 4)
     # frames naming nothing ("unknown") do not decide a name either
-    recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=3)), "1" * 8,
-                conditions=["unknown"] * 3 + ["haze"] * 5)
+    recs = feed(
+        AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=3)),
+        "1" * 8,
+        conditions=["unknown"] * 3 + ["haze"] * 5,
+    )
     assert [(r.state, r.condition, r.frames) for r in recs][0] == ("raised", "haze", 4)
 
 
@@ -144,8 +169,16 @@ def feed_values(tracker, values, conditions, stream="cam5", start=0):
     for i, v in enumerate(values):
         seq = start + i
         named = v > THRESHOLD or (tracker.cfg.evidence_h > 0 and v > tracker.cfg.evidence_ref)
-        d = FrameDecision(stream, seq, v > THRESHOLD, conditions[i] if named else "clean", 0.8 if named else 0.1,
-                          value=float(v), capture_ns=seq * 33 * MS, origin=Origin("signwatch.frames", 0, seq))
+        d = FrameDecision(
+            stream,
+            seq,
+            v > THRESHOLD,
+            conditions[i] if named else "clean",
+            0.8 if named else 0.1,
+            value=float(v),
+            capture_ns=seq * 33 * MS,
+            origin=Origin("signwatch.frames", 0, seq),
+        )
         out += tracker.observe(d)
     return out
 
@@ -230,8 +263,23 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     hook = CalibratedHook(Detector(scorer, cal), AlertConfig(k=3, n=5))
     dark = [(im // 32).astype(np.uint8) for im in imgs[:6]]  # near black: far from every clean frame
     r = scorer.score(dark)
-    recs = [ScoreRecord("cam1", i, float(r.score[i]), float(r.recon[i]), tuple(r.layer_cos[i]), scorer.model_id,
-                        i * 1000, 0, 0, "test", WireOrigin("signwatch.frames", 0, i), image=dark[i]) for i in range(6)]
+    recs = [
+        ScoreRecord(
+            "cam1",
+            i,
+            float(r.score[i]),
+            float(r.recon[i]),
+            tuple(r.layer_cos[i]),
+            scorer.model_id,
+            i * 1000,
+            0,
+            0,
+            "test",
+            WireOrigin("signwatch.frames", 0, i),
+            image=dark[i],
+        )
+        for i in range(6)
+    ]
     alerts = hook(recs)
     assert all(rec.is_anomalous and rec.anomaly > cal.threshold.threshold for rec in recs)
     assert all(rec.condition == "unknown" for rec in recs)  # no challenge set: nothing to name with
@@ -277,8 +325,11 @@ def reference_alerts(frames: list[tuple[bool, float]], cfg: AlertConfig) -> list
                 out.append(("raised", onset, i - onset + 1, sum(frames[j][0] for j in range(onset, i + 1)), None))
             continue
         last = list(range(max(0, i - cfg.clear_n + 1), i + 1))
-        if (len(last) >= cfg.clear_n and sum(frames[j][0] for j in last) < cfg.clear_k
-                and (not ev or sum(evidence(j) for j in last if j >= onset) < 0)):
+        if (
+            len(last) >= cfg.clear_n
+            and sum(frames[j][0] for j in last) < cfg.clear_k
+            and (not ev or sum(evidence(j) for j in last if j >= onset) < 0)
+        ):
             # ended: the first frame after the last anomalous (or suspect) one, looking back no
             # further than the clear window (with none in it, the window's first frame)
             after = max([j + 1 for j in last if hit(j)], default=last[0])
@@ -311,8 +362,16 @@ def tracker_alerts(frames: list[tuple[bool, float]], cfg: AlertConfig) -> list[t
     out = []
     for i, (bad, value) in enumerate(frames):
         named = bad or (cfg.evidence_h > 0 and value > cfg.evidence_ref)
-        d = FrameDecision("cam", i, bad, "rain" if named else "clean", 0.9 if named else 0.0, value=value,
-                          capture_ns=i * MS, origin=Origin("signwatch.frames", 0, i))
+        d = FrameDecision(
+            "cam",
+            i,
+            bad,
+            "rain" if named else "clean",
+            0.9 if named else 0.0,
+            value=value,
+            capture_ns=i * MS,
+            origin=Origin("signwatch.frames", 0, i),
+        )
         for r in t.observe(d):
             onset = int(r.alert_id.split(":")[1])
             ended = None if r.ended_ns is None else r.ended_ns // MS
@@ -321,12 +380,13 @@ def tracker_alerts(frames: list[tuple[bool, float]], cfg: AlertConfig) -> list[t
     return out
 
 
-@pytest.mark.parametrize("k, n, clear_k, clear_n", [(2, 3, 1, 10), (3, 5, 1, 8), (1, 1, 1, 1), (1, 4, 1, 3),
-                                                    (4, 6, 2, 5), (2, 4, 1, 6), (5, 5, 3, 12)])
+@pytest.mark.parametrize(
+    "k, n, clear_k, clear_n",
+    [(2, 3, 1, 10), (3, 5, 1, 8), (1, 1, 1, 1), (1, 4, 1, 3), (4, 6, 2, 5), (2, 4, 1, 6), (5, 5, 3, 12)],
+)
 @pytest.mark.parametrize("evidence", [False, True])
 def test_tracker_matches_a_reference_raise_and_clear_rule(k, n, clear_k, clear_n, evidence):
-    cfg = AlertConfig(k=k, n=n, clear_k=clear_k, clear_n=clear_n, update_every=0,
-                      evidence_h=8.0 if evidence else 0.0)
+    cfg = AlertConfig(k=k, n=n, clear_k=clear_k, clear_n=clear_n, update_every=0, evidence_h=8.0 if evidence else 0.0)
     rng = np.random.default_rng(1000 * k + 100 * n + 10 * clear_n + evidence)
     raised = 0
     for trial in range(25):

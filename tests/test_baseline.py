@@ -6,6 +6,7 @@ of that (the variety of all signs); its frames jitter around it with a correlate
 0.1 fleet units (a fixed camera), so a change of 0.4 in a few features is small against the fleet
 and large against the stream's own past. The fleet anomaly is chi2 surprise of |u|^2.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,7 +70,7 @@ def test_chi2_surprise_is_exp1_on_chi2_frames():
 
 def test_warmup_gives_no_verdicts():
     v = run(make_bank(), camera(1, W + 5))
-    assert not any(x.warm for x in v[: W - 1]) and all(x.warm for x in v[W - 1:])
+    assert not any(x.warm for x in v[: W - 1]) and all(x.warm for x in v[W - 1 :])
     assert all(x.change == 0.0 and not x.onset for x in v[:W])
     assert all(x.learned for x in v[:W])
 
@@ -122,10 +123,10 @@ def test_step_small_for_fleet_large_for_stream_is_flagged_and_cleared():
     assert len(on) == 1
     assert start <= on[0] <= start + 3  # the cap makes 3 frames the minimum
     assert on[0] - v[on[0]].onset_lag == start  # the onset points back at the step's first frame
-    assert all(x.changed for x in v[on[0]:stop])
+    assert all(x.changed for x in v[on[0] : stop])
     cleared = [i for i, x in enumerate(v) if x.cleared]
     assert len(cleared) == 1 and stop <= cleared[0] <= stop + CFG.clear_n + 5
-    assert not any(x.changed for x in v[cleared[0]:])
+    assert not any(x.changed for x in v[cleared[0] :])
 
 
 def test_condition_frames_are_not_absorbed():
@@ -138,7 +139,7 @@ def test_condition_frames_are_not_absorbed():
     v += run(bank, u[start:])
     on = onsets(v)
     assert len(on) == 1 and on[0] <= start + 3
-    assert all(x.changed and not x.learned for x in v[on[0]:stop])
+    assert all(x.changed and not x.learned for x in v[on[0] : stop])
     assert not any(x.learned for x in v[start:stop])  # the frames before the onset are not learned either
     assert np.abs(bank.streams["cam1"].m - m_before).max() < 0.05  # the normal is where it was
     assert [i for i, x in enumerate(v) if x.cleared][0] <= stop + CFG.clear_n + 5
@@ -149,14 +150,14 @@ def test_lasting_change_is_adopted_then_later_onsets_are_found():
     bank = make_bank(cfg)
     u = camera(5, W + 4000)
     start = W + 200
-    u[start:, :5] += 0.5              # the sun came out and stays
-    u[W + 2500:, 20:25] -= 0.5        # later, a smudge
+    u[start:, :5] += 0.5  # the sun came out and stays
+    u[W + 2500 :, 20:25] -= 0.5  # later, a smudge
     v = run(bank, u)
     on = onsets(v)
     adopted = [i for i, x in enumerate(v) if x.adopted]
     assert len(on) == 2 and on[0] <= start + 3 and W + 2500 <= on[1] <= W + 2503
     assert adopted == [on[0] + cfg.adopt_after, on[1] + cfg.adopt_after]  # the smudge stays too
-    assert not any(x.warm for x in v[adopted[0] + 1: adopted[0] + W])  # a new warm-up
+    assert not any(x.warm for x in v[adopted[0] + 1 : adopted[0] + W])  # a new warm-up
     assert not any(x.atypical for x in v)
 
 
@@ -192,9 +193,9 @@ def test_atypical_from_frame_0_is_explained_not_alerted_and_never_masks_onsets()
     v = run(bank, u)
     fa = fleet_anomaly(u)
     assert np.median(fa[:W]) > 6.3  # the fleet would have called every frame anomalous
-    assert all(x.hold_fleet for x in v[W // 2:])  # held from the warm-up on
+    assert all(x.hold_fleet for x in v[W // 2 :])  # held from the warm-up on
     assert not any(x.atypical for x in v[: W - 1])
-    assert all(x.atypical and x.message == ATYPICAL_MESSAGE for x in v[W - 1:])
+    assert all(x.atypical and x.message == ATYPICAL_MESSAGE for x in v[W - 1 :])
     on = onsets(v)
     assert on and step <= on[0] <= step + 3  # no onset while steady; the later step IS flagged
     assert len(on) == 1
@@ -241,7 +242,7 @@ def test_reset_forgets_the_baseline():
 def test_streams_are_independent():
     bank = make_bank()
     a, b = camera(14, W + 300), camera(15, W + 300)
-    b[W + 100:, :6] += 0.5
+    b[W + 100 :, :6] += 0.5
     va, vb = run(bank, a, "a"), run(bank, b, "b")
     assert onsets(va) == [] and len(onsets(vb)) == 1
 
@@ -249,10 +250,10 @@ def test_streams_are_independent():
 def test_export_restore_continues_identically():
     bank = make_bank()
     u = camera(16, W + 800)
-    u[W + 400:, :6] += 0.5
+    u[W + 400 :, :6] += 0.5
     run(bank, u[: W + 402])  # mid-onset: the CUSUM is part of the state
     restored = BaselineBank.restore(bank.export())
-    rest = u[W + 402:]
+    rest = u[W + 402 :]
     assert run(bank, rest) == run(restored, rest)
 
 

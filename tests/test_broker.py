@@ -1,4 +1,5 @@
 """The embedded broker and topic set-up, against the real Tansu binary."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +9,8 @@ import time
 
 import pytest
 
-from pipelines.config import Config
 from pipelines.broker import BrokerError, EmbeddedBroker, ensure_topics, open_broker, partition_counts, topic_names
+from pipelines.config import Config
 from tests.conftest import fresh_config
 
 pytestmark = pytest.mark.kafka

@@ -1,4 +1,5 @@
 """Image statistics, the detector, the condition classifier and the calibration file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,13 +9,12 @@ import numpy as np
 import pytest
 import yaml
 
-from calibration.calibration_file import CalibrationError, load_calibration, save_calibration
 from calibration.calibrate import calibrate_folders, fit_calibration
+from calibration.calibration_file import CalibrationError, load_calibration, load_detector, save_calibration
 from calibration.conditions import CLEAN, CONDITION_OF_CODE, UNKNOWN, ConditionClassifier, condition_classes
 from calibration.detector import FEATURE_COLUMNS, Detector, fit_gaussian, fit_tail_map, out_of_fold_distances
-from calibration.folds import group_folds
-from calibration.calibration_file import load_detector
 from calibration.features import FEATURE_NAMES, image_features
+from calibration.folds import group_folds
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 
@@ -217,7 +217,9 @@ def test_calibrate_folders_and_load_detector_on_real_images(tmp_path):
     for p in chosen:
         (clean / p.parent.name).mkdir(parents=True, exist_ok=True)
         (clean / p.parent.name / p.name).write_bytes(p.read_bytes())
-    build_challenge_set(chosen, tmp_path / "ch", challenges=["Darkening", "GaussianBlur"], levels=[4], seed=1, workers=1)
+    build_challenge_set(
+        chosen, tmp_path / "ch", challenges=["Darkening", "GaussianBlur"], levels=[4], seed=1, workers=1
+    )
     model = tmp_path / "model.pt"
     make_untrained_checkpoint(model, seed=0)
     import monitor
@@ -260,12 +262,30 @@ def test_calibrate_command(tmp_path, capsys):
     model = tmp_path / "m.pt"
     make_untrained_checkpoint(model, seed=0)
     out = tmp_path / "cal.yaml"
-    rc = run_monitor.main(["calibrate", "--model", str(model), "--data", str(clean), "--out", str(out), "--device", "cpu"])
+    rc = run_monitor.main(
+        ["calibrate", "--model", str(model), "--data", str(clean), "--out", str(out), "--device", "cpu"]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and not out.exists()
     assert err.count("\n") == 1 and "allow-unsupported" in err
-    rc = run_monitor.main(["calibrate", "--model", str(model), "--data", str(clean), "--out", str(out), "--device", "cpu",
-                           "--fpr", "0.05", "--confidence", "0.5", "--allow-unsupported"])
+    rc = run_monitor.main(
+        [
+            "calibrate",
+            "--model",
+            str(model),
+            "--data",
+            str(clean),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--fpr",
+            "0.05",
+            "--confidence",
+            "0.5",
+            "--allow-unsupported",
+        ]
+    )
     assert rc == 0 and load_calibration(out).classifier is None
     rc = run_monitor.main(["calibrate", "--model", str(model), "--data", str(tmp_path / "nope"), "--out", str(out)])
     assert rc == 2 and "nope" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """AUROC and ROC against hand-computed cases; threshold maths on known distributions."""
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ def test_roc_curve_points_and_area():
     assert curve.fpr.tolist() == pytest.approx([0, 0, 1 / 3, 2 / 3, 1])
     assert curve.tpr.tolist() == pytest.approx([0, 0.5, 0.5, 1, 1])
     # each threshold reproduces its point under the `value > threshold` rule
-    for f, t, thr in zip(curve.fpr, curve.tpr, curve.thresholds):
+    for f, t, thr in zip(curve.fpr, curve.tpr, curve.thresholds, strict=False):
         assert false_alarm_rate([0, 1, 2], thr) == pytest.approx(f)
         assert detection_rate([1, 3], thr) == pytest.approx(t)
     assert np.trapezoid(curve.tpr, curve.fpr) == pytest.approx(0.75)

@@ -1,4 +1,5 @@
 """The evaluation report: figures from arrays, Markdown, JSON and OpenCV-drawn ROC PNGs."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import cv2
 import numpy as np
 
 from calibration.detector import DetectionResult
-from calibration.report import build_report, draw_roc, replay_delays, write_report_files
 from calibration.metrics import roc_curve
+from calibration.report import build_report, draw_roc, replay_delays, write_report_files
 from calibration.settings import AlertConfig
 from monitor.scorer import ScoreResult
 
@@ -54,8 +55,17 @@ def test_replay_delay_counts_from_onset():
     cond = np.where(flagged, "rain", "clean")
     rows = replay_delays(flagged, cond, codes, levels, AlertConfig(k=3, n=5))
     # anomalous from frame 2 of the challenge; k=3 -> raised at frame 4
-    assert rows == [{"challenge": "Rain", "level": 3, "replays": 1, "alerted": 1.0, "mean_delay_frames": 4.0,
-                     "named_correctly": 1.0, "false_alerts_before_onset": 0}]
+    assert rows == [
+        {
+            "challenge": "Rain",
+            "level": 3,
+            "replays": 1,
+            "alerted": 1.0,
+            "mean_delay_frames": 4.0,
+            "named_correctly": 1.0,
+            "false_alerts_before_onset": 0,
+        }
+    ]
 
 
 def test_replay_sums_evidence_of_frames_under_the_threshold():
@@ -69,8 +79,17 @@ def test_replay_sums_evidence_of_frames_under_the_threshold():
     cond = np.where(anomaly > 3.0, "haze", "clean")
     rows = replay_delays(flagged, cond, codes, levels, AlertConfig(), anomaly=anomaly)
     # 4 frames x 2.5 = 10 >= 8: raised on the 4th frame of the challenge (delay 3)
-    assert rows == [{"challenge": "Haze", "level": 3, "replays": 1, "alerted": 1.0, "mean_delay_frames": 3.0,
-                     "named_correctly": 1.0, "false_alerts_before_onset": 0}]
+    assert rows == [
+        {
+            "challenge": "Haze",
+            "level": 3,
+            "replays": 1,
+            "alerted": 1.0,
+            "mean_delay_frames": 3.0,
+            "named_correctly": 1.0,
+            "false_alerts_before_onset": 0,
+        }
+    ]
     assert replay_delays(flagged, cond, codes, levels, AlertConfig())[0]["alerted"] == 0.0
 
 
@@ -90,7 +109,20 @@ def test_evaluate_report_uses_the_configs_alert_rule(tmp_path, monkeypatch, untr
     (tmp_path / "c.yaml").write_text("alerts:\n  k: 4\n  n: 6\n  evidence_h: 0\n")
     seen = {}
     monkeypatch.setattr(calibration.report, "write_report", lambda *a, **kw: seen.update(kw))
-    rc = run_monitor.main(["--config", str(tmp_path / "c.yaml"), "evaluate", "--model", str(untrained_checkpoint),
-                           "--data", str(tmp_path / "set"), "--report", str(tmp_path / "rep"), "--device", "cpu"])
+    rc = run_monitor.main(
+        [
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "evaluate",
+            "--model",
+            str(untrained_checkpoint),
+            "--data",
+            str(tmp_path / "set"),
+            "--report",
+            str(tmp_path / "rep"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     assert (seen["alert_cfg"].k, seen["alert_cfg"].n, seen["alert_cfg"].evidence) == (4, 6, False)

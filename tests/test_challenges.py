@@ -1,4 +1,5 @@
 """The 12 challenge effects on real sign crops, and the challenge-set builder."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,14 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgium
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real sign crops not found at {DATA}")
 
 # Real crops of different kinds and sizes: 27 px (the smallest), 38, 57, 94, 196 and 500 px (the largest).
-CROPS = ["00061/02258_00002.png", "00038/02483_00001.png", "00017/02157_00001.png",
-         "00000/00017_00001.png", "00028/02651_00001.png", "00022/02396_00002.png"]
+CROPS = [
+    "00061/02258_00002.png",
+    "00038/02483_00001.png",
+    "00017/02157_00001.png",
+    "00000/00017_00001.png",
+    "00028/02651_00001.png",
+    "00022/02396_00002.png",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +41,7 @@ def test_every_challenge_is_strictly_monotone_over_levels(crops):
     for name, img in crops.items():
         for ch in CHALLENGES:
             d = [mad(apply_challenge(img, ch, level, seed=7), img) for level in range(1, 6)]
-            assert all(b > a for a, b in zip(d, d[1:])), f"{ch} on {name}: {np.round(d, 2)}"
+            assert all(b > a for a, b in zip(d, d[1:], strict=False)), f"{ch} on {name}: {np.round(d, 2)}"
             assert d[0] > 0.5, f"{ch} level 1 leaves {name} unchanged ({d[0]:.2f})"
             assert d[4] > 2 * d[0] or ch in ("Darkening", "Exposure"), f"{ch} on {name}: {np.round(d, 2)}"
 
@@ -42,7 +49,7 @@ def test_every_challenge_is_strictly_monotone_over_levels(crops):
 def test_exposure_clips_instead_of_wrapping(crops):
     img = crops["00000/00017_00001.png"]
     out = [apply_challenge(img, "exposure", level) for level in range(1, 6)]
-    for a, b in zip([img] + out, out):
+    for a, b in zip([img] + out, out, strict=False):
         assert (b >= a).all()  # brighter everywhere, never wrapped around past 255
     dark = apply_challenge(img, "darkening", 5)
     assert dark.max() < 24 and (dark <= img).all()
@@ -129,11 +136,13 @@ def test_sign_type_mapping_is_stable():
 def test_build_challenge_set_layout_manifest_and_reproducibility(tmp_path):
     sources = [DATA / f"00000/{t}_{f:05d}.png" for t in ("00017", "00021") for f in range(3)]
     sources.append(DATA / "00017/00039_00000.png")  # another class, so another sign type
-    a = build_challenge_set(sources, tmp_path / "a", challenges=["codec_error", "Snow"], levels=(2, 5), seed=5,
-                            workers=1)
+    a = build_challenge_set(
+        sources, tmp_path / "a", challenges=["codec_error", "Snow"], levels=(2, 5), seed=5, workers=1
+    )
     assert a["sources"] == 7 and a["tracks"] == 3 and a["images_written"] == 7 * 5
-    assert a["folders"] == {f"Real_Test/{d}": 7 for d in
-                            ("ChallengeFree", "CodecError-2", "CodecError-5", "Snow-2", "Snow-5")}
+    assert a["folders"] == {
+        f"Real_Test/{d}": 7 for d in ("ChallengeFree", "CodecError-2", "CodecError-5", "Snow-2", "Snow-5")
+    }
     files = sorted(p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a").rglob("*.bmp"))
     assert "Real_Test/ChallengeFree/01_01_00_00_0001.bmp" in files
     assert "Real_Test/Snow-5/01_04_11_05_0001.bmp" in files  # class 00017 -> sign type 04
@@ -149,24 +158,27 @@ def test_build_challenge_set_layout_manifest_and_reproducibility(tmp_path):
     assert np.array_equal(clean, load_image(sources[-1]))  # BMP is lossless
 
     # another order of the sources, two worker processes: the same bytes
-    b = build_challenge_set(list(reversed(sources)), tmp_path / "b", challenges=["snow", "codec error"],
-                            levels=(5, 2), seed=5, workers=2)
+    b = build_challenge_set(
+        list(reversed(sources)), tmp_path / "b", challenges=["snow", "codec error"], levels=(5, 2), seed=5, workers=2
+    )
     assert b["folders"] == a["folders"]
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     # a different seed changes the random effects
     c = build_challenge_set(sources[:1], tmp_path / "c", challenges=["snow"], levels=(5,), seed=6, workers=1)
     assert c["images_written"] == 2
-    assert (tmp_path / "c/Real_Test/Snow-5/01_01_11_05_0001.bmp").read_bytes() != \
-        (tmp_path / "a/Real_Test/Snow-5/01_01_11_05_0001.bmp").read_bytes()
+    assert (tmp_path / "c/Real_Test/Snow-5/01_01_11_05_0001.bmp").read_bytes() != (
+        tmp_path / "a/Real_Test/Snow-5/01_01_11_05_0001.bmp"
+    ).read_bytes()
     assert len(read_cure_tsr(tmp_path / "a", challenge_types=["snow"])) == 14
 
     # a CURE-TSR layout as the clean source: its ChallengeFree frames, tracks and sign types kept
     for src in (tmp_path / "a", training_images(tmp_path / "a")):
         d = build_challenge_set(src, tmp_path / "d", challenges=["noise"], levels=(1,), workers=1)
         assert (d["sources"], d["tracks"]) == (7, 3)
-        assert sorted(f.name for f in (tmp_path / "d/Real_Test/ChallengeFree").iterdir()) == \
-            sorted(f.name for f in (tmp_path / "a/Real_Test/ChallengeFree").iterdir())
+        assert sorted(f.name for f in (tmp_path / "d/Real_Test/ChallengeFree").iterdir()) == sorted(
+            f.name for f in (tmp_path / "a/Real_Test/ChallengeFree").iterdir()
+        )
 
 
 def test_builder_rejects_bad_arguments(tmp_path):
@@ -239,14 +251,21 @@ LEVEL_MEASURES = {
     "LensBlur": [("blur", None, lambda o, i: mad(o, i))],
     "CodecError": [("blocks displaced", None, lambda o, i: float((_f(o).mean(axis=2) < 128).sum()))],
     "Darkening": [("light lost", RAMP, lambda o, i: float((_f(i) - _f(o)).sum()))],
-    "DirtyLens": [("grime", FLAT_LIGHT, lambda o, i: _darker_than_background(o)),
-                  # blob cores are fully covered: their darkening is the grime's opacity ...
-                  ("grime opacity", FLAT_LIGHT, lambda o, i: float(np.percentile(_darkening(o), 98))),
-                  # ... and the area darkened by more than half of that (specks, a few px, median-filtered
-                  # away), the number of blobs
-                  ("grime area", FLAT_LIGHT, lambda o, i: float(
-                      (cv2.medianBlur(_darkening(o).astype(np.float32), 5) > 0.5 * np.percentile(_darkening(o), 98)).sum())),
-                  ("veil", FLAT_LIGHT, lambda o, i: float(np.percentile(np.abs(_f(o) - _f(i)).mean(axis=2), 10)))],
+    "DirtyLens": [
+        ("grime", FLAT_LIGHT, lambda o, i: _darker_than_background(o)),
+        # blob cores are fully covered: their darkening is the grime's opacity ...
+        ("grime opacity", FLAT_LIGHT, lambda o, i: float(np.percentile(_darkening(o), 98))),
+        # ... and the area darkened by more than half of that (specks, a few px, median-filtered
+        # away), the number of blobs
+        (
+            "grime area",
+            FLAT_LIGHT,
+            lambda o, i: float(
+                (cv2.medianBlur(_darkening(o).astype(np.float32), 5) > 0.5 * np.percentile(_darkening(o), 98)).sum()
+            ),
+        ),
+        ("veil", FLAT_LIGHT, lambda o, i: float(np.percentile(np.abs(_f(o) - _f(i)).mean(axis=2), 10))),
+    ],
     "Exposure": [("light gained", RAMP, lambda o, i: float((_f(o) - _f(i)).sum()))],
     "GaussianBlur": [("blur", None, lambda o, i: mad(o, i))],
     "Noise": [("noise", np.full((64, 64, 3), 128, np.uint8), lambda o, i: float(_f(o).std()))],
@@ -272,4 +291,6 @@ def test_every_level_is_strictly_stronger_than_the_level_below_on_flat_and_simpl
             assert values[0] > 0, f"{ch}: level 1 shows no {what}"
             # strictly, beyond float rounding: a duplicated parameter can leave differences of 1e-4
             margin = 1e-3 * max(abs(v) for v in values)
-            assert all(b - a > margin for a, b in zip(values, values[1:])), f"{ch} ({what}): {np.round(values, 4)}"
+            assert all(b - a > margin for a, b in zip(values, values[1:], strict=False)), (
+                f"{ch} ({what}): {np.round(values, 4)}"
+            )

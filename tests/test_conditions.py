@@ -1,4 +1,5 @@
 """Condition classifier pieces: class names, logistic regression, temperature scaling."""
+
 from __future__ import annotations
 
 import numpy as np

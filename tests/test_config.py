@@ -1,12 +1,13 @@
 """The deployment YAML: defaults, strict keys and types, one-line errors."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from pipelines.config import Config, load_config
 from monitor.settings import ConfigError
+from pipelines.config import Config, load_config
 
 
 def test_no_file_gives_defaults() -> None:
@@ -95,7 +96,9 @@ def test_bad_values_are_refused_in_one_line_naming_the_setting(tmp_path: Path, t
 
 def test_alert_settings_at_their_limits_are_accepted(tmp_path: Path) -> None:
     p = tmp_path / "c.yaml"
-    p.write_text("alerts:\n  k: 3\n  n: 3\n  clear_k: 10\n  name_wait: 0\n  update_every: 0\n"
-                 "  evidence_h: 0\n  evidence_cap: 1.0\n")
+    p.write_text(
+        "alerts:\n  k: 3\n  n: 3\n  clear_k: 10\n  name_wait: 0\n  update_every: 0\n"
+        "  evidence_h: 0\n  evidence_cap: 1.0\n"
+    )
     cfg = load_config(p)
     assert (cfg.alerts.k, cfg.alerts.clear_k, cfg.alerts.evidence) == (3, 10, False)

@@ -3,6 +3,7 @@
 Screens are rendered into fixed-size colourless consoles and compared as text (as rich's own
 tests/test_live.py does), so a state's meaning must be readable without colour.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,15 +35,32 @@ class FakeClock:
         return self.t
 
 
-def score(stream: str, seq: int, t: float, value: float = 0.05, *, anomalous: bool | None = None,
-          condition: str | None = None, confidence: float | None = None, model: str = "gc-3fa9c1d2",
-          latency_s: float = 0.015) -> dict:
+def score(
+    stream: str,
+    seq: int,
+    t: float,
+    value: float = 0.05,
+    *,
+    anomalous: bool | None = None,
+    condition: str | None = None,
+    confidence: float | None = None,
+    model: str = "gc-3fa9c1d2",
+    latency_s: float = 0.015,
+) -> dict:
     """A score record as pipelines/wire.py writes it (docs/WIRE.md), captured at time t."""
     rec = {
-        "stream": stream, "seq": seq, "score": value, "recon": 0.01, "layer_cos": [0.9, 0.8, 0.85, 0.7],
-        "model_id": model, "capture_ns": int(t * 1e9), "received_ns": int((t + 0.004) * 1e9),
-        "scored_ns": int((t + latency_s) * 1e9), "source": "replay",
-        "origin": {"topic": "signwatch.frames", "partition": 0, "offset": seq}, "truth": None,
+        "stream": stream,
+        "seq": seq,
+        "score": value,
+        "recon": 0.01,
+        "layer_cos": [0.9, 0.8, 0.85, 0.7],
+        "model_id": model,
+        "capture_ns": int(t * 1e9),
+        "received_ns": int((t + 0.004) * 1e9),
+        "scored_ns": int((t + latency_s) * 1e9),
+        "source": "replay",
+        "origin": {"topic": "signwatch.frames", "partition": 0, "offset": seq},
+        "truth": None,
     }
     if anomalous is not None:
         rec.update(anomaly=value * 10, is_anomalous=anomalous)
@@ -51,22 +69,44 @@ def score(stream: str, seq: int, t: float, value: float = 0.05, *, anomalous: bo
     return rec
 
 
-def alert(aid: str, stream: str, state: str, started: float, *, condition: str = "rain", confidence: float = 0.96,
-          ended: float | None = None, frames: int = 8, anomalous: int = 6) -> dict:
+def alert(
+    aid: str,
+    stream: str,
+    state: str,
+    started: float,
+    *,
+    condition: str = "rain",
+    confidence: float = 0.96,
+    ended: float | None = None,
+    frames: int = 8,
+    anomalous: int = 6,
+) -> dict:
     return {
-        "alert_id": aid, "stream": stream, "state": state, "condition": condition, "confidence": confidence,
-        "started_ns": int(started * 1e9), "ended_ns": None if ended is None else int(ended * 1e9),
-        "frames": frames, "anomalous_frames": anomalous, "anomaly_mean": 0.4, "anomaly_max": 0.9,
+        "alert_id": aid,
+        "stream": stream,
+        "state": state,
+        "condition": condition,
+        "confidence": confidence,
+        "started_ns": int(started * 1e9),
+        "ended_ns": None if ended is None else int(ended * 1e9),
+        "frames": frames,
+        "anomalous_frames": anomalous,
+        "anomaly_mean": 0.4,
+        "anomaly_max": 0.9,
         "example": {"topic": "signwatch.frames", "partition": 1, "offset": 42, "seq": 42},
     }
 
 
 def dead_letter(offset: int = 7, stage: str = "decode", error: str = "cannot decode image: not a JPEG or PNG") -> list:
     return [
-        ("stream", b"cam-09"), ("seq", b"3"),
-        ("dlq.origin.topic", b"signwatch.frames"), ("dlq.origin.partition", b"2"),
-        ("dlq.origin.offset", str(offset).encode()), ("dlq.error", error.encode()),
-        ("dlq.stage", stage.encode()), ("dlq.consumer", b"scorer-1"),
+        ("stream", b"cam-09"),
+        ("seq", b"3"),
+        ("dlq.origin.topic", b"signwatch.frames"),
+        ("dlq.origin.partition", b"2"),
+        ("dlq.origin.offset", str(offset).encode()),
+        ("dlq.error", error.encode()),
+        ("dlq.stage", stage.encode()),
+        ("dlq.consumer", b"scorer-1"),
     ]
 
 
@@ -77,8 +117,15 @@ def feed_stream(state: ConsoleState, stream: str, n: int = 60, fps: float = 30.0
 
 
 def screen(state: ConsoleState, width: int = 80, height: int | None = 24) -> str:
-    console = Console(width=width, height=height or 24, record=True, color_system=None, force_terminal=False,
-                      file=io.StringIO(), legacy_windows=False)
+    console = Console(
+        width=width,
+        height=height or 24,
+        record=True,
+        color_system=None,
+        force_terminal=False,
+        file=io.StringIO(),
+        legacy_windows=False,
+    )
     console.print(render(state, width, height))
     return console.export_text()
 
@@ -88,7 +135,7 @@ def panel(text: str | list[str], title: str) -> list[str]:
     lines = text.split("\n") if isinstance(text, str) else text
     start = next(i for i, line in enumerate(lines) if line.startswith(f"╭─ {title}"))
     end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("╰"))
-    return lines[start + 1:end]
+    return lines[start + 1 : end]
 
 
 def check_shape(text: str, width: int, height: int) -> list[str]:
@@ -232,8 +279,17 @@ def populated(state: ConsoleState, clock: FakeClock, extra_streams: int = 0) -> 
     for name in ("cam-01", "cam-02", "cam-10", "front-left-intersection-7"):
         feed_stream(state, name)
     for i in range(40):  # cam-03 turned rainy: scores climb and are flagged
-        state.ingest_score(score("cam-03", i, T0 - (39 - i) / 30, 0.05 + (0.3 if i >= 20 else 0), anomalous=i >= 20,
-                                 condition="rain" if i >= 20 else None, confidence=0.96 if i >= 20 else None))
+        state.ingest_score(
+            score(
+                "cam-03",
+                i,
+                T0 - (39 - i) / 30,
+                0.05 + (0.3 if i >= 20 else 0),
+                anomalous=i >= 20,
+                condition="rain" if i >= 20 else None,
+                confidence=0.96 if i >= 20 else None,
+            )
+        )
     for i in range(extra_streams):
         feed_stream(state, f"lot-{i:02d}", n=5)
     state.ingest_alert(alert("a0", "cam-01", "raised", T0 - 300, condition="snow", confidence=0.7))
@@ -253,8 +309,12 @@ def test_screen_80x24_reads_without_colour(state: ConsoleState, clock: FakeClock
     assert "█" in row  # the flagged frames
     assert row.index("cam-03") < row.index("ALERT")
     # The alert stream is listed first, then the rest by name (cam-2 before cam-10).
-    order = [n for line in panel(lines, "streams") for n in ("cam-03", "cam-01", "cam-02", "cam-10", "front-left")
-             if f"│ {n}" in line]
+    order = [
+        n
+        for line in panel(lines, "streams")
+        for n in ("cam-03", "cam-01", "cam-02", "cam-10", "front-left")
+        if f"│ {n}" in line
+    ]
     assert order[:5] == ["cam-03", "cam-01", "cam-02", "cam-10", "front-left"]
     assert "front-left-inters…" in text or "front-left-intersection-7" in text
     for needed in ("streams 5: 1 ALERT, 0 stale, 4 ok", "alerts 1 open / 2", "dead letters 1", "seen", "fps"):
@@ -285,9 +345,18 @@ def test_big_screen_shows_everything(state: ConsoleState, clock: FakeClock) -> N
     lines = check_shape(screen(state, 160, 50), 160, 50)
     text = "\n".join(lines)
     assert "more:" not in text
-    for needed in ("frames", "anomalous", "model", "gc-3fa9c1d2", "latency p50 15ms",
-                   "dead letters (1, 1 recent)", "cannot decode image: not a JPEG or PNG", "decode cam-09",
-                   "front-left-intersection-7", "█ = anomalous frame"):
+    for needed in (
+        "frames",
+        "anomalous",
+        "model",
+        "gc-3fa9c1d2",
+        "latency p50 15ms",
+        "dead letters (1, 1 recent)",
+        "cannot decode image: not a JPEG or PNG",
+        "decode cam-09",
+        "front-left-intersection-7",
+        "█ = anomalous frame",
+    ):
         assert needed in text, needed
 
 
@@ -307,8 +376,13 @@ def test_export_svg_and_html(state: ConsoleState, clock: FakeClock, tmp_path) ->
 
 
 def test_fmt_age() -> None:
-    assert [fmt_age(x) for x in (0.04, 12.7, 125, 3 * 3600 + 120, 2 * 86400 + 3600)] == \
-        ["0.0s", "12s", "2m05s", "3h02m", "2d01h"]
+    assert [fmt_age(x) for x in (0.04, 12.7, 125, 3 * 3600 + 120, 2 * 86400 + 3600)] == [
+        "0.0s",
+        "12s",
+        "2m05s",
+        "3h02m",
+        "2d01h",
+    ]
 
 
 # ----------------------------------------------------------------------------- running
@@ -317,7 +391,11 @@ def test_fmt_age() -> None:
 def test_run_console_once_from_an_iterable() -> None:
     now = time.time()
     events = [ConsoleEvent("score", score("cam-01", i, now - 1 + i / 30)) for i in range(30)]
-    events += [("alert", alert("a9", "cam-01", "raised", now - 0.5)), ("dead_letter", dead_letter()), ("malformed", "x")]
+    events += [
+        ("alert", alert("a9", "cam-01", "raised", now - 0.5)),
+        ("dead_letter", dead_letter()),
+        ("malformed", "x"),
+    ]
     out = io.StringIO()
     console = Console(file=out, width=80, color_system=None, force_terminal=False, legacy_windows=False)
     assert run_console(Config(), None, events, console, once=True) == 0
@@ -330,7 +408,9 @@ def test_live_console_refreshes_from_another_thread() -> None:
     console = Console(file=out, width=80, height=24, color_system=None, force_terminal=True, legacy_windows=False)
     state = ConsoleState(ConsoleConfig(refresh_per_second=50))
     with LiveConsole(state, console, screen=False) as live:
-        writer = threading.Thread(target=lambda: [state.ingest_score(score("cam-42", i, time.time())) for i in range(5)])
+        writer = threading.Thread(
+            target=lambda: [state.ingest_score(score("cam-42", i, time.time())) for i in range(5)]
+        )
         writer.start()
         writer.join()
         live.refresh()
@@ -339,8 +419,9 @@ def test_live_console_refreshes_from_another_thread() -> None:
 
 def test_run_console_live_stops_on_request(tmp_path) -> None:
     stop = threading.Event()
-    console = Console(file=io.StringIO(), width=100, height=30, color_system=None, force_terminal=True,
-                      legacy_windows=False)
+    console = Console(
+        file=io.StringIO(), width=100, height=30, color_system=None, force_terminal=True, legacy_windows=False
+    )
     threading.Timer(0.3, stop.set).start()
     events = [ConsoleEvent("score", score("cam-01", i, time.time())) for i in range(3)]
     t = time.monotonic()
@@ -394,13 +475,17 @@ def test_kafka_feed_positions_and_parsing() -> None:
     cfg = Config()
     now = T0
     recent, old = int((now - 10) * 1000), int((now - 3600) * 1000)
-    consumer = FakeConsumer({
-        cfg.kafka.scores_topic: [_msg(json.dumps(score("cam-01", 1, now)).encode(), recent),
-                                 _msg(json.dumps(score("cam-01", 0, now - 3600)).encode(), old),
-                                 _msg(b"{not json", recent)],
-        cfg.kafka.alerts_topic: [_msg(json.dumps(alert("a1", "cam-01", "raised", now - 3600)).encode(), old)],
-        cfg.kafka.dead_letter_topic: None,
-    })
+    consumer = FakeConsumer(
+        {
+            cfg.kafka.scores_topic: [
+                _msg(json.dumps(score("cam-01", 1, now)).encode(), recent),
+                _msg(json.dumps(score("cam-01", 0, now - 3600)).encode(), old),
+                _msg(b"{not json", recent),
+            ],
+            cfg.kafka.alerts_topic: [_msg(json.dumps(alert("a1", "cam-01", "raised", now - 3600)).encode(), old)],
+            cfg.kafka.dead_letter_topic: None,
+        }
+    )
     feed = KafkaFeed(cfg, "broker:9092", consumer=consumer, clock=lambda: now)
     events = feed.poll(0.01)
     seeks = {tp.topic: where for tp, where in consumer.seeks.items()}
@@ -427,8 +512,20 @@ def test_cli_registers_console_and_needs_a_broker(capsys) -> None:
     import run_monitor
 
     args = run_monitor.build_parser().parse_args(
-        ["console", "--once", "--bootstrap-servers", "h:1", "--from-beginning", "--duration", "2",
-         "--export-svg", "a.svg", "--export-html", "a.html"])
+        [
+            "console",
+            "--once",
+            "--bootstrap-servers",
+            "h:1",
+            "--from-beginning",
+            "--duration",
+            "2",
+            "--export-svg",
+            "a.svg",
+            "--export-html",
+            "a.html",
+        ]
+    )
     assert (args.once, args.bootstrap_servers, args.from_beginning, args.duration) == (True, "h:1", True, 2.0)
     assert callable(register)
     assert run_monitor.main(["console", "--once"]) == 2
@@ -457,10 +554,19 @@ def test_console_once_reads_a_real_broker(kafka_cfg: Config, tmp_path) -> None:
     for i in range(30):
         for stream in ("cam-01", "cam-02"):
             rainy = stream == "cam-02" and i >= 15
-            rec = score(stream, i, now - 1 + i / 30, 0.05 + (0.3 if rainy else 0.0), anomalous=rainy,
-                        condition="rain" if rainy else None, confidence=0.96 if rainy else None)
+            rec = score(
+                stream,
+                i,
+                now - 1 + i / 30,
+                0.05 + (0.3 if rainy else 0.0),
+                anomalous=rainy,
+                condition="rain" if rainy else None,
+                confidence=0.96 if rainy else None,
+            )
             producer.send(k.scores_topic, key=stream.encode(), value=json.dumps(rec).encode())
-    producer.send(k.alerts_topic, key=b"cam-02", value=json.dumps(alert("a-it", "cam-02", "raised", now - 0.5)).encode())
+    producer.send(
+        k.alerts_topic, key=b"cam-02", value=json.dumps(alert("a-it", "cam-02", "raised", now - 0.5)).encode()
+    )
     producer.send(k.dead_letter_topic, key=b"cam-09", value=b"\x00not an image", headers=dead_letter())
     producer.flush()
     producer.close()
@@ -468,9 +574,25 @@ def test_console_once_reads_a_real_broker(kafka_cfg: Config, tmp_path) -> None:
     svg = tmp_path / "once.svg"
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
-        [sys.executable, str(repo / "run_monitor.py"), "--config", str(write_config(kafka_cfg, tmp_path / "cfg.yaml")),
-         "console", "--once", "--bootstrap-servers", k.bootstrap_servers, "--duration", "20", "--export-svg", str(svg)],
-        capture_output=True, text=True, timeout=60, cwd=repo, env={**os.environ, "COLUMNS": "100", "LINES": "30"},
+        [
+            sys.executable,
+            str(repo / "run_monitor.py"),
+            "--config",
+            str(write_config(kafka_cfg, tmp_path / "cfg.yaml")),
+            "console",
+            "--once",
+            "--bootstrap-servers",
+            k.bootstrap_servers,
+            "--duration",
+            "20",
+            "--export-svg",
+            str(svg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=repo,
+        env={**os.environ, "COLUMNS": "100", "LINES": "30"},
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

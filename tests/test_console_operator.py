@@ -6,6 +6,7 @@ in a background job, and the HTML export's example frames from a real broker.
 
 Screens are rendered into fixed-width colourless consoles and compared as text.
 """
+
 from __future__ import annotations
 
 import base64
@@ -76,11 +77,32 @@ def test_open_alert_stays_on_screen_with_since_duration_and_example(state: Conso
     log = panel(text, "alerts (")
     assert not any("cam-03" in line for line in log)  # scrolled out of the log ...
     opened = panel(text, "open alerts (1)")  # ... but not out of the open alerts
-    assert opened[0].strip("│ ").split() == ["stream", "state", "condition", "since", "for", "anom/all", "example", "frame",
-                                 "alert", "id"]
+    assert opened[0].strip("│ ").split() == [
+        "stream",
+        "state",
+        "condition",
+        "since",
+        "for",
+        "anom/all",
+        "example",
+        "frame",
+        "alert",
+        "id",
+    ]
     row = row_of(opened, "cam-03")
-    assert row.strip("│ ").split() == ["cam-03", "ALERT", "rain", "96%", fmt_clock(T0 - 125), "2m05s", "31/40",
-                                       "signwatch.frames[1]@42", "seq", "42", "cam-03:7"]
+    assert row.strip("│ ").split() == [
+        "cam-03",
+        "ALERT",
+        "rain",
+        "96%",
+        fmt_clock(T0 - 125),
+        "2m05s",
+        "31/40",
+        "signwatch.frames[1]@42",
+        "seq",
+        "42",
+        "cam-03:7",
+    ]
 
 
 def test_open_alerts_at_80_columns_keep_the_example(state: ConsoleState, clock: FakeClock) -> None:
@@ -239,8 +261,13 @@ def test_sigint_in_a_background_job_ends_cleanly(mode: str) -> None:
     installs its handler itself, so SIGINT ends it like SIGTERM: exit 0 and the final snapshot."""
     # What the shell does to a background job: SIGINT ignored, and an ignored signal stays ignored
     # across exec.
-    proc = subprocess.Popen(["sh", "-c", 'trap "" INT; exec "$0" -c "$1" "$2"', sys.executable, _CHILD, mode],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["sh", "-c", 'trap "" INT; exec "$0" -c "$1" "$2"', sys.executable, _CHILD, mode],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stderr.readline()
         assert line.strip() == "ready", line + proc.stderr.read()
@@ -291,8 +318,9 @@ def test_html_export_embeds_the_example_frame_from_kafka(kafka_cfg: Config, tmp_
     now = time.time()
     producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers)
     meta = FrameMeta("cam-03", 17, int(now * 1e9), "test", encoding="png")
-    md = producer.send(k.frames_topic, key=frame_key("cam-03"), value=encode_frame(img, "png"),
-                       headers=frame_headers(meta)).get(timeout=30)
+    md = producer.send(
+        k.frames_topic, key=frame_key("cam-03"), value=encode_frame(img, "png"), headers=frame_headers(meta)
+    ).get(timeout=30)
     producer.close()
 
     rec = alert("cam-03:17", "cam-03", "raised", now - 1)
@@ -327,10 +355,19 @@ def test_operator_screen_at_100_columns(state: ConsoleState, clock: FakeClock) -
     for name in ("cam-01", "cam-02", "cam-03", "cam-04", "front-left-intersection-7"):
         feed_stream(state, name)
     state.ingest_alert(alert("cam-02:118", "cam-02", "raised", T0 - 70, frames=30, anomalous=22))
-    state.ingest_alert(alert("cam-04:40", "cam-04", "raised", T0 - 200, condition="fog", confidence=0.17, frames=60,
-                             anomalous=19))
-    state.ingest_alert(alert("front-left-intersection-7:9", "front-left-intersection-7", "raised", T0 - 30,
-                             condition="snow", confidence=0.88))
+    state.ingest_alert(
+        alert("cam-04:40", "cam-04", "raised", T0 - 200, condition="fog", confidence=0.17, frames=60, anomalous=19)
+    )
+    state.ingest_alert(
+        alert(
+            "front-left-intersection-7:9",
+            "front-left-intersection-7",
+            "raised",
+            T0 - 30,
+            condition="snow",
+            confidence=0.88,
+        )
+    )
     clock.t += 12  # front-left-intersection-7 goes silent; the others keep sending
     for name in ("cam-01", "cam-02", "cam-03", "cam-04"):
         feed_stream(state, name, end=clock.t)
@@ -341,7 +378,10 @@ def test_operator_screen_at_100_columns(state: ConsoleState, clock: FakeClock) -
     assert "streams 5: 2 ALERT, 1 stale, 2 ok │ alerts 2 open, 1 stale / 3" in lines[1]
     opened = panel(text, "open alerts (3: 2 ALERT, 1 stale)")
     assert [line.strip("│ ").split()[:2] for line in opened[1:]] == [
-        ["cam-02", "ALERT"], ["cam-04", "ALERT"], ["front-left-inte…", "stale"]]
+        ["cam-02", "ALERT"],
+        ["cam-04", "ALERT"],
+        ["front-left-inte…", "stale"],
+    ]
     assert "fog? 17%" in opened[2] and "3m32s" in opened[2] and "19/60" in opened[2]
     assert "stale (alert snow 88%)" in "\n".join(panel(text, "streams"))
     assert "? = under 50% confidence (calibration.min_confidence default)" in text

@@ -1,4 +1,5 @@
 """CURE-TSR names, the layout reader (on a set built from real crops), image folders and track splits."""
+
 from __future__ import annotations
 
 import shutil
@@ -44,7 +45,7 @@ def test_name_round_trip_over_every_code():
     for seq in (1, 2):
         for sign in SIGN_TYPES:
             for ct in CHALLENGE_TYPES:
-                for level in ((0,) if ct == 0 else (1, 2, 3, 4, 5)):
+                for level in (0,) if ct == 0 else (1, 2, 3, 4, 5):
                     for index in (0, 1, 37, 9999):
                         text = format_name(seq, sign, ct, level, index)
                         name = parse_name(text)
@@ -58,7 +59,11 @@ def test_name_properties():
     assert (n.sequence_name, n.sign_name, n.challenge_name, n.folder) == ("real", "stop", "CodecError", "CodecError-1")
     free = parse_name("02_13_00_00_0420.bmp")
     assert (free.sequence_name, free.sign_name, free.challenge_name, free.folder) == (
-        "unreal", "yield", "ChallengeFree", "ChallengeFree")
+        "unreal",
+        "yield",
+        "ChallengeFree",
+        "ChallengeFree",
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,8 +137,9 @@ def built(tmp_path_factory) -> Path:
     if not DATA.is_dir():
         pytest.skip(f"real sign crops not found at {DATA}")
     out = tmp_path_factory.mktemp("cure") / "set"
-    build_challenge_set([DATA / f for f in TRACK_FILES], out, challenges=["rain", "codec_error"],
-                        levels=(1, 3), seed=3, workers=1)
+    build_challenge_set(
+        [DATA / f for f in TRACK_FILES], out, challenges=["rain", "codec_error"], levels=(1, 3), seed=3, workers=1
+    )
     return out
 
 

@@ -5,6 +5,7 @@ Code, tests, scripts and docs cite documents as `docs/<NAME>.md` and sections as
 its `docs/` folder (as the old design notes, which lived outside the repository, were cited) is
 refused too: it names no file a reader can open.
 """
+
 from __future__ import annotations
 
 import re
@@ -88,8 +89,12 @@ def test_every_document_reference_points_at_an_existing_file_and_section() -> No
 
 
 def test_the_design_doc_is_cited_by_section_and_numbered_without_gaps() -> None:
-    cited = {s for f in project_files() for _, d, s in find_references(f.read_text(encoding="utf-8", errors="replace"))
-             if d == "DESIGN.md" and s is not None}
+    cited = {
+        s
+        for f in project_files()
+        for _, d, s in find_references(f.read_text(encoding="utf-8", errors="replace"))
+        if d == "DESIGN.md" and s is not None
+    }
     numbers = section_numbers(ROOT / "docs" / "DESIGN.md")
     assert cited and cited <= numbers
     assert numbers == set(range(1, max(numbers) + 1))
@@ -110,27 +115,33 @@ def _check(root: Path, text: str) -> list[str]:
     return problems(root, [f])
 
 
-@pytest.mark.parametrize("text", [
-    "# see docs/DESIGN.md §2 and docs/WIRE.md\n",
-    '"""Why (docs/DESIGN.md §1): ..."""\n',
-    "# docs/DESIGN.md § 2.1, then `docs/DESIGN.md`\n",
-    "see `docs/DESIGN.md` §2 and `docs/DESIGN.md`, §9 of nothing\n",
-    "x = 1  # no reference at all; a README.md is not a document of docs/\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# see docs/DESIGN.md §2 and docs/WIRE.md\n",
+        '"""Why (docs/DESIGN.md §1): ..."""\n',
+        "# docs/DESIGN.md § 2.1, then `docs/DESIGN.md`\n",
+        "see `docs/DESIGN.md` §2 and `docs/DESIGN.md`, §9 of nothing\n",
+        "x = 1  # no reference at all; a README.md is not a document of docs/\n",
+    ],
+)
 def test_good_references_pass(mini_project: Path, text: str) -> None:
     assert _check(mini_project, text) == []
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("# see docs/DESIGN.md §3\n", "DESIGN.md has no section '## 3.'"),
-    ("# see docs/WIRE.md §1\n", "WIRE.md has no section '## 1.'"),
-    ("see `docs/DESIGN.md` §7\n", "DESIGN.md has no section '## 7.'"),
-    ("# see docs/MISSING.md\n", "MISSING.md does not exist"),
-    ("# see docs/MISSING.md §1\n", "MISSING.md does not exist"),
-    ("# the notes (DESIGN.md 4) say so\n", "'DESIGN.md' without its folder"),
-    ("# as in WIRE.md\n", "'WIRE.md' without its folder"),
-    ("# see ../shared/DESIGN.md\n", "'DESIGN.md' without its folder"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("# see docs/DESIGN.md §3\n", "DESIGN.md has no section '## 3.'"),
+        ("# see docs/WIRE.md §1\n", "WIRE.md has no section '## 1.'"),
+        ("see `docs/DESIGN.md` §7\n", "DESIGN.md has no section '## 7.'"),
+        ("# see docs/MISSING.md\n", "MISSING.md does not exist"),
+        ("# see docs/MISSING.md §1\n", "MISSING.md does not exist"),
+        ("# the notes (DESIGN.md 4) say so\n", "'DESIGN.md' without its folder"),
+        ("# as in WIRE.md\n", "'WIRE.md' without its folder"),
+        ("# see ../shared/DESIGN.md\n", "'DESIGN.md' without its folder"),
+    ],
+)
 def test_broken_references_fail(mini_project: Path, text: str, expected: str) -> None:
     found = _check(mini_project, text)
     assert len(found) == 1 and expected in found[0] and found[0].startswith("pkg/mod.py:1: ")

@@ -6,6 +6,7 @@ The rules are about the library (OpenCV 5 refuses a JPEG cut inside its entropy-
 of returning a partial image; it ignores IEND's CRC). If an OpenCV upgrade changes one, this fast
 test names the rule that broke, instead of the Kafka fuzz test reporting a product failure.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -39,7 +40,9 @@ def test_declared_outcomes_hold_for_opencv():
     seen: dict[bytes, bool] = {}
     checked = Counter()
     for c in cases:
-        assert c.expect == "score" or c.expect.split(":")[0] == "dlq" and c.expect.split(":")[1] in ("validate", "decode"), c
+        assert (
+            c.expect == "score" or c.expect.split(":")[0] == "dlq" and c.expect.split(":")[1] in ("validate", "decode")
+        ), c
         if c.value is None or not c.headers or c.expect.startswith("dlq:validate"):
             continue
         if c.value not in seen:
@@ -71,13 +74,22 @@ def test_the_mutations_are_what_the_rules_assume():
             if src.startswith(PNG_SIGNATURE):
                 idat = [ch for ch in png_chunks(src) if ch[2] == b"IDAT"]
                 first, end = idat[0][0] + 8, idat[-1][0] + 8 + idat[-1][1]
-                assert {"in the signature": len(c.value) < 8, "before the IDAT data": 8 <= len(c.value) < first,
-                        "in the IDAT data": first <= len(c.value) < end, "after the IDAT data": end <= len(c.value)}[region]
+                assert {
+                    "in the signature": len(c.value) < 8,
+                    "before the IDAT data": 8 <= len(c.value) < first,
+                    "in the IDAT data": first <= len(c.value) < end,
+                    "after the IDAT data": end <= len(c.value),
+                }[region]
             else:
                 sos, start = jpeg_scan(src)
                 n = len(c.value)
-                assert {"in the magic": n < 3, "before the SOS marker": 3 <= n < sos, "in the SOS header": sos <= n < start,
-                        "in the entropy-coded data": start <= n < len(src) - 2, "in the EOI marker": len(src) - 2 <= n}[region]
+                assert {
+                    "in the magic": n < 3,
+                    "before the SOS marker": 3 <= n < sos,
+                    "in the SOS header": sos <= n < start,
+                    "in the entropy-coded data": start <= n < len(src) - 2,
+                    "in the EOI marker": len(src) - 2 <= n,
+                }[region]
         elif c.kind.startswith("bit-flipped png"):
             assert png_crc_broken(c.value) and c.value[-4:] == pngs[0][-4:]  # IEND's CRC is the same in every PNG
         elif c.kind.startswith("bit-flipped jpeg"):

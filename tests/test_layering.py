@@ -41,7 +41,9 @@ def _imports(path: Path, modules: dict[str, Path], here: str | None = None) -> l
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             if base.split(".")[0] not in PACKAGES:
                 continue
             for a in node.names:
@@ -103,8 +105,9 @@ def test_no_module_uses_another_modules_private_names():
 def test_the_checker_sees_imports_inside_functions_and_private_names(tmp_path):
     """The checks above can fail: imports inside a function and of private names are read."""
     probe = tmp_path / "probe.py"
-    probe.write_text("def f():\n    from pipelines.wire import AlertRecord\n    import cli.demo\n"
-                     "from .alerts import _hidden\n")
+    probe.write_text(
+        "def f():\n    from pipelines.wire import AlertRecord\n    import cli.demo\nfrom .alerts import _hidden\n"
+    )
     found = _imports(probe, _sources(), here="calibration.probe")
     assert ("pipelines.wire", "AlertRecord", 2) in found and ("cli.demo", None, 3) in found
     assert ("calibration.alerts", "_hidden", 4) in found

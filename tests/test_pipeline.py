@@ -3,6 +3,7 @@
 One run (module fixture) feeds 500 good frames from 4 streams with bad records in between;
 the tests check what came out of it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,9 +24,9 @@ from kafka import KafkaProducer
 from monitor.preprocess import decode_image
 from pipelines.broker import ensure_topics
 from pipelines.producers import FrameProducer, folder_sequences, produce, replay_ticks
-from pipelines.wire import FrameMeta, GroundTruth, decode_score, encode_frame, frame_headers, parse_dead_letter_headers
+from pipelines.wire import FrameMeta, decode_score, encode_frame, frame_headers, parse_dead_letter_headers
 from tests.conftest import distinct_partition_prefix, fresh_config, read_topic, write_config
-from tests.helpers import SHARED_DATA, belgium_paths
+from tests.helpers import SHARED_DATA
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -39,8 +40,14 @@ class Proc:
 
     def __init__(self, args: list[str], name: str) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-        self.p = subprocess.Popen([sys.executable, str(REPO / "run_monitor.py"), *args], cwd=REPO, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.p = subprocess.Popen(
+            [sys.executable, str(REPO / "run_monitor.py"), *args],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.name = name
         self.out: list[str] = []
         self.err: list[str] = []
@@ -79,8 +86,15 @@ def pipeline_run(kafka_broker, untrained_checkpoint, tmp_path_factory):
         pytest.skip(f"{SHARED_DATA} is not there")
     bootstrap = kafka_broker.bootstrap
     cfg = fresh_config(bootstrap)
-    cfg.consumer = dataclasses.replace(cfg.consumer, model=str(untrained_checkpoint), max_frame_bytes=200_000,
-                                       max_batch=64, max_wait_ms=30, metrics_interval_s=1.0, device="cpu")
+    cfg.consumer = dataclasses.replace(
+        cfg.consumer,
+        model=str(untrained_checkpoint),
+        max_frame_bytes=200_000,
+        max_batch=64,
+        max_wait_ms=30,
+        metrics_interval_s=1.0,
+        device="cpu",
+    )
     cfg.producer = dataclasses.replace(cfg.producer, fps=0)
     ensure_topics(bootstrap, cfg)
     cfg_path = write_config(cfg, tmp_path_factory.mktemp("cfg") / "signwatch.yaml")
@@ -98,7 +112,9 @@ def pipeline_run(kafka_broker, untrained_checkpoint, tmp_path_factory):
                 assert p.p.poll() is None, f"{p.name} exited early:\n{p.text()}"
             time.sleep(0.1)
         else:
-            pytest.fail("the two consumers did not share the partitions in time:\n" + "\n".join(p.text() for p in procs))
+            pytest.fail(
+                "the two consumers did not share the partitions in time:\n" + "\n".join(p.text() for p in procs)
+            )
 
         prefix = distinct_partition_prefix(STREAMS)
         seqs = folder_sequences(SHARED_DATA, truth=("none", 0))
@@ -144,7 +160,7 @@ def test_every_frame_is_scored_once_in_stream_order(pipeline_run):
     records = [decode_score(r.value) for r in scores]
     assert len(records) == GOOD, f"{len(records)} scores for {GOOD} frames"
     by_stream: dict[str, list[int]] = defaultdict(list)
-    for raw, rec in zip(scores, records):  # read back partition by partition, in offset order
+    for raw, rec in zip(scores, records, strict=False):  # read back partition by partition, in offset order
         assert raw.key == rec.stream.encode()
         by_stream[rec.stream].append(rec.seq)
     assert sorted(by_stream) == [f"{pipeline_run['prefix']}-{i}" for i in range(STREAMS)]
@@ -172,8 +188,11 @@ def test_scores_equal_offline_scoring_of_the_same_bytes(pipeline_run, untrained_
     import monitor
 
     scorer = monitor.load_model(untrained_checkpoint, device="cpu")
-    frames = {(r.key.decode(), int(dict(r.headers)["seq"].decode())): r.value
-              for r in pipeline_run["frames"] if dict(r.headers).get("source") == b"folder"}
+    frames = {
+        (r.key.decode(), int(dict(r.headers)["seq"].decode())): r.value
+        for r in pipeline_run["frames"]
+        if dict(r.headers).get("source") == b"folder"
+    }
     records = [decode_score(r.value) for r in pipeline_run["scores"]]
     images = [decode_image(frames[(rec.stream, rec.seq)]) for rec in records]
     offline = scorer.score(images)
@@ -199,13 +218,14 @@ def test_bad_records_are_dead_lettered_with_reasons(pipeline_run):
     errors = [parse_dead_letter_headers(d.headers) for d in dead]
     stages_errors = sorted((e.stage, e.error) for e in errors)
     text = " | ".join(f"{s}: {e}" for s, e in stages_errors)
-    assert "could not be decoded" in text            # corrupt JPEG
-    assert "empty payload" in text                   # empty
-    assert "not an image" in text                    # plain text
-    assert "over consumer.max_frame_bytes" in text   # oversized
+    assert "could not be decoded" in text  # corrupt JPEG
+    assert "empty payload" in text  # empty
+    assert "not an image" in text  # plain text
+    assert "over consumer.max_frame_bytes" in text  # oversized
     assert "malformed headers" in text and "'seq'" in text
     assert {e.stage for e in errors} == {"validate", "decode"}
     # The good frames of the same stream, before and after them, were scored.
-    stream1 = sorted(decode_score(r.value).seq for r in pipeline_run["scores"]
-                     if r.key == f"{pipeline_run['prefix']}-1".encode())
+    stream1 = sorted(
+        decode_score(r.value).seq for r in pipeline_run["scores"] if r.key == f"{pipeline_run['prefix']}-1".encode()
+    )
     assert stream1 == list(range(len(stream1))) and len(stream1) == GOOD // STREAMS

@@ -1,4 +1,5 @@
 """The scoring consumer in-process and under faults, against the real broker."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,6 @@ import sys
 import threading
 import time
 
-import cv2
 import numpy as np
 import pytest
 
@@ -31,8 +31,15 @@ def _produce_folder(cfg, n: int, streams: int = 2, prefix: str = "replay", fps: 
     if not SHARED_DATA.is_dir():
         pytest.skip("no shared data")
     producer = FrameProducer(cfg, cfg.kafka.bootstrap_servers)
-    produce(replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), streams, prefix=prefix), producer, cfg, "folder",
-            threading.Event(), fps=fps, max_frames=n)
+    produce(
+        replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), streams, prefix=prefix),
+        producer,
+        cfg,
+        "folder",
+        threading.Event(),
+        fps=fps,
+        max_frames=n,
+    )
     assert producer.close().undelivered == 0
 
 
@@ -64,8 +71,22 @@ def test_hook_annotates_scores_and_publishes_alerts_then_offsets_are_committed(k
             seen_images.append(r.image.shape)
             r.condition, r.anomaly, r.is_anomalous, r.confidence = "clear", r.score * 2, False, 0.5
         r = records[0]
-        return [AlertRecord(f"a-{r.stream}-{r.seq}", r.stream, "raised", "rain", 0.9, r.capture_ns, None, len(records), 1,
-                            r.score, r.score, AlertExample(r.origin.topic, r.origin.partition, r.origin.offset, r.seq))]
+        return [
+            AlertRecord(
+                f"a-{r.stream}-{r.seq}",
+                r.stream,
+                "raised",
+                "rain",
+                0.9,
+                r.capture_ns,
+                None,
+                len(records),
+                1,
+                r.score,
+                r.score,
+                AlertExample(r.origin.topic, r.origin.partition, r.origin.offset, r.seq),
+            )
+        ]
 
     _produce_folder(kafka_cfg, 40)
     out = []
@@ -77,16 +98,23 @@ def test_hook_annotates_scores_and_publishes_alerts_then_offsets_are_committed(k
         def flush(self):
             pass
 
-    bg = _Background(ScoringConsumer(kafka_cfg, kafka_cfg.kafka.bootstrap_servers, scorer, on_scored=on_scored,
-                                     name="hooked", out=Sink()))
+    bg = _Background(
+        ScoringConsumer(
+            kafka_cfg, kafka_cfg.kafka.bootstrap_servers, scorer, on_scored=on_scored, name="hooked", out=Sink()
+        )
+    )
     scores = read_topic(kafka_cfg.kafka.bootstrap_servers, kafka_cfg.kafka.scores_topic, 40, timeout_s=30)
     bg.stop()
     assert len(scores) == 40 and len(seen_images) == 40
     d = json.loads(scores[0].value)
     assert (d["condition"], d["is_anomalous"], d["confidence"]) == ("clear", False, 0.5)
     assert d["anomaly"] == pytest.approx(2 * d["score"])
-    alerts = [decode_alert(r.value) for r in read_topic(kafka_cfg.kafka.bootstrap_servers, kafka_cfg.kafka.alerts_topic,
-                                                         bg.summary.batches, timeout_s=10)]
+    alerts = [
+        decode_alert(r.value)
+        for r in read_topic(
+            kafka_cfg.kafka.bootstrap_servers, kafka_cfg.kafka.alerts_topic, bg.summary.batches, timeout_s=10
+        )
+    ]
     assert len(alerts) == bg.summary.batches >= 1 and alerts[0].state == "raised"
     assert bg.summary.scored == 40 and bg.summary.dead_letters == 0
     assert "score summary [hooked]: scored 40 frames" in bg.summary.line()
@@ -115,14 +143,18 @@ class _SlowFussyScorer:
 
 
 def test_backpressure_pauses_fetching_and_an_unscorable_frame_is_dead_lettered_alone(kafka_cfg, scorer):
-    cfg = dataclasses.replace(kafka_cfg, consumer=dataclasses.replace(kafka_cfg.consumer, max_batch=8, max_pending_frames=16))
+    cfg = dataclasses.replace(
+        kafka_cfg, consumer=dataclasses.replace(kafka_cfg.consumer, max_batch=8, max_pending_frames=16)
+    )
     _produce_folder(cfg, 60)
     # One frame the scorer chokes on (uniform grey), in the middle of a stream.
     producer = FrameProducer(cfg, cfg.kafka.bootstrap_servers)
     produce([[SourceFrame("odd", np.full((13, 13, 3), 99, np.uint8))]], producer, cfg, "test", threading.Event(), fps=0)
     producer.close()
     _produce_folder(cfg, 40, prefix="more")
-    consumer = ScoringConsumer(cfg, cfg.kafka.bootstrap_servers, _SlowFussyScorer(scorer, 0.02), name="slow", out=sys.stderr)
+    consumer = ScoringConsumer(
+        cfg, cfg.kafka.bootstrap_servers, _SlowFussyScorer(scorer, 0.02), name="slow", out=sys.stderr
+    )
     summary = consumer.run(max_records=101)
     assert (summary.scored, summary.dead_letters) == (100, 1), summary.line()
     assert summary.pauses >= 1
@@ -137,8 +169,12 @@ def test_a_killed_member_s_frames_are_scored_by_the_survivor(kafka_broker, kafka
     """kill -9 of one member: its uncommitted frames are delivered again to the other (at-least-once)."""
     from tests.test_pipeline import Proc
 
-    cfg = dataclasses.replace(kafka_cfg, consumer=dataclasses.replace(
-        kafka_cfg.consumer, model=str(untrained_checkpoint), max_batch=8, max_wait_ms=20, device="cpu"))
+    cfg = dataclasses.replace(
+        kafka_cfg,
+        consumer=dataclasses.replace(
+            kafka_cfg.consumer, model=str(untrained_checkpoint), max_batch=8, max_wait_ms=20, device="cpu"
+        ),
+    )
     path = write_config(cfg, tmp_path / "c.yaml")
     procs = [Proc(["--config", str(path), "score", "--name", f"k{i}"], f"k{i}") for i in range(2)]
     try:
@@ -153,11 +189,17 @@ def test_a_killed_member_s_frames_are_scored_by_the_survivor(kafka_broker, kafka
         time.sleep(1.0)
         procs[1].p.send_signal(signal.SIGKILL)
         feeder.join(30)
+
         def distinct(records) -> set:
             return {(s.stream, s.seq) for s in (decode_score(r.value) for r in records)}
 
-        scores = read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, n, timeout_s=60,
-                            until=lambda records: len(distinct(records)) >= n)
+        scores = read_topic(
+            cfg.kafka.bootstrap_servers,
+            cfg.kafka.scores_topic,
+            n,
+            timeout_s=60,
+            until=lambda records: len(distinct(records)) >= n,
+        )
         keys = distinct(scores)
         # Every frame scored at least once; duplicates are allowed (at-least-once), losses are not.
         assert len(keys) == n, f"{len(keys)} of {n} frames scored:\n{procs[0].text()}"
@@ -201,15 +243,21 @@ def test_consumer_and_producer_ride_through_a_broker_restart(scorer):
         report = producer.close()
         assert report.delivered + report.undelivered == report.sent == 210, report.describe()
         lost = {(stream, seq) for stream, seqs in report.failed.items() for seq in seqs}
-        expected = {(stream, seq) for stream, end in producer.next_seqs.items()
-                    for seq in range(first.get(stream, 0), end)} - lost
+        expected = {
+            (stream, seq) for stream, end in producer.next_seqs.items() for seq in range(first.get(stream, 0), end)
+        } - lost
         assert len(expected) > 100, report.describe()
 
         def scored(records) -> set:
             return {(s.stream, s.seq) for s in (decode_score(r.value) for r in records)}
 
-        scores = read_topic(broker.bootstrap, cfg.kafka.scores_topic, len(expected), timeout_s=40,
-                            until=lambda records: expected <= scored(records))
+        scores = read_topic(
+            broker.bootstrap,
+            cfg.kafka.scores_topic,
+            len(expected),
+            timeout_s=40,
+            until=lambda records: expected <= scored(records),
+        )
         assert bg.thread.is_alive(), "the consumer loop died"
         bg.stop()
         assert expected <= scored(scores), f"{len(expected - scored(scores))} delivered frames never scored"
@@ -244,18 +292,22 @@ def test_batches_scored_at_once_are_published_in_the_order_they_were_formed(kafk
     summary = consumer.run(max_records=60)
     assert (summary.scored, summary.dead_letters, summary.duplicates, summary.missing) == (60, 0, 0, 0), summary.line()
     assert len(uneven.threads_seen) >= 2  # batches really were scored side by side
-    scores = [decode_score(r.value) for r in read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, 60, timeout_s=30)]
+    scores = [
+        decode_score(r.value) for r in read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, 60, timeout_s=30)
+    ]
     by_stream: dict[str, list[int]] = {}
     for s in scores:
         by_stream.setdefault(s.stream, []).append(s.seq)
-    assert len(by_stream) == 3 and all(seqs == sorted(seqs) and len(set(seqs)) == len(seqs) for seqs in by_stream.values())
+    assert len(by_stream) == 3 and all(
+        seqs == sorted(seqs) and len(set(seqs)) == len(seqs) for seqs in by_stream.values()
+    )
     # Each published score is its own frame's: scoring the frames offline gives the same numbers.
     from monitor.preprocess import decode_image
     from pipelines.wire import parse_frame_headers
 
     frames = read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.frames_topic, 60, timeout_s=30)
     keys = [(m.stream, m.seq) for m in (parse_frame_headers(r.headers) for r in frames)]
-    offline = dict(zip(keys, scorer.score([decode_image(r.value) for r in frames]).score))
+    offline = dict(zip(keys, scorer.score([decode_image(r.value) for r in frames]).score, strict=False))
     assert [s.score for s in scores] == pytest.approx([offline[(s.stream, s.seq)] for s in scores], abs=1e-5)
 
 

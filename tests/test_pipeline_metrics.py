@@ -1,4 +1,5 @@
 """Consumer metrics: latency percentiles, lag sanity, interval lines."""
+
 from __future__ import annotations
 
 import numpy as np

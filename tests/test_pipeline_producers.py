@@ -1,4 +1,5 @@
 """Frame sources (video file, live URL, CURE-TSR layout, folders) and the producer, with a real broker."""
+
 from __future__ import annotations
 
 import functools
@@ -17,8 +18,16 @@ import pytest
 import run_monitor
 from monitor.cure_tsr import format_name
 from pipelines.broker import EmbeddedBroker, ensure_topics
-from pipelines.producers import (FrameProducer, camera_ticks, cure_sequences, folder_sequences, parse_roi, produce,
-                                 replay_ticks, seq_ranges)
+from pipelines.producers import (
+    FrameProducer,
+    camera_ticks,
+    cure_sequences,
+    folder_sequences,
+    parse_roi,
+    produce,
+    replay_ticks,
+    seq_ranges,
+)
 from pipelines.wire import parse_frame_headers
 from tests.conftest import fresh_config, read_topic
 from tests.helpers import SHARED_DATA
@@ -122,7 +131,11 @@ def test_cure_replay_deals_sequences_to_parallel_streams_with_truth(tmp_path):
     assert len(seqs) == 4 and sum(len(s.paths) for s in seqs) == 10
     rain = cure_sequences(tmp_path, challenge_types=["rain"], sign_types=["stop"])
     assert len(rain) == 1 and [t.to_dict() for t in rain[0].truths][0] == {
-        "challenge": "rain", "level": 3, "sign": "stop", "sequence": rain[0].name}
+        "challenge": "rain",
+        "level": 3,
+        "sign": "stop",
+        "sequence": rain[0].name,
+    }
     ticks = list(replay_ticks(seqs, streams=2, prefix="r"))
     by_stream = defaultdict(list)
     for tick in ticks:
@@ -161,8 +174,15 @@ def test_frames_arrive_keyed_with_headers_in_stream_order(kafka_cfg):
     bootstrap = kafka_cfg.kafka.bootstrap_servers
     producer = FrameProducer(kafka_cfg, bootstrap)
     stop = threading.Event()
-    summary = produce(replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), 3), producer, kafka_cfg, "folder",
-                      stop, fps=0, max_frames=60)
+    summary = produce(
+        replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), 3),
+        producer,
+        kafka_cfg,
+        "folder",
+        stop,
+        fps=0,
+        max_frames=60,
+    )
     report = producer.close()
     assert (summary.frames, summary.streams, report.delivered, report.undelivered) == (60, 3, 60, 0)
     records = read_topic(bootstrap, kafka_cfg.kafka.frames_topic, 60, timeout_s=20)
@@ -211,8 +231,23 @@ def test_produce_command_summary_and_user_errors(kafka_broker, tmp_path, capsys)
 
     cfg = fresh_config(kafka_broker.bootstrap)
     path = write_config(cfg, tmp_path / "c.yaml")
-    rc = run_monitor.main(["--config", str(path), "produce", "folder", str(SHARED_DATA), "--streams", "2", "--fps", "0",
-                           "--max-frames", "30", "--challenge", "none"])
+    rc = run_monitor.main(
+        [
+            "--config",
+            str(path),
+            "produce",
+            "folder",
+            str(SHARED_DATA),
+            "--streams",
+            "2",
+            "--fps",
+            "0",
+            "--max-frames",
+            "30",
+            "--challenge",
+            "none",
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "produce: 30 frames from 2 stream(s)" in out and "undelivered 0" in out

@@ -1,4 +1,5 @@
 """Strict decoding of what cameras and data sets deliver."""
+
 from __future__ import annotations
 
 import cv2
@@ -71,7 +72,7 @@ def test_model_input_is_rgb_pixels_over_255_in_float32() -> None:
     frames = belgium_frames(40)
     x = to_model_input(frames)
     assert x.dtype == torch.float32 and x.is_contiguous() and x.shape == (40, 3, 28, 28)
-    for img, xi in zip(frames, x):
+    for img, xi in zip(frames, x, strict=False):
         rgb = cv2.cvtColor(cv2.resize(img, (28, 28), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
         expected = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
         assert torch.equal(xi, expected)

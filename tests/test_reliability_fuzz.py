@@ -10,6 +10,7 @@ eight 36-megapixel decompression bombs go through it: about 260 MiB at rest, plu
 consumer.max_decoded_mb of decoded frames held, plus what the decode workers are decoding (a frame
 and its colour-converted copy each); no single frame may declare more than max_image_pixels.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,7 +55,9 @@ def run_and_measure(argv: list[str], log_path: Path, timeout_s: float) -> tuple[
             p.kill()
             _, status, usage = os.wait4(p.pid, 0)
             p.returncode = os.waitstatus_to_exitcode(status)
-            pytest.fail(f"{argv[2:]} did not finish in {timeout_s:.0f} s:\n{log_path.read_text(errors='replace')[-3000:]}")
+            pytest.fail(
+                f"{argv[2:]} did not finish in {timeout_s:.0f} s:\n{log_path.read_text(errors='replace')[-3000:]}"
+            )
         time.sleep(0.05)
 
 
@@ -76,12 +79,24 @@ def test_every_poison_record_is_dead_lettered_and_every_valid_one_scored(kafka_b
 
     bootstrap = kafka_broker.bootstrap
     cfg = fresh_config(bootstrap)
-    cfg.consumer = dataclasses.replace(cfg.consumer, model=str(untrained_checkpoint), device="cpu", max_batch=64,
-                                       max_frame_bytes=MAX_FRAME_BYTES, metrics_interval_s=0)
+    cfg.consumer = dataclasses.replace(
+        cfg.consumer,
+        model=str(untrained_checkpoint),
+        device="cpu",
+        max_batch=64,
+        max_frame_bytes=MAX_FRAME_BYTES,
+        metrics_interval_s=0,
+    )
     images = belgium_frames(16) if SHARED_DATA.is_dir() else [render_sign(40 + 4 * i, seed=i) for i in range(16)]
     # Bombs scattered among the rest gave the higher peak (two decoders at once) than one burst of them.
-    cases = fuzz_cases(SEED, images, VALID, max_frame_bytes=MAX_FRAME_BYTES, bomb_burst=False,
-                       max_image_pixels=cfg.consumer.max_image_pixels)
+    cases = fuzz_cases(
+        SEED,
+        images,
+        VALID,
+        max_frame_bytes=MAX_FRAME_BYTES,
+        bomb_burst=False,
+        max_image_pixels=cfg.consumer.max_image_pixels,
+    )
     assert sum(1 for c in cases if not c.kind.startswith("valid")) >= 1000
 
     ensure_topics(bootstrap, cfg)
@@ -94,9 +109,23 @@ def test_every_poison_record_is_dead_lettered_and_every_valid_one_scored(kafka_b
     path = write_config(cfg, tmp_path / "fuzz.yaml")
     log_path = tmp_path / "score.log"
     t0 = time.monotonic()
-    rc, peak_mib = run_and_measure([sys.executable, str(REPO / "run_monitor.py"), "--config", str(path), "score",
-                                    "--name", "fuzz", "--max-frames", str(len(cases)), "--idle-exit", "30"],
-                                   log_path, timeout_s=240)
+    rc, peak_mib = run_and_measure(
+        [
+            sys.executable,
+            str(REPO / "run_monitor.py"),
+            "--config",
+            str(path),
+            "score",
+            "--name",
+            "fuzz",
+            "--max-frames",
+            str(len(cases)),
+            "--idle-exit",
+            "30",
+        ],
+        log_path,
+        timeout_s=240,
+    )
     elapsed = time.monotonic() - t0
     text = log_path.read_text(errors="replace")
     assert rc == 0, f"the consumer exited with {rc}:\n{text[-4000:]}"
@@ -106,8 +135,13 @@ def test_every_poison_record_is_dead_lettered_and_every_valid_one_scored(kafka_b
     case_of = {(r.partition, r.offset): int(dict(r.headers)[CASE_HEADER]) for r in frames}
     assert len(case_of) == len(cases)
     outcomes: dict[int, list] = defaultdict(list)
-    dead = read_topic(bootstrap, cfg.kafka.dead_letter_topic, 0, timeout_s=30,
-                      until=lambda rs: len(rs) >= sum(1 for c in cases if expected_outcome(c)[0] == "dlq"))
+    dead = read_topic(
+        bootstrap,
+        cfg.kafka.dead_letter_topic,
+        0,
+        timeout_s=30,
+        until=lambda rs: len(rs) >= sum(1 for c in cases if expected_outcome(c)[0] == "dlq"),
+    )
     for d in dead:
         info = parse_dead_letter_headers(d.headers)
         assert info.origin.topic == cfg.kafka.frames_topic and info.consumer == "fuzz"
@@ -149,9 +183,11 @@ def test_every_poison_record_is_dead_lettered_and_every_valid_one_scored(kafka_b
     assert "duplicates 0, missing 0" in summary[-1], summary[-1]
     assert peak_mib < PEAK_RSS_LIMIT_MIB, f"peak RSS {peak_mib:.0f} MiB"
 
-    print(f"\nfuzz: {len(cases)} records ({len(cases) - VALID} generated bad or odd, {VALID} valid) -> "
-          f"scored {len(to_score)}, dead letters {len(dead)}, consumer crashes 0, peak RSS {peak_mib:.0f} MiB, "
-          f"{elapsed:.1f} s")
+    print(
+        f"\nfuzz: {len(cases)} records ({len(cases) - VALID} generated bad or odd, {VALID} valid) -> "
+        f"scored {len(to_score)}, dead letters {len(dead)}, consumer crashes 0, peak RSS {peak_mib:.0f} MiB, "
+        f"{elapsed:.1f} s"
+    )
     for kind in sorted(table):
         print(f"  {kind:<42} " + ", ".join(f"{k} {v}" for k, v in sorted(table[kind].items())))
 
@@ -165,18 +201,29 @@ def test_decoded_memory_budget_holds_with_a_burst_of_large_frames(kafka_cfg, unt
     from tests.fuzz_cases import zero_png_bomb
 
     bomb = zero_png_bomb(3000)
-    cfg = dataclasses.replace(kafka_cfg, consumer=dataclasses.replace(kafka_cfg.consumer, max_batch=16,
-                                                                      max_decoded_mb=100, metrics_interval_s=0))
+    cfg = dataclasses.replace(
+        kafka_cfg,
+        consumer=dataclasses.replace(kafka_cfg.consumer, max_batch=16, max_decoded_mb=100, metrics_interval_s=0),
+    )
     raw = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, max_request_size=4_000_000)
     from pipelines.wire import FrameMeta, frame_headers
 
     for i in range(12):
-        raw.send(cfg.kafka.frames_topic, key=b"big", value=bomb,
-                 headers=frame_headers(FrameMeta("big", i, time.time_ns(), "test", "png")))
+        raw.send(
+            cfg.kafka.frames_topic,
+            key=b"big",
+            value=bomb,
+            headers=frame_headers(FrameMeta("big", i, time.time_ns(), "test", "png")),
+        )
     raw.flush()
     raw.close()
-    consumer = ScoringConsumer(cfg, cfg.kafka.bootstrap_servers, monitor.load_model(untrained_checkpoint, device="cpu"),
-                               name="budget", out=sys.stderr)
+    consumer = ScoringConsumer(
+        cfg,
+        cfg.kafka.bootstrap_servers,
+        monitor.load_model(untrained_checkpoint, device="cpu"),
+        name="budget",
+        out=sys.stderr,
+    )
     summary = consumer.run(max_records=12)
     assert (summary.scored, summary.dead_letters) == (12, 0), summary.line()
     one = decoded_estimate(bomb, cfg.consumer.max_image_pixels)

@@ -4,6 +4,7 @@ finishes the work in hand, commits, closes, prints a summary and exits 0.
 For the consumer the proof is in the offsets: a member stopped mid-stream committed exactly what
 it published, so the member that carries on scores the rest once: no frame lost, none twice.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,15 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 def _spawn(argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "120"}
-    return subprocess.Popen([sys.executable, str(REPO / "run_monitor.py"), *argv], cwd=REPO, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "run_monitor.py"), *argv],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _signal_and_wait(p: subprocess.Popen, sig: int, timeout_s: float = 30) -> tuple[int, str, str, float]:
@@ -48,18 +56,29 @@ def _signal_and_wait(p: subprocess.Popen, sig: int, timeout_s: float = 30) -> tu
 def cfg_path(kafka_cfg, untrained_checkpoint, tmp_path):
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is not there")
-    cfg = dataclasses.replace(kafka_cfg, consumer=dataclasses.replace(
-        kafka_cfg.consumer, model=str(untrained_checkpoint), device="cpu", max_batch=16, max_wait_ms=20))
+    cfg = dataclasses.replace(
+        kafka_cfg,
+        consumer=dataclasses.replace(
+            kafka_cfg.consumer, model=str(untrained_checkpoint), device="cpu", max_batch=16, max_wait_ms=20
+        ),
+    )
     return cfg, write_config(cfg, tmp_path / "c.yaml")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_producer_stops_cleanly_and_reports(cfg_path, sig):
     cfg, path = cfg_path
-    p = _spawn(["--config", str(path), "produce", "folder", str(SHARED_DATA), "--streams", "2", "--fps", "20", "--loop"])
+    p = _spawn(
+        ["--config", str(path), "produce", "folder", str(SHARED_DATA), "--streams", "2", "--fps", "20", "--loop"]
+    )
     # Stop it once it is streaming: its frames are arriving in the topic (polled, up to 60 s).
-    arrived = read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.frames_topic, 20, timeout_s=60,
-                         until=lambda rs: len(rs) >= 20 or p.poll() is not None)
+    arrived = read_topic(
+        cfg.kafka.bootstrap_servers,
+        cfg.kafka.frames_topic,
+        20,
+        timeout_s=60,
+        until=lambda rs: len(rs) >= 20 or p.poll() is not None,
+    )
     assert p.poll() is None, p.communicate()[1][-2000:]
     assert len(arrived) >= 20, "the producer delivered nothing within 60 s"
     rc, out, err, seconds = _signal_and_wait(p, sig)
@@ -70,7 +89,9 @@ def test_producer_stops_cleanly_and_reports(cfg_path, sig):
     assert n > 0 and int(m.group(2)) == int(m.group(3)) == n
     # What it says it delivered is in the topic.
     assert len(read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.frames_topic, n, timeout_s=20)) == n
-    print(f"\nshutdown ({signal.Signals(sig).name}) of a producer: exit 0 in {seconds:.2f} s, {n} frames, all delivered")
+    print(
+        f"\nshutdown ({signal.Signals(sig).name}) of a producer: exit 0 in {seconds:.2f} s, {n} frames, all delivered"
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -80,12 +101,21 @@ def test_consumer_stopped_mid_stream_commits_what_it_published_and_nothing_is_sc
     wait_for(lambda: len(first.assigned()) == 4, 60, "the first member to join", [first])
     producer = FrameProducer(cfg, cfg.kafka.bootstrap_servers)
     ticks = replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), 4, loop=True)
-    feeder = threading.Thread(target=produce, args=(ticks, producer, cfg, "folder", threading.Event()),
-                              kwargs=dict(fps=50, max_frames=800), daemon=True)
+    feeder = threading.Thread(
+        target=produce,
+        args=(ticks, producer, cfg, "folder", threading.Event()),
+        kwargs=dict(fps=50, max_frames=800),
+        daemon=True,
+    )
     feeder.start()  # 200 frames/s for 4 s
     # Mid-stream: once the member has published scores for 100 of the 800 frames (polled, up to 60 s).
-    read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, 100, timeout_s=60,
-               until=lambda rs: len(rs) >= 100 or first.p.poll() is not None)
+    read_topic(
+        cfg.kafka.bootstrap_servers,
+        cfg.kafka.scores_topic,
+        100,
+        timeout_s=60,
+        until=lambda rs: len(rs) >= 100 or first.p.poll() is not None,
+    )
     assert first.p.poll() is None, first.text()[-3000:]
     t = time.monotonic()
     first.p.send_signal(sig)
@@ -106,12 +136,19 @@ def test_consumer_stopped_mid_stream_commits_what_it_published_and_nothing_is_sc
         if second.p.poll() is None:
             second.stop()
     assert rc2 == 0, second.text()[-3000:]
-    scores = [decode_score(r.value) for r in read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, 800, timeout_s=30)]
+    scores = [
+        decode_score(r.value)
+        for r in read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.scores_topic, 800, timeout_s=30)
+    ]
     keys = [(s.stream, s.seq) for s in scores]
     assert len(set(keys)) == 800, f"{800 - len(set(keys))} frames never scored"
-    assert len(keys) == 800, f"{len(keys) - 800} frames scored twice: the stopped member's commits lagged its publishing"
-    print(f"\nshutdown ({signal.Signals(sig).name}) of a consumer mid-stream: exit 0 in {stopped_s:.2f} s after the signal; "
-          f"it scored {scored_first}, the next member the other {800 - scored_first}; duplicates 0, lost 0")
+    assert len(keys) == 800, (
+        f"{len(keys) - 800} frames scored twice: the stopped member's commits lagged its publishing"
+    )
+    print(
+        f"\nshutdown ({signal.Signals(sig).name}) of a consumer mid-stream: exit 0 in {stopped_s:.2f} s after the signal; "
+        f"it scored {scored_first}, the next member the other {800 - scored_first}; duplicates 0, lost 0"
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -121,11 +158,23 @@ def test_console_stops_cleanly_with_a_summary(cfg_path, sig):
 
     cfg, path = cfg_path
     producer = FrameProducer(cfg, cfg.kafka.bootstrap_servers)
-    produce(replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), 2), producer, cfg, "folder", threading.Event(),
-            fps=0, max_frames=40)
+    produce(
+        replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), 2),
+        producer,
+        cfg,
+        "folder",
+        threading.Event(),
+        fps=0,
+        max_frames=40,
+    )
     producer.close()
     scorer = monitor.load_model(cfg.consumer.model, device="cpu")
-    assert ScoringConsumer(cfg, cfg.kafka.bootstrap_servers, scorer, name="for-console", out=sys.stderr).run(max_records=40).scored == 40
+    assert (
+        ScoringConsumer(cfg, cfg.kafka.bootstrap_servers, scorer, name="for-console", out=sys.stderr)
+        .run(max_records=40)
+        .scored
+        == 40
+    )
     p = _spawn(["--config", str(path), "console", "--from-beginning", "--width", "100", "--height", "30"])
     time.sleep(5.0)
     assert p.poll() is None, p.communicate()[1][-2000:]

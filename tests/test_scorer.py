@@ -1,4 +1,5 @@
 """The fast batched scorer against the authors' batch-size-1 loop."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ def trained_like_scorer() -> Scorer:
         torch.nn.functional.mse_loss(m(x), x).backward()
         opt.step()
     recon = torch.nn.functional.mse_loss(m(x), x)
-    refs = torch.autograd.grad(recon, [l.weight for l in m.gradient_layers])
+    refs = torch.autograd.grad(recon, [layer.weight for layer in m.gradient_layers])
     return Scorer(m, refs, beta=0.12, device="cpu")
 
 
@@ -39,7 +40,7 @@ def test_architecture_matches_the_authors() -> None:
 def test_fast_scorer_equals_the_loop(channels: int) -> None:
     torch.manual_seed(0)
     m = GradConAE(channels)
-    refs = [torch.randn_like(l.weight) for l in m.gradient_layers]
+    refs = [torch.randn_like(layer.weight) for layer in m.gradient_layers]
     frames = belgium_frames(40)
     x = monitor.to_model_input(frames, channels)
     fast = [t.detach().numpy() for t in batched_scores(m, refs, x, 0.12)]
@@ -60,7 +61,7 @@ def loop_case(request, trained_like_scorer: Scorer):
         m = GradConAE(1)
         xr = monitor.to_model_input(belgium_frames(32), 1)
         recon = torch.nn.functional.mse_loss(m(xr), xr)
-        refs = list(torch.autograd.grad(recon, [l.weight for l in m.gradient_layers]))
+        refs = list(torch.autograd.grad(recon, [layer.weight for layer in m.gradient_layers]))
     frames = belgium_frames(16) + [render_sign(s, seed=s) for s in (21, 64)]
     x = monitor.to_model_input(frames, channels)
     slow = reference_loop_scores(m, refs, x, 0.12)
@@ -92,10 +93,20 @@ def test_auto_picks_the_formula_by_layer_shape_and_device() -> None:
             outs.append(h)
         else:
             h = layer(h)
-    refs = [l.weight for l in m.gradient_layers]
-    assert [_auto_method(a, d, r) for a, d, r in zip(acts, outs, refs)] == ["gram", "gram", "offset", "grouped"]
+    refs = [layer.weight for layer in m.gradient_layers]
+    assert [_auto_method(a, d, r) for a, d, r in zip(acts, outs, refs, strict=False)] == [
+        "gram",
+        "gram",
+        "offset",
+        "grouped",
+    ]
     on_cuda = [SimpleNamespace(shape=a.shape, is_cuda=True) for a in acts]
-    assert [_auto_method(a, d, r) for a, d, r in zip(on_cuda, outs, refs)] == ["gram", "gram", "direct", "direct"]
+    assert [_auto_method(a, d, r) for a, d, r in zip(on_cuda, outs, refs, strict=False)] == [
+        "gram",
+        "gram",
+        "direct",
+        "direct",
+    ]
     with pytest.raises(ValueError, match="layer cosine method 'fast'"):
         batched_scores(m, refs, x, 0.12, method="fast")
 
@@ -151,7 +162,9 @@ def test_cuda_scorer_matches_the_cpu_loop(trained_like_scorer: Scorer) -> None:
 
     frames = belgium_frames(48)
     slow = trained_like_scorer.reference_scores(frames)
-    gpu = Scorer(copy.deepcopy(trained_like_scorer.module), trained_like_scorer.reference_gradients, 0.12, device="cuda")
+    gpu = Scorer(
+        copy.deepcopy(trained_like_scorer.module), trained_like_scorer.reference_gradients, 0.12, device="cuda"
+    )
     fast = gpu.score(frames)
     np.testing.assert_allclose(fast.score, slow.score, atol=1e-5)
     np.testing.assert_allclose(fast.layer_cos, slow.layer_cos, atol=1e-5)

@@ -1,4 +1,5 @@
 """The wire format: frame encoding, headers, score/alert JSON records, dead-letter headers."""
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,10 @@ def test_encode_refuses_unknown_encoding_and_quality():
 
 def test_headers_round_trip_with_and_without_truth():
     truth = GroundTruth("rain", 3, "stop", "Real_Test/Rain-3/06/06_0001")
-    for meta in (FrameMeta("cam-ü", 41, 1_700_000_000_123_456_789, "camera:rtsp://x", "jpeg"),
-                 FrameMeta("replay-0", 0, 5, "replay", "png", truth)):
+    for meta in (
+        FrameMeta("cam-ü", 41, 1_700_000_000_123_456_789, "camera:rtsp://x", "jpeg"),
+        FrameMeta("replay-0", 0, 5, "replay", "png", truth),
+    ):
         headers = frame_headers(meta)
         assert all(isinstance(k, str) and isinstance(v, bytes) for k, v in headers)
         assert parse_frame_headers(headers) == meta
@@ -83,26 +86,29 @@ def _headers(**changes) -> list[tuple[str, bytes | None]]:
     return list(base.items())
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"seq": ...}, "missing header 'seq'"),
-    ({"stream": b""}, "header 'stream' is empty"),
-    ({"seq": b"12a"}, "'seq' is not a non-negative integer"),
-    ({"seq": b"-1"}, "'seq' is not a non-negative integer"),
-    ({"seq": b" 5"}, "'seq' is not a non-negative integer"),
-    # Non-ASCII digits: str.isdigit() accepts all three and int() parses the last two, so only an
-    # ASCII check refuses them with the header's name (superscript two would raise a bare ValueError).
-    ({"seq": "\u00b2".encode()}, "'seq' is not a non-negative integer"),        # superscript two
-    ({"seq": "\u0663".encode()}, "'seq' is not a non-negative integer"),        # Arabic-Indic three
-    ({"capture_ns": "\uff15".encode()}, "'capture_ns' is not a non-negative integer"),  # fullwidth five
-    ({"level": "\u0663".encode()}, "'level' is not a non-negative integer"),
-    ({"level": "\uff15".encode()}, "'level' is not a non-negative integer"),
-    ({"level": "\u00b2".encode()}, "'level' is not a non-negative integer"),
-    ({"capture_ns": b"\xff\xfe"}, "'capture_ns' is not UTF-8"),
-    ({"encoding": b"gif"}, "'encoding' is 'gif'"),
-    ({"level": b"9"}, "'level' is 9, outside 0..5"),
-    ({"level": ...}, "missing header 'level'"),
-    ({"source": None}, "'source' has no value"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"seq": ...}, "missing header 'seq'"),
+        ({"stream": b""}, "header 'stream' is empty"),
+        ({"seq": b"12a"}, "'seq' is not a non-negative integer"),
+        ({"seq": b"-1"}, "'seq' is not a non-negative integer"),
+        ({"seq": b" 5"}, "'seq' is not a non-negative integer"),
+        # Non-ASCII digits: str.isdigit() accepts all three and int() parses the last two, so only an
+        # ASCII check refuses them with the header's name (superscript two would raise a bare ValueError).
+        ({"seq": "\u00b2".encode()}, "'seq' is not a non-negative integer"),  # superscript two
+        ({"seq": "\u0663".encode()}, "'seq' is not a non-negative integer"),  # Arabic-Indic three
+        ({"capture_ns": "\uff15".encode()}, "'capture_ns' is not a non-negative integer"),  # fullwidth five
+        ({"level": "\u0663".encode()}, "'level' is not a non-negative integer"),
+        ({"level": "\uff15".encode()}, "'level' is not a non-negative integer"),
+        ({"level": "\u00b2".encode()}, "'level' is not a non-negative integer"),
+        ({"capture_ns": b"\xff\xfe"}, "'capture_ns' is not UTF-8"),
+        ({"encoding": b"gif"}, "'encoding' is 'gif'"),
+        ({"level": b"9"}, "'level' is 9, outside 0..5"),
+        ({"level": ...}, "missing header 'level'"),
+        ({"source": None}, "'source' has no value"),
+    ],
+)
 def test_malformed_headers_name_the_problem(changes, message):
     with pytest.raises(HeaderError) as e:
         parse_frame_headers(_headers(**changes))
@@ -119,9 +125,20 @@ def test_duplicate_and_absent_headers_are_refused():
 
 
 def _score(**kw) -> ScoreRecord:
-    base = dict(stream="s", seq=3, score=0.123456789012345, recon=0.0101, layer_cos=(0.1, -0.2, 0.3, 1.0 / 3.0),
-                model_id="abc", capture_ns=1, received_ns=2, scored_ns=3, source="replay",
-                origin=Origin("t.frames", 2, 99), truth=GroundTruth("haze", 5, "yield", "x"))
+    base = dict(
+        stream="s",
+        seq=3,
+        score=0.123456789012345,
+        recon=0.0101,
+        layer_cos=(0.1, -0.2, 0.3, 1.0 / 3.0),
+        model_id="abc",
+        capture_ns=1,
+        received_ns=2,
+        scored_ns=3,
+        source="replay",
+        origin=Origin("t.frames", 2, 99),
+        truth=GroundTruth("haze", 5, "yield", "x"),
+    )
     base.update(kw)
     return ScoreRecord(**base)
 
@@ -131,8 +148,20 @@ def test_score_record_is_compact_json_and_round_trips_exactly():
     data = encode_score(r)
     assert b" " not in data and b"image" not in data
     d = json.loads(data)
-    assert set(d) == {"stream", "seq", "score", "recon", "layer_cos", "model_id", "capture_ns", "received_ns",
-                      "scored_ns", "source", "origin", "truth"}
+    assert set(d) == {
+        "stream",
+        "seq",
+        "score",
+        "recon",
+        "layer_cos",
+        "model_id",
+        "capture_ns",
+        "received_ns",
+        "scored_ns",
+        "source",
+        "origin",
+        "truth",
+    }
     assert d["origin"] == {"topic": "t.frames", "partition": 2, "offset": 99}
     back = decode_score(data)
     assert back == r and back.score == r.score and back.layer_cos == r.layer_cos

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from cli.demo_tracks import DemoSplit, Track, track_frames
+from monitor.codec import WireEncoding
 from pipelines.config import Config
 
 # mild end of each effect: measured on unseen tracks (seed 0), adding it raised the per-frame
@@ -64,10 +65,7 @@ def prepare_model(cfg: Config, args: Any, split: DemoSplit, workdir: Path, data:
 
 def wire_roundtrip(images: Sequence[np.ndarray], encoding: str = "jpeg", quality: int = 90) -> list[np.ndarray]:
     """What the consumer will decode: each image encoded as the producer does, then decoded."""
-    from monitor.preprocess import decode_image
-    from pipelines.wire import encode_frame
-
-    return [decode_image(encode_frame(im, encoding, quality)) for im in images]
+    return WireEncoding(encoding, quality).roundtrip(images)
 
 
 def quick_calibration(

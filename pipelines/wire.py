@@ -12,16 +12,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from calibration.alerts import AlertEvent, AlertExample
 from monitor.challenge_types import WIRE_NAMES
+from monitor.codec import CodecError, encode_image
 
-# Encodings a producer may put on the wire. The consumer sniffs the bytes anyway (decode_image);
-# the header says what the producer meant, so a mismatch is visible when debugging.
-ENCODINGS = ("jpeg", "png")
-# What a frame's `encoding` header may name: ours plus lossless formats other producers may send.
+# Encodings a producer may put on the wire: monitor.codec.ENCODINGS. The consumer sniffs the bytes
+# anyway (decode_image); the header says what the producer meant, so a mismatch is visible when
+# debugging. What a frame's `encoding` header may name: ours plus lossless formats other producers may send.
 WIRE_ENCODINGS = ("jpeg", "png", "bmp")
 
 # CURE-TSR challenge codes (docs/DESIGN.md §3) -> the names used in headers and score records
@@ -80,23 +79,11 @@ class FrameMeta:
 
 
 def encode_frame(img: np.ndarray, encoding: str = "jpeg", quality: int = 90) -> bytes:
-    """uint8 BGR (H, W, 3) or grey (H, W) image -> JPEG (default) or lossless PNG bytes."""
-    if encoding not in ENCODINGS:
-        raise WireError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim not in (2, 3) or img.size == 0:
-        raise WireError(
-            f"encode_frame needs a non-empty uint8 HxW or HxWx3 image, got {getattr(img, 'shape', type(img))}"
-        )
-    if encoding == "jpeg":
-        if not 1 <= quality <= 100:
-            raise WireError(f"jpeg quality must be 1..100, got {quality}")
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    else:
-        # Level 1: PNG's size barely improves beyond it and encoding gets several times slower.
-        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise WireError(f"OpenCV could not encode a {img.shape} image as {encoding}")
-    return buf.tobytes()
+    """uint8 BGR (H, W, 3) or grey (H, W) image -> JPEG (default) or lossless PNG bytes (monitor.codec)."""
+    try:
+        return encode_image(img, encoding, quality)
+    except CodecError as e:
+        raise WireError(str(e)) from None
 
 
 def frame_key(stream: str) -> bytes:

@@ -1,0 +1,61 @@
+"""The image codec of the wire: how a producer encodes a frame, and what the consumer then decodes.
+
+One home for the encoding, so that everything that fits or measures the detector (calibrate,
+evaluate, synth, the demo's quick calibration) can see frames exactly as a deployment's consumer
+sees them: JPEG at quality 90 by default moves the fine statistics the detector reads (noise,
+sharpness, blocking), so figures measured on lossless files are not what a deployment gets.
+pipelines.wire puts these bytes in a Kafka record; this module knows nothing of Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from monitor.preprocess import decode_image
+
+ENCODINGS = ("jpeg", "png")
+
+
+class CodecError(ValueError):
+    """An image or encoding the codec cannot handle; the message is one line."""
+
+
+class WireEncoding(NamedTuple):
+    """How frames travel: `encoding` (jpeg | png, or none for frames used as they lie) and JPEG quality."""
+
+    encoding: str = "jpeg"
+    quality: int = 90
+
+    def describe(self) -> str:
+        return f"jpeg q{self.quality}" if self.encoding == "jpeg" else self.encoding
+
+    def roundtrip(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each image as the consumer decodes it after this encoding (unchanged for "none")."""
+        if self.encoding == "none":
+            return list(images)
+        return [decode_image(encode_image(im, self.encoding, self.quality)) for im in images]
+
+
+NO_ENCODING = WireEncoding("none", 0)
+
+
+def encode_image(img: np.ndarray, encoding: str = "jpeg", quality: int = 90) -> bytes:
+    """uint8 BGR (H, W, 3) or grey (H, W) image -> JPEG (default) or lossless PNG bytes."""
+    if encoding not in ENCODINGS:
+        raise CodecError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim not in (2, 3) or img.size == 0:
+        raise CodecError(f"encoding needs a non-empty uint8 HxW or HxWx3 image, got {getattr(img, 'shape', type(img))}")
+    if encoding == "jpeg":
+        if not 1 <= quality <= 100:
+            raise CodecError(f"jpeg quality must be 1..100, got {quality}")
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    else:
+        # Level 1: PNG's size barely improves beyond it and encoding gets several times slower.
+        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise CodecError(f"OpenCV could not encode a {img.shape} image as {encoding}")
+    return buf.tobytes()

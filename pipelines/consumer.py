@@ -38,6 +38,7 @@ from kafka import ConsumerRebalanceListener as _ListenerBase
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
+from calibration.alerts import AlertEvent
 from pipelines.assignment import Assignment
 from pipelines.broker import BrokerError, ensure_topics
 from pipelines.config import Config
@@ -49,7 +50,7 @@ from pipelines.metrics import MetricsSnapshot, PipelineMetrics, plausible_lag
 from pipelines.publishing import OffsetCommitter, Publisher, PublishFailed
 from pipelines.scoring import BatchScorer, InFlight, ScoredBatch, StageTimes, score_records
 from pipelines.seq_watch import SequenceWatch
-from pipelines.wire import AlertRecord, ScoreRecord, one_line
+from pipelines.wire import ScoreRecord, one_line
 
 log = logging.getLogger("signwatch.consumer")
 
@@ -277,7 +278,7 @@ class ScoringConsumer:
             return None  # its partitions were revoked while it was scored; their new owner scores it
         return scored
 
-    def _calibrate(self, records: list[ScoreRecord]) -> list[AlertRecord]:
+    def _calibrate(self, records: list[ScoreRecord]) -> list[AlertEvent]:
         if self.on_scored is None or not records:
             return []
         try:

@@ -283,8 +283,6 @@ def score_from_dict(d: Any) -> ScoreRecord:
 
 
 # Alert events are calibration.alerts.AlertEvent (with its AlertExample), encoded as they are.
-# AlertRecord is the same type under the name the consumer's hook signature uses.
-AlertRecord = AlertEvent
 
 # Fields renamed on the wire (new -> old): records written before the rename are still read.
 _ALERT_OLD_NAMES = {"anomaly_mean": "score_mean", "anomaly_max": "score_max"}

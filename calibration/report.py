@@ -412,8 +412,7 @@ def write_report(
     meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data)}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
-        evidence_ref = alert_cfg.evidence_ref if alert_cfg.evidence else None
-        detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=evidence_ref)
+        detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=alert_cfg.suspect_above)
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation

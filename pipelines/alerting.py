@@ -97,9 +97,8 @@ class CalibratedHook:
         # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.
-        cfg = self.tracker.cfg
         det = self.detector.detect_scored(
-            [r.image for r in records], scores, evidence_ref=cfg.evidence_ref if cfg.evidence else None
+            [r.image for r in records], scores, evidence_ref=self.tracker.cfg.suspect_above
         )
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):

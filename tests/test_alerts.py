@@ -183,6 +183,12 @@ def feed_values(tracker, values, conditions, stream="cam5", start=0):
     return out
 
 
+def test_suspect_above_is_evidence_ref_while_the_evidence_rule_is_on():
+    assert AlertConfig().suspect_above == 3.0
+    assert AlertConfig(evidence_ref=2.5).suspect_above == 2.5
+    assert AlertConfig(evidence_h=0).suspect_above is None  # evidence off: only anomalous frames are named
+
+
 def test_evidence_raises_on_frames_under_the_threshold_and_clears_after():
     cfg = AlertConfig()  # the defaults: 2 of 3 anomalous, or 6 frames summing 8 nats above 3 (each capped at 8)
     assert (cfg.evidence_ref, cfg.evidence_cap, cfg.evidence_n, cfg.evidence_h) == (3.0, 8.0, 6, 8.0)

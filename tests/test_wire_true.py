@@ -169,3 +169,36 @@ def test_score_warns_once_when_frames_arrive_in_another_encoding_than_the_calibr
     lines = [r.getMessage() for r in caplog.records if "encoding header" in r.getMessage()]
     assert len(lines) == 1, lines
     assert lines[0].startswith("stream pngcam") and "'png'" in lines[0] and "jpeg q90" in lines[0]
+
+
+def test_the_hook_warns_once_per_stream_and_encoding_and_only_across_jpeg_and_lossless(scorer, noisy_folder, caplog):
+    from pipelines.alerting import CalibratedHook
+    from pipelines.wire import Origin, ScoreRecord
+
+    images = [load_image(p) for p in _tracks(2, 3)]
+    r = scorer.score(images)
+
+    def records(stream: str, encoding: str) -> list[ScoreRecord]:
+        return [
+            ScoreRecord(
+                stream, i, float(r.score[i]), float(r.recon[i]), tuple(r.layer_cos[i]), scorer.model_id,
+                0, 0, 0, "test", Origin("signwatch.frames", 0, i), image=images[i], encoding=encoding,
+            )
+            for i in range(len(images))
+        ]  # fmt: skip
+
+    cal = calibrate_folders(scorer, noisy_folder, fpr=0.2, confidence=0.5, wire=JPEG90)
+
+    def warnings_after(cal_wire, batches) -> list[str]:
+        hook = CalibratedHook(Detector(scorer, dataclasses.replace(cal, wire=cal_wire)))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="signwatch.alerting"):
+            for stream, encoding in batches:
+                hook(records(stream, encoding))
+        return [rec.getMessage() for rec in caplog.records if "encoding header" in rec.getMessage()]
+
+    got = warnings_after(JPEG90, [("a", "jpeg"), ("a", "png"), ("a", "png"), ("b", "png"), ("b", "bmp")])
+    assert [w.split(":")[0] for w in got] == ["stream a", "stream b", "stream b"]
+    assert warnings_after(NO_ENCODING, [("a", "png"), ("a", "bmp")]) == []  # lossless either way
+    assert len(warnings_after(NO_ENCODING, [("a", "jpeg"), ("a", "jpeg")])) == 1
+    assert warnings_after(None, [("a", "png")]) == []  # an old calibration file: wire unknown

@@ -202,3 +202,24 @@ def test_the_hook_warns_once_per_stream_and_encoding_and_only_across_jpeg_and_lo
     assert warnings_after(NO_ENCODING, [("a", "png"), ("a", "bmp")]) == []  # lossless either way
     assert len(warnings_after(NO_ENCODING, [("a", "jpeg"), ("a", "jpeg")])) == 1
     assert warnings_after(None, [("a", "png")]) == []  # an old calibration file: wire unknown
+
+
+def test_synth_command_defaults_to_the_producers_encoding_and_takes_options(tmp_path, capsys):
+    import shutil
+
+    import run_monitor
+
+    clean = tmp_path / "clean"
+    for p in _tracks(2, 2):
+        (clean / p.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, clean / p.parent.name / p.name)
+    base = ["synth", "--data", str(clean), "--challenges", "noise", "--levels", "3", "--out"]
+    assert run_monitor.main([*base, str(tmp_path / "a")]) == 0
+    assert recorded_wire(tmp_path / "a") == JPEG90  # the default config's producer: JPEG q90
+    assert run_monitor.main([*base, str(tmp_path / "b"), "--wire-encoding", "jpeg", "--jpeg-quality", "60"]) == 0
+    assert recorded_wire(tmp_path / "b") == WireEncoding("jpeg", 60)
+    assert run_monitor.main([*base, str(tmp_path / "c"), "--wire-encoding", "png"]) == 0
+    assert recorded_wire(tmp_path / "c").describe() == "png"
+    capsys.readouterr()
+    assert run_monitor.main([*base, str(tmp_path / "d"), "--jpeg-quality", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --jpeg-quality must be 1..100, got 0"

@@ -203,6 +203,7 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     except ValueError as e:  # e.g. no CURE-TSR frames under --data
         return _err(str(e).splitlines()[0])
     render_auroc_tables(table, console)
+    console.print(f"frames seen through {table.wire} (--wire-encoding; default the producers')")
     figures = table.flat()
     figures["model_id"] = scorer.model_id
     _write_json(args.json, figures)

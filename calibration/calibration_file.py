@@ -26,6 +26,7 @@ from calibration.detector import (
 )
 from calibration.threshold import ThresholdResult
 from monitor.checkpoint import load_model
+from monitor.codec import WireEncoding
 from monitor.settings import read_yaml_file
 
 FORMAT = 1
@@ -74,6 +75,7 @@ def calibration_to_dict(cal: Calibration) -> dict:
                 "supported": t.supported,
                 "explanation": t.explanation,
             },
+            "wire": None if cal.wire is None else {"encoding": cal.wire.encoding, "quality": cal.wire.quality},
             "data": cal.data,
             "summary": cal.summary,
             "detector": {
@@ -115,6 +117,23 @@ def _arr(d: dict, key: str, shape: tuple[int, ...], where: str) -> np.ndarray:
     if a.shape != shape:
         raise CalibrationError(f"{where}.{key} has shape {a.shape}, expected {shape}")
     return a
+
+
+def _wire_from(w: Any) -> WireEncoding | None:
+    """The `wire` entry; missing or null (files written before it existed): unknown (None)."""
+    if w is None:
+        return None
+    if not isinstance(w, dict) or w.get("encoding") not in ("jpeg", "png", "none"):
+        raise CalibrationError(f"wire must be a mapping with encoding jpeg, png or none, got {w!r}"[:200])
+    quality = int(w.get("quality", 0))
+    if w["encoding"] == "jpeg" and not 1 <= quality <= 100:
+        raise CalibrationError(f"wire.quality must be 1..100 for jpeg, got {quality}")
+    return WireEncoding(str(w["encoding"]), quality)
+
+
+def wire_label(wire: WireEncoding | None) -> str:
+    """How a calibration's wire encoding is named to people: "jpeg q90", "png", "none" or "unknown"."""
+    return "unknown" if wire is None else wire.describe()
 
 
 def _check_format(d: Any) -> None:
@@ -192,6 +211,7 @@ def _build_calibration(d: dict) -> Calibration:
         classifier_tail=classifier_tail,
         data=dict(d.get("data") or {}),
         summary=dict(d.get("summary") or {}),
+        wire=_wire_from(d.get("wire")),
     )
 
 

@@ -23,13 +23,14 @@ import numpy as np
 
 import monitor
 from calibration.alerts import AlertTracker, FrameDecision
-from calibration.calibrate import features_of_paths
-from calibration.calibration_file import load_calibration
+from calibration.calibrate import features_of_paths, wire_to_apply
+from calibration.calibration_file import load_calibration, wire_label
 from calibration.conditions import UNKNOWN
 from calibration.detector import Detector
 from calibration.metrics import auroc, roc_curve
 from calibration.settings import AlertConfig
 from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES
+from monitor.codec import NO_ENCODING, WireEncoding
 from monitor.cure_tsr import read_cure_tsr
 from monitor.scorer import ScoreResult
 
@@ -396,26 +397,30 @@ def write_report(
     *,
     alert_cfg: AlertConfig,
     device: str = "auto",
+    wire: WireEncoding = NO_ENCODING,
 ) -> dict:
     """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report.
 
     alert_cfg: the deployment's alert rule (its `alerts:` section); the replayed streams' alert
-    figures and which frames name a condition depend on it, so it has no default."""
+    figures and which frames name a condition depend on it, so it has no default.
+    wire: the producers' encoding; frames are seen through it, not twice (wire_to_apply)."""
     scorer = monitor.load_model(model, device=device)
     frames = read_cure_tsr(data)
     if not frames:
         raise ValueError(f"{data}: no CURE-TSR frames found")
-    x = features_of_paths(scorer, [f.path for f in frames])
+    apply, seen = wire_to_apply(wire, data)
+    x = features_of_paths(scorer, [f.path for f in frames], wire=apply)
     # recon, cosines and score are columns of the feature rows (log recon, cos 1-4, score).
     scores = ScoreResult(x[:, 5].copy(), np.exp(x[:, 0]), x[:, 1:5].copy())
     detection, threshold = None, None
-    meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data)}
+    meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data), "wire": seen.describe()}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
         detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=alert_cfg.suspect_above)
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation
+        meta["calibration_wire"] = wire_label(cal.wire)
     report = build_report(
         scores,
         [f.name.challenge_type for f in frames],

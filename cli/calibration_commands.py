@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.options import add_device_option
+from cli.options import add_device_option, add_wire_options, wire_of
 from cli.options import fail as _err
 from pipelines.config import Config
 
@@ -12,13 +12,14 @@ from pipelines.config import Config
 def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     import monitor
     from calibration.calibrate import calibrate_folders
-    from calibration.calibration_file import CalibrationError, save_calibration
+    from calibration.calibration_file import CalibrationError, save_calibration, wire_label
     from calibration.threshold import ThresholdError
     from monitor.checkpoint import CheckpointError
 
     fpr = args.fpr if args.fpr is not None else cfg.calibration.fpr
     confidence = args.confidence if args.confidence is not None else cfg.calibration.confidence
     try:
+        wire = wire_of(args, cfg)
         scorer = monitor.load_model(args.model, device=args.device)
         cal = calibrate_folders(
             scorer,
@@ -29,6 +30,7 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
             method=args.method or cfg.calibration.method,
             min_confidence=cfg.calibration.min_confidence,
             min_level=cfg.calibration.min_level,
+            wire=wire,
         )
     except (CalibrationError, ThresholdError, CheckpointError, FileNotFoundError, ValueError) as e:
         return _err(str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -42,7 +44,7 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     s = cal.summary
     print(
         f"wrote {args.out} (model {cal.model_id}): threshold {t.threshold:.4f}, "
-        f"{s['clean_frames']} clean frames from {s['clean_tracks']} tracks"
+        f"{s['clean_frames']} clean frames from {s['clean_tracks']} tracks, seen through {wire_label(cal.wire)}"
     )
     if "detection" in s:
         by_level: dict[int, list[float]] = {}
@@ -94,6 +96,7 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
         help="threshold method (default: config calibration.method)",
     )
     add_device_option(p)
+    add_wire_options(p)
     p.add_argument(
         "--allow-unsupported",
         action="store_true",

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.options import add_device_option, add_json_option
+from cli.options import add_device_option, add_json_option, add_wire_options, wire_of
 from cli.options import fail as _err
 from pipelines.config import Config
 
@@ -75,15 +75,23 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     except ValueError as e:
         return _err(f"--challenges/--levels: {e}")
     try:
+        wire = wire_of(args, cfg)
         summary = build_challenge_set(
-            items, args.out, challenges=challenges, levels=levels, seed=args.seed, split=args.split, progress=True
+            items,
+            args.out,
+            challenges=challenges,
+            levels=levels,
+            seed=args.seed,
+            split=args.split,
+            progress=True,
+            wire=wire,
         )
     except ValueError as e:
         return _err(str(e))
     Console(stderr=True).print(
         f"wrote {summary['images_written']} images ({len(summary['folders'])} folders) from "
         f"{summary['sources']} clean frames of {summary['tracks']} tracks to {args.out} "
-        f"in {summary['seconds']} s"
+        f"in {summary['seconds']} s, each frame as decoded after {wire.describe()}"
     )
     return 0
 
@@ -175,6 +183,7 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     console = Console()
     # Everything is checked before any scoring starts; each problem is one line.
     try:
+        wire = wire_of(args, cfg)
         scorer = load_model(args.model, device=args.device, expect_size=cfg.consumer.input_size)
     except (OSError, ValueError) as e:  # CheckpointError is a ValueError and names the file
         return _err(str(e))
@@ -190,10 +199,11 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     try:
         with _progress(Console(stderr=True)) as prog:
             task = prog.add_task("score", total=None, info="")
-            table = evaluate_dir(scorer, args.data, progress=lambda n: prog.update(task, advance=n))
+            table = evaluate_dir(scorer, args.data, progress=lambda n: prog.update(task, advance=n), wire=wire)
     except ValueError as e:  # e.g. no CURE-TSR frames under --data
         return _err(str(e).splitlines()[0])
     render_auroc_tables(table, console)
+    console.print(f"frames seen through {table.wire} (--wire-encoding; default the producers')")
     figures = table.flat()
     figures["model_id"] = scorer.model_id
     _write_json(args.json, figures)
@@ -207,6 +217,7 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
             calibration=args.calibration,
             alert_cfg=cfg.alerts,
             device=args.device,
+            wire=wire,
         )
         console.print(f"report written to {args.report}")
     return 0
@@ -277,6 +288,7 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", default="1,2,3,4,5", help="comma-separated levels (default 1,2,3,4,5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="Real_Test", help="split folder to write (default Real_Test)")
+    add_wire_options(p)
     _add_subset_args(p)
     p.set_defaults(func=cmd_synth)
 
@@ -315,6 +327,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     add_json_option(p)
     p.add_argument("--calibration", help="calibration file, for the report's calibrated figures")
     p.add_argument("--report", metavar="DIR", help="write a full evaluation report (JSON, Markdown, ROC PNGs) to DIR")
+    add_wire_options(p)
     p.set_defaults(func=cmd_evaluate)
 
 

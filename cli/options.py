@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 JSON_HELP = "write the figures as flat JSON keys"
 
@@ -29,3 +30,28 @@ def fail(msg: str, code: int = 2) -> int:
     """Print the one-line error a command ends with (to stderr) and return its exit status."""
     print(f"error: {msg}", file=sys.stderr)
     return code
+
+
+def add_wire_options(p: argparse.ArgumentParser) -> None:
+    """--wire-encoding, --jpeg-quality: the encoding frames are seen through (default: the producers')."""
+    p.add_argument(
+        "--wire-encoding",
+        choices=("jpeg", "png", "none"),
+        help="pass every frame through this encoding first, as the consumer decodes it "
+        "(default: producer.encoding in the config; none: frames as they lie on disk)",
+    )
+    p.add_argument("--jpeg-quality", type=int, help="JPEG quality 1-100 (default: producer.jpeg_quality)")
+
+
+def wire_of(args: argparse.Namespace, cfg: Any) -> Any:
+    """The WireEncoding the wire options ask for, the producers' (cfg.producer) where not given.
+    Raises monitor.codec.CodecError (a ValueError, one line) for a quality out of range."""
+    from monitor.codec import NO_ENCODING, CodecError, WireEncoding
+
+    encoding = args.wire_encoding or cfg.producer.encoding
+    if encoding == "none":
+        return NO_ENCODING
+    quality = args.jpeg_quality if args.jpeg_quality is not None else cfg.producer.jpeg_quality
+    if not 1 <= quality <= 100:
+        raise CodecError(f"--jpeg-quality must be 1..100, got {quality}")
+    return WireEncoding(encoding, quality if encoding == "jpeg" else 0)

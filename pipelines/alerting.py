@@ -85,10 +85,35 @@ class CalibratedHook:
     def __init__(self, detector, cfg: AlertConfig | None = None) -> None:
         self.detector = detector
         self.tracker = AlertTracker(cfg)
+        self._wire_warned: set[tuple[str, str]] = set()  # (stream, encoding) already warned of
+
+    def _check_wire(self, records: list) -> None:
+        """Warn once per stream and encoding when frames arrive in another encoding than the
+        calibration was fit for: JPEG moves the fine statistics the detector reads, so its threshold
+        and figures then do not hold. JPEG's quality is not in the header, so only jpeg vs lossless
+        is told apart; a calibration of unknown wire (an old file) is not judged."""
+        fit = getattr(self.detector.calibration, "wire", None)
+        if fit is None:
+            return
+        for rec in records:
+            enc = rec.encoding
+            key = (rec.stream, enc)
+            if enc is None or key in self._wire_warned or (enc == "jpeg") == (fit.encoding == "jpeg"):
+                continue
+            self._wire_warned.add(key)
+            log.warning(
+                "stream %s: frames arrive with encoding header %r, but the calibration was fit for %s; "
+                "its threshold and detection figures do not hold for them (calibrate with --wire-encoding %s)",
+                rec.stream,
+                enc,
+                fit.describe(),
+                "jpeg" if enc == "jpeg" else "png",
+            )
 
     def __call__(self, records: list) -> list[AlertEvent]:
         if not records:
             return []
+        self._check_wire(records)
         scores = ScoreResult(
             np.array([r.score for r in records], dtype=np.float64),
             np.array([r.recon for r in records], dtype=np.float64),

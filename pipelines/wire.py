@@ -225,6 +225,8 @@ class ScoreRecord:
     condition: str | None = None
     confidence: float | None = None
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The frame's `encoding` header, for the hook's wire check; like `image`, never serialised.
+    encoding: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -252,14 +252,19 @@ def calibrate_folders(
     confidence: float = 0.95,
     method: str = "binomial_bound",
     progress=None,
+    clean: list[tuple[Path, str]] | None = None,
     **kw,
 ) -> Calibration:
     """Calibrate from a folder of clean frames (plain tracks or a CURE-TSR layout's ChallengeFree)
-    and optionally a CURE-TSR-style challenge set (e.g. from monitor.challenges.build_challenge_set)."""
-    try:
-        clean = training_images(clean_root)
-    except FileNotFoundError as e:
-        raise CalibrationError(str(e)) from None
+    and optionally a CURE-TSR-style challenge set (e.g. from monitor.challenges.build_challenge_set).
+
+    `clean`: the (path, track) pairs of clean_root to use (default: all; `calibrate --subset` passes one
+    side of a track-wise split)."""
+    if clean is None:
+        try:
+            clean = training_images(clean_root)
+        except FileNotFoundError as e:
+            raise CalibrationError(str(e)) from None
     if not clean:
         raise CalibrationError(f"{clean_root}: no clean images found")
     clean_x = features_of_paths(scorer, [p for p, _ in clean], progress=progress)

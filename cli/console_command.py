@@ -7,22 +7,24 @@ import time
 
 from rich.console import Console
 
-from pipelines.broker import BrokerError, check_reachable
+from pipelines.broker import BrokerError, check_reachable, resolve_shared_bootstrap
 from pipelines.config import Config
 from pipelines.console import run_console
 from pipelines.console_state import ConsoleState
 
 
 def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
-    bootstrap = args.bootstrap_servers or cfg.kafka.bootstrap_servers
+    if args.bootstrap_servers:
+        cfg.kafka.bootstrap_servers = args.bootstrap_servers
     err = Console(stderr=True)
-    if not bootstrap:
-        # Starting an embedded broker here would show an empty one: the console only reads.
+    try:  # an embedded broker of its own would show an empty screen: the console only reads
+        bootstrap = resolve_shared_bootstrap(cfg, "console")
+    except BrokerError as e:
         err.print(
-            "error: no Kafka to read from: pass --bootstrap-servers HOST:PORT, set kafka.bootstrap_servers "
-            "in the config, or run the console inside `run_monitor.py demo`",
+            f"error: {e}; or run the console inside `run_monitor.py demo`",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
         return 2
     if args.duration is not None and args.duration <= 0:
@@ -89,7 +91,11 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
         "so it never disturbs the scorers. Ctrl-C (SIGINT) or SIGTERM ends it (exit 0), also as a "
         "background job.",
     )
-    p.add_argument("--bootstrap-servers", metavar="HOST:PORT", help="Kafka to read (default: kafka.bootstrap_servers)")
+    p.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT",
+        help="Kafka to read (default: kafka.bootstrap_servers, else the broker `run_monitor.py broker` runs)",
+    )
     p.add_argument(
         "--once",
         action="store_true",

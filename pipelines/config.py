@@ -191,7 +191,7 @@ def load_config(path: str | Path | None) -> Config:
         cfg = config_from_dict(data)
     except ConfigError as e:
         raise ConfigError(f"{p}: {e}") from None
-    return resolve_config_paths(cfg, p.parent)
+    return resolve_config_paths(cfg, p.absolute().parent)
 
 
 # The settings that name files. A config file travels with the model and calibration it names, so a

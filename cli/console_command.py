@@ -13,12 +13,13 @@ from pipelines.console import run_console
 from pipelines.console_state import ConsoleState
 
 
-def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
+def _bootstrap(args: argparse.Namespace, cfg: Config, err: Console) -> str | None:
+    """--bootstrap-servers, kafka.bootstrap_servers or the running `run_monitor.py broker`; None after
+    saying so in one line (an embedded broker of its own would show an empty screen: the console only reads)."""
     if args.bootstrap_servers:
         cfg.kafka.bootstrap_servers = args.bootstrap_servers
-    err = Console(stderr=True)
-    try:  # an embedded broker of its own would show an empty screen: the console only reads
-        bootstrap = resolve_shared_bootstrap(cfg, "console")
+    try:
+        return resolve_shared_bootstrap(cfg, "console")
     except BrokerError as e:
         err.print(
             f"error: {e}; or run the console inside `run_monitor.py demo`",
@@ -26,6 +27,13 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
             highlight=False,
             soft_wrap=True,
         )
+        return None
+
+
+def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
+    err = Console(stderr=True)
+    bootstrap = _bootstrap(args, cfg, err)
+    if not bootstrap:
         return 2
     if args.duration is not None and args.duration <= 0:
         err.print("error: --duration must be positive", markup=False)

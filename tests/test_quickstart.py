@@ -102,6 +102,9 @@ def test_readme_quick_start_runs_as_separate_processes(tmp_path, untrained_check
         assert "produce: 60 frames from 1 stream(s)" in produced and "delivered 60/60" in produced, produced
         console = _console_until_frames(_argv(steps["console"], tmp_path), 60)
         assert "frames 60 " in console and "cam-1" in console and "dead letters 0" in console, console
+        # The blurred segment raised one alert, cleared after it (the untrained model's frames stay under
+        # the threshold: the alert's evidence rule raises it).
+        assert "alerts 0 open / 1 " in console and "raised  cam-1" in console, console
         for p in (score, broker):  # Ctrl-C/SIGTERM: the scorer finishes its batch, then the broker stops
             p.send_signal(signal.SIGTERM)
             assert p.wait(timeout=30) == 0, (tmp_path / "score.err").read_text()

@@ -20,11 +20,12 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     fpr = args.fpr if args.fpr is not None else cfg.calibration.fpr
     confidence = args.confidence if args.confidence is not None else cfg.calibration.confidence
     try:
-        clean = _clean_tracks(args, fpr, confidence)
+        clean, support = _clean_tracks(args, fpr, confidence)
     except (ThresholdError, FileNotFoundError, ValueError) as e:
         return _err(str(e))
     try:
         scorer = monitor.load_model(args.model, device=args.device)
+        print(support, flush=True)  # said once nothing stands in the way of scoring (bad input: one line)
         cal = calibrate_folders(
             scorer,
             args.data,
@@ -69,11 +70,12 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
-def _clean_tracks(args: argparse.Namespace, fpr: float, confidence: float) -> list:
+def _clean_tracks(args: argparse.Namespace, fpr: float, confidence: float) -> tuple[list, str]:
     """The clean (path, track) pairs to calibrate on (--subset), checked BEFORE anything is scored:
     whether their track count can support the target is a matter of counting (the binomial rule,
     calibration.threshold.support_check), and scoring a large folder takes minutes.
-    ValueError (one line) when they cannot, unless --allow-unsupported."""
+    Also the line saying what they can support. ValueError (one line) when they cannot, unless
+    --allow-unsupported."""
     from calibration.threshold import support_check, supported_fpr
     from monitor.cure_tsr import training_images
 
@@ -89,12 +91,10 @@ def _clean_tracks(args: argparse.Namespace, fpr: float, confidence: float) -> li
     problem = support_check(tracks, fpr, confidence)
     if problem and not args.allow_unsupported:
         raise ValueError(f"{data}: {problem}; pass --fpr at or above that, more tracks, or --allow-unsupported")
-    print(
+    return clean, (
         f"{len(clean)} clean frames from {tracks} tracks ({args.subset}): they can support a false-alarm rate "
-        f"down to {supported_fpr(tracks, confidence):.2%} at {confidence:.0%} confidence",
-        flush=True,
+        f"down to {supported_fpr(tracks, confidence):.2%} at {confidence:.0%} confidence"
     )
-    return clean
 
 
 def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:

@@ -300,7 +300,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     if problem:
         return _err(problem)
     try:
-        scorer, hook = _load_scoring(cfg)
+        scorer, hook, loaded = _load_scoring(cfg)
     except ValueError as e:
         return _err(str(e))
     stop = threading.Event()
@@ -315,6 +315,8 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
                 cfg.kafka.frames_topic,
                 cfg.kafka.scores_topic,
             )
+            for line in loaded:  # said once the broker answered: a refusal before stays one line
+                print(f"score: {line}", file=sys.stderr, flush=True)
             consumer = ScoringConsumer(cfg, handle.bootstrap, scorer, on_scored=hook, name=args.name, stop=stop)
             summary = consumer.run(max_records=args.max_frames, idle_exit_s=args.idle_exit)
     except BrokerError as e:
@@ -324,9 +326,9 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _load_scoring(cfg: Config) -> tuple:
-    """(scorer, alerting hook or None) as consumer.model/calibration name them, and the lines saying what
-    was loaded printed to stderr: an operator must see whether alerts are on. ValueError (one line naming
-    the file) when either cannot be used."""
+    """(scorer, alerting hook or None, lines saying what was loaded: an operator must see whether alerts
+    are on) as consumer.model/calibration name them. ValueError (one line naming the file) when either
+    cannot be used."""
     import monitor
 
     c = cfg.consumer
@@ -334,10 +336,9 @@ def _load_scoring(cfg: Config) -> tuple:
         scorer = monitor.load_model(c.model, device=c.device, expect_size=c.input_size)
     except (OSError, ValueError) as e:  # CheckpointError is a ValueError; its message names the file
         raise ValueError(str(e) if str(e).startswith("checkpoint ") else f"model {c.model}: {e}") from None
-    print(f"score: model {scorer.model_id} ({c.model}) on {scorer.device}", file=sys.stderr, flush=True)
+    loaded = [f"model {scorer.model_id} ({c.model}) on {scorer.device}"]
     if not c.calibration:
-        print("score: no calibration: raw scores only, no alerts (pass --calibration)", file=sys.stderr, flush=True)
-        return scorer, None
+        return scorer, None, [*loaded, "no calibration: raw scores only, no alerts (pass --calibration)"]
     from calibration.calibration_file import load_calibration
     from calibration.detector import Detector
     from pipelines.alerting import AlertingHook
@@ -346,10 +347,12 @@ def _load_scoring(cfg: Config) -> tuple:
         cal = load_calibration(c.calibration, model_id=scorer.model_id)
     except (OSError, ValueError) as e:
         raise ValueError(str(e)) from None
-    for line in calibration_lines(c.calibration, cal, cfg.alerts):
-        print(f"score: {line}", file=sys.stderr, flush=True)
     # The alert state follows partitions between members (rebuilt from the scores topic).
-    return scorer, AlertingHook(Detector(scorer, cal), cfg.alerts)
+    return (
+        scorer,
+        AlertingHook(Detector(scorer, cal), cfg.alerts),
+        loaded + calibration_lines(c.calibration, cal, cfg.alerts),
+    )
 
 
 def calibration_lines(path: str, cal, alerts) -> list[str]:

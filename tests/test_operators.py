@@ -181,7 +181,8 @@ def test_a_model_passed_as_calibration_names_the_file(untrained_checkpoint, caps
     assert "model checkpoint" in err
 
 
-def test_score_says_what_it_loaded(untrained_checkpoint, tmp_path, capsys):
+@pytest.mark.kafka
+def test_score_says_what_it_loaded_once_the_broker_answers(kafka_cfg, untrained_checkpoint, tmp_path, capsys):
     # Before: nothing said whether a calibration was loaded and alerts were on.
     import monitor
     from calibration.calibrate import fit_calibration
@@ -198,12 +199,16 @@ def test_score_says_what_it_loaded(untrained_checkpoint, tmp_path, capsys):
         data={"encoding": "jpeg q90"},
     )
     save_calibration(tmp_path / "cal.yaml", cal)
-    argv = ["score", "--bootstrap-servers", "127.0.0.1:1", "--model", str(untrained_checkpoint), "--device", "cpu"]
-    assert run_monitor.main(argv) == 1  # nobody listens on port 1: the loaded parts are said first
+    from tests.conftest import write_config
+
+    config = write_config(kafka_cfg, tmp_path / "c.yaml")  # this test's own topics and group
+    argv = ["score", "--config", str(config), "--model", str(untrained_checkpoint), "--device", "cpu"]
+    argv += ["--idle-exit", "0.5"]
+    assert run_monitor.main(argv) == 0
     err = capsys.readouterr().err
     assert f"score: model {scorer.model_id} ({untrained_checkpoint}) on cpu" in err
     assert "no calibration: raw scores only, no alerts" in err
-    assert run_monitor.main([*argv, "--calibration", str(tmp_path / "cal.yaml")]) == 1
+    assert run_monitor.main([*argv, "--calibration", str(tmp_path / "cal.yaml")]) == 0
     err = capsys.readouterr().err
     t = cal.threshold.threshold
     assert f"calibration {tmp_path / 'cal.yaml'}: threshold {t:.4g} (target false-alarm rate 1.00%)" in err
@@ -259,11 +264,20 @@ def test_calibrate_refuses_before_scoring_and_says_what_the_data_supports(tmp_pa
     # --subset takes one side of the same track-wise split train and synth use
     assert run_monitor.main([*argv, "--subset", "test", "--test-fraction", "0.5", "--split-seed", "3"]) == 2
     assert "20 clean tracks cannot support" in capsys.readouterr().err
-    # enough tracks for the target: the check passes and calibrate goes on to the model
+    # enough tracks for the target: the check passes and calibrate goes on to the model (one line still)
     assert run_monitor.main([*argv, "--subset", "train", "--fpr", "0.2"]) == 2
     out, err = capsys.readouterr()
-    assert "clean frames from 28 tracks (train): they can support a false-alarm rate down to" in out
-    assert "absent.pt" in err
+    assert not out and err.count("\n") == 1 and "absent.pt" in err, (out, err)
+
+
+def test_calibrate_says_what_its_subset_supports_before_scoring(tmp_path, untrained_checkpoint, capsys):
+    clean = _clean_folder(tmp_path, 40)
+    argv = ["calibrate", "--model", str(untrained_checkpoint), "--data", str(clean), "--device", "cpu"]
+    argv += ["--subset", "train", "--fpr", "0.2", "--out", str(tmp_path / "cal.yaml")]
+    assert run_monitor.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "clean frames from 28 tracks (train): they can support a false-alarm rate down to 10.15%" in out, out
+    assert out.index("they can support") < out.index("binomial_bound:")  # said before the threshold was chosen
 
 
 def test_config_yaml_written_by_tests_still_loads(tmp_path):

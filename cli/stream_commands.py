@@ -144,12 +144,10 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
 # --- produce -------------------------------------------------------------------------------------
 
 
-def _produce_common(p: argparse.ArgumentParser) -> None:
+def _produce_common(p: argparse.ArgumentParser, fps_default: str = "producer.fps") -> None:
     _kafka_args(p)
     p.add_argument(
-        "--fps",
-        type=float,
-        help="frames per second per stream (default: a video file's own rate, else producer.fps; 0 = as fast as possible)",
+        "--fps", type=float, help=f"frames per second per stream (default {fps_default}; 0 = as fast as possible)"
     )
     p.add_argument("--encoding", choices=("jpeg", "png"), help="wire encoding (default producer.encoding)")
     p.add_argument("--quality", type=int, help="JPEG quality 1-100 (default producer.jpeg_quality)")
@@ -433,7 +431,7 @@ def _register_produce(sub: argparse._SubParsersAction) -> None:
     cam.add_argument("--roi", metavar="X,Y,W,H", help="crop each frame to this region first")
     cam.add_argument("--resize", metavar="WxH", help="resize each (cropped) frame to this size")
     cam.add_argument("--loop", action="store_true", help="play a video file again from the start at its end")
-    _produce_common(cam)
+    _produce_common(cam, fps_default="a video file's own rate, else producer.fps")
     rep = kinds.add_parser(
         "replay",
         help="replay a CURE-TSR layout as parallel streams with ground-truth headers",

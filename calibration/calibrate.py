@@ -259,6 +259,30 @@ def wire_to_apply(wanted: WireEncoding, root: str | Path) -> tuple[WireEncoding,
         raise CalibrationError(str(e)) from None
 
 
+def _challenge_features(
+    scorer, challenges_root: str | Path, clean: list[tuple[Path, str]], wire: WireEncoding, seen: WireEncoding, progress
+) -> tuple:
+    """A challenge set's (features, challenge codes, levels, track groups), seen through the same wire
+    as the clean frames (refused in one line otherwise)."""
+    frames = [f for f in read_cure_tsr(challenges_root) if f.name.challenge_type != 0]
+    if not frames:
+        raise CalibrationError(
+            f"{challenges_root}: no challenge frames (expected a CURE-TSR layout with <Challenge>-<level> folders)"
+        )
+    ch_apply, ch_seen = wire_to_apply(wire, challenges_root)
+    if not ch_seen.same_as(seen):
+        raise CalibrationError(
+            f"{challenges_root}: frames seen through {ch_seen.describe()}, but the clean frames through {seen.describe()}"
+        )
+    ch_x = features_of_paths(scorer, [f.path for f in frames], progress=progress, wire=ch_apply)
+    ch_groups = [f"{f.split}/{f.sequence}" if f.split else f.sequence for f in frames]
+    # Frames built from the clean folder carry the clean track as their sequence (manifest): use
+    # the bare track so a clean frame and its challenged copies always share a fold.
+    clean_tracks = {g for _, g in clean}
+    ch_groups = [f.sequence if f.sequence in clean_tracks else g for f, g in zip(frames, ch_groups, strict=False)]
+    return ch_x, [f.name.challenge_type for f in frames], [f.name.level for f in frames], ch_groups
+
+
 def calibrate_folders(
     scorer,
     clean_root: str | Path,
@@ -269,16 +293,21 @@ def calibrate_folders(
     method: str = "binomial_bound",
     progress=None,
     wire: WireEncoding = NO_ENCODING,
+    clean: list[tuple[Path, str]] | None = None,
     **kw,
 ) -> Calibration:
     """Calibrate from a folder of clean frames (plain tracks or a CURE-TSR layout's ChallengeFree)
     and optionally a CURE-TSR-style challenge set (e.g. from monitor.challenges.build_challenge_set).
+
+    `clean`: the (path, track) pairs of clean_root to use (default: all; `calibrate --subset` passes one
+    side of a track-wise split).
     wire: the encoding the producers send; frames are seen through it (wire_to_apply) and the
     calibration records it."""
-    try:
-        clean = training_images(clean_root)
-    except FileNotFoundError as e:
-        raise CalibrationError(str(e)) from None
+    if clean is None:
+        try:
+            clean = training_images(clean_root)
+        except FileNotFoundError as e:
+            raise CalibrationError(str(e)) from None
     if not clean:
         raise CalibrationError(f"{clean_root}: no clean images found")
     apply, seen = wire_to_apply(wire, clean_root)
@@ -286,24 +315,8 @@ def calibrate_folders(
     data = {"clean_root": str(clean_root), "clean_frames": len(clean)}
     ch_args: tuple = (None, None, None, None)
     if challenges_root is not None:
-        frames = [f for f in read_cure_tsr(challenges_root) if f.name.challenge_type != 0]
-        if not frames:
-            raise CalibrationError(
-                f"{challenges_root}: no challenge frames (expected a CURE-TSR layout with <Challenge>-<level> folders)"
-            )
-        ch_apply, ch_seen = wire_to_apply(wire, challenges_root)
-        if not ch_seen.same_as(seen):
-            raise CalibrationError(
-                f"{challenges_root}: frames seen through {ch_seen.describe()}, but the clean frames through {seen.describe()}"
-            )
-        ch_x = features_of_paths(scorer, [f.path for f in frames], progress=progress, wire=ch_apply)
-        ch_groups = [f"{f.split}/{f.sequence}" if f.split else f.sequence for f in frames]
-        # Frames built from the clean folder carry the clean track as their sequence (manifest): use
-        # the bare track so a clean frame and its challenged copies always share a fold.
-        clean_tracks = {g for _, g in clean}
-        ch_groups = [f.sequence if f.sequence in clean_tracks else g for f, g in zip(frames, ch_groups, strict=False)]
-        ch_args = (ch_x, [f.name.challenge_type for f in frames], [f.name.level for f in frames], ch_groups)
-        data.update({"challenges_root": str(challenges_root), "challenge_frames": len(frames)})
+        ch_args = _challenge_features(scorer, challenges_root, clean, wire, seen, progress)
+        data.update({"challenges_root": str(challenges_root), "challenge_frames": len(ch_args[0])})
     return fit_calibration(
         clean_x,
         [g for _, g in clean],

@@ -7,20 +7,31 @@ import time
 
 from rich.console import Console
 
-from pipelines.broker import BrokerError, check_reachable
+from pipelines.broker import BrokerError, check_reachable, resolve_shared_bootstrap
 from pipelines.config import Config
 from pipelines.console import run_console
 from pipelines.console_state import ConsoleState
 
 
-def _argument_problem(args: argparse.Namespace, bootstrap: str | None) -> str | None:
-    """What is wrong with the command line, in one line, or None."""
-    if not bootstrap:
-        # Starting an embedded broker here would show an empty one: the console only reads.
-        return (
-            "no Kafka to read from: pass --bootstrap-servers HOST:PORT, set kafka.bootstrap_servers "
-            "in the config, or run the console inside `run_monitor.py demo`"
+def _bootstrap(args: argparse.Namespace, cfg: Config, err: Console) -> str | None:
+    """--bootstrap-servers, kafka.bootstrap_servers or the running `run_monitor.py broker`; None after
+    saying so in one line (an embedded broker of its own would show an empty screen: the console only reads)."""
+    if args.bootstrap_servers:
+        cfg.kafka.bootstrap_servers = args.bootstrap_servers
+    try:
+        return resolve_shared_bootstrap(cfg, "console")
+    except BrokerError as e:
+        err.print(
+            f"error: {e}; or run the console inside `run_monitor.py demo`",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
+        return None
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, in one line, or None."""
     if args.duration is not None and args.duration <= 0:
         return "--duration must be positive"
     if (args.width is not None and args.width < 20) or (args.height is not None and args.height < 3):
@@ -48,11 +59,13 @@ def _print_summary(state: ConsoleState, seconds: float) -> None:
 
 
 def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
-    bootstrap = args.bootstrap_servers or cfg.kafka.bootstrap_servers
     err = Console(stderr=True)
-    problem = _argument_problem(args, bootstrap)
+    problem = _argument_problem(args)
     if problem:
         err.print(f"error: {problem}", markup=False, highlight=False)
+        return 2
+    bootstrap = _bootstrap(args, cfg, err)
+    if not bootstrap:
         return 2
     if args.once:  # a script wants a quick, clear failure (a live screen waits for the broker instead)
         try:
@@ -101,7 +114,11 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
         "so it never disturbs the scorers. Ctrl-C (SIGINT) or SIGTERM ends it (exit 0), also as a "
         "background job.",
     )
-    p.add_argument("--bootstrap-servers", metavar="HOST:PORT", help="Kafka to read (default: kafka.bootstrap_servers)")
+    p.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT",
+        help="Kafka to read (default: kafka.bootstrap_servers, else the broker `run_monitor.py broker` runs)",
+    )
     p.add_argument(
         "--once",
         action="store_true",

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.options import add_device_option, add_json_option, add_wire_options, wire_of
+from cli.options import add_device_option, add_json_option, add_subset_args, add_wire_options, select_subset, wire_of
 from cli.options import fail as _err
 from pipelines.config import Config
 
@@ -33,29 +33,6 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _add_subset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--subset",
-        choices=("all", "train", "test"),
-        default="all",
-        help="use all images, or only the train/test side of a track-wise split (default all)",
-    )
-    p.add_argument("--test-fraction", type=float, default=0.3, help="fraction of tracks on the test side (default 0.3)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the track-wise split (default 0)")
-
-
-def _select(items: list[tuple[Path, str]], args: argparse.Namespace) -> list[tuple[Path, str]]:
-    """Keep one side of a deterministic track-wise split; the same options give the same tracks in every command."""
-    if args.subset == "all":
-        return items
-    from monitor.cure_tsr import split_by_track
-
-    group = dict(items)
-    train, test = split_by_track([p for p, _ in items], args.test_fraction, args.split_seed, group=lambda p: group[p])
-    keep = set(train if args.subset == "train" else test)
-    return [(p, g) for p, g in items if p in keep]
-
-
 # --- synth -----------------------------------------------------------------------------------------
 
 
@@ -66,7 +43,7 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     src = Path(args.data)
     if not src.is_dir():
         return _err(f"--data {src}: not a directory of clean images")
-    items = _select(training_images(src), args)
+    items = select_subset(training_images(src), args)
     if not items:
         return _err(f"--data {src}: no images found")
     try:
@@ -106,7 +83,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
     src = Path(args.data)
     if not src.is_dir():
         return _err(f"--data {src}: not a directory")
-    items = _select(training_images(src), args)
+    items = select_subset(training_images(src), args)
     if not items:
         return _err(f"--data {src}: no clean images found")
     t = cfg.train
@@ -289,7 +266,7 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="Real_Test", help="split folder to write (default Real_Test)")
     add_wire_options(p)
-    _add_subset_args(p)
+    add_subset_args(p)
     p.set_defaults(func=cmd_synth)
 
 
@@ -309,7 +286,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/model.pt", help="checkpoint to write (default runs/model.pt)")
     p.add_argument("--epochs", type=int, help="epochs (default: train.epochs in the config, 60)")
     p.add_argument("--seed", type=int, help="seed (default: train.seed in the config)")
-    _add_subset_args(p)
+    add_subset_args(p)
     p.set_defaults(func=cmd_train)
 
 

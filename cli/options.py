@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 JSON_HELP = "write the figures as flat JSON keys"
@@ -55,3 +56,28 @@ def wire_of(args: argparse.Namespace, cfg: Any) -> Any:
     if not 1 <= quality <= 100:
         raise CodecError(f"--jpeg-quality must be 1..100, got {quality}")
     return WireEncoding(encoding, quality if encoding == "jpeg" else 0)
+
+
+def add_subset_args(p: argparse.ArgumentParser) -> None:
+    """--subset, --test-fraction, --split-seed: one side of a track-wise split of an image folder."""
+    p.add_argument(
+        "--subset",
+        choices=("all", "train", "test"),
+        default="all",
+        help="use all images, or only the train/test side of a track-wise split (default all)",
+    )
+    p.add_argument("--test-fraction", type=float, default=0.3, help="fraction of tracks on the test side (default 0.3)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the track-wise split (default 0)")
+
+
+def select_subset(items: list[tuple[Path, str]], args: argparse.Namespace) -> list[tuple[Path, str]]:
+    """Keep one side of a deterministic track-wise split (add_subset_args); the same options give the
+    same tracks in every command (synth, train, calibrate)."""
+    if args.subset == "all":
+        return items
+    from monitor.cure_tsr import split_by_track
+
+    group = dict(items)
+    train, test = split_by_track([p for p, _ in items], args.test_fraction, args.split_seed, group=lambda p: group[p])
+    keep = set(train if args.subset == "train" else test)
+    return [(p, g) for p, g in items if p in keep]

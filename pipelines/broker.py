@@ -16,6 +16,7 @@ Nothing here depends on Tansu's quirks: the same calls run against Apache Kafka.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -423,6 +424,85 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- finding the broker that `run_monitor.py broker` runs ------------------------------------------
+# Separate processes (producers, scorers, console) must meet on one broker. A command that started
+# its own embedded broker would "deliver" every frame into a broker nobody else can see, so `broker`
+# records its address in a per-user state file and the other commands look there.
+
+
+def broker_state_path() -> Path:
+    """Where `broker` records its address: $XDG_RUNTIME_DIR/signwatch/broker.json (per user, gone at
+    logout like the memory broker's records), else ~/.cache/signwatch/broker.json."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "signwatch" if runtime else Path.home() / ".cache" / "signwatch"
+    return base / "broker.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def record_broker(bootstrap: str, pid: int | None = None) -> Path:
+    """Write the state file (atomically: a reader never sees half of it) for the process `pid` (default: us)."""
+    path = broker_state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"bootstrap": bootstrap, "pid": pid or os.getpid()}))
+    tmp.replace(path)
+    return path
+
+
+def forget_broker(pid: int | None = None) -> None:
+    """Remove the state file if it is the one process `pid` (default: us) wrote."""
+    path = broker_state_path()
+    state = _read_state(path)
+    if state is not None and state.get("pid") == (pid or os.getpid()):
+        path.unlink(missing_ok=True)
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(state, dict) and isinstance(state.get("bootstrap"), str) and isinstance(state.get("pid"), int)
+    return state if ok else None
+
+
+def recorded_broker() -> tuple[str, int] | None:
+    """(bootstrap, pid) of the broker `run_monitor.py broker` recorded, if that process is alive."""
+    state = _read_state(broker_state_path())
+    if state is None or not _pid_alive(state["pid"]):
+        return None  # none recorded, or a stale file left by a broker that was killed
+    return state["bootstrap"], state["pid"]
+
+
+def resolve_shared_bootstrap(cfg: Config, what: str) -> str:
+    """The cluster a command that works with other processes uses, set into cfg.kafka.bootstrap_servers:
+    kafka.bootstrap_servers (or --bootstrap-servers), else the running `run_monitor.py broker`.
+
+    Raises BrokerError (one line) when there is neither: a private embedded broker would take the
+    command's records where no other process can see them."""
+    if cfg.kafka.bootstrap_servers:
+        return cfg.kafka.bootstrap_servers
+    found = recorded_broker()
+    if found is None:
+        raise BrokerError(
+            f"{what}: no broker to use: start one with `run_monitor.py broker` (in another terminal) "
+            f"or pass --bootstrap-servers HOST:PORT (or set kafka.bootstrap_servers)"
+        )
+    bootstrap, pid = found
+    log.info("broker: using %s (run_monitor.py broker, pid %d, recorded in %s)", bootstrap, pid, broker_state_path())
+    cfg.kafka.bootstrap_servers = bootstrap
+    return bootstrap
 
 
 class BrokerHandle(NamedTuple):

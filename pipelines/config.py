@@ -188,9 +188,25 @@ def load_config(path: str | Path | None) -> Config:
     p = Path(path)
     data = read_yaml_file(p, "config")
     try:
-        return config_from_dict(data)
+        cfg = config_from_dict(data)
     except ConfigError as e:
         raise ConfigError(f"{p}: {e}") from None
+    return resolve_config_paths(cfg, p.absolute().parent)
+
+
+# The settings that name files. A config file travels with the model and calibration it names, so a
+# relative path means "next to the config", whatever directory the command runs from.
+PATH_SETTINGS = (("consumer", "model"), ("consumer", "calibration"))
+
+
+def resolve_config_paths(cfg: Config, base: Path) -> Config:
+    """Make each relative path setting (PATH_SETTINGS) relative to `base`, the config file's folder."""
+    for section, name in PATH_SETTINGS:
+        value = getattr(getattr(cfg, section), name)
+        if value:
+            resolved = Path(value).expanduser()
+            setattr(getattr(cfg, section), name, str(resolved if resolved.is_absolute() else base / resolved))
+    return cfg
 
 
 def config_to_dict(cfg: Config) -> dict:

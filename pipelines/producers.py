@@ -291,17 +291,50 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def check_roi(roi: ROI, width: int, height: int) -> None:
+    """ValueError (one line naming the ROI and the frame size) unless `roi` lies wholly inside the frame.
+
+    Clipping a partial ROI would silently change what the model sees (the clipped frames of a
+    sign look like another condition), so a wrong ROI is the operator's to fix, not ours to guess."""
+    if roi.x + roi.w > width or roi.y + roi.h > height:
+        where = "lies outside" if roi.x >= width or roi.y >= height else "reaches past"
+        raise ValueError(
+            f"--roi {roi.x},{roi.y},{roi.w},{roi.h} {where} the {width}x{height} frame "
+            f"(it needs x+w <= {width} and y+h <= {height})"
+        )
+
+
 def crop_and_resize(img: np.ndarray, roi: ROI | None, size: tuple[int, int] | None) -> np.ndarray:
     import cv2
 
     if roi is not None:
         h, w = img.shape[:2]
-        if roi.x >= w or roi.y >= h:
-            raise ValueError(f"ROI {roi.x},{roi.y},{roi.w},{roi.h} lies outside the {w}x{h} frame")
-        img = img[roi.y : min(roi.y + roi.h, h), roi.x : min(roi.x + roi.w, w)]
+        check_roi(roi, w, h)
+        img = img[roi.y : roi.y + roi.h, roi.x : roi.x + roi.w]
     if size is not None:
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(img)
+
+
+class VideoInfo(NamedTuple):
+    width: int
+    height: int
+    fps: float  # 0.0 when the file does not say
+
+
+def video_file_info(path: str) -> VideoInfo:
+    """Frame size and frame rate of a video file (ValueError when OpenCV cannot open it)."""
+    import cv2
+
+    cap = _open_capture(path)
+    if cap is None:
+        raise ValueError(f"camera source {path}: OpenCV cannot open this video file")
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = fps if 0.0 < fps < 1000.0 else 0.0  # some containers report NaN or nonsense
+        return VideoInfo(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps)
+    finally:
+        cap.release()
 
 
 def _open_capture(source: str):
@@ -322,7 +355,6 @@ class _CameraReader:
     ) -> None:
         self.source, self.stream, self.roi, self.size, self.min_interval = source, stream, roi, size, min_interval
         self.last_emit = 0.0
-        self.roi_warned = False
         self.read_any = False  # a good frame came from the last capture (resets the reconnect backoff)
 
     def ticks(self, cap, stop: threading.Event) -> Iterator[Tick]:
@@ -336,13 +368,8 @@ class _CameraReader:
             if self.min_interval and now - self.last_emit < self.min_interval:
                 continue
             self.last_emit = now
-            try:
-                frame = crop_and_resize(frame, self.roi, self.size)
-            except ValueError as e:
-                if not self.roi_warned:
-                    log.warning("camera %s: %s; skipping such frames", self.source, e)
-                    self.roi_warned = True
-                continue
+            # A ROI off this camera's frame is the operator's mistake: crop_and_resize's ValueError ends the source.
+            frame = crop_and_resize(frame, self.roi, self.size)
             yield [SourceFrame(self.stream, frame)]
 
 

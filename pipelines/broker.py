@@ -82,6 +82,45 @@ def check_reachable(bootstrap: str, timeout_s: float) -> None:
     )
 
 
+class Reachability:
+    """Whether the cluster takes a TCP connection, probed at most every `every_s`.
+
+    Kafka clients retry a missing broker quietly, so without this an outage looks like an idle
+    system. `probe` returns a line to print when the state changes ("broker unreachable since
+    HH:MM:SS (...)", then "broker reachable again ..."), else None; `line` names an ongoing outage.
+    """
+
+    def __init__(self, bootstrap: str, every_s: float = 1.0, timeout_s: float = 0.5) -> None:
+        self.bootstrap = bootstrap
+        self.every_s = every_s
+        self.timeout_s = timeout_s
+        self.down_since: float | None = None  # wall-clock time of the first failed probe
+        self._next_mono = 0.0
+
+    def probe(self, now_mono: float) -> str | None:
+        if now_mono < self._next_mono:
+            return None
+        self._next_mono = now_mono + self.every_s
+        try:
+            check_reachable(self.bootstrap, self.timeout_s)
+        except BrokerError:
+            if self.down_since is None:
+                self.down_since = time.time()
+                return f"{self.line()} (no TCP connection to {self.bootstrap})"
+            return None
+        if self.down_since is None:
+            return None
+        down, self.down_since = self.down_since, None
+        return f"broker reachable again after {time.time() - down:.1f} s (down since {_clock(down)})"
+
+    def line(self) -> str | None:
+        return None if self.down_since is None else f"broker unreachable since {_clock(self.down_since)}"
+
+
+def _clock(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A loopback port nobody listens on right now (the broker binds it a moment later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

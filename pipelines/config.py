@@ -114,6 +114,10 @@ class ConsumerConfig:
     input_size: int = 28
     # A consumer that takes over a partition rebuilds its alert state from this much score history.
     alert_restore_minutes: float = 30.0
+    # A member without partitions whose group is not stable for this long rejoins as a fresh member
+    # (docs/RELIABILITY.md: a wedged group); after max_rejoins rejoins it exits non-zero.
+    rejoin_after_s: float = 30.0
+    max_rejoins: int = 3
 
     def check(self, c: Checks) -> None:
         c.choice("auto_offset_reset", ("earliest", "latest"))
@@ -127,8 +131,11 @@ class ConsumerConfig:
             "max_pending_mb",
             "max_decoded_mb",
             "input_size",
+            "rejoin_after_s",
         )
-        c.not_negative("max_wait_ms", "metrics_interval_s", "retries", "score_threads", "alert_restore_minutes")
+        c.not_negative(
+            "max_wait_ms", "metrics_interval_s", "retries", "score_threads", "alert_restore_minutes", "max_rejoins"
+        )
         d = self.device
         c.require(
             d in ("auto", "cpu", "cuda", "mps") or (d.startswith("cuda:") and d[5:].isdigit()),

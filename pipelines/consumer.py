@@ -37,14 +37,15 @@ from typing import Any, TextIO
 from kafka import ConsumerRebalanceListener as _ListenerBase
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
+from kafka.structs import MemberState
 
-from pipelines.assignment import Assignment
-from pipelines.broker import BrokerError, ensure_topics
+from pipelines.assignment import Assignment, Membership
+from pipelines.broker import BrokerError, Reachability, ensure_topics
 from pipelines.config import Config
 from pipelines.frame_queue import FrameQueue, Pending
 from pipelines.hook import OnScored, RestoreContext, RestoringHook
 from pipelines.intake import Intake
-from pipelines.kafka_clients import ResilientProducer, consumer_settings
+from pipelines.kafka_clients import ResilientProducer, close_member, consumer_settings
 from pipelines.metrics import MetricsSnapshot, PipelineMetrics, plausible_lag
 from pipelines.publishing import OffsetCommitter, Publisher, PublishFailed
 from pipelines.scoring import BatchScorer, InFlight, ScoredBatch, StageTimes, score_records
@@ -137,6 +138,9 @@ class ScoringConsumer:
         self.committer = OffsetCommitter()
         self.seqs = SequenceWatch()
         self.assignment = Assignment()
+        self.membership = Membership(c.rejoin_after_s, c.max_rejoins, time.monotonic())
+        self.reachability = Reachability(bootstrap)
+        self.data_vanished = 0  # times the broker's data was seen to vanish (streams named in the log)
         self._consumer: KafkaConsumer | None = None
         self._finishing_bytes = 0  # decoded bytes of the batch being published
         self.scored = self.dead_letters = self.batches = 0
@@ -211,7 +215,8 @@ class ScoringConsumer:
                     break
                 self._step(stopping)
                 if self.metrics.due():
-                    self._print(self._with_lag(self.metrics.roll()).line())
+                    outage = self.reachability.line()
+                    self._print(self._with_lag(self.metrics.roll()).line() + (f"; {outage}" if outage else ""))
         finally:
             if self.cpu_split is not None:  # before the pools stop: a thread that ended is not counted
                 self.cpu_used = self.cpu_split.stop()
@@ -320,7 +325,10 @@ class ScoringConsumer:
         """Poll once (briefly while a batch is being scored), admit what came, and decode ahead."""
         timeout_ms = self._poll_timeout_ms()
         t = time.monotonic()
-        polled = self.intake.fetch(self.consumer, timeout_ms, self.assigned)
+        polled = self._fetch(timeout_ms)
+        self._watch_broker(polled is None)
+        self._watch_group()
+        polled = polled or {}
         if self.assignment.check_topics:
             self._recheck_topics()
         if self.assignment.pending_restore():
@@ -328,6 +336,61 @@ class ScoringConsumer:
         self.intake.admit_all(self.consumer, polled, self.assigned)
         self.queue.schedule_decodes(self._decoded_elsewhere())
         self.times.poll += time.monotonic() - t
+
+    def _fetch(self, timeout_ms: int) -> dict | None:
+        """One poll; None when the broker could not be reached (poll raises that while the member
+        joins the group: it must ride the outage out, not die)."""
+        try:
+            return self.intake.fetch(self.consumer, timeout_ms, self.assigned)
+        except KafkaError as e:
+            if not e.retriable:
+                raise
+            log.debug("poll failed (%s: %s); retrying", type(e).__name__, one_line(str(e), 200))
+            self.stop_event.wait(0.2)  # the client's reconnect backoff paces the retries, this the loop
+            return None
+
+    def _watch_broker(self, failed: bool) -> None:
+        """Probe the broker once a second while nothing arrives, and say when it goes away and comes back."""
+        now = time.monotonic()
+        if not failed and now - self.intake.last_record_mono < 1.0 and self.reachability.down_since is None:
+            return
+        changed = self.reachability.probe(now)
+        if changed:
+            (log.warning if self.reachability.down_since else log.info)("score: %s", changed)
+            self._print(f"score [{self.name}]: {changed}")
+
+    def _watch_group(self) -> None:
+        """Rejoin as a fresh member when the group has left us without partitions for too long."""
+        now = time.monotonic()
+        client = self.consumer
+        if self.reachability.down_since is not None:
+            self.membership.note(False, True, now)  # an outage is not a wedge: its time does not count
+            return
+        stable = client.group_metadata().state == MemberState.STABLE
+        self.membership.note(bool(self.assigned), stable, now)
+        if not self.membership.overdue(now) or not client.partitions_for_topic(self.cfg.kafka.frames_topic):
+            return
+        waited = self.membership.waited(now)
+        if self.membership.exhausted:
+            raise BrokerError(
+                f"score [{self.name}]: no partitions of {self.cfg.kafka.frames_topic} for {waited:.0f} s after "
+                f"{self.membership.rejoins} rejoin(s) while the group {self.cfg.consumer.group_id} never settled; "
+                "the broker's group coordinator seems wedged (docs/RELIABILITY.md): restart the broker"
+            )
+        log.warning(
+            "score: no partitions for %.0f s and the group is not stable; rejoining as a fresh member (%d of %d)",
+            waited,
+            self.membership.rejoins + 1,
+            self.membership.max_rejoins,
+        )
+        self._print(f"score [{self.name}]: no partitions for {waited:.0f} s, the group is not stable: rejoining")
+        old, self._consumer = self._consumer, None
+        self.intake.paused = False
+        try:
+            old.close(autocommit=False)
+        except Exception as e:  # a wedged client may fail to close; the new one must start regardless
+            log.warning("closing the wedged consumer failed (%s)", e)
+        self.membership.rejoined(now)
 
     def _poll_timeout_ms(self) -> int:
         q = self.queue
@@ -506,7 +569,7 @@ class ScoringConsumer:
             if self.committer.uncommitted:
                 self.committer.commit(self._consumer, [], self.assigned)
             try:
-                self._consumer.close(autocommit=False)
+                close_member(self._consumer)
             except Exception as e:
                 log.warning("closing the consumer failed (%s)", e)
         self.publisher.close()

@@ -120,6 +120,23 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
     }
 
 
+def close_member(consumer: Any) -> None:
+    """Close a group member without committing; the group's leader closes without a LeaveGroup.
+
+    On the embedded broker (Tansu 0.6.0) a LeaveGroup that arrives while the group is rebalancing
+    removes the member but keeps it as the group's leader, so every later member is told to wait
+    for that departed leader's assignment (SyncGroup error 27) forever: the wedge seen when every
+    member of a group stopped with SIGTERM at once (docs/RELIABILITY.md). A leader that just goes
+    away is evicted after kafka.session_timeout_ms, and eviction does clear the leader. Members
+    that are not the leader still leave at once, so their partitions move without that wait.
+    kafka-python keeps whether this member leads in its coordinator (no public API says so).
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is not None and getattr(coordinator, "_is_leader", False):
+        coordinator.reset_generation()  # no member id: close() then sends no LeaveGroup
+    consumer.close(autocommit=False)
+
+
 # ---- the resilient producer ---------------------------------------------------------------------
 
 

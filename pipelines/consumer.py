@@ -477,6 +477,20 @@ class ScoringConsumer:
         checked again: a broker that forgot them re-creates them with its own partition count."""
         self.on_revoked(lost)
         self.assignment.lose(set(lost))
+        self._data_vanished({tp.partition for tp in lost}, "the group membership was lost")
+
+    def _data_vanished(self, partitions: set[int], why: str) -> None:
+        """Name each stream of these partitions whose later frames may be gone with the broker's data.
+
+        A memory-only broker that restarted lost every record it had acknowledged; frames of a
+        stream that sends again show up as MISSING, but a stream that went silent would not."""
+        lines = self.seqs.vanished(partitions, self.cfg.kafka.partitions)
+        if not lines:
+            return
+        self.data_vanished += 1
+        log.warning("%s: the broker's data may have vanished; %d stream(s) possibly lost frames", why, len(lines))
+        for line in lines:
+            log.warning("possibly lost: %s", line)
 
     def on_assigned(self, assigned: Any) -> None:
         for tp, offset in self.assignment.assign(set(assigned)).items():

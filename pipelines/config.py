@@ -118,6 +118,9 @@ class ConsumerConfig:
     # (docs/RELIABILITY.md: a wedged group); after max_rejoins rejoins it exits non-zero.
     rejoin_after_s: float = 30.0
     max_rejoins: int = 3
+    # An open alert whose stream sent no frame to this member for this long is published as 'stale'
+    # (docs/WIRE.md); 0 never does.
+    stale_alert_after_s: float = 60.0
 
     def check(self, c: Checks) -> None:
         c.choice("auto_offset_reset", ("earliest", "latest"))
@@ -134,7 +137,13 @@ class ConsumerConfig:
             "rejoin_after_s",
         )
         c.not_negative(
-            "max_wait_ms", "metrics_interval_s", "retries", "score_threads", "alert_restore_minutes", "max_rejoins"
+            "max_wait_ms",
+            "metrics_interval_s",
+            "retries",
+            "score_threads",
+            "alert_restore_minutes",
+            "max_rejoins",
+            "stale_alert_after_s",
         )
         d = self.device
         c.require(

@@ -43,9 +43,9 @@ from pipelines.assignment import Assignment, Membership
 from pipelines.broker import BrokerError, Reachability, ensure_topics
 from pipelines.config import Config
 from pipelines.frame_queue import FrameQueue, Pending
-from pipelines.hook import OnScored, RestoreContext, RestoringHook
+from pipelines.hook import OnScored, RestoreContext, RestoringHook, StaleAwareHook
 from pipelines.intake import Intake
-from pipelines.kafka_clients import ResilientProducer, close_member, consumer_settings
+from pipelines.kafka_clients import ResilientProducer, close_member, consumer_settings, partition_of
 from pipelines.metrics import MetricsSnapshot, PipelineMetrics, plausible_lag
 from pipelines.publishing import OffsetCommitter, Publisher, PublishFailed
 from pipelines.scoring import BatchScorer, InFlight, ScoredBatch, StageTimes, score_records
@@ -141,6 +141,9 @@ class ScoringConsumer:
         self.membership = Membership(c.rejoin_after_s, c.max_rejoins, time.monotonic())
         self.reachability = Reachability(bootstrap)
         self.data_vanished = 0  # times the broker's data was seen to vanish (streams named in the log)
+        self.stream_heard: dict[str, float] = {}  # stream -> when its last frame was published (monotonic)
+        self.stale_alerts = 0
+        self._silence_check_mono = 0.0
         self._consumer: KafkaConsumer | None = None
         self._finishing_bytes = 0  # decoded bytes of the batch being published
         self.scored = self.dead_letters = self.batches = 0
@@ -295,6 +298,9 @@ class ScoringConsumer:
 
     def _count(self, records: list[ScoreRecord], bad: list[Pending], published_ns: int) -> None:
         self.scored += len(records)
+        heard = time.monotonic()
+        for r in records:
+            self.stream_heard[r.stream] = heard
         self.dead_letters += len(bad)
         self.batches += 1
         self.last_batch_mono = time.monotonic()
@@ -328,6 +334,7 @@ class ScoringConsumer:
         polled = self._fetch(timeout_ms)
         self._watch_broker(polled is None)
         self._watch_group()
+        self._watch_silence()
         polled = polled or {}
         if self.assignment.check_topics:
             self._recheck_topics()
@@ -391,6 +398,30 @@ class ScoringConsumer:
         except Exception as e:  # a wedged client may fail to close; the new one must start regardless
             log.warning("closing the wedged consumer failed (%s)", e)
         self.membership.rejoined(now)
+
+    def _watch_silence(self) -> None:
+        """Once a second: publish the open alerts of streams silent for consumer.stale_alert_after_s as 'stale'."""
+        after = self.cfg.consumer.stale_alert_after_s
+        now = time.monotonic()
+        if not after or not isinstance(self.on_scored, StaleAwareHook) or now < self._silence_check_mono:
+            return
+        self._silence_check_mono = now + 1.0
+        if self.reachability.down_since is not None:
+            return  # nothing can be published now; the streams' silence is the broker's
+        ours = {tp.partition for tp in self.assigned}
+        n = self.cfg.kafka.partitions
+        silent = [s for s, t in self.stream_heard.items() if now - t > after and partition_of(s, n) in ours]
+        events = list(self.on_scored.stale(silent)) if silent else []
+        if not events:
+            return
+        try:
+            self.publisher.publish([], events, [])
+        except PublishFailed as e:  # the tracker has them as stale; the console's own staleness still shows
+            log.warning("score: %d stale alert event(s) not published (%s)", len(events), e)
+            return
+        self.stale_alerts += len(events)
+        for e in events:
+            log.warning("alert %s on stream %s is stale: no frame for over %.0f s", e.alert_id, e.stream, after)
 
     def _poll_timeout_ms(self) -> int:
         q = self.queue
@@ -512,6 +543,8 @@ class ScoringConsumer:
                 )
         self.intake.paused = False
         self.intake.last_record_mono = time.monotonic()
+        # A stream's silence counts from now: while the partitions were elsewhere it was not ours to hear.
+        self.stream_heard = dict.fromkeys(self.stream_heard, self.intake.last_record_mono)
         log.info("partitions assigned: %s", _tps(assigned))
 
     def _recheck_topics(self) -> None:

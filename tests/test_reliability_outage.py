@@ -100,3 +100,24 @@ def test_a_member_rides_out_broker_outages_while_joining_and_while_assigned(untr
     assert not died, died
     lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("possibly lost: stream ")]
     assert len(lost) == 2 and all("last frame published was seq" in m for m in lost), lost
+
+
+def test_the_console_feed_names_a_broker_outage_and_forgets_it_once_the_broker_is_back():
+    from pipelines.console_feed import KafkaFeed
+
+    with EmbeddedBroker() as broker:
+        cfg = fresh_config(broker.bootstrap)
+        ensure_topics(broker.bootstrap, cfg)
+        feed = KafkaFeed(cfg, broker.bootstrap)
+        try:
+            wait_for(lambda: feed.poll(0.1) == [] and feed.ready and feed.problem is None, 20, "the feed to read")
+            broker.kill()
+            wait_for(
+                lambda: feed.poll(0.1) == [] and (feed.problem or "").startswith("broker unreachable since "),
+                15,
+                "the feed to name the outage",
+            )
+            broker.start()
+            wait_for(lambda: feed.poll(0.1) == [] and feed.problem is None, 30, "the feed to see the broker back")
+        finally:
+            feed.close()

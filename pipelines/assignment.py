@@ -46,7 +46,9 @@ class Assignment:
         # revokes everything first); any other one may have been processed by another member.
         self._restore |= assigned - self._revoked_recently
         self._revoked_recently = set()
-        self.assigned = set(assigned)
+        # Eager rebalancing revoked everything before; cooperative rebalancing hands over only the
+        # partitions added (those kept stay assigned without a callback): a union serves both.
+        self.assigned |= set(assigned)
         rewind, self._rewind_to = self._rewind_to, {}
         self.assignments += 1
         return {tp: off for tp, off in rewind.items() if tp in self.assigned}

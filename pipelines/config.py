@@ -121,9 +121,14 @@ class ConsumerConfig:
     # An open alert whose stream sent no frame to this member for this long is published as 'stale'
     # (docs/WIRE.md); 0 never does.
     stale_alert_after_s: float = 60.0
+    # cooperative-sticky: a rebalance moves only the partitions that change owner, so after a member
+    # dies the others keep scoring theirs (docs/RELIABILITY.md); range: eager rebalancing, every
+    # member stops for the whole rebalance. A group's members must all use the same one.
+    assignor: str = "cooperative-sticky"
 
     def check(self, c: Checks) -> None:
         c.choice("auto_offset_reset", ("earliest", "latest"))
+        c.choice("assignor", ("cooperative-sticky", "range"))
         c.positive(
             "max_batch",
             "decode_workers",

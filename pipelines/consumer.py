@@ -488,16 +488,38 @@ class ScoringConsumer:
         revoked = set(revoked)
         if not revoked:
             return
-        self.assignment.revoke(revoked, list(self.queue) + self.scoring.held())
+        in_flight = self.scoring.held()
+        self.assignment.revoke(revoked, list(self.queue) + in_flight)
         self.scoring.invalidate()  # the batches in flight, if any, belong to the old assignment
-        dropped = self.queue.drop(revoked) + self.scoring.frames()
+        kept = self._reread_kept(in_flight)
+        dropped = self.queue.drop(revoked | kept) + self.scoring.frames()
         self.committer.forget(revoked)
-        self.intake.paused = False
+        self._unpause()
         log.info(
             "partitions revoked: %s%s",
             _tps(revoked),
             f" ({dropped} unscored frames returned to the group)" if dropped else "",
         )
+
+    def _unpause(self) -> None:
+        """Fetch again from every partition we hold: the queue's frames of moved partitions were
+        dropped. Cooperative rebalancing keeps partitions, and those the backpressure paused stay
+        paused in the client until resumed."""
+        if self.intake.paused and self.assigned:
+            self._consumer.resume(*self.assigned)
+        self.intake.paused = False
+
+    def _reread_kept(self, in_flight: list[Pending]) -> set:
+        """Cooperative rebalancing revokes only the partitions that move, but every batch in flight was
+        just invalidated: the partitions we keep read those frames again (their pending frames after
+        them are dropped, or they would come twice). Eager rebalancing keeps none: nothing to do."""
+        firsts: dict = {}
+        for p in in_flight:
+            if p.tp in self.assigned:
+                firsts[p.tp] = min(firsts.get(p.tp, p.record.offset), p.record.offset)
+        for tp, offset in firsts.items():
+            self._consumer.seek(tp, offset)  # no request: it only moves the fetch position
+        return set(firsts)
 
     def on_lost(self, lost: Any) -> None:
         """Membership was lost (e.g. the broker restarted and forgot the group): nothing can be
@@ -541,7 +563,7 @@ class ScoringConsumer:
                     offset,
                     e,
                 )
-        self.intake.paused = False
+        self._unpause()
         self.intake.last_record_mono = time.monotonic()
         # A stream's silence counts from now: while the partitions were elsewhere it was not ours to hear.
         self.stream_heard = dict.fromkeys(self.stream_heard, self.intake.last_record_mono)

@@ -19,12 +19,16 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from kafka import KafkaProducer
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
 from pipelines.config import Config, KafkaConfig
 
 log = logging.getLogger("signwatch.produce")
+
+ASSIGNORS = {"cooperative-sticky": CooperativeStickyAssignor, "range": RangePartitionAssignor}
 
 # Bytes kept free in a request for the dead-letter headers and the record framing.
 DLQ_HEADROOM = 64 * 1024
@@ -117,6 +121,7 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
         # Up to two batches per poll: while a backlog is worked off the pending queue fills up to
         # max_pending_frames, and backpressure (pause) can act.
         "max_poll_records": 2 * c.max_batch,
+        "partition_assignment_strategy": [ASSIGNORS[c.assignor]],
     }
 
 

@@ -121,10 +121,11 @@ class ConsumerConfig:
     # An open alert whose stream sent no frame to this member for this long is published as 'stale'
     # (docs/WIRE.md); 0 never does.
     stale_alert_after_s: float = 60.0
-    # cooperative-sticky: a rebalance moves only the partitions that change owner, so after a member
-    # dies the others keep scoring theirs (docs/RELIABILITY.md); range: eager rebalancing, every
-    # member stops for the whole rebalance. A group's members must all use the same one.
-    assignor: str = "cooperative-sticky"
+    # range: eager rebalancing (every member gives up all its partitions, then gets them back);
+    # cooperative-sticky: only the partitions that change owner move. kafka-python fetches nothing
+    # while a join is pending either way, so the survivor of a member's death paused about as long
+    # with both (docs/RELIABILITY.md §7). A group's members must all use the same one.
+    assignor: str = "range"
 
     def check(self, c: Checks) -> None:
         c.choice("auto_offset_reset", ("earliest", "latest"))

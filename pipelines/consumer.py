@@ -496,9 +496,10 @@ class ScoringConsumer:
         self.committer.forget(revoked)
         self._unpause()
         log.info(
-            "partitions revoked: %s%s",
+            "partitions revoked: %s%s; still holding: %s",
             _tps(revoked),
             f" ({dropped} unscored frames returned to the group)" if dropped else "",
+            _tps(self.assigned),
         )
 
     def _unpause(self) -> None:
@@ -567,7 +568,8 @@ class ScoringConsumer:
         self.intake.last_record_mono = time.monotonic()
         # A stream's silence counts from now: while the partitions were elsewhere it was not ours to hear.
         self.stream_heard = dict.fromkeys(self.stream_heard, self.intake.last_record_mono)
-        log.info("partitions assigned: %s", _tps(assigned))
+        # Every partition held (cooperative rebalancing hands over only the added ones): readers parse this line.
+        log.info("partitions assigned: %s", _tps(self.assigned))
 
     def _recheck_topics(self) -> None:
         self.assignment.check_topics = False

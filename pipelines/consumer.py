@@ -144,6 +144,7 @@ class ScoringConsumer:
         self.stream_heard: dict[str, float] = {}  # stream -> when its last frame was published (monotonic)
         self.stale_alerts = 0
         self._silence_check_mono = 0.0
+        self._closing = False
         self._consumer: KafkaConsumer | None = None
         self._finishing_bytes = 0  # decoded bytes of the batch being published
         self.scored = self.dead_letters = self.batches = 0
@@ -538,6 +539,8 @@ class ScoringConsumer:
 
         A memory-only broker that restarted lost every record it had acknowledged; frames of a
         stream that sends again show up as MISSING, but a stream that went silent would not."""
+        if self._closing:
+            return  # closing gives the partitions up as lost (the leader leaves no LeaveGroup): nothing vanished
         lines = self.seqs.vanished(partitions, self.cfg.kafka.partitions)
         if not lines:
             return
@@ -639,6 +642,7 @@ class ScoringConsumer:
         if self._consumer is not None:
             if self.committer.uncommitted:
                 self.committer.commit(self._consumer, [], self.assigned)
+            self._closing = True
             try:
                 close_member(self._consumer)
             except Exception as e:

@@ -134,6 +134,10 @@ class CalibratedHook:
             alerts.extend(self.tracker.observe(frame_decision(rec)))
         return alerts
 
+    def stale(self, silent: list[str]) -> list[AlertEvent]:
+        """'stale' events for the open alerts of these silent streams (hook.StaleAwareHook)."""
+        return self.tracker.stale(silent)
+
 
 def read_partitions(
     cfg,
@@ -239,6 +243,9 @@ class AlertingHook:
                 continue
             out.append(a)
         return out
+
+    def stale(self, silent: list[str]) -> list:
+        return self.inner.stale(silent)
 
     # -- restore ------------------------------------------------------------------------------------
 

@@ -36,6 +36,15 @@ class RestoreContext:
 
 
 @runtime_checkable
+class StaleAwareHook(Protocol):
+    """A hook with open alerts to report as 'stale' when their streams go silent (consumer.stale_alert_after_s)."""
+
+    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]: ...
+
+    def stale(self, silent: list[str]) -> Sequence[AlertEvent]: ...
+
+
+@runtime_checkable
 class RestoringHook(Protocol):
     def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]: ...
 

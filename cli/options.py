@@ -8,6 +8,7 @@ default None and say so in their help).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 JSON_HELP = "write the figures as flat JSON keys"
@@ -29,3 +30,12 @@ def fail(msg: str, code: int = 2) -> int:
     """Print the one-line error a command ends with (to stderr) and return its exit status."""
     print(f"error: {msg}", file=sys.stderr)
     return code
+
+
+def write_json(path: str | None, figures: dict) -> None:
+    """--json PATH: the figures as flat keys (nothing when no path was given)."""
+    if path:
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

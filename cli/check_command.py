@@ -5,6 +5,10 @@ minutes), takes each score record's ground truth (docs/WIRE.md: a replayed frame
 level travel in its score record), judges episodes with calibration/episodes.py and prints, per
 condition and level, the episodes met (one alert, named right, within MAX_DELAY frames), their
 delay, false alerts per clear frame and the alerts stuck open over clear frames.
+
+A stream's frames are told apart by seq: two replays into the same topics under the same stream
+ids are judged as one (use --since, fresh topics or another --prefix). Alerts are always read
+from the beginning (an alert raised before --since may still be open).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 Each area registers its own subcommands (package cli/): cli.model_commands (synth, train, evaluate,
 bench scorer), cli.stream_commands (broker, produce, score, demo, bench pipeline/soak),
-cli.calibration_commands (calibrate), cli.console_command (console).
+cli.calibration_commands (calibrate), cli.console_command (console), cli.check_command (check).
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ import argparse
 import importlib
 import sys
 
-_AREAS = ("cli.model_commands", "cli.stream_commands", "cli.calibration_commands", "cli.console_command")
+_AREAS = (
+    "cli.model_commands",
+    "cli.stream_commands",
+    "cli.calibration_commands",
+    "cli.console_command",
+    "cli.check_command",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

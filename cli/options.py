@@ -8,6 +8,7 @@ default None and say so in their help).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,10 @@ def select_subset(items: list[tuple[Path, str]], args: argparse.Namespace) -> li
     train, test = split_by_track([p for p, _ in items], args.test_fraction, args.split_seed, group=lambda p: group[p])
     keep = set(train if args.subset == "train" else test)
     return [(p, g) for p, g in items if p in keep]
+
+
+def write_json(path: str | None, figures: dict) -> None:
+    """--json PATH: the figures as flat keys (nothing when no path was given)."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

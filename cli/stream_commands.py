@@ -239,7 +239,7 @@ def _camera_source(args: argparse.Namespace, cfg: Config, stop: threading.Event)
 
 def _recorded_source(args: argparse.Namespace, cfg: Config) -> tuple[Iterator, str, float]:
     """`produce replay` and `produce folder`: recorded sequences dealt to --streams streams."""
-    from pipelines.producers import cure_sequences, folder_sequences, replay_ticks
+    from pipelines.producers import cure_gaps, cure_sequences, folder_sequences, replay_ticks
 
     root = Path(args.root)
     if not root.is_dir():
@@ -255,7 +255,8 @@ def _recorded_source(args: argparse.Namespace, cfg: Config) -> tuple[Iterator, s
         seqs = folder_sequences(root, _folder_truth(args))
         if not seqs:
             raise ValueError(f"{root}: no images found")
-    ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop)
+    gaps = cure_gaps(root, seqs, args.gap) if args.source_kind == "replay" else None
+    ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop, gaps=gaps)
     return ticks, args.source_kind, cfg.producer.fps if args.fps is None else args.fps
 
 
@@ -443,6 +444,14 @@ def _register_produce(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--challenges", metavar="A,B", help="challenge types to keep, names or codes (e.g. none,rain,5)")
     rep.add_argument("--levels", metavar="1,3", help="challenge levels to keep (0 = challenge-free)")
     rep.add_argument("--signs", metavar="A,B", help="sign types to keep, names or codes (e.g. stop,yield)")
+    rep.add_argument(
+        "--gap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="play N clean frames (the ChallengeFree frames of the same sequence, ground truth none/0) "
+        "between consecutive sequences of a stream, so episodes are separated by clear frames (default 0)",
+    )
     _replay_stream_args(rep, prefix="replay")
     _produce_common(rep)
     fol = kinds.add_parser(

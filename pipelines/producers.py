@@ -196,6 +196,33 @@ def cure_sequences(
     return out
 
 
+def cure_gaps(root: str | Path, sequences: Sequence[FrameSequence], frames: int) -> dict[str, FrameSequence]:
+    """Sequence name -> `frames` clean frames to play before it: the ChallengeFree frames of the same
+    split, sign and sequence (CURE-TSR gives them the same index in every challenge folder), from
+    the start and again from the start when fewer, each with ground truth challenge none, level 0
+    (docs/WIRE.md). ValueError naming the first sequence that has none."""
+    if frames < 0:
+        raise ValueError(f"--gap must be >= 0, got {frames}")
+    if frames == 0:
+        return {}
+    by_seq: dict[tuple[str, int, str], list] = defaultdict(list)
+    for f in read_cure_tsr(root, challenge_types=[0]):  # in index order within a sequence
+        by_seq[(f.split, f.name.sign_type, f.sequence)].append(f)
+    out = {}
+    for s in sequences:
+        split, _, sign, sequence = s.name.split("/", 3)  # group_sequences' key: split/folder/sign/sequence
+        found = by_seq.get((split, int(sign), sequence))
+        if not found:
+            raise ValueError(
+                f"--gap: sequence {s.name} has no ChallengeFree frames under {root} to play between sequences"
+            )
+        picked = [found[i % len(found)] for i in range(frames)]
+        key = f"{split}/{picked[0].folder}/{sign}/{sequence}"
+        truths = [GroundTruth(CHALLENGE_NAMES[0], 0, f.name.sign_name, key) for f in picked]
+        out[s.name] = FrameSequence(f"gap:{key}", [f.path for f in picked], truths)
+    return out
+
+
 def folder_sequences(root: str | Path, truth: tuple[str, int] | None = None) -> list[FrameSequence]:
     """Every image under root, sorted, grouped into tracks ('<track>_<frame>' names) or folders.
 
@@ -220,11 +247,14 @@ def replay_ticks(
     prefix: str = "replay",
     loop: bool = False,
     limit: int | None = None,
+    gaps: dict[str, FrameSequence] | None = None,
 ) -> Iterator[Tick]:
     """Deal the sequences to `streams` parallel streams (round robin) and play them side by side.
 
     Each tick holds the next frame of every stream that still has one; a stream plays its sequences
     one after the other (and again from the start with loop=True). `limit` caps the total frames.
+    `gaps` (cure_gaps): sequence name -> frames played before it when it follows another sequence
+    of its stream, so consecutive episodes are separated by clear frames.
     """
     if streams < 1:
         raise ValueError(f"streams must be >= 1, got {streams}")
@@ -234,8 +264,13 @@ def replay_ticks(
     plans = [list(sequences[i::streams]) for i in range(streams)]
 
     def frames_of(plan: list[FrameSequence]) -> Iterator[tuple[Path, GroundTruth | None]]:
+        first = True
         while True:
             for s in plan:
+                gap = (gaps or {}).get(s.name)
+                if gap is not None and not first:
+                    yield from zip(gap.paths, gap.truths, strict=False)
+                first = False
                 yield from zip(s.paths, s.truths, strict=False)
             if not loop or not plan:
                 return

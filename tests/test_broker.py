@@ -134,19 +134,23 @@ def _wait_running(proc: subprocess.Popen, timeout_s: float = 30) -> str:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_broker_command_killed_with_sigkill_takes_its_broker_along_and_a_second_one_refuses_the_port():
+def test_broker_command_killed_with_sigkill_takes_its_broker_along_and_a_second_one_refuses_the_port(tmp_path):
     port = free_port()
     first = _start_broker_command(port)
     try:
         _wait_running(first)
         assert len(_servers_on(port)) == 1
-        # The same port again while it runs: one line, exit 1, and no claim that it is running.
+        # The same port again while it runs, from a process that does not see the first one's record
+        # (another user's runtime dir): the port check itself says no, one line, exit 1, and no claim
+        # that it is running. (With the record in sight, `broker` refuses earlier: test_operators.)
+        elsewhere = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
         second = subprocess.run(
             [sys.executable, str(ROOT / "run_monitor.py"), "broker", "--port", str(port)],
             cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=60,
+            env=elsewhere,
         )
         assert second.returncode == 1
         assert f"port 127.0.0.1:{port} is in use" in second.stderr

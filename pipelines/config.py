@@ -16,6 +16,8 @@ from pathlib import Path
 from calibration.settings import AlertConfig, CalibrationConfig
 from monitor.settings import Checks, ConfigError, TrainConfig, build_section, read_yaml_file
 
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
 
 @dataclass
 class KafkaConfig:
@@ -40,6 +42,19 @@ class KafkaConfig:
     reconnect_backoff_max_ms: int = 1000
     # How long a command may take to reach a configured cluster before it gives up with one line.
     connect_timeout_s: float = 5.0
+    # Secured clusters (security_protocol SASL_PLAINTEXT, SASL_SSL or SSL). Secrets never live in this
+    # file: a password is read from the environment variable or the file named here, when a client is
+    # made (pipelines.kafka_clients.security_kwargs), and is never printed or logged.
+    sasl_mechanism: str | None = None  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None  # name of the environment variable holding the password
+    sasl_password_file: str | None = None  # or a file whose first line is the password
+    ssl_cafile: str | None = None  # CA bundle that signed the brokers' certificates (null: the system's)
+    ssl_certfile: str | None = None  # client certificate (PEM), for clusters that authenticate clients by TLS
+    ssl_keyfile: str | None = None  # its private key (PEM)
+    ssl_key_password_env: str | None = None  # the key's passphrase, if it has one: from the environment
+    ssl_key_password_file: str | None = None  # ... or from a file
+    ssl_check_hostname: bool = True  # the broker's certificate must name the host connected to
 
     def check(self, c: Checks) -> None:
         c.choice("security_protocol", ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
@@ -55,10 +70,35 @@ class KafkaConfig:
         )
         c.not_negative("fetch_max_wait_ms", "embedded_port", "reconnect_backoff_max_ms")
         c.require(self.session_timeout_ms >= 6000, "session_timeout_ms", ">= 6000 (Apache Kafka's minimum)")
+        self._check_security(c)
         c.require(
             self.heartbeat_interval_ms < self.session_timeout_ms,
             "heartbeat_interval_ms",
             f"below kafka.session_timeout_ms ({self.session_timeout_ms})",
+        )
+
+    def _check_security(self, c: Checks) -> None:
+        sasl = self.security_protocol.startswith("SASL_")
+        c.require(
+            not sasl or self.sasl_mechanism in SASL_MECHANISMS,
+            "sasl_mechanism",
+            f"one of {', '.join(SASL_MECHANISMS)} with security_protocol {self.security_protocol}",
+        )
+        c.require(not sasl or bool(self.sasl_username), "sasl_username", f"set with {self.security_protocol}")
+        c.require(
+            not sasl or (self.sasl_password_env is None) != (self.sasl_password_file is None),
+            "sasl_password_env",
+            "set, or sasl_password_file, but not both (the password itself never goes in the config)",
+        )
+        c.require(
+            (self.ssl_certfile is None) == (self.ssl_keyfile is None),
+            "ssl_keyfile",
+            "set together with ssl_certfile (a client certificate needs its key)",
+        )
+        c.require(
+            self.ssl_key_password_env is None or self.ssl_key_password_file is None,
+            "ssl_key_password_env",
+            "set without ssl_key_password_file (one source for the key's passphrase)",
         )
 
 

@@ -20,6 +20,7 @@ from pipelines.broker import Reachability
 from pipelines.config import Config
 from pipelines.console_format import fmt_clock
 from pipelines.console_state import ConsoleState, ExampleFrame, OpenAlertView
+from pipelines.kafka_clients import client_kwargs
 from pipelines.wire import (
     HEADER_SEQ,
     WireError,
@@ -112,9 +113,7 @@ class KafkaFeed:
             # Small fetch waits keep the screen live (docs/DESIGN.md §4: fetch_max_wait_ms sets latency on
             # Tansu); dead letters carry whole frames, so fetches must allow the largest one.
             self.consumer = KafkaConsumer(
-                bootstrap_servers=self.bootstrap,
-                client_id=f"{k.client_id}-console",
-                security_protocol=k.security_protocol,
+                **{**client_kwargs(k, self.bootstrap), "client_id": f"{k.client_id}-console"},
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -344,9 +343,7 @@ def _fetch(cfg: Config, bootstrap: str, alerts: list[OpenAlertView], timeout_s: 
     deadline = time.monotonic() + timeout_s
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            client_id=f"{k.client_id}-console-examples",
-            security_protocol=k.security_protocol,
+            **{**client_kwargs(k, bootstrap), "client_id": f"{k.client_id}-console-examples"},
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from kafka import KafkaProducer
@@ -24,6 +26,7 @@ from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
+from monitor.settings import ConfigError
 from pipelines.config import Config, KafkaConfig
 
 log = logging.getLogger("signwatch.produce")
@@ -62,14 +65,65 @@ def partition_of(key: str | bytes, partitions: int) -> int:
 
 
 def client_kwargs(kcfg: KafkaConfig, bootstrap: str) -> dict[str, Any]:
-    """Settings every Kafka client of ours shares."""
+    """Settings every Kafka client of ours shares (the secured cluster's too: security_kwargs)."""
     return {
         "bootstrap_servers": bootstrap,
         "client_id": kcfg.client_id,
-        "security_protocol": kcfg.security_protocol,
         # The library backs off reconnects up to 30 s; after a broker restart we want it back in about a second.
         "reconnect_backoff_max_ms": kcfg.reconnect_backoff_max_ms,
+        **security_kwargs(kcfg),
     }
+
+
+class SecretError(ConfigError):
+    """A secret named in the config cannot be read; the message names where it was looked for, never its value."""
+
+
+def _secret(env: str | None, path: str | None, what: str) -> str | None:
+    """The secret from the environment variable `env` or the first line of the file `path` (one of them)."""
+    if env is not None:
+        value = os.environ.get(env)
+        if not value:
+            raise SecretError(f"{what}: environment variable {env} is not set (the config names it)")
+        return value
+    if path is not None:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as e:
+            raise SecretError(f"{what}: file {path}: cannot be read ({e.strerror or type(e).__name__})") from None
+        if not lines or not lines[0]:
+            raise SecretError(f"{what}: file {path} is empty")
+        return lines[0]
+    return None
+
+
+def _readable(path: str | None, what: str) -> str | None:
+    if path is not None and not Path(path).is_file():
+        raise SecretError(f"{what}: file {path}: not found")
+    return path
+
+
+def security_kwargs(kcfg: KafkaConfig) -> dict[str, Any]:
+    """kafka-python's security settings for kafka.security_protocol: SASL (PLAIN, SCRAM) and TLS.
+
+    Secrets are read here, when a client is made, from the environment or the files the config names;
+    the dict goes to the client only (never logged). Raises SecretError (one line) when one is missing."""
+    out: dict[str, Any] = {"security_protocol": kcfg.security_protocol}
+    if kcfg.security_protocol.startswith("SASL_"):
+        out.update(
+            sasl_mechanism=kcfg.sasl_mechanism,
+            sasl_plain_username=kcfg.sasl_username,
+            sasl_plain_password=_secret(kcfg.sasl_password_env, kcfg.sasl_password_file, "kafka SASL password"),
+        )
+    if kcfg.security_protocol in ("SSL", "SASL_SSL"):
+        out.update(
+            ssl_check_hostname=kcfg.ssl_check_hostname,
+            ssl_cafile=_readable(kcfg.ssl_cafile, "kafka.ssl_cafile"),
+            ssl_certfile=_readable(kcfg.ssl_certfile, "kafka.ssl_certfile"),
+            ssl_keyfile=_readable(kcfg.ssl_keyfile, "kafka.ssl_keyfile"),
+            ssl_password=_secret(kcfg.ssl_key_password_env, kcfg.ssl_key_password_file, "kafka TLS key passphrase"),
+        )
+    return out
 
 
 def producer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:

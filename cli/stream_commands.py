@@ -274,7 +274,8 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
 
         try:  # refuses, in one line, a calibration made for another model
             # The alert state follows partitions between members (rebuilt from the scores topic).
-            hook = AlertingHook(Detector(scorer, load_calibration(c.calibration, model_id=scorer.model_id)), cfg.alerts)
+            detector = Detector(scorer, load_calibration(c.calibration, model_id=scorer.model_id))
+            hook = AlertingHook(detector, cfg.alerts, cfg.baseline)
         except (OSError, ValueError) as e:
             return _err(str(e))
     stop = threading.Event()

@@ -313,6 +313,7 @@ def alert_to_dict(alert: AlertEvent) -> dict[str, Any]:
         "example": None
         if ex is None
         else {"topic": ex.topic, "partition": ex.partition, "offset": ex.offset, "seq": ex.seq},
+        "message": alert.message,
     }
 
 
@@ -339,6 +340,7 @@ def alert_from_dict(d: Any) -> AlertEvent:
             example=None
             if ex is None
             else AlertExample(ex["topic"], int(ex["partition"]), int(ex["offset"]), int(ex["seq"])),
+            message=d.get("message"),  # records written before the atypical state have none
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise WireError(f"alert record is missing or has a malformed field ({type(e).__name__}: {e})") from None

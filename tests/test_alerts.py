@@ -62,7 +62,9 @@ def test_onset_raise_and_clear():
         "anomaly_mean",
         "anomaly_max",
         "example",
+        "message",  # set on atypical / typical events only (pipelines.alerting)
     }
+    assert raised.message is None
 
 
 def test_isolated_frames_never_raise():
@@ -396,3 +398,13 @@ def test_tracker_matches_a_reference_raise_and_clear_rule(k, n, clear_k, clear_n
         assert got == want, f"trial {trial}: {''.join('1' if b else '0' for b, _ in frames)}"
         raised += sum(r[0] == "raised" for r in want)
     assert raised >= 25  # the patterns do raise and clear, many times
+
+
+def test_change_onset_raises_at_once_with_its_onset():
+    # A per-stream change detector (calibration.baseline via pipelines.alerting) saw a change begin
+    # 3 frames back: one anomalous frame raises, and the alert starts where the change began.
+    t = AlertTracker(AlertConfig(k=2, n=3))
+    for seq in range(10):
+        assert t.observe(FrameDecision("cam", seq, False, "clean", 0.9, 1.0, seq)) == []
+    out = t.observe(FrameDecision("cam", 10, True, "shadow", 0.8, 1.5, 10, onset_seq=7))
+    assert [(e.state, e.alert_id, e.condition, e.frames) for e in out] == [("raised", "cam:7", "shadow", 4)]

@@ -12,7 +12,13 @@ import argparse
 import importlib
 import sys
 
-_AREAS = ("cli.model_commands", "cli.stream_commands", "cli.calibration_commands", "cli.console_command")
+_AREAS = (
+    "cli.model_commands",
+    "cli.stream_commands",
+    "cli.calibration_commands",
+    "cli.console_command",
+    "cli.baseline_command",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,8 @@ from monitor.scorer import ScoreResult
 from pipelines.hook import RestoreContext
 from pipelines.kafka_clients import KeyedRecord, client_kwargs, partition_of
 from pipelines.wire import (
+    CONTROL_RESET_BASELINE,
+    ControlRecord,
     ScoreRecord,
     WireError,
     decode_alert,
@@ -129,6 +131,12 @@ class CalibratedHook:
                 d = self._with_baseline(rec, d, x[i], str(names[i]), alerts)
             alerts.extend(self.tracker.observe(d))
         return alerts
+
+    def control(self, record: ControlRecord, received_ns: int = 0) -> list[AlertEvent]:
+        """A control record from the frames topic, in its stream's order (pipelines.consumer)."""
+        if record.kind == CONTROL_RESET_BASELINE:
+            return self.reset_baseline(record.stream, received_ns)
+        return []
 
     def reset_baseline(self, stream: str, capture_ns: int = 0) -> list[AlertEvent]:
         """The operator's reset of one stream's baseline (a control record, docs/WIRE.md): its normal
@@ -289,6 +297,9 @@ class AlertingHook:
         self.restored_streams = 0
         self.suppressed = 0  # alert events not published again
         self.reconciled = 0  # alert events published at restore (the dead member never got them out)
+
+    def control(self, record: ControlRecord, received_ns: int = 0) -> list[AlertEvent]:
+        return self.inner.control(record, received_ns)
 
     def __call__(self, records: list) -> list:
         alerts = self.inner(records)

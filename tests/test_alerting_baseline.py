@@ -160,3 +160,69 @@ def test_baseline_section_is_checked():
             config_from_dict({"baseline": bad})
     with pytest.raises(ConfigError, match="unknown setting baseline.nope"):
         config_from_dict({"baseline": {"nope": 1}})
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_reset_control_record_through_the_broker(setup, kafka_cfg, tmp_path):
+    """`run_monitor.py reset-baseline` (another process) writes a control record between a stream's
+    frames; the consumer applies it there: never scored, the atypical state ends with 'typical'."""
+    import subprocess
+    import sys
+    import threading
+
+    from kafka import KafkaProducer
+
+    from pipelines.alerting import AlertingHook
+    from pipelines.consumer import ScoringConsumer
+    from pipelines.wire import FrameMeta, decode_score, encode_frame, frame_headers, frame_key
+    from tests.conftest import read_topic, write_config
+
+    scorer, cal, sign = setup
+    k = kafka_cfg.kafka
+    frames = camera(sign, 70, 1, lambda im, i: (im // 6).astype(np.uint8))
+    producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers)
+
+    def send(lo: int, hi: int) -> None:
+        for seq in range(lo, hi):
+            meta = FrameMeta("cam-dark", seq, 1_000_000_000 + seq * 33_000_000, "test")
+            producer.send(
+                k.frames_topic, encode_frame(frames[seq]), key=frame_key("cam-dark"), headers=frame_headers(meta)
+            )
+        producer.flush()
+
+    send(0, 60)
+    root = Path(__file__).resolve().parents[1]
+    cfg_path = write_config(kafka_cfg, tmp_path / "cfg.yaml")
+    cmd = [sys.executable, str(root / "run_monitor.py"), "--config", str(cfg_path), "reset-baseline", "cam-dark"]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "baseline reset of stream cam-dark sent" in done.stdout, done.stderr
+    send(60, 70)
+    producer.close()
+
+    hook = AlertingHook(Detector(scorer, cal), AlertConfig(), BASE)
+    consumer = ScoringConsumer(kafka_cfg, k.bootstrap_servers, scorer, on_scored=hook, name="reset", out=sys.stderr)
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    try:
+        alerts = read_topic(k.bootstrap_servers, k.alerts_topic, 2, timeout_s=60)
+        scores = read_topic(k.bootstrap_servers, k.scores_topic, 70, timeout_s=30)
+    finally:
+        consumer.stop()
+        thread.join(30)
+    events = [decode_alert(r.value) for r in alerts]
+    assert [e.state for e in events] == ["atypical", "typical"], events
+    assert events[0].onset_seq == 39 and events[1].message == "baseline reset by the operator"
+    assert sorted(decode_score(r.value).seq for r in scores) == list(range(70))  # the control was not scored
+    assert not hook.inner.bank.streams["cam-dark"].warm  # learning again: 10 frames since the reset
+
+
+def test_control_records_are_checked():
+    from pipelines.wire import HeaderError, control_headers, parse_control
+
+    assert parse_control(control_headers("cam-1")).stream == "cam-1"
+    assert parse_control([("stream", b"cam-1")]) is None  # a frame's headers: not a control
+    with pytest.raises(HeaderError, match="header 'control' is 'reboot', expected one of reset-baseline"):
+        parse_control([("control", b"reboot"), ("stream", b"cam-1")])
+    with pytest.raises(HeaderError, match="missing header 'stream'"):
+        parse_control([("control", b"reset-baseline")])

@@ -61,17 +61,23 @@ from pipelines.wire import (
 log = logging.getLogger("signwatch.alerting")
 
 
+# The condition of a frame whose fleet verdict the stream's baseline held back (an atypical view):
+# for the alert machine it is no anomaly and no evidence (CalibratedHook; docs/WIRE.md).
+HELD = "atypical"
+
+
 def frame_decision(rec: ScoreRecord) -> FrameDecision:
     """A calibrated score record (annotated by the hook, or read back from the scores topic) as the
     alert state machine sees it."""
     o = rec.origin
+    held = rec.condition == HELD
     return FrameDecision(
         rec.stream,
         int(rec.seq),
         bool(rec.is_anomalous),
         rec.condition or "unknown",
         float(rec.confidence or 0.0),
-        float(rec.anomaly or 0.0),
+        0.0 if held else float(rec.anomaly or 0.0),
         int(rec.capture_ns),
         Origin(o.topic, o.partition, o.offset),
     )
@@ -164,13 +170,12 @@ class CalibratedHook:
         v = self.bank.update(rec.stream, x, d.value, d.is_anomalous)
         alerts.extend(self._atypical_events(rec, v))
         if v.hold_fleet:
-            # The fleet's verdict on this stream is its view, not a condition: no vote, and the
-            # stream's own surprise (nats, the same scale; 0 while warming) stands in for the
-            # fleet's as evidence, so an alert the baseline raised can also clear.
-            own = v.change if v.change == v.change else 0.0
-            d = d._replace(is_anomalous=False, condition="clean", value=min(d.value, own))
+            # The fleet's verdict on this stream is its view, not a condition: no vote, no evidence
+            # (and an alert the baseline raised can clear). The score record says so, so a restore
+            # from the scores topic replays the same decision (frame_decision).
+            d = d._replace(is_anomalous=False, condition=HELD, value=0.0)
         if v.changed:
-            named = d.condition if d.condition not in ("clean", "unknown") else name
+            named = d.condition if d.condition not in ("clean", "unknown", HELD) else name
             d = d._replace(is_anomalous=True, condition=named, onset_seq=d.seq - v.onset_lag if v.onset else None)
         rec.is_anomalous, rec.condition = d.is_anomalous, d.condition
         return d

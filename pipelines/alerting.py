@@ -152,6 +152,14 @@ class CalibratedHook:
         self.bank.reset(stream)
         return self._end_atypical(stream, capture_ns, "baseline reset by the operator")
 
+    def forget(self, stream: str) -> None:
+        """Drop a stream's state (another consumer now scores it); its baseline is learned again if it comes back."""
+        self.tracker.forget(stream)
+        self._atypical.pop(stream, None)
+        self._last_seq.pop(stream, None)
+        if self.bank is not None:
+            self.bank.streams.pop(stream, None)
+
     def _classifier_names(self, x: np.ndarray) -> np.ndarray:
         """The classifier's name for every frame, also those the fleet calls clean (a change
         against a stream's own normal is named by what it looks like)."""
@@ -356,7 +364,7 @@ class AlertingHook:
         """Drop the state of the streams of `parts`: it is rebuilt from the topics."""
         for stream in self.tracker.stream_ids():
             if partition_of(stream, partitions) in parts:
-                self.tracker.forget(stream)
+                self.inner.forget(stream)
 
     def _replay_stream(self, ds: list[FrameDecision], published: list[AlertEvent], stream: str) -> list[AlertEvent]:
         """Replay one stream's decisions; returns the raise/clear events missing from the alerts topic."""

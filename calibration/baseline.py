@@ -14,7 +14,7 @@ camera whose frames jitter by a few hundredths.
 
 The stream's own normal (learned only from frames the baseline judges clean; during a warm-up,
 frames the fleet model calls suspect, anomaly above `warmup_skip_above`, are not learned unless
-the stream looks atypical so far):
+the stream looks atypical so far, and then only those within `warmup_skip_above` of its median):
 - location m: running mean of u, equal weights during the warm-up (alpha_t = 1/t), then an
   exponentially weighted mean with alpha = 1/memory;
 - covariance S: the matching exponentially weighted covariance (West's recursion
@@ -170,6 +170,7 @@ class StreamBaseline:
         if self.n < c.warmup:  # warm-up: learn the stream's clean frames, no change verdicts
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
             if self._warmup_skips(fa):
+                self.warm_skipped += 1
                 return self._verdict(0.0, False, 0, False, False, False)
             self._learn(u)
             if self.n == c.warmup:
@@ -231,6 +232,7 @@ class StreamBaseline:
             "atypical": self.atypical,
             "recent_fleet": list(self.recent_fleet),
             "warm_fleet_anomalous": self.warm_fleet_anomalous,
+            "warm_skipped": self.warm_skipped,
         }
 
     @classmethod
@@ -245,6 +247,7 @@ class StreamBaseline:
         b.first, b.atypical = bool(d["first"]), bool(d["atypical"])
         b.recent_fleet.extend(float(v) for v in d["recent_fleet"])
         b.warm_fleet_anomalous = int(d["warm_fleet_anomalous"])
+        b.warm_skipped = int(d.get("warm_skipped", 0))  # exports from before warm-up skipping have none
         return b
 
     # -- internals -----------------------------------------------------------------------------
@@ -252,6 +255,7 @@ class StreamBaseline:
     def _relearn(self) -> None:
         """Forget the normal and the change state (a new warm-up); keeps the atypical state."""
         self.n = 0
+        self.warm_skipped = 0  # suspect frames this warm-up did not learn
         self.m = np.zeros(self.dim)
         self.S = np.zeros((self.dim, self.dim))
         self._L_inv: np.ndarray | None = None
@@ -300,7 +304,14 @@ class StreamBaseline:
         atypical (then its suspect frames are its normal): an episode in a stream's first frames
         must not become its normal, nor hide the same condition's later onsets."""
         skip = self.cfg.warmup_skip_above
-        return skip > 0 and fleet_anomaly > skip and not (self.atypical or self._pending())
+        # At most `warmup` frames are skipped: a warm-up ends within 2 x warmup frames.
+        if skip <= 0 or fleet_anomaly <= skip or self.warm_skipped >= self.cfg.warmup:
+            return False
+        if not (self.atypical or self._pending()):
+            return True
+        # An atypical view: its frames are suspect to the fleet, but a frame that far above its
+        # own median is an episode on top of that view, not the view.
+        return fleet_anomaly > float(np.median(np.array(self.recent_fleet))) + skip
 
     def _pending(self) -> bool:
         """In the first warm-up, the frames so far look off the fleet's normal."""

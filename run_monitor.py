@@ -18,6 +18,7 @@ _AREAS = (
     "cli.calibration_commands",
     "cli.console_command",
     "cli.check_command",
+    "cli.baseline_command",
 )
 
 

@@ -61,6 +61,9 @@ class FrameDecision(NamedTuple):
     value: float = 0.0  # the anomaly value (anomaly_mean / anomaly_max in the alert events)
     capture_ns: int = 0
     origin: Origin = Origin()
+    # A per-stream change detector (calibration.baseline) saw a change begin at this seq: raise now,
+    # with the onset there (None: the k-of-n and evidence rules alone decide).
+    onset_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class AlertEvent:
 
     alert_id: str
     stream: str
-    state: str  # raised | updated | cleared | stale (its stream went silent while it was open)
+    state: str  # raised | updated | cleared | stale (its stream went silent while it was open) | atypical | typical
     condition: str | None
     confidence: float | None
     started_ns: int
@@ -94,8 +97,15 @@ class AlertEvent:
     anomaly_mean: float
     anomaly_max: float
     example: AlertExample | None = None
+    # Only on "atypical" / "typical" events (a stream's view is steadily off the fleet's normal, from
+    # the hook's per-stream baseline, not from this state machine): what the operator should do.
+    message: str | None = None
 
-    STATES: ClassVar[tuple[str, ...]] = ("raised", "updated", "cleared", "stale")
+    # raised / updated / cleared: a condition alert; stale: its stream went silent while it was open.
+    # atypical / typical: the stream's view is / is no longer off the fleet's normal
+    # (pipelines.alerting; its condition alerts are held meanwhile).
+    STATES: ClassVar[tuple[str, ...]] = ("raised", "updated", "cleared", "stale", "atypical", "typical")
+    CONDITION_STATES: ClassVar[tuple[str, ...]] = ("raised", "updated", "cleared", "stale")
 
     @property
     def onset_seq(self) -> int:
@@ -232,6 +242,10 @@ class AlertTracker:
         hits = [f for f in since[-c.n :] if f.is_anomalous]
         if len(hits) >= c.k:
             onsets.append(hits[0])
+        latest = since[-1] if since else None
+        if latest is not None and latest.onset_seq is not None:
+            # The stream's own change detector raised: its onset is where the change began.
+            onsets.append(next((f for f in since if f.seq >= latest.onset_seq), latest))
         if self._evidence:
             # Runs of the most recent frames, shortest first: the first to hold enough evidence
             # raises, and its first frame is the onset, so suspect frames just before it (an odd

@@ -12,7 +12,9 @@ robust centre and spread, GaussianModel.center/.scale, linear: no asinh), so 1.0
 of ALL clean signs along that feature. A smudge of 0.3 is small there, and large next to a fixed
 camera whose frames jitter by a few hundredths.
 
-The stream's own normal (learned only from frames the baseline judges clean, see `learns`):
+The stream's own normal (learned only from frames the baseline judges clean; during a warm-up,
+frames the fleet model calls suspect, anomaly above `warmup_skip_above`, are not learned unless
+the stream looks atypical so far, and then only those within `warmup_skip_above` of its median):
 - location m: running mean of u, equal weights during the warm-up (alpha_t = 1/t), then an
   exponentially weighted mean with alpha = 1/memory;
 - covariance S: the matching exponentially weighted covariance (West's recursion
@@ -73,88 +75,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from calibration.settings import BaselineConfig
+
 ATYPICAL_MESSAGE = "atypical view: check ROI or camera"
-
-
-@dataclass
-class BaselineConfig:
-    # Frames learned before any change verdict (and before atypicality is judged): 300 = 10 s at
-    # the producer's 30 frames/s. A 32x32 covariance needs several times 32 frames; with 300 the
-    # sample covariance's inflation of a new frame's q is about n / (n - D - 1) = 1.12 before
-    # shrinkage and the floor.
-    warmup: int = 300
-    # After the warm-up, the running statistics forget with alpha = 1 / memory (10 s at 30
-    # frames/s). A drift is followed with a lag of (drift per frame) * memory, without onsets while
-    # that lag stays small against the stream's own spread. Measured on synthetic stationary
-    # streams with a slowly wandering component on top of the jitter (AR(1), same spread as the
-    # jitter, 20,000 frames): memory 1800 (one minute) gave 4 false onsets at rho 0.9 and 11 at
-    # rho 0.99, where the warm-up had underestimated the wander and the stream then stayed
-    # "changed" for 85 % of the run; memory 300 gave 0 and 0. The price: a condition that creeps in
-    # over much more than 10 s can be followed; steps are not (they are flagged in 2-3 frames and
-    # then not learned), and a large creeping one is the fleet model's to see.
-    memory: int = 300
-    # Scale floor, in fleet units (see the module docstring): added as floor^2 to every variance.
-    # Measured on ../shared/data (BelgiumTSC, 416 real tracks of ~3 frames from a MOVING vehicle,
-    # image statistics only): the within-track spread is 0.17-0.92 fleet units, median 0.48. A
-    # fixed camera is steadier than that; 0.05, a tenth of it, only binds for near-frozen streams.
-    floor: float = 0.05
-    # Off-diagonal shrinkage of the learned covariance (0 = none, 1 = diagonal): it tempers the
-    # noisy correlations of a few hundred frames (the estimate's small eigenvalues come out too
-    # small, which over-surprises new frames). Measured with memory 300 on the synthetic stationary
-    # streams of the tests (two seeds): 0.05 gives mean surprise 1.10-1.13 and P(> 3 nats)
-    # 6.5-6.7 %, 0.1 gives 0.95-1.00 and 4.6-5.1 % (e^-3 = 5.0 %), 0.15 gives 0.84-0.90 and
-    # 3.4-4.1 %. Not measured on real cameras.
-    shrink: float = 0.1
-    # Whitened components compressed w <- soft * asinh(w / soft) (0 = off): lowers the weight of
-    # single heavy-tailed components (as the fleet model does), but measured on the synthetic
-    # stationary streams (memory 1800, shrink 0.05) soft = 3 also shrinks ordinary frames' q (mean
-    # surprise 0.63 instead of 0.95, P(> 3 nats) 1.0 % instead of 4.4 %): off until real camera streams show heavy-tailed features. The CUSUM's cap already
-    # keeps a single odd frame from raising.
-    soft: float = 0.0
-    # CUSUM on the change surprise (nats): per-frame reference, cap and decision level. See the
-    # module docstring for the false-onset bound they give (5.7e-9 per frame) and the 3-frame
-    # minimum (the cap). Delay for a change whose frames all reach the cap: 3 frames.
-    ref: float = 3.0
-    cap: float = 12.0
-    h: float = 20.0
-    # Back to normal: mean capped surprise of the last clear_n frames <= clear_mean.
-    clear_n: int = 10
-    clear_mean: float = 2.0
-    # A change lasting this many frames is adopted as the new normal (a new warm-up); 0 = never.
-    # 1800 = one minute at 30 frames/s.
-    adopt_after: int = 1800
-    # Learn a frame only if its surprise is at most this (e^-6 = 0.25 % of clean frames are above)
-    # and the CUSUM is at most learn_cusum (below h: the first frames of an onset are not learned).
-    learn_below: float = 6.0
-    learn_cusum: float = 10.0
-    # Atypical view, judged at the end of the first warm-up (and after reset): median fleet anomaly
-    # >= atypical_anomaly nats, or >= atypical_frac of the frames anomalous at the fleet threshold.
-    # 3.0 is AlertConfig.evidence_ref, where the evidence rule starts counting a frame as suspect:
-    # a stream whose typical frame is suspect feeds that rule forever (issue 11).
-    atypical_anomaly: float = 3.0
-    atypical_frac: float = 0.5
-    # ...and steady: its own spread (median over features of sqrt(diag S)) <= steady_spread fleet
-    # units. A stream whose frames vary as much as all signs do shows no one steady view. The
-    # measured within-track median of a moving vehicle (0.48, see floor) passes.
-    steady_spread: float = 1.0
-    # An atypical stream becomes typical when the median fleet anomaly of its last `warmup`
-    # frames falls below this (hysteresis against atypical_anomaly).
-    atypical_clear: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.warmup < 2 or self.memory < 1 or self.clear_n < 1:
-            raise ValueError(
-                f"baseline: need warmup >= 2, memory >= 1, clear_n >= 1, got {self.warmup}, {self.memory}, {self.clear_n}"
-            )
-        if not (self.cap > self.ref > 0 and self.h > 0):
-            raise ValueError(f"baseline: need cap > ref > 0 and h > 0, got cap={self.cap}, ref={self.ref}, h={self.h}")
-        if self.floor <= 0 or not (0 <= self.shrink <= 1):
-            raise ValueError(f"baseline: need floor > 0 and 0 <= shrink <= 1, got {self.floor}, {self.shrink}")
 
 
 class BaselineVerdict(NamedTuple):
@@ -239,8 +167,11 @@ class StreamBaseline:
         if not np.isfinite(u).all():  # nothing to learn or judge; the state stays as it was
             return self._verdict(float("nan"), False, 0, False, False, False)
 
-        if self.n < c.warmup:  # warm-up: learn every frame, no change verdicts
+        if self.n < c.warmup:  # warm-up: learn the stream's clean frames, no change verdicts
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
+            if self._warmup_skips(fa):
+                self.warm_skipped += 1
+                return self._verdict(0.0, False, 0, False, False, False)
             self._learn(u)
             if self.n == c.warmup:
                 self._end_warmup()
@@ -301,6 +232,7 @@ class StreamBaseline:
             "atypical": self.atypical,
             "recent_fleet": list(self.recent_fleet),
             "warm_fleet_anomalous": self.warm_fleet_anomalous,
+            "warm_skipped": self.warm_skipped,
         }
 
     @classmethod
@@ -315,6 +247,7 @@ class StreamBaseline:
         b.first, b.atypical = bool(d["first"]), bool(d["atypical"])
         b.recent_fleet.extend(float(v) for v in d["recent_fleet"])
         b.warm_fleet_anomalous = int(d["warm_fleet_anomalous"])
+        b.warm_skipped = int(d.get("warm_skipped", 0))  # exports from before warm-up skipping have none
         return b
 
     # -- internals -----------------------------------------------------------------------------
@@ -322,6 +255,7 @@ class StreamBaseline:
     def _relearn(self) -> None:
         """Forget the normal and the change state (a new warm-up); keeps the atypical state."""
         self.n = 0
+        self.warm_skipped = 0  # suspect frames this warm-up did not learn
         self.m = np.zeros(self.dim)
         self.S = np.zeros((self.dim, self.dim))
         self._L_inv: np.ndarray | None = None
@@ -364,6 +298,20 @@ class StreamBaseline:
             and float(np.median(np.array(self.recent_fleet))) < self.cfg.atypical_clear
         ):
             self.atypical = False
+
+    def _warmup_skips(self, fleet_anomaly: float) -> bool:
+        """A warm-up frame the fleet model calls suspect is not learned, unless the stream looks
+        atypical (then its suspect frames are its normal): an episode in a stream's first frames
+        must not become its normal, nor hide the same condition's later onsets."""
+        skip = self.cfg.warmup_skip_above
+        # At most `warmup` frames are skipped: a warm-up ends within 2 x warmup frames.
+        if skip <= 0 or fleet_anomaly <= skip or self.warm_skipped >= self.cfg.warmup:
+            return False
+        if not (self.atypical or self._pending()):
+            return True
+        # An atypical view: its frames are suspect to the fleet, but a frame that far above its
+        # own median is an episode on top of that view, not the view.
+        return fleet_anomaly > float(np.median(np.array(self.recent_fleet))) + skip
 
     def _pending(self) -> bool:
         """In the first warm-up, the frames so far look off the fleet's normal."""

@@ -1,6 +1,6 @@
 """The calibration layer's settings: how a calibration is fitted, and the per-stream alert rule.
 
-Sections of the deployment's YAML file (`calibration:` and `alerts:`); pipelines.config gathers
+Sections of the deployment's YAML file (`calibration:`, `alerts:` and `baseline:`); pipelines.config gathers
 every layer's sections and checks them in one place.
 """
 
@@ -103,3 +103,110 @@ class AlertConfig:
             "evidence_cap",
             f"> alerts.evidence_ref ({self.evidence_ref!r}) while the evidence rule is on (evidence_h > 0)",
         )
+
+
+@dataclass
+class BaselineConfig:
+    """Per-stream baselines (calibration.baseline): the `baseline:` section of the deployment's file."""
+
+    # The calibrated hook keeps a baseline per stream and judges onsets against it as well
+    # (pipelines.alerting.CalibratedHook); off: fleet decisions only. Measured offline with
+    # scripts/baseline_experiment.py (seed 0: the demo's quick model, 20 epochs, and calibration;
+    # 6 streams each cycling one unseen BelgiumTSC track plus 2 streams atypical from frame 0, a
+    # wide-border crop and a permanent haze level 2; 36 episodes per stream, 12 conditions x levels
+    # 3-5, rendering B, JPEG q90; judged as the demo does): off, 147 of 288 episodes met, 1 false
+    # alert in 288 clear stretches, and alerts that never cleared on both atypical streams (one
+    # raised on frame 1); on with the defaults below, 176 met, no false alert, both streams
+    # reported atypical once, nothing stuck (dirty lens 0 -> 7 of 24, shadow 0 -> 10, codec error
+    # 3 -> 9); on with warmup 60, 221 met, no false alert. Off by default all the same: the demo's
+    # streams, which cycle many tracks rather than watch one sign, were not measured with it.
+    enabled: bool = False
+    # Frames learned before any change verdict (and before atypicality is judged): 300 = 10 s at
+    # the producer's 30 frames/s. 60 met more episodes in the measurement above (221 vs 176 of 288,
+    # 36-episode replays are short), but with 60 (memory 60 or 300) the synthetic stationary
+    # streams of tests/test_baseline.py gave false onsets in three tests (one had 1, another 11;
+    # 300 gives none). A 32x32 covariance needs several times 32 frames; with 300 the sample
+    # covariance's inflation of a new frame's q is about n / (n - D - 1) = 1.12 before shrinkage
+    # and the floor.
+    warmup: int = 300
+    # After the warm-up, the running statistics forget with alpha = 1 / memory (10 s at 30
+    # frames/s). A drift is followed with a lag of (drift per frame) * memory, without onsets while
+    # that lag stays small against the stream's own spread. Measured on synthetic stationary
+    # streams with a slowly wandering component on top of the jitter (AR(1), same spread as the
+    # jitter, 20,000 frames): memory 1800 (one minute) gave 4 false onsets at rho 0.9 and 11 at
+    # rho 0.99, where the warm-up had underestimated the wander and the stream then stayed
+    # "changed" for 85 % of the run; memory 300 gave 0 and 0. The price: a condition that creeps in
+    # over much more than 10 s can be followed; steps are not (they are flagged in 2-3 frames and
+    # then not learned), and a large creeping one is the fleet model's to see.
+    memory: int = 300
+    # Scale floor, in fleet units (see the module docstring): added as floor^2 to every variance.
+    # Measured on ../shared/data (BelgiumTSC, 416 real tracks of ~3 frames from a MOVING vehicle,
+    # image statistics only): the within-track spread is 0.17-0.92 fleet units, median 0.48. A
+    # fixed camera is steadier than that; 0.05, a tenth of it, only binds for near-frozen streams.
+    floor: float = 0.05
+    # Off-diagonal shrinkage of the learned covariance (0 = none, 1 = diagonal): it tempers the
+    # noisy correlations of a few hundred frames (the estimate's small eigenvalues come out too
+    # small, which over-surprises new frames). Measured with memory 300 on the synthetic stationary
+    # streams of the tests (two seeds): 0.05 gives mean surprise 1.10-1.13 and P(> 3 nats)
+    # 6.5-6.7 %, 0.1 gives 0.95-1.00 and 4.6-5.1 % (e^-3 = 5.0 %), 0.15 gives 0.84-0.90 and
+    # 3.4-4.1 %. Not measured on real cameras.
+    shrink: float = 0.1
+    # Whitened components compressed w <- soft * asinh(w / soft) (0 = off): lowers the weight of
+    # single heavy-tailed components (as the fleet model does), but measured on the synthetic
+    # stationary streams (memory 1800, shrink 0.05) soft = 3 also shrinks ordinary frames' q (mean
+    # surprise 0.63 instead of 0.95, P(> 3 nats) 1.0 % instead of 4.4 %): off until real camera streams show heavy-tailed features. The CUSUM's cap already
+    # keeps a single odd frame from raising.
+    soft: float = 0.0
+    # CUSUM on the change surprise (nats): per-frame reference, cap and decision level. See the
+    # module docstring for the false-onset bound they give (5.7e-9 per frame) and the 3-frame
+    # minimum (the cap). Delay for a change whose frames all reach the cap: 3 frames.
+    ref: float = 3.0
+    cap: float = 12.0
+    h: float = 20.0
+    # Back to normal: mean capped surprise of the last clear_n frames <= clear_mean.
+    clear_n: int = 10
+    clear_mean: float = 2.0
+    # A change lasting this many frames is adopted as the new normal (a new warm-up); 0 = never.
+    # 1800 = one minute at 30 frames/s.
+    adopt_after: int = 1800
+    # Learn a frame only if its surprise is at most this (e^-6 = 0.25 % of clean frames are above)
+    # and the CUSUM is at most learn_cusum (below h: the first frames of an onset are not learned).
+    learn_below: float = 6.0
+    learn_cusum: float = 10.0
+    # Atypical view, judged at the end of the first warm-up (and after reset): median fleet anomaly
+    # >= atypical_anomaly nats, or >= atypical_frac of the frames anomalous at the fleet threshold.
+    # 3.0 is AlertConfig.evidence_ref, where the evidence rule starts counting a frame as suspect:
+    # a stream whose typical frame is suspect feeds that rule forever (issue 11).
+    atypical_anomaly: float = 3.0
+    atypical_frac: float = 0.5
+    # ...and steady: its own spread (median over features of sqrt(diag S)) <= steady_spread fleet
+    # units. A stream whose frames vary as much as all signs do shows no one steady view. The
+    # measured within-track median of a moving vehicle (0.48, see floor) passes.
+    steady_spread: float = 1.0
+    # An atypical stream becomes typical when the median fleet anomaly of its last `warmup`
+    # frames falls below this (hysteresis against atypical_anomaly).
+    atypical_clear: float = 2.0
+
+    # Warm-up learning skips frames the fleet model calls suspect (fleet anomaly above this, in
+    # nats; AlertConfig.evidence_ref's default) unless the stream looks atypical so far, so a
+    # stream whose first frames are an episode does not learn that episode as its normal.
+    # 0 = learn every warm-up frame.
+    warmup_skip_above: float = 3.0
+
+    def check(self, c: Checks) -> None:
+        c.positive("memory", "clear_n", "floor", "h", "ref", "steady_spread")
+        c.require(self.warmup >= 2, "warmup", ">= 2 (a spread needs two frames)")
+        c.require(self.cap > self.ref, "cap", f"> baseline.ref ({self.ref!r}): with cap <= ref no change ever sums up")
+        c.between("shrink", 0.0, 1.0)
+        c.between("atypical_frac", 0.0, 1.0, open_low=True)
+        c.not_negative("soft", "adopt_after", "learn_below", "learn_cusum", "warmup_skip_above")
+        c.require(
+            self.atypical_clear <= self.atypical_anomaly,
+            "atypical_clear",
+            f"<= baseline.atypical_anomaly ({self.atypical_anomaly!r}): the clear level is the hysteresis below it",
+        )
+
+    def __post_init__(self) -> None:
+        # The maths (calibration.baseline) builds this section directly, not only from the YAML
+        # file: a bad value fails at construction with the same one line the loader gives.
+        self.check(Checks(self, "baseline"))

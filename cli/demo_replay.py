@@ -102,7 +102,7 @@ class DemoReplay:
         from pipelines.consumer import ScoringConsumer
 
         self.cfg, self.bootstrap = cfg, bootstrap
-        self.collected = Collected(CalibratedHook(Detector(scorer, calibration), cfg.alerts), state)
+        self.collected = Collected(CalibratedHook(Detector(scorer, calibration), cfg.alerts, cfg.baseline), state)
         self.consumer = ScoringConsumer(cfg, bootstrap, scorer, on_scored=self.collected, name="demo", out=consumer_out)
         self._result: dict[str, Any] = {}
         self._thread = threading.Thread(

@@ -349,7 +349,7 @@ def _load_scoring(cfg: Config) -> tuple:
     # The alert state follows partitions between members (rebuilt from the scores topic).
     return (
         scorer,
-        AlertingHook(Detector(scorer, cal), cfg.alerts),
+        AlertingHook(Detector(scorer, cal), cfg.alerts, cfg.baseline),
         loaded + calibration_lines(c.calibration, cal, cfg.alerts),
     )
 

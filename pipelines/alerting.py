@@ -31,6 +31,7 @@ count; ensure_topics checks the counts), so the partitions taken over name what 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -40,11 +41,16 @@ from typing import Any
 import numpy as np
 
 from calibration.alerts import AlertEvent, AlertTracker, FrameDecision, Origin
-from calibration.settings import AlertConfig
+from calibration.baseline import ATYPICAL_MESSAGE, BaselineBank, BaselineVerdict
+from calibration.detector import feature_matrix
+from calibration.features import image_features
+from calibration.settings import AlertConfig, BaselineConfig
 from monitor.scorer import ScoreResult
 from pipelines.hook import RestoreContext
 from pipelines.kafka_clients import KeyedRecord, client_kwargs, partition_of
 from pipelines.wire import (
+    CONTROL_RESET_BASELINE,
+    ControlRecord,
     ScoreRecord,
     WireError,
     decode_alert,
@@ -55,17 +61,23 @@ from pipelines.wire import (
 log = logging.getLogger("signwatch.alerting")
 
 
+# The condition of a frame whose fleet verdict the stream's baseline held back (an atypical view):
+# for the alert machine it is no anomaly and no evidence (CalibratedHook; docs/WIRE.md).
+HELD = "atypical"
+
+
 def frame_decision(rec: ScoreRecord) -> FrameDecision:
     """A calibrated score record (annotated by the hook, or read back from the scores topic) as the
     alert state machine sees it."""
     o = rec.origin
+    held = rec.condition == HELD
     return FrameDecision(
         rec.stream,
         int(rec.seq),
         bool(rec.is_anomalous),
         rec.condition or "unknown",
         float(rec.confidence or 0.0),
-        float(rec.anomaly or 0.0),
+        0.0 if held else float(rec.anomaly or 0.0),
         int(rec.capture_ns),
         Origin(o.topic, o.partition, o.offset),
     )
@@ -80,11 +92,23 @@ class CalibratedHook:
     With evidence on, a suspect frame (anomaly above alerts.evidence_ref, is_anomalous False) carries
     the classifier's name as its condition, so a restore from the scores topic replays the same votes.
     Records must arrive in each stream's seq order, as Kafka delivers one partition.
+
+    With per-stream baselines on (the `baseline:` section, calibration.baseline), each frame also
+    updates its stream's own normal, and the alert machine sees both verdicts: while the baseline
+    holds the fleet's verdict back (an atypical stream, or the first warm-up of one that looks
+    so), fleet anomalies neither raise nor feed evidence, and the stream gets one "atypical" event
+    instead; a change against the stream's own normal raises (onset where the change began,
+    named by the classifier) and keeps the alert open while it lasts. The record's `anomaly` stays
+    the fleet's figure; `is_anomalous` and `condition` are the combined decision.
     """
 
-    def __init__(self, detector, cfg: AlertConfig | None = None) -> None:
+    def __init__(self, detector, cfg: AlertConfig | None = None, baseline: BaselineConfig | None = None) -> None:
         self.detector = detector
         self.tracker = AlertTracker(cfg)
+        on = baseline is not None and baseline.enabled
+        self.bank = BaselineBank.from_calibration(detector.calibration, baseline) if on else None
+        self._atypical: dict[str, AlertEvent] = {}  # stream -> its open "atypical" event
+        self._last_seq: dict[str, int] = {}  # a redelivered frame must not be learned twice
         self._wire_warned: set[tuple[str, str]] = set()  # (stream, encoding) already warned of
 
     def _check_wire(self, records: list) -> None:
@@ -119,24 +143,107 @@ class CalibratedHook:
             np.array([r.recon for r in records], dtype=np.float64),
             np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
         )
+        # One feature matrix for both verdicts: the fleet's (detector) and each stream's own (bank).
+        x = feature_matrix(scores, image_features([r.image for r in records]))
         # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.
-        det = self.detector.detect_scored(
-            [r.image for r in records], scores, evidence_ref=self.tracker.cfg.suspect_above
-        )
+        cfg = self.tracker.cfg
+        det = self.detector.detect_features(x, scores, evidence_ref=cfg.suspect_above)
+        names = self._classifier_names(x) if self.bank is not None else None
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
             rec.anomaly = float(det.anomaly[i])
             rec.is_anomalous = bool(det.is_anomalous[i])
             rec.condition = str(det.condition[i])
             rec.confidence = float(det.confidence[i])
-            alerts.extend(self.tracker.observe(frame_decision(rec)))
+            d = frame_decision(rec)
+            if names is not None:
+                d = self._with_baseline(rec, d, x[i], str(names[i]), alerts)
+            alerts.extend(self.tracker.observe(d))
         return alerts
 
     def stale(self, silent: list[str]) -> list[AlertEvent]:
         """'stale' events for the open alerts of these silent streams (hook.StaleAwareHook)."""
         return self.tracker.stale(silent)
+
+    def control(self, record: ControlRecord, received_ns: int = 0) -> list[AlertEvent]:
+        """A control record from the frames topic, in its stream's order (pipelines.consumer)."""
+        if record.kind == CONTROL_RESET_BASELINE:
+            return self.reset_baseline(record.stream, received_ns)
+        return []
+
+    def reset_baseline(self, stream: str, capture_ns: int = 0) -> list[AlertEvent]:
+        """The operator's reset of one stream's baseline (a control record, docs/WIRE.md): its normal
+        is learned again from its next frames; an open atypical state ends ("typical")."""
+        if self.bank is None:
+            return []
+        self.bank.reset(stream)
+        return self._end_atypical(stream, capture_ns, "baseline reset by the operator")
+
+    def forget(self, stream: str) -> None:
+        """Drop a stream's state (another consumer now scores it); its baseline is learned again if it comes back."""
+        self.tracker.forget(stream)
+        self._atypical.pop(stream, None)
+        self._last_seq.pop(stream, None)
+        if self.bank is not None:
+            self.bank.streams.pop(stream, None)
+
+    def _classifier_names(self, x: np.ndarray) -> np.ndarray:
+        """The classifier's name for every frame, also those the fleet calls clean (a change
+        against a stream's own normal is named by what it looks like)."""
+        cal = self.detector.calibration
+        if cal.classifier is None:
+            return np.full(len(x), "unknown", dtype=object)
+        return cal.classifier.predict(cal.gaussian.standardise(x)).condition
+
+    def _with_baseline(self, rec, d: FrameDecision, x: np.ndarray, name: str, alerts: list) -> FrameDecision:
+        """Update the stream's baseline with one frame; the decision the alert machine sees."""
+        assert self.bank is not None
+        last = self._last_seq.get(rec.stream)
+        if last is not None and last >= d.seq and last - d.seq <= self.tracker.cfg.seq_reset_gap:
+            return d  # a redelivery: the tracker ignores it too
+        self._last_seq[rec.stream] = d.seq
+        v = self.bank.update(rec.stream, x, d.value, d.is_anomalous)
+        alerts.extend(self._atypical_events(rec, v))
+        if v.hold_fleet:
+            # The fleet's verdict on this stream is its view, not a condition: no vote, no evidence
+            # (and an alert the baseline raised can clear). The score record says so, so a restore
+            # from the scores topic replays the same decision (frame_decision).
+            d = d._replace(is_anomalous=False, condition=HELD, value=0.0)
+        if v.changed:
+            named = d.condition if d.condition not in ("clean", "unknown", HELD) else name
+            d = d._replace(is_anomalous=True, condition=named, onset_seq=d.seq - v.onset_lag if v.onset else None)
+        rec.is_anomalous, rec.condition = d.is_anomalous, d.condition
+        return d
+
+    def _atypical_events(self, rec, v: BaselineVerdict) -> list[AlertEvent]:
+        if v.atypical and rec.stream not in self._atypical:
+            e = AlertEvent(
+                alert_id=f"{rec.stream}:atypical:{rec.seq}",
+                stream=rec.stream,
+                state="atypical",
+                condition=None,
+                confidence=None,
+                started_ns=int(rec.capture_ns),
+                ended_ns=None,
+                frames=1,
+                anomalous_frames=int(bool(rec.is_anomalous)),
+                anomaly_mean=float(rec.anomaly),
+                anomaly_max=float(rec.anomaly),
+                message=v.message or ATYPICAL_MESSAGE,
+            )
+            self._atypical[rec.stream] = e
+            return [e]
+        if not v.atypical and rec.stream in self._atypical:
+            return self._end_atypical(rec.stream, int(rec.capture_ns), "view back to the fleet's normal")
+        return []
+
+    def _end_atypical(self, stream: str, ended_ns: int, message: str) -> list[AlertEvent]:
+        e = self._atypical.pop(stream, None)
+        if e is None:
+            return []
+        return [dataclasses.replace(e, state="typical", ended_ns=int(ended_ns), message=message)]
 
 
 def read_partitions(
@@ -204,6 +311,8 @@ def _open_at(records: list, t_ns: int | None) -> Any:
     opened: dict[str, Any] = {}
     cleared: dict[str, int] = {}
     for a in records:
+        if a.state not in AlertEvent.CONDITION_STATES:
+            continue  # atypical / typical: a stream's state, not a condition alert to continue
         if a.state == "cleared":
             cleared[a.alert_id] = a.ended_ns if a.ended_ns is not None else a.started_ns
         else:
@@ -223,13 +332,16 @@ def _open_at(records: list, t_ns: int | None) -> Any:
 class AlertingHook:
     """The consumer's on_scored hook with alert state that follows partitions between members."""
 
-    def __init__(self, detector: Any, alert_cfg: Any = None) -> None:
-        self.inner = CalibratedHook(detector, alert_cfg)
+    def __init__(self, detector: Any, alert_cfg: Any = None, baseline_cfg: BaselineConfig | None = None) -> None:
+        self.inner = CalibratedHook(detector, alert_cfg, baseline_cfg)
         self.tracker = self.inner.tracker
         self._published: set[tuple[str, str]] = set()  # (alert_id, state) seen in the alerts topic at the last restore
         self.restored_streams = 0
         self.suppressed = 0  # alert events not published again
         self.reconciled = 0  # alert events published at restore (the dead member never got them out)
+
+    def control(self, record: ControlRecord, received_ns: int = 0) -> list[AlertEvent]:
+        return self.inner.control(record, received_ns)
 
     def __call__(self, records: list) -> list:
         alerts = self.inner(records)
@@ -284,7 +396,7 @@ class AlertingHook:
         """Drop the state of the streams of `parts`: it is rebuilt from the topics."""
         for stream in self.tracker.stream_ids():
             if partition_of(stream, partitions) in parts:
-                self.tracker.forget(stream)
+                self.inner.forget(stream)
 
     def _replay_stream(self, ds: list[FrameDecision], published: list[AlertEvent], stream: str) -> list[AlertEvent]:
         """Replay one stream's decisions; returns the raise/clear events missing from the alerts topic."""

@@ -1,7 +1,7 @@
 """One YAML file configures a whole deployment; every setting has a default.
 
 Each section is a dataclass that lives with the layer that uses it (monitor.settings.TrainConfig,
-calibration.settings: CalibrationConfig and AlertConfig; the Kafka, producer,
+calibration.settings: CalibrationConfig, AlertConfig and BaselineConfig; the Kafka, producer,
 consumer and console sections here). `Config` gathers them; `load_config` checks every key and type
 (monitor.settings.build_section) and every value (validate_config: each section's `check` rules,
 monitor.settings.Checks) and fails with one line naming the setting.
@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calibration.settings import AlertConfig, CalibrationConfig
+from calibration.settings import AlertConfig, BaselineConfig, CalibrationConfig
 from monitor.settings import Checks, ConfigError, TrainConfig, build_section, read_yaml_file
 
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -227,6 +227,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 

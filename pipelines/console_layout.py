@@ -49,8 +49,8 @@ from pipelines.console_state import (
 # are a count in the header (an 80-column operator terminal has no room for error text).
 WIDE = 140
 HEALTH_STYLE = {"OK": "bold green", "DEGRADED": "bold yellow", "NO DATA": "bold yellow"}
-STATE_STYLE = {"ALERT": "bold white on red", "stale": "bold yellow", "ok": "green"}
-EVENT_STYLE = {"raised": "bold red", "updated": "yellow", "cleared": "green"}
+STATE_STYLE = {"ALERT": "bold white on red", "atypical": "bold magenta", "stale": "bold yellow", "ok": "green"}
+EVENT_STYLE = {"raised": "bold red", "updated": "yellow", "cleared": "green", "atypical": "magenta", "typical": "green"}
 UNCERTAIN_STYLE = "dim"
 
 
@@ -259,7 +259,8 @@ def _streams_notes(
         for r in hidden:
             counts[r.state] = counts.get(r.state, 0) + 1
         what = ", ".join(
-            f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: ("ALERT", "stale", "ok").index(kv[0]))
+            f"{n} {s}"
+            for s, n in sorted(counts.items(), key=lambda kv: ("ALERT", "atypical", "stale", "ok").index(kv[0]))
         )
         notes.append((f"+{len(hidden)} more: {what}", "bold"))
     if any(r.uncertain for r in rows) and not snap.open:  # else the open-alerts panel says it

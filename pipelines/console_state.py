@@ -100,7 +100,7 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 @dataclass(frozen=True)
 class StreamView:
     stream: str
-    state: str  # "ALERT" | "stale" | "ok"; an open alert on a stale stream is "stale"
+    state: str  # "ALERT" | "atypical" | "stale" | "ok"; an open alert on a stale stream is "stale"
     stale: bool
     condition: str | None  # from the open alert, else the last anomalous score record
     confidence: float | None
@@ -251,6 +251,7 @@ class _Stream:
     last_condition: str | None = None
     last_confidence: float | None = None
     alert: _OpenAlert | None = None
+    atypical: str | None = None  # the message of the stream's open "atypical" state (per-stream baselines)
     models: set = field(default_factory=set)
     seen_keys: OrderedDict = field(default_factory=OrderedDict)
 
@@ -419,7 +420,13 @@ class ConsoleState:
             # (older than the lookback): the record's own time, else the event's.
             heard = ts_ns / 1e9 if ts_ns else when
             s.last_alert_s = heard if s.last_alert_s is None else max(s.last_alert_s, heard)
-            if a.state == "cleared":
+            if a.state in ("atypical", "typical"):
+                # The stream's view is off the fleet's normal (not a condition): its state, with what to do.
+                s.atypical = (a.message or "atypical view") if a.state == "atypical" else None
+                cond = a.message or cond
+                if a.state == "typical":
+                    self._closed_alerts.add(aid)
+            elif a.state == "cleared":
                 self._closed_alerts.add(aid)
                 if s.alert is not None and s.alert.alert_id == aid:
                     s.alert = None
@@ -455,7 +462,7 @@ class ConsoleState:
         if self._alerts.get(aid) == key:
             return False
         # A re-delivered 'raised'/'updated' after the alert cleared must not reopen it.
-        if aid in self._closed_alerts and a.state != "cleared":
+        if aid in self._closed_alerts and a.state not in ("cleared", "typical"):
             return False
         if aid not in self._alerts:
             self.total_alerts += 1
@@ -547,7 +554,7 @@ class ConsoleState:
                 while times and times[0] < now - window:
                     times.popleft()
             rows = [self._view(s, now) for s in self._streams.values()]
-            order = {"ALERT": 0, "stale": 1, "ok": 2}
+            order = {"ALERT": 0, "atypical": 1, "stale": 2, "ok": 3}
             # Within stale, streams that still have an open alert first.
             rows.sort(key=lambda r: (order[r.state], not r.condition_from_alert, _natural_key(r.stream)))
             counts = StreamCounts(
@@ -671,7 +678,7 @@ class ConsoleState:
             state = "stale" if stale else "ALERT"
             cond, conf, from_alert = s.alert.condition, s.alert.confidence, True
         else:
-            state = "stale" if stale else "ok"
+            state = "stale" if stale else ("atypical" if s.atypical else "ok")
             # A condition from scores is shown only while that anomalous frame is still in the
             # sparkline: older guesses would read as current.
             recent = s.last_anomalous_index is not None and s.frames - s.last_anomalous_index < self.cfg.sparkline_width

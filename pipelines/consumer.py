@@ -258,7 +258,7 @@ class ScoringConsumer:
         t = time.monotonic()
         records = score_records(scored, self.scorer.model_id)
         bad = [p for p in done.batch if p.error]
-        alerts = self._calibrate(records)
+        alerts = self._calibrate(records, scored)
         try:
             self.publisher.publish(records, alerts, bad)
         except PublishFailed as e:
@@ -287,16 +287,47 @@ class ScoringConsumer:
             return None  # its partitions were revoked while it was scored; their new owner scores it
         return scored
 
-    def _calibrate(self, records: list[ScoreRecord]) -> list[AlertEvent]:
-        if self.on_scored is None or not records:
+    def _calibrate(self, records: list[ScoreRecord], scored: ScoredBatch | None = None) -> list[AlertEvent]:
+        controls = [p for p in scored.batch if p.control is not None] if scored is not None else []
+        if self.on_scored is None or not (records or controls):
             return []
         try:
+            if controls:
+                return self._calibrate_with_controls(records, scored)
             return list(self.on_scored(records) or [])
         except Exception as e:
             # A bug in post-processing must not stop scoring; it is counted and logged.
             self.hook_errors += 1
             log.exception("score: on_scored hook failed (%s); publishing the scores without alerts", e)
             return []
+
+    def _calibrate_with_controls(self, records: list[ScoreRecord], scored: Any) -> list[AlertEvent]:
+        """A batch with control records (docs/WIRE.md): the hook sees the frames before a control,
+        then the control, then the rest, so a reset takes effect exactly there in its stream's order."""
+        of = {id(p): r for p, r in zip(scored.good, records, strict=True)}
+        apply = getattr(self.on_scored, "control", None)
+        alerts: list[AlertEvent] = []
+        segment: list[ScoreRecord] = []
+        for p in scored.batch:
+            if p.control is None:
+                if id(p) in of:
+                    segment.append(of[id(p)])
+                continue
+            if segment:
+                alerts += list(self.on_scored(segment) or [])
+                segment = []
+            if apply is None:
+                log.warning(
+                    "control %s for stream %s ignored: the hook has no per-stream state",
+                    p.control.kind,
+                    p.control.stream,
+                )
+                continue
+            alerts += list(apply(p.control, p.received_ns) or [])
+            log.info("control %s applied to stream %s", p.control.kind, p.control.stream)
+        if segment:
+            alerts += list(self.on_scored(segment) or [])
+        return alerts
 
     def _count(self, records: list[ScoreRecord], bad: list[Pending], published_ns: int) -> None:
         self.scored += len(records)

@@ -20,7 +20,7 @@ from kafka import TopicPartition
 
 from monitor.preprocess import declared_size, decode_image
 from pipelines.config import ConsumerConfig
-from pipelines.wire import FrameMeta, one_line
+from pipelines.wire import ControlRecord, FrameMeta, one_line
 
 # Frames per decode task: one task per frame costs more in submission than cv2 spends on a small crop.
 DECODE_CHUNK = 16
@@ -42,6 +42,7 @@ class Pending:
         "error",
         "size",
         "decoded_estimate",
+        "control",
     )
 
     def __init__(self, record: Any, received_ns: int, received_mono: float) -> None:
@@ -57,6 +58,11 @@ class Pending:
         self.x: Any = None  # the scorer's input for it, (1, C, 28, 28)
         self.stage = ""  # set with error: validate | decode | score
         self.error = ""
+        self.control: ControlRecord | None = None  # a control record (docs/WIRE.md): applied, never decoded or scored
+
+    @property
+    def needs_decode(self) -> bool:
+        return not self.error and self.control is None
 
     def fail(self, stage: str, error: str) -> None:
         self.stage, self.error = stage, one_line(error)
@@ -133,13 +139,13 @@ class FrameQueue:
         chunk: list[Pending] = []
         while self.submitted < ahead:
             p = self.frames[self.submitted]
-            if not p.error:
+            if p.needs_decode:
                 if held > 0 and held + p.decoded_estimate > self.max_decoded_bytes:
                     self.decode_blocked = True
                     break
                 held += p.decoded_estimate
             self.submitted += 1
-            if not p.error:
+            if p.needs_decode:
                 chunk.append(p)
             if len(chunk) == DECODE_CHUNK:
                 self._submit_decode(chunk)
@@ -180,7 +186,7 @@ class FrameQueue:
         self.frames = kept
         self.bytes = sum(p.size for p in kept)
         # Submitted frames were a prefix of the queue and filtering keeps the order: still a prefix.
-        self.submitted = sum(1 for p in kept if p.future is not None or p.error)
+        self.submitted = sum(1 for p in kept if p.future is not None or not p.needs_decode)
         return dropped
 
     def clear(self) -> list[Pending]:

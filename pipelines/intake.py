@@ -14,7 +14,7 @@ from typing import Any
 
 from pipelines.config import ConsumerConfig
 from pipelines.frame_queue import FrameQueue, Pending, decoded_estimate
-from pipelines.wire import HeaderError, parse_frame_headers
+from pipelines.wire import HeaderError, parse_control, parse_frame_headers
 
 log = logging.getLogger("signwatch.consumer")
 
@@ -26,11 +26,18 @@ def admit(record: Any, received_ns: int, received_mono: float, c: ConsumerConfig
     size = len(value) if value is not None else 0
     p.size = size
     try:
-        p.meta = parse_frame_headers(record.headers)
+        p.control = parse_control(record.headers)
+        if p.control is None:
+            p.meta = parse_frame_headers(record.headers)
     except HeaderError as e:
         p.fail("validate", f"malformed headers: {e}")
     if p.error:
         pass
+    elif p.control is not None:
+        if record.key is not None and record.key != p.control.stream.encode("utf-8"):
+            # Keyed elsewhere, it would not be in its stream's order: refused like such a frame.
+            p.control = None
+            p.fail("validate", f"control record key {record.key[:40]!r} differs from its stream header")
     elif size == 0:
         p.fail("validate", "empty payload")
     elif size > c.max_frame_bytes:

@@ -121,7 +121,7 @@ class BatchScorer:
         t = time.monotonic()
         good: list[Pending] = []
         for p in batch:
-            if not p.error:
+            if p.needs_decode:
                 out = p.future.result()[p.index]
                 if isinstance(out, BaseException):
                     p.fail("decode", str(out) if isinstance(out, ImageError) else f"{type(out).__name__}: {out}")

@@ -91,6 +91,40 @@ def frame_key(stream: str) -> bytes:
     return stream.encode("utf-8")
 
 
+# Control records on the frames topic (docs/WIRE.md): keyed by the stream they act on, so the
+# consumer meets them in that stream's order among its frames; never scored.
+HEADER_CONTROL = "control"
+CONTROL_RESET_BASELINE = "reset-baseline"  # forget the stream's baseline: learn its normal again
+CONTROL_KINDS = (CONTROL_RESET_BASELINE,)
+
+
+@dataclass(frozen=True)
+class ControlRecord:
+    stream: str
+    kind: str  # one of CONTROL_KINDS
+
+
+def control_headers(stream: str, kind: str = CONTROL_RESET_BASELINE) -> list[tuple[str, bytes]]:
+    """A control record's headers (its key is frame_key(stream), its value empty)."""
+    if not stream or kind not in CONTROL_KINDS:
+        raise WireError(
+            f"a control record needs a stream id and one of {', '.join(CONTROL_KINDS)}, got {stream!r}, {kind!r}"
+        )
+    return [(HEADER_CONTROL, kind.encode("utf-8")), (HEADER_STREAM, stream.encode("utf-8"))]
+
+
+def parse_control(headers: Headers | None) -> ControlRecord | None:
+    """A control record's headers -> ControlRecord; None for a frame (no `control` header).
+    Raises HeaderError for an unknown control or one without its stream."""
+    h = _header_map(headers)
+    if HEADER_CONTROL not in h:
+        return None
+    kind = h[HEADER_CONTROL]
+    if kind not in CONTROL_KINDS:
+        raise HeaderError(f"header 'control' is {kind[:40]!r}, expected one of {', '.join(CONTROL_KINDS)}")
+    return ControlRecord(_required(h, HEADER_STREAM), kind)
+
+
 def frame_headers(meta: FrameMeta) -> list[tuple[str, bytes]]:
     """FrameMeta -> Kafka headers (all values UTF-8 strings, integers in decimal)."""
     if not meta.stream:
@@ -313,6 +347,7 @@ def alert_to_dict(alert: AlertEvent) -> dict[str, Any]:
         "example": None
         if ex is None
         else {"topic": ex.topic, "partition": ex.partition, "offset": ex.offset, "seq": ex.seq},
+        "message": alert.message,
     }
 
 
@@ -339,6 +374,7 @@ def alert_from_dict(d: Any) -> AlertEvent:
             example=None
             if ex is None
             else AlertExample(ex["topic"], int(ex["partition"]), int(ex["offset"]), int(ex["seq"])),
+            message=d.get("message"),  # records written before the atypical state have none
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise WireError(f"alert record is missing or has a malformed field ({type(e).__name__}: {e})") from None

@@ -62,7 +62,9 @@ def test_onset_raise_and_clear():
         "anomaly_mean",
         "anomaly_max",
         "example",
+        "message",  # set on atypical / typical events only (pipelines.alerting)
     }
+    assert raised.message is None
 
 
 def test_isolated_frames_never_raise():
@@ -419,3 +421,13 @@ def test_an_open_alert_on_a_silent_stream_is_reported_stale_once_and_live_again_
     assert t.stale(["cam17"])[0].state == "stale"  # silent again: reported again
     assert [r.state for r in feed(t, "0" * 8, start=9)][-1] == "cleared"
     assert t.stale(["cam17"]) == []
+
+
+def test_change_onset_raises_at_once_with_its_onset():
+    # A per-stream change detector (calibration.baseline via pipelines.alerting) saw a change begin
+    # 3 frames back: one anomalous frame raises, and the alert starts where the change began.
+    t = AlertTracker(AlertConfig(k=2, n=3))
+    for seq in range(10):
+        assert t.observe(FrameDecision("cam", seq, False, "clean", 0.9, 1.0, seq)) == []
+    out = t.observe(FrameDecision("cam", 10, True, "shadow", 0.8, 1.5, 10, onset_seq=7))
+    assert [(e.state, e.alert_id, e.condition, e.frames) for e in out] == [("raised", "cam:7", "shadow", 4)]

@@ -206,6 +206,22 @@ def test_alert_lifecycle(state: ConsoleState, clock: FakeClock) -> None:
     assert snap.alerts[0].duration_s == pytest.approx(9.0)
 
 
+def test_atypical_stream_state(state: ConsoleState, clock: FakeClock) -> None:
+    # Per-stream baselines (pipelines.alerting): a stream off the fleet's normal is its own state.
+    feed_stream(state, "cam-07")
+    msg = "atypical view: check ROI or camera"
+    state.ingest_alert({**alert("cam-07:atypical:39", "cam-07", "atypical", T0 - 5), "condition": None, "message": msg})
+    snap = state.snapshot()
+    assert snap.streams[0].state == "atypical" and snap.open_alerts == 0
+    assert snap.alerts[0].state == "atypical" and snap.alerts[0].condition == msg
+    assert "atypical" in screen(state)
+    typical = alert("cam-07:atypical:39", "cam-07", "typical", T0 - 5, ended=T0 - 1)
+    state.ingest_alert({**typical, "condition": None, "message": "baseline reset by the operator"})
+    # A re-delivered 'atypical' after it ended must not bring the state back.
+    state.ingest_alert({**alert("cam-07:atypical:39", "cam-07", "atypical", T0 - 5), "condition": None, "message": msg})
+    assert state.snapshot().streams[0].state == "ok"
+
+
 def test_condition_from_anomalous_scores_without_alert(state: ConsoleState) -> None:
     feed_stream(state, "cam-05", n=10, anomalous=False)
     state.ingest_score(score("cam-05", 10, T0 + 0.1, 0.4, anomalous=True, condition="snow", confidence=0.61))

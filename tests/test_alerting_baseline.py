@@ -1,0 +1,229 @@
+"""Per-stream baselines wired into the calibrated hook (pipelines.alerting.CalibratedHook), on real
+frames (BelgiumTSC tracks, conditions rendered by monitor.challenges) scored by a real (untrained)
+GradCon model and a calibration fitted on other tracks."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from calibration.baseline import ATYPICAL_MESSAGE
+from calibration.calibrate import fit_calibration
+from calibration.detector import Detector, compute_features
+from calibration.settings import AlertConfig, BaselineConfig
+from monitor.challenges import apply_challenge
+from monitor.checkpoint import load_model, make_untrained_checkpoint
+from monitor.settings import ConfigError
+from pipelines.alerting import CalibratedHook
+from pipelines.config import config_from_dict
+from pipelines.wire import Origin, ScoreRecord, decode_alert, encode_alert
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
+# A short warm-up so a test stream is warm after 40 frames (the default is 300).
+BASE = BaselineConfig(enabled=True, warmup=40, memory=40, adopt_after=0)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return build()
+
+
+def build():
+    """(scorer, calibration fitted on every track but the first, the first track's frames)."""
+    paths = sorted(DATA.glob("*/*.png"))
+    if len(paths) < 60:
+        pytest.skip("no BelgiumTSC data")
+    imgs = [cv2.imread(str(p)) for p in paths]
+    tracks = [p.parent.name + "/" + p.name.split("_")[0] for p in paths]
+    with tempfile.TemporaryDirectory() as d:
+        make_untrained_checkpoint(Path(d) / "m.pt", seed=0)
+        scorer = load_model(Path(d) / "m.pt", device="cpu")
+    # The fleet: every track but the first (the test streams' sign is one the calibration never saw).
+    first = tracks[0]
+    fleet = [(im, t) for im, t in zip(imgs, tracks, strict=True) if t != first]
+    x, _ = compute_features(scorer, [im for im, _ in fleet])
+    cal = fit_calibration(x, [t for _, t in fleet], model_id=scorer.model_id, fpr=0.01)
+    sign = [im for im, t in zip(imgs, tracks, strict=True) if t == first]
+    return scorer, cal, sign
+
+
+def records(scorer, stream: str, frames: list, first_seq: int) -> list[ScoreRecord]:
+    r = scorer.score(frames)
+    return [
+        ScoreRecord(
+            stream,
+            first_seq + i,
+            float(r.score[i]),
+            float(r.recon[i]),
+            tuple(r.layer_cos[i]),
+            scorer.model_id,
+            (first_seq + i) * 1000,
+            0,
+            0,
+            "test",
+            Origin("signwatch.frames", 0, first_seq + i),
+            image=frames[i],
+        )
+        for i in range(len(frames))
+    ]
+
+
+def camera(sign: list, n: int, seed: int, effect=None) -> list:
+    """A fixed camera on one sign: its frames cycled with a little sensor noise, an effect on top."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        im = sign[i % len(sign)].astype(np.int16) + rng.normal(0, 2, sign[i % len(sign)].shape).round().astype(np.int16)
+        im = np.clip(im, 0, 255).astype(np.uint8)
+        out.append(effect(im, i) if effect else im)
+    return out
+
+
+def play(hook, scorer, stream: str, segments: list) -> list:
+    """Feed segments of frames in batches of 16; the alert events, in order."""
+    frames = [f for seg in segments for f in seg]
+    events = []
+    for i in range(0, len(frames), 16):
+        events += hook(records(scorer, stream, frames[i : i + 16], i))
+    return events
+
+
+def test_atypical_stream_is_reported_once_and_later_onsets_are_found(setup):
+    scorer, cal, sign = setup
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), BASE)
+
+    def dim(im, i):  # a view steadily off the fleet's normal from frame 0 (a camera set far too dark)
+        return (im // 6).astype(np.uint8)
+
+    def dim_noisy(im, i):  # ...and then a condition on top of it
+        return apply_challenge(dim(im, i), "noise", 5, seed=i)
+
+    events = play(
+        hook,
+        scorer,
+        "cam-dark",
+        [camera(sign, 120, 1, dim), camera(sign, 15, 2, dim_noisy), camera(sign, 40, 3, dim)],
+    )
+    states = [(e.state, e.onset_seq) for e in events]
+    atypical = [e for e in events if e.state == "atypical"]
+    assert len(atypical) == 1 and atypical[0].message == ATYPICAL_MESSAGE, states
+    raised = [e for e in events if e.state == "raised"]
+    # No condition alert from the atypical view itself; the one onset is found within 5 frames.
+    assert len(raised) == 1 and 120 <= raised[0].onset_seq <= 125, states
+    assert raised[0].condition != "atypical"  # the held frames' mark is no condition name
+    assert any(e.state == "cleared" and e.alert_id == raised[0].alert_id for e in events), states
+    assert decode_alert(encode_alert(atypical[0])) == atypical[0]
+
+
+def test_without_baselines_the_atypical_stream_raises_an_alert_that_does_not_clear(setup):
+    # The failure the baselines fix (issue 11): same frames, fleet decisions only.
+    scorer, cal, sign = setup
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), BaselineConfig(enabled=False))
+    events = play(hook, scorer, "cam-dark", [camera(sign, 120, 1, lambda im, i: (im // 6).astype(np.uint8))])
+    assert [e.state for e in events] == ["raised"] and events[0].onset_seq <= 5
+
+
+def test_typical_stream_onset_and_reset(setup):
+    scorer, cal, sign = setup
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), BASE)
+
+    def dark(im, i):
+        return apply_challenge(im, "darkening", 4, seed=i)
+
+    events = play(hook, scorer, "cam1", [camera(sign, 80, 4), camera(sign, 15, 5, dark), camera(sign, 40, 6)])
+    assert not any(e.state == "atypical" for e in events)
+    raised = [e for e in events if e.state == "raised"]
+    assert len(raised) == 1 and 80 <= raised[0].onset_seq <= 85, [(e.state, e.onset_seq) for e in events]
+    assert any(e.state == "cleared" for e in events)
+    assert hook.bank.streams["cam1"].warm
+    assert hook.reset_baseline("cam1") == []  # not atypical: nothing to end
+    assert not hook.bank.streams["cam1"].warm
+
+
+def test_reset_ends_the_atypical_state(setup):
+    scorer, cal, sign = setup
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), BASE)
+    events = play(hook, scorer, "cam-dark", [camera(sign, 60, 1, lambda im, i: (im // 6).astype(np.uint8))])
+    assert [e.state for e in events] == ["atypical"]
+    out = hook.reset_baseline("cam-dark", capture_ns=123)
+    assert [(e.state, e.alert_id, e.ended_ns) for e in out] == [("typical", events[0].alert_id, 123)]
+
+
+def test_baseline_section_is_checked():
+    cfg = config_from_dict({"baseline": {"enabled": True, "warmup": 60}})
+    assert cfg.baseline.enabled and cfg.baseline.warmup == 60
+    for bad, name in [({"cap": 2.0}, "baseline.cap"), ({"warmup": 1}, "baseline.warmup"), ({"shrink": 2}, "shrink")]:
+        with pytest.raises(ConfigError, match=name):
+            config_from_dict({"baseline": bad})
+    with pytest.raises(ConfigError, match="unknown setting baseline.nope"):
+        config_from_dict({"baseline": {"nope": 1}})
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_reset_control_record_through_the_broker(setup, kafka_cfg, tmp_path):
+    """`run_monitor.py reset-baseline` (another process) writes a control record between a stream's
+    frames; the consumer applies it there: never scored, the atypical state ends with 'typical'."""
+    import subprocess
+    import sys
+    import threading
+
+    from kafka import KafkaProducer
+
+    from pipelines.alerting import AlertingHook
+    from pipelines.consumer import ScoringConsumer
+    from pipelines.wire import FrameMeta, decode_score, encode_frame, frame_headers, frame_key
+    from tests.conftest import read_topic, write_config
+
+    scorer, cal, sign = setup
+    k = kafka_cfg.kafka
+    frames = camera(sign, 70, 1, lambda im, i: (im // 6).astype(np.uint8))
+    producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers)
+
+    def send(lo: int, hi: int) -> None:
+        for seq in range(lo, hi):
+            meta = FrameMeta("cam-dark", seq, 1_000_000_000 + seq * 33_000_000, "test")
+            producer.send(
+                k.frames_topic, encode_frame(frames[seq]), key=frame_key("cam-dark"), headers=frame_headers(meta)
+            )
+        producer.flush()
+
+    send(0, 60)
+    root = Path(__file__).resolve().parents[1]
+    cfg_path = write_config(kafka_cfg, tmp_path / "cfg.yaml")
+    cmd = [sys.executable, str(root / "run_monitor.py"), "--config", str(cfg_path), "reset-baseline", "cam-dark"]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "baseline reset of stream cam-dark sent" in done.stdout, done.stderr
+    send(60, 70)
+    producer.close()
+
+    hook = AlertingHook(Detector(scorer, cal), AlertConfig(), BASE)
+    consumer = ScoringConsumer(kafka_cfg, k.bootstrap_servers, scorer, on_scored=hook, name="reset", out=sys.stderr)
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    try:
+        alerts = read_topic(k.bootstrap_servers, k.alerts_topic, 2, timeout_s=60)
+        scores = read_topic(k.bootstrap_servers, k.scores_topic, 70, timeout_s=30)
+    finally:
+        consumer.stop()
+        thread.join(30)
+    events = [decode_alert(r.value) for r in alerts]
+    assert [e.state for e in events] == ["atypical", "typical"], events
+    assert events[0].onset_seq == 39 and events[1].message == "baseline reset by the operator"
+    assert sorted(decode_score(r.value).seq for r in scores) == list(range(70))  # the control was not scored
+    assert not hook.inner.bank.streams["cam-dark"].warm  # learning again: 10 frames since the reset
+
+
+def test_control_records_are_checked():
+    from pipelines.wire import HeaderError, control_headers, parse_control
+
+    assert parse_control(control_headers("cam-1")).stream == "cam-1"
+    assert parse_control([("stream", b"cam-1")]) is None  # a frame's headers: not a control
+    with pytest.raises(HeaderError, match="header 'control' is 'reboot', expected one of reset-baseline"):
+        parse_control([("control", b"reboot"), ("stream", b"cam-1")])
+    with pytest.raises(HeaderError, match="missing header 'stream'"):
+        parse_control([("control", b"reset-baseline")])

@@ -62,6 +62,7 @@ def _select(items: list[tuple[Path, str]], args: argparse.Namespace) -> list[tup
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     from monitor.challenges import build_challenge_set
     from monitor.cure_tsr import challenge_code, training_images
+    from monitor.renderings import check_renderings
 
     src = Path(args.data)
     if not src.is_dir():
@@ -72,18 +73,28 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     try:
         challenges = [challenge_code(c) for c in args.challenges.split(",")] if args.challenges else None
         levels = tuple(int(v) for v in args.levels.split(","))
+        renderings = check_renderings(args.renderings.split(","))
     except ValueError as e:
-        return _err(f"--challenges/--levels: {e}")
+        return _err(f"--challenges/--levels/--renderings: {e}")
     try:
         summary = build_challenge_set(
-            items, args.out, challenges=challenges, levels=levels, seed=args.seed, split=args.split, progress=True
+            items,
+            args.out,
+            challenges=challenges,
+            levels=levels,
+            seed=args.seed,
+            split=args.split,
+            progress=True,
+            renderings=renderings,
         )
     except ValueError as e:
         return _err(str(e))
     Console(stderr=True).print(
         f"wrote {summary['images_written']} images ({len(summary['folders'])} folders) from "
         f"{summary['sources']} clean frames of {summary['tracks']} tracks to {args.out} "
-        f"in {summary['seconds']} s"
+        f"in {summary['seconds']} s (tracks per rendering: "
+        + ", ".join(f"{r} {n}" for r, n in summary["renderings"].items())
+        + ")"
     )
     return 0
 
@@ -277,6 +288,11 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", default="1,2,3,4,5", help="comma-separated levels (default 1,2,3,4,5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="Real_Test", help="split folder to write (default Real_Test)")
+    p.add_argument(
+        "--renderings",
+        default="A,B",
+        help="renderings of the effects, taking the tracks in turn (default A,B; manifest.csv says which)",
+    )
     _add_subset_args(p)
     p.set_defaults(func=cmd_synth)
 

@@ -61,7 +61,9 @@ CHALLENGE_TYPES: dict[int, str] = FOLDER_NAMES
 LEVELS = (1, 2, 3, 4, 5)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm"})
 MANIFEST_NAME = "manifest.csv"
-MANIFEST_FIELDS = ("file", "source", "class", "track", "challenge", "level")
+MANIFEST_FIELDS = ("file", "source", "class", "track", "challenge", "level", "rendering")
+# Sets built before renderings existed lack the last column; they are still read.
+MANIFEST_REQUIRED = MANIFEST_FIELDS[:-1]
 
 _FIELD_NAMES = ("sequence type", "sign type", "challenge type", "challenge level", "index")
 _FIELD_WIDTHS = (2, 2, 2, 2, 4)
@@ -272,7 +274,7 @@ def read_manifest(path: str | Path) -> dict[str, dict[str, str]]:
     """manifest.csv -> {file (relative posix path): row}."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or ())
+        missing = set(MANIFEST_REQUIRED) - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{path}: manifest lacks columns {', '.join(sorted(missing))}")
         return {row["file"]: row for row in reader}

@@ -172,7 +172,7 @@ def test_sequences_in_order_and_tracks_preserved(built):
     assert len(groups) == 2 * 5  # two tracks in five folders
     sources = {}
     for row in (built / "manifest.csv").read_text().splitlines()[1:]:
-        file, source, cls, track, challenge, level = row.split(",")
+        file, source, cls, track, challenge, level, rendering = row.split(",")
         sources[file] = Path(source)
     for key, frames in groups.items():
         assert len(frames) == 3

@@ -179,6 +179,30 @@ def render_auroc_tables(table, console: Console) -> None:
         console.print(t)
 
 
+def render_loro_tables(directions: list[dict], console: Console) -> None:
+    """The leave-one-rendering-out table (calibration.loro), one per direction."""
+    for d in directions:
+        s = d["summary"]
+        t = Table(
+            title=f"fit on rendering {d['fit']} ({d['fit_tracks']} tracks), tested on {d['test']} "
+            f"({d['test_tracks']} tracks): episodes met {s['episodes_met']}/{s['episodes']}, "
+            f"false alerts {s['false_alerts']}, mean AUROC L3-5 {s['mean_auroc_levels_3_5']}"
+        )
+        for col in ("challenge", "level", "AUROC anomaly", "detected", "named right", "episodes met"):
+            t.add_column(col, justify="left" if col == "challenge" else "right")
+        for r in d["table"]:
+            named = "-" if r["naming_accuracy"] is None else f"{r['naming_accuracy']:.2f}"
+            t.add_row(
+                r["challenge"],
+                str(r["level"]),
+                f"{r['auroc_anomaly']:.3f}",
+                f"{r['detection_rate']:.2f}",
+                named,
+                f"{r['episodes_met']}/{r['episodes']}",
+            )
+        console.print(t)
+
+
 def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     from calibration.evaluate import evaluate_dir
     from monitor import load_model
@@ -211,14 +235,16 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     if args.report:
         from calibration.report import write_report
 
-        write_report(
+        report = write_report(
             args.report,
             model=args.model,
             data=args.data,
             calibration=args.calibration,
             alert_cfg=cfg.alerts,
             device=args.device,
+            calibration_cfg=cfg.calibration,
         )
+        render_loro_tables(report.get("leave_one_rendering_out") or [], console)
         console.print(f"report written to {args.report}")
     return 0
 

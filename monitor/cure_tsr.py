@@ -218,6 +218,7 @@ class CureFrame:
     name: CureName
     split: str  # e.g. "Real_Train"; "" when the folder read had no split folder above it
     sequence: str  # see the module docstring: manifest "<class>/<track>" or "<sign>_<first index>"
+    rendering: str = ""  # manifest: "A" or "B" for a challenged frame of a built set; "" clean or unknown
 
     @property
     def folder(self) -> str:
@@ -348,12 +349,12 @@ def read_cure_tsr(
         for p, n, run_id in zip(paths, names, run_ids, strict=False):
             if want_sign is not None and n.sign_type not in want_sign:
                 continue
-            sequence = run_id
+            sequence, rendering = run_id, ""
             if manifest_path is not None:
                 row = manifest.get(p.relative_to(manifest_path.parent).as_posix())
                 if row is not None:
-                    sequence = f"{row['class']}/{row['track']}"
-            frames.append(CureFrame(p, n, split, sequence))
+                    sequence, rendering = f"{row['class']}/{row['track']}", row.get("rendering") or ""
+            frames.append(CureFrame(p, n, split, sequence, rendering))
     frames.sort(key=lambda f: (f.split, f.name.challenge_type, f.name.level, f.name.sign_type, f.name.index))
     return frames
 

@@ -4,7 +4,8 @@ Contents: AUROC per challenge type x level for recon, gradient, combined (the au
 `anomaly` (the calibrated detector); detection rate at the calibrated threshold; false-alarm rate
 on the clean frames; the condition confusion matrix on detected frames; ROC curves as PNG; and
 detection delay on replayed streams (clean frames, then a challenge, then clean again, fed through
-the alert state machine: frames from onset to the alert, and whether it named the condition).
+the alert state machine: frames from onset to the alert, and whether it named the condition); and,
+for a challenge set carrying both renderings, the leave-one-rendering-out table (calibration.loro).
 
 `build_report` works on arrays (the experiment script uses it in memory); `write_report` is what
 `run_monitor.py evaluate --report DIR` calls with a model, a CURE-TSR folder and a calibration.
@@ -27,8 +28,9 @@ from calibration.calibrate import features_of_paths, wire_to_apply
 from calibration.calibration_file import load_calibration, wire_label
 from calibration.conditions import UNKNOWN
 from calibration.detector import Detector
+from calibration.loro import leave_one_rendering_out, loro_json, loro_markdown
 from calibration.metrics import auroc, roc_curve
-from calibration.settings import AlertConfig
+from calibration.settings import AlertConfig, CalibrationConfig
 from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES
 from monitor.codec import NO_ENCODING, WireEncoding
 from monitor.cure_tsr import read_cure_tsr
@@ -385,7 +387,10 @@ def write_report_files(out_dir: str | Path, report: dict) -> Path:
         cv2.imwrite(str(out / "roc" / f"{name}.png"), draw_roc(curves, f"{name}, levels 3-5"))
     clean_json = {k: v for k, v in report.items() if not k.startswith("_")}
     (out / "report.json").write_text(json.dumps(clean_json, indent=2) + "\n")
-    (out / "report.md").write_text(markdown(report))
+    md = markdown(report)
+    if report.get("leave_one_rendering_out"):
+        md += "\n".join(loro_markdown(report["leave_one_rendering_out"])) + "\n"
+    (out / "report.md").write_text(md)
     return out
 
 
@@ -398,12 +403,15 @@ def write_report(
     alert_cfg: AlertConfig,
     device: str = "auto",
     wire: WireEncoding = NO_ENCODING,
+    calibration_cfg: CalibrationConfig | None = None,
 ) -> dict:
     """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report.
 
     alert_cfg: the deployment's alert rule (its `alerts:` section); the replayed streams' alert
     figures and which frames name a condition depend on it, so it has no default.
-    wire: the producers' encoding; frames are seen through it, not twice (wire_to_apply)."""
+    wire: the producers' encoding; frames are seen through it, not twice (wire_to_apply). A challenge
+    set carrying two renderings (synth's manifest) adds the leave-one-rendering-out table
+    (calibration.loro), fit with `calibration_cfg` (default: the `calibration:` defaults)."""
     scorer = monitor.load_model(model, device=device)
     frames = read_cure_tsr(data)
     if not frames:
@@ -421,14 +429,21 @@ def write_report(
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation
         meta["calibration_wire"] = wire_label(cal.wire)
-    report = build_report(
-        scores,
-        [f.name.challenge_type for f in frames],
-        [f.name.level for f in frames],
-        detection,
-        threshold,
-        alert_cfg,
-        meta,
-    )
+    codes, levels = [f.name.challenge_type for f in frames], [f.name.level for f in frames]
+    report = build_report(scores, codes, levels, detection, threshold, alert_cfg, meta)
+    renderings = [f.rendering for f in frames]
+    if len(set(renderings) - {""}) > 1:
+        groups = [f.sequence for f in frames]
+        loro = leave_one_rendering_out(
+            x,
+            groups,
+            codes,
+            levels,
+            renderings,
+            model_id=scorer.model_id,
+            alert_cfg=alert_cfg,
+            calibration_cfg=calibration_cfg,
+        )
+        report["leave_one_rendering_out"] = loro_json(loro)
     write_report_files(out_dir, report)
     return {k: v for k, v in report.items() if not k.startswith("_")}

@@ -79,12 +79,14 @@ def quick_calibration(
     """Calibrate on clean frames of `tracks` plus a small challenge set made from them in memory.
 
     The challenge set: every frame once per CURE-TSR effect, at one level drawn from `levels`
-    (every level of every effect still gets a third of the frames); all frames go through the
+    (every level of every effect still gets a third of the frames), renderings A and B taking the
+    tracks in turn; all frames go through the
     wire encoding first. Returns calibration.detector.Calibration (fit_calibration's protocol:
     track-wise folds, threshold on out-of-fold clean values)."""
     from calibration.calibrate import fit_calibration
     from calibration.detector import compute_features
     from monitor.cure_tsr import load_image
+    from monitor.renderings import RENDERINGS
 
     paths, groups = track_frames(tracks)
     if not paths:
@@ -116,6 +118,7 @@ def quick_calibration(
             "clean_tracks": len(tracks),
             "challenge_frames": len(codes),
             "levels": list(levels),
+            "renderings": list(RENDERINGS),
             "encoding": enc,
         },
     )
@@ -131,18 +134,22 @@ def _challenge_features(
     progress: Callable[[str], None] | None,
 ) -> tuple[np.ndarray, list[int], list[int], list[str]]:
     """Every frame once per CURE-TSR effect at a level drawn from `levels`, through the wire, as
-    features: (features, challenge codes, levels, track groups), one row per challenged frame."""
+    features: (features, challenge codes, levels, track groups), one row per challenged frame.
+    The tracks take renderings A and B in turn (as synth does), so the detector and the classifier
+    learn both physical models of each condition rather than one generator's fingerprint."""
     from calibration.detector import compute_features
-    from monitor.challenges import apply_challenge
+    from monitor.challenges import apply_rendering
     from monitor.cure_tsr import CHALLENGE_TYPES
+    from monitor.renderings import RENDERINGS, rendering_of_track
 
     prev = [raw[i - 1] if i and groups[i - 1] == groups[i] else None for i in range(len(raw))]
+    track_number = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    rendering = [rendering_of_track(track_number[g], RENDERINGS) for g in groups]
     xs, codes, lv, gs = [], [], [], []
     for code in sorted(c for c in CHALLENGE_TYPES if c):
         chosen = rng.choice(np.asarray(levels), len(raw))
         imgs = [
-            apply_challenge(im, code, int(chosen[i]), seed=int(rng.integers(2**31)), previous=prev[i])
-            for i, im in enumerate(raw)
+            apply_rendering(im, code, int(chosen[i]), rng, rendering[i], previous=prev[i]) for i, im in enumerate(raw)
         ]
         xs.append(compute_features(scorer, wire_roundtrip(imgs, *wire))[0])
         codes += [code] * len(imgs)

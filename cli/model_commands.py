@@ -39,6 +39,7 @@ def _progress(console: Console) -> Progress:
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     from monitor.challenges import build_challenge_set
     from monitor.cure_tsr import challenge_code, training_images
+    from monitor.renderings import check_renderings
 
     src = Path(args.data)
     if not src.is_dir():
@@ -49,8 +50,9 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     try:
         challenges = [challenge_code(c) for c in args.challenges.split(",")] if args.challenges else None
         levels = tuple(int(v) for v in args.levels.split(","))
+        renderings = check_renderings(args.renderings.split(","))
     except ValueError as e:
-        return _err(f"--challenges/--levels: {e}")
+        return _err(f"--challenges/--levels/--renderings: {e}")
     try:
         wire = wire_of(args, cfg)
         summary = build_challenge_set(
@@ -62,13 +64,16 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
             split=args.split,
             progress=True,
             wire=wire,
+            renderings=renderings,
         )
     except ValueError as e:
         return _err(str(e))
     Console(stderr=True).print(
         f"wrote {summary['images_written']} images ({len(summary['folders'])} folders) from "
         f"{summary['sources']} clean frames of {summary['tracks']} tracks to {args.out} "
-        f"in {summary['seconds']} s, each frame as decoded after {wire.describe()}"
+        f"in {summary['seconds']} s, each frame as decoded after {wire.describe()} (tracks per rendering: "
+        + ", ".join(f"{r} {n}" for r, n in summary["renderings"].items())
+        + ")"
     )
     return 0
 
@@ -153,6 +158,30 @@ def render_auroc_tables(table, console: Console) -> None:
         console.print(t)
 
 
+def render_loro_tables(directions: list[dict], console: Console) -> None:
+    """The leave-one-rendering-out table (calibration.loro), one per direction."""
+    for d in directions:
+        s = d["summary"]
+        t = Table(
+            title=f"fit on rendering {d['fit']} ({d['fit_tracks']} tracks), tested on {d['test']} "
+            f"({d['test_tracks']} tracks): episodes met {s['episodes_met']}/{s['episodes']}, "
+            f"false alerts {s['false_alerts']}, mean AUROC L3-5 {s['mean_auroc_levels_3_5']}"
+        )
+        for col in ("challenge", "level", "AUROC anomaly", "detected", "named right", "episodes met"):
+            t.add_column(col, justify="left" if col == "challenge" else "right")
+        for r in d["table"]:
+            named = "-" if r["naming_accuracy"] is None else f"{r['naming_accuracy']:.2f}"
+            t.add_row(
+                r["challenge"],
+                str(r["level"]),
+                f"{r['auroc_anomaly']:.3f}",
+                f"{r['detection_rate']:.2f}",
+                named,
+                f"{r['episodes_met']}/{r['episodes']}",
+            )
+        console.print(t)
+
+
 def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     from calibration.evaluate import evaluate_dir
     from monitor import load_model
@@ -187,7 +216,7 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     if args.report:
         from calibration.report import write_report
 
-        write_report(
+        report = write_report(
             args.report,
             model=args.model,
             data=args.data,
@@ -195,7 +224,9 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
             alert_cfg=cfg.alerts,
             device=args.device,
             wire=wire,
+            calibration_cfg=cfg.calibration,
         )
+        render_loro_tables(report.get("leave_one_rendering_out") or [], console)
         console.print(f"report written to {args.report}")
     return 0
 
@@ -267,6 +298,11 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="Real_Test", help="split folder to write (default Real_Test)")
     add_wire_options(p)
     add_subset_args(p)
+    p.add_argument(
+        "--renderings",
+        default="A,B",
+        help="renderings of the effects, taking the tracks in turn (default A,B; manifest.csv says which)",
+    )
     p.set_defaults(func=cmd_synth)
 
 

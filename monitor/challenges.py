@@ -52,6 +52,7 @@ from monitor.cure_tsr import (
     parse_name,
     training_images,
 )
+from monitor.renderings import RENDERINGS, apply_b, check_rendering_args, check_renderings, rendering_of_track
 
 REFERENCE_SIZE = 64.0  # px: the sign size the level parameters below are written for
 LAYER_SIZE = 128  # px: the largest side procedural layers are drawn at
@@ -435,6 +436,28 @@ def apply_challenge(
     return out
 
 
+def apply_rendering(
+    img: np.ndarray,
+    challenge: int | str,
+    level: int,
+    rng: np.random.Generator,
+    rendering: str = "B",
+    previous: np.ndarray | None = None,
+) -> np.ndarray:
+    """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "A" (apply_challenge)
+    or "B" (monitor.renderings: other physical models of the same conditions).
+
+    uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state. "A"
+    calls apply_challenge with a seed drawn from `rng`; `previous` (the track's frame before) is
+    used by A's codec error only. It lives here, not in monitor.renderings, so that B stays
+    written without A (and the builder below can draw both without an import cycle).
+    """
+    code, level = check_rendering_args(img, challenge, level, rng, rendering)
+    if rendering == "A":
+        return apply_challenge(img, code, level, seed=int(rng.integers(0, 2**63 - 1)), previous=previous)
+    return apply_b(img, code, level, rng)
+
+
 # ---------------------------------------------------------------------------------------------
 # Challenge-set builder
 
@@ -509,7 +532,7 @@ def _render_track(job: tuple) -> list[dict]:
     """Worker: write the ChallengeFree copy and every variant of one track's frames; manifest rows.
     Each frame is written as the consumer decodes it after the wire encoding (challenges act on the
     camera's image, the codec after them), so readers of the set need not encode it again."""
-    frames, out_dir, split, sequence_type, variants, seed, wire = job
+    frames, out_dir, split, sequence_type, variants, seed, wire, rendering = job
     out_dir = Path(out_dir)
     rows = []
     previous = None
@@ -519,14 +542,17 @@ def _render_track(job: tuple) -> list[dict]:
         rel = f"{split}/{challenge_folder(0)}/{format_name(sequence_type, sign, 0, 0, index)}"
         _write_bmp(out_dir / rel, wire.roundtrip([img])[0])
         row = {"source": str(path), "class": cls, "track": trk, MANIFEST_WIRE: wire.describe()}
-        rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[0], "level": 0})
+        # A clean frame has no rendering: its column stays empty.
+        rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[0], "level": 0, "rendering": ""})
         for code, level in variants:
-            out = apply_challenge(
-                img, code, level, seed=variant_seed(seed, key, code), previous=previous if code == 3 else None
-            )
+            vseed = variant_seed(seed, key, code)
+            if rendering == "A":  # the seed itself, as before renderings existed: A sets stay reproducible
+                out = apply_challenge(img, code, level, seed=vseed, previous=previous if code == 3 else None)
+            else:
+                out = apply_b(img, code, level, np.random.default_rng(vseed))
             rel = f"{split}/{challenge_folder(code, level)}/{format_name(sequence_type, sign, code, level, index)}"
             _write_bmp(out_dir / rel, wire.roundtrip([out])[0])
-            rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[code], "level": level})
+            rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[code], "level": level, "rendering": rendering})
         previous = img  # codec error displaces blocks from the track's previous (clean) frame
     return rows
 
@@ -564,22 +590,26 @@ def build_challenge_set(
     progress: bool | None = None,
     workers: int | None = None,
     wire: WireEncoding = NO_ENCODING,
+    renderings: Sequence[str] = RENDERINGS,
 ) -> dict:
     """Write a CURE-TSR-style challenge set from clean images; returns counts per folder.
 
     Layout: out_dir/<split>/ChallengeFree/01_<sign>_00_00_<idx>.bmp and
     out_dir/<split>/<Challenge>-<level>/01_<sign>_<ct>_<lvl>_<idx>.bmp, plus out_dir/manifest.csv
-    (file, source, class, track, challenge, level). `clean` is a folder (read like
+    (file, source, class, track, challenge, level, rendering). `clean` is a folder (read like
     `training_images`: a CURE-TSR layout gives its ChallengeFree frames), a list of image paths
     (tracks from '<track>_<frame>' names, else one per parent folder) or of (path, group id) pairs
     as `training_images` returns them (the group is the track).
     Frames of one track get consecutive indices and codec error displaces blocks from the track's
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
-    (monitor.codec) and the manifest's wire column records it; the default leaves frames lossless.
+    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` ("A":
+    apply_challenge, "B": monitor.renderings) take the tracks in turn (rendering_of_track): a fit on
+    one rendering's tracks never sees a track tested in the other.
     """
     t0 = time.perf_counter()
     codes, lvls = _check_request(challenges, levels, split)
+    renderings = check_renderings(renderings)
     sources = _source_list(clean)
     if not sources:
         raise ValueError(f"{clean}: no images to build a challenge set from")
@@ -589,7 +619,10 @@ def build_challenge_set(
     folders = [challenge_folder(0)] + [challenge_folder(c, v) for c, v in variants]
     for name in folders:
         (out_dir / split / name).mkdir(parents=True, exist_ok=True)
-    jobs = [(frames, str(out_dir), split, sequence_type, variants, seed, wire) for frames in plan]
+    jobs = [
+        (frames, str(out_dir), split, sequence_type, variants, seed, wire, rendering_of_track(i, renderings))
+        for i, frames in enumerate(plan)
+    ]
     n_workers = min(2, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     rows = _render_all(jobs, n_workers, len(sources) if progress else None)
     _write_manifest(out_dir / MANIFEST_NAME, rows)
@@ -603,6 +636,7 @@ def build_challenge_set(
         "tracks": len(plan),
         "images_written": len(rows),
         "folders": counts,
+        "renderings": {r: sum(job[-1] == r for job in jobs) for r in renderings},
         "seconds": round(time.perf_counter() - t0, 2),
     }
 

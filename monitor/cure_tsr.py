@@ -62,7 +62,9 @@ CHALLENGE_TYPES: dict[int, str] = FOLDER_NAMES
 LEVELS = (1, 2, 3, 4, 5)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm"})
 MANIFEST_NAME = "manifest.csv"
-MANIFEST_FIELDS = ("file", "source", "class", "track", "challenge", "level")
+MANIFEST_FIELDS = ("file", "source", "class", "track", "challenge", "level", "rendering")
+# Sets built before renderings existed lack that column; they are still read.
+MANIFEST_REQUIRED = MANIFEST_FIELDS[:-1]
 # Optional column (manifests written before it lack it): the wire encoding synth applied before
 # writing the lossless file, as monitor.codec.WireEncoding.describe() spells it.
 MANIFEST_WIRE = "wire"
@@ -220,6 +222,7 @@ class CureFrame:
     name: CureName
     split: str  # e.g. "Real_Train"; "" when the folder read had no split folder above it
     sequence: str  # see the module docstring: manifest "<class>/<track>" or "<sign>_<first index>"
+    rendering: str = ""  # manifest: "A" or "B" for a challenged frame of a built set; "" clean or unknown
 
     @property
     def folder(self) -> str:
@@ -276,7 +279,7 @@ def read_manifest(path: str | Path) -> dict[str, dict[str, str]]:
     """manifest.csv -> {file (relative posix path): row}."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or ())
+        missing = set(MANIFEST_REQUIRED) - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{path}: manifest lacks columns {', '.join(sorted(missing))}")
         return {row["file"]: row for row in reader}
@@ -367,12 +370,12 @@ def read_cure_tsr(
         for p, n, run_id in zip(paths, names, run_ids, strict=False):
             if want_sign is not None and n.sign_type not in want_sign:
                 continue
-            sequence = run_id
+            sequence, rendering = run_id, ""
             if manifest_path is not None:
                 row = manifest.get(p.relative_to(manifest_path.parent).as_posix())
                 if row is not None:
-                    sequence = f"{row['class']}/{row['track']}"
-            frames.append(CureFrame(p, n, split, sequence))
+                    sequence, rendering = f"{row['class']}/{row['track']}", row.get("rendering") or ""
+            frames.append(CureFrame(p, n, split, sequence, rendering))
     frames.sort(key=lambda f: (f.split, f.name.challenge_type, f.name.level, f.name.sign_type, f.name.index))
     return frames
 

@@ -22,7 +22,7 @@ Conventions of B:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -556,29 +556,38 @@ def _check(img, challenge, level, rng, rendering) -> tuple[int, int]:
     return code, int(level)
 
 
-def apply_rendering(
-    img: np.ndarray,
-    challenge: int | str,
-    level: int,
-    rng: np.random.Generator,
-    rendering: str = "B",
-) -> np.ndarray:
-    """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "A" or "B".
+def check_rendering_args(img, challenge, level, rng, rendering: str) -> tuple[int, int]:
+    """(challenge code, level) of a valid request; a one-line ValueError naming what is wrong."""
+    return _check(img, challenge, level, rng, rendering)
 
-    uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state. "A"
-    calls monitor.challenges.apply_challenge with a seed drawn from `rng` (its codec error then
-    displaces blocks within the frame: no previous frame is passed).
+
+def apply_b(img: np.ndarray, challenge: int | str, level: int, rng: np.random.Generator) -> np.ndarray:
+    """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "B".
+
+    uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state.
+    monitor.challenges.apply_rendering chooses between A and B (it lives there because A does).
     """
-    code, level = _check(img, challenge, level, rng, rendering)
-    if rendering == "A":
-        from monitor.challenges import apply_challenge
-
-        return apply_challenge(img, code, level, seed=int(rng.integers(0, 2**63 - 1)))
+    code, level = _check(img, challenge, level, rng, "B")
     grey = img.ndim == 2 or img.shape[2] == 1
     bgr = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR) if grey else img
     y = _EFFECTS[code](bgr.astype(np.float32) * np.float32(1 / 255), level, rng)
     out = np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).reshape(img.shape) if grey else out
+
+
+def rendering_of_track(track_number: int, renderings: Sequence[str]) -> str:
+    """The rendering a challenge set draws a track's variants in: renderings in turn over the tracks
+    in order, so each rendering gets whole tracks (a fit on one never sees a track of the other)."""
+    return renderings[track_number % len(renderings)]
+
+
+def check_renderings(renderings: Iterable[str]) -> tuple[str, ...]:
+    """The renderings asked for, in order and once each; ValueError naming an unknown one."""
+    out = tuple(dict.fromkeys(str(r).strip() for r in renderings))
+    bad = [r for r in out if r not in RENDERINGS]
+    if bad or not out:
+        raise ValueError(f"rendering(s) {', '.join(bad) or 'none'} not among {', '.join(RENDERINGS)}")
+    return out
 
 
 CHALLENGE_NAMES: tuple[str, ...] = tuple(CHALLENGE_TYPES[c] for c in range(1, 13))

@@ -45,6 +45,7 @@ from calibration.calibrate import fit_calibration  # noqa: E402
 from calibration.calibration_file import save_calibration  # noqa: E402
 from calibration.conditions import UNKNOWN  # noqa: E402
 from calibration.detector import Detector, compute_features  # noqa: E402
+from calibration.episode_replay import episode_figures, episode_replay  # noqa: E402
 from calibration.features import features_from_resized, image_features, resize_batch  # noqa: E402
 from calibration.metrics import auroc  # noqa: E402
 from calibration.report import build_report, write_report_files  # noqa: E402
@@ -205,51 +206,6 @@ def feature_runtime(imgs, repeats: int = 3) -> dict:
         "resize_us_per_frame": round(resize_us, 1),
         "statistics_us_per_frame": round(stats_us, 1),
         "frames_per_s_one_core": round(1e6 / (resize_us + stats_us)),
-    }
-
-
-def episode_replay(clean, effect, cfg, clear: int = 20, length: int = 15, max_delay: int = 10) -> dict:
-    """One stream alternating `clear` clean frames and `length` frames of an effect (each side's
-    frames in data order, so a track's frames stay together; the clean side cycles), as the demo
-    schedules them, through the alert state machine. clean / effect: (anomaly, is_anomalous,
-    condition) arrays, conditions named for suspect frames too (detect_features(evidence_ref=...)).
-    An episode is met when exactly one alert is raised during it, within `max_delay` frames of its
-    onset, naming `expected` (when given); raises during clean stretches are false alerts."""
-    ca, cf, cn = clean
-    ea, ef, en = effect
-    tracker = AlertTracker(cfg)
-    seq, ci, raised = 0, 0, []
-    spans = []
-    for start in range(0, len(ea) - length + 1, length):
-        for part, idx in (("clean", None), ("effect", range(start, start + length))):
-            if part == "clean":
-                rows = [(ca[(ci + j) % len(ca)], cf[(ci + j) % len(ca)], cn[(ci + j) % len(ca)]) for j in range(clear)]
-                ci += clear
-            else:
-                rows = [(ea[j], ef[j], en[j]) for j in idx]
-                spans.append((seq, seq + length + clear))  # an episode's alert may come up to its next clean stretch
-            for a, f, c in rows:
-                for rec in tracker.observe(FrameDecision("replay", seq, bool(f), str(c), 0.0, float(a), seq)):
-                    if rec.state == "raised":
-                        raised.append((seq, rec.condition))
-                seq += 1
-    return {"spans": spans, "raised": raised, "frames": seq}
-
-
-def episode_figures(runs: dict, expected: str | None, max_delay: int = 10) -> dict:
-    spans, raised = runs["spans"], runs["raised"]
-    met = within = 0
-    in_episode = set()
-    for lo, hi in spans:
-        inside = [(q, c) for q, c in raised if lo <= q < hi]
-        in_episode.update(q for q, _ in inside)
-        within += bool(inside) and inside[0][0] - lo < max_delay
-        met += len(inside) == 1 and inside[0][0] - lo < max_delay and (expected is None or inside[0][1] == expected)
-    return {
-        "episodes": len(spans),
-        "alerted_within_10": within,
-        "met": met,
-        "false_alerts": sum(1 for q, _ in raised if q not in in_episode),
     }
 
 

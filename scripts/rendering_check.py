@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.features import FEATURE_NAMES, image_features  # noqa: E402
+from monitor.challenges import apply_rendering  # noqa: E402
 from monitor.cure_tsr import CHALLENGE_TYPES, list_images, load_image  # noqa: E402
-from monitor.renderings import apply_rendering  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 

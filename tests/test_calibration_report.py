@@ -108,7 +108,7 @@ def test_evaluate_report_uses_the_configs_alert_rule(tmp_path, monkeypatch, untr
     build_challenge_set(belgium_paths(6), tmp_path / "set", challenges=["rain"], levels=[4], workers=1)
     (tmp_path / "c.yaml").write_text("alerts:\n  k: 4\n  n: 6\n  evidence_h: 0\n")
     seen = {}
-    monkeypatch.setattr(calibration.report, "write_report", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr(calibration.report, "write_report", lambda *a, **kw: seen.update(kw) or {})
     rc = run_monitor.main(
         [
             "--config",

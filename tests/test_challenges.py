@@ -294,3 +294,40 @@ def test_every_level_is_strictly_stronger_than_the_level_below_on_flat_and_simpl
             assert all(b - a > margin for a, b in zip(values, values[1:], strict=False)), (
                 f"{ch} ({what}): {np.round(values, 4)}"
             )
+
+
+@needs_data
+def test_synth_writes_both_renderings_by_whole_tracks_and_the_manifest_says_which(tmp_path):
+    """`synth` (default --renderings A,B): tracks take A and B in turn; each variant file is exactly
+    the recorded rendering's output, and the manifest names it (clean frames: none)."""
+    import run_monitor
+    from monitor.renderings import apply_b
+
+    picked = [f"{c}/{t}_00000.png" for c, t in (("00000", "00017"), ("00000", "00021"), ("00001", "00252"))]
+    for name in (n for n in picked for n in (n, n.replace("_00000", "_00001"))):
+        (tmp_path / "clean" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "clean" / name).write_bytes((DATA / name).read_bytes())
+    out = tmp_path / "set"
+    argv = ["synth", "--data", str(tmp_path / "clean"), "--out", str(out), "--challenges", "rain,shadow"]
+    assert (
+        run_monitor.main(argv + ["--levels", "4", "--seed", "3", "--wire-encoding", "none"]) == 0
+    )  # files as rendered
+    with open(out / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    by_track: dict[str, set[str]] = {}
+    for r in rows:
+        if r["challenge"] == "ChallengeFree":
+            assert r["rendering"] == ""
+            continue
+        by_track.setdefault(r["track"], set()).add(r["rendering"])
+        img = load_image(r["source"])
+        vseed = variant_seed(3, f"{r['class']}/{Path(r['source']).name}", r["challenge"])
+        if r["rendering"] == "A":
+            want = apply_challenge(img, r["challenge"], 4, seed=vseed)
+        else:
+            want = apply_b(img, r["challenge"], 4, np.random.default_rng(vseed))
+        assert np.array_equal(load_image(out / r["file"]), want), r["file"]
+    assert by_track == {"00017": {"A"}, "00021": {"B"}, "00252": {"A"}}
+    assert len(rows) == 6 * 3
+    with pytest.raises(ValueError, match="rendering"):
+        build_challenge_set(tmp_path / "clean", tmp_path / "o", renderings=["C"])

@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from monitor.challenges import apply_rendering
 from monitor.cure_tsr import CHALLENGE_TYPES, load_image
-from monitor.renderings import RENDERINGS, apply_rendering
+from monitor.renderings import RENDERINGS
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 

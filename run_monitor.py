@@ -37,11 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First, before any heavy import (the commands' modules pull in torch, cv2 and kafka): a
+    # SIGTERM during those seconds is held, then becomes a clean stop (cli/early_signals.py).
+    from cli import early_signals
+
+    early_signals.install()
     from monitor.settings import ConfigError
     from pipelines.config import load_config
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "clean_stop", False):
+        early_signals.release()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from cli import early_signals
 from cli.options import add_device_option, add_json_option
 from cli.options import fail as _err
 from pipelines.config import Config
@@ -32,8 +33,12 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
-    """SIGTERM or a first Ctrl-C sets `stop` (clean shutdown); a second Ctrl-C interrupts at once."""
+def stop_on_signals(stop: threading.Event, what: str = "") -> Iterator[threading.Event]:
+    """SIGTERM or a first Ctrl-C sets `stop` (clean shutdown); a second Ctrl-C interrupts at once.
+
+    A signal held since main started (cli.early_signals) sets `stop` right away. With `what`, a
+    ready line on stderr says the handling is in place: scripts and tests wait for it, not a sleep.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
@@ -50,6 +55,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
         stop.set()
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    held = early_signals.take_held()
+    if held is not None:
+        handler(held, None)
+    if what:
+        print(f"{what}: ready (SIGTERM or Ctrl-C stops it cleanly)", file=sys.stderr, flush=True)
     try:
         yield stop
     finally:
@@ -156,7 +166,7 @@ def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
         return _err(str(e))
 
     try:
-        with stop_on_signals(stop), open_broker(cfg) as handle:
+        with stop_on_signals(stop, "produce"), open_broker(cfg) as handle:
             _warn_private_broker(handle, "produce")
             ensure_topics(handle.bootstrap, cfg)
             producer = FrameProducer(cfg, handle.bootstrap)
@@ -279,7 +289,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
             return _err(str(e))
     stop = threading.Event()
     try:
-        with stop_on_signals(stop), open_broker(cfg) as handle:
+        with stop_on_signals(stop, "score"), open_broker(cfg) as handle:
             _warn_private_broker(handle, "score")
             ensure_topics(handle.bootstrap, cfg)
             log.info(
@@ -336,7 +346,7 @@ def _register_broker(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, help="port to listen on (default kafka.embedded_port; 0 = any free port)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.set_defaults(func=cmd_broker)
+    p.set_defaults(func=cmd_broker, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _register_produce(sub: argparse._SubParsersAction) -> None:
@@ -388,7 +398,7 @@ def _register_produce(sub: argparse._SubParsersAction) -> None:
     )
     fol.add_argument("--level", type=int, default=0, help="ground-truth level for --challenge (default 0)")
     _produce_common(fol)
-    p.set_defaults(func=cmd_produce)
+    p.set_defaults(func=cmd_produce, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _register_score(sub: argparse._SubParsersAction) -> None:
@@ -422,7 +432,7 @@ def _register_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="consumer name in logs and dead letters (default host-pid)")
     p.add_argument("--max-frames", type=int, help="exit after handling this many records (scored or dead-lettered)")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
-    p.set_defaults(func=cmd_score)
+    p.set_defaults(func=cmd_score, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _register_demo(sub: argparse._SubParsersAction) -> None:
@@ -440,7 +450,7 @@ def _register_demo(sub: argparse._SubParsersAction) -> None:
     from cli.demo import add_demo_arguments
 
     add_demo_arguments(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _register_bench_pipeline(bench_sub: argparse._SubParsersAction) -> None:
@@ -505,7 +515,7 @@ def _register_bench_soak(bench_sub: argparse._SubParsersAction) -> None:
     )
     add_device_option(p, default=None)
     add_json_option(p, "also write the figures (per minute, RSS samples) as JSON", metavar="PATH")
-    p.set_defaults(func=cmd_bench_soak)
+    p.set_defaults(func=cmd_bench_soak, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _check_before_work(cfg: Config, model: str | None) -> str | None:

@@ -209,7 +209,7 @@ def test_dead_letter_headers_keep_the_original_and_add_one_line_origin():
 
 
 def test_a_re_published_dead_letter_keeps_its_old_dlq_headers_and_reads_as_the_new_failure():
-    """WIRE.md: the original headers unchanged. A dead letter re-published to the frames topic and
+    """docs/WIRE.md: the original headers unchanged. A dead letter re-published to the frames topic and
     failing again keeps its first failure's dlq.* headers; ours come after them and are the ones read."""
     first = DeadLetterInfo(Origin("t.frames", 1, 5), "empty payload", "validate", "host-1")
     once = dead_letter_headers(_headers(), first)

@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        early_signals.release(replay=False)  # main may run inside another program (tests): leave no holder behind
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ is delivered again, as if it had just arrived. A second signal while one is held
 from __future__ import annotations
 
 import signal
+import threading
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _held: list[int] = []  # signals that arrived before a command took over, in order
-_installed = False
+_previous: dict = {}  # signal -> its handler before install(); empty when not installed
 
 
 def _hold(signum: int, _frame: object) -> None:
@@ -27,11 +28,12 @@ def _hold(signum: int, _frame: object) -> None:
 
 
 def install() -> None:
-    """Hold SIGTERM/SIGINT until a command takes over (main thread only; call it first in main)."""
-    global _installed
+    """Hold SIGTERM/SIGINT until a command takes over (call it first in main; only the main thread
+    can install handlers, elsewhere this does nothing)."""
+    if threading.current_thread() is not threading.main_thread() or _previous:
+        return
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _hold)
-    _installed = True
+        _previous[sig] = signal.signal(sig, _hold)
 
 
 def take_held() -> int | None:
@@ -43,15 +45,15 @@ def take_held() -> int | None:
     return first
 
 
-def release() -> None:
-    """For commands without a clean stop: the default handling back (SIGINT raises
-    KeyboardInterrupt, SIGTERM ends the process), and a held signal delivered again now."""
-    global _installed
-    if not _installed:
+def release(replay: bool = True) -> None:
+    """The handling from before install() back (for a script: SIGINT raises KeyboardInterrupt,
+    SIGTERM ends the process), and, with `replay` (commands without a clean stop), a held signal
+    delivered again now; without it (a command that has finished), a signal held since is dropped."""
+    if not _previous:
         return
-    _installed = False
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for sig, old in _previous.items():
+        signal.signal(sig, old if old is not None else signal.SIG_DFL)
+    _previous.clear()
     held = take_held()
-    if held is not None:
+    if held is not None and replay:
         signal.raise_signal(held)

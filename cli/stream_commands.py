@@ -33,11 +33,10 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: threading.Event, what: str = "") -> Iterator[threading.Event]:
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
     """SIGTERM or a first Ctrl-C sets `stop` (clean shutdown); a second Ctrl-C interrupts at once.
 
-    A signal held since main started (cli.early_signals) sets `stop` right away. With `what`, a
-    ready line on stderr says the handling is in place: scripts and tests wait for it, not a sleep.
+    A signal held since main started (cli.early_signals) sets `stop` right away.
     """
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -58,13 +57,18 @@ def stop_on_signals(stop: threading.Event, what: str = "") -> Iterator[threading
     held = early_signals.take_held()
     if held is not None:
         handler(held, None)
-    if what:
-        print(f"{what}: ready (SIGTERM or Ctrl-C stops it cleanly)", file=sys.stderr, flush=True)
     try:
         yield stop
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _ready(what: str) -> None:
+    """The line scripts and tests wait for (not a sleep): the broker is reached, the topics are
+    checked and a signal now stops the command cleanly. Printed only then, so a command refused
+    for bad input still says one line."""
+    print(f"{what}: ready (SIGTERM or Ctrl-C stops it cleanly)", file=sys.stderr, flush=True)
 
 
 def _kafka_args(p: argparse.ArgumentParser) -> None:
@@ -166,9 +170,10 @@ def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
         return _err(str(e))
 
     try:
-        with stop_on_signals(stop, "produce"), open_broker(cfg) as handle:
+        with stop_on_signals(stop), open_broker(cfg) as handle:
             _warn_private_broker(handle, "produce")
             ensure_topics(handle.bootstrap, cfg)
+            _ready("produce")
             producer = FrameProducer(cfg, handle.bootstrap)
             try:
                 summary = produce(ticks, producer, cfg, source, stop, fps=pace, max_frames=args.max_frames)
@@ -289,9 +294,10 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
             return _err(str(e))
     stop = threading.Event()
     try:
-        with stop_on_signals(stop, "score"), open_broker(cfg) as handle:
+        with stop_on_signals(stop), open_broker(cfg) as handle:
             _warn_private_broker(handle, "score")
             ensure_topics(handle.bootstrap, cfg)
+            _ready("score")
             log.info(
                 "score: model %s on %s, group %s, topic %s -> %s",
                 scorer.model_id,

@@ -37,6 +37,7 @@ Rules (AlertConfig):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
@@ -83,7 +84,7 @@ class AlertEvent:
 
     alert_id: str
     stream: str
-    state: str  # raised | updated | cleared
+    state: str  # raised | updated | cleared | stale (its stream went silent while it was open)
     condition: str | None
     confidence: float | None
     started_ns: int
@@ -94,7 +95,7 @@ class AlertEvent:
     anomaly_max: float
     example: AlertExample | None = None
 
-    STATES: ClassVar[tuple[str, ...]] = ("raised", "updated", "cleared")
+    STATES: ClassVar[tuple[str, ...]] = ("raised", "updated", "cleared", "stale")
 
     @property
     def onset_seq(self) -> int:
@@ -124,6 +125,7 @@ class _StreamState:
     frames_since_clear: int = 0  # only frames after the last clear count towards a new alert
     undecided: int = 0  # frames a due raise has waited for its name to be decided (alerts.name_wait)
     due: FrameDecision | None = None  # the onset of that waiting raise: waiting does not move it
+    stale: bool = False  # its open alert was reported stale; the next frame reports it live again
 
 
 class AlertTracker:
@@ -163,7 +165,23 @@ class AlertTracker:
         st.frames_since_clear += 1
         if st.alert is None:
             return self._maybe_raise(d.stream, st)
-        return self._continue(d, st)
+        events = self._continue(d, st)
+        if st.stale:
+            st.stale = False
+            if st.alert is not None and not events:  # the stream is back: the alert is live again
+                events = [self._event(d.stream, st.alert, "updated", None)]
+        return events
+
+    def stale(self, silent: Iterable[str]) -> list[AlertEvent]:
+        """The open alerts of streams that went silent (how long is silent is the caller's to say),
+        each once as a 'stale' event: without it an alert on a dead camera says ALERT forever."""
+        events = []
+        for stream in silent:
+            st = self._streams.get(stream)
+            if st is not None and st.alert is not None and not st.stale:
+                st.stale = True
+                events.append(self._event(stream, st.alert, "stale", None))
+        return events
 
     def active(self) -> dict[str, AlertEvent]:
         """The open alert of each stream that has one, as an event with state 'updated'."""

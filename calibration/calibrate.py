@@ -35,7 +35,8 @@ from calibration.detector import (
 from calibration.folds import group_folds
 from calibration.metrics import auroc
 from calibration.threshold import make_threshold
-from monitor.cure_tsr import load_image, read_cure_tsr, training_images
+from monitor.codec import NO_ENCODING, WireEncoding, resolve_wire
+from monitor.cure_tsr import load_image, read_cure_tsr, recorded_wire, training_images
 
 
 class _Frames(NamedTuple):
@@ -191,8 +192,10 @@ def fit_calibration(
     min_level: int = 2,
     seed: int = 0,
     data: dict | None = None,
+    wire: WireEncoding | None = None,
 ) -> Calibration:
     """Everything from feature rows; see the module docstring for the protocol.
+    wire: the encoding the rows' frames went through (recorded in the file; None: unknown).
 
     min_level: challenge frames below this level are left out. At level 1 most effects are
     invisible on a sign crop (20 % decolorization, one stop of darkening), so labelling them as a
@@ -222,6 +225,7 @@ def fit_calibration(
         classifier_tail=classifier_tail,
         data=dict(data or {}),
         summary=_summary(frames, anomaly_oof, threshold.threshold, folds, classifier, oof_logits),
+        wire=wire,
     )
 
 
@@ -233,14 +237,50 @@ def _load_all(paths: Sequence[Path]) -> list[np.ndarray]:
     return [load_image(p) for p in paths]
 
 
-def features_of_paths(scorer, paths: Sequence[Path], batch: int = 512, progress=None) -> np.ndarray:
-    """Image files -> feature rows, reading one batch at a time (a challenge set can be large)."""
+def features_of_paths(
+    scorer, paths: Sequence[Path], batch: int = 512, progress=None, wire: WireEncoding = NO_ENCODING
+) -> np.ndarray:
+    """Image files -> feature rows, reading one batch at a time (a challenge set can be large).
+    wire: each image is first passed through this encoding, as the consumer would decode it."""
     rows = []
     for i in range(0, len(paths), batch):
-        rows.append(compute_features(scorer, _load_all(paths[i : i + batch]))[0])
+        rows.append(compute_features(scorer, wire.roundtrip(_load_all(paths[i : i + batch])))[0])
         if progress:
             progress(min(batch, len(paths) - i))
     return np.concatenate(rows) if rows else np.zeros((0, len(FEATURE_COLUMNS)))
+
+
+def wire_to_apply(wanted: WireEncoding, root: str | Path) -> tuple[WireEncoding, WireEncoding]:
+    """(encoding to apply when reading root, encoding its frames are then seen through): a set
+    synth wrote through the wire already (its manifest says so) is not encoded twice."""
+    try:
+        return resolve_wire(wanted, recorded_wire(root), str(root))
+    except ValueError as e:  # CodecError, or a manifest naming several encodings
+        raise CalibrationError(str(e)) from None
+
+
+def _challenge_features(
+    scorer, challenges_root: str | Path, clean: list[tuple[Path, str]], wire: WireEncoding, seen: WireEncoding, progress
+) -> tuple:
+    """A challenge set's (features, challenge codes, levels, track groups), seen through the same wire
+    as the clean frames (refused in one line otherwise)."""
+    frames = [f for f in read_cure_tsr(challenges_root) if f.name.challenge_type != 0]
+    if not frames:
+        raise CalibrationError(
+            f"{challenges_root}: no challenge frames (expected a CURE-TSR layout with <Challenge>-<level> folders)"
+        )
+    ch_apply, ch_seen = wire_to_apply(wire, challenges_root)
+    if not ch_seen.same_as(seen):
+        raise CalibrationError(
+            f"{challenges_root}: frames seen through {ch_seen.describe()}, but the clean frames through {seen.describe()}"
+        )
+    ch_x = features_of_paths(scorer, [f.path for f in frames], progress=progress, wire=ch_apply)
+    ch_groups = [f"{f.split}/{f.sequence}" if f.split else f.sequence for f in frames]
+    # Frames built from the clean folder carry the clean track as their sequence (manifest): use
+    # the bare track so a clean frame and its challenged copies always share a fold.
+    clean_tracks = {g for _, g in clean}
+    ch_groups = [f.sequence if f.sequence in clean_tracks else g for f, g in zip(frames, ch_groups, strict=False)]
+    return ch_x, [f.name.challenge_type for f in frames], [f.name.level for f in frames], ch_groups
 
 
 def calibrate_folders(
@@ -252,33 +292,31 @@ def calibrate_folders(
     confidence: float = 0.95,
     method: str = "binomial_bound",
     progress=None,
+    wire: WireEncoding = NO_ENCODING,
+    clean: list[tuple[Path, str]] | None = None,
     **kw,
 ) -> Calibration:
     """Calibrate from a folder of clean frames (plain tracks or a CURE-TSR layout's ChallengeFree)
-    and optionally a CURE-TSR-style challenge set (e.g. from monitor.challenges.build_challenge_set)."""
-    try:
-        clean = training_images(clean_root)
-    except FileNotFoundError as e:
-        raise CalibrationError(str(e)) from None
+    and optionally a CURE-TSR-style challenge set (e.g. from monitor.challenges.build_challenge_set).
+
+    `clean`: the (path, track) pairs of clean_root to use (default: all; `calibrate --subset` passes one
+    side of a track-wise split).
+    wire: the encoding the producers send; frames are seen through it (wire_to_apply) and the
+    calibration records it."""
+    if clean is None:
+        try:
+            clean = training_images(clean_root)
+        except FileNotFoundError as e:
+            raise CalibrationError(str(e)) from None
     if not clean:
         raise CalibrationError(f"{clean_root}: no clean images found")
-    clean_x = features_of_paths(scorer, [p for p, _ in clean], progress=progress)
+    apply, seen = wire_to_apply(wire, clean_root)
+    clean_x = features_of_paths(scorer, [p for p, _ in clean], progress=progress, wire=apply)
     data = {"clean_root": str(clean_root), "clean_frames": len(clean)}
     ch_args: tuple = (None, None, None, None)
     if challenges_root is not None:
-        frames = [f for f in read_cure_tsr(challenges_root) if f.name.challenge_type != 0]
-        if not frames:
-            raise CalibrationError(
-                f"{challenges_root}: no challenge frames (expected a CURE-TSR layout with <Challenge>-<level> folders)"
-            )
-        ch_x = features_of_paths(scorer, [f.path for f in frames], progress=progress)
-        ch_groups = [f"{f.split}/{f.sequence}" if f.split else f.sequence for f in frames]
-        # Frames built from the clean folder carry the clean track as their sequence (manifest): use
-        # the bare track so a clean frame and its challenged copies always share a fold.
-        clean_tracks = {g for _, g in clean}
-        ch_groups = [f.sequence if f.sequence in clean_tracks else g for f, g in zip(frames, ch_groups, strict=False)]
-        ch_args = (ch_x, [f.name.challenge_type for f in frames], [f.name.level for f in frames], ch_groups)
-        data.update({"challenges_root": str(challenges_root), "challenge_frames": len(frames)})
+        ch_args = _challenge_features(scorer, challenges_root, clean, wire, seen, progress)
+        data.update({"challenges_root": str(challenges_root), "challenge_frames": len(ch_args[0])})
     return fit_calibration(
         clean_x,
         [g for _, g in clean],
@@ -288,5 +326,6 @@ def calibrate_folders(
         confidence=confidence,
         method=method,
         data=data,
+        wire=seen,
         **kw,
     )

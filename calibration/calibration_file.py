@@ -20,11 +20,13 @@ from calibration.detector import (
     Calibration,
     Detector,
     GaussianModel,
+    TailMap,
     tail_map_from_dict,
     tail_map_to_dict,
 )
 from calibration.threshold import ThresholdResult
 from monitor.checkpoint import load_model
+from monitor.codec import WireEncoding
 from monitor.settings import read_yaml_file
 
 FORMAT = 1
@@ -73,6 +75,7 @@ def calibration_to_dict(cal: Calibration) -> dict:
                 "supported": t.supported,
                 "explanation": t.explanation,
             },
+            "wire": None if cal.wire is None else {"encoding": cal.wire.encoding, "quality": cal.wire.quality},
             "data": cal.data,
             "summary": cal.summary,
             "detector": {
@@ -116,68 +119,107 @@ def _arr(d: dict, key: str, shape: tuple[int, ...], where: str) -> np.ndarray:
     return a
 
 
-def calibration_from_dict(d: Any) -> Calibration:
+def _wire_from(w: Any) -> WireEncoding | None:
+    """The `wire` entry; missing or null (files written before it existed): unknown (None)."""
+    if w is None:
+        return None
+    if not isinstance(w, dict) or w.get("encoding") not in ("jpeg", "png", "none"):
+        raise CalibrationError(f"wire must be a mapping with encoding jpeg, png or none, got {w!r}"[:200])
+    quality = int(w.get("quality", 0))
+    if w["encoding"] == "jpeg" and not 1 <= quality <= 100:
+        raise CalibrationError(f"wire.quality must be 1..100 for jpeg, got {quality}")
+    return WireEncoding(str(w["encoding"]), quality)
+
+
+def wire_label(wire: WireEncoding | None) -> str:
+    """How a calibration's wire encoding is named to people: "jpeg q90", "png", "none" or "unknown"."""
+    return "unknown" if wire is None else wire.describe()
+
+
+def _check_format(d: Any) -> None:
     if not isinstance(d, dict):
         raise CalibrationError("not a calibration file (top level is not a mapping)")
     if d.get("signwatch_calibration") != FORMAT:
         raise CalibrationError(
             f"not a signwatch calibration file of format {FORMAT} (signwatch_calibration: {d.get('signwatch_calibration')!r})"
         )
+
+
+def _gaussian_from_dict(gd: dict, n: int) -> GaussianModel:
+    """detector.gaussian for n features: the clean frames' robust centre, scale and precision."""
+    return GaussianModel(
+        _arr(gd, "center", (n,), "detector.gaussian"),
+        _arr(gd, "scale", (n,), "detector.gaussian"),
+        _arr(gd, "mean", (n,), "detector.gaussian"),
+        _arr(gd, "precision", (n, n), "detector.gaussian"),
+        float(gd["shrinkage"]),
+        float(gd["clip"]),
+        float(gd["soft"]),
+    )
+
+
+def _classifier_from_dict(d: dict, det: dict, n: int) -> tuple[ConditionClassifier | None, TailMap | None]:
+    """(classifier, its tail map): both present, sized for n features, or both absent."""
+    classifier_tail = tail_map_from_dict(det["classifier_tail"]) if det.get("classifier_tail") else None
+    classifier = ConditionClassifier.from_dict(d["classifier"]) if d.get("classifier") else None
+    if classifier is not None and classifier.weights.shape != (2 * n, len(classifier.classes)):
+        raise CalibrationError(
+            f"classifier.weights has shape {classifier.weights.shape}, expected {(2 * n, len(classifier.classes))}"
+        )
+    if (classifier is None) != (classifier_tail is None):
+        raise CalibrationError("classifier and detector.classifier_tail must both be present or both be null")
+    return classifier, classifier_tail
+
+
+def _threshold_from_dict(t: dict) -> ThresholdResult:
+    value = t["value"]
+    return ThresholdResult(
+        float("nan") if value is None else float(value),
+        str(t["method"]),
+        float(t["target_fpr"]),
+        float(t["confidence"]),
+        int(t["n_clean"]),
+        int(t["rank_from_top"]),
+        int(t["exceedances"]),
+        float(t["empirical_fpr"]),
+        float(t["fpr_upper_bound"]),
+        int(t["min_frames"]),
+        bool(t["supported"]),
+        str(t["explanation"]),
+    )
+
+
+def _build_calibration(d: dict) -> Calibration:
+    det = d["detector"]
+    features = tuple(det["features"])
+    if features != FEATURE_COLUMNS:
+        raise CalibrationError("made with other features than this version computes; run calibrate again")
+    gaussian = _gaussian_from_dict(det["gaussian"], len(features))
+    distance_tail = tail_map_from_dict(det["distance_tail"])
+    classifier, classifier_tail = _classifier_from_dict(d, det, len(features))
+    threshold = _threshold_from_dict(d["threshold"])
+    model_id = d["model_id"]
+    if not isinstance(model_id, str) or not model_id:
+        raise CalibrationError("model_id is missing or not a string")
+    return Calibration(
+        model_id=model_id,
+        created=str(d.get("created", "")),
+        threshold=threshold,
+        gaussian=gaussian,
+        distance_tail=distance_tail,
+        classifier=classifier,
+        classifier_tail=classifier_tail,
+        data=dict(d.get("data") or {}),
+        summary=dict(d.get("summary") or {}),
+        wire=_wire_from(d.get("wire")),
+    )
+
+
+def calibration_from_dict(d: Any) -> Calibration:
+    """A Calibration from the file's parsed YAML; anything malformed is one CalibrationError line."""
+    _check_format(d)
     try:
-        det = d["detector"]
-        features = tuple(det["features"])
-        if features != FEATURE_COLUMNS:
-            raise CalibrationError("made with other features than this version computes; run calibrate again")
-        n = len(features)
-        gd = det["gaussian"]
-        gaussian = GaussianModel(
-            _arr(gd, "center", (n,), "detector.gaussian"),
-            _arr(gd, "scale", (n,), "detector.gaussian"),
-            _arr(gd, "mean", (n,), "detector.gaussian"),
-            _arr(gd, "precision", (n, n), "detector.gaussian"),
-            float(gd["shrinkage"]),
-            float(gd["clip"]),
-            float(gd["soft"]),
-        )
-        distance_tail = tail_map_from_dict(det["distance_tail"])
-        classifier_tail = tail_map_from_dict(det["classifier_tail"]) if det.get("classifier_tail") else None
-        classifier = ConditionClassifier.from_dict(d["classifier"]) if d.get("classifier") else None
-        if classifier is not None and classifier.weights.shape != (2 * n, len(classifier.classes)):
-            raise CalibrationError(
-                f"classifier.weights has shape {classifier.weights.shape}, expected {(2 * n, len(classifier.classes))}"
-            )
-        if (classifier is None) != (classifier_tail is None):
-            raise CalibrationError("classifier and detector.classifier_tail must both be present or both be null")
-        t = d["threshold"]
-        value = t["value"]
-        threshold = ThresholdResult(
-            float("nan") if value is None else float(value),
-            str(t["method"]),
-            float(t["target_fpr"]),
-            float(t["confidence"]),
-            int(t["n_clean"]),
-            int(t["rank_from_top"]),
-            int(t["exceedances"]),
-            float(t["empirical_fpr"]),
-            float(t["fpr_upper_bound"]),
-            int(t["min_frames"]),
-            bool(t["supported"]),
-            str(t["explanation"]),
-        )
-        model_id = d["model_id"]
-        if not isinstance(model_id, str) or not model_id:
-            raise CalibrationError("model_id is missing or not a string")
-        return Calibration(
-            model_id=model_id,
-            created=str(d.get("created", "")),
-            threshold=threshold,
-            gaussian=gaussian,
-            distance_tail=distance_tail,
-            classifier=classifier,
-            classifier_tail=classifier_tail,
-            data=dict(d.get("data") or {}),
-            summary=dict(d.get("summary") or {}),
-        )
+        return _build_calibration(d)
     except CalibrationError:
         raise
     except KeyError as e:

@@ -32,6 +32,7 @@ from calibration.conditions import CLEAN, UNKNOWN, ConditionClassifier
 from calibration.features import FEATURE_NAMES, image_features
 from calibration.folds import group_folds
 from calibration.threshold import ThresholdResult
+from monitor.codec import WireEncoding
 from monitor.scorer import ScoreResult
 
 SCORER_COLUMNS: tuple[str, ...] = ("log_recon", "cos_1", "cos_2", "cos_3", "cos_4", "score")
@@ -192,6 +193,9 @@ class Calibration:
     features: tuple[str, ...] = FEATURE_COLUMNS
     data: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)  # figures measured at calibration (out of fold)
+    # The wire encoding the frames went through before their features were computed; None: unknown
+    # (a file written before it was recorded). Thresholds hold only for frames sent the same way.
+    wire: WireEncoding | None = None
 
 
 def not_clean_logit(logits: np.ndarray) -> np.ndarray:

@@ -11,8 +11,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from calibration.calibrate import wire_to_apply
 from calibration.metrics import auroc
 from monitor.challenge_types import FOLDER_NAMES, challenge_code
+from monitor.codec import NO_ENCODING, WireEncoding
 from monitor.cure_tsr import CureFrame, load_image, read_cure_tsr
 from monitor.scorer import Scorer, ScoreResult
 
@@ -40,6 +42,7 @@ class EvalTable(NamedTuple):
     n_challenged: dict[tuple[str, int], int]
     levels: tuple[int, ...]
     challenges: tuple[str, ...]
+    wire: str = "none"  # the encoding the frames were seen through (WireEncoding.describe())
 
     def mean(self, kind: str, levels: Sequence[int] | None = None, challenge: str | None = None) -> float:
         vals = [
@@ -49,9 +52,9 @@ class EvalTable(NamedTuple):
         ]
         return float(np.mean(vals)) if vals else float("nan")
 
-    def flat(self) -> dict[str, float | int]:
+    def flat(self) -> dict[str, float | int | str]:
         """Flat JSON keys named for what they measure."""
-        out: dict[str, float | int] = {"clean_frames": self.n_clean}
+        out: dict[str, float | int | str] = {"clean_frames": self.n_clean, "wire": self.wire}
         for (c, lv), n in sorted(self.n_challenged.items()):
             out[f"frames.{c}.{lv}"] = n
         for (k, c, lv), v in sorted(self.auroc.items()):
@@ -65,13 +68,18 @@ class EvalTable(NamedTuple):
 
 
 def score_frames(
-    scorer: Scorer, frames: Sequence[CureFrame], batch_size: int = 512, progress: Callable[[int], None] | None = None
+    scorer: Scorer,
+    frames: Sequence[CureFrame],
+    batch_size: int = 512,
+    progress: Callable[[int], None] | None = None,
+    wire: WireEncoding = NO_ENCODING,
 ) -> FrameScores:
-    """Score image files in batches (reading is the slow part for big sets)."""
+    """Score image files in batches (reading is the slow part for big sets), each first passed
+    through `wire` as the consumer would decode it."""
     parts: list[ScoreResult] = []
     for i in range(0, len(frames), batch_size):
         chunk = frames[i : i + batch_size]
-        parts.append(scorer.score([load_image(f.path) for f in chunk]))
+        parts.append(scorer.score(wire.roundtrip([load_image(f.path) for f in chunk])))
         if progress:
             progress(len(chunk))
     if not parts:
@@ -108,7 +116,10 @@ def evaluate_dir(
     challenges: Sequence[str] | None = None,
     levels: Sequence[int] | None = None,
     progress: Callable[[int], None] | None = None,
+    wire: WireEncoding = NO_ENCODING,
 ) -> EvalTable:
+    """AUROC table of a CURE-TSR folder, its frames seen through `wire` (not twice: wire_to_apply)."""
+    apply, seen = wire_to_apply(wire, root)
     frames = read_cure_tsr(root)
     if challenges is not None or levels is not None:
         want_c = None if challenges is None else {challenge_code(c) for c in challenges}
@@ -122,4 +133,4 @@ def evaluate_dir(
         raise ValueError(
             f"{root}: no CURE-TSR frames found (expected <split>/<Challenge>-<level>/NN_NN_NN_NN_NNNN.bmp)"
         )
-    return auroc_table(score_frames(scorer, frames, progress=progress))
+    return auroc_table(score_frames(scorer, frames, progress=progress, wire=apply))._replace(wire=seen.describe())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,14 @@ import numpy as np
 
 import monitor
 from calibration.alerts import AlertTracker, FrameDecision
-from calibration.calibrate import features_of_paths
-from calibration.calibration_file import load_calibration
+from calibration.calibrate import features_of_paths, wire_to_apply
+from calibration.calibration_file import load_calibration, wire_label
 from calibration.conditions import UNKNOWN
 from calibration.detector import Detector
 from calibration.metrics import auroc, roc_curve
 from calibration.settings import AlertConfig
 from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES
+from monitor.codec import NO_ENCODING, WireEncoding
 from monitor.cure_tsr import read_cure_tsr
 from monitor.scorer import ScoreResult
 
@@ -48,6 +50,59 @@ def kind_values(scores, anomaly: np.ndarray | None) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclass(frozen=True)
+class _Replayer:
+    """Per-frame decisions replayed as streams through a fresh AlertTracker each."""
+
+    is_anomalous: np.ndarray
+    condition: np.ndarray
+    anomaly: np.ndarray | None
+    alert_cfg: AlertConfig
+    segment: int
+
+    def stream(self, order: np.ndarray) -> tuple[int, tuple[int, str] | None]:
+        """Frames `order` as one stream whose challenge starts at frame `segment`: the alerts raised
+        before that onset, and the first raised after it as (delay in frames, condition named)."""
+        tracker = AlertTracker(self.alert_cfg)
+        false_alerts, got = 0, None
+        for i, j in enumerate(order):
+            value = 0.0 if self.anomaly is None else float(self.anomaly[j])
+            d = FrameDecision("replay", i, bool(self.is_anomalous[j]), str(self.condition[j]), 1.0, value, i)
+            for rec in tracker.observe(d):
+                if rec.state != "raised":
+                    continue
+                if i < self.segment:
+                    false_alerts += 1
+                elif got is None:
+                    got = (i - self.segment, rec.condition)
+        return false_alerts, got
+
+    def challenge(
+        self, code: int, level: int, idx: np.ndarray, clean_idx: np.ndarray, rng: np.random.Generator
+    ) -> dict:
+        """One report row: the challenge's frames `idx`, `segment` at a time, between clean frames."""
+        seg = self.segment
+        delays, named, false_alerts = [], [], 0
+        replays = max(1, len(idx) // seg)
+        for r in range(replays):
+            pre = rng.choice(clean_idx, seg, replace=False)
+            post = rng.choice(clean_idx, seg, replace=False)
+            early, got = self.stream(np.r_[pre, idx[r * seg : (r + 1) * seg], post])
+            false_alerts += early
+            if got is not None:
+                delays.append(got[0])
+                named.append(got[1] == CONDITION_NAMES[code])
+        return {
+            "challenge": FOLDER_NAMES[code],
+            "level": level,
+            "replays": replays,
+            "alerted": round(len(delays) / replays, 4),
+            "mean_delay_frames": round(float(np.mean(delays)), 2) if delays else None,
+            "named_correctly": round(float(np.mean(named)), 4) if named else None,
+            "false_alerts_before_onset": false_alerts,
+        }
+
+
 def replay_delays(
     is_anomalous: np.ndarray,
     condition: np.ndarray,
@@ -65,53 +120,102 @@ def replay_delays(
     `condition` should then name the suspect frames too (Detector.detect_features(evidence_ref=...))."""
     rng = np.random.default_rng(seed)
     clean_idx = np.flatnonzero(codes == 0)
-    rows = []
     if len(clean_idx) < segment:
-        return rows
+        return []
+    replayer = _Replayer(is_anomalous, condition, anomaly, alert_cfg, segment)
+    rows = []
     for code in sorted(set(codes[codes > 0].tolist())):
         for level in sorted(set(levels[codes == code].tolist())):
             idx = np.flatnonzero((codes == code) & (levels == level))
-            delays, named, false_alerts, raised = [], [], 0, 0
-            replays = max(1, len(idx) // segment)
-            for r in range(replays):
-                ch = idx[r * segment : (r + 1) * segment]
-                pre = rng.choice(clean_idx, segment, replace=False)
-                post = rng.choice(clean_idx, segment, replace=False)
-                order = np.r_[pre, ch, post]
-                tracker = AlertTracker(alert_cfg)
-                got = None
-                for i, j in enumerate(order):
-                    d = FrameDecision(
-                        "replay",
-                        i,
-                        bool(is_anomalous[j]),
-                        str(condition[j]),
-                        1.0,
-                        0.0 if anomaly is None else float(anomaly[j]),
-                        i,
-                    )
-                    for rec in tracker.observe(d):
-                        if rec.state == "raised":
-                            if i < segment:
-                                false_alerts += 1
-                            elif got is None:
-                                got = (i - segment, rec.condition)
-                if got is not None:
-                    raised += 1
-                    delays.append(got[0])
-                    named.append(got[1] == CONDITION_NAMES[int(code)])
-            rows.append(
-                {
-                    "challenge": FOLDER_NAMES[int(code)],
-                    "level": int(level),
-                    "replays": replays,
-                    "alerted": round(raised / replays, 4),
-                    "mean_delay_frames": round(float(np.mean(delays)), 2) if delays else None,
-                    "named_correctly": round(float(np.mean(named)), 4) if named else None,
-                    "false_alerts_before_onset": false_alerts,
-                }
-            )
+            rows.append(replayer.challenge(int(code), int(level), idx, clean_idx, rng))
     return rows
+
+
+def _auroc_table(
+    values: dict[str, np.ndarray], codes: np.ndarray, levels: np.ndarray, detection
+) -> list[dict[str, Any]]:
+    """One row per challenge type and level: frames, AUROC per kind against the clean frames, and
+    (with a detection) the detection rate."""
+    clean = codes == 0
+    table: list[dict[str, Any]] = []
+    for code in sorted(set(codes[~clean].tolist())):
+        for level in sorted(set(levels[codes == code].tolist())):
+            sel = (codes == code) & (levels == level)
+            row: dict[str, Any] = {"challenge": FOLDER_NAMES[int(code)], "level": int(level), "frames": int(sel.sum())}
+            for k, v in values.items():
+                row[f"auroc_{k}"] = round(auroc(v[clean], v[sel]), 4)
+            if detection is not None:
+                row["detection_rate"] = round(float(np.mean(detection.is_anomalous[sel])), 4)
+            table.append(row)
+    return table
+
+
+def _mean_auroc(kinds: Sequence[str], table: list[dict[str, Any]]) -> dict[str, float]:
+    """Per kind, over levels 3-5 and over all levels: the mean over types of the mean over levels,
+    so every challenge type weighs the same."""
+    mean = {}
+    for k in kinds:
+        for lv_name, lv in (("levels_3_5", (3, 4, 5)), ("all_levels", (1, 2, 3, 4, 5))):
+            per_type: dict[str, list[float]] = {}
+            for r in table:
+                if r["level"] in lv:
+                    per_type.setdefault(r["challenge"], []).append(r[f"auroc_{k}"])
+            if per_type:
+                mean[f"{k}_{lv_name}"] = round(float(np.mean([np.mean(v) for v in per_type.values()])), 4)
+    return mean
+
+
+def _naming_figures(detection, codes: np.ndarray, levels: np.ndarray) -> dict[str, Any]:
+    """How detected frames of levels 3-5 were named: the confusion matrix, accuracy, share unknown."""
+    clean = codes == 0
+    truth = np.array([CONDITION_NAMES[int(c)] for c in codes], dtype=object)
+    pred = np.asarray(detection.condition, dtype=object)
+    det = (~clean) & (levels >= 3) & np.asarray(detection.is_anomalous)
+    labels = sorted(set(truth[~clean].tolist()))
+    cols = labels + [UNKNOWN]
+    matrix = [[int(np.sum(det & (truth == t) & (pred == p))) for p in cols] for t in labels]
+    return {
+        "confusion_levels_3_5": {"true": labels, "predicted": cols, "counts": matrix},
+        "naming_accuracy_levels_3_5": round(float(np.mean(pred[det] == truth[det])), 4) if det.any() else None,
+        "unknown_share_levels_3_5": round(float(np.mean(pred[det] == UNKNOWN)), 4) if det.any() else None,
+    }
+
+
+def _detection_figures(
+    detection, codes: np.ndarray, levels: np.ndarray, threshold: float | None, alert_cfg: AlertConfig
+) -> dict[str, Any]:
+    """The calibrated detector's figures: false alarms, detection and naming, replayed alerts."""
+    clean = codes == 0
+    hi = (~clean) & (levels >= 3)
+    out: dict[str, Any] = {
+        "threshold": threshold,
+        "false_alarm_rate_clean": round(float(np.mean(detection.is_anomalous[clean])), 5),
+        "false_alarms": int(detection.is_anomalous[clean].sum()),
+        "detection_rate_levels_3_5": round(float(np.mean(detection.is_anomalous[hi])), 4) if hi.any() else None,
+    }
+    out.update(_naming_figures(detection, codes, levels))
+    replay = replay_delays(
+        np.asarray(detection.is_anomalous),
+        np.asarray(detection.condition, dtype=object),
+        codes,
+        levels,
+        alert_cfg,
+        anomaly=np.asarray(detection.anomaly),
+    )
+    delays = [r["mean_delay_frames"] for r in replay if r["level"] >= 3 and r["mean_delay_frames"] is not None]
+    out["replay"] = replay
+    out["mean_alert_delay_frames_levels_3_5"] = round(float(np.mean(delays)), 2) if delays else None
+    return out
+
+
+def _roc_curves(values: dict[str, np.ndarray], codes: np.ndarray, levels: np.ndarray) -> dict[str, dict]:
+    """ROC curves per challenge type (levels 3-5) and kind, for the PNGs."""
+    clean = codes == 0
+    return {
+        FOLDER_NAMES[int(code)]: {k: roc_curve(v[clean], v[(codes == code) & (levels >= 3)]) for k, v in values.items()}
+        for code in sorted(set(codes[~clean].tolist()))
+        if ((codes == code) & (levels >= 3)).any()
+    }
 
 
 def build_report(
@@ -126,71 +230,21 @@ def build_report(
     """All figures from per-frame arrays. detection: a DetectionResult (or None for raw scores only)."""
     codes = np.asarray(codes, dtype=np.int64)
     levels = np.asarray(levels, dtype=np.int64)
-    anomaly = None if detection is None else np.asarray(detection.anomaly)
-    values = kind_values(scores, anomaly)
+    values = kind_values(scores, None if detection is None else np.asarray(detection.anomaly))
     clean = codes == 0
     if not clean.any():
         raise ValueError("the evaluation data have no clean (ChallengeFree) frames")
-    table: list[dict] = []
-    for code in sorted(set(codes[~clean].tolist())):
-        for level in sorted(set(levels[codes == code].tolist())):
-            sel = (codes == code) & (levels == level)
-            row: dict[str, Any] = {"challenge": FOLDER_NAMES[int(code)], "level": int(level), "frames": int(sel.sum())}
-            for k, v in values.items():
-                row[f"auroc_{k}"] = round(auroc(v[clean], v[sel]), 4)
-            if detection is not None:
-                row["detection_rate"] = round(float(np.mean(detection.is_anomalous[sel])), 4)
-            table.append(row)
+    table = _auroc_table(values, codes, levels, detection)
     report: dict[str, Any] = {
         "meta": dict(meta or {}),
         "clean_frames": int(clean.sum()),
         "challenge_frames": int((~clean).sum()),
         "table": table,
+        "mean_auroc": _mean_auroc(list(values), table),
     }
-    mean = {}
-    for k in values:
-        for lv_name, lv in (("levels_3_5", (3, 4, 5)), ("all_levels", (1, 2, 3, 4, 5))):
-            rows = [r[f"auroc_{k}"] for r in table if r["level"] in lv]
-            if rows:
-                # Mean over types of the mean over levels: every challenge type weighs the same.
-                per_type = {}
-                for r in table:
-                    if r["level"] in lv:
-                        per_type.setdefault(r["challenge"], []).append(r[f"auroc_{k}"])
-                mean[f"{k}_{lv_name}"] = round(float(np.mean([np.mean(v) for v in per_type.values()])), 4)
-    report["mean_auroc"] = mean
     if detection is not None:
-        report["threshold"] = threshold
-        report["false_alarm_rate_clean"] = round(float(np.mean(detection.is_anomalous[clean])), 5)
-        report["false_alarms"] = int(detection.is_anomalous[clean].sum())
-        hi = (~clean) & (levels >= 3)
-        report["detection_rate_levels_3_5"] = round(float(np.mean(detection.is_anomalous[hi])), 4) if hi.any() else None
-        truth = np.array([CONDITION_NAMES[int(c)] for c in codes], dtype=object)
-        pred = np.asarray(detection.condition, dtype=object)
-        det = hi & np.asarray(detection.is_anomalous)
-        labels = sorted(set(truth[~clean].tolist()))
-        cols = labels + [UNKNOWN]
-        matrix = [[int(np.sum(det & (truth == t) & (pred == p))) for p in cols] for t in labels]
-        report["confusion_levels_3_5"] = {"true": labels, "predicted": cols, "counts": matrix}
-        report["naming_accuracy_levels_3_5"] = round(float(np.mean(pred[det] == truth[det])), 4) if det.any() else None
-        report["unknown_share_levels_3_5"] = round(float(np.mean(pred[det] == UNKNOWN)), 4) if det.any() else None
-        report["replay"] = replay_delays(
-            np.asarray(detection.is_anomalous),
-            pred,
-            codes,
-            levels,
-            alert_cfg or AlertConfig(),
-            anomaly=np.asarray(detection.anomaly),
-        )
-        dl = [
-            r["mean_delay_frames"] for r in report["replay"] if r["level"] >= 3 and r["mean_delay_frames"] is not None
-        ]
-        report["mean_alert_delay_frames_levels_3_5"] = round(float(np.mean(dl)), 2) if dl else None
-    report["_roc"] = {  # for the PNGs; dropped from the JSON
-        FOLDER_NAMES[int(code)]: {k: roc_curve(v[clean], v[(codes == code) & (levels >= 3)]) for k, v in values.items()}
-        for code in sorted(set(codes[~clean].tolist()))
-        if ((codes == code) & (levels >= 3)).any()
-    }
+        report.update(_detection_figures(detection, codes, levels, threshold, alert_cfg or AlertConfig()))
+    report["_roc"] = _roc_curves(values, codes, levels)  # for the PNGs; dropped from the JSON
     return report
 
 
@@ -237,8 +291,7 @@ def draw_roc(curves: dict, title: str, size: int = 420) -> np.ndarray:
     return img
 
 
-def markdown(report: dict) -> str:
-    kinds = [k for k in KINDS if f"{k}_levels_3_5" in report["mean_auroc"]]
+def _md_summary(report: dict) -> list[str]:
     lines = ["# signwatch evaluation", ""]
     for k, v in report.get("meta", {}).items():
         lines.append(f"- {k}: {v}")
@@ -252,7 +305,11 @@ def markdown(report: dict) -> str:
             f'("unknown" counts as wrong; share unknown {report["unknown_share_levels_3_5"]}; lens and gaussian blur both count as "blur")',
             f"- mean alert delay on replayed streams, levels 3-5: {report['mean_alert_delay_frames_levels_3_5']} frames",
         ]
-    lines += [
+    return lines
+
+
+def _md_mean_auroc(report: dict, kinds: list[str]) -> list[str]:
+    lines = [
         "",
         "## Mean AUROC (mean over challenge types)",
         "",
@@ -263,41 +320,61 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {k} | {report['mean_auroc'][f'{k}_levels_3_5']:.3f} | {report['mean_auroc'][f'{k}_all_levels']:.3f} |"
         )
+    return lines
+
+
+def _md_table(report: dict, kinds: list[str]) -> list[str]:
     head = "| challenge | level | " + " | ".join(f"AUROC {k}" for k in kinds)
     sep = "| --- | --- | " + " | ".join("---" for _ in kinds)
     if "false_alarm_rate_clean" in report:
         head += " | detected"
         sep += " | ---"
-    lines += ["", "## Per challenge type and level", "", head + " |", sep + " |"]
+    lines = ["", "## Per challenge type and level", "", head + " |", sep + " |"]
     for r in report["table"]:
         cells = [f"{r[f'auroc_{k}']:.3f}" for k in kinds]
         if "detection_rate" in r:
             cells.append(f"{r['detection_rate']:.2f}")
         lines.append(f"| {r['challenge']} | {r['level']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _md_confusion(c: dict) -> list[str]:
+    lines = [
+        "",
+        "## Condition confusion (detected frames, levels 3-5; rows true, columns predicted)",
+        "",
+        "| true \\ predicted | " + " | ".join(c["predicted"]) + " |",
+        "| --- | " + " | ".join("---" for _ in c["predicted"]) + " |",
+    ]
+    for t, row in zip(c["true"], c["counts"], strict=False):
+        lines.append(f"| {t} | " + " | ".join(str(v) for v in row) + " |")
+    return lines
+
+
+def _md_replay(rows: list[dict]) -> list[str]:
+    lines = [
+        "",
+        "## Replayed streams (30 clean, 30 challenged, 30 clean frames)",
+        "",
+        "| challenge | level | replays | alerted | mean delay (frames) | named correctly | false alerts before onset |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['challenge']} | {r['level']} | {r['replays']} | {r['alerted']:.2f} | {r['mean_delay_frames']} | "
+            f"{r['named_correctly']} | {r['false_alerts_before_onset']} |"
+        )
+    return lines
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown: summary, mean AUROC, the per-type table, confusion, replayed streams."""
+    kinds = [k for k in KINDS if f"{k}_levels_3_5" in report["mean_auroc"]]
+    lines = _md_summary(report) + _md_mean_auroc(report, kinds) + _md_table(report, kinds)
     if "confusion_levels_3_5" in report:
-        c = report["confusion_levels_3_5"]
-        lines += [
-            "",
-            "## Condition confusion (detected frames, levels 3-5; rows true, columns predicted)",
-            "",
-            "| true \\ predicted | " + " | ".join(c["predicted"]) + " |",
-            "| --- | " + " | ".join("---" for _ in c["predicted"]) + " |",
-        ]
-        for t, row in zip(c["true"], c["counts"], strict=False):
-            lines.append(f"| {t} | " + " | ".join(str(v) for v in row) + " |")
+        lines += _md_confusion(report["confusion_levels_3_5"])
     if report.get("replay"):
-        lines += [
-            "",
-            "## Replayed streams (30 clean, 30 challenged, 30 clean frames)",
-            "",
-            "| challenge | level | replays | alerted | mean delay (frames) | named correctly | false alerts before onset |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for r in report["replay"]:
-            lines.append(
-                f"| {r['challenge']} | {r['level']} | {r['replays']} | {r['alerted']:.2f} | {r['mean_delay_frames']} | "
-                f"{r['named_correctly']} | {r['false_alerts_before_onset']} |"
-            )
+        lines += _md_replay(report["replay"])
     return "\n".join(lines) + "\n"
 
 
@@ -320,27 +397,30 @@ def write_report(
     *,
     alert_cfg: AlertConfig,
     device: str = "auto",
+    wire: WireEncoding = NO_ENCODING,
 ) -> dict:
     """Score a CURE-TSR folder with the model (and its calibration, if given) and write the report.
 
     alert_cfg: the deployment's alert rule (its `alerts:` section); the replayed streams' alert
-    figures and which frames name a condition depend on it, so it has no default."""
+    figures and which frames name a condition depend on it, so it has no default.
+    wire: the producers' encoding; frames are seen through it, not twice (wire_to_apply)."""
     scorer = monitor.load_model(model, device=device)
     frames = read_cure_tsr(data)
     if not frames:
         raise ValueError(f"{data}: no CURE-TSR frames found")
-    x = features_of_paths(scorer, [f.path for f in frames])
+    apply, seen = wire_to_apply(wire, data)
+    x = features_of_paths(scorer, [f.path for f in frames], wire=apply)
     # recon, cosines and score are columns of the feature rows (log recon, cos 1-4, score).
     scores = ScoreResult(x[:, 5].copy(), np.exp(x[:, 0]), x[:, 1:5].copy())
     detection, threshold = None, None
-    meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data)}
+    meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data), "wire": seen.describe()}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
-        evidence_ref = alert_cfg.evidence_ref if alert_cfg.evidence else None
-        detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=evidence_ref)
+        detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=alert_cfg.suspect_above)
         threshold = cal.threshold.threshold
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation
+        meta["calibration_wire"] = wire_label(cal.wire)
     report = build_report(
         scores,
         [f.name.challenge_type for f in frames],

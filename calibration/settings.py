@@ -81,6 +81,13 @@ class AlertConfig:
         return self.evidence_h > 0
 
     @property
+    def suspect_above(self) -> float | None:
+        """The anomaly above which a frame names its condition though under the threshold (a suspect
+        frame, whose evidence counts), or None when the evidence rule is off and only anomalous frames
+        are named; what Detector.detect_features takes as evidence_ref."""
+        return self.evidence_ref if self.evidence else None
+
+    @property
     def raise_window(self) -> int:
         """Frames a raise looks back over: n, or evidence_n when larger and the evidence rule is on."""
         return max(self.n, self.evidence_n if self.evidence else 0)

@@ -88,6 +88,27 @@ def min_clean_frames(target_fpr: float, confidence: float) -> int:
     return int(math.ceil(math.log(1.0 - confidence) / math.log1p(-target_fpr) - 1e-9))
 
 
+def supported_fpr(n_tracks: int, confidence: float) -> float:
+    """The lowest target false-alarm rate that n independent clean trials (tracks: their maxima are
+    the trials, group_maxima) can support at `confidence`: even the largest clean value only bounds
+    the rate at 1 - (1 - confidence)^(1/n), the inverse of min_clean_frames. 1.0 for no tracks."""
+    return fpr_upper_bound(0, n_tracks, confidence)
+
+
+def support_check(n_tracks: int, target_fpr: float, confidence: float) -> str | None:
+    """None when n clean tracks can support target_fpr at confidence; else one line saying how many
+    tracks it needs and the rate these tracks can support. Decidable from the count alone, before
+    anything is scored (every threshold method is judged by the same binomial bound)."""
+    _check(target_fpr, confidence)
+    need = min_clean_frames(target_fpr, confidence)
+    if n_tracks >= need:
+        return None
+    return (
+        f"{n_tracks} clean tracks cannot support a {target_fpr:.2%} false-alarm rate at {confidence:.0%} "
+        f"confidence (it needs {need}); they can support {supported_fpr(n_tracks, confidence):.2%}"
+    )
+
+
 def _check(target_fpr: float, confidence: float) -> None:
     if not 0.0 < target_fpr < 1.0:
         raise ThresholdError(f"target false-alarm rate must be in (0, 1), got {target_fpr}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from cli.options import add_device_option
+from cli.options import add_device_option, add_subset_args, add_wire_options, select_subset, wire_of
 from cli.options import fail as _err
 from pipelines.config import Config
 
@@ -12,14 +13,20 @@ from pipelines.config import Config
 def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     import monitor
     from calibration.calibrate import calibrate_folders
-    from calibration.calibration_file import CalibrationError, save_calibration
+    from calibration.calibration_file import CalibrationError, save_calibration, wire_label
     from calibration.threshold import ThresholdError
     from monitor.checkpoint import CheckpointError
 
     fpr = args.fpr if args.fpr is not None else cfg.calibration.fpr
     confidence = args.confidence if args.confidence is not None else cfg.calibration.confidence
     try:
+        clean, support = _clean_tracks(args, fpr, confidence)
+        wire = wire_of(args, cfg)
+    except (ThresholdError, FileNotFoundError, ValueError) as e:
+        return _err(str(e))
+    try:
         scorer = monitor.load_model(args.model, device=args.device)
+        print(support, flush=True)  # said once nothing stands in the way of scoring (bad input: one line)
         cal = calibrate_folders(
             scorer,
             args.data,
@@ -29,6 +36,8 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
             method=args.method or cfg.calibration.method,
             min_confidence=cfg.calibration.min_confidence,
             min_level=cfg.calibration.min_level,
+            wire=wire,
+            clean=clean,
         )
     except (CalibrationError, ThresholdError, CheckpointError, FileNotFoundError, ValueError) as e:
         return _err(str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -42,7 +51,7 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
     s = cal.summary
     print(
         f"wrote {args.out} (model {cal.model_id}): threshold {t.threshold:.4f}, "
-        f"{s['clean_frames']} clean frames from {s['clean_tracks']} tracks"
+        f"{s['clean_frames']} clean frames from {s['clean_tracks']} tracks, seen through {wire_label(cal.wire)}"
     )
     if "detection" in s:
         by_level: dict[int, list[float]] = {}
@@ -61,6 +70,33 @@ def cmd_calibrate(args: argparse.Namespace, cfg: Config) -> int:
             f"condition naming accuracy on detected frames, levels 3-5 (out of fold): {s['naming_accuracy_levels_3_5_out_of_fold']}"
         )
     return 0
+
+
+def _clean_tracks(args: argparse.Namespace, fpr: float, confidence: float) -> tuple[list, str]:
+    """The clean (path, track) pairs to calibrate on (--subset), checked BEFORE anything is scored:
+    whether their track count can support the target is a matter of counting (the binomial rule,
+    calibration.threshold.support_check), and scoring a large folder takes minutes.
+    Also the line saying what they can support. ValueError (one line) when they cannot, unless
+    --allow-unsupported."""
+    from calibration.threshold import support_check, supported_fpr
+    from monitor.cure_tsr import training_images
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise ValueError(f"--data {data}: not a directory of clean images")
+    clean = select_subset(training_images(data), args)
+    if not clean:
+        raise ValueError(
+            f"--data {data}: no clean images" + (f" in the {args.subset} subset" if args.subset != "all" else "")
+        )
+    tracks = len({g for _, g in clean})
+    problem = support_check(tracks, fpr, confidence)
+    if problem and not args.allow_unsupported:
+        raise ValueError(f"{data}: {problem}; pass --fpr at or above that, more tracks, or --allow-unsupported")
+    return clean, (
+        f"{len(clean)} clean frames from {tracks} tracks ({args.subset}): they can support a false-alarm rate "
+        f"down to {supported_fpr(tracks, confidence):.2%} at {confidence:.0%} confidence"
+    )
 
 
 def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAction) -> None:
@@ -94,10 +130,12 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
         help="threshold method (default: config calibration.method)",
     )
     add_device_option(p)
+    add_wire_options(p)
     p.add_argument(
         "--allow-unsupported",
         action="store_true",
         help="write the file even if the clean frames cannot support the target",
     )
+    add_subset_args(p)
     p.add_argument("--out", required=True, help="calibration YAML to write")
     p.set_defaults(func=cmd_calibrate)

@@ -7,29 +7,65 @@ import time
 
 from rich.console import Console
 
-from pipelines.broker import BrokerError, check_reachable
+from pipelines.broker import BrokerError, check_reachable, resolve_shared_bootstrap
 from pipelines.config import Config
 from pipelines.console import run_console
 from pipelines.console_state import ConsoleState
 
 
-def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
-    bootstrap = args.bootstrap_servers or cfg.kafka.bootstrap_servers
-    err = Console(stderr=True)
-    if not bootstrap:
-        # Starting an embedded broker here would show an empty one: the console only reads.
+def _bootstrap(args: argparse.Namespace, cfg: Config, err: Console) -> str | None:
+    """--bootstrap-servers, kafka.bootstrap_servers or the running `run_monitor.py broker`; None after
+    saying so in one line (an embedded broker of its own would show an empty screen: the console only reads)."""
+    if args.bootstrap_servers:
+        cfg.kafka.bootstrap_servers = args.bootstrap_servers
+    try:
+        return resolve_shared_bootstrap(cfg, "console")
+    except BrokerError as e:
         err.print(
-            "error: no Kafka to read from: pass --bootstrap-servers HOST:PORT, set kafka.bootstrap_servers "
-            "in the config, or run the console inside `run_monitor.py demo`",
+            f"error: {e}; or run the console inside `run_monitor.py demo`",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
-        return 2
+        return None
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, in one line, or None."""
     if args.duration is not None and args.duration <= 0:
-        err.print("error: --duration must be positive", markup=False)
-        return 2
+        return "--duration must be positive"
     if (args.width is not None and args.width < 20) or (args.height is not None and args.height < 3):
-        err.print("error: the screen must be at least 20 columns (--width) and 3 rows (--height)", markup=False)
+        return "the screen must be at least 20 columns (--width) and 3 rows (--height)"
+    return None
+
+
+def _screen(args: argparse.Namespace) -> tuple[Console, tuple[int, int | None] | None]:
+    """The console to draw on and the fixed size asked for (None: follow the terminal)."""
+    if not (args.width or args.height):
+        return Console(), None
+    console = Console(width=args.width or None)
+    return console, (args.width or console.width, args.height or (None if args.once else console.height))
+
+
+def _print_summary(state: ConsoleState, seconds: float) -> None:
+    """A live view leaves a record of what it saw when it ends (Ctrl-C, SIGTERM, --duration)."""
+    snap = state.snapshot()
+    print(
+        f"console summary: {snap.frames} score records ({snap.anomalous} anomalous, {snap.duplicates} duplicates), "
+        f"{snap.total_alerts} alerts ({snap.open_alerts} open), {snap.dead_letter_total} dead letters, "
+        f"{snap.malformed} unreadable records, {len(snap.streams)} streams, in {seconds:.1f} s",
+        flush=True,
+    )
+
+
+def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
+    err = Console(stderr=True)
+    problem = _argument_problem(args)
+    if problem:
+        err.print(f"error: {problem}", markup=False, highlight=False)
+        return 2
+    bootstrap = _bootstrap(args, cfg, err)
+    if not bootstrap:
         return 2
     if args.once:  # a script wants a quick, clear failure (a live screen waits for the broker instead)
         try:
@@ -37,12 +73,7 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
         except BrokerError as e:
             err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
             return 1
-    size = None
-    if args.width or args.height:
-        console = Console(width=args.width or None)
-        size = (args.width or console.width, args.height or (None if args.once else console.height))
-    else:
-        console = Console()
+    console, size = _screen(args)
     state = ConsoleState.for_config(cfg)
     t0 = time.monotonic()
     try:
@@ -59,14 +90,8 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
             export_html=args.export_html,
             size=size,
         )
-        if not args.once:  # a live view leaves a record of what it saw when it ends (Ctrl-C, SIGTERM, --duration)
-            snap = state.snapshot()
-            print(
-                f"console summary: {snap.frames} score records ({snap.anomalous} anomalous, {snap.duplicates} duplicates), "
-                f"{snap.total_alerts} alerts ({snap.open_alerts} open), {snap.dead_letter_total} dead letters, "
-                f"{snap.malformed} unreadable records, {len(snap.streams)} streams, in {time.monotonic() - t0:.1f} s",
-                flush=True,
-            )
+        if not args.once:
+            _print_summary(state, time.monotonic() - t0)
         return rc
     except Exception as e:
         from kafka.errors import KafkaError
@@ -89,7 +114,11 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
         "so it never disturbs the scorers. Ctrl-C (SIGINT) or SIGTERM ends it (exit 0), also as a "
         "background job.",
     )
-    p.add_argument("--bootstrap-servers", metavar="HOST:PORT", help="Kafka to read (default: kafka.bootstrap_servers)")
+    p.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT",
+        help="Kafka to read (default: kafka.bootstrap_servers, else the broker `run_monitor.py broker` runs)",
+    )
     p.add_argument(
         "--once",
         action="store_true",

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from calibration.episodes import evaluate_episodes
 from cli.demo_calibration import calibration_line, prepare_model, quick_calibration, save_artifacts, unsupported_warning
 from cli.demo_episodes import (
     DEMO_CONDITIONS,
@@ -50,7 +51,6 @@ from cli.demo_episodes import (
     parse_conditions,
     parse_levels,
 )
-from cli.demo_outcomes import evaluate_episodes
 from cli.demo_replay import DemoReplay, NullOut, ReplayResult, demo_config, logs_held
 from cli.demo_summary import print_summary
 from cli.demo_tracks import DEFAULT_DATA, DemoSplit, Track, split_tracks

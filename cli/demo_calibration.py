@@ -109,6 +109,7 @@ def quick_calibration(
         min_confidence=c.min_confidence,
         min_level=c.min_level,
         seed=seed,
+        wire=WireEncoding(enc, q if enc == "jpeg" else 0),
         data={
             "demo": "quick calibration",
             "clean_frames": len(paths),

@@ -14,11 +14,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+from calibration.alerts import AlertEvent
 from cli.demo_episodes import Segment, episode_ticks
 from cli.demo_outcomes import Row
 from cli.demo_tracks import Track
 from pipelines.config import Config
-from pipelines.wire import AlertRecord, ScoreRecord, alert_to_dict
+from pipelines.wire import ScoreRecord, alert_to_dict
 
 
 class Collected:
@@ -26,7 +27,7 @@ class Collected:
     made of them) and feeds the console state."""
 
     def __init__(
-        self, chained: Callable[[list[ScoreRecord]], Sequence[AlertRecord]] | None = None, state: Any = None
+        self, chained: Callable[[list[ScoreRecord]], Sequence[AlertEvent]] | None = None, state: Any = None
     ) -> None:
         self.chained = chained
         self.state = state
@@ -35,7 +36,7 @@ class Collected:
         self.alerts: list[dict] = []
         self.count = 0
 
-    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertRecord]:
+    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]:
         alerts = list(self.chained(records) or []) if self.chained else []
         with self.lock:
             for r in records:

@@ -8,7 +8,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from cli.demo_outcomes import MAX_DELAY, EpisodeOutcome, episode_totals, natural_order, totals_line
+from calibration.episodes import MAX_DELAY, EpisodeOutcome, episode_totals, natural_order
+from cli.demo_outcomes import totals_line
 from cli.demo_replay import ReplayResult
 
 

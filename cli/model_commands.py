@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.options import add_device_option, add_json_option
+from cli.options import add_device_option, add_json_option, add_subset_args, add_wire_options, select_subset, wire_of
 from cli.options import fail as _err
 from pipelines.config import Config
 
@@ -33,29 +33,6 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _add_subset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--subset",
-        choices=("all", "train", "test"),
-        default="all",
-        help="use all images, or only the train/test side of a track-wise split (default all)",
-    )
-    p.add_argument("--test-fraction", type=float, default=0.3, help="fraction of tracks on the test side (default 0.3)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the track-wise split (default 0)")
-
-
-def _select(items: list[tuple[Path, str]], args: argparse.Namespace) -> list[tuple[Path, str]]:
-    """Keep one side of a deterministic track-wise split; the same options give the same tracks in every command."""
-    if args.subset == "all":
-        return items
-    from monitor.cure_tsr import split_by_track
-
-    group = dict(items)
-    train, test = split_by_track([p for p, _ in items], args.test_fraction, args.split_seed, group=lambda p: group[p])
-    keep = set(train if args.subset == "train" else test)
-    return [(p, g) for p, g in items if p in keep]
-
-
 # --- synth -----------------------------------------------------------------------------------------
 
 
@@ -66,7 +43,7 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     src = Path(args.data)
     if not src.is_dir():
         return _err(f"--data {src}: not a directory of clean images")
-    items = _select(training_images(src), args)
+    items = select_subset(training_images(src), args)
     if not items:
         return _err(f"--data {src}: no images found")
     try:
@@ -75,15 +52,23 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     except ValueError as e:
         return _err(f"--challenges/--levels: {e}")
     try:
+        wire = wire_of(args, cfg)
         summary = build_challenge_set(
-            items, args.out, challenges=challenges, levels=levels, seed=args.seed, split=args.split, progress=True
+            items,
+            args.out,
+            challenges=challenges,
+            levels=levels,
+            seed=args.seed,
+            split=args.split,
+            progress=True,
+            wire=wire,
         )
     except ValueError as e:
         return _err(str(e))
     Console(stderr=True).print(
         f"wrote {summary['images_written']} images ({len(summary['folders'])} folders) from "
         f"{summary['sources']} clean frames of {summary['tracks']} tracks to {args.out} "
-        f"in {summary['seconds']} s"
+        f"in {summary['seconds']} s, each frame as decoded after {wire.describe()}"
     )
     return 0
 
@@ -98,7 +83,7 @@ def cmd_train(args: argparse.Namespace, cfg: Config) -> int:
     src = Path(args.data)
     if not src.is_dir():
         return _err(f"--data {src}: not a directory")
-    items = _select(training_images(src), args)
+    items = select_subset(training_images(src), args)
     if not items:
         return _err(f"--data {src}: no clean images found")
     t = cfg.train
@@ -175,6 +160,7 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     console = Console()
     # Everything is checked before any scoring starts; each problem is one line.
     try:
+        wire = wire_of(args, cfg)
         scorer = load_model(args.model, device=args.device, expect_size=cfg.consumer.input_size)
     except (OSError, ValueError) as e:  # CheckpointError is a ValueError and names the file
         return _err(str(e))
@@ -190,10 +176,11 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
     try:
         with _progress(Console(stderr=True)) as prog:
             task = prog.add_task("score", total=None, info="")
-            table = evaluate_dir(scorer, args.data, progress=lambda n: prog.update(task, advance=n))
+            table = evaluate_dir(scorer, args.data, progress=lambda n: prog.update(task, advance=n), wire=wire)
     except ValueError as e:  # e.g. no CURE-TSR frames under --data
         return _err(str(e).splitlines()[0])
     render_auroc_tables(table, console)
+    console.print(f"frames seen through {table.wire} (--wire-encoding; default the producers')")
     figures = table.flat()
     figures["model_id"] = scorer.model_id
     _write_json(args.json, figures)
@@ -207,6 +194,7 @@ def cmd_evaluate(args: argparse.Namespace, cfg: Config) -> int:
             calibration=args.calibration,
             alert_cfg=cfg.alerts,
             device=args.device,
+            wire=wire,
         )
         console.print(f"report written to {args.report}")
     return 0
@@ -277,7 +265,8 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", default="1,2,3,4,5", help="comma-separated levels (default 1,2,3,4,5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="Real_Test", help="split folder to write (default Real_Test)")
-    _add_subset_args(p)
+    add_wire_options(p)
+    add_subset_args(p)
     p.set_defaults(func=cmd_synth)
 
 
@@ -297,7 +286,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/model.pt", help="checkpoint to write (default runs/model.pt)")
     p.add_argument("--epochs", type=int, help="epochs (default: train.epochs in the config, 60)")
     p.add_argument("--seed", type=int, help="seed (default: train.seed in the config)")
-    _add_subset_args(p)
+    add_subset_args(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -315,6 +304,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     add_json_option(p)
     p.add_argument("--calibration", help="calibration file, for the report's calibrated figures")
     p.add_argument("--report", metavar="DIR", help="write a full evaluation report (JSON, Markdown, ROC PNGs) to DIR")
+    add_wire_options(p)
     p.set_defaults(func=cmd_evaluate)
 
 

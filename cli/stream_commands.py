@@ -75,7 +75,8 @@ def _kafka_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bootstrap-servers",
         metavar="HOST:PORT[,...]",
-        help="Kafka cluster to use (overrides kafka.bootstrap_servers); without one an embedded broker is started",
+        help="Kafka cluster to use (overrides kafka.bootstrap_servers); without one, produce and score use the "
+        "broker `run_monitor.py broker` runs, and demo and bench start their own",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, including the Kafka client's warnings")
 
@@ -86,27 +87,44 @@ def _apply_kafka_args(cfg: Config, args: argparse.Namespace) -> None:
     setup_logging(getattr(args, "verbose", False))
 
 
-def _warn_private_broker(handle, what: str) -> None:
-    if handle.embedded:
-        log.warning(
-            "%s: the embedded broker at %s lives only as long as this process; to connect separate processes "
-            "run `run_monitor.py broker` and pass its address with --bootstrap-servers",
-            what,
-            handle.bootstrap,
-        )
+def _shared_broker(cfg: Config, what: str) -> str | None:
+    """Point cfg at the broker shared with the other processes (pipelines.broker.resolve_shared_bootstrap);
+    the one-line refusal when there is none, else None."""
+    from pipelines.broker import BrokerError, resolve_shared_bootstrap
+
+    try:
+        resolve_shared_bootstrap(cfg, what)
+    except BrokerError as e:
+        return str(e)
+    return None
 
 
 # --- broker --------------------------------------------------------------------------------------
 
 
 def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
-    from pipelines.broker import BrokerError, EmbeddedBroker, ensure_topics, output_ends
+    from pipelines.broker import (
+        BrokerError,
+        EmbeddedBroker,
+        broker_state_path,
+        ensure_topics,
+        forget_broker,
+        output_ends,
+        record_broker,
+        recorded_broker,
+    )
 
     setup_logging(args.verbose)
     if cfg.kafka.bootstrap_servers:
         return _err(
             f"kafka.bootstrap_servers is set ({cfg.kafka.bootstrap_servers}); `broker` runs the embedded broker, "
             "which is only for deployments without a cluster"
+        )
+    running = recorded_broker()
+    if running:
+        return _err(
+            f"a broker is already running at {running[0]} (pid {running[1]}, recorded in {broker_state_path()}); "
+            "the other commands use it: stop it first to start another"
         )
     port = args.port if args.port is not None else cfg.kafka.embedded_port
     broker = EmbeddedBroker(port=port, start_timeout_s=cfg.kafka.embedded_start_timeout_s)
@@ -116,7 +134,10 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
             try:
                 broker.start()
                 ensure_topics(broker.bootstrap, cfg)
+                # Recorded only once the topics exist: a command that finds it can use it at once.
+                state = record_broker(broker.bootstrap)
                 print(f"bootstrap servers: {broker.bootstrap}", flush=True)
+                log.info("broker: address recorded in %s for produce, score and console", state)
                 print(
                     "embedded broker running (memory storage: a restart loses every record); Ctrl-C stops it",
                     file=sys.stderr,
@@ -126,6 +147,7 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
                     if not broker.running:
                         return _err("the embedded broker exited unexpectedly" + output_ends(broker.log_path), 1)
             finally:
+                forget_broker()
                 broker.close()
     except BrokerError as e:
         return _err(str(e), 1)
@@ -136,10 +158,10 @@ def cmd_broker(args: argparse.Namespace, cfg: Config) -> int:
 # --- produce -------------------------------------------------------------------------------------
 
 
-def _produce_common(p: argparse.ArgumentParser) -> None:
+def _produce_common(p: argparse.ArgumentParser, fps_default: str = "producer.fps") -> None:
     _kafka_args(p)
     p.add_argument(
-        "--fps", type=float, help="frames per second per stream (default producer.fps; 0 = as fast as possible)"
+        "--fps", type=float, help=f"frames per second per stream (default {fps_default}; 0 = as fast as possible)"
     )
     p.add_argument("--encoding", choices=("jpeg", "png"), help="wire encoding (default producer.encoding)")
     p.add_argument("--quality", type=int, help="JPEG quality 1-100 (default producer.jpeg_quality)")
@@ -168,10 +190,11 @@ def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
             ticks, source, pace = _recorded_source(args, cfg)
     except (ValueError, FileNotFoundError) as e:
         return _err(str(e))
-
+    problem = _shared_broker(cfg, "produce")
+    if problem:
+        return _err(problem)
     try:
         with stop_on_signals(stop), open_broker(cfg) as handle:
-            _warn_private_broker(handle, "produce")
             ensure_topics(handle.bootstrap, cfg)
             _ready("produce")
             producer = FrameProducer(cfg, handle.bootstrap)
@@ -203,24 +226,35 @@ def _apply_produce_options(cfg: Config, args: argparse.Namespace) -> str | None:
 
 
 def _camera_source(args: argparse.Namespace, cfg: Config, stop: threading.Event) -> tuple[Iterator, str, float]:
-    """`produce camera`: (ticks, source name, pace for produce()); ValueError for a wrong source or option."""
-    from pipelines.producers import camera_ticks, parse_roi, parse_size
+    """`produce camera`: (ticks, source name, pace for produce()); ValueError for a wrong source or option.
+
+    A video file is checked here, before any broker is touched: its --roi against its frame size, and
+    it plays at its own frame rate unless --fps is given (a live camera's ROI is checked on its first frame)."""
+    from pipelines.producers import camera_ticks, check_roi, parse_roi, parse_size, video_file_info
 
     roi = parse_roi(args.roi) if args.roi else None
     size = parse_size(args.resize) if args.resize else None
     src = args.source
-    if not src.isdigit() and "://" not in src and not Path(src).is_file():
+    is_file = Path(src).is_file()
+    if not src.isdigit() and "://" not in src and not is_file:
         raise ValueError(f"camera source {src!r}: not a device index, a URL or an existing video file")
     fps = cfg.producer.fps if args.fps is None else args.fps
+    if is_file:
+        info = video_file_info(src)
+        if roi is not None:
+            check_roi(roi, info.width, info.height)
+        if args.fps is None and info.fps > 0:
+            fps = info.fps
+        log.info("camera %s: %dx%d video file, played at %.3g frames/s", src, info.width, info.height, fps)
     ticks = camera_ticks(src, args.stream, stop, roi=roi, size=size, fps=fps, loop=args.loop)
     # A live camera paces itself (camera_ticks drops frames above --fps); a file is paced by produce().
-    pace = fps if Path(src).is_file() else 0.0
+    pace = fps if is_file else 0.0
     return ticks, f"camera:{src}", pace
 
 
 def _recorded_source(args: argparse.Namespace, cfg: Config) -> tuple[Iterator, str, float]:
     """`produce replay` and `produce folder`: recorded sequences dealt to --streams streams."""
-    from pipelines.producers import cure_sequences, folder_sequences, replay_ticks
+    from pipelines.producers import cure_gaps, cure_sequences, folder_sequences, replay_ticks
 
     root = Path(args.root)
     if not root.is_dir():
@@ -236,7 +270,8 @@ def _recorded_source(args: argparse.Namespace, cfg: Config) -> tuple[Iterator, s
         seqs = folder_sequences(root, _folder_truth(args))
         if not seqs:
             raise ValueError(f"{root}: no images found")
-    ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop)
+    gaps = cure_gaps(root, seqs, args.gap) if args.source_kind == "replay" else None
+    ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop, gaps=gaps)
     return ticks, args.source_kind, cfg.producer.fps if args.fps is None else args.fps
 
 
@@ -275,27 +310,16 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
         validate_config(cfg, "score")
     except ConfigError as e:
         return _err(str(e))
+    problem = _shared_broker(cfg, "score")  # before the model: a refusal should not wait for a load
+    if problem:
+        return _err(problem)
     try:
-        import monitor
-
-        scorer = monitor.load_model(c.model, device=c.device, expect_size=c.input_size)
-    except (OSError, ValueError) as e:  # CheckpointError is a ValueError; its message names the file
-        return _err(str(e) if str(e).startswith("checkpoint ") else f"model {c.model}: {e}")
-    hook = None
-    if c.calibration:
-        from calibration.calibration_file import load_calibration
-        from calibration.detector import Detector
-        from pipelines.alerting import AlertingHook
-
-        try:  # refuses, in one line, a calibration made for another model
-            # The alert state follows partitions between members (rebuilt from the scores topic).
-            hook = AlertingHook(Detector(scorer, load_calibration(c.calibration, model_id=scorer.model_id)), cfg.alerts)
-        except (OSError, ValueError) as e:
-            return _err(str(e))
+        scorer, hook, loaded = _load_scoring(cfg)
+    except ValueError as e:
+        return _err(str(e))
     stop = threading.Event()
     try:
         with stop_on_signals(stop), open_broker(cfg) as handle:
-            _warn_private_broker(handle, "score")
             ensure_topics(handle.bootstrap, cfg)
             _ready("score")
             log.info(
@@ -306,12 +330,59 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
                 cfg.kafka.frames_topic,
                 cfg.kafka.scores_topic,
             )
+            for line in loaded:  # said once the broker answered: a refusal before stays one line
+                print(f"score: {line}", file=sys.stderr, flush=True)
             consumer = ScoringConsumer(cfg, handle.bootstrap, scorer, on_scored=hook, name=args.name, stop=stop)
             summary = consumer.run(max_records=args.max_frames, idle_exit_s=args.idle_exit)
     except BrokerError as e:
         return _err(str(e), 1)
     print(summary.line(), flush=True)
     return 0
+
+
+def _load_scoring(cfg: Config) -> tuple:
+    """(scorer, alerting hook or None, lines saying what was loaded: an operator must see whether alerts
+    are on) as consumer.model/calibration name them. ValueError (one line naming the file) when either
+    cannot be used."""
+    import monitor
+
+    c = cfg.consumer
+    try:
+        scorer = monitor.load_model(c.model, device=c.device, expect_size=c.input_size)
+    except (OSError, ValueError) as e:  # CheckpointError is a ValueError; its message names the file
+        raise ValueError(str(e) if str(e).startswith("checkpoint ") else f"model {c.model}: {e}") from None
+    loaded = [f"model {scorer.model_id} ({c.model}) on {scorer.device}"]
+    if not c.calibration:
+        return scorer, None, [*loaded, "no calibration: raw scores only, no alerts (pass --calibration)"]
+    from calibration.calibration_file import load_calibration
+    from calibration.detector import Detector
+    from pipelines.alerting import AlertingHook
+
+    try:  # refuses, in one line, a calibration made for another model
+        cal = load_calibration(c.calibration, model_id=scorer.model_id)
+    except (OSError, ValueError) as e:
+        raise ValueError(str(e)) from None
+    # The alert state follows partitions between members (rebuilt from the scores topic).
+    return (
+        scorer,
+        AlertingHook(Detector(scorer, cal), cfg.alerts),
+        loaded + calibration_lines(c.calibration, cal, cfg.alerts),
+    )
+
+
+def calibration_lines(path: str, cal, alerts) -> list[str]:
+    """What `score` says about its calibration and alert rule (calibration.detector.Calibration,
+    calibration.settings.AlertConfig)."""
+    t = cal.threshold
+    encoding = cal.data.get("encoding") if isinstance(cal.data, dict) else None
+    fitted = f", fitted on {encoding} frames" if encoding else ""
+    rule = f"alerts on: raise when {alerts.k} of the last {alerts.n} frames are anomalous"
+    if alerts.evidence:
+        rule += f" or their evidence reaches {alerts.evidence_h:g} within {alerts.evidence_n} frames"
+    return [
+        f"calibration {path}: threshold {t.threshold:.4g} (target false-alarm rate {t.target_fpr:.2%}){fitted}",
+        rule + f"; clear when fewer than {alerts.clear_k} of the last {alerts.clear_n} are",
+    ]
 
 
 # --- registration --------------------------------------------------------------------------------
@@ -377,7 +448,7 @@ def _register_produce(sub: argparse._SubParsersAction) -> None:
     cam.add_argument("--roi", metavar="X,Y,W,H", help="crop each frame to this region first")
     cam.add_argument("--resize", metavar="WxH", help="resize each (cropped) frame to this size")
     cam.add_argument("--loop", action="store_true", help="play a video file again from the start at its end")
-    _produce_common(cam)
+    _produce_common(cam, fps_default="a video file's own rate, else producer.fps")
     rep = kinds.add_parser(
         "replay",
         help="replay a CURE-TSR layout as parallel streams with ground-truth headers",
@@ -389,6 +460,14 @@ def _register_produce(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--challenges", metavar="A,B", help="challenge types to keep, names or codes (e.g. none,rain,5)")
     rep.add_argument("--levels", metavar="1,3", help="challenge levels to keep (0 = challenge-free)")
     rep.add_argument("--signs", metavar="A,B", help="sign types to keep, names or codes (e.g. stop,yield)")
+    rep.add_argument(
+        "--gap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="play N clean frames (the ChallengeFree frames of the same sequence, ground truth none/0) "
+        "between consecutive sequences of a stream, so episodes are separated by clear frames (default 0)",
+    )
     _replay_stream_args(rep, prefix="replay")
     _produce_common(rep)
     fol = kinds.add_parser(

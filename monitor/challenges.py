@@ -36,10 +36,12 @@ import cv2
 import numpy as np
 
 from monitor.challenge_types import CHALLENGE_CODES, FOLDER_NAMES, challenge_code
+from monitor.codec import NO_ENCODING, WireEncoding
 from monitor.cure_tsr import (
     LEVELS,
     MANIFEST_FIELDS,
     MANIFEST_NAME,
+    MANIFEST_WIRE,
     SIGN_TYPES,
     challenge_folder,
     format_name,
@@ -504,8 +506,10 @@ def _plan(sources: list[tuple[Path, str, str]], sequence_type: int) -> list[list
 
 
 def _render_track(job: tuple) -> list[dict]:
-    """Worker: write the ChallengeFree copy and every variant of one track's frames; manifest rows."""
-    frames, out_dir, split, sequence_type, variants, seed = job
+    """Worker: write the ChallengeFree copy and every variant of one track's frames; manifest rows.
+    Each frame is written as the consumer decodes it after the wire encoding (challenges act on the
+    camera's image, the codec after them), so readers of the set need not encode it again."""
+    frames, out_dir, split, sequence_type, variants, seed, wire = job
     out_dir = Path(out_dir)
     rows = []
     previous = None
@@ -513,26 +517,16 @@ def _render_track(job: tuple) -> list[dict]:
         img = load_image(path)
         key = f"{cls}/{path.name}"
         rel = f"{split}/{challenge_folder(0)}/{format_name(sequence_type, sign, 0, 0, index)}"
-        _write_bmp(out_dir / rel, img)
-        rows.append(
-            {"file": rel, "source": str(path), "class": cls, "track": trk, "challenge": FOLDER_NAMES[0], "level": 0}
-        )
+        _write_bmp(out_dir / rel, wire.roundtrip([img])[0])
+        row = {"source": str(path), "class": cls, "track": trk, MANIFEST_WIRE: wire.describe()}
+        rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[0], "level": 0})
         for code, level in variants:
             out = apply_challenge(
                 img, code, level, seed=variant_seed(seed, key, code), previous=previous if code == 3 else None
             )
             rel = f"{split}/{challenge_folder(code, level)}/{format_name(sequence_type, sign, code, level, index)}"
-            _write_bmp(out_dir / rel, out)
-            rows.append(
-                {
-                    "file": rel,
-                    "source": str(path),
-                    "class": cls,
-                    "track": trk,
-                    "challenge": FOLDER_NAMES[code],
-                    "level": level,
-                }
-            )
+            _write_bmp(out_dir / rel, wire.roundtrip([out])[0])
+            rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[code], "level": level})
         previous = img  # codec error displaces blocks from the track's previous (clean) frame
     return rows
 
@@ -569,6 +563,7 @@ def build_challenge_set(
     split: str = "Real_Test",
     progress: bool | None = None,
     workers: int | None = None,
+    wire: WireEncoding = NO_ENCODING,
 ) -> dict:
     """Write a CURE-TSR-style challenge set from clean images; returns counts per folder.
 
@@ -580,7 +575,8 @@ def build_challenge_set(
     as `training_images` returns them (the group is the track).
     Frames of one track get consecutive indices and codec error displaces blocks from the track's
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
-    min(2, CPU count) processes.
+    min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
+    (monitor.codec) and the manifest's wire column records it; the default leaves frames lossless.
     """
     t0 = time.perf_counter()
     codes, lvls = _check_request(challenges, levels, split)
@@ -593,7 +589,7 @@ def build_challenge_set(
     folders = [challenge_folder(0)] + [challenge_folder(c, v) for c, v in variants]
     for name in folders:
         (out_dir / split / name).mkdir(parents=True, exist_ok=True)
-    jobs = [(frames, str(out_dir), split, sequence_type, variants, seed) for frames in plan]
+    jobs = [(frames, str(out_dir), split, sequence_type, variants, seed, wire) for frames in plan]
     n_workers = min(2, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     rows = _render_all(jobs, n_workers, len(sources) if progress else None)
     _write_manifest(out_dir / MANIFEST_NAME, rows)
@@ -672,6 +668,6 @@ def _write_manifest(path: Path, rows: list[dict]) -> None:
     """manifest.csv: one row per written file, sorted by file."""
     rows.sort(key=lambda r: r["file"])
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(MANIFEST_FIELDS))
+        writer = csv.DictWriter(f, fieldnames=[*MANIFEST_FIELDS, MANIFEST_WIRE])
         writer.writeheader()
         writer.writerows(rows)

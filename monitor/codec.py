@@ -9,6 +9,7 @@ pipelines.wire puts these bytes in a Kafka record; this module knows nothing of 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -39,8 +40,40 @@ class WireEncoding(NamedTuple):
             return list(images)
         return [decode_image(encode_image(im, self.encoding, self.quality)) for im in images]
 
+    @staticmethod
+    def parse(text: str) -> WireEncoding:
+        """The inverse of describe(): "jpeg q90", "png" or "none" (as a manifest records it)."""
+        t = text.strip().lower()
+        if t in ("none", "png"):
+            return NO_ENCODING if t == "none" else WireEncoding("png", 0)
+        m = re.fullmatch(r"jpeg q(\d{1,3})", t)
+        if m is None or not 1 <= int(m.group(1)) <= 100:
+            raise CodecError(f"wire encoding {text!r} is not 'jpeg q<1-100>', 'png' or 'none'")
+        return WireEncoding("jpeg", int(m.group(1)))
+
+    def same_as(self, other: WireEncoding) -> bool:
+        """The same frames result (PNG's quality setting means nothing)."""
+        return self.describe() == other.describe()
+
 
 NO_ENCODING = WireEncoding("none", 0)
+
+
+def resolve_wire(wanted: WireEncoding, recorded: WireEncoding | None, where: str) -> tuple[WireEncoding, WireEncoding]:
+    """(encoding still to apply when reading a set, encoding its frames will then have been through).
+
+    recorded: what the set's manifest says its frames were written through (synth applies the
+    wire before writing lossless files), None for plain folders. A set already through the wanted
+    encoding is not encoded twice; one through another lossy encoding cannot be undone, so that is
+    refused rather than measured wrongly."""
+    if recorded is None or recorded.encoding == "none":
+        return wanted, wanted
+    if wanted.encoding == "none" or wanted.same_as(recorded):
+        return NO_ENCODING, recorded
+    raise CodecError(
+        f"{where}: frames were written through {recorded.describe()} (its manifest), not {wanted.describe()}; "
+        f"build the set again with synth for {wanted.describe()}, or ask for {recorded.describe()}"
+    )
 
 
 def encode_image(img: np.ndarray, encoding: str = "jpeg", quality: int = 90) -> bytes:

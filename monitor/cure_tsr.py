@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from monitor.challenge_types import FOLDER_NAMES, challenge_code, squash
+from monitor.codec import CodecError, WireEncoding
 from monitor.preprocess import ImageError
 
 SEQUENCE_TYPES: dict[int, str] = {1: "real", 2: "unreal"}
@@ -62,6 +63,9 @@ LEVELS = (1, 2, 3, 4, 5)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm"})
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_FIELDS = ("file", "source", "class", "track", "challenge", "level")
+# Optional column (manifests written before it lack it): the wire encoding synth applied before
+# writing the lossless file, as monitor.codec.WireEncoding.describe() spells it.
+MANIFEST_WIRE = "wire"
 
 _FIELD_NAMES = ("sequence type", "sign type", "challenge type", "challenge level", "index")
 _FIELD_WIDTHS = (2, 2, 2, 2, 4)
@@ -276,6 +280,23 @@ def read_manifest(path: str | Path) -> dict[str, dict[str, str]]:
         if missing:
             raise ValueError(f"{path}: manifest lacks columns {', '.join(sorted(missing))}")
         return {row["file"]: row for row in reader}
+
+
+def recorded_wire(root: str | Path) -> WireEncoding | None:
+    """The wire encoding a built set's frames went through (its manifest's wire column); None when
+    there is no manifest or it predates the column (frames then lie as they were rendered)."""
+    path = _find_manifest(Path(root))
+    if path is None:
+        return None
+    values = {row.get(MANIFEST_WIRE) or "" for row in read_manifest(path).values()}
+    if values <= {""}:
+        return None
+    if len(values) > 1:
+        raise ValueError(f"{path}: rows name several wire encodings ({', '.join(sorted(values))}); expected one")
+    try:
+        return WireEncoding.parse(values.pop())
+    except CodecError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def _index_run_ids(names: Sequence[CureName]) -> list[str]:

@@ -147,13 +147,28 @@ def read_yaml_file(path: Path, what: str, error: type[Exception] = ConfigError) 
     The parsed value is returned as it is (None for an empty file, or a list): the caller checks
     its shape, with its own messages."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{what} file {path}: not found") from None
+    except IsADirectoryError:
+        raise error(f"{what} file {path}: is a directory") from None
     except OSError as e:
         raise error(f"{what} file {path}: cannot be read ({e.strerror})") from None
+    except UnicodeDecodeError as e:  # e.g. a model checkpoint passed where YAML belongs
+        raise error(
+            f"{what} file {path}: not a YAML text file (byte 0x{e.object[e.start]:02x} at offset {e.start} "
+            "is not UTF-8; a binary file such as a model checkpoint?)"
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else "invalid YAML"
-        raise error(f"{what} file {path}: not valid YAML ({first})") from None
+        raise error(f"{what} file {path}: not valid YAML ({yaml_problem(e)})") from None
+
+
+def yaml_problem(e: Exception) -> str:
+    """A YAML error in one line with its line and column (1-based), where yaml knows them."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or (str(e).splitlines()[0] if str(e) else "invalid YAML")
+    if mark is None:
+        return problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

@@ -86,6 +86,84 @@ def _evaluate(
     return tot / max(n, 1), rec / max(n, 1), gl / max(n, 1)
 
 
+class _ReferenceGradients:
+    """ref_l: the running mean, over every iteration, of the TOTAL loss's W_l.grad, never reset."""
+
+    def __init__(self, weights: list[torch.Tensor]) -> None:
+        self.weights = weights
+        self.refs: list[torch.Tensor] | None = None
+        self.iteration = 0
+
+    def grad_loss(self, recon: torch.Tensor) -> torch.Tensor:
+        """-(mean cosine) between d recon / d W_l and ref_l, differentiable (second order)."""
+        if self.refs is None:
+            return torch.zeros(())  # no reference yet on the very first iteration
+        grads = torch.autograd.grad(recon, self.weights, create_graph=True)
+        return -_grad_cosines(grads, self.refs).mean()
+
+    def update(self) -> None:
+        """Fold this iteration's weight gradients (after backward) into the running mean."""
+        self.iteration += 1
+        if self.refs is None:
+            self.refs = [w.grad.detach().clone() for w in self.weights]
+        else:
+            for r, w in zip(self.refs, self.weights, strict=False):
+                r.add_((w.grad.detach() - r) / self.iteration)
+
+
+def _train_epoch(
+    module: GradConAE,
+    opt: torch.optim.Optimizer,
+    reference: _ReferenceGradients,
+    x_train: torch.Tensor,
+    perm: torch.Tensor,
+    batch_size: int,
+    alpha: float,
+) -> np.ndarray:
+    """One pass over x_train in perm's order; the frame-weighted means of (loss, recon, grad_loss)."""
+    module.train()
+    sums = np.zeros(3)
+    seen = 0
+    for i in range(0, len(perm), batch_size):
+        xb = x_train[perm[i : i + batch_size]]
+        opt.zero_grad(set_to_none=True)
+        recon = F.mse_loss(module(xb), xb)
+        grad_loss = reference.grad_loss(recon)
+        loss = recon + alpha * grad_loss
+        loss.backward()
+        reference.update()
+        opt.step()
+        b = xb.shape[0]
+        sums += np.array([loss.item(), recon.item(), grad_loss.detach().item()]) * b
+        seen += b
+    return sums / max(seen, 1)
+
+
+@dataclass
+class _Best:
+    """The epoch with the lowest validation loss so far: its weights and references, copied."""
+
+    val_loss: float
+    epoch: int
+    state: dict[str, torch.Tensor]
+    refs: list[torch.Tensor]
+
+    @classmethod
+    def of(cls, module: GradConAE, refs: list[torch.Tensor], epoch: int, val_loss: float) -> _Best:
+        state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        return cls(val_loss, epoch, state, [r.clone() for r in refs])
+
+
+def _split_frames(
+    x: torch.Tensor, groups: Sequence[str], val_fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training frames, validation frames), split by track (split_groups)."""
+    train_idx, val_idx = split_groups(list(groups), val_fraction, seed)
+    if len(train_idx) == 0:
+        raise ValueError("no training frames left after the validation split")
+    return x[train_idx], x[val_idx]
+
+
 def train_gradcon(
     x: torch.Tensor,
     groups: Sequence[str],
@@ -103,65 +181,28 @@ def train_gradcon(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     module = GradConAE(channels)
-    weights = [m.weight for m in module.gradient_layers]
+    reference = _ReferenceGradients([m.weight for m in module.gradient_layers])
     opt = torch.optim.Adam(module.parameters(), lr=lr)
-    train_idx, val_idx = split_groups(list(groups), val_fraction, seed)
-    if len(train_idx) == 0:
-        raise ValueError("no training frames left after the validation split")
-    x_train, x_val = x[train_idx], x[val_idx]
-    refs: list[torch.Tensor] | None = None
-    iteration = 0
-    best: tuple[float, int, dict, list[torch.Tensor]] | None = None
+    x_train, x_val = _split_frames(x, groups, val_fraction, seed)
+    best: _Best | None = None
     history: list[EpochStats] = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        module.train()
         perm = torch.randperm(x_train.shape[0], generator=gen)
-        sums = np.zeros(3)
-        seen = 0
-        for i in range(0, len(perm), batch_size):
-            xb = x_train[perm[i : i + batch_size]]
-            opt.zero_grad(set_to_none=True)
-            recon = F.mse_loss(module(xb), xb)
-            if refs is None:
-                grad_loss = torch.zeros(())  # no reference yet on the very first iteration
-            else:
-                grads = torch.autograd.grad(recon, weights, create_graph=True)
-                grad_loss = -_grad_cosines(grads, refs).mean()
-            loss = recon + alpha * grad_loss
-            loss.backward()
-            grad_loss = grad_loss.detach()
-            # The reference is the running mean of the TOTAL loss's weight gradients, never reset.
-            iteration += 1
-            if refs is None:
-                refs = [w.grad.detach().clone() for w in weights]
-            else:
-                for r, w in zip(refs, weights, strict=False):
-                    r.add_((w.grad.detach() - r) / iteration)
-            opt.step()
-            b = xb.shape[0]
-            sums += np.array([loss.item(), recon.item(), grad_loss.item()]) * b
-            seen += b
+        means = _train_epoch(module, opt, reference, x_train, perm, batch_size, alpha)
         module.eval()
-        src = x_val if x_val.shape[0] else x_train
-        v_loss, v_rec, v_gl = _evaluate(module, refs, src, alpha, 256)
-        stats = EpochStats(
-            epoch, *(float(v) for v in sums / max(seen, 1)), v_loss, v_rec, v_gl, time.perf_counter() - t0
-        )
+        assert reference.refs is not None  # at least one training frame, so at least one iteration
+        v_loss, v_rec, v_gl = _evaluate(module, reference.refs, x_val if x_val.shape[0] else x_train, alpha, 256)
+        stats = EpochStats(epoch, *(float(v) for v in means), v_loss, v_rec, v_gl, time.perf_counter() - t0)
         history.append(stats)
-        if best is None or v_loss < best[0]:
-            best = (
-                v_loss,
-                epoch,
-                {k: v.detach().clone() for k, v in module.state_dict().items()},
-                [r.clone() for r in refs],
-            )
+        if best is None or v_loss < best.val_loss:
+            best = _Best.of(module, reference.refs, epoch, v_loss)
         if on_epoch:
             on_epoch(stats)
     assert best is not None
-    module.load_state_dict(best[2])
+    module.load_state_dict(best.state)
     module.eval()
-    return TrainResult(module, best[3], best[1], best[0], history)
+    return TrainResult(module, best.refs, best.epoch, best.val_loss, history)
 
 
 def load_training_frames(paths: Sequence[Path], channels: int = 3) -> torch.Tensor:

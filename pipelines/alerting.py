@@ -85,10 +85,35 @@ class CalibratedHook:
     def __init__(self, detector, cfg: AlertConfig | None = None) -> None:
         self.detector = detector
         self.tracker = AlertTracker(cfg)
+        self._wire_warned: set[tuple[str, str]] = set()  # (stream, encoding) already warned of
+
+    def _check_wire(self, records: list) -> None:
+        """Warn once per stream and encoding when frames arrive in another encoding than the
+        calibration was fit for: JPEG moves the fine statistics the detector reads, so its threshold
+        and figures then do not hold. JPEG's quality is not in the header, so only jpeg vs lossless
+        is told apart; a calibration of unknown wire (an old file) is not judged."""
+        fit = getattr(self.detector.calibration, "wire", None)
+        if fit is None:
+            return
+        for rec in records:
+            enc = rec.encoding
+            key = (rec.stream, enc)
+            if enc is None or key in self._wire_warned or (enc == "jpeg") == (fit.encoding == "jpeg"):
+                continue
+            self._wire_warned.add(key)
+            log.warning(
+                "stream %s: frames arrive with encoding header %r, but the calibration was fit for %s; "
+                "its threshold and detection figures do not hold for them (calibrate with --wire-encoding %s)",
+                rec.stream,
+                enc,
+                fit.describe(),
+                "jpeg" if enc == "jpeg" else "png",
+            )
 
     def __call__(self, records: list) -> list[AlertEvent]:
         if not records:
             return []
+        self._check_wire(records)
         scores = ScoreResult(
             np.array([r.score for r in records], dtype=np.float64),
             np.array([r.recon for r in records], dtype=np.float64),
@@ -97,9 +122,8 @@ class CalibratedHook:
         # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.
-        cfg = self.tracker.cfg
         det = self.detector.detect_scored(
-            [r.image for r in records], scores, evidence_ref=cfg.evidence_ref if cfg.evidence else None
+            [r.image for r in records], scores, evidence_ref=self.tracker.cfg.suspect_above
         )
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
@@ -109,6 +133,10 @@ class CalibratedHook:
             rec.confidence = float(det.confidence[i])
             alerts.extend(self.tracker.observe(frame_decision(rec)))
         return alerts
+
+    def stale(self, silent: list[str]) -> list[AlertEvent]:
+        """'stale' events for the open alerts of these silent streams (hook.StaleAwareHook)."""
+        return self.tracker.stale(silent)
 
 
 def read_partitions(
@@ -215,6 +243,9 @@ class AlertingHook:
                 continue
             out.append(a)
         return out
+
+    def stale(self, silent: list[str]) -> list:
+        return self.inner.stale(silent)
 
     # -- restore ------------------------------------------------------------------------------------
 

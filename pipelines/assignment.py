@@ -46,7 +46,9 @@ class Assignment:
         # revokes everything first); any other one may have been processed by another member.
         self._restore |= assigned - self._revoked_recently
         self._revoked_recently = set()
-        self.assigned = set(assigned)
+        # Eager rebalancing revoked everything before; cooperative rebalancing hands over only the
+        # partitions added (those kept stay assigned without a callback): a union serves both.
+        self.assigned |= set(assigned)
         rewind, self._rewind_to = self._rewind_to, {}
         self.assignments += 1
         return {tp: off for tp, off in rewind.items() if tp in self.assigned}
@@ -59,3 +61,42 @@ class Assignment:
         taken, self._restore = self._restore & self.assigned, set()
         lost, self._lost_recently = self._lost_recently, set()
         return taken, lost
+
+
+class Membership:
+    """How long this member has been without partitions while its group is not stable.
+
+    A stable member with no partitions is fine (more members than partitions). One that stays
+    unassigned and unstable for longer than any rebalance takes is wedged: on the embedded broker a
+    group whose leader left during a rebalance names the departed leader forever (docs/RELIABILITY.md),
+    and only a fresh member (or a broker restart) may get out of it. `overdue` says when to rejoin;
+    after `max_rejoins` rejoins without an assignment the member gives up (the caller exits non-zero).
+    """
+
+    def __init__(self, rejoin_after_s: float, max_rejoins: int, now: float) -> None:
+        self.rejoin_after_s = rejoin_after_s
+        self.max_rejoins = max_rejoins
+        self.waiting_since: float | None = now
+        self.rejoins = 0
+
+    def note(self, assigned: bool, stable: bool, now: float) -> None:
+        if assigned or stable:
+            self.waiting_since = None
+            if assigned:
+                self.rejoins = 0
+        elif self.waiting_since is None:
+            self.waiting_since = now
+
+    def overdue(self, now: float) -> bool:
+        return self.waiting_since is not None and now - self.waiting_since > self.rejoin_after_s
+
+    def waited(self, now: float) -> float:
+        return 0.0 if self.waiting_since is None else now - self.waiting_since
+
+    def rejoined(self, now: float) -> None:
+        self.rejoins += 1
+        self.waiting_since = now
+
+    @property
+    def exhausted(self) -> bool:
+        return self.rejoins >= self.max_rejoins

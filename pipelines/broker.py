@@ -16,6 +16,7 @@ Nothing here depends on Tansu's quirks: the same calls run against Apache Kafka.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -82,6 +83,45 @@ def check_reachable(bootstrap: str, timeout_s: float) -> None:
     )
 
 
+class Reachability:
+    """Whether the cluster takes a TCP connection, probed at most every `every_s`.
+
+    Kafka clients retry a missing broker quietly, so without this an outage looks like an idle
+    system. `probe` returns a line to print when the state changes ("broker unreachable since
+    HH:MM:SS (...)", then "broker reachable again ..."), else None; `line` names an ongoing outage.
+    """
+
+    def __init__(self, bootstrap: str, every_s: float = 1.0, timeout_s: float = 0.5) -> None:
+        self.bootstrap = bootstrap
+        self.every_s = every_s
+        self.timeout_s = timeout_s
+        self.down_since: float | None = None  # wall-clock time of the first failed probe
+        self._next_mono = 0.0
+
+    def probe(self, now_mono: float) -> str | None:
+        if now_mono < self._next_mono:
+            return None
+        self._next_mono = now_mono + self.every_s
+        try:
+            check_reachable(self.bootstrap, self.timeout_s)
+        except BrokerError:
+            if self.down_since is None:
+                self.down_since = time.time()
+                return f"{self.line()} (no TCP connection to {self.bootstrap})"
+            return None
+        if self.down_since is None:
+            return None
+        down, self.down_since = self.down_since, None
+        return f"broker reachable again after {time.time() - down:.1f} s (down since {_clock(down)})"
+
+    def line(self) -> str | None:
+        return None if self.down_since is None else f"broker unreachable since {_clock(self.down_since)}"
+
+
+def _clock(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A loopback port nobody listens on right now (the broker binds it a moment later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -103,14 +143,94 @@ def output_ends(log_path: Path | None) -> str:
     return f"; its output ends with:\n{tail}" if tail else ""
 
 
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGKILL when we die (Linux prctl PR_SET_PDEATHSIG).
+
+    The child runs in its own session, so a kill -9 of this process would otherwise leave it serving
+    on its port, and the next `broker --port P` would find it answering there. The signal is sent
+    when the thread that forked the child ends: our brokers are started from the thread that owns
+    them for their whole life (the main thread, or a test's). None off Linux (no prctl there).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+    def preexec() -> None:
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent_pid:  # the parent died before prctl: nobody would signal us
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
 def _spawn(cmd: list[str], log_path: Path, **popen_kwargs: Any) -> subprocess.Popen:
     """Start a server process in its own session with its output appended to `log_path`: a file, not
     a pipe (nobody drains a pipe while it runs, and a full pipe would stall it), and its own session
-    (Ctrl-C reaches us, and we stop it in order)."""
+    (Ctrl-C reaches us, and we stop it in order). It dies with us (_die_with_parent)."""
     with open(log_path, "ab") as out:
         return subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen_kwargs
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
+            **popen_kwargs,
         )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise BrokerError (one line) when something already listens on host:port.
+
+    SO_REUSEADDR as the broker itself binds: a port held only by closed connections (TIME_WAIT) is free.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise BrokerError(
+                f"port {host}:{port} is in use ({e.strerror or e}): another broker or program listens there; "
+                f"stop it or choose another port"
+            ) from None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on `port` (any address), from /proc/net/tcp and tcp6."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            # f[1] is local "ADDR:PORT" in hex, f[3] the state (0A = LISTEN), f[9] the inode
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                found.add(f[9])
+    return found
+
+
+def owns_listener(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds the socket listening on `port`; None where /proc cannot tell (not Linux)."""
+    inodes = _listening_inodes(port)
+    fd_dir = Path(f"/proc/{pid}/fd")
+    if not inodes or not fd_dir.is_dir():
+        return None if not Path("/proc/net/tcp").exists() else False
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
 
 
 def _wait_for(
@@ -387,12 +507,28 @@ class EmbeddedBroker:
         }
         if self.store is not None:
             env.update(self.store.env())
+        # A broker left over on this port (a fixed --port) would answer the readiness check for ours.
+        check_port_free("127.0.0.1", self.port)
         self._proc = _spawn(cmd, self.log_path, env=env)
         try:
             wait_until_ready(self.bootstrap, time.monotonic() + self.start_timeout_s, self._proc, self.log_path)
+            self._check_own_listener()
         except BaseException:
             self.stop()
             raise
+
+    def _check_own_listener(self) -> None:
+        """The process that answered must be ours: one that bound the port between our check and its
+        start would have answered while ours failed on 'Address in use'."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            code = proc.returncode if proc is not None else "?"
+            raise BrokerError(
+                f"embedded broker exited with status {code} right after another process answered on port "
+                f"{self.port}" + output_ends(self.log_path)
+            )
+        if owns_listener(proc.pid, self.port) is False:
+            raise BrokerError(f"another process answers on port {self.port}, not the embedded broker we started")
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the broker (its storage, if any, keeps running: a restart finds its data)."""
@@ -423,6 +559,85 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- finding the broker that `run_monitor.py broker` runs ------------------------------------------
+# Separate processes (producers, scorers, console) must meet on one broker. A command that started
+# its own embedded broker would "deliver" every frame into a broker nobody else can see, so `broker`
+# records its address in a per-user state file and the other commands look there.
+
+
+def broker_state_path() -> Path:
+    """Where `broker` records its address: $XDG_RUNTIME_DIR/signwatch/broker.json (per user, gone at
+    logout like the memory broker's records), else ~/.cache/signwatch/broker.json."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "signwatch" if runtime else Path.home() / ".cache" / "signwatch"
+    return base / "broker.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def record_broker(bootstrap: str, pid: int | None = None) -> Path:
+    """Write the state file (atomically: a reader never sees half of it) for the process `pid` (default: us)."""
+    path = broker_state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"bootstrap": bootstrap, "pid": pid or os.getpid()}))
+    tmp.replace(path)
+    return path
+
+
+def forget_broker(pid: int | None = None) -> None:
+    """Remove the state file if it is the one process `pid` (default: us) wrote."""
+    path = broker_state_path()
+    state = _read_state(path)
+    if state is not None and state.get("pid") == (pid or os.getpid()):
+        path.unlink(missing_ok=True)
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(state, dict) and isinstance(state.get("bootstrap"), str) and isinstance(state.get("pid"), int)
+    return state if ok else None
+
+
+def recorded_broker() -> tuple[str, int] | None:
+    """(bootstrap, pid) of the broker `run_monitor.py broker` recorded, if that process is alive."""
+    state = _read_state(broker_state_path())
+    if state is None or not _pid_alive(state["pid"]):
+        return None  # none recorded, or a stale file left by a broker that was killed
+    return state["bootstrap"], state["pid"]
+
+
+def resolve_shared_bootstrap(cfg: Config, what: str) -> str:
+    """The cluster a command that works with other processes uses, set into cfg.kafka.bootstrap_servers:
+    kafka.bootstrap_servers (or --bootstrap-servers), else the running `run_monitor.py broker`.
+
+    Raises BrokerError (one line) when there is neither: a private embedded broker would take the
+    command's records where no other process can see them."""
+    if cfg.kafka.bootstrap_servers:
+        return cfg.kafka.bootstrap_servers
+    found = recorded_broker()
+    if found is None:
+        raise BrokerError(
+            f"{what}: no broker to use: start one with `run_monitor.py broker` (in another terminal) "
+            f"or pass --bootstrap-servers HOST:PORT (or set kafka.bootstrap_servers)"
+        )
+    bootstrap, pid = found
+    log.info("broker: using %s (run_monitor.py broker, pid %d, recorded in %s)", bootstrap, pid, broker_state_path())
+    cfg.kafka.bootstrap_servers = bootstrap
+    return bootstrap
 
 
 class BrokerHandle(NamedTuple):

@@ -114,9 +114,22 @@ class ConsumerConfig:
     input_size: int = 28
     # A consumer that takes over a partition rebuilds its alert state from this much score history.
     alert_restore_minutes: float = 30.0
+    # A member without partitions whose group is not stable for this long rejoins as a fresh member
+    # (docs/RELIABILITY.md: a wedged group); after max_rejoins rejoins it exits non-zero.
+    rejoin_after_s: float = 30.0
+    max_rejoins: int = 3
+    # An open alert whose stream sent no frame to this member for this long is published as 'stale'
+    # (docs/WIRE.md); 0 never does.
+    stale_alert_after_s: float = 60.0
+    # range: eager rebalancing (every member gives up all its partitions, then gets them back);
+    # cooperative-sticky: only the partitions that change owner move. kafka-python fetches nothing
+    # while a join is pending either way, so the survivor of a member's death paused about as long
+    # with both (docs/RELIABILITY.md §7). A group's members must all use the same one.
+    assignor: str = "range"
 
     def check(self, c: Checks) -> None:
         c.choice("auto_offset_reset", ("earliest", "latest"))
+        c.choice("assignor", ("cooperative-sticky", "range"))
         c.positive(
             "max_batch",
             "decode_workers",
@@ -127,8 +140,17 @@ class ConsumerConfig:
             "max_pending_mb",
             "max_decoded_mb",
             "input_size",
+            "rejoin_after_s",
         )
-        c.not_negative("max_wait_ms", "metrics_interval_s", "retries", "score_threads", "alert_restore_minutes")
+        c.not_negative(
+            "max_wait_ms",
+            "metrics_interval_s",
+            "retries",
+            "score_threads",
+            "alert_restore_minutes",
+            "max_rejoins",
+            "stale_alert_after_s",
+        )
         d = self.device
         c.require(
             d in ("auto", "cpu", "cuda", "mps") or (d.startswith("cuda:") and d[5:].isdigit()),
@@ -188,9 +210,25 @@ def load_config(path: str | Path | None) -> Config:
     p = Path(path)
     data = read_yaml_file(p, "config")
     try:
-        return config_from_dict(data)
+        cfg = config_from_dict(data)
     except ConfigError as e:
         raise ConfigError(f"{p}: {e}") from None
+    return resolve_config_paths(cfg, p.absolute().parent)
+
+
+# The settings that name files. A config file travels with the model and calibration it names, so a
+# relative path means "next to the config", whatever directory the command runs from.
+PATH_SETTINGS = (("consumer", "model"), ("consumer", "calibration"))
+
+
+def resolve_config_paths(cfg: Config, base: Path) -> Config:
+    """Make each relative path setting (PATH_SETTINGS) relative to `base`, the config file's folder."""
+    for section, name in PATH_SETTINGS:
+        value = getattr(getattr(cfg, section), name)
+        if value:
+            resolved = Path(value).expanduser()
+            setattr(getattr(cfg, section), name, str(resolved if resolved.is_absolute() else base / resolved))
+    return cfg
 
 
 def config_to_dict(cfg: Config) -> dict:

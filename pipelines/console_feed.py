@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import cv2
 
 from monitor.preprocess import ImageError, decode_image
+from pipelines.broker import Reachability
 from pipelines.config import Config
 from pipelines.console_format import fmt_clock
 from pipelines.console_state import ConsoleState, ExampleFrame, OpenAlertView
@@ -94,6 +95,9 @@ class KafkaFeed:
         self._first_round = True
         self._next_check = 0.0
         self.consumer = consumer
+        self._last_data = time.monotonic()
+        # The client retries a vanished broker quietly: without a probe an outage reads as an idle system.
+        self.reachability = Reachability(bootstrap) if bootstrap else None
 
     def connect(self) -> bool:
         if self.consumer is not None:
@@ -195,6 +199,7 @@ class KafkaFeed:
             return []
         batches = self.consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=5000)
         self.ready = True
+        self._watch_broker(bool(batches))
         out: list[ConsoleEvent] = []
         for tp, records in batches.items():
             kind = self.kinds.get(tp.topic)
@@ -204,6 +209,21 @@ class KafkaFeed:
                     continue
                 out.append(_event(kind, m, ts * 1_000_000 if ts is not None else None, f"{tp.topic}[{tp.partition}]"))
         return out
+
+    def _watch_broker(self, got_data: bool) -> None:
+        """While nothing arrives, probe the broker once a second; an outage is the feed's problem."""
+        now = time.monotonic()
+        if got_data:
+            self._last_data = now
+        if self.reachability is None or (now - self._last_data < 1.0 and self.reachability.down_since is None):
+            return
+        was_down = self.reachability.down_since is not None
+        self.reachability.probe(now)
+        outage = self.reachability.line()
+        if outage:
+            self.problem = outage
+        elif was_down and self.problem and self.problem.startswith("broker unreachable"):
+            self.problem = None
 
     def close(self) -> None:
         if self.consumer is None:

@@ -190,27 +190,37 @@ def _seen_text(row: StreamView) -> Text:
     return Text(fmt_age(row.age_s))
 
 
-def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
-    inner = width - 4
-    gap = 1 if width < 100 else 2
-    rows = list(snap.streams)
-    hidden: list[StreamView] = []
-    if rows_fit is not None and len(rows) > rows_fit:
-        rows, hidden = rows[: max(0, rows_fit)], rows[max(0, rows_fit) :]
-    title = Text.assemble(("streams", "bold"), f" ({len(snap.streams)})")
-    if not snap.streams:
-        body: RenderableType = Text(
-            f"waiting for score records{' from ' + snap.source if snap.source else ''}",
-            style="dim",
-            no_wrap=True,
-            overflow="ellipsis",
-        )
-        return Panel(body, title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), height=height)
+def _cap_rows(items: list, rows_fit: int | None) -> tuple[list, list]:
+    """(rows shown, rows hidden): the first rows_fit items when they do not all fit (None: all fit)."""
+    if rows_fit is not None and len(items) > rows_fit:
+        return items[: max(0, rows_fit)], items[max(0, rows_fit) :]
+    return items, []
 
+
+def _table_panel(
+    table: Table, title: Text, notes: list[tuple[str, str]], hidden_cols: list[str], width: int, height: int | None
+) -> Panel:
+    """A panel around a fitted table, its notes and hidden columns in the subtitle."""
+    return Panel(
+        table,
+        title=title,
+        title_align="left",
+        subtitle=_subtitle(notes, hidden_cols, width),
+        subtitle_align="right",
+        box=box.ROUNDED,
+        padding=(0, 1),
+        height=height,
+    )
+
+
+def _empty_panel(body: Text, title: Text, height: int | None) -> Panel:
+    return Panel(body, title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), height=height)
+
+
+def _stream_columns(rows: list[StreamView], spark_w: int) -> list[_Col]:
+    """The streams table's columns, widest first to give way: steps say when each shrinks or goes."""
     names = [Text(r.stream, style="bold" if r.state == "ALERT" else "") for r in rows]
     status = [_status_text(r) for r in rows]
-    spark_w = snap.sparkline_width
-    sparks: list[Text] = []  # drawn once the column's width is known
     seen = [_seen_text(r) for r in rows]
     fps = [Text("-" if r.fps is None else f"{r.fps:.1f}") for r in rows]
     lat = [Text(fmt_ms(r.latency_p50_ms)) for r in rows]
@@ -218,12 +228,12 @@ def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int
     frames = [Text(f"{r.frames:,}") for r in rows]
     anom = [Text(f"{r.anomalous:,} ({100 * r.anomalous / r.frames:.1f}%)" if r.frames else "-") for r in rows]
     model = [Text(",".join(m[:12] for m in r.models) or "-") for r in rows]
-    cols = [
+    return [
         _Col("stream", names, _content_width("stream", names, 40), ((12, 24), (15, 16), (50, 10), (80, 6)), grow=2),
         _Col("status", status, _content_width("status", status, 26), ((16, 18), (55, 12), (85, 6)), grow=3),
         _Col(
             "recent scores",
-            sparks,
+            [],  # drawn once the column's width is known
             spark_w,
             ((20, 16), (40, 10), (75, 0)),
             grow=1,
@@ -237,11 +247,15 @@ def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int
         _Col("anomalous", anom, _content_width("anomalous", anom, 18), ((2, 0),), justify="right"),
         _Col("model", model, _content_width("model", model, 26), ((1, 0),)),
     ]
-    kept, hidden_cols = _fit(cols, inner, gap)
-    table = _table(kept, gap)
+
+
+def _streams_notes(
+    snap: Snapshot, rows: list[StreamView], hidden: list[StreamView], width: int
+) -> list[tuple[str, str]]:
+    """The streams panel's subtitle notes: rows that did not fit (by state), then the legends."""
     notes: list[tuple[str, str]] = []
     if hidden:
-        counts = {}
+        counts: dict[str, int] = {}
         for r in hidden:
             counts[r.state] = counts.get(r.state, 0) + 1
         what = ", ".join(
@@ -257,16 +271,23 @@ def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int
     ):
         # Only true when there is a line to be over; window-scaled sparklines use █ for their maximum.
         notes.append(("█ = anomalous frame / over threshold", "dim"))
-    return Panel(
-        table,
-        title=title,
-        title_align="left",
-        subtitle=_subtitle(notes, hidden_cols, width),
-        subtitle_align="right",
-        box=box.ROUNDED,
-        padding=(0, 1),
-        height=height,
-    )
+    return notes
+
+
+def _streams_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
+    title = Text.assemble(("streams", "bold"), f" ({len(snap.streams)})")
+    if not snap.streams:
+        body = Text(
+            f"waiting for score records{' from ' + snap.source if snap.source else ''}",
+            style="dim",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        return _empty_panel(body, title, height)
+    gap = 1 if width < 100 else 2
+    rows, hidden = _cap_rows(list(snap.streams), rows_fit)
+    kept, hidden_cols = _fit(_stream_columns(rows, snap.sparkline_width), width - 4, gap)
+    return _table_panel(_table(kept, gap), title, _streams_notes(snap, rows, hidden, width), hidden_cols, width, height)
 
 
 def _open_alerts_title(snap: Snapshot) -> Text:
@@ -285,19 +306,7 @@ def _example_text(v: OpenAlertView) -> Text:
     return Text(f"{ex.topic}[{ex.partition}]@{ex.offset} seq {ex.seq}")
 
 
-def _open_alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
-    """Every alert that has not cleared: what, since when, for how long, and the frame to look at.
-    It does not scroll: new events replace nothing here, they only update the rows."""
-    gap = 1 if width < 100 else 2
-    title = _open_alerts_title(snap)
-    items = list(snap.open)
-    if not items:
-        return Panel(
-            Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), height=height
-        )
-    hidden: list[OpenAlertView] = []
-    if rows_fit is not None and len(items) > rows_fit:
-        items, hidden = items[: max(0, rows_fit)], items[max(0, rows_fit) :]
+def _open_alert_columns(items: list[OpenAlertView]) -> list[_Col]:
     stream = [Text(v.stream, style="bold" if v.state == "ALERT" else "") for v in items]
     state = [
         Text("ALERT", style=STATE_STYLE["ALERT"])
@@ -316,7 +325,7 @@ def _open_alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
     ]
     example = [_example_text(v) for v in items]
     aid = [Text(v.alert_id) for v in items]
-    cols = [
+    return [
         _Col("stream", stream, _content_width("stream", stream, 40), ((12, 24), (20, 16), (50, 10)), grow=2),
         _Col("state", state, _content_width("state", state, 12), ((60, 5),), grow=4),
         _Col("condition", cond, _content_width("condition", cond, 24), ((55, 12),), grow=3),
@@ -332,7 +341,10 @@ def _open_alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         ),
         _Col("alert id", aid, _content_width("alert id", aid, 36), ((5, 0),)),
     ]
-    kept, hidden_cols = _fit(cols, width - 4, gap)
+
+
+def _open_alerts_notes(snap: Snapshot, hidden: list[OpenAlertView]) -> list[tuple[str, str]]:
+    """Rows that did not fit (ALERT and stale counted apart), then the uncertainty legend."""
     notes: list[tuple[str, str]] = []
     if hidden:
         n_stale = sum(1 for v in hidden if v.state == "stale")
@@ -347,16 +359,19 @@ def _open_alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         notes.append((f"+{len(hidden)} more: {what}", "bold"))
     if any(v.uncertain for v in snap.open) or any(r.uncertain for r in snap.streams):
         notes.append((uncertain_legend(snap), "dim"))
-    return Panel(
-        _table(kept, gap),
-        title=title,
-        title_align="left",
-        subtitle=_subtitle(notes, hidden_cols, width),
-        subtitle_align="right",
-        box=box.ROUNDED,
-        padding=(0, 1),
-        height=height,
-    )
+    return notes
+
+
+def _open_alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
+    """Every alert that has not cleared: what, since when, for how long, and the frame to look at.
+    It does not scroll: new events replace nothing here, they only update the rows."""
+    title = _open_alerts_title(snap)
+    if not snap.open:
+        return _empty_panel(Text("none", style="dim"), title, height)
+    gap = 1 if width < 100 else 2
+    items, hidden = _cap_rows(list(snap.open), rows_fit)
+    kept, hidden_cols = _fit(_open_alert_columns(items), width - 4, gap)
+    return _table_panel(_table(kept, gap), title, _open_alerts_notes(snap, hidden), hidden_cols, width, height)
 
 
 def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None, keep: int) -> Panel:
@@ -373,14 +388,7 @@ def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int 
     title.append(f"{snap.total_alerts} total)")
     notes = [(f"+{hidden} older", "bold")] if hidden else []
     if not snap.alerts:
-        return Panel(
-            Text("no alerts", style="dim"),
-            title=title,
-            title_align="left",
-            box=box.ROUNDED,
-            padding=(0, 1),
-            height=height,
-        )
+        return _empty_panel(Text("no alerts", style="dim"), title, height)
     when = [Text(fmt_clock(e.time_s)) for e in events]
     event = [Text(e.state, style=EVENT_STYLE.get(e.state, "")) for e in events]
     stream = [Text(e.stream) for e in events]
@@ -403,16 +411,7 @@ def _alerts_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int 
         _Col("alert id", aid, _content_width("alert id", aid, 36), ((5, 12), (10, 0)), grow=3),
     ]
     kept, hidden_cols = _fit(cols, width - 4, gap)
-    return Panel(
-        _table(kept, gap),
-        title=title,
-        title_align="left",
-        subtitle=_subtitle(notes, hidden_cols, width),
-        subtitle_align="right",
-        box=box.ROUNDED,
-        padding=(0, 1),
-        height=height,
-    )
+    return _table_panel(_table(kept, gap), title, notes, hidden_cols, width, height)
 
 
 def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height: int | None) -> Panel:
@@ -426,9 +425,7 @@ def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         hidden = snap.dead_letter_total - len(items)
     notes = [(f"+{hidden} older", "bold")] if hidden else []
     if not items:
-        return Panel(
-            Text("none", style="dim"), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), height=height
-        )
+        return _empty_panel(Text("none", style="dim"), title, height)
     when = [Text(fmt_clock(d.time_s)) for d in items]
     stage = [Text(d.stage, style="yellow") for d in items]
     stream = [Text(d.stream or "-") for d in items]
@@ -442,16 +439,7 @@ def _dead_letter_panel(snap: Snapshot, width: int, rows_fit: int | None, height:
         _Col("origin", origin, _content_width("origin", origin, 32), ((3, 0),)),
     ]
     kept, hidden_cols = _fit(cols, width - 4, 1)
-    return Panel(
-        _table(kept, 1),
-        title=title,
-        title_align="left",
-        subtitle=_subtitle(notes, hidden_cols, width),
-        subtitle_align="right",
-        box=box.ROUNDED,
-        padding=(0, 1),
-        height=height,
-    )
+    return _table_panel(_table(kept, 1), title, notes, hidden_cols, width, height)
 
 
 def _chips(snap: Snapshot, wide: bool) -> list[Text]:
@@ -568,19 +556,20 @@ def natural_height(snap: Snapshot, width: int, keep_alerts: int) -> int:
     return header + opened + streams + log
 
 
-def render(state: ConsoleState | Snapshot, width: int, height: int | None = None) -> RenderableType:
-    """The console screen for `state` at width x height (height None: as tall as the content).
+@dataclass(frozen=True)
+class _Heights:
+    """Rows given to each band of the screen; 0 leaves a band out."""
 
-    Rows are capped to the height and the panels say "+N more"; at 80x24 the streams table keeps
-    stream, status, sparkline, seen, fps and latency, and wider screens add the rest plus a
-    dead-letter panel.
-    """
-    snap = state.snapshot() if isinstance(state, ConsoleState) else state
+    header_lines: list[Text]
+    header: int
+    open: int
+    streams: int
+    bottom: int
+
+
+def _heights(snap: Snapshot, width: int, height: int) -> _Heights:
+    """Share the height: header, then the open alerts, then the streams before the alert log."""
     keep = snap.recent_alerts
-    width = max(width, 20)
-    wide = width >= WIDE
-    if height is None:
-        height = natural_height(snap, width, keep)
     header_lines = _header_lines(snap, width, 2 if height >= 12 else 1)
     header_h = len(header_lines) + 2
     avail = max(0, height - header_h)
@@ -593,7 +582,7 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
 
     n_log = min(len(snap.alerts), keep)
     log_want = n_log + 3 if n_log else 3
-    if wide:
+    if width >= WIDE:
         log_want = max(log_want, len(snap.dead_letters) + 3 if snap.dead_letters else 3)
     streams_want = len(snap.streams) + 3 if snap.streams else 3
     # The streams table has first claim; the log gets up to 40% of the rest, more if streams are few.
@@ -602,31 +591,49 @@ def render(state: ConsoleState | Snapshot, width: int, height: int | None = None
         bottom_h = min(log_want, avail - streams_want)
     if avail - bottom_h < 4:  # tiny screen: the stream table matters more than the log
         bottom_h = 0
-    streams_h = avail - bottom_h
+    return _Heights(header_lines, header_h, open_h, avail - bottom_h, bottom_h)
 
-    layout = Layout()
-    parts = [Layout(_header_panel(snap, width, header_lines), size=header_h, name="header")]
-    if open_h > 0:
-        parts.append(Layout(_open_alerts_panel(snap, width, max(0, open_h - 3), open_h), size=open_h, name="open"))
-    if streams_h > 0:
+
+def _bottom_layout(snap: Snapshot, width: int, bottom_h: int) -> Layout:
+    """The alert log, with the dead letters beside it on wide screens."""
+    keep = snap.recent_alerts
+    rows_fit = bottom_h - 3
+    if width < WIDE:
+        return Layout(_alerts_panel(snap, width, rows_fit, bottom_h, keep), size=bottom_h, name="alerts")
+    left_w = width // 2
+    bottom = Layout(name="bottom", size=bottom_h)
+    bottom.split_row(
+        Layout(_alerts_panel(snap, left_w, rows_fit, bottom_h, keep), size=left_w, name="alerts"),
+        Layout(_dead_letter_panel(snap, width - left_w, rows_fit, bottom_h), name="dead_letters"),
+    )
+    return bottom
+
+
+def render(state: ConsoleState | Snapshot, width: int, height: int | None = None) -> RenderableType:
+    """The console screen for `state` at width x height (height None: as tall as the content).
+
+    Rows are capped to the height and the panels say "+N more"; at 80x24 the streams table keeps
+    stream, status, sparkline, seen, fps and latency, and wider screens add the rest plus a
+    dead-letter panel.
+    """
+    snap = state.snapshot() if isinstance(state, ConsoleState) else state
+    width = max(width, 20)
+    if height is None:
+        height = natural_height(snap, width, snap.recent_alerts)
+    h = _heights(snap, width, height)
+    parts = [Layout(_header_panel(snap, width, h.header_lines), size=h.header, name="header")]
+    if h.open > 0:
+        parts.append(Layout(_open_alerts_panel(snap, width, max(0, h.open - 3), h.open), size=h.open, name="open"))
+    if h.streams > 0:
         parts.append(
-            Layout(_streams_panel(snap, width, max(0, streams_h - 3), streams_h), size=streams_h, name="streams")
+            Layout(_streams_panel(snap, width, max(0, h.streams - 3), h.streams), size=h.streams, name="streams")
         )
-    if bottom_h > 0:
-        rows_fit = bottom_h - 3
-        if wide:
-            left_w = width // 2
-            bottom = Layout(name="bottom", size=bottom_h)
-            bottom.split_row(
-                Layout(_alerts_panel(snap, left_w, rows_fit, bottom_h, keep), size=left_w, name="alerts"),
-                Layout(_dead_letter_panel(snap, width - left_w, rows_fit, bottom_h), name="dead_letters"),
-            )
-            parts.append(bottom)
-        else:
-            parts.append(Layout(_alerts_panel(snap, width, rows_fit, bottom_h, keep), size=bottom_h, name="alerts"))
+    if h.bottom > 0:
+        parts.append(_bottom_layout(snap, width, h.bottom))
     used = sum(p.size or 0 for p in parts)
     if used < height:
         parts.append(Layout(Text(""), size=height - used))
+    layout = Layout()
     layout.split_column(*parts)
     return _Sized(layout, width, height)
 

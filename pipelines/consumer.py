@@ -37,19 +37,21 @@ from typing import Any, TextIO
 from kafka import ConsumerRebalanceListener as _ListenerBase
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
+from kafka.structs import MemberState
 
-from pipelines.assignment import Assignment
-from pipelines.broker import BrokerError, ensure_topics
+from calibration.alerts import AlertEvent
+from pipelines.assignment import Assignment, Membership
+from pipelines.broker import BrokerError, Reachability, ensure_topics
 from pipelines.config import Config
 from pipelines.frame_queue import FrameQueue, Pending
-from pipelines.hook import OnScored, RestoreContext, RestoringHook
+from pipelines.hook import OnScored, RestoreContext, RestoringHook, StaleAwareHook
 from pipelines.intake import Intake
-from pipelines.kafka_clients import ResilientProducer, consumer_settings
+from pipelines.kafka_clients import ResilientProducer, close_member, consumer_settings, partition_of
 from pipelines.metrics import MetricsSnapshot, PipelineMetrics, plausible_lag
 from pipelines.publishing import OffsetCommitter, Publisher, PublishFailed
 from pipelines.scoring import BatchScorer, InFlight, ScoredBatch, StageTimes, score_records
 from pipelines.seq_watch import SequenceWatch
-from pipelines.wire import AlertRecord, ScoreRecord, one_line
+from pipelines.wire import ScoreRecord, one_line
 
 log = logging.getLogger("signwatch.consumer")
 
@@ -137,6 +139,13 @@ class ScoringConsumer:
         self.committer = OffsetCommitter()
         self.seqs = SequenceWatch()
         self.assignment = Assignment()
+        self.membership = Membership(c.rejoin_after_s, c.max_rejoins, time.monotonic())
+        self.reachability = Reachability(bootstrap)
+        self.data_vanished = 0  # times the broker's data was seen to vanish (streams named in the log)
+        self.stream_heard: dict[str, float] = {}  # stream -> when its last frame was published (monotonic)
+        self.stale_alerts = 0
+        self._silence_check_mono = 0.0
+        self._closing = False
         self._consumer: KafkaConsumer | None = None
         self._finishing_bytes = 0  # decoded bytes of the batch being published
         self.scored = self.dead_letters = self.batches = 0
@@ -211,7 +220,8 @@ class ScoringConsumer:
                     break
                 self._step(stopping)
                 if self.metrics.due():
-                    self._print(self._with_lag(self.metrics.roll()).line())
+                    outage = self.reachability.line()
+                    self._print(self._with_lag(self.metrics.roll()).line() + (f"; {outage}" if outage else ""))
         finally:
             if self.cpu_split is not None:  # before the pools stop: a thread that ended is not counted
                 self.cpu_used = self.cpu_split.stop()
@@ -277,7 +287,7 @@ class ScoringConsumer:
             return None  # its partitions were revoked while it was scored; their new owner scores it
         return scored
 
-    def _calibrate(self, records: list[ScoreRecord]) -> list[AlertRecord]:
+    def _calibrate(self, records: list[ScoreRecord]) -> list[AlertEvent]:
         if self.on_scored is None or not records:
             return []
         try:
@@ -290,6 +300,9 @@ class ScoringConsumer:
 
     def _count(self, records: list[ScoreRecord], bad: list[Pending], published_ns: int) -> None:
         self.scored += len(records)
+        heard = time.monotonic()
+        for r in records:
+            self.stream_heard[r.stream] = heard
         self.dead_letters += len(bad)
         self.batches += 1
         self.last_batch_mono = time.monotonic()
@@ -320,7 +333,11 @@ class ScoringConsumer:
         """Poll once (briefly while a batch is being scored), admit what came, and decode ahead."""
         timeout_ms = self._poll_timeout_ms()
         t = time.monotonic()
-        polled = self.intake.fetch(self.consumer, timeout_ms, self.assigned)
+        polled = self._fetch(timeout_ms)
+        self._watch_broker(polled is None)
+        self._watch_group()
+        self._watch_silence()
+        polled = polled or {}
         if self.assignment.check_topics:
             self._recheck_topics()
         if self.assignment.pending_restore():
@@ -328,6 +345,85 @@ class ScoringConsumer:
         self.intake.admit_all(self.consumer, polled, self.assigned)
         self.queue.schedule_decodes(self._decoded_elsewhere())
         self.times.poll += time.monotonic() - t
+
+    def _fetch(self, timeout_ms: int) -> dict | None:
+        """One poll; None when the broker could not be reached (poll raises that while the member
+        joins the group: it must ride the outage out, not die)."""
+        try:
+            return self.intake.fetch(self.consumer, timeout_ms, self.assigned)
+        except KafkaError as e:
+            if not e.retriable:
+                raise
+            log.debug("poll failed (%s: %s); retrying", type(e).__name__, one_line(str(e), 200))
+            self.stop_event.wait(0.2)  # the client's reconnect backoff paces the retries, this the loop
+            return None
+
+    def _watch_broker(self, failed: bool) -> None:
+        """Probe the broker once a second while nothing arrives, and say when it goes away and comes back."""
+        now = time.monotonic()
+        if not failed and now - self.intake.last_record_mono < 1.0 and self.reachability.down_since is None:
+            return
+        changed = self.reachability.probe(now)
+        if changed:
+            (log.warning if self.reachability.down_since else log.info)("score: %s", changed)
+            self._print(f"score [{self.name}]: {changed}")
+
+    def _watch_group(self) -> None:
+        """Rejoin as a fresh member when the group has left us without partitions for too long."""
+        now = time.monotonic()
+        client = self.consumer
+        if self.reachability.down_since is not None:
+            self.membership.note(False, True, now)  # an outage is not a wedge: its time does not count
+            return
+        stable = client.group_metadata().state == MemberState.STABLE
+        self.membership.note(bool(self.assigned), stable, now)
+        if not self.membership.overdue(now) or not client.partitions_for_topic(self.cfg.kafka.frames_topic):
+            return
+        waited = self.membership.waited(now)
+        if self.membership.exhausted:
+            raise BrokerError(
+                f"score [{self.name}]: no partitions of {self.cfg.kafka.frames_topic} for {waited:.0f} s after "
+                f"{self.membership.rejoins} rejoin(s) while the group {self.cfg.consumer.group_id} never settled; "
+                "the broker's group coordinator seems wedged (docs/RELIABILITY.md): restart the broker"
+            )
+        log.warning(
+            "score: no partitions for %.0f s and the group is not stable; rejoining as a fresh member (%d of %d)",
+            waited,
+            self.membership.rejoins + 1,
+            self.membership.max_rejoins,
+        )
+        self._print(f"score [{self.name}]: no partitions for {waited:.0f} s, the group is not stable: rejoining")
+        old, self._consumer = self._consumer, None
+        self.intake.paused = False
+        try:
+            old.close(autocommit=False)
+        except Exception as e:  # a wedged client may fail to close; the new one must start regardless
+            log.warning("closing the wedged consumer failed (%s)", e)
+        self.membership.rejoined(now)
+
+    def _watch_silence(self) -> None:
+        """Once a second: publish the open alerts of streams silent for consumer.stale_alert_after_s as 'stale'."""
+        after = self.cfg.consumer.stale_alert_after_s
+        now = time.monotonic()
+        if not after or not isinstance(self.on_scored, StaleAwareHook) or now < self._silence_check_mono:
+            return
+        self._silence_check_mono = now + 1.0
+        if self.reachability.down_since is not None:
+            return  # nothing can be published now; the streams' silence is the broker's
+        ours = {tp.partition for tp in self.assigned}
+        n = self.cfg.kafka.partitions
+        silent = [s for s, t in self.stream_heard.items() if now - t > after and partition_of(s, n) in ours]
+        events = list(self.on_scored.stale(silent)) if silent else []
+        if not events:
+            return
+        try:
+            self.publisher.publish([], events, [])
+        except PublishFailed as e:  # the tracker has them as stale; the console's own staleness still shows
+            log.warning("score: %d stale alert event(s) not published (%s)", len(events), e)
+            return
+        self.stale_alerts += len(events)
+        for e in events:
+            log.warning("alert %s on stream %s is stale: no frame for over %.0f s", e.alert_id, e.stream, after)
 
     def _poll_timeout_ms(self) -> int:
         q = self.queue
@@ -394,16 +490,39 @@ class ScoringConsumer:
         revoked = set(revoked)
         if not revoked:
             return
-        self.assignment.revoke(revoked, list(self.queue) + self.scoring.held())
+        in_flight = self.scoring.held()
+        self.assignment.revoke(revoked, list(self.queue) + in_flight)
         self.scoring.invalidate()  # the batches in flight, if any, belong to the old assignment
-        dropped = self.queue.drop(revoked) + self.scoring.frames()
+        kept = self._reread_kept(in_flight)
+        dropped = self.queue.drop(revoked | kept) + self.scoring.frames()
         self.committer.forget(revoked)
-        self.intake.paused = False
+        self._unpause()
         log.info(
-            "partitions revoked: %s%s",
+            "partitions revoked: %s%s; still holding: %s",
             _tps(revoked),
             f" ({dropped} unscored frames returned to the group)" if dropped else "",
+            _tps(self.assigned),
         )
+
+    def _unpause(self) -> None:
+        """Fetch again from every partition we hold: the queue's frames of moved partitions were
+        dropped. Cooperative rebalancing keeps partitions, and those the backpressure paused stay
+        paused in the client until resumed."""
+        if self.intake.paused and self.assigned:
+            self._consumer.resume(*self.assigned)
+        self.intake.paused = False
+
+    def _reread_kept(self, in_flight: list[Pending]) -> set:
+        """Cooperative rebalancing revokes only the partitions that move, but every batch in flight was
+        just invalidated: the partitions we keep read those frames again (their pending frames after
+        them are dropped, or they would come twice). Eager rebalancing keeps none: nothing to do."""
+        firsts: dict = {}
+        for p in in_flight:
+            if p.tp in self.assigned:
+                firsts[p.tp] = min(firsts.get(p.tp, p.record.offset), p.record.offset)
+        for tp, offset in firsts.items():
+            self._consumer.seek(tp, offset)  # no request: it only moves the fetch position
+        return set(firsts)
 
     def on_lost(self, lost: Any) -> None:
         """Membership was lost (e.g. the broker restarted and forgot the group): nothing can be
@@ -414,6 +533,22 @@ class ScoringConsumer:
         checked again: a broker that forgot them re-creates them with its own partition count."""
         self.on_revoked(lost)
         self.assignment.lose(set(lost))
+        self._data_vanished({tp.partition for tp in lost}, "the group membership was lost")
+
+    def _data_vanished(self, partitions: set[int], why: str) -> None:
+        """Name each stream of these partitions whose later frames may be gone with the broker's data.
+
+        A memory-only broker that restarted lost every record it had acknowledged; frames of a
+        stream that sends again show up as MISSING, but a stream that went silent would not."""
+        if self._closing:
+            return  # closing gives the partitions up as lost (the leader leaves no LeaveGroup): nothing vanished
+        lines = self.seqs.vanished(partitions, self.cfg.kafka.partitions)
+        if not lines:
+            return
+        self.data_vanished += 1
+        log.warning("%s: the broker's data may have vanished; %d stream(s) possibly lost frames", why, len(lines))
+        for line in lines:
+            log.warning("possibly lost: %s", line)
 
     def on_assigned(self, assigned: Any) -> None:
         for tp, offset in self.assignment.assign(set(assigned)).items():
@@ -433,9 +568,12 @@ class ScoringConsumer:
                     offset,
                     e,
                 )
-        self.intake.paused = False
+        self._unpause()
         self.intake.last_record_mono = time.monotonic()
-        log.info("partitions assigned: %s", _tps(assigned))
+        # A stream's silence counts from now: while the partitions were elsewhere it was not ours to hear.
+        self.stream_heard = dict.fromkeys(self.stream_heard, self.intake.last_record_mono)
+        # Every partition held (cooperative rebalancing hands over only the added ones): readers parse this line.
+        log.info("partitions assigned: %s", _tps(self.assigned))
 
     def _recheck_topics(self) -> None:
         self.assignment.check_topics = False
@@ -505,8 +643,9 @@ class ScoringConsumer:
         if self._consumer is not None:
             if self.committer.uncommitted:
                 self.committer.commit(self._consumer, [], self.assigned)
+            self._closing = True
             try:
-                self._consumer.close(autocommit=False)
+                close_member(self._consumer)
             except Exception as e:
                 log.warning("closing the consumer failed (%s)", e)
         self.publisher.close()

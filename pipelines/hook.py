@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from calibration.alerts import AlertEvent
 from pipelines.config import Config
 from pipelines.kafka_clients import KeyedRecord
-from pipelines.wire import AlertRecord, ScoreRecord
+from pipelines.wire import ScoreRecord
 
 
 class OnScored(Protocol):
-    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertRecord]: ...
+    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,16 @@ class RestoreContext:
 
 
 @runtime_checkable
+class StaleAwareHook(Protocol):
+    """A hook with open alerts to report as 'stale' when their streams go silent (consumer.stale_alert_after_s)."""
+
+    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]: ...
+
+    def stale(self, silent: list[str]) -> Sequence[AlertEvent]: ...
+
+
+@runtime_checkable
 class RestoringHook(Protocol):
-    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertRecord]: ...
+    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]: ...
 
     def restore(self, ctx: RestoreContext) -> None: ...

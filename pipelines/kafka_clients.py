@@ -19,12 +19,16 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from kafka import KafkaProducer
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
 from pipelines.config import Config, KafkaConfig
 
 log = logging.getLogger("signwatch.produce")
+
+ASSIGNORS = {"cooperative-sticky": CooperativeStickyAssignor, "range": RangePartitionAssignor}
 
 # Bytes kept free in a request for the dead-letter headers and the record framing.
 DLQ_HEADROOM = 64 * 1024
@@ -117,7 +121,25 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
         # Up to two batches per poll: while a backlog is worked off the pending queue fills up to
         # max_pending_frames, and backpressure (pause) can act.
         "max_poll_records": 2 * c.max_batch,
+        "partition_assignment_strategy": [ASSIGNORS[c.assignor]],
     }
+
+
+def close_member(consumer: Any) -> None:
+    """Close a group member without committing; the group's leader closes without a LeaveGroup.
+
+    On the embedded broker (Tansu 0.6.0) a LeaveGroup that arrives while the group is rebalancing
+    removes the member but keeps it as the group's leader, so every later member is told to wait
+    for that departed leader's assignment (SyncGroup error 27) forever: the wedge seen when every
+    member of a group stopped with SIGTERM at once (docs/RELIABILITY.md). A leader that just goes
+    away is evicted after kafka.session_timeout_ms, and eviction does clear the leader. Members
+    that are not the leader still leave at once, so their partitions move without that wait.
+    kafka-python keeps whether this member leads in its coordinator (no public API says so).
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is not None and getattr(coordinator, "_is_leader", False):
+        coordinator.reset_generation()  # no member id: close() then sends no LeaveGroup
+    consumer.close(autocommit=False)
 
 
 # ---- the resilient producer ---------------------------------------------------------------------

@@ -196,6 +196,33 @@ def cure_sequences(
     return out
 
 
+def cure_gaps(root: str | Path, sequences: Sequence[FrameSequence], frames: int) -> dict[str, FrameSequence]:
+    """Sequence name -> `frames` clean frames to play before it: the ChallengeFree frames of the same
+    split, sign and sequence (CURE-TSR gives them the same index in every challenge folder), from
+    the start and again from the start when fewer, each with ground truth challenge none, level 0
+    (docs/WIRE.md). ValueError naming the first sequence that has none."""
+    if frames < 0:
+        raise ValueError(f"--gap must be >= 0, got {frames}")
+    if frames == 0:
+        return {}
+    by_seq: dict[tuple[str, int, str], list] = defaultdict(list)
+    for f in read_cure_tsr(root, challenge_types=[0]):  # in index order within a sequence
+        by_seq[(f.split, f.name.sign_type, f.sequence)].append(f)
+    out = {}
+    for s in sequences:
+        split, _, sign, sequence = s.name.split("/", 3)  # group_sequences' key: split/folder/sign/sequence
+        found = by_seq.get((split, int(sign), sequence))
+        if not found:
+            raise ValueError(
+                f"--gap: sequence {s.name} has no ChallengeFree frames under {root} to play between sequences"
+            )
+        picked = [found[i % len(found)] for i in range(frames)]
+        key = f"{split}/{picked[0].folder}/{sign}/{sequence}"
+        truths = [GroundTruth(CHALLENGE_NAMES[0], 0, f.name.sign_name, key) for f in picked]
+        out[s.name] = FrameSequence(f"gap:{key}", [f.path for f in picked], truths)
+    return out
+
+
 def folder_sequences(root: str | Path, truth: tuple[str, int] | None = None) -> list[FrameSequence]:
     """Every image under root, sorted, grouped into tracks ('<track>_<frame>' names) or folders.
 
@@ -220,11 +247,14 @@ def replay_ticks(
     prefix: str = "replay",
     loop: bool = False,
     limit: int | None = None,
+    gaps: dict[str, FrameSequence] | None = None,
 ) -> Iterator[Tick]:
     """Deal the sequences to `streams` parallel streams (round robin) and play them side by side.
 
     Each tick holds the next frame of every stream that still has one; a stream plays its sequences
     one after the other (and again from the start with loop=True). `limit` caps the total frames.
+    `gaps` (cure_gaps): sequence name -> frames played before it when it follows another sequence
+    of its stream, so consecutive episodes are separated by clear frames.
     """
     if streams < 1:
         raise ValueError(f"streams must be >= 1, got {streams}")
@@ -234,8 +264,13 @@ def replay_ticks(
     plans = [list(sequences[i::streams]) for i in range(streams)]
 
     def frames_of(plan: list[FrameSequence]) -> Iterator[tuple[Path, GroundTruth | None]]:
+        first = True
         while True:
             for s in plan:
+                gap = (gaps or {}).get(s.name)
+                if gap is not None and not first:
+                    yield from zip(gap.paths, gap.truths, strict=False)
+                first = False
                 yield from zip(s.paths, s.truths, strict=False)
             if not loop or not plan:
                 return
@@ -291,17 +326,50 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def check_roi(roi: ROI, width: int, height: int) -> None:
+    """ValueError (one line naming the ROI and the frame size) unless `roi` lies wholly inside the frame.
+
+    Clipping a partial ROI would silently change what the model sees (the clipped frames of a
+    sign look like another condition), so a wrong ROI is the operator's to fix, not ours to guess."""
+    if roi.x + roi.w > width or roi.y + roi.h > height:
+        where = "lies outside" if roi.x >= width or roi.y >= height else "reaches past"
+        raise ValueError(
+            f"--roi {roi.x},{roi.y},{roi.w},{roi.h} {where} the {width}x{height} frame "
+            f"(it needs x+w <= {width} and y+h <= {height})"
+        )
+
+
 def crop_and_resize(img: np.ndarray, roi: ROI | None, size: tuple[int, int] | None) -> np.ndarray:
     import cv2
 
     if roi is not None:
         h, w = img.shape[:2]
-        if roi.x >= w or roi.y >= h:
-            raise ValueError(f"ROI {roi.x},{roi.y},{roi.w},{roi.h} lies outside the {w}x{h} frame")
-        img = img[roi.y : min(roi.y + roi.h, h), roi.x : min(roi.x + roi.w, w)]
+        check_roi(roi, w, h)
+        img = img[roi.y : roi.y + roi.h, roi.x : roi.x + roi.w]
     if size is not None:
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(img)
+
+
+class VideoInfo(NamedTuple):
+    width: int
+    height: int
+    fps: float  # 0.0 when the file does not say
+
+
+def video_file_info(path: str) -> VideoInfo:
+    """Frame size and frame rate of a video file (ValueError when OpenCV cannot open it)."""
+    import cv2
+
+    cap = _open_capture(path)
+    if cap is None:
+        raise ValueError(f"camera source {path}: OpenCV cannot open this video file")
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = fps if 0.0 < fps < 1000.0 else 0.0  # some containers report NaN or nonsense
+        return VideoInfo(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps)
+    finally:
+        cap.release()
 
 
 def _open_capture(source: str):
@@ -322,7 +390,6 @@ class _CameraReader:
     ) -> None:
         self.source, self.stream, self.roi, self.size, self.min_interval = source, stream, roi, size, min_interval
         self.last_emit = 0.0
-        self.roi_warned = False
         self.read_any = False  # a good frame came from the last capture (resets the reconnect backoff)
 
     def ticks(self, cap, stop: threading.Event) -> Iterator[Tick]:
@@ -336,13 +403,8 @@ class _CameraReader:
             if self.min_interval and now - self.last_emit < self.min_interval:
                 continue
             self.last_emit = now
-            try:
-                frame = crop_and_resize(frame, self.roi, self.size)
-            except ValueError as e:
-                if not self.roi_warned:
-                    log.warning("camera %s: %s; skipping such frames", self.source, e)
-                    self.roi_warned = True
-                continue
+            # A ROI off this camera's frame is the operator's mistake: crop_and_resize's ValueError ends the source.
+            frame = crop_and_resize(frame, self.roi, self.size)
             yield [SourceFrame(self.stream, frame)]
 
 

@@ -16,12 +16,12 @@ from typing import Any
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from calibration.alerts import AlertEvent
 from pipelines.config import Config
 from pipelines.frame_queue import Pending
 from pipelines.kafka_clients import DLQ_HEADROOM, KeyedRecord, ResilientProducer, scoring_producer_settings
 from pipelines.metrics import PipelineMetrics
 from pipelines.wire import (
-    AlertRecord,
     DeadLetterInfo,
     Origin,
     ScoreRecord,
@@ -53,7 +53,7 @@ class Publisher:
             self._producer = ResilientProducer(scoring_producer_settings(self.cfg, self.bootstrap))
         return self._producer
 
-    def publish(self, scored: list[ScoreRecord], alerts: Sequence[AlertRecord], bad: list[Pending]) -> None:
+    def publish(self, scored: list[ScoreRecord], alerts: Sequence[AlertEvent], bad: list[Pending]) -> None:
         """Every record derived from a batch, acknowledged; raises PublishFailed past the retry bound."""
         k = self.cfg.kafka
         out = [KeyedRecord(k.scores_topic, r.stream.encode("utf-8"), encode_score(r), []) for r in scored]

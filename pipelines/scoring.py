@@ -181,6 +181,7 @@ def score_records(scored: ScoredBatch, model_id: str) -> list[ScoreRecord]:
                 origin=Origin(r.topic, r.partition, r.offset),
                 truth=m.truth,
                 image=p.image,
+                encoding=m.encoding,
             )
         )
     return out

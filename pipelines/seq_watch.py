@@ -76,3 +76,16 @@ class SequenceWatch:
             )
         more = len(self.missing_ranges) - limit
         return "; ".join(parts) + (f"; {more} more streams" if more > 0 else "")
+
+    def vanished(self, partitions: set[int], partition_count: int) -> list[str]:
+        """The broker's data of these partitions vanished (offsets went backwards, topics recreated):
+        one line per stream naming the last frame published, after which acknowledged frames may be lost.
+
+        A gap shows up as MISSING only when a stream sends again; this names every stream now.
+        """
+        return [
+            f"stream {stream}: last frame published was seq {seq}; frames after it that the broker had "
+            "acknowledged may be lost"
+            for stream, (_, seq, _) in sorted(self.last_seen.items())
+            if partition_of(stream, partition_count) in partitions
+        ]

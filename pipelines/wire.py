@@ -231,6 +231,8 @@ class ScoreRecord:
     condition: str | None = None
     confidence: float | None = None
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The frame's `encoding` header, for the hook's wire check; like `image`, never serialised.
+    encoding: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -289,8 +291,6 @@ def score_from_dict(d: Any) -> ScoreRecord:
 
 
 # Alert events are calibration.alerts.AlertEvent (with its AlertExample), encoded as they are.
-# AlertRecord is the same type under the name the consumer's hook signature uses.
-AlertRecord = AlertEvent
 
 # Fields renamed on the wire (new -> old): records written before the rename are still read.
 _ALERT_OLD_NAMES = {"anomaly_mean": "score_mean", "anomaly_max": "score_max"}

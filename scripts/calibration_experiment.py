@@ -367,7 +367,7 @@ def foreign_effects(scorer, det, r, ct, test_imgs, args, figures: dict) -> dict:
     for name, (fx, expect) in FOREIGN.items():
         batch = [fx(im, rng) for im in test_imgs]
         x, s = compute_features(scorer, batch)
-        rf = det.detect_features(x, s, evidence_ref=AlertConfig().evidence_ref)  # flagged frames' names are unchanged
+        rf = det.detect_features(x, s, evidence_ref=AlertConfig().suspect_above)  # flagged frames' names are unchanged
         foreign_rows[name] = (rf.anomaly, rf.is_anomalous, rf.condition)
         named = rf.condition[rf.is_anomalous]
         foreign[name] = {
@@ -392,7 +392,7 @@ def alert_episodes(det, xt, st, ct, lt, foreign_rows: dict, figures: dict) -> No
     """d. Alerts: episodes of 15 frames between clean stretches of 20, as the demo plays them, with
     the evidence rule (the default AlertConfig) and without it (k of n on the threshold only)."""
     on, off = AlertConfig(), AlertConfig(evidence_h=0)
-    rn = det.detect_features(xt, st, evidence_ref=on.evidence_ref)
+    rn = det.detect_features(xt, st, evidence_ref=on.suspect_above)
     clean_rows = (rn.anomaly[ct == 0], rn.is_anomalous[ct == 0], rn.condition[ct == 0])
     alerts: dict = {"clean_stream": {}}
     for tag, cfg in (("evidence", on), ("k_of_n_only", off)):

@@ -28,6 +28,15 @@ def kafka_broker():
     broker.close()
 
 
+@pytest.fixture(autouse=True)
+def private_runtime_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Each test its own $XDG_RUNTIME_DIR: where `run_monitor.py broker` records its address
+    (pipelines.broker.broker_state_path), so no test finds a broker another test or a person started."""
+    path = tmp_path_factory.mktemp("runtime")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
+    return path
+
+
 def fresh_config(bootstrap: str, partitions: int = 4) -> Config:
     """Defaults, pointed at `bootstrap`, with topics and a group id no other test uses."""
     tag = uuid.uuid4().hex[:10]

@@ -57,7 +57,8 @@ class Member:
             if "partitions assigned:" in line:
                 return {int(m) for m in re.findall(r"\[(\d+)\]", line)}
             if "partitions revoked:" in line:
-                return set()
+                held = line.split("still holding:", 1)[1] if "still holding:" in line else ""
+                return {int(m) for m in re.findall(r"\[(\d+)\]", held)}
         return set()
 
     def text(self) -> str:

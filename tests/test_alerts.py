@@ -183,6 +183,12 @@ def feed_values(tracker, values, conditions, stream="cam5", start=0):
     return out
 
 
+def test_suspect_above_is_evidence_ref_while_the_evidence_rule_is_on():
+    assert AlertConfig().suspect_above == 3.0
+    assert AlertConfig(evidence_ref=2.5).suspect_above == 2.5
+    assert AlertConfig(evidence_h=0).suspect_above is None  # evidence off: only anomalous frames are named
+
+
 def test_evidence_raises_on_frames_under_the_threshold_and_clears_after():
     cfg = AlertConfig()  # the defaults: 2 of 3 anomalous, or 6 frames summing 8 nats above 3 (each capped at 8)
     assert (cfg.evidence_ref, cfg.evidence_cap, cfg.evidence_n, cfg.evidence_h) == (3.0, 8.0, 6, 8.0)
@@ -396,3 +402,20 @@ def test_tracker_matches_a_reference_raise_and_clear_rule(k, n, clear_k, clear_n
         assert got == want, f"trial {trial}: {''.join('1' if b else '0' for b, _ in frames)}"
         raised += sum(r[0] == "raised" for r in want)
     assert raised >= 25  # the patterns do raise and clear, many times
+
+
+def test_an_open_alert_on_a_silent_stream_is_reported_stale_once_and_live_again_on_its_next_frame():
+    from pipelines.wire import decode_alert, encode_alert
+
+    t = AlertTracker(AlertConfig(k=3, n=5, clear_k=1, clear_n=8, update_every=0))
+    assert [r.state for r in feed(t, "0000" + "1111")] == ["raised"]
+    feed(t, "0000", stream="cam9")  # a stream without an open alert is never stale
+    stale = t.stale(["cam17", "cam9", "unknown"])
+    assert [(e.stream, e.state, e.alert_id) for e in stale] == [("cam17", "stale", "cam17:4")]
+    assert decode_alert(encode_alert(stale[0])) == stale[0]  # a state the wire carries
+    assert t.stale(["cam17"]) == []  # once per silence
+    back = feed(t, "1", start=8)
+    assert [(e.state, e.alert_id) for e in back] == [("updated", "cam17:4")]
+    assert t.stale(["cam17"])[0].state == "stale"  # silent again: reported again
+    assert [r.state for r in feed(t, "0" * 8, start=9)][-1] == "cleared"
+    assert t.stale(["cam17"]) == []

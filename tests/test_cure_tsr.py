@@ -23,6 +23,7 @@ from monitor.cure_tsr import (
     parse_folder,
     parse_name,
     read_cure_tsr,
+    read_manifest,
     sign_code,
     split_by_track,
     track_of,
@@ -170,10 +171,7 @@ def test_reader_filters(built):
 def test_sequences_in_order_and_tracks_preserved(built):
     groups = group_sequences(read_cure_tsr(built))
     assert len(groups) == 2 * 5  # two tracks in five folders
-    sources = {}
-    for row in (built / "manifest.csv").read_text().splitlines()[1:]:
-        file, source, cls, track, challenge, level = row.split(",")
-        sources[file] = Path(source)
+    sources = {file: Path(row["source"]) for file, row in read_manifest(built / "manifest.csv").items()}
     for key, frames in groups.items():
         assert len(frames) == 3
         idx = [f.name.index for f in frames]

@@ -10,9 +10,11 @@ from itertools import pairwise
 import pytest
 
 import run_monitor
+from calibration import episodes as ep
 from calibration.calibration_file import load_detector
-from cli import demo_calibration, demo_episodes, demo_outcomes, demo_replay, demo_tracks
-from cli.demo_outcomes import EpisodeOutcome, Row
+from calibration.episodes import EpisodeOutcome
+from cli import demo_calibration, demo_episodes, demo_replay, demo_tracks
+from cli.demo_outcomes import Row
 from pipelines.config import Config
 from tests.conftest import read_topic
 from tests.helpers import SHARED_DATA, belgium_paths
@@ -59,14 +61,14 @@ def test_every_episode_raises_one_alert_naming_it_within_10_frames(kafka_cfg, de
         assert sorted(r.seq for r in rows) == list(range(PER_STREAM)), stream
 
     planned = {(f"demo-{i}", s.start): s.length for i, segs in enumerate(schedule) for s in segs}
-    outcomes = demo_outcomes.evaluate_episodes(result.collected.by_stream, result.collected.alerts, planned)
+    outcomes = ep.evaluate_episodes(result.collected.by_stream, result.collected.alerts, planned)
     episodes = [o for o in outcomes if not o.clear]
     assert sorted(o.challenge for o in episodes) == sorted(demo_episodes.DEMO_CONDITIONS)
     assert all(o.complete for o in episodes) and {o.level for o in episodes} == {3, 4, 5}  # level 3 included
     for o in episodes:
         assert o.raised == 1, o
         assert o.named == o.expected, o
-        assert o.delay is not None and o.delay < demo_outcomes.MAX_DELAY, o
+        assert o.delay is not None and o.delay < ep.MAX_DELAY, o
     clear = [o for o in outcomes if o.clear]
     assert len(clear) == 1 + 3 * 4 and all(o.raised == 0 for o in clear), [o for o in clear if o.raised]
 
@@ -123,7 +125,7 @@ def test_demo_command_with_model_and_calibration_prints_console_and_json(kafka_b
     assert all(not isinstance(v, (dict, list)) for v in figures.values())
     assert figures["frames"] == figures["scored"] == 270 and figures["model_id"] == scorer.model_id
     assert figures["episodes"] == 4 and figures["episodes_ok"] == 4 and figures["false_alerts_clear"] == 0
-    assert f"exactly one alert naming it within {demo_outcomes.MAX_DELAY} frames: 4/4" in out
+    assert f"exactly one alert naming it within {ep.MAX_DELAY} frames: 4/4" in out
 
 
 @pytest.mark.slow
@@ -202,7 +204,7 @@ def test_episode_outcomes_delay_name_count_and_false_alerts():
         _alert("s-1", 91, 2, "snow"),
         _alert("s-1", 100, 2, "snow"),  # two alerts for one episode
     ]
-    out = demo_outcomes.evaluate_episodes(rows, alerts)
+    out = ep.evaluate_episodes(rows, alerts)
     by = {(o.challenge, o.onset): o for o in out}
     rain, haze, snow = by[("rain", 20)], by[("haze", 55)], by[("snow", 90)]
     assert (rain.raised, rain.named, rain.delay, rain.ok) == (1, "rain", 2, True)
@@ -210,7 +212,7 @@ def test_episode_outcomes_delay_name_count_and_false_alerts():
     assert by[("none", 35)].raised == 1 and not by[("none", 35)].ok
     assert (snow.raised, snow.named, snow.delay, snow.ok) == (2, "snow", 2, False)
     assert [o.raised for o in out if o.clear] == [0, 1, 0, 0]
-    t = demo_outcomes.episode_totals(out)
+    t = ep.episode_totals(out)
     assert (
         t["episodes"],
         t["episodes_detected"],
@@ -223,6 +225,6 @@ def test_episode_outcomes_delay_name_count_and_false_alerts():
 
 
 def test_blur_of_either_kind_is_named_blur_and_cut_short_episodes_do_not_count():
-    assert demo_outcomes.expected_condition("lens_blur") == demo_outcomes.expected_condition("gaussian_blur") == "blur"
+    assert ep.expected_condition("lens_blur") == ep.expected_condition("gaussian_blur") == "blur"
     o = EpisodeOutcome("s", "rain", 4, 0, 9, 15, 0, None, None, None, "rain")
-    assert not o.complete and demo_outcomes.episode_totals([o])["episodes"] == 0
+    assert not o.complete and ep.episode_totals([o])["episodes"] == 0

@@ -106,8 +106,8 @@ def test_the_checker_sees_imports_inside_functions_and_private_names(tmp_path):
     """The checks above can fail: imports inside a function and of private names are read."""
     probe = tmp_path / "probe.py"
     probe.write_text(
-        "def f():\n    from pipelines.wire import AlertRecord\n    import cli.demo\nfrom .alerts import _hidden\n"
+        "def f():\n    from pipelines.wire import AlertEvent\n    import cli.demo\nfrom .alerts import _hidden\n"
     )
     found = _imports(probe, _sources(), here="calibration.probe")
-    assert ("pipelines.wire", "AlertRecord", 2) in found and ("cli.demo", None, 3) in found
+    assert ("pipelines.wire", "AlertEvent", 2) in found and ("cli.demo", None, 3) in found
     assert ("calibration.alerts", "_hidden", 4) in found

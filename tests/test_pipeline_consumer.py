@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import monitor
+from calibration.alerts import AlertEvent
 from pipelines.consumer import ScoringConsumer
 from pipelines.producers import FrameProducer, SourceFrame, folder_sequences, produce, replay_ticks
-from pipelines.wire import AlertExample, AlertRecord, ScoreRecord, decode_alert, decode_score, parse_dead_letter_headers
+from pipelines.wire import AlertExample, ScoreRecord, decode_alert, decode_score, parse_dead_letter_headers
 from tests.conftest import distinct_partition_prefix, read_topic, write_config
 from tests.helpers import SHARED_DATA
 
@@ -66,13 +67,13 @@ def test_hook_annotates_scores_and_publishes_alerts_then_offsets_are_committed(k
 
     seen_images = []
 
-    def on_scored(records: list[ScoreRecord]) -> list[AlertRecord]:
+    def on_scored(records: list[ScoreRecord]) -> list[AlertEvent]:
         for r in records:
             seen_images.append(r.image.shape)
             r.condition, r.anomaly, r.is_anomalous, r.confidence = "clear", r.score * 2, False, 0.5
         r = records[0]
         return [
-            AlertRecord(
+            AlertEvent(
                 f"a-{r.stream}-{r.seq}",
                 r.stream,
                 "raised",

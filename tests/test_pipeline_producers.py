@@ -48,8 +48,51 @@ def test_video_file_frames_are_cropped_resized_and_end_at_the_last_frame(video):
     ticks = list(camera_ticks(str(video), "cam", stop, roi=parse_roi("10,5,30,20")))
     assert len(ticks) == 20 and all(len(t) == 1 and t[0].stream == "cam" for t in ticks)
     assert ticks[0][0].image.shape == (20, 30, 3)
-    ticks = list(camera_ticks(str(video), "cam", stop, roi=parse_roi("50,40,30,20"), size=(16, 8)))
-    assert ticks[0][0].image.shape == (8, 16, 3)  # the ROI is clipped to the frame, then resized
+    ticks = list(camera_ticks(str(video), "cam", stop, roi=parse_roi("30,25,30,20"), size=(16, 8)))
+    assert ticks[0][0].image.shape == (8, 16, 3)  # cropped, then resized
+
+
+@pytest.mark.parametrize(
+    ("roi", "where"), [("50,40,30,20", "reaches past"), ("34,28,31,20", "reaches past"), ("70,10,5,5", "lies outside")]
+)
+def test_roi_off_the_frame_is_refused_not_clipped(video, roi, where):
+    # Before: a partial ROI was clipped in silence (its frames raised 'haze'), one wholly off the
+    # frame produced nothing and exited 0.
+    with pytest.raises(ValueError, match=rf"--roi {roi} {where} the 64x48 frame"):
+        next(iter(camera_ticks(str(video), "cam", threading.Event(), roi=parse_roi(roi))))
+
+
+def test_produce_camera_refuses_an_roi_off_the_video_before_any_broker(video, capsys):
+    # No broker is running or named: the ROI is checked against the file first.
+    for roi, where in (("40,20,30,20", "reaches past"), ("100,20,30,20", "lies outside")):
+        assert run_monitor.main(["produce", "camera", str(video), "--roi", roi]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"error: --roi {roi} {where} the 64x48 frame (it needs x+w <= 64 and y+h <= 48)", err
+
+
+def test_video_file_info_reads_its_own_frame_rate(video, tmp_path):
+    from pipelines.producers import video_file_info
+
+    assert video_file_info(str(video)) == (64, 48, 10.0)
+    with pytest.raises(ValueError, match="OpenCV cannot open"):
+        video_file_info(str(tmp_path / "missing.avi"))
+
+
+@pytest.mark.kafka
+def test_produce_camera_plays_a_video_at_its_own_fps_unless_told(video, kafka_broker, tmp_path, capsys):
+    # Before: a 10 fps file played at producer.fps (30). 20 frames at 10 fps take ~1.9 s; at 30 fps ~0.63 s.
+    cfg = fresh_config(kafka_broker.bootstrap)
+    base = ["produce", "camera", str(video), "--bootstrap-servers", kafka_broker.bootstrap]
+    base += ["--topic", cfg.kafka.frames_topic]
+    t0 = time.monotonic()
+    assert run_monitor.main(base) == 0, capsys.readouterr().err
+    own = time.monotonic() - t0
+    out = capsys.readouterr().out
+    assert "produce: 20 frames from 1 stream(s)" in out and "undelivered 0" in out, out
+    t0 = time.monotonic()
+    assert run_monitor.main([*base, "--fps", "0"]) == 0
+    fast = time.monotonic() - t0
+    assert own - fast >= 1.5, (own, fast)  # 19 intervals of 0.1 s; at 30 fps it would be 0.63 s
 
 
 @pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "0,0,0,5", "-1,0,4,4"])

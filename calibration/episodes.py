@@ -1,0 +1,238 @@
+"""Episodes: the monitor's promise judged on frames whose ground truth is known (pure).
+
+Inputs are per-stream rows with `seq`, `challenge` (header name, "none" when clear) and `level`
+(any object with those attributes: the demo's rows, the `check` command's score records), and the
+alert records as dicts (pipelines.wire.alert_to_dict: alert_id "<stream>:<onset seq>", stream,
+state, condition, frames).
+
+- An episode is a run of equal ground truth (challenge, level) in a stream's seq order; an alert
+  belongs to the episode of the frame that raised it (onset seq + frames - 1 of its "raised" record).
+- A condition episode meets the promise with exactly one alert, naming its condition, raised within
+  its first MAX_DELAY frames; a clear episode with no alert. Delay: frames from the episode's first
+  frame to the one that raised its first alert (0: the onset frame itself).
+- False alerts per clear frame: alerts raised on clear episodes / their frames.
+- A stuck alert stays open through more than `stuck_clear` consecutive clear frames: either it was
+  still open when its stream ended and the stream's last stuck_clear + 1 frames were clear, or it
+  was open across more than stuck_clear clear frames in a row before clearing. The tracker clears
+  after fewer than clear_k anomalous frames among the last clear_n (alerts.clear_n = 10 by default),
+  so the default STUCK_CLEAR is twice that.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+MAX_DELAY = 10  # an episode's alert must be raised within its first MAX_DELAY frames
+STUCK_CLEAR = 20  # an alert open through more consecutive clear frames than this is stuck
+
+
+class TruthRow(Protocol):
+    """What episodes need of a scored frame."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def challenge(self) -> str: ...
+
+    @property
+    def level(self) -> int: ...
+
+
+class FrameTruth(NamedTuple):
+    """A scored frame's ground truth, as the episodes see it."""
+
+    seq: int
+    challenge: str
+    level: int
+
+
+class EpisodeOutcome(NamedTuple):
+    stream: str
+    challenge: str  # header name, "none" for a clear episode
+    level: int
+    onset: int  # seq of the episode's first frame
+    frames: int  # frames of the episode that were scored
+    planned: int  # frames the schedule planned (the replay may end an episode early)
+    raised: int  # alerts raised during the episode
+    named: str | None  # the condition the first of them named when raised
+    final: str | None  # ... and when it cleared (or the latest name, if still open)
+    delay: int | None  # frames from onset to that raise (0: raised on the onset frame)
+    expected: str  # the condition name that counts as right (classifier names: both blurs are "blur")
+
+    @property
+    def clear(self) -> bool:
+        return self.challenge == "none"
+
+    @property
+    def complete(self) -> bool:
+        return self.frames >= self.planned
+
+    @property
+    def ok(self) -> bool:
+        """A condition episode: exactly one alert, naming it, within MAX_DELAY frames; clear: no alert."""
+        if self.clear:
+            return self.raised == 0
+        return self.raised == 1 and self.named == self.expected and self.delay is not None and self.delay < MAX_DELAY
+
+
+class StuckAlert(NamedTuple):
+    stream: str
+    alert_id: str
+    condition: str | None
+    clear_run: int  # the longest run of consecutive clear frames it stayed open through
+    open_at_end: bool  # never cleared before the stream's last scored frame
+
+
+def expected_condition(challenge: str) -> str:
+    """The classifier's name for a header challenge ("clean" for none; both blurs are "blur")."""
+    from calibration.conditions import CONDITION_OF_CODE
+    from monitor.cure_tsr import challenge_code
+
+    return CONDITION_OF_CODE[challenge_code(challenge)] if challenge != "none" else "clean"
+
+
+def natural_order(name: str) -> list:
+    """Sort key: 'cam-2' before 'cam-10'."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def onset_seq(alert: Mapping[str, Any]) -> int:
+    return int(str(alert["alert_id"]).rsplit(":", 1)[1])
+
+
+def _ordered(rows: Iterable[TruthRow]) -> list[TruthRow]:
+    """One row per seq (a redelivered frame counts once), in seq order."""
+    return sorted({r.seq: r for r in rows}.values(), key=lambda r: r.seq)
+
+
+def _runs(rows: Sequence[TruthRow]) -> list[list[TruthRow]]:
+    runs: list[list[TruthRow]] = []
+    for r in rows:
+        if runs and (runs[-1][-1].challenge, runs[-1][-1].level) == (r.challenge, r.level):
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    return runs
+
+
+def evaluate_episodes(
+    by_stream: Mapping[str, Sequence[TruthRow]],
+    alerts: Sequence[Mapping[str, Any]],
+    planned: Mapping[tuple[str, int], int] | None = None,
+) -> list[EpisodeOutcome]:
+    """Every episode of every stream, judged. `planned`: (stream, onset) -> frames the schedule
+    planned, when known (an episode the replay cut short is then not counted in the totals)."""
+    raised: dict[str, list[dict]] = defaultdict(list)
+    last: dict[str, Mapping[str, Any]] = {}
+    for a in alerts:
+        if a["state"] == "raised":
+            raised[a["stream"]].append({**a, "raise_seq": onset_seq(a) + int(a["frames"]) - 1})
+        last[a["alert_id"]] = a  # the latest record of each alert: its final name
+    out = []
+    for stream in sorted(by_stream, key=natural_order):
+        runs = _runs(_ordered(by_stream[stream]))
+        for i, run in enumerate(runs):
+            lo, hi = run[0].seq, (runs[i + 1][0].seq - 1 if i + 1 < len(runs) else math.inf)
+            inside = sorted((a for a in raised[stream] if lo <= a["raise_seq"] <= hi), key=lambda a: a["raise_seq"])
+            first = inside[0] if inside else None
+            ch = run[0].challenge
+            out.append(
+                EpisodeOutcome(
+                    stream,
+                    ch,
+                    run[0].level,
+                    lo,
+                    len(run),
+                    (planned or {}).get((stream, lo), len(run)),
+                    len(inside),
+                    first["condition"] if first else None,
+                    last[first["alert_id"]]["condition"] if first else None,
+                    first["raise_seq"] - lo if first else None,
+                    expected_condition(ch) if ch != "?" else "?",
+                )
+            )
+    return out
+
+
+def episode_totals(outcomes: Sequence[EpisodeOutcome], min_level: int = 3) -> dict[str, Any]:
+    """The headline figures; condition episodes are those of level >= min_level that ran their planned length."""
+    cond = [o for o in outcomes if not o.clear and o.level >= min_level and o.complete]
+    clear = [o for o in outcomes if o.clear]
+    delays = [o.delay for o in cond if o.delay is not None]
+    detected = [o for o in cond if o.raised > 0]
+    return {
+        "episodes": len(cond),
+        "episodes_detected": len(detected),
+        "episodes_named": sum(1 for o in cond if o.raised > 0 and o.named == o.expected),
+        "episodes_exactly_one_alert": sum(1 for o in cond if o.raised == 1),
+        "episodes_within_max_delay": sum(1 for o in cond if o.delay is not None and o.delay < MAX_DELAY),
+        "episodes_ok": sum(1 for o in cond if o.ok),
+        "mean_delay_frames": round(float(np.mean(delays)), 2) if delays else None,
+        "max_delay_frames": max(delays) if delays else None,
+        "clear_episodes": len(clear),
+        "clear_frames": sum(o.frames for o in clear),
+        "false_alerts_clear": sum(o.raised for o in clear),
+        "max_delay_allowed": MAX_DELAY,
+    }
+
+
+def false_alerts_per_clear_frame(outcomes: Sequence[EpisodeOutcome]) -> float | None:
+    """Alerts raised on clear episodes per clear frame; None without clear frames."""
+    clear = [o for o in outcomes if o.clear]
+    frames = sum(o.frames for o in clear)
+    return sum(o.raised for o in clear) / frames if frames else None
+
+
+def by_condition_level(outcomes: Sequence[EpisodeOutcome]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Per (challenge, level), complete episodes only: how many, met the promise, detected, named
+    right, mean and max delay; ("none", 0) holds the clear episodes with their frames and alerts."""
+    groups: dict[tuple[str, int], list[EpisodeOutcome]] = defaultdict(list)
+    for o in outcomes:
+        if o.complete:
+            groups[(o.challenge, o.level)].append(o)
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for key in sorted(groups, key=lambda k: (k[0] != "none", k)):
+        rows = groups[key]
+        delays = [o.delay for o in rows if o.delay is not None]
+        out[key] = {
+            "episodes": len(rows),
+            "ok": sum(1 for o in rows if o.ok),
+            "detected": sum(1 for o in rows if o.raised > 0),
+            "named": sum(1 for o in rows if o.raised > 0 and o.named == o.expected),
+            "alerts": sum(o.raised for o in rows),
+            "frames": sum(o.frames for o in rows),
+            "mean_delay": round(float(np.mean(delays)), 2) if delays else None,
+            "max_delay": max(delays) if delays else None,
+        }
+    return out
+
+
+def stuck_alerts(
+    by_stream: Mapping[str, Sequence[TruthRow]], alerts: Sequence[Mapping[str, Any]], stuck_clear: int = STUCK_CLEAR
+) -> list[StuckAlert]:
+    """Alerts open through more than `stuck_clear` consecutive clear frames (module docstring)."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for a in alerts:
+        latest[a["alert_id"]] = a
+    out = []
+    for alert_id, a in sorted(latest.items()):
+        rows = _ordered(by_stream.get(a["stream"], ()))
+        if not rows:
+            continue
+        cleared = a["state"] == "cleared"
+        end = onset_seq(a) + int(a["frames"]) - 1 if cleared else rows[-1].seq
+        run = longest = 0
+        for r in rows:
+            if onset_seq(a) <= r.seq <= end:
+                run = run + 1 if r.challenge == "none" else 0
+                longest = max(longest, run)
+        if longest > stuck_clear:
+            out.append(StuckAlert(a["stream"], alert_id, a.get("condition"), longest, not cleared))
+    return out

@@ -75,6 +75,11 @@ def split_config_option(argv: list[str]) -> tuple[list[str], str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First, before any heavy import (the commands' modules pull in torch, cv2 and kafka): a
+    # SIGTERM during those seconds is held, then becomes a clean stop (cli/early_signals.py).
+    from cli import early_signals
+
+    early_signals.install()
     from monitor.settings import ConfigError
     from pipelines.config import load_config
 
@@ -85,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     args = parser.parse_args(argv)
     args.config = config
+    if not getattr(args, "clean_stop", False):
+        early_signals.release()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -96,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        early_signals.release(replay=False)  # main may run inside another program (tests): leave no holder behind
 
 
 if __name__ == "__main__":

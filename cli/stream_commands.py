@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from cli import early_signals
 from cli.options import add_device_option, add_json_option
 from cli.options import fail as _err
 from pipelines.config import Config
@@ -33,7 +34,10 @@ def setup_logging(verbose: bool = False) -> None:
 
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
-    """SIGTERM or a first Ctrl-C sets `stop` (clean shutdown); a second Ctrl-C interrupts at once."""
+    """SIGTERM or a first Ctrl-C sets `stop` (clean shutdown); a second Ctrl-C interrupts at once.
+
+    A signal held since main started (cli.early_signals) sets `stop` right away.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
@@ -50,11 +54,21 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
         stop.set()
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    held = early_signals.take_held()
+    if held is not None:
+        handler(held, None)
     try:
         yield stop
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _ready(what: str) -> None:
+    """The line scripts and tests wait for (not a sleep): the broker is reached, the topics are
+    checked and a signal now stops the command cleanly. Printed only then, so a command refused
+    for bad input still says one line."""
+    print(f"{what}: ready (SIGTERM or Ctrl-C stops it cleanly)", file=sys.stderr, flush=True)
 
 
 def _kafka_args(p: argparse.ArgumentParser) -> None:
@@ -182,6 +196,7 @@ def cmd_produce(args: argparse.Namespace, cfg: Config) -> int:
     try:
         with stop_on_signals(stop), open_broker(cfg) as handle:
             ensure_topics(handle.bootstrap, cfg)
+            _ready("produce")
             producer = FrameProducer(cfg, handle.bootstrap)
             try:
                 summary = produce(ticks, producer, cfg, source, stop, fps=pace, max_frames=args.max_frames)
@@ -306,6 +321,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     try:
         with stop_on_signals(stop), open_broker(cfg) as handle:
             ensure_topics(handle.bootstrap, cfg)
+            _ready("score")
             log.info(
                 "score: model %s on %s, group %s, topic %s -> %s",
                 scorer.model_id,
@@ -407,7 +423,7 @@ def _register_broker(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, help="port to listen on (default kafka.embedded_port; 0 = any free port)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.set_defaults(func=cmd_broker)
+    p.set_defaults(func=cmd_broker, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _register_produce(sub: argparse._SubParsersAction) -> None:
@@ -467,7 +483,7 @@ def _register_produce(sub: argparse._SubParsersAction) -> None:
     )
     fol.add_argument("--level", type=int, default=0, help="ground-truth level for --challenge (default 0)")
     _produce_common(fol)
-    p.set_defaults(func=cmd_produce)
+    p.set_defaults(func=cmd_produce, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _register_score(sub: argparse._SubParsersAction) -> None:
@@ -501,7 +517,7 @@ def _register_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="consumer name in logs and dead letters (default host-pid)")
     p.add_argument("--max-frames", type=int, help="exit after handling this many records (scored or dead-lettered)")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
-    p.set_defaults(func=cmd_score)
+    p.set_defaults(func=cmd_score, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _register_demo(sub: argparse._SubParsersAction) -> None:
@@ -519,7 +535,7 @@ def _register_demo(sub: argparse._SubParsersAction) -> None:
     from cli.demo import add_demo_arguments
 
     add_demo_arguments(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _register_bench_pipeline(bench_sub: argparse._SubParsersAction) -> None:
@@ -584,7 +600,7 @@ def _register_bench_soak(bench_sub: argparse._SubParsersAction) -> None:
     )
     add_device_option(p, default=None)
     add_json_option(p, "also write the figures (per minute, RSS samples) as JSON", metavar="PATH")
-    p.set_defaults(func=cmd_bench_soak)
+    p.set_defaults(func=cmd_bench_soak, clean_stop=True)  # honours a SIGTERM held since main started
 
 
 def _check_before_work(cfg: Config, model: str | None) -> str | None:

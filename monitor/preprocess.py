@@ -21,9 +21,10 @@ _MAGIC = {
     b"\xff\xd8\xff": "jpeg",
     b"\x89PNG\r\n\x1a\n": "png",
     b"BM": "bmp",
-    b"P5": "pgm",
-    b"P6": "ppm",
 }
+# Formats OpenCV would decode but the wire does not list (docs/WIRE.md): refused by name, so a
+# producer that sends them learns why instead of having them scored by accident of the decoder.
+_REFUSED = {b"P5": "pgm", b"P6": "ppm"}
 
 
 def declared_size(data: bytes) -> tuple[int, int] | None:
@@ -50,18 +51,22 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
                 return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
             i += 2 + seg
         return None
-    if data[:2] in (b"P5", b"P6"):
-        parts = data[2:64].split()
-        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
-            return int(parts[0]), int(parts[1])
     return None
 
 
 def decode_image(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
-    """Encoded PNG/JPEG/BMP/PPM bytes -> uint8 BGR (H, W, 3) or grey (H, W) image."""
+    """Encoded JPEG/PNG/BMP bytes -> uint8 BGR (H, W, 3) or grey (H, W) image.
+
+    Pixels are taken as stored: a JPEG's EXIF orientation tag is ignored (IMREAD_UNCHANGED), since
+    cameras and producers send sensor-order frames and a rotation would differ from what the
+    model was trained and calibrated on.
+    """
     if not data:
         raise ImageError("empty payload")
     kind = next((k for m, k in _MAGIC.items() if data.startswith(m)), None)
+    refused = next((k for m, k in _REFUSED.items() if data.startswith(m)), None)
+    if refused is not None:
+        raise ImageError(f"not an image the wire accepts: {refused} (expected jpeg, png or bmp)")
     if kind is None:
         raise ImageError(f"not an image (unrecognised leading bytes {data[:8].hex()})")
     size = declared_size(data)

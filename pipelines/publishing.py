@@ -114,6 +114,10 @@ class Publisher:
             # max_request_size); keep its metadata and say what was left out.
             headers.append(("dlq.value.omitted", f"{len(value)} bytes".encode()))
             value = None
+        if value is None and r.key is None:
+            # The Kafka client refuses a record whose key and value are both null (it would fail
+            # every retry and stall the member): such a dead letter goes out with an empty value.
+            value = b""
         return KeyedRecord(self.cfg.kafka.dead_letter_topic, r.key, value, headers)
 
     def close(self) -> None:

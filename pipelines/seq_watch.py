@@ -28,8 +28,10 @@ class SequenceWatch:
         """Duplicates and gaps per stream, from the frames just published (scored or dead-lettered)."""
         for p in batch:
             m = p.meta
-            if m is None or (p.record.key is not None and p.record.key != m.stream.encode("utf-8")):
-                continue  # no frame number, or keyed to another stream's partition: its order means nothing
+            if m is None or p.record.key != m.stream.encode("utf-8"):
+                # No frame number, or no key or another stream's (dead-lettered): such a record can
+                # sit on any partition, so its place in the stream's order means nothing.
+                continue
             last = self.last_seen.get(m.stream)
             if last is not None:
                 _, last_seq, last_capture = last

@@ -196,10 +196,16 @@ def parse_frame_headers(headers: Headers | None) -> FrameMeta:
         raise HeaderError(f"header 'encoding' is {encoding[:20]!r}, expected one of {', '.join(WIRE_ENCODINGS)}")
     truth = None
     if any(k in h for k in TRUTH_HEADERS):
-        # Ground truth is all-or-nothing at its core: a challenge without a level is meaningless.
+        # All four or none: evaluation groups frames by sign and sequence, so a frame with a challenge
+        # but no sequence would be scored into no track and skew the figures without a word.
+        missing = [k for k in TRUTH_HEADERS if k not in h]
+        if missing:
+            raise HeaderError(
+                f"partial ground truth: missing header {missing[0]!r} (all of {', '.join(TRUTH_HEADERS)} or none)"
+            )
         challenge = _required(h, "challenge")
         level = _int(h, "level", 0, 5)
-        truth = GroundTruth(challenge, level, h.get("sign", ""), h.get("sequence", ""))
+        truth = GroundTruth(challenge, level, h["sign"], h["sequence"])
     return FrameMeta(stream, seq, capture_ns, source, encoding, truth)
 
 
@@ -411,12 +417,11 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 def dead_letter_headers(original: Headers | None, info: DeadLetterInfo) -> list[tuple[str, bytes]]:
-    """The original headers (as sent, even if malformed) plus the dlq.* ones."""
-    kept = [
-        (k, v if v is not None else b"")
-        for k, v in (original or ())
-        if isinstance(k, str) and not k.startswith(DLQ_PREFIX)
-    ]
+    """The original headers as sent, in order (even malformed, even dlq.* ones from an earlier dead
+    letter that was re-published), followed by this dead letter's dlq.* ones. Readers take the last
+    occurrence of each dlq.* header (parse_dead_letter_headers), so ours never clash with an original's.
+    A null header value goes out empty: the Kafka client sends header values as bytes only."""
+    kept = [(k, bytes(v) if v is not None else b"") for k, v in (original or ()) if isinstance(k, str)]
     return kept + [
         ("dlq.origin.topic", info.origin.topic.encode("utf-8")),
         ("dlq.origin.partition", str(info.origin.partition).encode()),
@@ -439,6 +444,7 @@ def header_text(headers: Iterable[tuple[str, bytes | None]] | None, key: str) ->
 
 def parse_dead_letter_headers(headers: Iterable[tuple[str, bytes | None]]) -> DeadLetterInfo:
     """The dlq.* headers of a dead letter -> DeadLetterInfo (for tools, the console and tests)."""
+    # A dict keeps the last value of a repeated key: ours, appended after the original's headers.
     h = {
         k: bytes(v or b"").decode("utf-8", "replace")
         for k, v in headers

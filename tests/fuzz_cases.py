@@ -337,7 +337,7 @@ def fuzz_cases(
         times=3,
     )
     add("1-bit grey png", raw_png(16, 2, 1, 0, rows=b"\x00\xaa\x55" * 2), "score", times=3)
-    add("pgm", b"P5 7 5 255\n" + bytes(range(35)), "score", times=3)
+    add("pgm", b"P5 7 5 255\n" + bytes(range(35)), "dlq:decode:not an image the wire accepts: pgm", times=3)
     add(
         "bmp 32-bit",
         cv2.imencode(".bmp", rng.integers(0, 256, (9, 7, 3), dtype=np.uint8))[1].tobytes(),
@@ -386,7 +386,9 @@ def fuzz_cases(
         ("non-utf8 stream", "dlq:validate:not UTF-8"),
         ("non-utf8 seq", "dlq:validate:not UTF-8"),
         ("level 9", "dlq:validate:header 'level'"),
-        ("challenge without level", "dlq:validate:missing header 'level'"),
+        ("challenge without level", "dlq:validate:partial ground truth: missing header 'level'"),
+        ("challenge and level only", "dlq:validate:partial ground truth: missing header 'sign'"),
+        ("null key", "dlq:validate:record has no key"),
         ("key differs from stream", "dlq:validate:differs from its stream header"),
         ("non-utf8 key", "dlq:validate:differs from its stream header"),
         ("empty seq", "dlq:validate:header 'seq'"),
@@ -447,6 +449,11 @@ def _record(case: int, kind: str, mode: str, value: bytes | None, expect: str, s
         headers = [(k, b"9" if k == "level" else v) for k, v in headers]
     elif mode == "challenge without level":
         headers = list({**h, "challenge": b"rain"}.items())
+    elif mode == "challenge and level only":
+        headers = list({**h, "challenge": b"rain", "level": b"3"}.items())
+    elif mode == "null key":
+        headers = list(h.items())
+        key = None
     elif mode == "key differs from stream":
         headers = list(h.items())
         key = b"someone-else"

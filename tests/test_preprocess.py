@@ -11,7 +11,7 @@ from monitor.preprocess import ImageError, decode_image, to_model_input
 from .helpers import belgium_frames, render_sign
 
 
-@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".ppm"])
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp"])
 def test_every_format_decodes(ext: str) -> None:
     img = belgium_frames(1)[0]
     ok, buf = cv2.imencode(ext, img)
@@ -41,6 +41,34 @@ def test_grey_and_16_bit_and_alpha_are_normalised() -> None:
 def test_not_images(payload: bytes, message: str) -> None:
     with pytest.raises(ImageError, match=message):
         decode_image(payload)
+
+
+@pytest.mark.parametrize("ext, kind", [(".pgm", "pgm"), (".ppm", "ppm")])
+def test_netpbm_is_refused_by_name_since_the_wire_does_not_list_it(ext: str, kind: str) -> None:
+    img = belgium_frames(1)[0]
+    data = cv2.imencode(ext, cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if kind == "pgm" else img)[1].tobytes()
+    with pytest.raises(ImageError, match=f"not an image the wire accepts: {kind} \\(expected jpeg, png or bmp\\)"):
+        decode_image(data)
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """A JPEG with an APP1 EXIF segment holding one IFD0 entry: Orientation (tag 0x0112, SHORT)."""
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08" + b"\x00\x01"  # big-endian TIFF header, IFD0 with one entry
+    tiff += b"\x01\x12\x00\x03\x00\x00\x00\x01" + orientation.to_bytes(2, "big") + b"\x00\x00"
+    tiff += b"\x00\x00\x00\x00"  # no next IFD
+    body = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body + jpeg[2:]
+
+
+def test_exif_orientation_is_ignored_pixels_come_as_stored() -> None:
+    img = render_sign(64)[:, :40]  # not square: a 90-degree rotation would swap the shape
+    jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    rotated_tag = _with_exif_orientation(jpeg, 6)  # 6: "rotate 90 degrees clockwise to display"
+    # The tag is real: OpenCV's default reader applies it.
+    assert cv2.imdecode(np.frombuffer(rotated_tag, np.uint8), cv2.IMREAD_COLOR).shape == (40, 64, 3)
+    out = decode_image(rotated_tag)
+    assert out.shape == (64, 40, 3)
+    np.testing.assert_array_equal(out, decode_image(jpeg))
 
 
 def test_truncated_and_bomb_headers() -> None:

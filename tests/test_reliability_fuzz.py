@@ -1,4 +1,4 @@
-"""Poison input: 1,044 generated bad or odd records interleaved with 200 valid frames, one `score`
+"""Poison input: 1,064 generated bad or odd records interleaved with 200 valid frames, one `score`
 process, and an account of every record afterwards.
 
 Each record ends in exactly one place: the scores topic (a valid image, scored as offline scoring

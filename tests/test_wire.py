@@ -105,7 +105,9 @@ def _headers(**changes) -> list[tuple[str, bytes | None]]:
         ({"capture_ns": b"\xff\xfe"}, "'capture_ns' is not UTF-8"),
         ({"encoding": b"gif"}, "'encoding' is 'gif'"),
         ({"level": b"9"}, "'level' is 9, outside 0..5"),
-        ({"level": ...}, "missing header 'level'"),
+        ({"level": ...}, "partial ground truth: missing header 'level'"),
+        ({"sign": ..., "sequence": ...}, "partial ground truth: missing header 'sign'"),
+        ({"challenge": ...}, "partial ground truth: missing header 'challenge'"),
         ({"source": None}, "'source' has no value"),
     ],
 )
@@ -204,4 +206,15 @@ def test_dead_letter_headers_keep_the_original_and_add_one_line_origin():
     assert h[:3] == [("stream", b"s"), ("seq", b"\xff"), ("odd", b"")]
     back = parse_dead_letter_headers(h)
     assert back == DeadLetterInfo(Origin("t.frames", 3, 1234), "bad thing happened", "decode", "host-1")
+
+
+def test_a_re_published_dead_letter_keeps_its_old_dlq_headers_and_reads_as_the_new_failure():
+    """docs/WIRE.md: the original headers unchanged. A dead letter re-published to the frames topic and
+    failing again keeps its first failure's dlq.* headers; ours come after them and are the ones read."""
+    first = DeadLetterInfo(Origin("t.frames", 1, 5), "empty payload", "validate", "host-1")
+    once = dead_letter_headers(_headers(), first)
+    second = DeadLetterInfo(Origin("t.frames", 2, 77), "jpeg payload could not be decoded", "decode", "host-2")
+    twice = dead_letter_headers(once, second)
+    assert twice[: len(once)] == once  # every original header, in order, the old dlq.* ones included
+    assert parse_dead_letter_headers(twice) == second
     assert len(one_line("x" * 1000)) == 300

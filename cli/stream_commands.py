@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import logging
 import signal
 import sys
@@ -256,6 +258,8 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
         c.group_id = args.group
     if not c.model:
         return _err("no model: pass --model PATH or set consumer.model in the config")
+    if args.workers < 1:
+        return _err(f"--workers must be >= 1, got {args.workers}")
     try:  # the options were set past the config's validation: check them the same way (max_batch > 0, ...)
         validate_config(cfg, "score")
     except ConfigError as e:
@@ -278,6 +282,8 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
         except (OSError, ValueError) as e:
             return _err(str(e))
     stop = threading.Event()
+    if args.workers > 1:  # the checks above ran once here; each worker loads its own model
+        return _score_workers(cfg, args, stop)
     try:
         with stop_on_signals(stop), open_broker(cfg) as handle:
             _warn_private_broker(handle, "score")
@@ -294,8 +300,24 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
             summary = consumer.run(max_records=args.max_frames, idle_exit_s=args.idle_exit)
     except BrokerError as e:
         return _err(str(e), 1)
-    print(summary.line(), flush=True)
+    if args.summary_json:  # a worker of `score --workers`: its supervisor adds the summaries up
+        log.info("%s", summary.line())
+        Path(args.summary_json).write_text(json.dumps(dataclasses.asdict(summary), default=str))
+    else:
+        print(summary.line(), flush=True)
     return 0
+
+
+def _score_workers(cfg: Config, args: argparse.Namespace, stop: threading.Event) -> int:
+    """`score --workers N`: N scoring processes in one group under one supervisor (cli/workers.py)."""
+    from cli.workers import run_workers
+    from pipelines.broker import BrokerError
+
+    try:
+        with stop_on_signals(stop):
+            return run_workers(cfg, args, stop)
+    except BrokerError as e:
+        return _err(str(e), 1)
 
 
 # --- registration --------------------------------------------------------------------------------
@@ -422,6 +444,15 @@ def _register_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="consumer name in logs and dead letters (default host-pid)")
     p.add_argument("--max-frames", type=int, help="exit after handling this many records (scored or dead-lettered)")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="scoring processes on this host, members of the same group, each with torch threads = cores / N "
+        "(default 1); needs kafka.partitions >= members over all hosts; --max-frames and --idle-exit apply "
+        "to each worker",
+    )
+    p.add_argument("--summary-json", dest="summary_json", help=argparse.SUPPRESS)  # set by the supervisor
     p.set_defaults(func=cmd_score)
 
 

@@ -478,11 +478,12 @@ def _register_bench_pipeline(bench_sub: argparse._SubParsersAction) -> None:
     """`bench pipeline`: scorer-only vs end-to-end frames/s, and latency."""
     p = bench_sub.add_parser(
         "pipeline",
-        help="scorer-only vs end-to-end frames/s through the broker, and latency",
+        help="scorer-only vs end-to-end frames/s through the broker, calibrated and not, and latency",
         description="From one run: scorer-only frames/s on pre-decoded batches; end-to-end frames/s "
         "draining a backlog through the broker (poll, decode, score, publish, acks, "
-        "commit); their ratio (target >= 0.8); and capture-to-publish latency "
-        "p50/p95/p99 at half the measured capacity (target p99 <= 250 ms).",
+        "commit), uncalibrated and calibrated (the hook `score --calibration` runs) side by side; "
+        "their ratios (target >= 0.8); and calibrated capture-to-publish latency "
+        "p50/p95/p99 at half the measured calibrated capacity (target p99 <= 250 ms).",
     )
     _kafka_args(p)
     _bench_source_args(p)
@@ -502,6 +503,16 @@ def _register_bench_pipeline(bench_sub: argparse._SubParsersAction) -> None:
         default=20,
         help="linger_ms of the latency run's producer process, the load generator (default 20; its wait "
         "is part of the measured latency)",
+    )
+    p.add_argument(
+        "--calibration",
+        help="calibration file for the calibrated runs (default: a quick calibration like the demo's on --data)",
+    )
+    p.add_argument(
+        "--feed",
+        action="store_true",
+        help="also measure the feed's capacity with a null scorer (per core, with 1..cores worker processes) "
+        "and the broker's own ceiling: what a GPU host could be fed",
     )
     add_device_option(p, default=None)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

@@ -283,6 +283,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
             return _err(str(e))
     stop = threading.Event()
     if args.workers > 1:  # the checks above ran once here; each worker loads its own model
+        del scorer, hook  # the supervisor scores nothing: do not hold a model's memory for the run
         return _score_workers(cfg, args, stop)
     try:
         with stop_on_signals(stop), open_broker(cfg) as handle:

@@ -42,6 +42,7 @@ class Worker(NamedTuple):
     name: str
     proc: subprocess.Popen
     summary_path: Path
+    forwarder: threading.Thread  # copies its log lines to ours
 
 
 class WorkersSummary(NamedTuple):
@@ -108,8 +109,9 @@ def _start(cfg: Config, args: Any, bootstrap: str, tmp: Path) -> list[Worker]:
         proc = subprocess.Popen(
             worker_command(path, args, name, summary), stderr=subprocess.PIPE, text=True, env=env, bufsize=1
         )
-        threading.Thread(target=_forward, args=(name, proc.stderr, sys.stderr), daemon=True).start()
-        workers.append(Worker(name, proc, summary))
+        forwarder = threading.Thread(target=_forward, args=(name, proc.stderr, sys.stderr), daemon=True)
+        forwarder.start()
+        workers.append(Worker(name, proc, summary, forwarder))
     log.info(
         "score: %d workers started (%s), torch threads each %s",
         len(workers),
@@ -200,6 +202,8 @@ def run_workers(cfg: Config, args: Any, stop: threading.Event) -> int:
                 if w.proc.poll() is None:
                     w.proc.kill()
                     w.proc.wait()
+            for w in workers:  # their last lines (each one's own summary) before ours
+                w.forwarder.join(timeout=5)
         summary = summarise(workers, failed)
     print(summary.line(), flush=True)
     return 1 if summary.failed else 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import re
 import signal
 import time
@@ -64,3 +66,42 @@ def test_two_workers_share_the_partitions_score_every_frame_once_and_stop_on_sig
 
 def test_worker_threads_share_the_cores_out():
     assert [worker_threads(n, 16) for n in (1, 2, 3, 16, 32)] == [16, 8, 5, 1, 1]
+
+
+def test_a_dead_worker_is_reported_with_its_exit_code_and_fails_the_run(kafka_cfg, untrained_checkpoint, tmp_path):
+    cfg = dataclasses.replace(kafka_cfg, consumer=dataclasses.replace(kafka_cfg.consumer, device="cpu"))
+    path = write_config(cfg, tmp_path / "c.yaml")
+    proc = Proc(
+        ["--config", str(path), "score", "--workers", "2", "--name", "sv", "--model", str(untrained_checkpoint)], "sv"
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not (_assigned(proc, "sv-w0") and _assigned(proc, "sv-w1")):
+            assert proc.p.poll() is None and time.monotonic() < deadline, proc.text()
+            time.sleep(0.1)
+        started = next(line for line in proc.err if "workers started" in line)
+        pid = int(re.search(r"sv-w1 pid (\d+)", started).group(1))
+        os.kill(pid, signal.SIGKILL)
+        rc = proc.p.wait(timeout=90)
+    finally:
+        if proc.p.poll() is None:
+            proc.p.kill()
+    time.sleep(0.2)
+    assert rc == 1, proc.text()
+    summaries = [line for line in proc.out if line.startswith("score summary")]
+    assert len(summaries) == 1 and "FAILED: sv-w1 exited with code -9" in summaries[0], proc.text()
+
+
+def test_more_workers_than_partitions_is_warned_at_start(kafka_cfg, caplog):
+    from cli.workers import warn_partitions
+
+    ours = logging.getLogger("signwatch.cli")
+    ours.addHandler(caplog.handler)  # `signwatch` may not propagate to the root (setup_logging)
+    try:
+        with caplog.at_level(logging.WARNING, logger="signwatch.cli"):
+            warn_partitions(kafka_cfg.kafka.bootstrap_servers, kafka_cfg, 4)
+            assert not caplog.records
+            warn_partitions(kafka_cfg.kafka.bootstrap_servers, kafka_cfg, 6)
+    finally:
+        ours.removeHandler(caplog.handler)
+    assert "6 workers but topic" in caplog.text and "has 4 partitions: 2 worker(s) will get none" in caplog.text

@@ -62,14 +62,14 @@ def broker_ceiling(cfg: Any, bootstrap: str, encoded: list[bytes], streams: int)
     consumer reading every partition from the start, no decode)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from cli.bench_pipeline import _send_frames, delete_topics, fresh_topics
+    from cli.bench_pipeline import delete_topics, fresh_topics, send_frames
     from pipelines.broker import ensure_topics
     from pipelines.kafka_clients import consumer_settings
 
     cfg = fresh_topics(cfg)
     ensure_topics(bootstrap, cfg)
     try:
-        produce_s = _send_frames(cfg, bootstrap, encoded, streams, 0)
+        produce_s = send_frames(cfg, bootstrap, encoded, streams, 0)
         settings = {k: v for k, v in consumer_settings(cfg, bootstrap).items() if k != "group_instance_id"}
         consumer = KafkaConsumer(**{**settings, "group_id": None})
         try:
@@ -104,14 +104,14 @@ def _feed_worker(cfg: Any, bootstrap: str, scorer: NullScorer, make_hook: Any, n
 
 def feed_with_workers(cfg: Any, bootstrap: str, scorer: NullScorer, make_hook: Any, frames: Any, args: Any, k: int):
     """Frames/s of k feed worker processes draining len(frames.encoded) frames between them."""
-    from cli.bench_pipeline import _send_frames, delete_topics, fresh_topics
+    from cli.bench_pipeline import delete_topics, fresh_topics, send_frames
     from pipelines.broker import ensure_topics
 
     per = len(frames.encoded) // k
     cfgs = [fresh_topics(cfg) for _ in range(k)]
     for c in cfgs:
         ensure_topics(bootstrap, c)
-        _send_frames(c, bootstrap, frames.encoded[:per], args.streams, 0)
+        send_frames(c, bootstrap, frames.encoded[:per], args.streams, 0)
     ctx = multiprocessing.get_context("spawn")  # this process runs torch and Kafka client threads
     go, results = ctx.Barrier(k), ctx.Queue()
     threads = max(1, (os.cpu_count() or 1) // k)

@@ -124,7 +124,7 @@ def fresh_topics(cfg: Config) -> Config:
     return dataclasses.replace(cfg, kafka=k, consumer=c)
 
 
-def _send_frames(
+def send_frames(
     cfg: Config,
     bootstrap: str,
     encoded: list[bytes],
@@ -169,7 +169,7 @@ def _producer_process(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cpu = time.process_time()
     try:
-        seconds = _send_frames(cfg, bootstrap, encoded, streams, rate, count=count)
+        seconds = send_frames(cfg, bootstrap, encoded, streams, rate, count=count)
         results.put((seconds, time.process_time() - cpu, ""))
     except BaseException as e:  # reported to the parent, which raises it with the figures' context
         results.put((0.0, 0.0, f"{type(e).__name__}: {e}"))
@@ -207,7 +207,7 @@ def end_to_end(
     ensure_topics(bootstrap, cfg)
     try:
         t = time.perf_counter()
-        _send_frames(cfg, bootstrap, encoded, streams, 0)
+        send_frames(cfg, bootstrap, encoded, streams, 0)
         log.info("bench: %d frames produced in %.1f s", len(encoded), time.perf_counter() - t)
         hook = TimedHook(make_hook()) if make_hook else None
         consumer = ScoringConsumer(cfg, bootstrap, scorer, on_scored=hook, name="bench")
@@ -315,7 +315,7 @@ def _load_from_process(
     return sent_s, producer_cpu
 
 
-def run_bench(cfg: Config, args: Any) -> int:
+def run_bench(cfg: Config, args: Any, extra: Any = None) -> int:
     import torch
 
     from pipelines.broker import open_broker
@@ -353,11 +353,8 @@ def run_bench(cfg: Config, args: Any) -> int:
             args.producer_linger_ms,
             make_hook,
         )
-        feed = None
-        if args.feed:
-            from cli.bench_feed import feed_capacity
-
-            feed = feed_capacity(cfg, handle, scorer, frames, args, broker_pid, make_hook)
+        # --feed (cli/bench_feed.py, which builds on this module): passed in, so the imports run one way
+        feed = extra(cfg, handle, scorer, frames, args, broker_pid, make_hook) if extra else None
     lat = measured.latencies_ms
     p50, p95, p99 = (float(np.percentile(lat, q)) for q in (50, 95, 99))
     print(

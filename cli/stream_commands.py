@@ -301,12 +301,18 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
             summary = consumer.run(max_records=args.max_frames, idle_exit_s=args.idle_exit)
     except BrokerError as e:
         return _err(str(e), 1)
-    if args.summary_json:  # a worker of `score --workers`: its supervisor adds the summaries up
+    _report_summary(summary, args.summary_json)
+    return 0
+
+
+def _report_summary(summary, summary_json: str | None) -> None:
+    """The summary line on stdout; a worker of `score --workers` logs it and writes it as JSON for
+    its supervisor, whose one line adds the workers' up."""
+    if summary_json:
         log.info("%s", summary.line())
-        Path(args.summary_json).write_text(json.dumps(dataclasses.asdict(summary), default=str))
+        Path(summary_json).write_text(json.dumps(dataclasses.asdict(summary), default=str))
     else:
         print(summary.line(), flush=True)
-    return 0
 
 
 def _score_workers(cfg: Config, args: argparse.Namespace, stop: threading.Event) -> int:
@@ -582,6 +588,10 @@ def cmd_bench_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     if problem:
         return _err(problem, 1)
     try:
+        if args.feed:
+            from cli.bench_feed import feed_capacity
+
+            return run_bench(cfg, args, feed_capacity)
         return run_bench(cfg, args)
     except BrokerError as e:
         return _err(str(e), 1)

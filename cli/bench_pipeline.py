@@ -4,10 +4,14 @@ From one run:
 1. scorer only: frames/s of `scorer.score` on pre-decoded frames in batches of consumer.max_batch;
 2. end to end: a backlog of encoded frames in the frames topic, drained by one in-process scoring
    consumer (poll, decode, batch, score, publish, acks, commit); frames/s from its first frame to
-   its last commit (the group join is not counted);
-3. their ratio (target >= 0.8 on 2 CPU cores);
-4. capture-to-publish latency p50/p95/p99 with frames produced at half the measured end-to-end
-   capacity over several streams (target p99 <= 250 ms). The frames come from a producer in its
+   its last commit (the group join is not counted); twice per round, side by side: uncalibrated,
+   and calibrated (the hook `score --calibration` runs: anomaly decision, condition, alerts), with
+   --calibration FILE or a quick calibration like the demo's. The calibrated CPU split names the
+   calibration stage (cputime.TimedHook), which otherwise hides in the consumer loop's thread;
+3. their ratios to the scorer alone (target >= 0.8 on 2 CPU cores), and calibrated / uncalibrated;
+4. capture-to-publish latency p50/p95/p99 on the calibrated path, with frames produced at half its
+   measured end-to-end capacity over several streams (target p99 <= 250 ms);
+5. with --feed, the feed's capacity and the broker's ceiling (cli/bench_feed.py). The frames come from a producer in its
    own process, as `run_monitor.py produce` sends them in a deployment: a producer thread inside
    the consumer's process would compete with it for the interpreter lock, which no deployment does.
    That producer, the load generator, lingers --producer-linger-ms (20) to batch its streams' frames:
@@ -120,7 +124,7 @@ def fresh_topics(cfg: Config) -> Config:
     return dataclasses.replace(cfg, kafka=k, consumer=c)
 
 
-def _send_frames(
+def send_frames(
     cfg: Config,
     bootstrap: str,
     encoded: list[bytes],
@@ -165,7 +169,7 @@ def _producer_process(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cpu = time.process_time()
     try:
-        seconds = _send_frames(cfg, bootstrap, encoded, streams, rate, count=count)
+        seconds = send_frames(cfg, bootstrap, encoded, streams, rate, count=count)
         results.put((seconds, time.process_time() - cpu, ""))
     except BaseException as e:  # reported to the parent, which raises it with the figures' context
         results.put((0.0, 0.0, f"{type(e).__name__}: {e}"))
@@ -185,11 +189,17 @@ def delete_topics(cfg: Config, bootstrap: str) -> None:
 
 
 def end_to_end(
-    cfg: Config, bootstrap: str, scorer: Any, encoded: list[bytes], streams: int, broker_pid: int | None = None
+    cfg: Config,
+    bootstrap: str,
+    scorer: Any,
+    encoded: list[bytes],
+    streams: int,
+    broker_pid: int | None = None,
+    make_hook: Any = None,
 ) -> Drained:
-    """Drain a backlog of len(encoded) frames with one consumer; its CPU split covers the whole
-    drain, the group join included."""
-    from cli.cputime import CpuSplit, per_frame_line
+    """Drain a backlog of len(encoded) frames with one consumer (calibrated when `make_hook` gives
+    a fresh on_scored hook); its CPU split covers the whole drain, the group join included."""
+    from cli.cputime import CpuSplit, TimedHook, per_frame_line
     from pipelines.broker import ensure_topics
     from pipelines.consumer import ScoringConsumer
 
@@ -197,19 +207,19 @@ def end_to_end(
     ensure_topics(bootstrap, cfg)
     try:
         t = time.perf_counter()
-        _send_frames(cfg, bootstrap, encoded, streams, 0)
+        send_frames(cfg, bootstrap, encoded, streams, 0)
         log.info("bench: %d frames produced in %.1f s", len(encoded), time.perf_counter() - t)
-        consumer = ScoringConsumer(cfg, bootstrap, scorer, name="bench")
+        hook = TimedHook(make_hook()) if make_hook else None
+        consumer = ScoringConsumer(cfg, bootstrap, scorer, on_scored=hook, name="bench")
         consumer.cpu_split = CpuSplit(threading.get_native_id(), broker_pid)
         summary = consumer.run(max_records=len(encoded))
+        cpu = hook.attribute(consumer.cpu_used) if hook else consumer.cpu_used
 
         if summary.scored != len(encoded):
             raise RuntimeError(f"bench: {summary.scored} of {len(encoded)} frames scored ({summary.line()})")
         seconds = consumer.last_batch_mono - consumer.first_record_mono
         where = f"mean batch {summary.metrics.mean_batch:.0f}; {summary.times.line()}"
-        return Drained(
-            len(encoded) / seconds, where, consumer.cpu_used, per_frame_line(consumer.cpu_used, len(encoded))
-        )
+        return Drained(len(encoded) / seconds, where, cpu, per_frame_line(cpu, len(encoded)))
     finally:
         delete_topics(cfg, bootstrap)
 
@@ -224,11 +234,12 @@ def latency_at(
     seconds: float,
     broker_pid: int | None = None,
     producer_linger_ms: int | None = None,
+    make_hook: Any = None,
 ) -> Measured:
     """Capture-to-publish latencies with frames produced at `rate`/s for `seconds` by a producer
     process (lingering producer_linger_ms, default producer.linger_ms); the CPU split runs from the
     first frame sent to the last published."""
-    from cli.cputime import CpuSplit, per_frame_line
+    from cli.cputime import CpuSplit, TimedHook, per_frame_line
     from pipelines.broker import ensure_topics
     from pipelines.consumer import ScoringConsumer
 
@@ -236,7 +247,8 @@ def latency_at(
     ensure_topics(bootstrap, cfg)
     n = max(streams, int(rate * seconds))
     unique = list(dict.fromkeys(encoded))  # what the producer process needs, without the repeats
-    consumer = ScoringConsumer(cfg, bootstrap, scorer, name="bench")
+    hook = TimedHook(make_hook()) if make_hook else None
+    consumer = ScoringConsumer(cfg, bootstrap, scorer, on_scored=hook, name="bench")
     consumer.latencies_ms = []
     result: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: result.update(summary=consumer.run(max_records=n)), daemon=True)
@@ -260,7 +272,7 @@ def latency_at(
     lat = np.asarray(consumer.latencies_ms)
     # The first frames meet a cold fetch session and batch sizes still settling; skip the first second.
     skip = min(len(lat) // 10, int(rate))
-    cpu = dict(consumer.cpu_used)
+    cpu = hook.attribute(consumer.cpu_used) if hook else dict(consumer.cpu_used)
     if cpu:
         cpu["producer process"] = producer_cpu
     return Measured(lat[skip:], achieved, cpu, per_frame_line(cpu, n))
@@ -303,7 +315,7 @@ def _load_from_process(
     return sent_s, producer_cpu
 
 
-def run_bench(cfg: Config, args: Any) -> int:
+def run_bench(cfg: Config, args: Any, extra: Any = None) -> int:
     import torch
 
     from pipelines.broker import open_broker
@@ -324,25 +336,30 @@ def run_bench(cfg: Config, args: Any) -> int:
         flush=True,
     )
 
+    make_hook = _bench_hook(cfg, args, scorer)
     slots = score_threads(cfg.consumer.score_threads, scorer)
     with open_broker(cfg) as handle:
         broker_pid = handle.broker.pid if handle.broker is not None else None
-        th = _throughput(cfg, handle, scorer, frames, args, slots, broker_pid)
+        th = _throughput(cfg, handle, scorer, frames, args, slots, broker_pid, make_hook)
         measured = latency_at(
             cfg,
             handle.bootstrap,
             scorer,
             frames.encoded,
             args.streams,
-            0.5 * th.drained.fps,
+            0.5 * th.calibrated.fps,
             args.seconds,
             broker_pid,
             args.producer_linger_ms,
+            make_hook,
         )
+        # --feed (cli/bench_feed.py, which builds on this module): passed in, so the imports run one way
+        feed = extra(cfg, handle, scorer, frames, args, broker_pid, make_hook) if extra else None
     lat = measured.latencies_ms
     p50, p95, p99 = (float(np.percentile(lat, q)) for q in (50, 95, 99))
     print(
-        f"  latency:      capture->publish at {measured.achieved_fps:.0f} frames/s (half capacity, {args.streams} "
+        f"  latency:      capture->publish, calibrated, at {measured.achieved_fps:.0f} frames/s (half capacity, "
+        f"{args.streams} "
         f"streams, {args.seconds:.0f} s, producer in its own process, linger {args.producer_linger_ms} ms): "
         f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms (target p99 <= 250 ms)",
         flush=True,
@@ -350,10 +367,52 @@ def run_bench(cfg: Config, args: Any) -> int:
     print(f"                CPU by part: {measured.cpu_line}", flush=True)
     if args.json:
         figures = _bench_figures(cfg, args, scorer, th, measured, (p50, p95, p99), mean_bytes)
+        figures.update(feed or {})
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
         print(f"  wrote {args.json}", flush=True)
     return 0
+
+
+def _bench_hook(cfg: Config, args: Any, scorer: Any) -> CalibratedHooks:
+    """A maker of fresh calibrated hooks (each drain starts with no alert state), from --calibration
+    FILE or a quick calibration like the demo's on the calibration tracks of --data; says which."""
+    t = time.monotonic()
+    if args.calibration:
+        from calibration.calibration_file import load_calibration
+
+        cal = load_calibration(args.calibration, model_id=scorer.model_id)
+        source = args.calibration
+    else:
+        from cli.demo_calibration import quick_calibration
+        from cli.demo_tracks import split_tracks
+
+        root = Path(args.data) if args.data else DEFAULT_DATA
+        split = split_tracks(root, 0)
+        if not split.calibration:
+            raise ValueError(f"--data {root}: no calibration tracks for a quick calibration (pass --calibration)")
+        cal = quick_calibration(scorer, split.calibration, cfg)
+        source = f"quick, on {len(split.calibration)} tracks of {root}, {time.monotonic() - t:.0f} s"
+    print(f"  calibration:  {source} (the calibrated runs use it as `score --calibration` does)", flush=True)
+    return CalibratedHooks(cal, cfg.alerts, scorer)
+
+
+class CalibratedHooks(NamedTuple):
+    """Makes fresh calibrated hooks, as `score --calibration` builds its own; picklable, so a feed
+    worker process (cli/bench_feed.py) can make its own."""
+
+    calibration: Any
+    alerts: Any
+    scorer: Any
+
+    def __call__(self) -> Any:
+        from calibration.detector import Detector
+        from pipelines.alerting import AlertingHook
+
+        return AlertingHook(Detector(self.scorer, self.calibration), self.alerts)
+
+    def with_scorer(self, scorer: Any) -> CalibratedHooks:
+        return self._replace(scorer=scorer)
 
 
 def _bench_scorer(cfg: Config, args: Any) -> tuple[Any, str]:
@@ -374,46 +433,61 @@ class Throughput(NamedTuple):
     one_fps: float  # scorer only, one batch at a time (best round)
     many_fps: float  # scorer only, `slots` batches at once (best round)
     slots: int
-    drained: Any  # the best end-to-end round (Drained)
+    drained: Any  # the best uncalibrated end-to-end round (Drained)
     rounds: int
-    ratio: float  # end to end / the faster scorer-only figure
+    ratio: float  # uncalibrated end to end / the faster scorer-only figure
+    calibrated: Any  # the best calibrated end-to-end round (Drained): the path `score --calibration` runs
+    calibrated_ratio: float  # calibrated end to end / the faster scorer-only figure
 
 
-def _throughput(cfg: Config, handle: Any, scorer: Any, frames: Any, args: Any, slots: int, broker_pid) -> Throughput:
-    """Rounds of (scorer only, end to end) side by side, best of each, printed with their ratio."""
+def _throughput(
+    cfg: Config, handle: Any, scorer: Any, frames: Any, args: Any, slots: int, broker_pid, make_hook: Any
+) -> Throughput:
+    """Rounds of (scorer only, end to end uncalibrated, end to end calibrated) side by side, best of
+    each, printed with their ratios."""
     batch = cfg.consumer.max_batch
 
     def scorer_only() -> tuple[float, float]:
         one = scorer_only_fps(scorer, frames.decoded, batch)
         return one, (scorer_only_fps(scorer, frames.decoded, batch, slots) if slots > 1 else one)
 
-    # Two rounds of (scorer only, end to end), side by side, best of each: on a shared machine a
-    # neighbour's burst in one measurement would otherwise move the ratio either way. The
-    # scorer-only figure is the faster way of scoring, so a slow baseline cannot flatter the ratio.
+    def drain(hook: Any) -> Drained:
+        return end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, broker_pid, hook)
+
+    # Rounds of the three side by side, best of each: on a shared machine a neighbour's burst in one
+    # measurement would otherwise move the ratios either way. The scorer-only figure is the faster
+    # way of scoring, so a slow baseline cannot flatter the ratio.
     rounds = []
     for _ in range(max(1, args.rounds)):
         one, many = scorer_only()
-        rounds.append((one, many, end_to_end(cfg, handle.bootstrap, scorer, frames.encoded, args.streams, broker_pid)))
+        rounds.append((one, many, drain(None), drain(make_hook)))
     one_fps = max(r[0] for r in rounds)
     many_fps = max(r[1] for r in rounds)
     s_fps = max(one_fps, many_fps)
-    drained = max((r[2] for r in rounds), key=lambda d: d.fps)
+    plain = max((r[2] for r in rounds), key=lambda d: d.fps)
+    cal = max((r[3] for r in rounds), key=lambda d: d.fps)
     ways = f"one batch at a time {one_fps:.0f}" + (f", {slots} at once {many_fps:.0f}" if slots > 1 else "")
     print(
         f"  scorer only:  {s_fps:8.0f} frames/s  (pre-decoded, batch {batch}; the faster of: {ways}; "
         f"best of {len(rounds)})",
         flush=True,
     )
-    ratio = drained.fps / s_fps
+    broker = "embedded" if handle.embedded else "external"
+    for label, best, i in (("uncalibrated", plain, 2), ("calibrated", cal, 3)):
+        print(
+            f"  end to end, {label}: {best.fps:8.0f} frames/s  (backlog through {broker} broker: poll, decode, "
+            f"score, {'calibrate, ' if i == 3 else ''}publish, acks, commit; best of {len(rounds)}: "
+            f"{', '.join(f'{r[i].fps:.0f}' for r in rounds)}; {best.where})",
+            flush=True,
+        )
+        print(f"                CPU by part: {best.cpu_line}", flush=True)
+    ratio, cal_ratio = plain.fps / s_fps, cal.fps / s_fps
     print(
-        f"  end to end:   {drained.fps:8.0f} frames/s  (backlog through {'embedded' if handle.embedded else 'external'} "
-        f"broker: poll, decode, score, publish, acks, commit; best of {len(rounds)}: "
-        f"{', '.join(f'{r[2].fps:.0f}' for r in rounds)}; {drained.where})",
+        f"  ratio:        uncalibrated / scorer only {ratio:.2f}, calibrated / scorer only {cal_ratio:.2f} "
+        f"(target >= 0.80), calibrated / uncalibrated {cal.fps / plain.fps:.2f}",
         flush=True,
     )
-    print(f"                CPU by part: {drained.cpu_line}", flush=True)
-    print(f"  ratio:        {ratio:8.2f}           (target >= 0.80)", flush=True)
-    return Throughput(one_fps, many_fps, slots, drained, len(rounds), ratio)
+    return Throughput(one_fps, many_fps, slots, plain, len(rounds), ratio, cal, cal_ratio)
 
 
 def _bench_figures(
@@ -437,6 +511,9 @@ def _bench_figures(
         "score_threads": th.slots,
         "end_to_end_fps": round(th.drained.fps, 1),
         "ratio": round(th.ratio, 3),
+        "calibrated_end_to_end_fps": round(th.calibrated.fps, 1),
+        "calibrated_ratio": round(th.calibrated_ratio, 3),
+        "calibrated_vs_uncalibrated": round(th.calibrated.fps / th.drained.fps, 3),
         "latency_rate_fps": round(measured.achieved_fps, 1),
         "latency_p50_ms": round(p50, 1),
         "latency_p95_ms": round(p95, 1),
@@ -455,11 +532,17 @@ def _bench_figures(
         "producer_linger_ms": args.producer_linger_ms,
         "fetch_max_wait_ms": cfg.kafka.fetch_max_wait_ms,
         "ratio_target_met": th.ratio >= 0.8,
+        "calibrated_ratio_target_met": th.calibrated_ratio >= 0.8,
         "p99_target_met": p99 <= 250.0,
     }
     # CPU core-ms per frame by part of the pipeline, flat keys (cpu_e2e_scoring_ms, ...).
-    for tag, cpu, n in (("e2e", th.drained.cpu, args.frames), ("latency", measured.cpu, len(lat))):
+    for tag, cpu, n in (
+        ("e2e", th.drained.cpu, args.frames),
+        ("e2e_calibrated", th.calibrated.cpu, args.frames),
+        ("latency", measured.cpu, len(lat)),
+    ):
         for part, seconds in cpu.items():
-            key = f"cpu_{tag}_{part.replace(' ', '_').replace('/', '').lower()}_ms"
+            name = part.replace(" (hook)", "").replace(" ", "_").replace("/", "").lower()
+            key = f"cpu_{tag}_{name}_ms"
             figures[key] = round(1000 * seconds / max(1, n), 3)
     return figures

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import logging
 import signal
 import sys
@@ -306,6 +308,8 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
         c.group_id = args.group
     if not c.model:
         return _err("no model: pass --model PATH or set consumer.model in the config")
+    if args.workers < 1:
+        return _err(f"--workers must be >= 1, got {args.workers}")
     try:  # the options were set past the config's validation: check them the same way (max_batch > 0, ...)
         validate_config(cfg, "score")
     except ConfigError as e:
@@ -318,6 +322,9 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
     except ValueError as e:
         return _err(str(e))
     stop = threading.Event()
+    if args.workers > 1:  # the checks above ran once here; each worker loads its own model
+        del scorer, hook  # the supervisor scores nothing: do not hold a model's memory for the run
+        return _score_workers(cfg, args, stop)
     try:
         with stop_on_signals(stop), open_broker(cfg) as handle:
             ensure_topics(handle.bootstrap, cfg)
@@ -336,7 +343,7 @@ def cmd_score(args: argparse.Namespace, cfg: Config) -> int:
             summary = consumer.run(max_records=args.max_frames, idle_exit_s=args.idle_exit)
     except BrokerError as e:
         return _err(str(e), 1)
-    print(summary.line(), flush=True)
+    _report_summary(summary, args.summary_json)
     return 0
 
 
@@ -374,8 +381,9 @@ def calibration_lines(path: str, cal, alerts) -> list[str]:
     """What `score` says about its calibration and alert rule (calibration.detector.Calibration,
     calibration.settings.AlertConfig)."""
     t = cal.threshold
-    encoding = cal.data.get("encoding") if isinstance(cal.data, dict) else None
-    fitted = f", fitted on {encoding} frames" if encoding else ""
+    from calibration.calibration_file import wire_label
+
+    fitted = f", fitted on frames seen through {wire_label(cal.wire)}"
     rule = f"alerts on: raise when {alerts.k} of the last {alerts.n} frames are anomalous"
     if alerts.evidence:
         rule += f" or their evidence reaches {alerts.evidence_h:g} within {alerts.evidence_n} frames"
@@ -383,6 +391,28 @@ def calibration_lines(path: str, cal, alerts) -> list[str]:
         f"calibration {path}: threshold {t.threshold:.4g} (target false-alarm rate {t.target_fpr:.2%}){fitted}",
         rule + f"; clear when fewer than {alerts.clear_k} of the last {alerts.clear_n} are",
     ]
+
+
+def _report_summary(summary, summary_json: str | None) -> None:
+    """The summary line on stdout; a worker of `score --workers` logs it and writes it as JSON for
+    its supervisor, whose one line adds the workers' up."""
+    if summary_json:
+        log.info("%s", summary.line())
+        Path(summary_json).write_text(json.dumps(dataclasses.asdict(summary), default=str))
+    else:
+        print(summary.line(), flush=True)
+
+
+def _score_workers(cfg: Config, args: argparse.Namespace, stop: threading.Event) -> int:
+    """`score --workers N`: N scoring processes in one group under one supervisor (cli/workers.py)."""
+    from cli.workers import run_workers
+    from pipelines.broker import BrokerError
+
+    try:
+        with stop_on_signals(stop):
+            return run_workers(cfg, args, stop)
+    except BrokerError as e:
+        return _err(str(e), 1)
 
 
 # --- registration --------------------------------------------------------------------------------
@@ -517,6 +547,15 @@ def _register_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="consumer name in logs and dead letters (default host-pid)")
     p.add_argument("--max-frames", type=int, help="exit after handling this many records (scored or dead-lettered)")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="exit when no frame arrived for this long")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="scoring processes on this host, members of the same group, each with torch threads = cores / N "
+        "(default 1); needs kafka.partitions >= members over all hosts; --max-frames and --idle-exit apply "
+        "to each worker",
+    )
+    p.add_argument("--summary-json", dest="summary_json", help=argparse.SUPPRESS)  # set by the supervisor
     p.set_defaults(func=cmd_score, clean_stop=True)  # honours a SIGTERM held since main started
 
 
@@ -542,11 +581,12 @@ def _register_bench_pipeline(bench_sub: argparse._SubParsersAction) -> None:
     """`bench pipeline`: scorer-only vs end-to-end frames/s, and latency."""
     p = bench_sub.add_parser(
         "pipeline",
-        help="scorer-only vs end-to-end frames/s through the broker, and latency",
+        help="scorer-only vs end-to-end frames/s through the broker, calibrated and not, and latency",
         description="From one run: scorer-only frames/s on pre-decoded batches; end-to-end frames/s "
         "draining a backlog through the broker (poll, decode, score, publish, acks, "
-        "commit); their ratio (target >= 0.8); and capture-to-publish latency "
-        "p50/p95/p99 at half the measured capacity (target p99 <= 250 ms).",
+        "commit), uncalibrated and calibrated (the hook `score --calibration` runs) side by side; "
+        "their ratios (target >= 0.8); and calibrated capture-to-publish latency "
+        "p50/p95/p99 at half the measured calibrated capacity (target p99 <= 250 ms).",
     )
     _kafka_args(p)
     _bench_source_args(p)
@@ -566,6 +606,16 @@ def _register_bench_pipeline(bench_sub: argparse._SubParsersAction) -> None:
         default=20,
         help="linger_ms of the latency run's producer process, the load generator (default 20; its wait "
         "is part of the measured latency)",
+    )
+    p.add_argument(
+        "--calibration",
+        help="calibration file for the calibrated runs (default: a quick calibration like the demo's on --data)",
+    )
+    p.add_argument(
+        "--feed",
+        action="store_true",
+        help="also measure the feed's capacity with a null scorer (per core, with 1..cores worker processes) "
+        "and the broker's own ceiling: what a GPU host could be fed",
     )
     add_device_option(p, default=None)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -634,6 +684,10 @@ def cmd_bench_pipeline(args: argparse.Namespace, cfg: Config) -> int:
     if problem:
         return _err(problem, 1)
     try:
+        if args.feed:
+            from cli.bench_feed import feed_capacity
+
+            return run_bench(cfg, args, feed_capacity)
         return run_bench(cfg, args)
     except BrokerError as e:
         return _err(str(e), 1)

@@ -22,6 +22,7 @@ from calibration.threshold import (
     support_check,
     supported_fpr,
 )
+from monitor.codec import WireEncoding
 from monitor.settings import ConfigError
 from pipelines.broker import (
     BrokerError,
@@ -196,7 +197,7 @@ def test_score_says_what_it_loaded_once_the_broker_answers(kafka_cfg, untrained_
         [f"t{i}" for i in range(400)],
         model_id=scorer.model_id,
         fpr=0.01,
-        data={"encoding": "jpeg q90"},
+        wire=WireEncoding("jpeg", 90),
     )
     save_calibration(tmp_path / "cal.yaml", cal)
     from tests.conftest import write_config
@@ -212,7 +213,7 @@ def test_score_says_what_it_loaded_once_the_broker_answers(kafka_cfg, untrained_
     err = capsys.readouterr().err
     t = cal.threshold.threshold
     assert f"calibration {tmp_path / 'cal.yaml'}: threshold {t:.4g} (target false-alarm rate 1.00%)" in err
-    assert "fitted on jpeg q90 frames" in err
+    assert "fitted on frames seen through jpeg q90" in err
     assert "alerts on: raise when 2 of the last 3 frames are anomalous or their evidence reaches 8" in err
 
 

@@ -69,10 +69,21 @@ def test_bench_pipeline_reports_flat_json(untrained_checkpoint, tmp_path, capsys
     out, err = capsys.readouterr()
     assert rc == 0, out + err
     figures = json.loads(path.read_text())
-    for key in ("scorer_only_fps", "end_to_end_fps", "ratio", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"):
+    for key in (
+        "scorer_only_fps",
+        "end_to_end_fps",
+        "ratio",
+        "calibrated_end_to_end_fps",
+        "calibrated_ratio",
+        "cpu_e2e_calibrated_calibration_stage_ms",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+    ):
         assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
     assert all(not isinstance(v, (dict, list)) for v in figures.values())
-    assert "scorer only:" in out and "end to end:" in out and "p99" in out
+    assert "scorer only:" in out and "end to end, uncalibrated:" in out and "end to end, calibrated:" in out
+    assert "calibration stage (hook)" in out and "p99" in out
 
 
 def test_broker_command_prints_its_address_and_stops_cleanly_on_sigterm():

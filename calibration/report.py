@@ -37,7 +37,6 @@ from monitor.cure_tsr import read_cure_tsr
 from monitor.scorer import ScoreResult
 
 KINDS = ("recon", "gradient", "combined", "anomaly")
-_COLOURS = {"recon": (40, 160, 40), "gradient": (200, 120, 0), "combined": (180, 30, 180), "anomaly": (0, 0, 220)}
 
 
 def kind_values(scores, anomaly: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -147,9 +146,19 @@ def _auroc_table(
             for k, v in values.items():
                 row[f"auroc_{k}"] = round(auroc(v[clean], v[sel]), 4)
             if detection is not None:
-                row["detection_rate"] = round(float(np.mean(detection.is_anomalous[sel])), 4)
+                row.update(_row_detection(detection, sel, CONDITION_NAMES[int(code)]))
             table.append(row)
     return table
+
+
+def _row_detection(detection, sel: np.ndarray, expected: str) -> dict[str, Any]:
+    """A row's detection rate at the threshold and the share of its detected frames named right."""
+    flagged = sel & np.asarray(detection.is_anomalous)
+    named = np.asarray(detection.condition, dtype=object)[flagged] == expected
+    return {
+        "detection_rate": round(float(np.mean(detection.is_anomalous[sel])), 4),
+        "naming_accuracy": round(float(np.mean(named)), 4) if flagged.any() else None,
+    }
 
 
 def _mean_auroc(kinds: Sequence[str], table: list[dict[str, Any]]) -> dict[str, float]:
@@ -210,14 +219,25 @@ def _detection_figures(
     return out
 
 
-def _roc_curves(values: dict[str, np.ndarray], codes: np.ndarray, levels: np.ndarray) -> dict[str, dict]:
-    """ROC curves per challenge type (levels 3-5) and kind, for the PNGs."""
+def _roc_curves(
+    values: dict[str, np.ndarray], codes: np.ndarray, levels: np.ndarray, threshold: float | None
+) -> dict[str, dict]:
+    """For the PNGs, per challenge type: the curve of each level for the value the deployment decides
+    by (the calibrated anomaly; the authors' combined score without a calibration) and, with a
+    threshold, the operating point of each level (false-alarm rate on clean frames, detection)."""
+    kind = "anomaly" if "anomaly" in values else "combined"
+    v = values[kind]
     clean = codes == 0
-    return {
-        FOLDER_NAMES[int(code)]: {k: roc_curve(v[clean], v[(codes == code) & (levels >= 3)]) for k, v in values.items()}
-        for code in sorted(set(codes[~clean].tolist()))
-        if ((codes == code) & (levels >= 3)).any()
-    }
+    out: dict[str, dict] = {}
+    for code in sorted(set(codes[~clean].tolist())):
+        curves, points = {}, {}
+        for level in sorted(set(levels[codes == code].tolist())):
+            pos = v[(codes == code) & (levels == level)]
+            curves[f"L{level}"] = roc_curve(v[clean], pos)
+            if threshold is not None:
+                points[f"L{level}"] = (float(np.mean(v[clean] > threshold)), float(np.mean(pos > threshold)))
+        out[FOLDER_NAMES[int(code)]] = {"kind": kind, "curves": curves, "points": points}
+    return out
 
 
 def build_report(
@@ -246,50 +266,68 @@ def build_report(
     }
     if detection is not None:
         report.update(_detection_figures(detection, codes, levels, threshold, alert_cfg or AlertConfig()))
-    report["_roc"] = _roc_curves(values, codes, levels)  # for the PNGs; dropped from the JSON
+    report["_roc"] = _roc_curves(values, codes, levels, threshold)  # for the PNGs; dropped from the JSON
     return report
 
 
-def draw_roc(curves: dict, title: str, size: int = 420) -> np.ndarray:
-    """ROC curves on a white canvas, FPR on x, TPR on y, with a legend of AUC per kind."""
-    m = 50
-    img = np.full((size + 2 * m, size + 2 * m, 3), 255, np.uint8)
-    x0, y0 = m, m + size
+LEVEL_COLOURS = {
+    "L1": (200, 200, 120),
+    "L2": (200, 150, 40),
+    "L3": (40, 160, 40),
+    "L4": (0, 120, 230),
+    "L5": (0, 0, 200),
+}
+LOG_FPR_MIN = 1e-3  # the x axis starts here: a deployment runs at 1 % or below, where curves differ
+
+
+def log_fpr_x(fpr: np.ndarray | float, x0: int, width: int) -> np.ndarray:
+    """Pixel x of false-alarm rates on a log axis from LOG_FPR_MIN to 1 (0 sits on the left edge)."""
+    f = np.clip(np.asarray(fpr, dtype=np.float64), LOG_FPR_MIN, 1.0)
+    return x0 + (np.log10(f) - np.log10(LOG_FPR_MIN)) / -np.log10(LOG_FPR_MIN) * width
+
+
+def _text(img: np.ndarray, text: str, at: tuple[int, int], colour=(0, 0, 0), scale: float = 0.42) -> None:
+    cv2.putText(img, text, at, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+
+
+def _roc_axes(img: np.ndarray, x0: int, y0: int, size: int, m: int) -> None:
     cv2.rectangle(img, (x0, m), (x0 + size, y0), (0, 0, 0), 1)
-    for t in np.linspace(0, 1, 6):
-        px, py = int(x0 + t * size), int(y0 - t * size)
+    for f in (1e-3, 1e-2, 1e-1, 1.0):
+        px = int(log_fpr_x(f, x0, size))
         cv2.line(img, (px, y0), (px, y0 + 5), (0, 0, 0), 1)
+        _text(img, f"{f:g}", (px - 12, y0 + 18), scale=0.35)
+    for t in np.linspace(0, 1, 6):
+        py = int(y0 - t * size)
         cv2.line(img, (x0 - 5, py), (x0, py), (0, 0, 0), 1)
-        cv2.putText(img, f"{t:.1f}", (px - 10, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, f"{t:.1f}", (x0 - 32, py + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.line(img, (x0, y0), (x0 + size, m), (190, 190, 190), 1, cv2.LINE_AA)
-    for i, (k, c) in enumerate(curves.items()):
-        pts = np.stack([x0 + c.fpr * size, y0 - c.tpr * size], axis=1).round().astype(np.int32)
-        colour = _COLOURS.get(k, (0, 0, 0))
+        _text(img, f"{t:.1f}", (x0 - 32, py + 4), scale=0.35)
+    _text(img, "false-alarm rate on clean frames (log)", (x0 + size // 2 - 130, y0 + 38))
+    _text(img, "detection rate", (4, m - 4))
+
+
+def draw_roc(entry: dict, title: str, size: int = 420) -> np.ndarray:
+    """One curve per level on a log false-alarm axis, the operating threshold's point on each, and the
+    legend (AUC per level) beside the plot, never over the curves."""
+    m, legend_w = 50, 190
+    img = np.full((size + 2 * m, size + 2 * m + legend_w, 3), 255, np.uint8)
+    x0, y0 = m, m + size
+    _roc_axes(img, x0, y0, size, m)
+    points = entry.get("points") or {}
+    if points:  # the threshold's false-alarm rate on clean frames is the same for every level
+        px = int(log_fpr_x(next(iter(points.values()))[0], x0, size))
+        for y in range(m, y0, 8):
+            cv2.line(img, (px, y), (px, min(y + 4, y0)), (120, 120, 120), 1)
+    for i, (name, c) in enumerate(entry["curves"].items()):
+        colour = LEVEL_COLOURS.get(name, (0, 0, 0))
+        pts = np.stack([log_fpr_x(c.fpr, x0, size), y0 - c.tpr * size], axis=1).round().astype(np.int32)
         cv2.polylines(img, [pts.reshape(-1, 1, 2)], False, colour, 2, cv2.LINE_AA)
+        if name in points:
+            fp, tp = points[name]
+            cv2.circle(img, (int(log_fpr_x(fp, x0, size)), int(y0 - tp * size)), 5, colour, -1, cv2.LINE_AA)
         area = float(np.trapezoid(c.tpr, c.fpr))
-        cv2.putText(
-            img,
-            f"{k} AUC {area:.3f}",
-            (x0 + size - 170, y0 - 15 - 16 * (len(curves) - 1 - i)),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.42,
-            colour,
-            1,
-            cv2.LINE_AA,
-        )
-    cv2.putText(img, title, (x0, m - 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(
-        img,
-        "false-alarm rate",
-        (x0 + size // 2 - 50, y0 + 38),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.42,
-        (0, 0, 0),
-        1,
-        cv2.LINE_AA,
-    )
-    cv2.putText(img, "detection rate", (4, m - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        _text(img, f"{name} AUC {area:.3f}", (x0 + size + 20, m + 20 + 18 * i), colour)
+    if points:
+        _text(img, "dots: the threshold", (x0 + size + 20, m + 20 + 18 * (len(entry["curves"]) + 1)), (90, 90, 90))
+    _text(img, f"{title} ({entry['kind']})", (x0, m - 18), scale=0.5)
     return img
 
 
@@ -384,7 +422,7 @@ def write_report_files(out_dir: str | Path, report: dict) -> Path:
     out = Path(out_dir)
     (out / "roc").mkdir(parents=True, exist_ok=True)
     for name, curves in report.get("_roc", {}).items():
-        cv2.imwrite(str(out / "roc" / f"{name}.png"), draw_roc(curves, f"{name}, levels 3-5"))
+        cv2.imwrite(str(out / "roc" / f"{name}.png"), draw_roc(curves, name))
     clean_json = {k: v for k, v in report.items() if not k.startswith("_")}
     (out / "report.json").write_text(json.dumps(clean_json, indent=2) + "\n")
     md = markdown(report)

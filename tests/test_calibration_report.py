@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 
 from calibration.detector import DetectionResult
-from calibration.metrics import roc_curve
-from calibration.report import build_report, draw_roc, replay_delays, write_report_files
+from calibration.report import LEVEL_COLOURS, build_report, draw_roc, log_fpr_x, replay_delays, write_report_files
 from calibration.settings import AlertConfig
 from monitor.scorer import ScoreResult
 
@@ -93,9 +92,27 @@ def test_replay_sums_evidence_of_frames_under_the_threshold():
     assert replay_delays(flagged, cond, codes, levels, AlertConfig())[0]["alerted"] == 0.0
 
 
-def test_draw_roc_canvas():
-    img = draw_roc({"anomaly": roc_curve([0, 1, 2], [1, 3])}, "t")
-    assert img.dtype == np.uint8 and img.shape == (520, 520, 3)
+def test_roc_plots_one_curve_per_level_on_a_log_axis_with_the_threshold_and_the_legend_outside():
+    rng = np.random.default_rng(0)
+    clean = rng.normal(0, 1, 400)
+    codes = np.r_[np.zeros(400, int), np.full(300, 9)]
+    levels = np.r_[np.zeros(400, int), np.repeat([3, 4, 5], 100)]
+    anomaly = np.r_[clean, rng.normal(1, 1, 100), rng.normal(2, 1, 100), rng.normal(4, 1, 100)]
+    scores = ScoreResult(np.zeros(700), np.ones(700), np.zeros((700, 4)))
+    detection = DetectionResult(anomaly, anomaly > 2.3, np.array(["rain"] * 700, dtype=object), np.ones(700), scores)
+    entry = build_report(scores, codes, levels, detection, 2.3, AlertConfig())["_roc"]["Rain"]
+    assert entry["kind"] == "anomaly" and list(entry["curves"]) == ["L3", "L4", "L5"]
+    fa = float(np.mean(clean > 2.3))
+    assert all(p[0] == fa for p in entry["points"].values())  # one false-alarm rate: the clean frames'
+    assert entry["points"]["L5"][1] > entry["points"]["L3"][1]
+    img = draw_roc(entry, "Rain")
+    plot = img[50:470, 50:470]
+    assert img.shape == (520, 710, 3)  # the legend has its own column right of the plot
+    for name in ("L3", "L4", "L5"):  # each level's colour is drawn inside the plot, and its dot
+        assert (plot == np.array(LEVEL_COLOURS[name], np.uint8)).all(axis=2).sum() > 50
+    x = int(log_fpr_x(fa, 50, 420))  # the threshold's dashed line sits at its false-alarm rate, log scale
+    assert (img[60:460, x] == 120).all(axis=1).sum() > 100
+    assert log_fpr_x(0.01, 0, 300) == 100 and log_fpr_x(0.1, 0, 300) == 200
 
 
 def test_evaluate_report_uses_the_configs_alert_rule(tmp_path, monkeypatch, untrained_checkpoint):

@@ -81,3 +81,18 @@ def test_a_set_of_one_rendering_is_refused(built):
             model_id="m",
             alert_cfg=AlertConfig(),
         )
+
+
+def test_evaluate_with_a_calibration_prints_the_calibrated_figures_first(built, tmp_path, untrained_checkpoint, capsys):
+    """The detector's figures are the main table; the raw GradCon AUROCs follow, explained."""
+    import run_monitor
+
+    cal = tmp_path / "cal.yaml"
+    fit = ["calibrate", "--model", str(untrained_checkpoint), "--data", str(built), "--challenges", str(built)]
+    assert run_monitor.main([*fit, "--out", str(cal), "--allow-unsupported", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    argv = ["evaluate", "--model", str(untrained_checkpoint), "--data", str(built), "--calibration", str(cal)]
+    assert run_monitor.main([*argv, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "calibrated detector: false alarms on clean frames" in out and "named right" in out
+    assert out.index("calibrated detector") < out.index("raw GradCon scores follow") < out.index("AUROC, recon")

@@ -21,11 +21,25 @@ from pipelines.config import Config
 log = logging.getLogger("signwatch.cli")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a line is logged, not when the handler was made: a
+    process that runs several commands (the test suite, a notebook) sees each one's lines where
+    that command's stderr is."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Our log lines to stderr, one per event; the Kafka client's only when they matter."""
     ours = logging.getLogger("signwatch")
     if not ours.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         ours.addHandler(handler)
         ours.propagate = False

@@ -134,7 +134,7 @@ class ScoringConsumer:
         self.times = StageTimes()
         self.queue = FrameQueue(c, scorer.preprocess)  # pending frames, decode-ahead, batches
         self.intake = Intake(c, self.queue)  # poll, admit, backpressure
-        self.scoring = BatchScorer(scorer, c.score_threads, self.times)
+        self.scoring = BatchScorer(scorer, c.score_threads, self.times, keep_images=on_scored is not None)
         self.publisher = Publisher(cfg, bootstrap, self.name, self.metrics, self.stop_event)
         self.committer = OffsetCommitter()
         self.seqs = SequenceWatch()

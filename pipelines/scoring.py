@@ -60,8 +60,11 @@ class ScoredBatch(NamedTuple):
 
 
 class BatchScorer:
-    def __init__(self, scorer: Any, threads_setting: int, times: StageTimes) -> None:
+    def __init__(self, scorer: Any, threads_setting: int, times: StageTimes, keep_images: bool = True) -> None:
         self.scorer = scorer
+        # Only a calibrated hook reads the decoded frame (its image statistics); without one a large
+        # frame is let go as soon as its model input exists, not when its batch is published.
+        self.keep_images = keep_images
         self.threads = score_threads(threads_setting, scorer)
         self.times = times
         self.inflight: deque[InFlight] = deque()  # batches in the scorer threads, oldest first
@@ -126,7 +129,7 @@ class BatchScorer:
                 if isinstance(out, BaseException):
                     p.fail("decode", str(out) if isinstance(out, ImageError) else f"{type(out).__name__}: {out}")
                 else:
-                    p.image, p.x = out
+                    p.image, p.x = out if self.keep_images else (None, out[1])
                     good.append(p)
         t1 = time.monotonic()
         result = None

@@ -18,16 +18,16 @@ def cmd_reset_baseline(args: argparse.Namespace, cfg: Config) -> int:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    from pipelines.broker import BrokerError, resolve_shared_bootstrap
     from pipelines.kafka_clients import client_kwargs
     from pipelines.wire import control_headers, frame_key
 
-    bootstrap = args.bootstrap_servers or cfg.kafka.bootstrap_servers
-    if not bootstrap:
-        print(
-            "error: reset-baseline: no Kafka to write to: pass --bootstrap-servers HOST:PORT or set "
-            "kafka.bootstrap_servers (the consumer that scores the stream must read the same frames topic)",
-            file=sys.stderr,
-        )
+    if args.bootstrap_servers:
+        cfg.kafka.bootstrap_servers = args.bootstrap_servers
+    try:  # the running `broker` or the configured cluster: the scoring consumer must read the same topic
+        bootstrap = resolve_shared_bootstrap(cfg, "reset-baseline")
+    except BrokerError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if not args.stream:
         print("error: reset-baseline: the stream id is empty", file=sys.stderr)

@@ -77,6 +77,8 @@ def test_shared_bootstrap_prefers_the_config_then_the_recorded_broker_else_refus
         ["produce", "folder", str(SHARED_DATA), "--max-frames", "5"],
         ["score", "--model", "m.pt"],
         ["console", "--once"],
+        ["check"],
+        ["reset-baseline", "cam1"],
     ],
 )
 def test_commands_refuse_to_start_a_private_broker(argv, capsys):

@@ -66,6 +66,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "center_border",
     "achromatic_edges",
     "banding",
+    # issue 11 item 4 (appended so other statistics can be added before them without reordering)
+    "flat_windows",
+    "light_split",
+    "grey_edge_share",
 )
 
 _EPS = 1e-6
@@ -294,6 +298,7 @@ def features_from_resized(batch: np.ndarray) -> np.ndarray:
     f.update(_sharpness_and_noise(p))
     f.update(_blocks_and_layout(p, f["bright_mean"]))
     f.update(_light_versus_colour(batch, p))
+    f.update(_hidden_conditions(batch, p))
     return np.stack([f[k] for k in FEATURE_NAMES], axis=1).astype(np.float32)
 
 
@@ -308,3 +313,80 @@ def _banding(p: np.ndarray) -> np.ndarray:
 def image_features(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """Frames (uint8 BGR or grey, any size) -> (N, len(FEATURE_NAMES)) float32."""
     return features_from_resized(resize_batch(frames))
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics for the conditions the ones above hardly see (issue 11 item 4): codec error, shadow,
+# dirty lens. Each is written for the condition's physics, not for one rendering of it, and was
+# kept only when it separated both renderings (monitor/challenges.py and monitor/renderings.py)
+# from clean crops through the JPEG q90 wire (docs/DESIGN.md §5.3).
+
+_FLAT_VAR = (0.25 / 255.0) ** 2  # a 4x4 window whose luma std is under a quarter grey level: one value
+_HUE_BINS = 8
+
+
+def _flat_windows(p: _Planes) -> np.ndarray:
+    """Share of 4x4 luma windows that are exactly flat. A codec that lost a block conceals it
+    with one colour (its DC, grey, a smear) and coarse quantisation leaves DC-only blocks; a camera
+    frame, even after JPEG q90, keeps sensor noise and texture in every window. The grid of the
+    lost blocks is not the 64-px grid, so the windows slide everywhere (no grid assumed)."""
+    n, s = p.n, p.s
+    m = cv2.blur(p.tall, (4, 4), borderType=cv2.BORDER_REFLECT).reshape(n, s, s)
+    m2 = cv2.blur(p.tall * p.tall, (4, 4), borderType=cv2.BORDER_REFLECT).reshape(n, s, s)
+    var = (m2 - m * m)[:, 4:-4, 4:-4]  # 4 px in: no window reaches into the next tile of the stack
+    return np.count_nonzero(var < _FLAT_VAR, axis=(1, 2)) / (s - 8) ** 2
+
+
+def _light_split(half: np.ndarray) -> np.ndarray:
+    """Log of the variance of log-luminance among pixels of the same chromatic hue (8 hue bins of
+    saturated pixels, weighted by size), at half size. A sign's paint has one brightness per colour
+    under even light; a shadow edge or band multiplies the light on part of it, which splits one
+    hue into a lit and a shadowed brightness without changing the hue (chromaticity r, g is
+    invariant to the light's level). Neutral pixels are left out: black and white differ in
+    brightness by design."""
+    n, h = half.shape[0], half.shape[1]
+    x = half.astype(np.float32) * (1.0 / 255.0)
+    tot = x.sum(-1) + 0.03
+    dr, dg = x[..., 2] / tot - 1.0 / 3.0, x[..., 1] / tot - 1.0 / 3.0
+    hue = ((np.arctan2(dg, dr) + np.pi) * (_HUE_BINS / (2 * np.pi))).astype(np.int64) % _HUE_BINS
+    ok = (dr * dr + dg * dg > 0.10**2) & (tot > 0.12)  # saturated and not too dark for a hue
+    luma = (0.114 * x[..., 0] + 0.587 * x[..., 1] + 0.299 * x[..., 2])[ok]
+    ll = np.log(luma + 0.02)
+    idx = (np.arange(n)[:, None, None] * _HUE_BINS + hue)[ok]
+    cnt, s1, s2 = (
+        np.bincount(idx, weights=w, minlength=n * _HUE_BINS).reshape(n, _HUE_BINS) for w in (None, ll, ll * ll)
+    )
+    var = np.maximum(s2 / np.maximum(cnt, 1) - (s1 / np.maximum(cnt, 1)) ** 2, 0.0)
+    w = np.where(cnt >= 0.03 * h * h, cnt, 0.0)  # hues covering under 3 % of the crop are edges and noise
+    return np.log((var * w).sum(1) / np.maximum(w.sum(1), 1.0) + 1e-3)
+
+
+def _grey_edge_share(half: np.ndarray) -> np.ndarray:
+    """Share of strong log-luminance edges (|dx| + |dy| > 0.25) with next to no chromaticity edge,
+    at half size. The edges of grime, smudges and spots on the lens are edges of light (a
+    brownish-grey veil or blot over everything behind it); a sign's own strong edges are mostly
+    between paints of different colour."""
+    x = half.astype(np.float32) * (1.0 / 255.0)
+    tot = x.sum(-1) + 0.06
+    r, g = x[..., 2] / tot, x[..., 1] / tot
+    ll = np.log(0.114 * x[..., 0] + 0.587 * x[..., 1] + 0.299 * x[..., 2] + 0.03)
+
+    def grad(a: np.ndarray) -> np.ndarray:
+        return np.abs(a[:, 1:-1, 2:] - a[:, 1:-1, :-2]) + np.abs(a[:, 2:, 1:-1] - a[:, :-2, 1:-1])
+
+    strong = grad(ll) > 0.25
+    grey = strong & (grad(r) + grad(g) < 0.02)
+    return np.count_nonzero(grey, axis=(1, 2)) / (np.count_nonzero(strong, axis=(1, 2)) + 5.0)
+
+
+def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
+    """The statistics aimed at codec error, shadow and dirty lens."""
+    n, s = p.n, p.s
+    # Shadows and lens grime are large; at half size their statistics cost a quarter.
+    half = cv2.resize(batch.reshape(n * s, s, 3), (s // 2, n * s // 2), interpolation=cv2.INTER_AREA)
+    half = half.reshape(n, s // 2, s // 2, 3)
+    return {
+        "flat_windows": _flat_windows(p),
+        "light_split": _light_split(half),
+        "grey_edge_share": _grey_edge_share(half),
+    }

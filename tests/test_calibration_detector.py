@@ -15,6 +15,8 @@ from calibration.conditions import CLEAN, CONDITION_OF_CODE, UNKNOWN, ConditionC
 from calibration.detector import FEATURE_COLUMNS, Detector, fit_gaussian, fit_tail_map, out_of_fold_distances
 from calibration.features import FEATURE_NAMES, image_features
 from calibration.folds import group_folds
+from monitor.challenges import apply_rendering
+from monitor.codec import WireEncoding
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 
@@ -57,6 +59,24 @@ def test_features_respond_to_the_effect_they_measure():
     rng = np.random.default_rng(0)
     noisy = image_features([np.clip(i + rng.normal(0, 25, i.shape), 0, 255).astype(np.uint8) for i in imgs])
     assert (noisy[:, col["noise_sigma"]] > f0[:, col["noise_sigma"]]).all()
+
+
+@pytest.mark.parametrize("rendering", ["A", "B"])
+@pytest.mark.parametrize(("stat", "code"), [("flat_windows", 3), ("light_split", 10), ("grey_edge_share", 5)])
+def test_hidden_condition_statistics_rise_in_both_renderings_through_jpeg(stat, code, rendering):
+    """Codec error, shadow and dirty lens (CURE-TSR codes 3, 10, 5) at level 4 in each rendering,
+    sent as the producers send them (JPEG q90): the statistic written for the condition rises on
+    most crops, while JPEG alone barely moves it on clean crops."""
+    imgs = real_images(24)
+    wire = WireEncoding("jpeg", 90)
+    j = FEATURE_NAMES.index(stat)
+    raw = image_features(imgs)[:, j]
+    clean = image_features(wire.roundtrip(imgs))[:, j]
+    rng = np.random.default_rng(code)
+    hit = image_features(wire.roundtrip([apply_rendering(i, code, 4, rng, rendering) for i in imgs]))[:, j]
+    assert np.mean(hit > clean) >= 0.7, (stat, rendering, hit - clean)
+    rise = np.median(hit) - np.median(clean)
+    assert rise > 0 and np.median(np.abs(clean - raw)) < 0.25 * rise, (stat, rendering, rise)
 
 
 # -- detector maths --------------------------------------------------------------------------------

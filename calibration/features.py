@@ -25,6 +25,16 @@ should also respond to rain or blur that no generator drew:
 | center_border | brightness centre minus border | haze (radial), dirty lens, vignetting |
 | achromatic_edges | log-luminance edge energy over chromaticity edge energy | shadow, dirty lens (they change light, not colour) |
 | banding | strongest straight band pattern: log-luma profiles along 7 directions (-45..45 deg), quadratic trend removed | shadow (venetian blinds) |
+| flat_windows | share of 4x4 luma windows that are exactly flat (std under 1/4 grey level), on no fixed grid | codec error (concealed and DC-only blocks) |
+| light_split | variance of log-luminance within each saturated hue, at 32x32 | shadow (one paint under two lights) |
+| grey_edge_share | share of strong log-luminance edges with no chromaticity edge, at 32x32 | dirty lens (grime's edges are edges of light); haze, rain |
+
+The last three were written for the conditions the others hardly saw (issue 11 item 4), each for
+the condition's physics rather than for one rendering of it. Single-statistic AUROC, clean crops
+against levels 3-5 through JPEG q90, rendering A / B (300 calibration-side crops, docs/DESIGN.md
+§5.3): flat_windows on codec error 0.92 / 0.92 (block_edge: 0.46 / 0.44, its lost blocks are not on
+the 64-px 8-grid), light_split on shadow 0.92 / 0.88 (banding: 0.84 / 0.73), grey_edge_share on
+dirty lens 0.89 / 0.71 (achromatic_edges: 0.71 / 0.64).
 """
 
 from __future__ import annotations

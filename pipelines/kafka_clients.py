@@ -179,6 +179,15 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
     }
 
 
+def session_refused_line(kcfg: KafkaConfig, group_id: str) -> str:
+    """What `score` says when the cluster refuses our session timeout (InvalidSessionTimeoutError on join)."""
+    return (
+        f"the Kafka cluster refused kafka.session_timeout_ms {kcfg.session_timeout_ms} for group {group_id} "
+        "(outside its group.min.session.timeout.ms .. group.max.session.timeout.ms; a stock Apache Kafka "
+        "allows 6000 .. 1800000): set kafka.session_timeout_ms in that range"
+    )
+
+
 def close_member(consumer: Any) -> None:
     """Close a group member without committing; the group's leader closes without a LeaveGroup.
 

@@ -236,13 +236,15 @@ class Tier:
         self.config, self.env, self.partitions, self.t0 = config, env, partitions, t0
         self.members: list[Proc] = []
         self.all: list[Proc] = []
+        self.static = False  # members with a group.instance.id each (static membership)
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f} s] {text}", file=sys.stderr, flush=True)
 
     def start(self) -> Proc:
         name = f"m{len(self.all)}"
-        m = Proc(name, ["--config", str(self.config), "score", "--name", name], self.env)
+        static = ["--group-instance-id", name] if self.static else []
+        m = Proc(name, ["--config", str(self.config), "score", "--name", name, *static], self.env)
         self.members.append(m)
         self.all.append(m)
         return m
@@ -450,6 +452,8 @@ def write_config(path: Path, model: Path, args: argparse.Namespace) -> None:
     if args.heartbeat_interval_ms:
         kafka["heartbeat_interval_ms"] = args.heartbeat_interval_ms
     consumer = {"model": str(model), "device": "cpu", "max_batch": 16, "max_wait_ms": 50}
+    if args.assignor:
+        consumer["assignor"] = args.assignor
     path.write_text(yaml.safe_dump({"kafka": kafka, "consumer": consumer}, sort_keys=False))
 
 
@@ -486,6 +490,7 @@ def run(args: argparse.Namespace) -> dict:
     topics = KafkaConfig()  # topic names: the defaults, as the config written above keeps them
     broker, bootstrap = start_broker(config, env)
     tier = Tier(config, env, args.partitions, time.monotonic())
+    tier.static = args.static
     feeder = None
     try:
         for _ in range(2):
@@ -559,6 +564,8 @@ def main() -> int:
     ap.add_argument("--drain-timeout-s", type=float, default=120.0)
     ap.add_argument("--session-timeout-ms", type=int, help="kafka.session_timeout_ms (default: the config's)")
     ap.add_argument("--heartbeat-interval-ms", type=int, help="kafka.heartbeat_interval_ms (default: the config's)")
+    ap.add_argument("--assignor", choices=("range", "cooperative-sticky"), help="consumer.assignor")
+    ap.add_argument("--static", action="store_true", help="static membership: --group-instance-id per member")
     ap.add_argument("--model", help="checkpoint (default: an untrained one made in the run folder)")
     ap.add_argument("--out", help="write the tallies as JSON here")
     args = ap.parse_args()

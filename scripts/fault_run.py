@@ -237,6 +237,7 @@ class Tier:
         self.members: list[Proc] = []
         self.all: list[Proc] = []
         self.static = False  # members with a group.instance.id each (static membership)
+        self.settle_timeout_s = 90.0  # how long to wait for a group to settle before the next fault
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:6.1f} s] {text}", file=sys.stderr, flush=True)
@@ -271,7 +272,7 @@ class Tier:
 
 def failover(tier: Tier, i: int, settle_s: float) -> dict:
     """SIGKILL one of the two members; the survivor takes its partitions; a new member replaces it."""
-    joined = wait_until(tier.settled, 90)
+    joined = wait_until(tier.settled, tier.settle_timeout_s)
     time.sleep(settle_s)
     victim, survivor = tier.members[i % 2], tier.members[1 - i % 2]
     lost, kept = victim.assigned(), survivor.assigned()
@@ -286,7 +287,7 @@ def failover(tier: Tier, i: int, settle_s: float) -> dict:
 
 def sigterm_one(tier: Tier, i: int, settle_s: float) -> dict:
     """SIGTERM one member (it finishes its batch, commits, leaves) and replace it."""
-    joined = wait_until(tier.settled, 90)
+    joined = wait_until(tier.settled, tier.settle_timeout_s)
     time.sleep(settle_s)
     m = tier.members[i % 2]
     t = time.monotonic()
@@ -298,16 +299,24 @@ def sigterm_one(tier: Tier, i: int, settle_s: float) -> dict:
 
 def restart_tier(tier: Tier, i: int, settle_s: float, wedge_after_s: float) -> dict:
     """Stop both members at once (SIGTERM on even rounds, SIGKILL on odd ones), start two new ones."""
-    wait_until(tier.settled, 90)
+    wait_until(tier.settled, tier.settle_timeout_s)
     time.sleep(settle_s)
     sig = signal.SIGTERM if i % 2 == 0 else signal.SIGKILL
     stopped_ms = time.time() * 1000
     codes = tier.stop(list(tier.members), sig)
+    exited_ms = time.time() * 1000  # scores after this are the new members' (SIGTERM lets a batch finish)
     for _ in range(2):
         tier.start()
     took = wait_until(tier.settled, wedge_after_s)
     tier.say(f"restart {i + 1} ({sig.name}, exits {codes}): new members hold every partition after {took} s")
-    return {"kind": "restart", "signal": sig.name, "stopped_ms": stopped_ms, "codes": codes, "settled_s": took}
+    return {
+        "kind": "restart",
+        "signal": sig.name,
+        "stopped_ms": stopped_ms,
+        "exited_ms": exited_ms,
+        "codes": codes,
+        "settled_s": took,
+    }
 
 
 # ---- reading the topics back and accounting ----------------------------------------------------
@@ -393,9 +402,11 @@ def failover_figures(event: dict, out: Outcome) -> dict:
 
 
 def restart_figures(event: dict, out: Outcome) -> dict:
-    """Seconds from stopping the whole tier until every partition with streams was scored again."""
-    backs = [after(ts, event["stopped_ms"]) for ts in out.times.values()]
-    return {"all_scored_again_s": None if None in backs else max(backs)}
+    """Seconds from stopping the whole tier until every partition with streams was scored again by
+    the new members (scores published after the old ones exited)."""
+    backs = [after(ts, event["exited_ms"]) for ts in out.times.values()]
+    lag_s = (event["exited_ms"] - event["stopped_ms"]) / 1000
+    return {"all_scored_again_s": None if None in backs else lag_s + max(backs)}
 
 
 def crashes(members: list[Proc]) -> list[str]:
@@ -470,7 +481,7 @@ def run_phases(tier: Tier, args: argparse.Namespace) -> list[dict]:
     events = [failover(tier, i, args.settle_s) for i in range(args.failovers)]
     events += [sigterm_one(tier, i, args.settle_s) for i in range(args.sigterms)]
     events += [restart_tier(tier, i, args.settle_s, args.wedge_after_s) for i in range(args.restarts)]
-    wait_until(tier.settled, 90)
+    wait_until(tier.settled, tier.settle_timeout_s)
     time.sleep(args.settle_s)
     return events
 
@@ -491,6 +502,7 @@ def run(args: argparse.Namespace) -> dict:
     broker, bootstrap = start_broker(config, env)
     tier = Tier(config, env, args.partitions, time.monotonic())
     tier.static = args.static
+    tier.settle_timeout_s = args.wedge_after_s
     feeder = None
     try:
         for _ in range(2):
@@ -550,6 +562,10 @@ def print_tallies(r: dict) -> None:
             print(f"sigterm: {e['member']} exit {e['rc']} in {e['exit_s']:.1f} s")
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--streams", type=int, default=8)
@@ -560,7 +576,12 @@ def main() -> int:
     ap.add_argument("--sigterms", type=int, default=2)
     ap.add_argument("--restarts", type=int, default=10)
     ap.add_argument("--settle-s", type=float, default=3.0, help="scoring time before each fault")
-    ap.add_argument("--wedge-after-s", type=float, default=60.0, help="a restarted tier not settled by then is wedged")
+    ap.add_argument(
+        "--wedge-after-s",
+        type=float,
+        default=60.0,
+        help="how long a group may take to settle; a restarted tier not settled by then is wedged",
+    )
     ap.add_argument("--drain-timeout-s", type=float, default=120.0)
     ap.add_argument("--session-timeout-ms", type=int, help="kafka.session_timeout_ms (default: the config's)")
     ap.add_argument("--heartbeat-interval-ms", type=int, help="kafka.heartbeat_interval_ms (default: the config's)")
@@ -569,6 +590,8 @@ def main() -> int:
     ap.add_argument("--model", help="checkpoint (default: an untrained one made in the run folder)")
     ap.add_argument("--out", help="write the tallies as JSON here")
     args = ap.parse_args()
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so run() stops the processes it started.
+    signal.signal(signal.SIGTERM, _interrupt)
     result = run(args)
     print_tallies(result)
     if args.out:

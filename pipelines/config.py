@@ -31,7 +31,7 @@ class KafkaConfig:
     dead_letter_topic: str = "signwatch.deadletter"
     # How long a dead member keeps its partitions: the broker evicts it one session after its last
     # heartbeat, so failover takes about session + one heartbeat + the rebalance (docs/RELIABILITY.md
-    # §7: 3.3-4.0 s measured with these, 11 s with 6000/2000). A stock Apache Kafka cluster refuses
+    # §7-8: 2.6-4.0 s measured with these, 11 s with 6000/2000). A stock Apache Kafka cluster refuses
     # sessions below its group.min.session.timeout.ms (6000): set 6000 or more there (`score` says so).
     session_timeout_ms: int = 2000
     heartbeat_interval_ms: int = 400

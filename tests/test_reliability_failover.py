@@ -5,7 +5,7 @@ rebalancing (docs/RELIABILITY.md §7: kafka-python fetches nothing while a join 
 pause the survivor while the group rebalances).
 
 Times come from the scores topic's record timestamps (set when the survivor publishes). The bound
-asserted, 8 s, leaves room for this machine's shared 2 cores above the 3.3-4.0 s measured with the
+asserted, 8 s, leaves room for this machine's shared 2 cores above the 2.6-4.0 s measured with the
 default session (2,000 ms) and heartbeat (400 ms), and fails with the former 6,000/2,000 (11 s).
 And the settings that make failover fast must reach the group member itself.
 """

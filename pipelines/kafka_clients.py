@@ -181,15 +181,17 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
 
 
 def max_poll_interval_ms(cfg: Config) -> int:
-    """kafka-python's max_poll_interval_ms for the scoring member: its longest stall between polls
-    (a batch's publish, every retry timing out) plus 20 s.
+    """kafka-python's max_poll_interval_ms for the scoring member: 2 minutes, or its longest stall
+    between polls (a batch's publish, every retry timing out) plus 20 s if that is longer.
 
     It is also how long the client waits for a JoinGroup answer (plus 5 s). The client's default,
     300 s, once left a new member hanging in poll() for 305 s, holding no partition, when the
     embedded broker never answered its join (docs/RELIABILITY.md §8); a shorter wait gives up and
-    joins again. Below a stall, the client would leave the group on its own while we publish."""
+    joins again. Below a stall, the client would leave the group on its own; the 2 minutes also
+    leave room for the alert-state restore, which runs between polls too (its time at scale was not
+    measured)."""
     c = cfg.consumer
-    return int(((c.retries + 1) * c.publish_timeout_s + 20) * 1000)
+    return int(max(120.0, (c.retries + 1) * c.publish_timeout_s + 20) * 1000)
 
 
 def session_refused_line(kcfg: KafkaConfig, group_id: str) -> str:

@@ -11,8 +11,8 @@ kinds. Then, while frames flow:
      both members at once; a group whose new members hold no partitions within --wedge-after-s is
      counted as wedged.
 At the end the feeder stops, the last members drain, and everything is accounted for from the
-topics: frames acknowledged by the broker, scored (distinct), duplicates, lost without a report
-(neither scored, nor dead-lettered, nor named MISSING by a member), bad records dead-lettered, dead
+topics: frames acknowledged by the broker, scored (distinct), duplicates, lost (neither scored nor
+dead-lettered; the members' MISSING reports are listed apart), bad records dead-lettered, dead
 letters by stage, crashes (a member that died on its own, exited non-zero after SIGTERM, or printed
 a traceback) and wedges. Prints the tallies and writes them as JSON (--out).
 

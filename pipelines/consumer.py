@@ -36,7 +36,7 @@ from typing import Any, TextIO
 
 from kafka import ConsumerRebalanceListener as _ListenerBase
 from kafka import KafkaConsumer
-from kafka.errors import KafkaError
+from kafka.errors import InvalidSessionTimeoutError, KafkaError
 from kafka.structs import MemberState
 
 from calibration.alerts import AlertEvent
@@ -46,7 +46,13 @@ from pipelines.config import Config
 from pipelines.frame_queue import FrameQueue, Pending
 from pipelines.hook import OnScored, RestoreContext, RestoringHook, StaleAwareHook
 from pipelines.intake import Intake
-from pipelines.kafka_clients import ResilientProducer, close_member, consumer_settings, partition_of
+from pipelines.kafka_clients import (
+    ResilientProducer,
+    close_member,
+    consumer_settings,
+    partition_of,
+    session_refused_line,
+)
 from pipelines.metrics import MetricsSnapshot, PipelineMetrics, plausible_lag
 from pipelines.publishing import OffsetCommitter, Publisher, PublishFailed
 from pipelines.scoring import BatchScorer, InFlight, ScoredBatch, StageTimes, score_records
@@ -382,6 +388,9 @@ class ScoringConsumer:
         joins the group: it must ride the outage out, not die)."""
         try:
             return self.intake.fetch(self.consumer, timeout_ms, self.assigned)
+        except InvalidSessionTimeoutError:
+            # Not retriable, and the client's name for it does not say which setting to change.
+            raise BrokerError(session_refused_line(self.cfg.kafka, self.cfg.consumer.group_id)) from None
         except KafkaError as e:
             if not e.retriable:
                 raise

@@ -169,6 +169,7 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
         "auto_offset_reset": c.auto_offset_reset,
         "session_timeout_ms": k.session_timeout_ms,
         "heartbeat_interval_ms": k.heartbeat_interval_ms,
+        "max_poll_interval_ms": max_poll_interval_ms(cfg),
         "fetch_max_wait_ms": k.fetch_max_wait_ms,
         "max_partition_fetch_bytes": partition_bytes,
         "fetch_max_bytes": max(52_428_800, partition_bytes),
@@ -177,6 +178,29 @@ def consumer_settings(cfg: Config, bootstrap: str) -> dict[str, Any]:
         "max_poll_records": 2 * c.max_batch,
         "partition_assignment_strategy": [ASSIGNORS[c.assignor]],
     }
+
+
+def max_poll_interval_ms(cfg: Config) -> int:
+    """kafka-python's max_poll_interval_ms for the scoring member: 2 minutes, or its longest stall
+    between polls (a batch's publish, every retry timing out) plus 20 s if that is longer.
+
+    It is also how long the client waits for a JoinGroup answer (plus 5 s). The client's default,
+    300 s, once left a new member hanging in poll() for 305 s, holding no partition, when the
+    embedded broker never answered its join (docs/RELIABILITY.md §8); a shorter wait gives up and
+    joins again. Below a stall, the client would leave the group on its own; the 2 minutes also
+    leave room for the alert-state restore, which runs between polls too (its time at scale was not
+    measured)."""
+    c = cfg.consumer
+    return int(max(120.0, (c.retries + 1) * c.publish_timeout_s + 20) * 1000)
+
+
+def session_refused_line(kcfg: KafkaConfig, group_id: str) -> str:
+    """What `score` says when the cluster refuses our session timeout (InvalidSessionTimeoutError on join)."""
+    return (
+        f"the Kafka cluster refused kafka.session_timeout_ms {kcfg.session_timeout_ms} for group {group_id} "
+        "(outside its group.min.session.timeout.ms .. group.max.session.timeout.ms; a stock Apache Kafka "
+        "allows 6000 .. 1800000): set kafka.session_timeout_ms in that range"
+    )
 
 
 def close_member(consumer: Any) -> None:

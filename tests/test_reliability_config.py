@@ -85,8 +85,8 @@ def _cases(tmp: Path, good: Path) -> dict[str, tuple[list[str], list[str]]]:
             ["consumer.max_pending_mb", "> 0"],
         ),
         "config session timeout": (
-            ["--config", cfg("s", "kafka:\n  session_timeout_ms: 1000\n"), "score"],
-            ["kafka.session_timeout_ms", "6000"],
+            ["--config", cfg("s", "kafka:\n  session_timeout_ms: 1000\n  heartbeat_interval_ms: 1000\n"), "score"],
+            ["kafka.heartbeat_interval_ms", "below kafka.session_timeout_ms (1000)"],
         ),
         "config choice": (
             ["--config", cfg("st", "consumer:\n  auto_offset_reset: newest\n"), "score"],

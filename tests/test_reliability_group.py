@@ -89,7 +89,7 @@ def _newcomer_gets_partitions(cfg, within_s: float) -> float | None:
 
 def test_a_leader_that_leaves_during_a_rebalance_wedges_the_group_on_the_embedded_broker(kafka_cfg):
     _two_members_then_both_stop(kafka_cfg, lambda c: c.close(autocommit=False))
-    # Far longer than a rebalance takes (session timeout 6 s): the broker's bug, reproduced.
+    # Far longer than a rebalance takes (session timeout 2 s by default): the broker's bug, reproduced.
     assert _newcomer_gets_partitions(kafka_cfg, 20) is None
 
 

@@ -189,7 +189,8 @@ def _exposure_and_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]
     sat_mean = sat.mean(1)
     f["sat_mean"] = sat_mean
     f["sat_std"] = np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))
-    tot = batch.reshape(n, -1, 3).sum(1, dtype=np.float64) + _EPS  # (N, 3) channel sums
+    # Channel sums plane by plane: summing over a last axis of 3 is ~10x slower (and exact either way).
+    tot = np.stack([c.reshape(n, -1).sum(1, dtype=np.float64) for c in (p.b8, p.gr8, p.r8)], axis=1) + _EPS
     f["blue_ratio"] = tot[:, 0] / tot.sum(1)
     f["red_ratio"] = tot[:, 2] / tot.sum(1)
     return f
@@ -269,7 +270,7 @@ def _light_versus_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]
     log_l = np.log(p.tall + 0.02)  # (N*S, S)
     ll = log_l.reshape(n, s, s)
     e_l = _msq(np.diff(ll, axis=1)) + _msq(np.diff(ll, axis=2))
-    tot_px = batch.astype(np.float32).sum(-1) + 3.0  # (N, S, S)
+    tot_px = p.b8.astype(np.float32) + p.gr8 + p.r8 + 3.0  # (N, S, S); integers, exact in any order
     rc, gc = batch[..., 2] / tot_px, batch[..., 1] / tot_px  # chromaticity
     e_c = _msq(np.diff(rc, axis=1)) + _msq(np.diff(rc, axis=2)) + _msq(np.diff(gc, axis=1)) + _msq(np.diff(gc, axis=2))
     f["achromatic_edges"] = np.log(e_l + 1e-6) - np.log(e_c + 1e-6)

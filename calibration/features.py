@@ -35,9 +35,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from monitor.preprocess import as_uint8_image
+from monitor.preprocess import PREPARED_SIZE, prepare_frames
 
-FEATURE_SIZE = 64
+FEATURE_SIZE = PREPARED_SIZE
 
 FEATURE_NAMES: tuple[str, ...] = (
     "bright_mean",
@@ -72,18 +72,13 @@ _EPS = 1e-6
 
 
 def resize_batch(frames: Sequence[np.ndarray] | np.ndarray, size: int = FEATURE_SIZE) -> np.ndarray:
-    """Frames (uint8 BGR or grey, any size) -> (N, size, size, 3) uint8 BGR."""
-    out = np.empty((len(frames), size, size, 3), dtype=np.uint8)
+    """Frames (uint8 BGR or grey, any size) -> (N, size, size, 3) uint8 BGR: the frames' prepared
+    copies (monitor.preprocess.prepare_frames), the same the model's input is made from."""
     for i, f in enumerate(frames):
-        f = np.asarray(f)
-        if f.dtype != np.uint8:  # as_uint8_image would rescale uint16 and float frames; these are refused
-            raise ValueError(f"frame {i} has dtype {f.dtype}, expected uint8")
-        f = as_uint8_image(f)  # (H, W, 1) -> grey, BGRA -> BGR
-        # INTER_AREA averages when shrinking, which keeps noise statistics honest (no aliasing).
-        interp = cv2.INTER_AREA if min(f.shape[:2]) >= size else cv2.INTER_LINEAR
-        r = cv2.resize(f, (size, size), interpolation=interp)
-        out[i] = r[:, :, None] if r.ndim == 2 else r
-    return out
+        dtype = np.asarray(f).dtype
+        if dtype != np.uint8:  # as_uint8_image would rescale uint16 and float frames; these are refused
+            raise ValueError(f"frame {i} has dtype {dtype}, expected uint8")
+    return prepare_frames(frames, size)
 
 
 _K_LAP = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32)

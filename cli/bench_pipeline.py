@@ -66,8 +66,8 @@ class BenchFrames(NamedTuple):
 
 
 def bench_frames(cfg: Config, data: str | None, count: int) -> BenchFrames:
-    """`count` frames encoded as the producers would send them, and their decoded copies."""
-    from monitor.preprocess import decode_image
+    """`count` frames encoded as the producers would send them, and their copies decoded as the consumer decodes them."""
+    from monitor.preprocess import decode_frame
     from pipelines.wire import encode_frame
 
     images: list[np.ndarray] = []
@@ -83,7 +83,7 @@ def bench_frames(cfg: Config, data: str | None, count: int) -> BenchFrames:
         images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(256)]
         source = "256 synthetic 64x64 noise images"
     encoded_once = [encode_frame(img, cfg.producer.encoding, cfg.producer.jpeg_quality) for img in images]
-    decoded_once = [decode_image(e) for e in encoded_once]
+    decoded_once = [decode_frame(e).image for e in encoded_once]
     encoded = [encoded_once[i % len(images)] for i in range(count)]
     decoded = [decoded_once[i % len(images)] for i in range(count)]
     return BenchFrames(encoded, decoded, source)

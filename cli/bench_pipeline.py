@@ -66,8 +66,8 @@ class BenchFrames(NamedTuple):
 
 
 def bench_frames(cfg: Config, data: str | None, count: int) -> BenchFrames:
-    """`count` frames encoded as the producers would send them, and their decoded copies."""
-    from monitor.preprocess import decode_image
+    """`count` frames encoded as the producers would send them, and their copies decoded as the consumer decodes them."""
+    from monitor.preprocess import decode_frame
     from pipelines.wire import encode_frame
 
     images: list[np.ndarray] = []
@@ -83,7 +83,7 @@ def bench_frames(cfg: Config, data: str | None, count: int) -> BenchFrames:
         images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(256)]
         source = "256 synthetic 64x64 noise images"
     encoded_once = [encode_frame(img, cfg.producer.encoding, cfg.producer.jpeg_quality) for img in images]
-    decoded_once = [decode_image(e) for e in encoded_once]
+    decoded_once = [decode_frame(e).image for e in encoded_once]
     encoded = [encoded_once[i % len(images)] for i in range(count)]
     decoded = [decoded_once[i % len(images)] for i in range(count)]
     return BenchFrames(encoded, decoded, source)
@@ -337,6 +337,8 @@ def run_bench(cfg: Config, args: Any, extra: Any = None) -> int:
     )
 
     make_hook = _bench_hook(cfg, args, scorer)
+    # Only ratios measured side by side mean anything on a shared host; the load says how shared it was.
+    load_start = _load_average()
     slots = score_threads(cfg.consumer.score_threads, scorer)
     with open_broker(cfg) as handle:
         broker_pid = handle.broker.pid if handle.broker is not None else None
@@ -368,10 +370,20 @@ def run_bench(cfg: Config, args: Any, extra: Any = None) -> int:
     if args.json:
         figures = _bench_figures(cfg, args, scorer, th, measured, (p50, p95, p99), mean_bytes)
         figures.update(feed or {})
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"  wrote {args.json}", flush=True)
+        # The 1-minute load average as the measured part began and as it ended.
+        figures.update(load_average_start=load_start, load_average_end=_load_average())
+        _write_json(args.json, figures)
     return 0
+
+
+def _load_average() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _write_json(path: str, figures: dict[str, Any]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"  wrote {path}", flush=True)
 
 
 def _bench_hook(cfg: Config, args: Any, scorer: Any) -> CalibratedHooks:

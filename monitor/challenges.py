@@ -540,7 +540,7 @@ def _render_track(job: tuple) -> list[dict]:
         img = load_image(path)
         key = f"{cls}/{path.name}"
         rel = f"{split}/{challenge_folder(0)}/{format_name(sequence_type, sign, 0, 0, index)}"
-        _write_bmp(out_dir / rel, wire.roundtrip([img])[0])
+        _write_bmp(out_dir / rel, wire.roundtrip([img], full_size=True)[0])
         row = {"source": str(path), "class": cls, "track": trk, MANIFEST_WIRE: wire.describe()}
         # A clean frame has no rendering: its column stays empty.
         rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[0], "level": 0, "rendering": ""})
@@ -551,7 +551,7 @@ def _render_track(job: tuple) -> list[dict]:
             else:
                 out = apply_b(img, code, level, np.random.default_rng(vseed))
             rel = f"{split}/{challenge_folder(code, level)}/{format_name(sequence_type, sign, code, level, index)}"
-            _write_bmp(out_dir / rel, wire.roundtrip([out])[0])
+            _write_bmp(out_dir / rel, wire.roundtrip([out], full_size=True)[0])
             rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[code], "level": level, "rendering": rendering})
         previous = img  # codec error displaces blocks from the track's previous (clean) frame
     return rows

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from monitor.preprocess import decode_image
+from monitor.preprocess import REDUCED_MIN_SIDE, decode_frame
 
 ENCODINGS = ("jpeg", "png")
 
@@ -34,11 +34,17 @@ class WireEncoding(NamedTuple):
     def describe(self) -> str:
         return f"jpeg q{self.quality}" if self.encoding == "jpeg" else self.encoding
 
-    def roundtrip(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Each image as the consumer decodes it after this encoding (unchanged for "none")."""
+    def roundtrip(self, images: Sequence[np.ndarray], full_size: bool = False) -> list[np.ndarray]:
+        """Each image as the consumer decodes it after this encoding (unchanged for "none").
+
+        Like the consumer, a large JPEG is decoded at a reduced scale (monitor.preprocess.decode_frame):
+        its statistics differ a little from a full-size decode's, and a calibration must see what the
+        consumer scores. full_size: decode at full size (a data set written to disk, not scored here).
+        """
         if self.encoding == "none":
             return list(images)
-        return [decode_image(encode_image(im, self.encoding, self.quality)) for im in images]
+        min_side = 0 if full_size else REDUCED_MIN_SIDE
+        return [decode_frame(encode_image(im, self.encoding, self.quality), min_side=min_side).image for im in images]
 
     @staticmethod
     def parse(text: str) -> WireEncoding:

@@ -87,7 +87,8 @@ class CalibratedHook:
     """The consumer's on_scored hook: calibrated decisions for a scored batch, then alerts.
 
     Annotates each ScoreRecord (anomaly, is_anomalous, condition, confidence) in place, using the
-    decoded frame each record carries (`.image`) for the image statistics and the scorer's values
+    frame each record carries (`.image`: in the consumer its prepared copy, the one the model's input
+    was made from, so it is not resized again) for the image statistics and the scorer's values
     already on the record (nothing is scored twice), and returns the AlertEvents the batch caused.
     With evidence on, a suspect frame (anomaly above alerts.evidence_ref, is_anomalous False) carries
     the classifier's name as its condition, so a restore from the scores topic replays the same votes.

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from kafka import TopicPartition
 
-from monitor.preprocess import declared_size, decode_image
+from monitor.preprocess import DecodedFrame, declared_size, decode_frame, prepare_frames
 from pipelines.config import ConsumerConfig
 from pipelines.wire import ControlRecord, FrameMeta, one_line
 
@@ -37,6 +37,7 @@ class Pending:
         "future",
         "index",
         "image",
+        "native_shape",
         "x",
         "stage",
         "error",
@@ -54,7 +55,8 @@ class Pending:
         self.meta: FrameMeta | None = None
         self.future: Future | None = None  # its decode chunk's future; its result is at [index]
         self.index = 0
-        self.image: np.ndarray | None = None  # decoded frame
+        self.image: np.ndarray | None = None  # its prepared copy (monitor.preprocess.prepare_frames), once decoded
+        self.native_shape: tuple[int, int] | None = None  # (h, w) as sent (it may be decoded at a reduced scale)
         self.x: Any = None  # the scorer's input for it, (1, C, 28, 28)
         self.stage = ""  # set with error: validate | decode | score
         self.error = ""
@@ -219,35 +221,48 @@ def decoded_estimate(value: bytes, max_pixels: int) -> int:
 
 
 def decode_chunk(values: list[bytes], max_pixels: int, preprocess: Callable) -> list[Any]:
-    """Decode and preprocess frames in a pool thread: (image, model input (1, C, H, W)) or the exception, per frame.
+    """Decode and prepare frames in a pool thread: per frame (prepared copy, model input (1, C, H, W),
+    native (h, w)) or the exception.
 
-    The scorer's own preprocess runs once for the chunk's good frames; its rows are per-frame
-    operations, so they equal what preprocessing the whole batch at once would give.
+    Each frame is decoded (a large JPEG at a reduced scale) and resized once, to its prepared copy
+    (monitor.preprocess.prepare_frames): the model input is made from it, and the calibrated hook's
+    image statistics read it, so it is all of the frame that is kept. The scorer's own preprocess
+    runs once for the chunk's good frames; its rows are per-frame operations, so they equal what
+    preprocessing the whole batch at once would give.
     """
     out: list[Any] = []
-    images: list[np.ndarray] = []
+    decoded: list[DecodedFrame] = []
     for v in values:
         try:
-            images.append(decode_image(v, max_pixels))
-            out.append(len(images) - 1)
+            decoded.append(decode_frame(v, max_pixels))
+            out.append(len(decoded) - 1)
         except Exception as e:  # ImageError, or OpenCV's own errors on hostile input
             out.append(e)
-    if not images:
+    if not decoded:
         return out
     try:
-        x = preprocess(images)
+        prepared = prepare_frames([d.image for d in decoded])
+        rows: list[Any] = list(preprocess(prepared).split(1))
     except Exception:
         # One frame broke preprocessing for all: do them one by one so only it fails.
-        rows = []
-        for img in images:
-            try:
-                rows.append(preprocess([img]))
-            except Exception as e:
-                rows.append(e)
-        return [
-            o
-            if isinstance(o, BaseException)
-            else (rows[o] if isinstance(rows[o], BaseException) else (images[o], rows[o]))
-            for o in out
-        ]
-    return [o if isinstance(o, BaseException) else (images[o], x[o : o + 1]) for o in out]
+        prepared, rows = _one_by_one(decoded, preprocess)
+    return [
+        o
+        if isinstance(o, BaseException)
+        else (rows[o] if isinstance(rows[o], BaseException) else (prepared[o], rows[o], decoded[o].native_shape))
+        for o in out
+    ]
+
+
+def _one_by_one(decoded: list[DecodedFrame], preprocess: Callable) -> tuple[list[Any], list[Any]]:
+    prepared: list[Any] = []
+    rows: list[Any] = []
+    for d in decoded:
+        try:
+            p = prepare_frames([d.image])
+            rows.append(preprocess(p))
+            prepared.append(p[0])
+        except Exception as e:
+            rows.append(e)
+            prepared.append(None)
+    return prepared, rows

@@ -1,7 +1,7 @@
 """What the scoring consumer asks of its post-processing hook (the calibrated alert hook, pipelines/alerting.py).
 
 The hook sees the records of one scored batch, never the consumer: `OnScored` annotates them (each
-carries its decoded frame in `.image`) and returns the alerts to publish. A hook that keeps
+carries its frame as decoded for scoring in `.image`, its size as sent in `.native_shape`) and returns the alerts to publish. A hook that keeps
 per-stream state also implements `restore(ctx)` (`RestoringHook`): the consumer calls it, on its
 own thread, after taking over partitions another member may have processed, with a
 `RestoreContext` naming those partitions and a way to publish what the rebuild finds missing.

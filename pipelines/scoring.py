@@ -129,7 +129,8 @@ class BatchScorer:
                 if isinstance(out, BaseException):
                     p.fail("decode", str(out) if isinstance(out, ImageError) else f"{type(out).__name__}: {out}")
                 else:
-                    p.image, p.x = out if self.keep_images else (None, out[1])
+                    image, p.x, p.native_shape = out
+                    p.image = image if self.keep_images else None
                     good.append(p)
         t1 = time.monotonic()
         result = None
@@ -161,7 +162,7 @@ class BatchScorer:
 
 
 def score_records(scored: ScoredBatch, model_id: str) -> list[ScoreRecord]:
-    """The batch's scored frames as ScoreRecords (each carrying its decoded frame in `.image`)."""
+    """The batch's scored frames as ScoreRecords (each carrying its prepared copy in `.image`, its size as sent in `.native_shape`)."""
     res = scored.result
     if res is None:
         return []
@@ -184,6 +185,7 @@ def score_records(scored: ScoredBatch, model_id: str) -> list[ScoreRecord]:
                 origin=Origin(r.topic, r.partition, r.offset),
                 truth=m.truth,
                 image=p.image,
+                native_shape=p.native_shape,
                 encoding=m.encoding,
             )
         )

@@ -244,8 +244,8 @@ class Origin:
 class ScoreRecord:
     """One scored frame. The calibration fields stay None (and off the wire) until a hook sets them.
 
-    `image` is the decoded frame, handed to post-processing hooks (image statistics); it is never
-    serialised.
+    `image` is the frame as decoded for scoring, handed to post-processing hooks (image statistics):
+    in the consumer its prepared copy (monitor.preprocess.prepare_frames); it is never serialised.
     """
 
     stream: str
@@ -265,6 +265,8 @@ class ScoreRecord:
     condition: str | None = None
     confidence: float | None = None
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The frame's (h, w) as sent; `image` may be smaller (the consumer's prepared copy). Never serialised.
+    native_shape: tuple[int, int] | None = field(default=None, compare=False)
     # The frame's `encoding` header, for the hook's wire check; like `image`, never serialised.
     encoding: str | None = field(default=None, compare=False)
 

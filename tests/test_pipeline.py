@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer
 
-from monitor.preprocess import decode_image
+from monitor.preprocess import decode_frame
 from pipelines.broker import ensure_topics
 from pipelines.producers import FrameProducer, folder_sequences, produce, replay_ticks
 from pipelines.wire import FrameMeta, decode_score, encode_frame, frame_headers, parse_dead_letter_headers
@@ -194,7 +194,7 @@ def test_scores_equal_offline_scoring_of_the_same_bytes(pipeline_run, untrained_
         if dict(r.headers).get("source") == b"folder"
     }
     records = [decode_score(r.value) for r in pipeline_run["scores"]]
-    images = [decode_image(frames[(rec.stream, rec.seq)]) for rec in records]
+    images = [decode_frame(frames[(rec.stream, rec.seq)]).image for rec in records]  # as the consumer decodes
     offline = scorer.score(images)
     np.testing.assert_allclose([r.score for r in records], offline.score, rtol=0, atol=1e-5)
     np.testing.assert_allclose([r.recon for r in records], offline.recon, rtol=0, atol=1e-5)

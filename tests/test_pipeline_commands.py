@@ -81,6 +81,7 @@ def test_bench_pipeline_reports_flat_json(untrained_checkpoint, tmp_path, capsys
         "latency_p99_ms",
     ):
         assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
+    assert isinstance(figures["load_average_start"], float) and isinstance(figures["load_average_end"], float)
     assert all(not isinstance(v, (dict, list)) for v in figures.values())
     assert "scorer only:" in out and "end to end, uncalibrated:" in out and "end to end, calibrated:" in out
     assert "calibration stage (hook)" in out and "p99" in out

@@ -302,13 +302,14 @@ def test_batches_scored_at_once_are_published_in_the_order_they_were_formed(kafk
     assert len(by_stream) == 3 and all(
         seqs == sorted(seqs) and len(set(seqs)) == len(seqs) for seqs in by_stream.values()
     )
-    # Each published score is its own frame's: scoring the frames offline gives the same numbers.
-    from monitor.preprocess import decode_image
+    # Each published score is its own frame's: scoring the frames offline, decoded as the consumer
+    # decodes them (a large JPEG at a reduced scale), gives the same numbers.
+    from monitor.preprocess import decode_frame
     from pipelines.wire import parse_frame_headers
 
     frames = read_topic(cfg.kafka.bootstrap_servers, cfg.kafka.frames_topic, 60, timeout_s=30)
     keys = [(m.stream, m.seq) for m in (parse_frame_headers(r.headers) for r in frames)]
-    offline = dict(zip(keys, scorer.score([decode_image(r.value) for r in frames]).score, strict=False))
+    offline = dict(zip(keys, scorer.score([decode_frame(r.value).image for r in frames]).score, strict=False))
     assert [s.score for s in scores] == pytest.approx([offline[(s.stream, s.seq)] for s in scores], abs=1e-5)
 
 

@@ -6,7 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from monitor.preprocess import ImageError, decode_image, to_model_input
+from monitor.preprocess import (
+    PREPARED_SIZE,
+    ImageError,
+    decode_frame,
+    decode_image,
+    prepare_frames,
+    reduction_factor,
+    to_model_input,
+)
 
 from .helpers import belgium_frames, render_sign
 
@@ -94,13 +102,59 @@ def test_model_input_from_any_sizes() -> None:
         to_model_input([np.zeros((5, 5, 2), np.uint8)])
 
 
-def test_model_input_is_rgb_pixels_over_255_in_float32() -> None:
+def test_model_input_is_rgb_pixels_over_255_in_float32_made_from_the_prepared_copy() -> None:
     import torch
 
     frames = belgium_frames(40)
     x = to_model_input(frames)
     assert x.dtype == torch.float32 and x.is_contiguous() and x.shape == (40, 3, 28, 28)
     for img, xi in zip(frames, x, strict=False):
-        rgb = cv2.cvtColor(cv2.resize(img, (28, 28), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        # The one resize to the 64x64 copy (averaging when shrinking), then 64 -> 28, then RGB.
+        interp = cv2.INTER_AREA if min(img.shape[:2]) >= PREPARED_SIZE else cv2.INTER_LINEAR
+        copy = cv2.resize(img, (PREPARED_SIZE, PREPARED_SIZE), interpolation=interp)
+        rgb = cv2.cvtColor(cv2.resize(copy, (28, 28), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
         expected = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
         assert torch.equal(xi, expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_consumer_s_prepared_copies_give_the_very_input_calibration_and_training_get(channels: int) -> None:
+    import torch
+
+    frames = belgium_frames(40) + [cv2.cvtColor(render_sign(300), cv2.COLOR_BGR2GRAY), render_sign(20)]
+    prepared = prepare_frames(frames)
+    assert prepared.shape == (42, PREPARED_SIZE, PREPARED_SIZE, 3) and prepared.dtype == np.uint8
+    assert torch.equal(to_model_input(prepared, channels), to_model_input(frames, channels))
+    assert np.array_equal(prepare_frames(list(prepared)), prepared)  # a prepared copy is its own copy
+    with pytest.raises(ValueError, match="model input size 96 is over the prepared copy's 64 px"):
+        to_model_input(frames, 3, 96)
+
+
+def _jpeg(img: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def test_large_jpegs_are_decoded_at_a_reduced_scale_keeping_their_native_size() -> None:
+    big = cv2.resize(belgium_frames(1)[0], (1100, 700), interpolation=cv2.INTER_CUBIC)
+    assert reduction_factor(1100, 700) == 4  # 700 / 8 = 87 < 128 <= 700 / 4
+    d = decode_frame(_jpeg(big))
+    assert d.image.shape == (175, 275, 3) and d.native_shape == (700, 1100)
+    assert decode_image(_jpeg(big)).shape == (700, 1100, 3)  # decode_image: always full size
+    grey = decode_frame(_jpeg(cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)))
+    assert grey.image.shape == (175, 275) and grey.native_shape == (700, 1100)
+    small = render_sign(200)  # 200 / 2 = 100 < 128: full size
+    assert decode_frame(_jpeg(small)).image.shape == (200, 200, 3)
+    png = decode_frame(cv2.imencode(".png", big)[1].tobytes())  # only JPEG has DCT scaling
+    assert png.image.shape == (700, 1100, 3) and png.native_shape == (700, 1100)
+    # The reduced decode is the DCT's own low-pass: its prepared copy is close to the full decode's.
+    full, reduced = prepare_frames([decode_image(_jpeg(big))]), prepare_frames([d.image])
+    assert np.abs(full.astype(int) - reduced).mean() < 3.0
+
+
+def test_reduced_decode_ignores_exif_orientation_too() -> None:
+    img = cv2.resize(render_sign(64), (512, 256), interpolation=cv2.INTER_CUBIC)
+    jpg = _with_exif_orientation(_jpeg(img), 6)  # "rotate 90 cw" tag
+    # The tag is real: OpenCV's reduced reader applies it unless told not to.
+    assert cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_REDUCED_COLOR_2).shape == (256, 128, 3)
+    d = decode_frame(jpg)
+    assert d.image.shape == (128, 256, 3) and d.native_shape == (256, 512)

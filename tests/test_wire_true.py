@@ -108,7 +108,7 @@ def test_synth_writes_frames_as_decoded_records_it_and_nothing_is_encoded_twice(
     frames = read_cure_tsr(out)
     clean_files = [f.path for f in frames if f.name.challenge_type == 0]
     # The ChallengeFree copy of the first source is that source as the consumer decodes it after JPEG q90.
-    assert np.array_equal(load_image(clean_files[0]), JPEG90.roundtrip([load_image(sources[0])])[0])
+    assert np.array_equal(load_image(clean_files[0]), JPEG90.roundtrip([load_image(sources[0])], full_size=True)[0])
 
     # Already through JPEG q90: read as it lies when the same wire is asked, refused for another.
     assert wire_to_apply(JPEG90, out) == (NO_ENCODING, JPEG90)

@@ -1,16 +1,28 @@
 """Episodes: the monitor's promise judged on frames whose ground truth is known (pure).
 
+The one home of the judging: the demo and the `check` command judge what the consumer published,
+calibration.episode_replay judges an offline replay (leave one rendering out, the experiments),
+all with `judge_episodes`.
+
 Inputs are per-stream rows with `seq`, `challenge` (header name, "none" when clear) and `level`
 (any object with those attributes: the demo's rows, the `check` command's score records), and the
 alert records as dicts (pipelines.wire.alert_to_dict: alert_id "<stream>:<onset seq>", stream,
 state, condition, frames).
 
-- An episode is a run of equal ground truth (challenge, level) in a stream's seq order; an alert
-  belongs to the episode of the frame that raised it (onset seq + frames - 1 of its "raised" record).
-- A condition episode meets the promise with exactly one alert, naming its condition, raised within
-  its first MAX_DELAY frames; a clear episode with no alert. Delay: frames from the episode's first
-  frame to the one that raised its first alert (0: the onset frame itself).
-- False alerts per clear frame: alerts raised on clear episodes / their frames.
+- An episode is a run of equal ground truth (challenge, level) in a stream's seq order; its window
+  runs from its first frame to the frame before the next episode's first.
+- The window an alert belongs to (`owner`): the condition episode in whose window its onset (its
+  first frame, the id's seq) lies; otherwise the episode in whose window it was raised (the raise
+  frame: onset seq + frames - 1 of its "raised" record). So an alert that began during an episode
+  but was raised after it ended is that episode's late alert, not a false alert; and one whose
+  onset is a clear frame just before an episode, raised during it, is that episode's alert. The
+  replay once gave an episode every raise up to the next episode, and the demo gave a raise after
+  the episode's last frame to the clear stretch as a false alert: both are gone.
+- A condition episode is met with exactly one alert, naming its condition, raised within its first
+  MAX_DELAY frames (delay: frames from the episode's first frame to the one that raised its first
+  alert; 0: the onset frame itself); a clear episode with no alert.
+- A false alert: an alert that belongs to a clear episode (it began and was raised on clear frames).
+  False alerts per clear frame: false alerts / the clear episodes' frames.
 - A stuck alert stays open through more than `stuck_clear` consecutive clear frames: either it was
   still open when its stream ended and the stream's last stuck_clear + 1 frames were clear, or it
   was open across more than stuck_clear clear frames in a row before clearing. The tracker clears
@@ -20,8 +32,8 @@ state, condition, frames).
 
 from __future__ import annotations
 
-import math
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
@@ -112,6 +124,21 @@ def _ordered(rows: Iterable[TruthRow]) -> list[TruthRow]:
     return sorted({r.seq: r for r in rows}.values(), key=lambda r: r.seq)
 
 
+class Episode(NamedTuple):
+    """A run of equal ground truth in one stream, the unit the promise is judged on."""
+
+    stream: str
+    challenge: str  # header name, "none" for a clear episode
+    level: int
+    onset: int  # seq of its first frame
+    frames: int  # its frames that were scored
+    expected: str  # the condition name that counts as right ("clean" for a clear episode)
+
+    @property
+    def clear(self) -> bool:
+        return self.challenge == "none"
+
+
 def _runs(rows: Sequence[TruthRow]) -> list[list[TruthRow]]:
     runs: list[list[TruthRow]] = []
     for r in rows:
@@ -122,43 +149,86 @@ def _runs(rows: Sequence[TruthRow]) -> list[list[TruthRow]]:
     return runs
 
 
+def episodes_of(by_stream: Mapping[str, Sequence[TruthRow]]) -> list[Episode]:
+    """Every stream's rows cut into episodes (runs of equal challenge and level), streams in natural order."""
+    out = []
+    for stream in sorted(by_stream, key=natural_order):
+        for run in _runs(_ordered(by_stream[stream])):
+            ch = run[0].challenge
+            out.append(
+                Episode(stream, ch, run[0].level, run[0].seq, len(run), expected_condition(ch) if ch != "?" else "?")
+            )
+    return out
+
+
+def owner(episodes: Sequence[Episode], onset: int, raised_at: int) -> int | None:
+    """The index in `episodes` (one stream's, in seq order) of the episode an alert belongs to: the
+    condition episode whose window holds its onset, else the episode whose window holds the frame
+    that raised it; None when it was raised before the first episode (module docstring)."""
+    starts = [e.onset for e in episodes]
+    at_onset = bisect_right(starts, onset) - 1
+    if at_onset >= 0 and not episodes[at_onset].clear:
+        return at_onset
+    at_raise = bisect_right(starts, raised_at) - 1
+    return at_raise if at_raise >= 0 else None
+
+
+def _owned(episodes: Sequence[Episode], alerts: Sequence[Mapping[str, Any]]) -> dict[int, list[dict]]:
+    """Index in `episodes` -> the "raised" records that belong to it, each with its raise frame."""
+    where: dict[str, list[int]] = defaultdict(list)  # stream -> indexes of its episodes, in seq order
+    for i, e in enumerate(episodes):
+        where[e.stream].append(i)
+    own = {stream: [episodes[i] for i in idx] for stream, idx in where.items()}
+    owned: dict[int, list[dict]] = defaultdict(list)
+    for a in alerts:
+        if a["state"] != "raised" or a["stream"] not in where:
+            continue
+        rec = {**a, "raise_seq": onset_seq(a) + int(a["frames"]) - 1}
+        i = owner(own[a["stream"]], onset_seq(a), rec["raise_seq"])
+        if i is not None:
+            owned[where[a["stream"]][i]].append(rec)
+    return owned
+
+
+def judge_episodes(
+    episodes: Sequence[Episode],
+    alerts: Sequence[Mapping[str, Any]],
+    planned: Mapping[tuple[str, int], int] | None = None,
+) -> list[EpisodeOutcome]:
+    """The episodes judged against the alert records (each stream's episodes in seq order).
+    `planned`: (stream, onset) -> frames the schedule planned, when known (an episode the replay
+    cut short is then not counted in the totals)."""
+    last = {a["alert_id"]: a for a in alerts}  # the latest record of each alert: its final name
+    owned = _owned(episodes, alerts)
+    out = []
+    for i, e in enumerate(episodes):
+        inside = sorted(owned.get(i, []), key=lambda a: a["raise_seq"])
+        first = inside[0] if inside else None
+        out.append(
+            EpisodeOutcome(
+                e.stream,
+                e.challenge,
+                e.level,
+                e.onset,
+                e.frames,
+                (planned or {}).get((e.stream, e.onset), e.frames),
+                len(inside),
+                first["condition"] if first else None,
+                last[first["alert_id"]]["condition"] if first else None,
+                first["raise_seq"] - e.onset if first else None,
+                e.expected,
+            )
+        )
+    return out
+
+
 def evaluate_episodes(
     by_stream: Mapping[str, Sequence[TruthRow]],
     alerts: Sequence[Mapping[str, Any]],
     planned: Mapping[tuple[str, int], int] | None = None,
 ) -> list[EpisodeOutcome]:
-    """Every episode of every stream, judged. `planned`: (stream, onset) -> frames the schedule
-    planned, when known (an episode the replay cut short is then not counted in the totals)."""
-    raised: dict[str, list[dict]] = defaultdict(list)
-    last: dict[str, Mapping[str, Any]] = {}
-    for a in alerts:
-        if a["state"] == "raised":
-            raised[a["stream"]].append({**a, "raise_seq": onset_seq(a) + int(a["frames"]) - 1})
-        last[a["alert_id"]] = a  # the latest record of each alert: its final name
-    out = []
-    for stream in sorted(by_stream, key=natural_order):
-        runs = _runs(_ordered(by_stream[stream]))
-        for i, run in enumerate(runs):
-            lo, hi = run[0].seq, (runs[i + 1][0].seq - 1 if i + 1 < len(runs) else math.inf)
-            inside = sorted((a for a in raised[stream] if lo <= a["raise_seq"] <= hi), key=lambda a: a["raise_seq"])
-            first = inside[0] if inside else None
-            ch = run[0].challenge
-            out.append(
-                EpisodeOutcome(
-                    stream,
-                    ch,
-                    run[0].level,
-                    lo,
-                    len(run),
-                    (planned or {}).get((stream, lo), len(run)),
-                    len(inside),
-                    first["condition"] if first else None,
-                    last[first["alert_id"]]["condition"] if first else None,
-                    first["raise_seq"] - lo if first else None,
-                    expected_condition(ch) if ch != "?" else "?",
-                )
-            )
-    return out
+    """Every episode of every stream, judged (`judge_episodes` on `episodes_of`)."""
+    return judge_episodes(episodes_of(by_stream), alerts, planned)
 
 
 def episode_totals(outcomes: Sequence[EpisodeOutcome], min_level: int = 3) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -58,6 +60,26 @@ def _print_summary(state: ConsoleState, seconds: float) -> None:
     )
 
 
+def _caught_up_line(state: ConsoleState, console: Console) -> Callable[[], None] | None:
+    """Without a terminal (a log, a script, a service) a live console shows nothing until it ends:
+    one line on stderr says when it has read what was there and is live. The stream is taken now,
+    before the live view redirects sys.stderr into itself."""
+    if console.is_terminal:
+        return None
+    stream = sys.stderr
+
+    def say() -> None:
+        snap = state.snapshot()
+        print(
+            f"console: caught up ({snap.frames} score records, {snap.total_alerts} alerts, "
+            f"{snap.dead_letter_total} dead letters); live until Ctrl-C or SIGTERM",
+            file=stream,
+            flush=True,
+        )
+
+    return say
+
+
 def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
     err = Console(stderr=True)
     problem = _argument_problem(args)
@@ -89,6 +111,7 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
             export_svg=args.export_svg,
             export_html=args.export_html,
             size=size,
+            on_caught_up=None if args.once else _caught_up_line(state, console),
         )
         if not args.once:
             _print_summary(state, time.monotonic() - t0)

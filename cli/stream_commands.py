@@ -7,12 +7,12 @@ import contextlib
 import dataclasses
 import json
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pipelines.stop_signals
 from cli import early_signals
 from cli.options import add_device_option, add_json_option
 from cli.options import fail as _err
@@ -48,36 +48,10 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING if verbose else logging.CRITICAL)
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
-    """SIGTERM or a first Ctrl-C sets `stop` (clean shutdown); a second Ctrl-C interrupts at once.
-
-    A signal held since main started (cli.early_signals) sets `stop` right away.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum, _frame):
-        if signum == signal.SIGINT and stop.is_set():
-            raise KeyboardInterrupt
-        if not stop.is_set():
-            print(
-                f"\n{signal.Signals(signum).name}: finishing the work in hand, then stopping "
-                "(Ctrl-C again to interrupt)",
-                file=sys.stderr,
-            )
-        stop.set()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    held = early_signals.take_held()
-    if held is not None:
-        handler(held, None)
-    try:
-        yield stop
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+def stop_on_signals(stop: threading.Event) -> contextlib.AbstractContextManager[threading.Event]:
+    """SIGTERM or a first Ctrl-C sets `stop` (clean shutdown, said on stderr); a second Ctrl-C
+    interrupts at once; a signal held since main started (cli.early_signals) sets `stop` right away."""
+    return pipelines.stop_signals.stop_on_signals(stop, held=early_signals.take_held, announce=True)
 
 
 def _ready(what: str) -> None:

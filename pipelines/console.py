@@ -16,11 +16,9 @@ The console's parts, each usable alone:
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from pipelines.console_feed import (
 )
 from pipelines.console_layout import export_snapshot, render
 from pipelines.console_state import ConsoleState
+from pipelines.stop_signals import stop_on_signals
 
 __all__ = ["LiveConsole", "render", "run_console"]
 
@@ -100,57 +99,39 @@ class LiveConsole:
                 self.console.print(render(self.state, self.console.width, None))
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+class CaughtUp:
+    """Whether the console has read what was there when it started: the feed polled after its
+    assignment and then `quiet_s` passed without a new record (end offsets are no guide: they are
+    wrong on Tansu, see KafkaFeed). --once stops there; the live view says so once (on_caught_up)."""
 
+    def __init__(self, quiet_s: float) -> None:
+        self.quiet_s = quiet_s
+        self._last_new: float | None = None
 
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set `stop`, so the console ends cleanly (exit 0, final snapshot) on either.
-
-    The SIGINT handler is installed explicitly: a background job of a non-interactive shell starts
-    with SIGINT ignored, and Python then never raises KeyboardInterrupt. A second signal while the
-    first is being handled raises KeyboardInterrupt (a stuck connect must still be interruptible).
-    Only the main thread can install handlers; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+    def after_poll(self, feed: Any, got_records: bool, now: float) -> bool:
+        if got_records:
+            self._last_new = now
+        if not feed.ready:
+            return False
+        self._last_new = self._last_new or now
+        return now - self._last_new >= self.quiet_s
 
 
 def _drain(feed: Any, state: ConsoleState, deadline: float, quiet_s: float, stop: threading.Event) -> None:
     """Read until the feed has been quiet for quiet_s after it is caught up, the deadline, or `stop`."""
-    last_new = None
+    caught_up = CaughtUp(quiet_s)
     while time.monotonic() < deadline and not stop.is_set():
         events = feed.poll(0.1)
         for ev in events:
             apply_event(state, ev)
         if isinstance(feed, KafkaFeed):
             state.set_feed_problem(feed.problem)
-        now = time.monotonic()
-        if events:
-            last_new = now
         if isinstance(feed, IterFeed):
             if feed.done.is_set() and not events:
                 return
             continue
-        if feed.ready:
-            last_new = last_new or now
-            if now - last_new >= quiet_s:
-                return
+        if caught_up.after_poll(feed, bool(events), time.monotonic()):
+            return
 
 
 def run_console(
@@ -169,6 +150,7 @@ def run_console(
     stop: threading.Event | None = None,
     quiet_s: float = 1.0,
     screen: bool | None = None,
+    on_caught_up: Callable[[], None] | None = None,
 ) -> int:
     """Run the console; returns an exit status (0 on a normal end, SIGINT (Ctrl-C) or SIGTERM included).
 
@@ -178,7 +160,7 @@ def run_console(
     and return (SIGINT/SIGTERM cut the reading short; the snapshot is still printed). Otherwise a
     live view until `duration`, SIGINT, SIGTERM or `stop` is set.
     size: (width, height) of the snapshot/export; default the console's width and, with once, the
-    content's height.
+    content's height. on_caught_up: called once when the live view has read what was there (CaughtUp).
     """
     console = console or Console()
     state = state or ConsoleState.for_config(cfg)
@@ -200,7 +182,8 @@ def run_console(
                     height = size[1] if size else None
                     console.print(render(state, width, height))
                 else:
-                    _live(feed, state, console, screen, stop, None if duration is None else start + duration)
+                    until = None if duration is None else start + duration
+                    _live(feed, state, console, screen, stop, until, CaughtUp(quiet_s), on_caught_up)
                     height = size[1] if size else console.height
         finally:
             feed.close()
@@ -246,17 +229,29 @@ def _open_feed(
 
 
 def _live(
-    feed: Any, state: ConsoleState, console: Console, screen: bool | None, stop: threading.Event, until: float | None
+    feed: Any,
+    state: ConsoleState,
+    console: Console,
+    screen: bool | None,
+    stop: threading.Event,
+    until: float | None,
+    caught_up: CaughtUp,
+    on_caught_up: Callable[[], None] | None,
 ) -> None:
-    """The live view: feed the state until `until` (monotonic), Ctrl-C, SIGTERM or `stop`."""
+    """The live view: feed the state until `until` (monotonic), Ctrl-C, SIGTERM or `stop`; once it
+    has caught up with what was there, on_caught_up() (once)."""
     with LiveConsole(state, console, screen=screen):
         try:
             while not stop.is_set():
                 if until is not None and time.monotonic() >= until:
                     break
-                for ev in feed.poll(0.05):
+                events = feed.poll(0.05)
+                for ev in events:
                     apply_event(state, ev)
                 if isinstance(feed, KafkaFeed):
                     state.set_feed_problem(feed.problem)
+                if on_caught_up is not None and caught_up.after_poll(feed, bool(events), time.monotonic()):
+                    on_caught_up()
+                    on_caught_up = None  # once
         except KeyboardInterrupt:
             pass

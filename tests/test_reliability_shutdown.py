@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ from tests.reliability import REPO, Member, wait_for
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def _spawn(argv: list[str]) -> subprocess.Popen:
+def _spawn(argv: list[str], stderr: Any = subprocess.PIPE) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "120"}
     return subprocess.Popen(
         [sys.executable, str(REPO / "run_monitor.py"), *argv],
@@ -35,7 +36,7 @@ def _spawn(argv: list[str]) -> subprocess.Popen:
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
 
@@ -49,7 +50,7 @@ def _signal_and_wait(p: subprocess.Popen, sig: int, timeout_s: float = 30) -> tu
         p.kill()
         out, err = p.communicate()
         pytest.fail(f"no exit {timeout_s:.0f} s after {signal.Signals(sig).name}:\n{err[-3000:]}")
-    return p.returncode, out, err, time.monotonic() - t
+    return p.returncode, out, err or "", time.monotonic() - t
 
 
 @pytest.fixture
@@ -180,7 +181,7 @@ def test_consumer_stopped_mid_stream_commits_what_it_published_and_nothing_is_sc
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_console_stops_cleanly_with_a_summary(cfg_path, sig):
+def test_console_stops_cleanly_with_a_summary(cfg_path, sig, tmp_path):
     import monitor
     from pipelines.consumer import ScoringConsumer
 
@@ -203,10 +204,15 @@ def test_console_stops_cleanly_with_a_summary(cfg_path, sig):
         .scored
         == 40
     )
-    p = _spawn(["--config", str(path), "console", "--from-beginning", "--width", "100", "--height", "30"])
-    time.sleep(5.0)
-    assert p.poll() is None, p.communicate()[1][-2000:]
-    rc, out, err, seconds = _signal_and_wait(p, sig)
+    log = tmp_path / "console.err"
+    with open(log, "w") as err_file:
+        p = _spawn(["--config", str(path), "console", "--from-beginning", "--width", "100", "--height", "30"], err_file)
+    # Signalled once it says it has read what was there and is live, not after a guessed sleep.
+    wait_for(lambda: p.poll() is not None or "console: caught up" in log.read_text(), 60, "the console's ready line")
+    assert p.poll() is None, log.read_text()[-2000:]
+    assert "console: caught up (40 score records" in log.read_text(), log.read_text()[-2000:]
+    rc, out, _, seconds = _signal_and_wait(p, sig)
+    err = log.read_text()
     assert rc == 0, f"exit {rc}:\n{err[-3000:]}"
     m = re.search(r"console summary: (\d+) score records", out)
     assert m and int(m.group(1)) == 40, out[-2000:] + err[-2000:]

@@ -182,10 +182,11 @@ def fit_gaussian(x: np.ndarray, clip: float = 6.0, soft: float = 1.5, covariate:
     if size is not None:
         z[:, covariate] = 0.0
     mean = z.mean(axis=0)
-    cov, shrink = ledoit_wolf(z - mean)
-    if size is not None:  # the covariate's z is always 0: a unit variance keeps cov invertible
-        cov[covariate, :] = cov[:, covariate] = 0.0
-        cov[covariate, covariate] = 1.0
+    # The covariate's z is always 0: the covariance (and its shrinkage) is of the other columns,
+    # with a unit variance for the covariate so the precision exists and ignores it.
+    keep = np.arange(x.shape[1]) != (-1 if covariate is None else covariate)
+    cov = np.eye(x.shape[1])
+    cov[np.ix_(keep, keep)], shrink = ledoit_wolf(z[:, keep] - mean[keep])
     return GaussianModel(center, scale, mean, np.linalg.inv(cov), shrink, clip, soft, size)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from calibration.baseline import BaselineBank
 from calibration.calibrate import fit_calibration
 from calibration.calibration_file import CalibrationError, load_calibration, save_calibration
 from calibration.detector import (
@@ -146,3 +147,24 @@ def test_files_made_with_other_features_or_a_broken_correction_are_refused_in_on
             load_calibration(p)
         assert "\n" not in str(e.value) and str(p) in str(e.value)
     assert d["detector"]["gaussian"]["size_correction"]["column"] == SIDE_COLUMN
+
+
+def test_per_stream_baseline_sees_a_nearing_sign_as_no_change(clean_crops):
+    """The baseline's fleet units use the size correction: two frames that differ only by the size
+    and the size-dependent part the clean frames showed get the same units, and the export keeps it."""
+    tracks, stats = clean_crops
+    x = np.column_stack([np.zeros((len(stats), len(FEATURE_COLUMNS) - len(FEATURE_NAMES))), stats])
+    cal = _calibration(x, tracks)
+    size = cal.gaussian.size
+    bank = BaselineBank.from_calibration(cal)
+    near = x[:1].copy()
+    near[0, SIDE_COLUMN] = size.ref + 0.5
+    far = x[:1].copy()
+    far[0, SIDE_COLUMN] = size.ref - 0.5
+    far[0] -= size.slope  # what 1.0 less log size does to a clean crop, on average
+    u_near, u_far = bank.fleet_units(near), bank.fleet_units(far)
+    assert np.allclose(u_near, u_far) and u_near[0, SIDE_COLUMN] == 0
+    plain = BaselineBank(cal.gaussian.center, cal.gaussian.scale)
+    assert not np.allclose(plain.fleet_units(near), plain.fleet_units(far))  # without it: a change
+    again = BaselineBank.restore(bank.export())
+    assert np.allclose(again.fleet_units(far), u_far)

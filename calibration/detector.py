@@ -20,7 +20,7 @@ statistics of calibration.features. Fit on clean frames only:
    (calibrate.fit_calibration) it cut held-out false alarms from 2.7 % to 1.9 % and raised the
    mean AUROC from 0.961 to 0.971 (seed-1 split of scripts/calibration_experiment.py). z is also
    clipped at +-`clip` for the covariance so a few odd clean frames do not inflate it;
-2. Ledoit-Wolf shrinkage covariance of z (32 correlated features from a few hundred frames:
+2. Ledoit-Wolf shrinkage covariance of z (32 correlated features, the covariate left out, from a few hundred frames:
    the sample covariance is ill-conditioned, shrinkage towards a scaled identity is the
    analytically optimal fix and needs no tuning);
 3. anomaly = Mahalanobis distance sqrt((z - mean)' P (z - mean)).

@@ -80,6 +80,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from calibration.detector import SizeCorrection, size_correction_from_dict, size_correction_to_dict
 from calibration.settings import BaselineConfig
 
 ATYPICAL_MESSAGE = "atypical view: check ROI or camera"
@@ -341,21 +342,36 @@ class StreamBaseline:
 class BaselineBank:
     """The baselines of all streams, in fleet units of one clean model."""
 
-    def __init__(self, fleet_center: np.ndarray, fleet_scale: np.ndarray, cfg: BaselineConfig | None = None) -> None:
+    def __init__(
+        self,
+        fleet_center: np.ndarray,
+        fleet_scale: np.ndarray,
+        cfg: BaselineConfig | None = None,
+        size: SizeCorrection | None = None,
+    ) -> None:
+        """size: the fleet model's size correction (calibration.detector), applied before the units;
+        its covariate (the crop's size) gets unit 0, so a sign that grows as it nears is no change."""
         self.center = np.asarray(fleet_center, dtype=np.float64).reshape(-1)
         self.scale = np.asarray(fleet_scale, dtype=np.float64).reshape(-1)
         if self.center.shape != self.scale.shape or not (self.scale > 0).all():
             raise ValueError("baseline: fleet centre and scale must be same-length vectors with scale > 0")
+        self.size = size
         self.cfg = cfg or BaselineConfig()
         self.streams: dict[str, StreamBaseline] = {}
 
     @classmethod
     def from_calibration(cls, calibration, cfg: BaselineConfig | None = None) -> BaselineBank:
         """From a calibration.calibrate.Calibration (its GaussianModel's robust centre and scale)."""
-        return cls(calibration.gaussian.center, calibration.gaussian.scale, cfg)
+        g = calibration.gaussian
+        return cls(g.center, g.scale, cfg, g.size)
 
     def fleet_units(self, features: np.ndarray) -> np.ndarray:
-        return (np.asarray(features, dtype=np.float64) - self.center) / self.scale
+        x = np.asarray(features, dtype=np.float64)
+        if self.size is None:
+            return (x - self.center) / self.scale
+        u = (self.size.apply(x) - self.center) / self.scale
+        u[..., self.size.column] = 0.0
+        return u
 
     def update(
         self, stream: str, features: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None
@@ -379,6 +395,7 @@ class BaselineBank:
         return {
             "center": self.center.tolist(),
             "scale": self.scale.tolist(),
+            "size": size_correction_to_dict(self.size),
             "config": asdict(self.cfg),
             "streams": {s: b.to_dict() for s, b in self.streams.items()},
         }
@@ -389,7 +406,7 @@ class BaselineBank:
         if cfg is None:
             known = {f.name for f in fields(BaselineConfig)}
             cfg = BaselineConfig(**{k: v for k, v in d.get("config", {}).items() if k in known})
-        bank = cls(np.array(d["center"]), np.array(d["scale"]), cfg)
+        bank = cls(np.array(d["center"]), np.array(d["scale"]), cfg, size_correction_from_dict(d.get("size")))
         for s, sd in d.get("streams", {}).items():
             bank.streams[s] = StreamBaseline.from_dict(sd, cfg)
         return bank

@@ -24,6 +24,7 @@ from calibration.calibration_file import CalibrationError
 from calibration.conditions import CONDITION_OF_CODE, UNKNOWN, ConditionClassifier
 from calibration.detector import (
     FEATURE_COLUMNS,
+    SIDE_COLUMN,
     Calibration,
     GaussianModel,
     TailMap,
@@ -83,14 +84,14 @@ def _distance_detector(frames: _Frames, folds: int, seed: int) -> tuple[Gaussian
     """Step 2: the Gaussian on all clean frames; out-of-fold distances for every frame (folds are
     whole tracks), mapped to surprise by the clean ones' tail -> (gaussian, tail, anomaly_oof)."""
     is_clean = frames.is_clean
-    gaussian = fit_gaussian(frames.x[is_clean])
+    gaussian = fit_gaussian(frames.x[is_clean], covariate=SIDE_COLUMN)
     fold = group_folds(frames.groups, folds, seed)
     dist_oof = np.empty(len(frames.x))
     for f in range(folds):
         test = fold == f
         train = is_clean & ~test
         if test.any():
-            dist_oof[test] = fit_gaussian(frames.x[train]).distance(frames.x[test])
+            dist_oof[test] = fit_gaussian(frames.x[train], covariate=SIDE_COLUMN).distance(frames.x[test])
     distance_tail = fit_tail_map(dist_oof[is_clean])
     return gaussian, distance_tail, distance_tail(dist_oof)
 
@@ -244,7 +245,9 @@ def features_of_paths(
     wire: each image is first passed through this encoding, as the consumer would decode it."""
     rows = []
     for i in range(0, len(paths), batch):
-        rows.append(compute_features(scorer, wire.roundtrip(_load_all(paths[i : i + batch])))[0])
+        imgs = _load_all(paths[i : i + batch])
+        sizes = [im.shape[:2] for im in imgs]  # as sent: the round trip may decode at a reduced scale
+        rows.append(compute_features(scorer, wire.roundtrip(imgs), native_sizes=sizes)[0])
         if progress:
             progress(min(batch, len(paths) - i))
     return np.concatenate(rows) if rows else np.zeros((0, len(FEATURE_COLUMNS)))

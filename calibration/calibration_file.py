@@ -20,7 +20,10 @@ from calibration.detector import (
     Calibration,
     Detector,
     GaussianModel,
+    SizeCorrection,
     TailMap,
+    size_correction_from_dict,
+    size_correction_to_dict,
     tail_map_from_dict,
     tail_map_to_dict,
 )
@@ -89,6 +92,7 @@ def calibration_to_dict(cal: Calibration) -> dict:
                     "shrinkage": g.shrinkage,
                     "clip": g.clip,
                     "soft": g.soft,
+                    "size_correction": size_correction_to_dict(g.size),
                 },
                 "distance_tail": tail_map_to_dict(cal.distance_tail),
                 "classifier_tail": tail_map_to_dict(cal.classifier_tail) if cal.classifier_tail is not None else None,
@@ -145,6 +149,20 @@ def _check_format(d: Any) -> None:
         )
 
 
+def _size_from_dict(sd: Any, n: int) -> SizeCorrection | None:
+    """detector.gaussian.size_correction: null (no covariate), or its column, range and n slopes."""
+    if sd is None:
+        return None
+    if not isinstance(sd, dict):
+        raise CalibrationError(f"detector.gaussian.size_correction must be a mapping or null, got {sd!r}"[:200])
+    where = "detector.gaussian.size_correction"
+    _arr(sd, "slope", (n,), where)
+    size = size_correction_from_dict(sd)
+    if not 0 <= size.column < n:
+        raise CalibrationError(f"{where}.column must be in 0..{n - 1}, got {size.column}")
+    return size
+
+
 def _gaussian_from_dict(gd: dict, n: int) -> GaussianModel:
     """detector.gaussian for n features: the clean frames' robust centre, scale and precision."""
     return GaussianModel(
@@ -155,6 +173,7 @@ def _gaussian_from_dict(gd: dict, n: int) -> GaussianModel:
         float(gd["shrinkage"]),
         float(gd["clip"]),
         float(gd["soft"]),
+        _size_from_dict(gd.get("size_correction"), n),
     )
 
 

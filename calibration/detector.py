@@ -6,6 +6,12 @@ clean distribution, in either direction, is what a condition monitor must flag.
 
 Feature vector per frame: [log recon, the 4 layer cosines, score] from the scorer, and the image
 statistics of calibration.features. Fit on clean frames only:
+0. size correction (SizeCorrection): the statistics of detail per pixel (features.SCALE_DEPENDENT)
+   follow the crop's native size, because every crop is resized to 64x64 first (correlation with
+   log short side up to +0.83 on clean BelgiumTSC crops through JPEG q90); their linear dependence
+   on log_side, fitted by least squares on the clean frames, is removed, and log_side itself gets
+   z = 0 (a crop's size is not a condition). Sizes outside the clean frames' range are corrected as
+   the nearest one seen. Measured in calibration.features' docstring and docs/DESIGN.md §5;
 1. robust standardisation: z = (x - median) / max(1.4826 MAD, std) (see robust_scale), then
    softly compressed, z <- soft * asinh(z / soft): linear near 0, logarithmic far out. Measured on
    unseen clean tracks, single heavy-tailed statistics (crop artefacts: a black bar gives z = 10
@@ -14,7 +20,7 @@ statistics of calibration.features. Fit on clean frames only:
    (calibrate.fit_calibration) it cut held-out false alarms from 2.7 % to 1.9 % and raised the
    mean AUROC from 0.961 to 0.971 (seed-1 split of scripts/calibration_experiment.py). z is also
    clipped at +-`clip` for the covariance so a few odd clean frames do not inflate it;
-2. Ledoit-Wolf shrinkage covariance of z (35 correlated features from a few hundred frames:
+2. Ledoit-Wolf shrinkage covariance of z (35 correlated features, the covariate left out, from a few hundred frames:
    the sample covariance is ill-conditioned, shrinkage towards a scaled identity is the
    analytically optimal fix and needs no tuning);
 3. anomaly = Mahalanobis distance sqrt((z - mean)' P (z - mean)).
@@ -29,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from calibration.conditions import CLEAN, UNKNOWN, ConditionClassifier
-from calibration.features import FEATURE_NAMES, image_features
+from calibration.features import FEATURE_NAMES, SCALE_DEPENDENT, SIDE_FEATURE, image_features
 from calibration.folds import group_folds
 from calibration.threshold import ThresholdResult
 from monitor.codec import WireEncoding
@@ -37,6 +43,9 @@ from monitor.scorer import ScoreResult
 
 SCORER_COLUMNS: tuple[str, ...] = ("log_recon", "cos_1", "cos_2", "cos_3", "cos_4", "score")
 FEATURE_COLUMNS: tuple[str, ...] = SCORER_COLUMNS + FEATURE_NAMES
+SIDE_COLUMN = FEATURE_COLUMNS.index(SIDE_FEATURE)
+# The columns whose dependence on the crop's size the clean model removes (SizeCorrection).
+SIZE_COLUMNS: tuple[int, ...] = tuple(FEATURE_COLUMNS.index(k) for k in SCALE_DEPENDENT)
 
 
 def feature_matrix(score_result, stats: np.ndarray) -> np.ndarray:
@@ -51,6 +60,56 @@ def feature_matrix(score_result, stats: np.ndarray) -> np.ndarray:
     return np.column_stack([np.log(np.maximum(recon, 1e-12)), cos, score, stats])
 
 
+class SizeCorrection(NamedTuple):
+    """The size-dependent part of each feature, removed: x_j <- x_j - slope_j * (u - ref), with u the
+    covariate column (log native short side) clamped to the range [lo, hi] the clean frames had
+    (no extrapolation to sizes never seen). Fitted on clean frames by fit_size_correction."""
+
+    column: int
+    ref: float  # the clean frames' median covariate: features are corrected to a crop of this size
+    lo: float
+    hi: float
+    slope: np.ndarray  # (D,); 0 for the covariate itself
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        x = np.array(x, dtype=np.float64)  # a copy
+        u = np.clip(x[..., self.column], self.lo, self.hi) - self.ref
+        return x - u[..., None] * self.slope
+
+
+def fit_size_correction(
+    x: np.ndarray, column: int = SIDE_COLUMN, columns: Sequence[int] | None = None, tail: float = 0.01
+) -> SizeCorrection:
+    """Least-squares slope of the `columns` of clean rows x (N, D) on the covariate column (the
+    others keep slope 0; None: every column), each first clipped to its [tail, 1 - tail] quantiles
+    so a few odd clean frames do not tilt it."""
+    x = np.asarray(x, dtype=np.float64)
+    u = x[:, column]
+    lo_q, hi_q = np.quantile(x, [tail, 1 - tail], axis=0)
+    xc = np.clip(x, lo_q, hi_q)
+    uc = u - u.mean()
+    var = float(uc @ uc)
+    slope = (uc @ (xc - xc.mean(axis=0))) / var if var > 0 else np.zeros(x.shape[1])
+    if columns is not None:
+        slope = np.where(np.isin(np.arange(x.shape[1]), list(columns)), slope, 0.0)
+    slope[column] = 0.0
+    return SizeCorrection(column, float(np.median(u)), float(u.min()), float(u.max()), slope)
+
+
+def size_correction_to_dict(s: SizeCorrection | None) -> dict | None:
+    if s is None:
+        return None
+    return {"column": s.column, "ref": s.ref, "lo": s.lo, "hi": s.hi, "slope": s.slope.tolist()}
+
+
+def size_correction_from_dict(d: dict | None) -> SizeCorrection | None:
+    if d is None:
+        return None
+    return SizeCorrection(
+        int(d["column"]), float(d["ref"]), float(d["lo"]), float(d["hi"]), np.array(d["slope"], float)
+    )
+
+
 class GaussianModel(NamedTuple):
     """A robustly standardised Gaussian: all plain arrays, so it stores as YAML numbers."""
 
@@ -61,10 +120,20 @@ class GaussianModel(NamedTuple):
     shrinkage: float  # Ledoit-Wolf intensity in [0, 1]
     clip: float
     soft: float = 1.5  # z <- soft * asinh(z / soft); 0 = off
+    # The size correction applied before standardising; its covariate's z is 0 (a crop's size is
+    # not a condition). None: no covariate.
+    size: SizeCorrection | None = None
+
+    def corrected(self, x: np.ndarray) -> np.ndarray:
+        """Feature rows with the size-dependent part removed (unchanged without a size correction)."""
+        return np.asarray(x, dtype=np.float64) if self.size is None else self.size.apply(x)
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, dtype=np.float64) - self.center) / self.scale
-        return self.soft * np.arcsinh(z / self.soft) if self.soft > 0 else z
+        z = (self.corrected(x) - self.center) / self.scale
+        z = self.soft * np.arcsinh(z / self.soft) if self.soft > 0 else z
+        if self.size is not None:
+            z[..., self.size.column] = 0.0
+        return z
 
     def distance(self, x: np.ndarray) -> np.ndarray:
         """(N, D) -> (N,) Mahalanobis distance (unclipped z: a far-out frame must look far out)."""
@@ -93,21 +162,32 @@ def ledoit_wolf(z: np.ndarray) -> tuple[np.ndarray, float]:
     return shrink * mu * np.eye(p) + (1 - shrink) * s, shrink
 
 
-def fit_gaussian(x: np.ndarray, clip: float = 6.0, soft: float = 1.5) -> GaussianModel:
-    """Fit on clean feature rows (N, D)."""
+def fit_gaussian(x: np.ndarray, clip: float = 6.0, soft: float = 1.5, covariate: int | None = None) -> GaussianModel:
+    """Fit on clean feature rows (N, D). covariate: the column of the crop's log native short side
+    (SIDE_COLUMN for FEATURE_COLUMNS rows): every column's linear dependence on it is removed
+    first (fit_size_correction), and it is left out of the distance; None: no covariate."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"need at least 2 clean frames to fit, got {x.shape[0] if x.ndim == 2 else x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("clean features contain NaN or infinite values")
+    size = None if covariate is None else fit_size_correction(x, covariate, SIZE_COLUMNS)
+    if size is not None:
+        x = size.apply(x)
     center, scale = robust_scale(x)
     z = (x - center) / scale
     if soft > 0:
         z = soft * np.arcsinh(z / soft)
     z = np.clip(z, -clip, clip)
+    if size is not None:
+        z[:, covariate] = 0.0
     mean = z.mean(axis=0)
-    cov, shrink = ledoit_wolf(z - mean)
-    return GaussianModel(center, scale, mean, np.linalg.inv(cov), shrink, clip, soft)
+    # The covariate's z is always 0: the covariance (and its shrinkage) is of the other columns,
+    # with a unit variance for the covariate so the precision exists and ignores it.
+    keep = np.arange(x.shape[1]) != (-1 if covariate is None else covariate)
+    cov = np.eye(x.shape[1])
+    cov[np.ix_(keep, keep)], shrink = ledoit_wolf(z[:, keep] - mean[keep])
+    return GaussianModel(center, scale, mean, np.linalg.inv(cov), shrink, clip, soft, size)
 
 
 def out_of_fold_distances(
@@ -225,13 +305,18 @@ class DetectionResult(NamedTuple):
     scores: Any  # the ScoreResult the values were computed from
 
 
-def compute_features(scorer, frames: Sequence[np.ndarray], batch: int = 512) -> tuple[np.ndarray, Any]:
-    """Frames -> (feature rows (N, D), ScoreResult), in batches so memory stays bounded."""
+def compute_features(
+    scorer, frames: Sequence[np.ndarray], batch: int = 512, native_sizes: Sequence | None = None
+) -> tuple[np.ndarray, Any]:
+    """Frames -> (feature rows (N, D), ScoreResult), in batches so memory stays bounded.
+    native_sizes: (h, w) of each frame as sent, when `frames` were decoded at a reduced scale
+    (WireEncoding.roundtrip decodes a large JPEG as the consumer does); None: their own shapes."""
     rows, parts = [], []
     for i in range(0, len(frames), batch):
         chunk = frames[i : i + batch]
         r = scorer.score(chunk)
-        rows.append(feature_matrix(r, image_features(chunk)))
+        sizes = None if native_sizes is None else native_sizes[i : i + batch]
+        rows.append(feature_matrix(r, image_features(chunk, sizes)))
         parts.append(r)
     if not parts:
         return np.zeros((0, len(FEATURE_COLUMNS))), ScoreResult(np.zeros(0), np.zeros(0), np.zeros((0, 4)))

@@ -1,9 +1,27 @@
 """Cheap image statistics that see what GradCon's one-sided score misses (docs/DESIGN.md §5).
 
-Every frame is first resized to a fixed 64x64 BGR copy, so the statistics do not depend on the
-crop's size, and then all statistics are computed for the whole batch at once with numpy slicing
-(no per-frame Python work besides the resize). Each statistic is aimed at a physical effect, so it
-should also respond to rain or blur that no generator drew:
+Every frame is first resized to a fixed 64x64 BGR copy, and then all statistics are computed for
+the whole batch at once with numpy slicing (no per-frame Python work besides the resize). Each
+statistic is aimed at a physical effect, so it should also respond to rain or blur that no
+generator drew (table below).
+
+Scale. The 64x64 copy makes means, fractions and profiles independent of the crop's size, but not
+the statistics of detail per pixel (SCALE_DEPENDENT): a small clean sign is upsampled and looks
+blurred, a large one is averaged down and looks sharp and "noisy" in fine structure. Measured by
+scripts/scale_check.py on the 1,236 clean BelgiumTSC crops through JPEG q90 (short sides 45 / 77 /
+172 px at the 10th / 50th / 90th percentile), correlation with log(short side): lap_logvar +0.78,
+fine_coarse +0.83, noise_sigma +0.83, speck_bright +0.77, speck_dark +0.74, chroma_noise +0.25;
+and on one sign seen from two distances (250 tracks whose largest crop is >= 1.5x the smallest),
+those 8 statistics differ by 0.89 clean standard deviations (mean of the per-statistic medians).
+So the frame's native short side is returned too, as the last column `log_side` (`native_sizes`:
+the size before a reduced-scale decode; default the frame's own), and the detector removes each
+scale-dependent statistic's linear dependence on it, fitted on the clean calibration frames
+(calibration.detector.SizeCorrection): correlations then -0.00..+0.03 on tracks the fit did not
+see, and the same sign at two distances differs by 0.42. Computing these statistics at the crop's
+own scale instead (resized to min(short side, 128), never upsampled) was measured too: it cut the
+correlations less evenly (noise_sigma -0.21, fine_coarse +0.16, block statistics up to +0.75 if
+computed there as well), left the same sign at two distances 0.67 apart, and costs up to 4x the
+pixels; so the 64x64 copy stays.
 
 | name | effect it measures | conditions it separates |
 | --- | --- | --- |
@@ -28,8 +46,9 @@ should also respond to rain or blur that no generator drew:
 | flat_windows | share of 4x4 luma windows that are exactly flat (std under 1/4 grey level), on no fixed grid | codec error (concealed and DC-only blocks) |
 | light_split | variance of log-luminance within each saturated hue, at 32x32 | shadow (one paint under two lights) |
 | grey_edge_share | share of strong log-luminance edges with no chromaticity edge, at 32x32 | dirty lens (grime's edges are edges of light); haze, rain |
+| log_side | not an effect: log of the native short side, the covariate of the size correction | none (left out of the detector's distance) |
 
-The last three were written for the conditions the others hardly saw (issue 11 item 4), each for
+flat_windows, light_split and grey_edge_share were written for the conditions the others hardly saw (issue 11 item 4), each for
 the condition's physics rather than for one rendering of it. Single-statistic AUROC, clean crops
 against levels 3-5 through JPEG q90, rendering A / B (300 calibration-side crops, docs/DESIGN.md
 §5.3): flat_windows on codec error 0.92 / 0.92 (block_edge: 0.46 / 0.44, its lost blocks are not on
@@ -80,6 +99,24 @@ FEATURE_NAMES: tuple[str, ...] = (
     "flat_windows",
     "light_split",
     "grey_edge_share",
+    "log_side",
+)
+# Not an image statistic: log of the frame's native short side, the covariate the detector
+# regresses the statistics on (calibration.detector.SizeCorrection) and leaves out of its distance.
+SIDE_FEATURE = "log_side"
+# The statistics that measure detail per pixel, so depend on the scale they are computed at: the
+# ones _sharpness_and_noise computes. The detector corrects these for the crop's size; the others
+# are means, fractions and profiles of the 64x64 copy (scripts/scale_check.py: correlations with
+# size there come from which signs are large in the data, not from the resize).
+SCALE_DEPENDENT: tuple[str, ...] = (
+    "lap_logvar",
+    "fine_coarse",
+    "noise_sigma",
+    "speck_bright",
+    "speck_dark",
+    "vertical_energy",
+    "coherence",
+    "chroma_noise",
 )
 
 _EPS = 1e-6
@@ -292,8 +329,10 @@ def _light_versus_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]
     return f
 
 
-def features_from_resized(batch: np.ndarray) -> np.ndarray:
-    """(N, S, S, 3) uint8 BGR -> (N, len(FEATURE_NAMES)) float32 statistics."""
+def features_from_resized(batch: np.ndarray, log_side: np.ndarray | None = None) -> np.ndarray:
+    """(N, S, S, 3) uint8 BGR -> (N, len(FEATURE_NAMES)) float32 statistics.
+
+    log_side: (N,) log of each frame's native short side (native_log_side); None: log S."""
     n, s = batch.shape[0], batch.shape[1]
     if n == 0:
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
@@ -305,7 +344,23 @@ def features_from_resized(batch: np.ndarray) -> np.ndarray:
     f.update(_blocks_and_layout(p, f["bright_mean"]))
     f.update(_light_versus_colour(batch, p))
     f.update(_hidden_conditions(batch, p))
+    f[SIDE_FEATURE] = np.full(n, np.log(s)) if log_side is None else np.asarray(log_side, dtype=np.float64)
     return np.stack([f[k] for k in FEATURE_NAMES], axis=1).astype(np.float32)
+
+
+def native_log_side(frames: Sequence[np.ndarray] | np.ndarray, native_sizes: Sequence | None = None) -> np.ndarray:
+    """(N,) log of each frame's native short side: native_sizes[i] = (h, w) of the frame before any
+    reduced-scale decode; None: the frames' own shapes."""
+    if native_sizes is None:
+        return np.log([max(min(np.shape(f)[:2]), 1) for f in frames]).astype(np.float64)
+    if len(native_sizes) != len(frames):
+        raise ValueError(f"native_sizes has {len(native_sizes)} entries for {len(frames)} frames")
+    hw = np.asarray(native_sizes, dtype=np.float64)
+    if hw.shape != (len(frames), 2) or not (hw >= 1).all():
+        raise ValueError(
+            f"native_sizes must be (h, w) pairs of at least 1 px, got {np.asarray(native_sizes).tolist()}"[:200]
+        )
+    return np.log(hw.min(axis=1))
 
 
 def _banding(p: np.ndarray) -> np.ndarray:
@@ -316,9 +371,13 @@ def _banding(p: np.ndarray) -> np.ndarray:
     return np.log(((p - smooth) ** 2).mean(1) + 1e-6)
 
 
-def image_features(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-    """Frames (uint8 BGR or grey, any size) -> (N, len(FEATURE_NAMES)) float32."""
-    return features_from_resized(resize_batch(frames))
+def image_features(frames: Sequence[np.ndarray] | np.ndarray, native_sizes: Sequence | None = None) -> np.ndarray:
+    """Frames (uint8 BGR or grey, any size) -> (N, len(FEATURE_NAMES)) float32.
+
+    native_sizes: (h, w) per frame before a reduced-scale decode (the log_side covariate); None:
+    the frames' own shapes."""
+    batch = resize_batch(frames)  # first: it refuses frames that are not uint8
+    return features_from_resized(batch, native_log_side(frames, native_sizes))
 
 
 # ---------------------------------------------------------------------------------------------

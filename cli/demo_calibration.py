@@ -93,7 +93,7 @@ def quick_calibration(
         raise ValueError("no calibration tracks")
     enc, q = cfg.producer.encoding, cfg.producer.jpeg_quality
     raw = [load_image(p) for p in paths]
-    clean_x, _ = compute_features(scorer, wire_roundtrip(raw, enc, q))
+    clean_x, _ = compute_features(scorer, wire_roundtrip(raw, enc, q), native_sizes=[im.shape[:2] for im in raw])
     rng = np.random.default_rng(seed)
     challenge_x, codes, lv, gs = _challenge_features(scorer, raw, groups, rng, levels, (enc, q), progress)
     c = cfg.calibration
@@ -151,7 +151,7 @@ def _challenge_features(
         imgs = [
             apply_rendering(im, code, int(chosen[i]), rng, rendering[i], previous=prev[i]) for i, im in enumerate(raw)
         ]
-        xs.append(compute_features(scorer, wire_roundtrip(imgs, *wire))[0])
+        xs.append(compute_features(scorer, wire_roundtrip(imgs, *wire), native_sizes=[im.shape[:2] for im in imgs])[0])
         codes += [code] * len(imgs)
         lv += chosen.tolist()
         gs += list(groups)

@@ -145,7 +145,10 @@ class CalibratedHook:
             np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
         )
         # One feature matrix for both verdicts: the fleet's (detector) and each stream's own (bank).
-        x = feature_matrix(scores, image_features([r.image for r in records]))
+        # .image is the prepared 64x64 copy: the crop's size as sent is in .native_shape (the size
+        # correction's covariate, docs/DESIGN.md §5.4).
+        sizes = [r.native_shape for r in records]
+        x = feature_matrix(scores, image_features([r.image for r in records], None if None in sizes else sizes))
         # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.

@@ -59,6 +59,9 @@ def render_side(scorer, paths: list[Path], rendering: str, rng_seed: int, wire: 
     tracks = [track_of(p) for p in paths]
     rng = np.random.default_rng(rng_seed)
     frames, codes, levels, groups = list(wire.roundtrip(imgs)), [0] * len(imgs), [0] * len(imgs), list(tracks)
+    sizes = [im.shape[:2] for im in imgs] * (
+        1 + 12 * len(LEVELS)
+    )  # as sent: the round trip may decode large crops at a reduced scale
     for code in range(1, 13):
         for lv in LEVELS:
             frames += wire.roundtrip([apply_rendering(im, code, lv, rng, rendering) for im in imgs])
@@ -69,6 +72,7 @@ def render_side(scorer, paths: list[Path], rendering: str, rng_seed: int, wire: 
     scores = ScoreResult(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("score", "recon", "layer_cos")))
     return {
         "frames": frames,
+        "sizes": sizes,
         "scores": scores,
         "codes": np.array(codes),
         "levels": np.array(levels),
@@ -98,7 +102,7 @@ def build_cache(model: Path, seed: int, path: Path) -> dict:
 
 def with_features(side: dict) -> dict:
     side = dict(side)
-    side["x"] = feature_matrix(side["scores"], image_features(side["frames"]))
+    side["x"] = feature_matrix(side["scores"], image_features(side["frames"], side.get("sizes")))
     return side
 
 

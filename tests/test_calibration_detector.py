@@ -12,7 +12,14 @@ import yaml
 from calibration.calibrate import calibrate_folders, fit_calibration
 from calibration.calibration_file import CalibrationError, load_calibration, load_detector, save_calibration
 from calibration.conditions import CLEAN, CONDITION_OF_CODE, UNKNOWN, ConditionClassifier, condition_classes
-from calibration.detector import FEATURE_COLUMNS, Detector, fit_gaussian, fit_tail_map, out_of_fold_distances
+from calibration.detector import (
+    FEATURE_COLUMNS,
+    SIDE_COLUMN,
+    Detector,
+    fit_gaussian,
+    fit_tail_map,
+    out_of_fold_distances,
+)
 from calibration.features import FEATURE_NAMES, image_features
 from calibration.folds import group_folds
 from monitor.challenges import apply_rendering
@@ -103,13 +110,20 @@ def test_tail_map_monotone_and_extrapolates():
     assert t(np.array([100.0]))[0] > t(np.array([10.0]))[0]
 
 
+def with_side(x: np.ndarray) -> np.ndarray:
+    """Synthetic rows of every column but the crop's size, plus that column: crops of one size
+    (64 px), so the size correction is 0 and the draws of the other columns are what they were."""
+    assert SIDE_COLUMN == len(FEATURE_COLUMNS) - 1
+    return np.column_stack([x, np.full(len(x), np.log(64))])
+
+
 def separable(n_per=60, seed=0):
     """Synthetic feature rows: clean around 0, each condition shifts its own features."""
     rng = np.random.default_rng(seed)
-    d = len(FEATURE_COLUMNS)
+    d = len(FEATURE_COLUMNS) - 1
     rows, codes, groups = [], [], []
     for code in (0, 4, 7, 9):
-        x = rng.normal(size=(n_per, d))
+        x = with_side(rng.normal(size=(n_per, d)))
         if code:
             x[:, code] += 6.0
             x[:, code + 10] -= 6.0
@@ -146,8 +160,8 @@ def test_classifier_separable_and_unknown():
 
 def fitted(tmp_path, n_clean=400):
     rng = np.random.default_rng(2)
-    d = len(FEATURE_COLUMNS)
-    clean = rng.normal(size=(n_clean, d))
+    d = len(FEATURE_COLUMNS) - 1
+    clean = with_side(rng.normal(size=(n_clean, d)))
     groups = np.array([f"t{i}" for i in range(n_clean)])  # independent rows: one track each
     x, codes, g = separable(seed=3)
     ch = codes > 0
@@ -166,7 +180,7 @@ def test_fit_calibration_threshold_and_round_trip(tmp_path):
     again = load_calibration(path, model_id="m1")
     det, det2 = Detector(None, cal), Detector(None, again)
     rng = np.random.default_rng(5)
-    x = rng.normal(size=(2000, len(FEATURE_COLUMNS)))
+    x = with_side(rng.normal(size=(2000, len(FEATURE_COLUMNS) - 1)))
     r = det.detect_features(x)
     assert np.allclose(r.anomaly, det2.detect_features(x).anomaly)
     # unseen clean frames: the false-alarm rate stays under the 1 % target
@@ -182,7 +196,7 @@ def test_fit_calibration_threshold_and_round_trip(tmp_path):
 def test_evidence_ref_names_suspect_frames_and_leaves_decisions_alone(tmp_path):
     """The alert path's evidence needs names for frames under the threshold; detect's meaning is unchanged."""
     det = Detector(None, fitted(tmp_path))
-    x = np.random.default_rng(6).normal(size=(2000, len(FEATURE_COLUMNS)))
+    x = with_side(np.random.default_rng(6).normal(size=(2000, len(FEATURE_COLUMNS) - 1)))
     plain, named = det.detect_features(x), det.detect_features(x, evidence_ref=3.0)
     assert np.array_equal(plain.is_anomalous, named.is_anomalous) and np.allclose(plain.anomaly, named.anomaly)
     suspect = (named.anomaly > 3.0) & ~named.is_anomalous

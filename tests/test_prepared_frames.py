@@ -74,12 +74,14 @@ def _episode_frames() -> list[np.ndarray]:
     return JPEG90.roundtrip(raw)
 
 
-def _records(scorer, frames: list[np.ndarray], images: list[np.ndarray]) -> list[ScoreRecord]:
+def _records(scorer, frames: list[np.ndarray], images: list[np.ndarray], sized: bool = False) -> list[ScoreRecord]:
+    """sized: each record also carries its frame's size (as the consumer's do: .image is then a prepared copy)."""
     r = scorer.score(frames)
     return [
         ScoreRecord(
             f"cam{i % 2}", i // 2, float(r.score[i]), float(r.recon[i]), tuple(r.layer_cos[i]), scorer.model_id,
             i * 1_000_000, 0, 0, "test", Origin("signwatch.frames", i % 2, i), image=images[i], encoding="jpeg",
+            native_shape=frames[i].shape[:2] if sized else None,
         )
         for i in range(len(frames))
     ]  # fmt: skip
@@ -96,9 +98,11 @@ def test_the_hook_decides_exactly_the_same_on_prepared_copies_as_on_full_frames(
     frames = _episode_frames()
     assert any(min(f.shape[:2]) < 256 and min(f.shape[:2]) >= 128 for f in frames)  # some were decoded reduced
     prepared = prepare_frames(frames)
-    assert np.array_equal(image_features(frames), image_features(prepared))
+    assert np.array_equal(image_features(frames), image_features(prepared, [f.shape[:2] for f in frames]))
+    # Without its size a prepared copy would be taken for a 64 px crop (the size correction's covariate).
+    assert not np.array_equal(image_features(frames), image_features(prepared))
     full = _records(scorer, frames, frames)
-    copies = _records(scorer, frames, list(prepared))
+    copies = _records(scorer, frames, list(prepared), sized=True)
     full_events = _run(AlertingHook(Detector(scorer, calibration)), full)
     copy_events = _run(AlertingHook(Detector(scorer, calibration)), copies)
     assert any(r.is_anomalous for r in full) and any(not r.is_anomalous for r in full)
@@ -154,10 +158,19 @@ def test_the_consumer_publishes_the_decisions_offline_scoring_of_its_frames_give
     # Offline: the frames as the consumer decodes them (full frames, not its prepared copies), the
     # scorer's values it published, a fresh hook: the same decisions and alerts.
     sent = read_topic(boot, cfg.kafka.frames_topic, len(raw), timeout_s=30)
-    image = {parse_frame_headers(r.headers).seq: decode_frame(r.value).image for r in sent}
+    decoded = {parse_frame_headers(r.headers).seq: decode_frame(r.value) for r in sent}
+    image = {seq: d.image for seq, d in decoded.items()}
     assert sum(min(im.shape[:2]) >= 128 and min(im.shape[:2]) < 200 for im in image.values()) >= 6  # reduced
     offline = [
-        dataclasses.replace(s, anomaly=None, is_anomalous=None, condition=None, image=image[s.seq]) for s in published
+        dataclasses.replace(
+            s,
+            anomaly=None,
+            is_anomalous=None,
+            condition=None,
+            image=image[s.seq],
+            native_shape=decoded[s.seq].native_shape,
+        )
+        for s in published
     ]
     offline_alerts = _run(AlertingHook(Detector(scorer, calibration)), offline, batch=8)
     assert [s.anomaly for s in offline] == pytest.approx([s.anomaly for s in published], abs=1e-9, rel=0)

@@ -17,7 +17,7 @@ import yaml
 import monitor
 from calibration.calibrate import calibrate_folders, features_of_paths, wire_to_apply
 from calibration.calibration_file import CalibrationError, load_calibration, save_calibration, wire_label
-from calibration.detector import Detector, compute_features, fit_gaussian
+from calibration.detector import SIDE_COLUMN, Detector, compute_features, fit_gaussian
 from calibration.evaluate import evaluate_dir
 from monitor.challenges import apply_challenge, build_challenge_set
 from monitor.codec import NO_ENCODING, CodecError, WireEncoding
@@ -73,11 +73,11 @@ def test_calibrate_sees_frames_through_jpeg_not_as_they_lie(scorer, noisy_folder
 
     cal = calibrate_folders(scorer, noisy_folder, fpr=0.2, confidence=0.5, wire=JPEG90)
     assert cal.wire == JPEG90
-    assert np.allclose(cal.gaussian.mean, fit_gaussian(through_jpeg).mean, atol=1e-4)
-    assert not np.allclose(cal.gaussian.mean, fit_gaussian(raw).mean, atol=1e-2)
+    assert np.allclose(cal.gaussian.mean, fit_gaussian(through_jpeg, covariate=SIDE_COLUMN).mean, atol=1e-4)
+    assert not np.allclose(cal.gaussian.mean, fit_gaussian(raw, covariate=SIDE_COLUMN).mean, atol=1e-2)
     as_they_lie = calibrate_folders(scorer, noisy_folder, fpr=0.2, confidence=0.5)
     assert as_they_lie.wire == NO_ENCODING
-    assert np.allclose(as_they_lie.gaussian.mean, fit_gaussian(raw).mean, atol=1e-4)
+    assert np.allclose(as_they_lie.gaussian.mean, fit_gaussian(raw, covariate=SIDE_COLUMN).mean, atol=1e-4)
 
 
 def test_calibration_file_round_trips_its_wire_and_old_files_load_as_unknown(scorer, noisy_folder, tmp_path):
@@ -121,7 +121,7 @@ def test_synth_writes_frames_as_decoded_records_it_and_nothing_is_encoded_twice(
     cal = calibrate_folders(scorer, out, out, fpr=0.3, confidence=0.5, wire=JPEG90, min_level=3)
     as_they_lie = compute_features(scorer, [load_image(p) for p in clean_files])[0]
     assert cal.wire == JPEG90
-    assert np.allclose(cal.gaussian.mean, fit_gaussian(as_they_lie).mean, atol=1e-4)
+    assert np.allclose(cal.gaussian.mean, fit_gaussian(as_they_lie, covariate=SIDE_COLUMN).mean, atol=1e-4)
     table = evaluate_dir(scorer, out, wire=JPEG90)
     assert table.wire == "jpeg q90" and table.flat()["wire"] == "jpeg q90"
 

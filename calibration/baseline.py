@@ -64,6 +64,13 @@ condition alert that cannot clear on its first frame, issue 11); a stream that t
 be atypical is released at the warm-up's end. The state ends when the median fleet anomaly of the
 last `warmup` frames falls below `atypical_clear` nats.
 
+Without change detection (`changes=False`: `baseline.enabled` false with `baseline.atypical` true,
+the default) a stream keeps only what the atypical view needs: its first warm-up is learned (for
+its spread) and judged as above, `hold_fleet` and the atypical state are the same, and after the
+warm-up nothing is learned or judged against the stream's own normal. So a view off the fleet's
+normal is reported, never held as a condition alert that cannot clear, also with baselines off;
+its later onsets are then found only with baselines on.
+
 Operator reset: `bank.reset(stream)` (or `StreamBaseline.reset()`) forgets the stream's normal,
 change and atypical state; the next `warmup` frames learn it again and atypicality is judged
 again. Do it after fixing a camera's ROI, aim or lens, or to accept its present view as normal.
@@ -138,9 +145,12 @@ def false_onset_bound(cfg: BaselineConfig) -> float:
 class StreamBaseline:
     """One stream's own normal, change detector and atypical state (see the module docstring)."""
 
-    def __init__(self, dim: int, cfg: BaselineConfig | None = None) -> None:
+    def __init__(self, dim: int, cfg: BaselineConfig | None = None, changes: bool = True) -> None:
         self.dim = int(dim)
         self.cfg = cfg or BaselineConfig()
+        # False: the atypical view only (baseline.enabled false, baseline.atypical true): the first
+        # warm-up is learned to judge atypicality, then no change detection and no learning.
+        self.changes = bool(changes)
         self.reset()
 
     # -- public ------------------------------------------------------------------------------
@@ -177,6 +187,9 @@ class StreamBaseline:
                 self._end_warmup()
             return self._verdict(0.0, False, 0, False, False, True)
 
+        if not self.changes:
+            self._update_atypical()
+            return self._verdict(0.0, False, 0, False, False, False)
         change = float(self.surprise(u))
         capped = min(change, c.cap)
         self.g = max(0.0, self.g + capped - c.ref)
@@ -220,6 +233,7 @@ class StreamBaseline:
     def to_dict(self) -> dict[str, Any]:
         return {
             "dim": self.dim,
+            "changes": self.changes,
             "n": self.n,
             "m": self.m.tolist(),
             "S": self.S.tolist(),
@@ -237,7 +251,7 @@ class StreamBaseline:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> StreamBaseline:
-        b = cls(int(d["dim"]), cfg)
+        b = cls(int(d["dim"]), cfg, bool(d.get("changes", True)))  # older exports: change detection was always on
         b.n = int(d["n"])
         b.m = np.array(d["m"], dtype=np.float64)
         b.S = np.array(d["S"], dtype=np.float64).reshape(b.dim, b.dim)
@@ -341,18 +355,25 @@ class StreamBaseline:
 class BaselineBank:
     """The baselines of all streams, in fleet units of one clean model."""
 
-    def __init__(self, fleet_center: np.ndarray, fleet_scale: np.ndarray, cfg: BaselineConfig | None = None) -> None:
+    def __init__(
+        self,
+        fleet_center: np.ndarray,
+        fleet_scale: np.ndarray,
+        cfg: BaselineConfig | None = None,
+        changes: bool = True,
+    ) -> None:
         self.center = np.asarray(fleet_center, dtype=np.float64).reshape(-1)
         self.scale = np.asarray(fleet_scale, dtype=np.float64).reshape(-1)
         if self.center.shape != self.scale.shape or not (self.scale > 0).all():
             raise ValueError("baseline: fleet centre and scale must be same-length vectors with scale > 0")
         self.cfg = cfg or BaselineConfig()
+        self.changes = bool(changes)  # False: each stream's atypical view only (StreamBaseline)
         self.streams: dict[str, StreamBaseline] = {}
 
     @classmethod
-    def from_calibration(cls, calibration, cfg: BaselineConfig | None = None) -> BaselineBank:
+    def from_calibration(cls, calibration, cfg: BaselineConfig | None = None, changes: bool = True) -> BaselineBank:
         """From a calibration.calibrate.Calibration (its GaussianModel's robust centre and scale)."""
-        return cls(calibration.gaussian.center, calibration.gaussian.scale, cfg)
+        return cls(calibration.gaussian.center, calibration.gaussian.scale, cfg, changes)
 
     def fleet_units(self, features: np.ndarray) -> np.ndarray:
         return (np.asarray(features, dtype=np.float64) - self.center) / self.scale
@@ -364,7 +385,7 @@ class BaselineBank:
         fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly."""
         b = self.streams.get(stream)
         if b is None:
-            b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg)
+            b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg, self.changes)
         return b.update(self.fleet_units(features), fleet_anomaly, fleet_is_anomalous)
 
     def reset(self, stream: str) -> bool:
@@ -380,6 +401,7 @@ class BaselineBank:
             "center": self.center.tolist(),
             "scale": self.scale.tolist(),
             "config": asdict(self.cfg),
+            "changes": self.changes,
             "streams": {s: b.to_dict() for s, b in self.streams.items()},
         }
 
@@ -389,7 +411,7 @@ class BaselineBank:
         if cfg is None:
             known = {f.name for f in fields(BaselineConfig)}
             cfg = BaselineConfig(**{k: v for k, v in d.get("config", {}).items() if k in known})
-        bank = cls(np.array(d["center"]), np.array(d["scale"]), cfg)
+        bank = cls(np.array(d["center"]), np.array(d["scale"]), cfg, bool(d.get("changes", True)))
         for s, sd in d.get("streams", {}).items():
             bank.streams[s] = StreamBaseline.from_dict(sd, cfg)
         return bank

@@ -121,6 +121,11 @@ class BaselineConfig:
     # 3 -> 9); on with warmup 60, 221 met, no false alert. Off by default all the same: the demo's
     # streams, which cycle many tracks rather than watch one sign, were not measured with it.
     enabled: bool = False
+    # The atypical view (a stream off the fleet's normal from its first frames, steadily: one
+    # "atypical view: check ROI or camera" event, no condition alert that cannot clear) is judged
+    # on each stream's first `warmup` frames also with `enabled` false; false: not judged then
+    # (with `enabled` true it always is). Issue 14: a camera without an ROI must be told so.
+    atypical: bool = True
     # Frames learned before any change verdict (and before atypicality is judged): 300 = 10 s at
     # the producer's 30 frames/s. 60 met more episodes in the measurement above (221 vs 176 of 288,
     # 36-episode replays are short), but with 60 (memory 60 or 300) the synthetic stationary

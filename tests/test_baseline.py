@@ -279,3 +279,22 @@ def test_config_is_checked():
         BaselineConfig(floor=0.0)
     with pytest.raises(ValueError):
         StreamBaseline(D, BaselineConfig(warmup=1))
+
+
+def test_atypical_view_without_change_detection_matches_the_full_baseline():
+    # baseline.enabled false, baseline.atypical true (the default): the same atypical and hold
+    # verdicts as with baselines on, and no change verdicts at all.
+    full = make_bank()
+    only = BaselineBank(full.center, full.scale, CFG, changes=False)
+    mean = np.random.default_rng(8).standard_normal(D)
+    mean[:8] += 3.0  # a wrong ROI, as above
+    u = camera(8, W + 400, mean=mean)
+    u[W + 200 :, 12:18] += 0.4  # a change the full baseline flags and this one does not look for
+    v_full, v_only = run(full, u), run(only, u)
+    assert [(x.atypical, x.hold_fleet) for x in v_only] == [(x.atypical, x.hold_fleet) for x in v_full]
+    assert v_only[-1].atypical and onsets(v_full) and not any(x.changed or x.onset for x in v_only)
+    assert only.streams["cam1"].n == W  # nothing learned after the warm-up
+    typical = run(only, camera(11, W + 10), stream="cam2")
+    assert not any(x.atypical or x.hold_fleet for x in typical)
+    back = BaselineBank.restore(only.export())
+    assert not back.changes and not back.streams["cam1"].changes and back.streams["cam1"].atypical

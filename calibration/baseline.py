@@ -162,6 +162,7 @@ class StreamBaseline:
         self.atypical = False
         self.recent_fleet: deque = deque(maxlen=self.cfg.warmup)  # fleet anomalies, newest last
         self.warm_fleet_anomalous = 0  # frames anomalous at the fleet threshold in this warm-up
+        self.warm_frames = 0  # frames of this warm-up, the skipped ones included
 
     def update(self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None) -> BaselineVerdict:
         """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean."""
@@ -179,6 +180,7 @@ class StreamBaseline:
 
         if self.n < c.warmup:  # warm-up: learn the stream's clean frames, no change verdicts
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
+            self.warm_frames += 1
             if self._warmup_skips(fa):
                 self.warm_skipped += 1
                 return self._verdict(0.0, False, 0, False, False, False)
@@ -246,6 +248,7 @@ class StreamBaseline:
             "atypical": self.atypical,
             "recent_fleet": list(self.recent_fleet),
             "warm_fleet_anomalous": self.warm_fleet_anomalous,
+            "warm_frames": self.warm_frames,
             "warm_skipped": self.warm_skipped,
         }
 
@@ -261,6 +264,7 @@ class StreamBaseline:
         b.first, b.atypical = bool(d["first"]), bool(d["atypical"])
         b.recent_fleet.extend(float(v) for v in d["recent_fleet"])
         b.warm_fleet_anomalous = int(d["warm_fleet_anomalous"])
+        b.warm_frames = int(d.get("warm_frames", b.n + b.warm_skipped))  # older exports: learned + skipped
         b.warm_skipped = int(d.get("warm_skipped", 0))  # exports from before warm-up skipping have none
         return b
 
@@ -300,9 +304,12 @@ class StreamBaseline:
             return
         self.first = False
         fleet = np.array(self.recent_fleet)
+        # The anomalous fraction is of the warm-up's frames, skipped ones included: episodes in a
+        # stream's first frames lengthen its warm-up (their suspect frames are not learned), and
+        # counted against `warmup` alone they made a typical stream with many early episodes atypical.
         off = (
             len(fleet) > 0 and float(np.median(fleet)) >= c.atypical_anomaly
-        ) or self.warm_fleet_anomalous >= c.atypical_frac * c.warmup
+        ) or self.warm_fleet_anomalous >= c.atypical_frac * max(self.warm_frames, c.warmup)
         self.atypical = bool(off and self.spread() <= c.steady_spread)
 
     def _update_atypical(self) -> None:

@@ -53,7 +53,7 @@ below `clear_mean` (Exp(1) frames: mean 1; that mean of 10 exceeds 2 with probab
 that long and then does not hold the stream, nor mask its later onsets, forever.
 
 The atypical view: at the end of a stream's first warm-up (or the one after `reset`), a stream
-whose fleet anomaly was high throughout (median >= `atypical_anomaly` nats, or at least
+whose fleet anomaly was high throughout (its `atypical_quantile` quantile, 0.25, >= `atypical_anomaly` nats, or at least
 `atypical_frac` of frames anomalous at the fleet's threshold) while it was steady (its own spread,
 median over features, <= `steady_spread` fleet units) is "atypical": its baseline is learned from
 those frames anyway, fleet-level condition alerts for it are to be held back (`hold_fleet`) in
@@ -308,7 +308,7 @@ class StreamBaseline:
         # stream's first frames lengthen its warm-up (their suspect frames are not learned), and
         # counted against `warmup` alone they made a typical stream with many early episodes atypical.
         off = (
-            len(fleet) > 0 and float(np.median(fleet)) >= c.atypical_anomaly
+            len(fleet) > 0 and float(np.quantile(fleet, c.atypical_quantile)) >= c.atypical_anomaly
         ) or self.warm_fleet_anomalous >= c.atypical_frac * max(self.warm_frames, c.warmup)
         self.atypical = bool(off and self.spread() <= c.steady_spread)
 
@@ -338,7 +338,7 @@ class StreamBaseline:
         """In the first warm-up, the frames so far look off the fleet's normal."""
         if not (self.first and self.recent_fleet):
             return False
-        return float(np.median(np.array(self.recent_fleet))) >= self.cfg.atypical_anomaly
+        return float(np.quantile(np.array(self.recent_fleet), self.cfg.atypical_quantile)) >= self.cfg.atypical_anomaly
 
     def _verdict(
         self, change: float, onset: bool, lag: int, cleared: bool, adopted: bool, learned: bool

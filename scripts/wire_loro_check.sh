@@ -14,7 +14,8 @@
 #   DEPLOYMENT.yaml: passed to `score` (e.g. `baseline: {enabled: true}`); its results are named
 #   after it. Sets and calibrations in OUT_DIR are reused when present (delete them to rebuild).
 #   PORT (default 39417): the private broker's port; PYTHON: the interpreter (default .venv/bin/python).
-# Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table).
+# Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
+# OUT_DIR/table[_<config>].md: both directions per condition (scripts/wire_loro_table.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -28,10 +29,11 @@ if [ -n "$CFG" ]; then
   TAG="_$(basename "$CFG" .yaml)"
   CFGARG=(--config "$CFG")
 fi
-mkdir -p "$D/run"
-# The broker records its address under XDG_RUNTIME_DIR; a private one keeps other brokers' files apart.
+mkdir -p "$D/run$TAG"
+# The broker records its address under XDG_RUNTIME_DIR and refuses to start while another is
+# recorded there: a folder per run keeps other brokers (and a run with another config) apart.
 export XDG_RUNTIME_DIR
-XDG_RUNTIME_DIR=$(cd "$D/run" && pwd)
+XDG_RUNTIME_DIR=$(cd "$D/run$TAG" && pwd)
 BS=127.0.0.1:$PORT
 
 [ -d "$D/test_clean" ] || $PY scripts/wire_loro_sets.py --out "$D" --model "$M"
@@ -59,7 +61,11 @@ one_direction() {  # FIT TEST: a fresh broker (memory storage: empty topics), pr
   local fit=$1 test=$2 out="$D/check_$1-$2$TAG"
   $PY run_monitor.py broker --port "$PORT" > "$out.broker.log" 2>&1 &
   BROKER_PID=$!
-  for _ in $(seq 60); do grep -q "bootstrap servers" "$out.broker.log" && break; sleep 1; done
+  for _ in $(seq 300); do  # a loaded host has taken over a minute to start it
+    grep -q "bootstrap servers" "$out.broker.log" && break
+    kill -0 "$BROKER_PID" 2>/dev/null || { echo "broker did not start: $(tail -1 "$out.broker.log")" >&2; exit 1; }
+    sleep 1
+  done
   $PY run_monitor.py produce replay "$D/test_$test" --bootstrap-servers "$BS" --levels 0,3,4,5 --gap 20 \
       --streams 24 --prefix "wire-$fit$test" --fps 0 > "$out.produce.log" 2>&1
   $PY run_monitor.py "${CFGARG[@]}" score --bootstrap-servers "$BS" --model "$M" --calibration "$D/cal_$fit.yaml" \
@@ -72,3 +78,4 @@ date -u +"%Y-%m-%d %H:%M UTC; load average: $(cut -d' ' -f1-3 /proc/loadavg); $(
 one_direction A B
 one_direction B A
 date -u +"%Y-%m-%d %H:%M UTC; load average: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$D/when$TAG.txt"
+$PY scripts/wire_loro_table.py "$D" "$TAG" | tee "$D/table$TAG.md"

@@ -100,17 +100,20 @@ class CalibratedHook:
     instead; a change against the stream's own normal raises (onset where the change began,
     named by the classifier) and keeps the alert open while it lasts. The record's `anomaly` stays
     the fleet's figure; `is_anomalous` and `condition` are the combined decision.
-    With baselines off (`baseline.enabled` false) and `baseline.atypical` on (the default; also
-    when `baseline` is None), the atypical view is still judged and held the same way, with no
-    change detection: a stream off the fleet's normal is reported, not stuck in an alert.
+    With baselines off (`baseline.enabled` false) and `baseline.atypical` on (the config's default,
+    which `score` and `demo` pass), the atypical view is still judged and held the same way, with no
+    change detection: a stream off the fleet's normal is reported, not stuck in an alert. It holds
+    a stream's alerts while its first frames are all off the fleet's normal, so a stream that
+    starts inside an episode is not alerted on it. `baseline` None: fleet decisions only.
     """
 
     def __init__(self, detector, cfg: AlertConfig | None = None, baseline: BaselineConfig | None = None) -> None:
         self.detector = detector
         self.tracker = AlertTracker(cfg)
         # With baselines off the bank still judges each stream's first frames for an atypical view
-        # (baseline.atypical, on by default), without change detection (calibration.baseline).
-        cfg_b = baseline if baseline is not None else BaselineConfig()
+        # (baseline.atypical, on in the deployment's default section), without change detection
+        # (calibration.baseline). baseline None: fleet decisions only, as library callers had them.
+        cfg_b = baseline if baseline is not None else BaselineConfig(enabled=False, atypical=False)
         self.changes = cfg_b.enabled
         on = cfg_b.enabled or cfg_b.atypical
         self.bank = BaselineBank.from_calibration(detector.calibration, cfg_b, self.changes) if on else None

@@ -53,7 +53,7 @@ below `clear_mean` (Exp(1) frames: mean 1; that mean of 10 exceeds 2 with probab
 that long and then does not hold the stream, nor mask its later onsets, forever.
 
 The atypical view: at the end of a stream's first warm-up (or the one after `reset`), a stream
-whose fleet anomaly was high throughout (median >= `atypical_anomaly` nats, or at least
+whose fleet anomaly was high throughout (its `atypical_quantile` quantile, 0.25, >= `atypical_anomaly` nats, or at least
 `atypical_frac` of frames anomalous at the fleet's threshold) while it was steady (its own spread,
 median over features, <= `steady_spread` fleet units) is "atypical": its baseline is learned from
 those frames anyway, fleet-level condition alerts for it are to be held back (`hold_fleet`) in
@@ -63,6 +63,13 @@ so far look off the fleet's normal (so a stream that is merely atypical does not
 condition alert that cannot clear on its first frame, issue 11); a stream that turns out not to
 be atypical is released at the warm-up's end. The state ends when the median fleet anomaly of the
 last `warmup` frames falls below `atypical_clear` nats.
+
+Without change detection (`changes=False`: `baseline.enabled` false with `baseline.atypical` true,
+the default) a stream keeps only what the atypical view needs: its first warm-up is learned (for
+its spread) and judged as above, `hold_fleet` and the atypical state are the same, and after the
+warm-up nothing is learned or judged against the stream's own normal. So a view off the fleet's
+normal is reported, never held as a condition alert that cannot clear, also with baselines off;
+its later onsets are then found only with baselines on.
 
 Operator reset: `bank.reset(stream)` (or `StreamBaseline.reset()`) forgets the stream's normal,
 change and atypical state; the next `warmup` frames learn it again and atypicality is judged
@@ -139,9 +146,12 @@ def false_onset_bound(cfg: BaselineConfig) -> float:
 class StreamBaseline:
     """One stream's own normal, change detector and atypical state (see the module docstring)."""
 
-    def __init__(self, dim: int, cfg: BaselineConfig | None = None) -> None:
+    def __init__(self, dim: int, cfg: BaselineConfig | None = None, changes: bool = True) -> None:
         self.dim = int(dim)
         self.cfg = cfg or BaselineConfig()
+        # False: the atypical view only (baseline.enabled false, baseline.atypical true): the first
+        # warm-up is learned to judge atypicality, then no change detection and no learning.
+        self.changes = bool(changes)
         self.reset()
 
     # -- public ------------------------------------------------------------------------------
@@ -153,6 +163,7 @@ class StreamBaseline:
         self.atypical = False
         self.recent_fleet: deque = deque(maxlen=self.cfg.warmup)  # fleet anomalies, newest last
         self.warm_fleet_anomalous = 0  # frames anomalous at the fleet threshold in this warm-up
+        self.warm_frames = 0  # frames of this warm-up, the skipped ones included
 
     def update(self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None) -> BaselineVerdict:
         """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean."""
@@ -170,6 +181,7 @@ class StreamBaseline:
 
         if self.n < c.warmup:  # warm-up: learn the stream's clean frames, no change verdicts
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
+            self.warm_frames += 1
             if self._warmup_skips(fa):
                 self.warm_skipped += 1
                 return self._verdict(0.0, False, 0, False, False, False)
@@ -178,6 +190,9 @@ class StreamBaseline:
                 self._end_warmup()
             return self._verdict(0.0, False, 0, False, False, True)
 
+        if not self.changes:
+            self._update_atypical()
+            return self._verdict(0.0, False, 0, False, False, False)
         change = float(self.surprise(u))
         capped = min(change, c.cap)
         self.g = max(0.0, self.g + capped - c.ref)
@@ -221,6 +236,7 @@ class StreamBaseline:
     def to_dict(self) -> dict[str, Any]:
         return {
             "dim": self.dim,
+            "changes": self.changes,
             "n": self.n,
             "m": self.m.tolist(),
             "S": self.S.tolist(),
@@ -233,12 +249,13 @@ class StreamBaseline:
             "atypical": self.atypical,
             "recent_fleet": list(self.recent_fleet),
             "warm_fleet_anomalous": self.warm_fleet_anomalous,
+            "warm_frames": self.warm_frames,
             "warm_skipped": self.warm_skipped,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> StreamBaseline:
-        b = cls(int(d["dim"]), cfg)
+        b = cls(int(d["dim"]), cfg, bool(d.get("changes", True)))  # older exports: change detection was always on
         b.n = int(d["n"])
         b.m = np.array(d["m"], dtype=np.float64)
         b.S = np.array(d["S"], dtype=np.float64).reshape(b.dim, b.dim)
@@ -248,6 +265,7 @@ class StreamBaseline:
         b.first, b.atypical = bool(d["first"]), bool(d["atypical"])
         b.recent_fleet.extend(float(v) for v in d["recent_fleet"])
         b.warm_fleet_anomalous = int(d["warm_fleet_anomalous"])
+        b.warm_frames = int(d.get("warm_frames", b.n + b.warm_skipped))  # older exports: learned + skipped
         b.warm_skipped = int(d.get("warm_skipped", 0))  # exports from before warm-up skipping have none
         return b
 
@@ -287,9 +305,12 @@ class StreamBaseline:
             return
         self.first = False
         fleet = np.array(self.recent_fleet)
+        # The anomalous fraction is of the warm-up's frames, skipped ones included: episodes in a
+        # stream's first frames lengthen its warm-up (their suspect frames are not learned), and
+        # counted against `warmup` alone they made a typical stream with many early episodes atypical.
         off = (
-            len(fleet) > 0 and float(np.median(fleet)) >= c.atypical_anomaly
-        ) or self.warm_fleet_anomalous >= c.atypical_frac * c.warmup
+            len(fleet) > 0 and float(np.quantile(fleet, c.atypical_quantile)) >= c.atypical_anomaly
+        ) or self.warm_fleet_anomalous >= c.atypical_frac * max(self.warm_frames, c.warmup)
         self.atypical = bool(off and self.spread() <= c.steady_spread)
 
     def _update_atypical(self) -> None:
@@ -318,7 +339,7 @@ class StreamBaseline:
         """In the first warm-up, the frames so far look off the fleet's normal."""
         if not (self.first and self.recent_fleet):
             return False
-        return float(np.median(np.array(self.recent_fleet))) >= self.cfg.atypical_anomaly
+        return float(np.quantile(np.array(self.recent_fleet), self.cfg.atypical_quantile)) >= self.cfg.atypical_anomaly
 
     def _verdict(
         self, change: float, onset: bool, lag: int, cleared: bool, adopted: bool, learned: bool
@@ -348,22 +369,25 @@ class BaselineBank:
         fleet_scale: np.ndarray,
         cfg: BaselineConfig | None = None,
         size: SizeCorrection | None = None,
+        changes: bool = True,
     ) -> None:
         """size: the fleet model's size correction (calibration.detector), applied before the units;
-        its covariate (the crop's size) gets unit 0, so a sign that grows as it nears is no change."""
+        its covariate (the crop's size) gets unit 0, so a sign that grows as it nears is no change.
+        changes: False keeps each stream's atypical view only (StreamBaseline), no change detection."""
         self.center = np.asarray(fleet_center, dtype=np.float64).reshape(-1)
         self.scale = np.asarray(fleet_scale, dtype=np.float64).reshape(-1)
         if self.center.shape != self.scale.shape or not (self.scale > 0).all():
             raise ValueError("baseline: fleet centre and scale must be same-length vectors with scale > 0")
         self.size = size
         self.cfg = cfg or BaselineConfig()
+        self.changes = bool(changes)  # False: each stream's atypical view only (StreamBaseline)
         self.streams: dict[str, StreamBaseline] = {}
 
     @classmethod
-    def from_calibration(cls, calibration, cfg: BaselineConfig | None = None) -> BaselineBank:
+    def from_calibration(cls, calibration, cfg: BaselineConfig | None = None, changes: bool = True) -> BaselineBank:
         """From a calibration.calibrate.Calibration (its GaussianModel's robust centre and scale)."""
         g = calibration.gaussian
-        return cls(g.center, g.scale, cfg, g.size)
+        return cls(g.center, g.scale, cfg, g.size, changes)
 
     def fleet_units(self, features: np.ndarray) -> np.ndarray:
         x = np.asarray(features, dtype=np.float64)
@@ -380,7 +404,7 @@ class BaselineBank:
         fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly."""
         b = self.streams.get(stream)
         if b is None:
-            b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg)
+            b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg, self.changes)
         return b.update(self.fleet_units(features), fleet_anomaly, fleet_is_anomalous)
 
     def reset(self, stream: str) -> bool:
@@ -397,6 +421,7 @@ class BaselineBank:
             "scale": self.scale.tolist(),
             "size": size_correction_to_dict(self.size),
             "config": asdict(self.cfg),
+            "changes": self.changes,
             "streams": {s: b.to_dict() for s, b in self.streams.items()},
         }
 
@@ -406,7 +431,13 @@ class BaselineBank:
         if cfg is None:
             known = {f.name for f in fields(BaselineConfig)}
             cfg = BaselineConfig(**{k: v for k, v in d.get("config", {}).items() if k in known})
-        bank = cls(np.array(d["center"]), np.array(d["scale"]), cfg, size_correction_from_dict(d.get("size")))
+        bank = cls(
+            np.array(d["center"]),
+            np.array(d["scale"]),
+            cfg,
+            size_correction_from_dict(d.get("size")),
+            bool(d.get("changes", True)),
+        )
         for s, sd in d.get("streams", {}).items():
             bank.streams[s] = StreamBaseline.from_dict(sd, cfg)
         return bank

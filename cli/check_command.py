@@ -29,6 +29,7 @@ from calibration.episodes import (
     episode_totals,
     evaluate_episodes,
     false_alerts_per_clear_frame,
+    natural_order,
     stuck_alerts,
 )
 from cli.options import add_json_option, fail, write_json
@@ -86,6 +87,11 @@ def truth_rows(scores: Sequence[ScoreRecord]) -> dict[str, list[FrameTruth]]:
         if s.truth is not None:
             rows[s.stream].append(FrameTruth(s.seq, s.truth.challenge, s.truth.level))
     return dict(rows)
+
+
+def atypical_streams(alerts: Sequence[dict[str, Any]]) -> list[str]:
+    """Streams with an 'atypical' event on the alerts topic (calibration/baseline.py), natural order."""
+    return sorted({a["stream"] for a in alerts if a["state"] == "atypical"}, key=natural_order)
 
 
 def check_figures(
@@ -167,7 +173,9 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     outcomes = evaluate_episodes(rows, back.alerts)
     stuck = stuck_alerts(rows, back.alerts, args.stuck_clear)
     fig = check_figures(outcomes, stuck, args.min_level)
+    atypical = atypical_streams(back.alerts)
     fig.update(
+        atypical_streams=len(atypical),
         scored_frames=len(back.scores),
         truth_frames=sum(len(v) for v in rows.values()),
         streams=len(rows),
@@ -180,6 +188,10 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
         f"streams), {fig['alert_records']} alert records, {back.malformed} unreadable"
     )
     print_table(outcomes, stuck, fig)
+    print(
+        f"  streams reported atypical (atypical view: check ROI or camera): {len(atypical)}"
+        + (f" ({', '.join(atypical)})" if atypical else "")
+    )
     write_json(args.json, fig)
     return 0
 

@@ -101,13 +101,23 @@ class CalibratedHook:
     instead; a change against the stream's own normal raises (onset where the change began,
     named by the classifier) and keeps the alert open while it lasts. The record's `anomaly` stays
     the fleet's figure; `is_anomalous` and `condition` are the combined decision.
+    With baselines off (`baseline.enabled` false) and `baseline.atypical` on (the config's default,
+    which `score` and `demo` pass), the atypical view is still judged and held the same way, with no
+    change detection: a stream off the fleet's normal is reported, not stuck in an alert. It holds
+    a stream's alerts while its first frames are all off the fleet's normal, so a stream that
+    starts inside an episode is not alerted on it. `baseline` None: fleet decisions only.
     """
 
     def __init__(self, detector, cfg: AlertConfig | None = None, baseline: BaselineConfig | None = None) -> None:
         self.detector = detector
         self.tracker = AlertTracker(cfg)
-        on = baseline is not None and baseline.enabled
-        self.bank = BaselineBank.from_calibration(detector.calibration, baseline) if on else None
+        # With baselines off the bank still judges each stream's first frames for an atypical view
+        # (baseline.atypical, on in the deployment's default section), without change detection
+        # (calibration.baseline). baseline None: fleet decisions only, as library callers had them.
+        cfg_b = baseline if baseline is not None else BaselineConfig(enabled=False, atypical=False)
+        self.changes = cfg_b.enabled
+        on = cfg_b.enabled or cfg_b.atypical
+        self.bank = BaselineBank.from_calibration(detector.calibration, cfg_b, self.changes) if on else None
         self._atypical: dict[str, AlertEvent] = {}  # stream -> its open "atypical" event
         self._last_seq: dict[str, int] = {}  # a redelivered frame must not be learned twice
         self._wire_warned: set[tuple[str, str]] = set()  # (stream, encoding) already warned of
@@ -154,7 +164,7 @@ class CalibratedHook:
         # (pipelines.alerting) replays the same votes from the score records.
         cfg = self.tracker.cfg
         det = self.detector.detect_features(x, scores, evidence_ref=cfg.suspect_above)
-        names = self._classifier_names(x) if self.bank is not None else None
+        names = self._classifier_names(x) if self.changes else None
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
             rec.anomaly = float(det.anomaly[i])
@@ -162,8 +172,8 @@ class CalibratedHook:
             rec.condition = str(det.condition[i])
             rec.confidence = float(det.confidence[i])
             d = frame_decision(rec)
-            if names is not None:
-                d = self._with_baseline(rec, d, x[i], str(names[i]), alerts)
+            if self.bank is not None:
+                d = self._with_baseline(rec, d, x[i], str(names[i]) if names is not None else "unknown", alerts)
             alerts.extend(self.tracker.observe(d))
         return alerts
 
@@ -238,6 +248,15 @@ class CalibratedHook:
                 message=v.message or ATYPICAL_MESSAGE,
             )
             self._atypical[rec.stream] = e
+            # score's own report of it (issue 14): the operator reading its log learns it too.
+            log.warning(
+                "stream %s: %s (its first %d frames are steadily off the fleet's normal; set the camera's --roi "
+                "to the sign, then `run_monitor.py reset-baseline %s`)",
+                rec.stream,
+                e.message,
+                self.bank.cfg.warmup if self.bank is not None else 0,
+                rec.stream,
+            )
             return [e]
         if not v.atypical and rec.stream in self._atypical:
             return self._end_atypical(rec.stream, int(rec.capture_ns), "view back to the fleet's normal")

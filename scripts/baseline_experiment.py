@@ -178,7 +178,11 @@ def main(argv=None) -> int:
     scorer, cal = model_and_calibration(args, cfg, split, out)
     det = Detector(scorer, cal)
     streams = build_streams(args, scorer, split)
-    figures = {"off": summarise(replay(det, cfg, streams, None))}
+    # off: fleet decisions only; atypical_only: the default (baselines off, the atypical view judged).
+    figures = {
+        "off": summarise(replay(det, cfg, streams, BaselineConfig(atypical=False))),
+        "atypical_only": summarise(replay(det, cfg, streams, BaselineConfig())),
+    }
     for w in (int(v) for v in args.warmups.split(",")):
         b = BaselineConfig(enabled=True, warmup=w, memory=max(w, 60))
         figures[f"on_warmup{w}"] = summarise(replay(det, cfg, streams, b))

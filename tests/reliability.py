@@ -193,21 +193,13 @@ def account(score_values: list[bytes], expected: set[tuple[str, int]]) -> Accoun
 def offline_alert_events(first: dict, alert_cfg) -> set[tuple[str, str]]:
     """(alert_id, state) of raised/cleared events the alert state machine gives on the first
     publication of every frame, in each stream's order: what one crash-free consumer would publish."""
-    from calibration.alerts import AlertTracker, FrameDecision, Origin
+    from calibration.alerts import AlertTracker
+    from pipelines.alerting import frame_decision  # the one reading of a score record (held frames: no evidence)
 
     tracker = AlertTracker(alert_cfg)
     events = set()
-    for (stream, seq), s in sorted(first.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        d = FrameDecision(
-            stream,
-            seq,
-            bool(s.is_anomalous),
-            s.condition or "unknown",
-            float(s.confidence or 0.0),
-            float(s.anomaly or 0.0),
-            s.capture_ns,
-            Origin(s.origin.topic, s.origin.partition, s.origin.offset),
-        )
+    for (_stream, _seq), s in sorted(first.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        d = frame_decision(s)
         for e in tracker.observe(d):
             if e.state in ("raised", "cleared"):
                 events.add((e.alert_id, e.state))

@@ -119,12 +119,35 @@ def test_atypical_stream_is_reported_once_and_later_onsets_are_found(setup):
     assert decode_alert(encode_alert(atypical[0])) == atypical[0]
 
 
-def test_without_baselines_the_atypical_stream_raises_an_alert_that_does_not_clear(setup):
-    # The failure the baselines fix (issue 11): same frames, fleet decisions only.
+def test_fleet_decisions_only_the_atypical_stream_raises_an_alert_that_does_not_clear(setup):
+    # The failure the atypical view fixes (issue 11): same frames, fleet decisions only.
     scorer, cal, sign = setup
-    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), BaselineConfig(enabled=False))
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), BaselineConfig(enabled=False, atypical=False))
+    assert hook.bank is None
     events = play(hook, scorer, "cam-dark", [camera(sign, 120, 1, lambda im, i: (im // 6).astype(np.uint8))])
     assert [e.state for e in events] == ["raised"] and events[0].onset_seq <= 5
+
+
+def test_with_baselines_off_the_atypical_view_is_still_reported(setup, caplog):
+    # The default (baseline.enabled false, baseline.atypical true): no per-stream change detection,
+    # but a view off the fleet's normal is reported once, with score's log line, and no alert is raised.
+    scorer, cal, sign = setup
+    off = BaselineConfig(enabled=False, warmup=40)
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), off)
+    assert hook.bank is not None and not hook.bank.changes
+    with caplog.at_level("WARNING", logger="signwatch.alerting"):
+        events = play(hook, scorer, "cam-dark", [camera(sign, 120, 1, lambda im, i: (im // 6).astype(np.uint8))])
+    assert [(e.state, e.message) for e in events] == [("atypical", ATYPICAL_MESSAGE)]
+    assert any("cam-dark: " + ATYPICAL_MESSAGE in r.getMessage() and "--roi" in r.getMessage() for r in caplog.records)
+    # A typical stream is not held: an onset on it raises as with fleet decisions only.
+    dark = play(
+        hook,
+        scorer,
+        "cam1",
+        [camera(sign, 60, 4), camera(sign, 15, 5, lambda im, i: apply_challenge(im, "darkening", 4, seed=i))],
+    )
+    raised = [e for e in dark if e.state == "raised"]
+    assert len(raised) == 1 and 60 <= raised[0].onset_seq <= 65, [(e.state, e.onset_seq) for e in dark]
 
 
 def test_typical_stream_onset_and_reset(setup):
@@ -216,6 +239,48 @@ def test_reset_control_record_through_the_broker(setup, kafka_cfg, tmp_path):
     assert events[0].onset_seq == 39 and events[1].message == "baseline reset by the operator"
     assert sorted(decode_score(r.value).seq for r in scores) == list(range(70))  # the control was not scored
     assert not hook.inner.bank.streams["cam-dark"].warm  # learning again: 10 frames since the reset
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_atypical_view_by_default_through_the_broker(setup, kafka_cfg):
+    """The deployment's default `baseline:` section (baselines off; only the warm-up shortened for
+    the test), as `score` builds its hook: a camera whose whole view is off the fleet's normal gets
+    one 'atypical' event with the ROI hint on the alerts topic, and no condition alert."""
+    import sys
+    import threading
+
+    from kafka import KafkaProducer
+
+    from pipelines.alerting import AlertingHook
+    from pipelines.consumer import ScoringConsumer
+    from pipelines.wire import FrameMeta, encode_frame, frame_headers, frame_key
+    from tests.conftest import read_topic
+
+    scorer, cal, sign = setup
+    k = kafka_cfg.kafka
+    assert not kafka_cfg.baseline.enabled and kafka_cfg.baseline.atypical  # the defaults
+    kafka_cfg.baseline.warmup = 40
+    frames = camera(sign, 60, 1, lambda im, i: (im // 6).astype(np.uint8))
+    producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers)
+    for seq, im in enumerate(frames):
+        meta = FrameMeta("cam-noroi", seq, 1_000_000_000 + seq * 33_000_000, "test")
+        producer.send(k.frames_topic, encode_frame(im), key=frame_key("cam-noroi"), headers=frame_headers(meta))
+    producer.close()
+
+    hook = AlertingHook(Detector(scorer, cal), kafka_cfg.alerts, kafka_cfg.baseline)  # as cli/stream_commands.py
+    consumer = ScoringConsumer(kafka_cfg, k.bootstrap_servers, scorer, on_scored=hook, name="noroi", out=sys.stderr)
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    try:
+        assert len(read_topic(k.bootstrap_servers, k.scores_topic, 60, timeout_s=60)) == 60
+        alerts = read_topic(k.bootstrap_servers, k.alerts_topic, 10, timeout_s=5)
+    finally:
+        consumer.stop()
+        thread.join(30)
+    events = [decode_alert(r.value) for r in alerts]
+    assert [(e.state, e.message) for e in events] == [("atypical", ATYPICAL_MESSAGE)], events
+    assert events[0].onset_seq == 39  # judged at the end of the stream's first warm-up
 
 
 def test_control_records_are_checked():

@@ -279,3 +279,51 @@ def test_config_is_checked():
         BaselineConfig(floor=0.0)
     with pytest.raises(ValueError):
         StreamBaseline(D, BaselineConfig(warmup=1))
+
+
+def test_atypical_view_without_change_detection_matches_the_full_baseline():
+    # baseline.enabled false, baseline.atypical true (the default): the same atypical and hold
+    # verdicts as with baselines on, and no change verdicts at all.
+    full = make_bank()
+    only = BaselineBank(full.center, full.scale, CFG, changes=False)
+    mean = np.random.default_rng(8).standard_normal(D)
+    mean[:8] += 3.0  # a wrong ROI, as above
+    u = camera(8, W + 400, mean=mean)
+    u[W + 200 :, 12:18] += 0.4  # a change the full baseline flags and this one does not look for
+    v_full, v_only = run(full, u), run(only, u)
+    assert [(x.atypical, x.hold_fleet) for x in v_only] == [(x.atypical, x.hold_fleet) for x in v_full]
+    assert v_only[-1].atypical and onsets(v_full) and not any(x.changed or x.onset for x in v_only)
+    assert only.streams["cam1"].n == W  # nothing learned after the warm-up
+    typical = run(only, camera(11, W + 10), stream="cam2")
+    assert not any(x.atypical or x.hold_fleet for x in typical)
+    back = BaselineBank.restore(only.export())
+    assert not back.changes and not back.streams["cam1"].changes and back.streams["cam1"].atypical
+
+
+def test_episodes_in_the_warm_up_do_not_make_a_typical_stream_atypical():
+    # A typical camera whose first frames alternate 20 clear and 15 anomalous ones (43 %, under
+    # atypical_frac): its suspect frames are skipped, so the warm-up runs ~W / 0.57 frames, with
+    # more than atypical_frac x W anomalous frames among them; as a fraction of them it is 43 %.
+    u = camera(12, 2 * W)
+    for start in range(20, len(u), 35):
+        u[start : start + 15, :8] += 3.0
+    bank = make_bank()
+    v = run(bank, u)
+    b = bank.streams["cam1"]
+    assert b.warm and b.warm_fleet_anomalous >= CFG.atypical_frac * W  # the old count would have said atypical
+    assert not any(x.atypical for x in v)
+
+
+def test_a_stream_just_under_the_line_with_early_episodes_is_not_atypical():
+    # Clean frames a little off the fleet's centre (as real signs the calibration never saw) and
+    # 43 % episode frames in the warm-up: the window's median is above atypical_anomaly, its
+    # lower quartile (baseline.atypical_quantile) is not. The median judged such streams atypical.
+    mean = np.random.default_rng(13).standard_normal(D)
+    mean *= math.sqrt(44.0) / np.linalg.norm(mean)
+    u = camera(13, 2 * W, mean=mean)
+    for start in range(20, len(u), 35):
+        u[start : start + 15, :8] += 3.0
+    fa = fleet_anomaly(u[:W])
+    assert np.median(fa) >= CFG.atypical_anomaly > np.quantile(fa, CFG.atypical_quantile)
+    v = run(make_bank(), u)
+    assert not any(x.atypical for x in v)

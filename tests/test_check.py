@@ -83,7 +83,7 @@ def _rows(spec: list[tuple[str, int, int]]) -> list[FrameTruth]:
     return out
 
 
-def _alert(stream: str, onset: int, frames: int, condition: str, state: str = "raised") -> dict:
+def _alert(stream: str, onset: int, frames: int, condition: str | None, state: str = "raised") -> dict:
     return {"alert_id": f"{stream}:{onset}", "stream": stream, "state": state, "condition": condition, "frames": frames}
 
 
@@ -164,6 +164,19 @@ def test_replay_with_gap_through_the_broker_checked_by_the_check_command(kafka_c
     assert {k: fig[k] for k in own} == own
     assert fig["alert_records"] == len(collected.alerts)
     assert fig["stuck_alerts"] == 0  # every alert clears inside the 12 clear frames that follow it
+    assert fig["atypical_streams"] == 0  # replayed signs of the fleet's kind: no atypical view
+
+
+def test_atypical_streams_are_the_streams_with_an_atypical_event():
+    from cli.check_command import atypical_streams
+
+    alerts = [
+        _alert("cam-10", 5, 1, None, "atypical"),
+        _alert("cam-2", 5, 1, None, "atypical"),
+        _alert("cam-2", 9, 1, None, "typical"),
+        _alert("cam-3", 21, 2, "rain"),
+    ]
+    assert atypical_streams(alerts) == ["cam-2", "cam-10"]
 
 
 @pytest.mark.kafka

@@ -1,0 +1,81 @@
+#!/bin/bash
+# Issue 11's independent figure through the real pipeline, leave one rendering out: a calibration
+# fit with `calibrate` on the calibration tracks in one rendering (A = monitor/challenges.py,
+# B = monitor/renderings.py), then the TEST tracks in the other rendering replayed through a
+# broker (`produce replay --gap 20`, JPEG q90 as the producers send), scored by `score
+# --calibration` and judged by `check`; then the reverse. Each command is its own process.
+# Split and model as scripts/loro_wire_experiment.py (seed 0): a 20-epoch GradCon on the training
+# tracks (trained by scripts/wire_loro_sets.py when MODEL does not exist), 187 calibration tracks
+# (554 frames, levels 2-5, written through the wire's JPEG by synth), 24 test episodes of 15 frames
+# per condition and level (levels 3-5, 12 conditions: 864 per direction), 24 streams of one chunk
+# each, 20 clear frames (the chunk's own clean frames) between episodes.
+#
+# Usage: scripts/wire_loro_check.sh MODEL.pt OUT_DIR [DEPLOYMENT.yaml]
+#   DEPLOYMENT.yaml: passed to `score` (e.g. `baseline: {enabled: true}`); its results are named
+#   after it. Sets and calibrations in OUT_DIR are reused when present (delete them to rebuild).
+#   PORT (default 39417): the private broker's port; PYTHON: the interpreter (default .venv/bin/python).
+# Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
+# OUT_DIR/table[_<config>].md: both directions per condition (scripts/wire_loro_table.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+M=$1
+D=$2
+CFG=${3:-}
+PORT=${PORT:-39417}
+TAG=""
+CFGARG=()
+if [ -n "$CFG" ]; then
+  TAG="_$(basename "$CFG" .yaml)"
+  CFGARG=(--config "$CFG")
+fi
+mkdir -p "$D/run$TAG"
+# The broker records its address under XDG_RUNTIME_DIR and refuses to start while another is
+# recorded there: a folder per run keeps other brokers (and a run with another config) apart.
+export XDG_RUNTIME_DIR
+XDG_RUNTIME_DIR=$(cd "$D/run$TAG" && pwd)
+BS=127.0.0.1:$PORT
+
+[ -d "$D/test_clean" ] || $PY scripts/wire_loro_sets.py --out "$D" --model "$M"
+for R in A B; do
+  [ -f "$D/calib_$R/manifest.csv" ] || $PY run_monitor.py synth --data "$D/calib_clean" --renderings $R \
+      --levels 2,3,4,5 --out "$D/calib_$R"
+  # Test frames as the camera sees them; the producer's JPEG q90 is their only wire encoding.
+  [ -f "$D/test_$R/manifest.csv" ] || $PY run_monitor.py synth --data "$D/test_clean" --renderings $R \
+      --levels 3,4,5 --wire-encoding none --out "$D/test_$R"
+  [ -f "$D/cal_$R.yaml" ] || $PY run_monitor.py calibrate --model "$M" --data "$D/calib_$R" \
+      --challenges "$D/calib_$R" --allow-unsupported --device cpu --out "$D/cal_$R.yaml"
+done
+
+BROKER_PID=""
+stop_broker() {
+  if [ -n "$BROKER_PID" ]; then
+    kill "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+  fi
+}
+trap stop_broker EXIT
+
+one_direction() {  # FIT TEST: a fresh broker (memory storage: empty topics), produce, score, check
+  local fit=$1 test=$2 out="$D/check_$1-$2$TAG"
+  $PY run_monitor.py broker --port "$PORT" > "$out.broker.log" 2>&1 &
+  BROKER_PID=$!
+  for _ in $(seq 300); do  # a loaded host has taken over a minute to start it
+    grep -q "bootstrap servers" "$out.broker.log" && break
+    kill -0 "$BROKER_PID" 2>/dev/null || { echo "broker did not start: $(tail -1 "$out.broker.log")" >&2; exit 1; }
+    sleep 1
+  done
+  $PY run_monitor.py produce replay "$D/test_$test" --bootstrap-servers "$BS" --levels 0,3,4,5 --gap 20 \
+      --streams 24 --prefix "wire-$fit$test" --fps 0 > "$out.produce.log" 2>&1
+  $PY run_monitor.py "${CFGARG[@]}" score --bootstrap-servers "$BS" --model "$M" --calibration "$D/cal_$fit.yaml" \
+      --device cpu --idle-exit 30 > "$out.score.log" 2>&1
+  $PY run_monitor.py check --bootstrap-servers "$BS" --timeout 600 --json "$out.json" | tee "$out.log"
+  stop_broker
+}
+
+date -u +"%Y-%m-%d %H:%M UTC; load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores" | tee "$D/when$TAG.txt"
+one_direction A B
+one_direction B A
+date -u +"%Y-%m-%d %H:%M UTC; load average: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$D/when$TAG.txt"
+$PY scripts/wire_loro_table.py "$D" "$TAG" | tee "$D/table$TAG.md"

@@ -3,13 +3,19 @@ the YAML and never reach the output."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from monitor.settings import ConfigError
+from pipelines.broker import BrokerError, EmbeddedBroker, check_reachable
 from pipelines.config import config_from_dict
 from pipelines.kafka_clients import SecretError, consumer_settings, producer_settings, security_kwargs
 
@@ -116,3 +122,106 @@ def test_a_command_against_a_secured_cluster_never_prints_the_password(tmp_path)
     assert r.returncode != 0
     assert SECRET not in r.stdout + r.stderr
     assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1, r.stderr
+
+
+# ---- TLS against real listeners -------------------------------------------------------------------
+# Tansu 0.6.0 (the embedded broker, build 510f3e2) cannot serve TLS: its `--cert` and `--key` options
+# share one clap argument group, so giving both is refused, and its listener never uses the TLS acceptor
+# it builds (tansu-broker/src/broker.rs: `let _acceptor = ...`). So a TLS round trip through the embedded
+# broker is not possible here; these tests check what the product does against real listeners instead.
+
+
+def _make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
+    """A self-signed CA and a server certificate for 127.0.0.1 signed by it (openssl CLI): (ca, cert, key)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not on PATH (needed to make test certificates)")
+    ca, ca_key = folder / "ca.pem", folder / "ca.key"
+    cert, key, csr, ext = folder / "server.pem", folder / "server.key", folder / "server.csr", folder / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for args in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2"]
+        + ["-subj", "/CN=signwatch test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2"]
+        + ["-extfile", ext],
+    ):
+        subprocess.run([openssl, *map(str, args)], check=True, capture_output=True, timeout=60)
+    return ca, cert, key
+
+
+@pytest.fixture
+def tls_listener(tmp_path):
+    """A real TLS server on a loopback port (Python's ssl with the test CA's server certificate) that
+    completes handshakes and closes: (port, ca file)."""
+    ca, cert, key = _make_ca_and_server_cert(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed at teardown
+            with contextlib.suppress(OSError):
+                ctx.wrap_socket(conn, server_side=True).close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1], ca
+    server.close()
+
+
+@pytest.mark.kafka
+def test_the_embedded_broker_refuses_a_tls_certificate_with_its_key():
+    """Documents why no TLS round trip runs against Tansu here; fails once a Tansu that accepts both comes."""
+    binary = EmbeddedBroker()._resolve_binary()
+    r = subprocess.run(
+        [binary, "broker", "--cert", "c.pem", "--key", "k.pem"], capture_output=True, text=True, timeout=30
+    )
+    assert r.returncode != 0 and "cannot be used with" in r.stderr, r.stderr
+
+
+def test_tls_check_passes_with_the_right_ca_and_names_a_wrong_one(tls_listener):
+    port, ca = tls_listener
+    good = _cfg(bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SSL", ssl_cafile=str(ca)).kafka
+    check_reachable(good.bootstrap_servers, 5, good)
+    wrong = _cfg(bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SSL", ssl_cafile=certifi_or_system()).kafka
+    with pytest.raises(BrokerError) as e:
+        check_reachable(wrong.bootstrap_servers, 5, wrong)
+    line = str(e.value)
+    assert f"127.0.0.1:{port}" in line and "certificate was refused" in line and "kafka.ssl_cafile" in line
+    assert "\n" not in line
+
+
+def certifi_or_system() -> str:
+    """A CA bundle that did not sign the test certificate: the system's."""
+    path = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
+    if not Path(path).is_file():
+        pytest.skip("no system CA bundle file to use as the wrong CA")
+    return path
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_tls_client_against_a_listener_without_tls_fails_in_one_line(kafka_broker, tmp_path):
+    """What Tansu gives with --cert: a plaintext listener. kafka-python alone hung there (>10 min)."""
+    ca, _cert, _key = _make_ca_and_server_cert(tmp_path)
+    cfg = tmp_path / "tls.yaml"
+    cfg.write_text(
+        f"kafka:\n  bootstrap_servers: {kafka_broker.bootstrap}\n  security_protocol: SSL\n"
+        f"  ssl_cafile: {ca}\n  connect_timeout_s: 2\n"
+    )
+    folder = ROOT.parent / "shared" / "data" / "belgiumtsc"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "run_monitor.py"), "--config", str(cfg), "produce", "folder", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert kafka_broker.bootstrap in lines[0] and "may not speak TLS" in lines[0]

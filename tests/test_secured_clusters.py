@@ -3,21 +3,29 @@ the YAML and never reach the output."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+import monitor
 from monitor.settings import ConfigError
-from pipelines.broker import BrokerError, EmbeddedBroker, check_reachable
+from pipelines.broker import BrokerError, EmbeddedBroker, check_reachable, ensure_topics, free_port
 from pipelines.config import config_from_dict
+from pipelines.consumer import ScoringConsumer
 from pipelines.kafka_clients import SecretError, consumer_settings, producer_settings, security_kwargs
+from pipelines.producers import FrameProducer, folder_sequences, produce, replay_ticks
+from tests.conftest import fresh_config
+from tests.helpers import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cr3t-do-not-print"
@@ -225,3 +233,88 @@ def test_a_tls_client_against_a_listener_without_tls_fails_in_one_line(kafka_bro
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
     assert kafka_broker.bootstrap in lines[0] and "may not speak TLS" in lines[0]
+
+
+class _TlsTerminator:
+    """A TLS-terminating proxy (asyncio with Python's ssl, as stunnel or a load balancer would be) on a
+    loopback port in front of a plaintext broker: the clients speak real TLS, the broker stays plaintext."""
+
+    def __init__(self, cert: Path, key: Path, upstream_port: int) -> None:
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(str(cert), str(key))
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.connections = 0  # TLS connections accepted: the clients did come through TLS
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        assert ready.wait(10), "TLS proxy did not start"
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", self.port, ssl=self.ctx))
+        ready.set()
+        with contextlib.suppress(RuntimeError):
+            self.loop.run_until_complete(server.serve_forever())
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_frames_are_produced_and_scored_over_tls(tmp_path, untrained_checkpoint):
+    """FrameProducer, admin and ScoringConsumer with security_protocol SSL + ssl_cafile, through a TLS
+    terminator in front of an embedded Tansu that advertises the terminator's address."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("no shared data")
+    ca, cert, key = _make_ca_and_server_cert(tmp_path)
+    broker_port = free_port()
+    proxy = _TlsTerminator(cert, key, broker_port)
+    url, advertised = f"tcp://127.0.0.1:{broker_port}", f"tcp://127.0.0.1:{proxy.port}"
+    binary = EmbeddedBroker()._resolve_binary()
+    tansu = subprocess.Popen(
+        [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised]
+        + ["--storage-engine", "memory://tansu/"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        bootstrap = f"127.0.0.1:{proxy.port}"
+        cfg = fresh_config(bootstrap)
+        cfg.kafka = dataclasses.replace(cfg.kafka, security_protocol="SSL", ssl_cafile=str(ca))
+        deadline = time.monotonic() + 15
+        while True:  # the broker binds its port a moment after it starts
+            try:
+                check_reachable(bootstrap, 2, cfg.kafka)
+                with socket.create_connection(("127.0.0.1", broker_port), timeout=1):
+                    break
+            except (BrokerError, OSError):
+                assert time.monotonic() < deadline, "broker behind the TLS proxy did not start"
+                time.sleep(0.1)
+        ensure_topics(bootstrap, cfg)
+        producer = FrameProducer(cfg, bootstrap)
+        frames = replay_ticks(folder_sequences(SHARED_DATA, ("none", 0)), 2, prefix="tls")
+        produce(frames, producer, cfg, "folder", threading.Event(), fps=0, max_frames=20)
+        assert producer.close().undelivered == 0
+        scorer = monitor.load_model(untrained_checkpoint, device="cpu")
+        summary = ScoringConsumer(cfg, bootstrap, scorer, name="tls", out=sys.stderr).run(max_records=20)
+        assert summary.scored == 20, summary.line()
+        assert proxy.connections >= 3  # admin, producer, consumer (each at least one)
+    finally:
+        tansu.terminate()
+        tansu.wait(10)
+        proxy.close()

@@ -157,7 +157,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     if args.stuck_clear < 1 or not 1 <= args.min_level <= 5:
         return fail(f"--stuck-clear must be >= 1 and --min-level 1..5, got {args.stuck_clear} and {args.min_level}")
     try:
-        check_reachable(bootstrap, cfg.kafka.connect_timeout_s)
+        check_reachable(bootstrap, cfg.kafka.connect_timeout_s, cfg.kafka)
         back = read_back(cfg, bootstrap, args.since, args.idle, args.timeout)
     except (BrokerError, KafkaError) as e:
         return fail(f"cannot read the scores and alerts topics at {bootstrap}: {e}", 1)

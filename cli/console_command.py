@@ -91,7 +91,7 @@ def _cmd_console(args: argparse.Namespace, cfg: Config) -> int:
         return 2
     if args.once:  # a script wants a quick, clear failure (a live screen waits for the broker instead)
         try:
-            check_reachable(bootstrap, cfg.kafka.connect_timeout_s)
+            check_reachable(bootstrap, cfg.kafka.connect_timeout_s, cfg.kafka)
         except BrokerError as e:
             err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
             return 1

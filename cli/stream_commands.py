@@ -655,7 +655,7 @@ def _check_before_work(cfg: Config, model: str | None) -> str | None:
             return str(e)
     if cfg.kafka.bootstrap_servers:
         try:
-            check_reachable(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_s)
+            check_reachable(cfg.kafka.bootstrap_servers, cfg.kafka.connect_timeout_s, cfg.kafka)
         except BrokerError as e:
             return str(e)
     return None

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pipelines.config import Config, KafkaConfig
-from pipelines.kafka_clients import client_kwargs
+from pipelines.kafka_clients import client_kwargs, security_kwargs
 
 log = logging.getLogger("signwatch.broker")
 
@@ -56,11 +56,14 @@ def admin_client(kcfg: KafkaConfig, bootstrap: str):
         raise BrokerError(f"cannot reach the Kafka cluster at {bootstrap} ({type(e).__name__}: {e})") from None
 
 
-def check_reachable(bootstrap: str, timeout_s: float) -> None:
-    """Raise BrokerError (one line) unless a TCP connection to one of the bootstrap servers opens in time.
+def check_reachable(bootstrap: str, timeout_s: float, kcfg: KafkaConfig | None = None) -> None:
+    """Raise BrokerError (one line) unless a TCP connection to one of the bootstrap servers opens in time,
+    and, when `kcfg` asks for TLS (SSL, SASL_SSL), a TLS handshake with it completes.
 
     The Kafka clients retry an unreachable address for their whole request timeout and then fail
-    with a generic error; a plain connect says at once what is wrong.
+    with a generic error; a plain connect says at once what is wrong. kafka-python 3.0.12 waits
+    forever on a TLS handshake the server never answers (a listener that does not speak TLS), and
+    reports a wrong CA only as "Unable to bootstrap", so the handshake is tried here first.
     """
     deadline = time.monotonic() + timeout_s
     errors = []
@@ -73,7 +76,9 @@ def check_reachable(bootstrap: str, timeout_s: float) -> None:
             raise BrokerError(f"kafka.bootstrap_servers: {server!r} is not HOST:PORT")
         left = max(0.2, deadline - time.monotonic())
         try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=min(left, timeout_s)):
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=min(left, timeout_s)) as sock:
+                if kcfg is not None and kcfg.security_protocol in ("SSL", "SASL_SSL"):
+                    _tls_handshake(sock, server, host.strip("[]"), kcfg)
                 return
         except OSError as e:
             errors.append(f"{server}: {e.strerror or type(e).__name__}")
@@ -81,6 +86,31 @@ def check_reachable(bootstrap: str, timeout_s: float) -> None:
         f"cannot reach the Kafka cluster at {bootstrap} ({'; '.join(errors)}); "
         f"check kafka.bootstrap_servers and that the brokers are running"
     )
+
+
+def _tls_handshake(sock: socket.socket, server: str, host: str, kcfg: KafkaConfig) -> None:
+    """A TLS handshake on the connected `sock` with the client settings the Kafka clients get
+    (security_kwargs: CA, client certificate, hostname check); BrokerError (one line) when it fails."""
+    import ssl
+
+    sec = security_kwargs(kcfg)
+    ctx = ssl.create_default_context(cafile=sec["ssl_cafile"])
+    ctx.check_hostname = sec["ssl_check_hostname"]
+    if sec["ssl_certfile"]:
+        ctx.load_cert_chain(sec["ssl_certfile"], sec["ssl_keyfile"], sec["ssl_password"])
+    try:
+        with ctx.wrap_socket(sock, server_hostname=host):
+            return
+    except TimeoutError:
+        problem = (
+            f"no TLS handshake answer within {sock.gettimeout():.1f} s: the listener may not speak TLS "
+            f"(kafka.security_protocol is {kcfg.security_protocol})"
+        )
+    except ssl.SSLCertVerificationError as e:
+        problem = f"the broker's certificate was refused ({e.verify_message}; check kafka.ssl_cafile)"
+    except (ssl.SSLError, OSError) as e:
+        problem = f"TLS handshake failed ({type(e).__name__}: {e})"
+    raise BrokerError(f"cannot open a TLS connection to the Kafka cluster at {server}: {problem}")
 
 
 class Reachability:
@@ -657,7 +687,7 @@ def open_broker(cfg: Config) -> Iterator[BrokerHandle]:
     """The configured cluster, or an embedded broker for the duration of the block."""
     k = cfg.kafka
     if k.bootstrap_servers:
-        check_reachable(k.bootstrap_servers, k.connect_timeout_s)
+        check_reachable(k.bootstrap_servers, k.connect_timeout_s, k)
         log.info("broker: using %s (kafka.bootstrap_servers)", k.bootstrap_servers)
         yield BrokerHandle(k.bootstrap_servers, embedded=False)
         return

@@ -402,21 +402,19 @@ def _flat_windows(p: _Planes) -> np.ndarray:
     return np.count_nonzero(var < _FLAT_VAR, axis=(1, 2)) / (s - 8) ** 2
 
 
-def _light_split(half: np.ndarray) -> np.ndarray:
+def _light_split(x: np.ndarray, rgb_sum: np.ndarray, luma: np.ndarray) -> np.ndarray:
     """Log of the variance of log-luminance among pixels of the same chromatic hue (8 hue bins of
     saturated pixels, weighted by size), at half size. A sign's paint has one brightness per colour
     under even light; a shadow edge or band multiplies the light on part of it, which splits one
     hue into a lit and a shadowed brightness without changing the hue (chromaticity r, g is
     invariant to the light's level). Neutral pixels are left out: black and white differ in
-    brightness by design."""
-    n, h = half.shape[0], half.shape[1]
-    x = half.astype(np.float32) * (1.0 / 255.0)
-    tot = x.sum(-1) + 0.03
+    brightness by design. x: (N, H, H, 3) half-size BGR in [0, 1]; rgb_sum, luma: its (N, H, H) planes."""
+    n, h = x.shape[0], x.shape[1]
+    tot = rgb_sum + 0.03
     dr, dg = x[..., 2] / tot - 1.0 / 3.0, x[..., 1] / tot - 1.0 / 3.0
     hue = ((np.arctan2(dg, dr) + np.pi) * (_HUE_BINS / (2 * np.pi))).astype(np.int64) % _HUE_BINS
     ok = (dr * dr + dg * dg > 0.10**2) & (tot > 0.12)  # saturated and not too dark for a hue
-    luma = (0.114 * x[..., 0] + 0.587 * x[..., 1] + 0.299 * x[..., 2])[ok]
-    ll = np.log(luma + 0.02)
+    ll = np.log(luma[ok] + 0.02)
     idx = (np.arange(n)[:, None, None] * _HUE_BINS + hue)[ok]
     cnt, s1, s2 = (
         np.bincount(idx, weights=w, minlength=n * _HUE_BINS).reshape(n, _HUE_BINS) for w in (None, ll, ll * ll)
@@ -426,15 +424,14 @@ def _light_split(half: np.ndarray) -> np.ndarray:
     return np.log((var * w).sum(1) / np.maximum(w.sum(1), 1.0) + 1e-3)
 
 
-def _grey_edge_share(half: np.ndarray) -> np.ndarray:
+def _grey_edge_share(x: np.ndarray, rgb_sum: np.ndarray, luma: np.ndarray) -> np.ndarray:
     """Share of strong log-luminance edges (|dx| + |dy| > 0.25) with next to no chromaticity edge,
     at half size. The edges of grime, smudges and spots on the lens are edges of light (a
     brownish-grey veil or blot over everything behind it); a sign's own strong edges are mostly
-    between paints of different colour."""
-    x = half.astype(np.float32) * (1.0 / 255.0)
-    tot = x.sum(-1) + 0.06
+    between paints of different colour. Arguments as _light_split's."""
+    tot = rgb_sum + 0.06
     r, g = x[..., 2] / tot, x[..., 1] / tot
-    ll = np.log(0.114 * x[..., 0] + 0.587 * x[..., 1] + 0.299 * x[..., 2] + 0.03)
+    ll = np.log(luma + 0.03)
 
     def grad(a: np.ndarray) -> np.ndarray:
         return np.abs(a[:, 1:-1, 2:] - a[:, 1:-1, :-2]) + np.abs(a[:, 2:, 1:-1] - a[:, :-2, 1:-1])
@@ -449,9 +446,12 @@ def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
     n, s = p.n, p.s
     # Shadows and lens grime are large; at half size their statistics cost a quarter.
     half = cv2.resize(batch.reshape(n * s, s, 3), (s // 2, n * s // 2), interpolation=cv2.INTER_AREA)
-    half = half.reshape(n, s // 2, s // 2, 3)
+    # The half-size planes both colour statistics read, made once (hot path).
+    x = half.reshape(n, s // 2, s // 2, 3).astype(np.float32) * (1.0 / 255.0)
+    rgb_sum = x.sum(-1)
+    luma = 0.114 * x[..., 0] + 0.587 * x[..., 1] + 0.299 * x[..., 2]
     return {
         "flat_windows": _flat_windows(p),
-        "light_split": _light_split(half),
-        "grey_edge_share": _grey_edge_share(half),
+        "light_split": _light_split(x, rgb_sum, luma),
+        "grey_edge_share": _grey_edge_share(x, rgb_sum, luma),
     }

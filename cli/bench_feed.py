@@ -25,6 +25,9 @@ import torch
 
 from monitor.scorer import ScoreResult
 
+# Issue 13's target for what Kafka + decode + calibration deliver per core with a null scorer.
+FEED_TARGET_PER_CORE = 5000
+
 
 class NullScorer:
     """A Scorer stand-in that scores nothing: zeros for every frame, at once.
@@ -152,8 +155,10 @@ def feed_capacity(
     if ours > 0:
         per_core = n / ours
         figures["feed_per_core_fps"] = round(per_core, 1)
+        figures["feed_per_core_target_met"] = per_core >= FEED_TARGET_PER_CORE
         print(
-            f"                per core of the consumer process (broker not counted): {per_core:.0f} frames/s",
+            f"                per core of the consumer process (broker not counted): {per_core:.0f} frames/s "
+            f"(target >= {FEED_TARGET_PER_CORE})",
             flush=True,
         )
     for k in range(1, (os.cpu_count() or 1) + 1):

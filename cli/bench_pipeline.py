@@ -8,7 +8,8 @@ From one run:
    and calibrated (the hook `score --calibration` runs: anomaly decision, condition, alerts), with
    --calibration FILE or a quick calibration like the demo's. The calibrated CPU split names the
    calibration stage (cputime.TimedHook), which otherwise hides in the consumer loop's thread;
-3. their ratios to the scorer alone (target >= 0.8 on 2 CPU cores), and calibrated / uncalibrated;
+3. their ratios: uncalibrated / scorer alone (target >= 0.75 on 2 CPU cores) and calibrated /
+   uncalibrated (target >= 0.85), the targets of issue 13 (RATIO_TARGET, CALIBRATED_TARGET);
 4. capture-to-publish latency p50/p95/p99 on the calibrated path, with frames produced at half its
    measured end-to-end capacity over several streams (target p99 <= 250 ms);
 5. with --feed, the feed's capacity and the broker's ceiling (cli/bench_feed.py). The frames come from a producer in its
@@ -41,6 +42,11 @@ import numpy as np
 from pipelines.config import Config
 
 log = logging.getLogger("signwatch.bench")
+
+# Issue 13's targets on 2 CPU cores, measured side by side in one run: uncalibrated end to end over
+# scorer only, and calibrated over uncalibrated end to end.
+RATIO_TARGET = 0.75
+CALIBRATED_TARGET = 0.85
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "belgiumtsc"
 
@@ -495,8 +501,9 @@ def _throughput(
         print(f"                CPU by part: {best.cpu_line}", flush=True)
     ratio, cal_ratio = plain.fps / s_fps, cal.fps / s_fps
     print(
-        f"  ratio:        uncalibrated / scorer only {ratio:.2f}, calibrated / scorer only {cal_ratio:.2f} "
-        f"(target >= 0.80), calibrated / uncalibrated {cal.fps / plain.fps:.2f}",
+        f"  ratio:        uncalibrated / scorer only {ratio:.2f} (target >= {RATIO_TARGET:.2f}), calibrated / "
+        f"uncalibrated {cal.fps / plain.fps:.2f} (target >= {CALIBRATED_TARGET:.2f}), calibrated / scorer only "
+        f"{cal_ratio:.2f}",
         flush=True,
     )
     return Throughput(one_fps, many_fps, slots, plain, len(rounds), ratio, cal, cal_ratio)
@@ -543,8 +550,8 @@ def _bench_figures(
         "max_wait_ms": cfg.consumer.max_wait_ms,
         "producer_linger_ms": args.producer_linger_ms,
         "fetch_max_wait_ms": cfg.kafka.fetch_max_wait_ms,
-        "ratio_target_met": th.ratio >= 0.8,
-        "calibrated_ratio_target_met": th.calibrated_ratio >= 0.8,
+        "ratio_target_met": th.ratio >= RATIO_TARGET,
+        "calibrated_vs_uncalibrated_target_met": th.calibrated.fps / th.drained.fps >= CALIBRATED_TARGET,
         "p99_target_met": p99 <= 250.0,
     }
     # CPU core-ms per frame by part of the pipeline, flat keys (cpu_e2e_scoring_ms, ...).

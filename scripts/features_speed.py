@@ -4,7 +4,7 @@ this worktree's code against a reference revision's, side by side in one run.
 
 On the first N BelgiumTSC crops' prepared 64x64 copies (monitor.preprocess.prepare_frames), the
 statistics are computed on consecutive slices of each batch size, one thread (OpenCV and BLAS),
-best of --repeat passes; each part's time is measured by wrapping the module's part functions.
+best of --repeat passes, in CPU time of this process (a shared machine's waits left out); each part's time is measured by wrapping the module's part functions.
 Also: prepare_frames itself on the raw crops (the consumer's resize, in every frame's decode).
 
 Usage: python scripts/features_speed.py [--ref main] [--frames 1024] [--batches 16 64 256]
@@ -61,9 +61,9 @@ def load_reference(rev: str) -> ModuleType:
 
 def _wrapped(fn: Callable, name: str, acc: dict[str, float]) -> Callable:
     def timed(*a, **k):
-        t = time.perf_counter()
+        t = time.process_time()
         out = fn(*a, **k)
-        acc[name] = acc.get(name, 0.0) + time.perf_counter() - t
+        acc[name] = acc.get(name, 0.0) + time.process_time() - t
         return out
 
     return timed
@@ -78,10 +78,10 @@ def part_times(mod: ModuleType, batch: np.ndarray, size: int, repeat: int) -> di
         for p, fn in originals.items():
             setattr(mod, p, _wrapped(fn, p, acc))
         try:
-            t = time.perf_counter()
+            t = time.process_time()
             for i in range(0, len(batch), size):
                 mod.features_from_resized(batch[i : i + size])
-            acc["total"] = time.perf_counter() - t
+            acc["total"] = time.process_time() - t
         finally:
             for p, fn in originals.items():
                 setattr(mod, p, fn)
@@ -94,10 +94,10 @@ def resize_times(crops: list[np.ndarray], repeat: int) -> float:
     """us per frame of prepare_frames on the raw crops, best of `repeat`."""
     best = np.inf
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()
         for i in range(0, len(crops), 64):
             prepare_frames(crops[i : i + 64])
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     return best * 1e6 / len(crops)
 
 

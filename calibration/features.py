@@ -146,7 +146,8 @@ _K_RESID[1, 1] = 1.0  # pixel minus the mean of its 8 neighbours
 # shifted views and row sums are OpenCV calls on the 2-D tall image (numpy's shifted 3-D slices cost
 # 3-4x more), exact as numpy's; counts of a condition are sums of its uint8 view.
 _CHUNK = 64
-_UNIT = np.arange(256, dtype=np.float32) * (1.0 / 255.0)  # level -> float32 in [0, 1], as uint8 * (1 / 255)
+_LEVEL = np.arange(256, dtype=np.float32)
+_UNIT = _LEVEL * (1.0 / 255.0)  # level -> float32 in [0, 1], as uint8 * (1 / 255)
 _LOG_UNIT = np.log(_UNIT + 0.02)  # level -> the log-luminance _light_versus_colour reads
 
 
@@ -327,8 +328,8 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     # Colour noise: Laplacian energy of the opponent channels (R-G, B-G) relative to the luma's;
     # both planes stacked into one image of 2N tiles, one filter.
     opp = np.empty((2 * n * s, s), dtype=np.float32)
-    np.subtract(p.r8, p.gr8, out=opp[: n * s], dtype=np.float32)
-    np.subtract(p.b8, p.gr8, out=opp[n * s :], dtype=np.float32)
+    cv2.subtract(p.r8, p.gr8, dst=opp[: n * s], dtype=cv2.CV_32F)  # integers: exact
+    cv2.subtract(p.b8, p.gr8, dst=opp[n * s :], dtype=cv2.CV_32F)
     opp *= 1.0 / 255.0
     chroma = _msq(_filt(opp, _K_LAP, 2 * n, s)).reshape(2, n)
     f["chroma_noise"] = np.log(chroma[0] + chroma[1] + 1e-7) - np.log(lap_var)
@@ -388,7 +389,8 @@ def _light_versus_colour(p: _Planes) -> dict[str, np.ndarray]:
     e_l = edge_energy(ll)
     tot_px = cv2.add(cv2.add(p.b8, p.gr8, dtype=cv2.CV_32F), p.r8, dtype=cv2.CV_32F)  # integers: exact
     tot_px += 3.0
-    e_c = edge_energy(p.r8 / tot_px) + edge_energy(p.gr8 / tot_px)  # chromaticity r, g
+    # Chromaticity r, g; the levels made float first (numpy's uint8 / float32 converts per element).
+    e_c = edge_energy(cv2.LUT(p.r8, _LEVEL) / tot_px) + edge_energy(cv2.LUT(p.gr8, _LEVEL) / tot_px)
     f["achromatic_edges"] = np.log(e_l + 1e-6) - np.log(e_c + 1e-6)
     f["banding"] = _band_strength(ll.reshape(n, s, s))
     return f

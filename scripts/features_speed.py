@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Per-part cost of the calibrated hook's image statistics (calibration/features.py, issue 13):
-this worktree's code against a reference revision's, side by side in one run.
+"""Per-part cost of the calibrated hook's image statistics (calibration/features.py, issue 13) and
+of the frame preparation every frame goes through (monitor/preprocess.py): this worktree's code
+against a reference revision's, side by side in one run.
 
 On the first N BelgiumTSC crops' prepared 64x64 copies (monitor.preprocess.prepare_frames), the
 statistics are computed on consecutive slices of each batch size, one thread (OpenCV and BLAS),
 best of --repeat passes, in CPU time of this process (a shared machine's waits left out); each part's time is measured by wrapping the module's part functions.
-Also: prepare_frames itself on the raw crops (the consumer's resize, in every frame's decode).
+Preparation: prepare_frames on the raw crops (the consumer's resize, in every frame's decode) and
+to_model_input on the prepared copies (the model's input), in chunks of 64.
 
 Usage: python scripts/features_speed.py [--ref main] [--frames 1024] [--batches 16 64 256]
 """
@@ -33,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import calibration.features as current  # noqa: E402
-from monitor.preprocess import prepare_frames  # noqa: E402
+import monitor.preprocess as current_pre  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "belgiumtsc"
 PARTS = (
@@ -46,14 +48,15 @@ PARTS = (
 )
 
 
-def load_reference(rev: str) -> ModuleType:
-    """calibration/features.py as it is at git revision `rev`, imported under another name."""
+def load_reference(rev: str, file: str = "calibration/features.py") -> ModuleType:
+    """A module's file as it is at git revision `rev`, imported under another name."""
     src = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:calibration/features.py"], capture_output=True, text=True, check=True
+        ["git", "-C", str(ROOT), "show", f"{rev}:{file}"], capture_output=True, text=True, check=True
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "features_ref.py"
+    name = Path(file).stem + "_ref"
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
     path.write_text(src)
-    spec = importlib.util.spec_from_file_location("features_ref", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -90,15 +93,18 @@ def part_times(mod: ModuleType, batch: np.ndarray, size: int, repeat: int) -> di
     return best
 
 
-def resize_times(crops: list[np.ndarray], repeat: int) -> float:
-    """us per frame of prepare_frames on the raw crops, best of `repeat`."""
-    best = np.inf
+def preparation_times(pre: ModuleType, crops: list[np.ndarray], repeat: int) -> tuple[float, float]:
+    """us per frame of prepare_frames on the raw crops and of to_model_input on the prepared copies,
+    in chunks of 64, best of `repeat` each."""
+    best = [np.inf, np.inf]
+    prepared = pre.prepare_frames(crops)
     for _ in range(repeat):
-        t = time.process_time()
-        for i in range(0, len(crops), 64):
-            prepare_frames(crops[i : i + 64])
-        best = min(best, time.process_time() - t)
-    return best * 1e6 / len(crops)
+        for j, (fn, data) in enumerate(((pre.prepare_frames, crops), (pre.to_model_input, prepared))):
+            t = time.process_time()
+            for i in range(0, len(crops), 64):
+                fn(data[i : i + 64])
+            best[j] = min(best[j], time.process_time() - t)
+    return best[0] * 1e6 / len(crops), best[1] * 1e6 / len(crops)
 
 
 def main() -> None:
@@ -110,7 +116,7 @@ def main() -> None:
     args = ap.parse_args()
     cv2.setNumThreads(1)
     crops = [cv2.imread(str(p)) for p in sorted(DATA.rglob("*.png"))[: args.frames]]
-    batch = prepare_frames(crops)
+    batch = current_pre.prepare_frames(crops)
     ref = load_reference(args.ref)
     print(f"{len(batch)} frames, us per frame (best of {args.repeat}), reference {args.ref} -> this worktree")
     for size in args.batches:
@@ -121,7 +127,10 @@ def main() -> None:
             fmt = lambda v: "   -" if v is None else f"{v:6.1f}"  # noqa: E731
             ratio = f"{b / a:5.2f}x" if b and a else ""
             print(f"  {k:22s} {fmt(b)} -> {fmt(a)}  {ratio}")
-    print(f"prepare_frames (raw crops, chunks of 64): {resize_times(crops, args.repeat):.1f} us per frame")
+    before = preparation_times(load_reference(args.ref, "monitor/preprocess.py"), crops, args.repeat)
+    after = preparation_times(current_pre, crops, args.repeat)
+    for k, b, a in zip(("prepare_frames", "to_model_input"), before, after, strict=True):
+        print(f"{k:24s} {b:6.1f} -> {a:6.1f}  {b / a:5.2f}x  (us per frame, chunks of 64)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Cheap image statistics that see what GradCon's one-sided score misses (docs/DESIGN.md §5).
 
 Every frame is first resized to a fixed 64x64 BGR copy, and then all statistics are computed for
-the whole batch at once with numpy slicing (no per-frame Python work besides the resize). Each
+the whole batch at once (in chunks of 64 frames stacked into one tall image, with numpy and OpenCV;
+no per-frame Python work besides the resize). Each
 statistic is aimed at a physical effect, so it should also respond to rain or blur that no
 generator drew (table below).
 
@@ -139,12 +140,14 @@ _K_RESID = np.full((3, 3), -1.0 / 8.0, dtype=np.float32)
 _K_RESID[1, 1] = 1.0  # pixel minus the mean of its 8 neighbours
 
 # Hot path (issue 13: the calibrated hook's cost per frame). What makes it fast, measured by
-# scripts/features_speed.py: a batch is cut into chunks of _CHUNK frames, so the float planes of a
-# chunk stay in the core's cache (per frame, a batch of 256 cost 1.2x a batch of 64 in one piece);
-# every plane is made once, contiguous (cv2.split, not strided channel views), and a float plane of
-# uint8 levels is a table lookup (cv2.LUT), bit-identical to converting and scaling; differences of
-# shifted views and row sums are OpenCV calls on the 2-D tall image (numpy's shifted 3-D slices cost
-# 3-4x more), exact as numpy's; counts of a condition are sums of its uint8 view.
+# scripts/features_speed.py: a batch is cut into chunks of _CHUNK frames, so a chunk's float planes
+# stay near the core (in one piece, a batch of 256 cost about 1.4x a batch of 64 per frame; chunks
+# of 32 cost more than 64 in calls, 128 no less); every plane is made once, contiguous (cv2.split,
+# not strided channel views), and a float plane of uint8 levels is a table lookup (cv2.LUT),
+# bit-identical to converting and scaling; differences of shifted views and row sums are OpenCV
+# calls on the 2-D tall image (numpy's shifted 3-D slices cost 3-4x more); counts of a condition
+# are sums of its uint8 view. tests/test_features_golden.py holds the statistics to the ones the
+# plain numpy code gave.
 _CHUNK = 64
 _LEVEL = np.arange(256, dtype=np.float32)
 _UNIT = _LEVEL * (1.0 / 255.0)  # level -> float32 in [0, 1], as uint8 * (1 / 255)
@@ -247,6 +250,9 @@ class _Planes(NamedTuple):
     b8: np.ndarray  # uint8 colour planes
     gr8: np.ndarray
     r8: np.ndarray
+    bf: np.ndarray  # the same as float32 levels 0..255 (integers: sums and differences are exact)
+    gf: np.ndarray
+    rf: np.ndarray
     mx: np.ndarray  # float32 max / min over the colours
     mn: np.ndarray
     sq: np.ndarray  # tall * tall
@@ -261,7 +267,8 @@ def _planes(batch: np.ndarray) -> _Planes:
     b8, gr8, r8 = cv2.split(big)
     mx = cv2.LUT(cv2.max(cv2.max(b8, gr8), r8), _UNIT)
     mn = cv2.LUT(cv2.min(cv2.min(b8, gr8), r8), _UNIT)
-    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, mx, mn, tall * tall)
+    bf, gf, rf = (cv2.LUT(c, _LEVEL) for c in (b8, gr8, r8))
+    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, bf, gf, rf, mx, mn, tall * tall)
 
 
 def _grey_histograms(p: _Planes) -> np.ndarray:
@@ -295,7 +302,7 @@ def _exposure_and_colour(p: _Planes) -> dict[str, np.ndarray]:
     f["sat_mean"] = sat_mean
     f["sat_std"] = np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))
     # Integer channel sums: exact, as float64 sums of the levels were.
-    tot = np.stack([_row_sums(c, n, cv2.CV_32S).sum(1, dtype=np.int64) for c in (p.b8, p.gr8, p.r8)], axis=1) + _EPS
+    tot = np.stack([_row_sums(c, n).sum(1) for c in (p.bf, p.gf, p.rf)], axis=1) + _EPS
     f["blue_ratio"] = tot[:, 0] / tot.sum(1)
     f["red_ratio"] = tot[:, 2] / tot.sum(1)
     return f
@@ -328,8 +335,8 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     # Colour noise: Laplacian energy of the opponent channels (R-G, B-G) relative to the luma's;
     # both planes stacked into one image of 2N tiles, one filter.
     opp = np.empty((2 * n * s, s), dtype=np.float32)
-    cv2.subtract(p.r8, p.gr8, dst=opp[: n * s], dtype=cv2.CV_32F)  # integers: exact
-    cv2.subtract(p.b8, p.gr8, dst=opp[n * s :], dtype=cv2.CV_32F)
+    cv2.subtract(p.rf, p.gf, dst=opp[: n * s])
+    cv2.subtract(p.bf, p.gf, dst=opp[n * s :])
     opp *= 1.0 / 255.0
     chroma = _msq(_filt(opp, _K_LAP, 2 * n, s)).reshape(2, n)
     f["chroma_noise"] = np.log(chroma[0] + chroma[1] + 1e-7) - np.log(lap_var)
@@ -382,18 +389,24 @@ def _light_versus_colour(p: _Planes) -> dict[str, np.ndarray]:
     # Shadow and grime change how much light arrives, not its colour: their edges are in
     # log-luminance only. Sign edges (red/white, blue/white) change chromaticity as well.
     ll = cv2.LUT(p.g8, _LOG_UNIT)  # log(luma + 0.02)
-
-    def edge_energy(a: np.ndarray) -> np.ndarray:
-        return _msq(_dy(a, n)) + _msq(_dx(a, n))
-
-    e_l = edge_energy(ll)
-    tot_px = cv2.add(cv2.add(p.b8, p.gr8, dtype=cv2.CV_32F), p.r8, dtype=cv2.CV_32F)  # integers: exact
+    e_l = _edge_energy(ll, n)
+    tot_px = cv2.add(cv2.add(p.bf, p.gf), p.rf)
     tot_px += 3.0
-    # Chromaticity r, g; the levels made float first (numpy's uint8 / float32 converts per element).
-    e_c = edge_energy(cv2.LUT(p.r8, _LEVEL) / tot_px) + edge_energy(cv2.LUT(p.gr8, _LEVEL) / tot_px)
+    e_c = _edge_energy(p.rf / tot_px, n) + _edge_energy(p.gf / tot_px, n)  # chromaticity r, g
     f["achromatic_edges"] = np.log(e_l + 1e-6) - np.log(e_c + 1e-6)
     f["banding"] = _band_strength(ll.reshape(n, s, s))
     return f
+
+
+def _edge_energy(a: np.ndarray, n: int) -> np.ndarray:
+    """Mean square of neighbour differences down plus across, per tile of an (N*S, W) tall image:
+    row sums of squared differences of the whole image, the rows that step into the next tile left out."""
+    s, w = a.shape[0] // n, a.shape[1]
+    dy = cv2.subtract(a[1:], a[:-1])  # row r: a[r+1] - a[r]
+    ey = np.append(np.einsum("ij,ij->i", dy, dy), 0.0).reshape(n, s)[:, :-1].sum(1)
+    dx = cv2.subtract(a[:, 1:], a[:, :-1])
+    ex = np.einsum("ij,ij->i", dx, dx).reshape(n, s).sum(1)
+    return ey / ((s - 1) * w) + ex / (s * (w - 1))
 
 
 def _band_strength(ll: np.ndarray) -> np.ndarray:

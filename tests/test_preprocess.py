@@ -9,6 +9,7 @@ import pytest
 from monitor.preprocess import (
     PREPARED_SIZE,
     ImageError,
+    area_shrink,
     decode_frame,
     decode_image,
     prepare_frames,
@@ -158,3 +159,41 @@ def test_reduced_decode_ignores_exif_orientation_too() -> None:
     assert cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_REDUCED_COLOR_2).shape == (256, 128, 3)
     d = decode_frame(jpg)
     assert d.image.shape == (128, 256, 3) and d.native_shape == (256, 512)
+
+
+def test_the_area_shrink_equals_opencv_s_uint8_area_resize_on_every_pixel() -> None:
+    # prepare_frames shrinks through OpenCV's float32 area resize (faster): it must give the very
+    # pixels of the uint8 one, at whole-number ratios and others, colour and grey, real and random.
+    rng = np.random.default_rng(3)
+    frames = belgium_frames(200) + [
+        rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        for h, w in [(64, 64), (65, 301), (128, 128), (128, 192), (256, 64), (97, 1000), (719, 480)]
+    ]
+    frames += [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames[:20]]
+    shrunk = [f for f in frames if min(f.shape[:2]) >= PREPARED_SIZE]
+    assert len(shrunk) > 100
+    for f in shrunk:
+        want = cv2.resize(f, (PREPARED_SIZE, PREPARED_SIZE), interpolation=cv2.INTER_AREA)
+        assert np.array_equal(area_shrink(f, (PREPARED_SIZE, PREPARED_SIZE)), want), f"frame of {f.shape} differs"
+    prepared = prepare_frames(shrunk)
+    for f, p in zip(shrunk, prepared, strict=True):
+        want = cv2.resize(f, (PREPARED_SIZE, PREPARED_SIZE), interpolation=cv2.INTER_AREA)
+        assert np.array_equal(p, want if want.ndim == 3 else np.repeat(want[:, :, None], 3, axis=2))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_model_input_equals_a_frame_by_frame_area_resize(channels: int) -> None:
+    # model_input_from_prepared shrinks a batch's copies stacked into one image, in chunks: each
+    # frame's input must be the one its own uint8 INTER_AREA resize gives (150 frames: 3 chunks).
+    import torch
+
+    prepared = prepare_frames(belgium_frames(150))
+    x = to_model_input(prepared, channels)
+    assert x.shape == (150, channels, 28, 28) and x.dtype == torch.float32 and x.is_contiguous()
+    for p, xi in zip(prepared, x, strict=True):
+        small = cv2.resize(p, (28, 28), interpolation=cv2.INTER_AREA)
+        if channels == 1:
+            want = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)[None]
+        else:
+            want = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
+        assert torch.equal(xi, torch.from_numpy(want.astype(np.float32) / np.float32(255.0)))

@@ -104,7 +104,7 @@ def _condition_detector(
     labels = np.array([CONDITION_OF_CODE[int(c)] for c in frames.codes])
     z_all = gaussian.standardise(frames.x)
     classifier, oof_logits = ConditionClassifier.fit(
-        z_all, labels, frames.groups, folds=folds, min_confidence=min_confidence, seed=seed
+        z_all, labels, frames.groups, folds=folds, min_confidence=min_confidence, seed=seed, columns=FEATURE_COLUMNS
     )
     sup_oof = not_clean_logit(oof_logits)
     classifier_tail = fit_tail_map(sup_oof[frames.is_clean])

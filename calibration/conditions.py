@@ -22,8 +22,9 @@ the dark channel and the brightness and washes out the colour, whatever it does 
 blur mixes neighbouring pixels and leaves the colour distribution nearly as it was. Measured on
 scripts/loro_wire_experiment.py's cache (fit on one rendering's calibration tracks, tested on the
 other's test tracks): fit on rendering B, rendering A's haze (which blurs as well) was named blur
-in 614 of 1,109 suspect frames and 30/72 haze episodes were met; with the veil expert 47/72, every
-other condition's episodes unchanged in both directions.
+on 614 suspect frames (levels 3-5, anomaly over 3 nats) and haze on 445, and 30/72 haze episodes
+were met; with the veil expert 47/72, every other condition's episodes unchanged in both
+independent directions (docs/DESIGN.md §5.6).
 """
 
 from __future__ import annotations

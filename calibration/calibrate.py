@@ -136,7 +136,8 @@ def _detection_rows(frames: _Frames, anomaly_oof: np.ndarray, threshold: float) 
 def _naming_figures(
     frames: _Frames, anomaly_oof: np.ndarray, threshold: float, classifier: ConditionClassifier, oof_logits: np.ndarray
 ) -> dict[str, Any]:
-    """Naming accuracy, out of fold, on frames detected at levels 3-5 ("unknown" counts as wrong)."""
+    """Naming accuracy, out of fold, on frames detected at levels 3-5 ("unknown" counts as wrong): the full
+    model's names (the pair experts are fitted on all frames, so have no out-of-fold opinion)."""
     p = np.exp((oof_logits[:, 1:] - oof_logits[:, 1:].max(1, keepdims=True)) / classifier.temperature)
     p /= p.sum(1, keepdims=True)
     best = np.array(classifier.classes[1:], dtype=object)[p.argmax(1)]

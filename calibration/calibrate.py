@@ -104,7 +104,7 @@ def _condition_detector(
     labels = np.array([CONDITION_OF_CODE[int(c)] for c in frames.codes])
     z_all = gaussian.standardise(frames.x)
     classifier, oof_logits = ConditionClassifier.fit(
-        z_all, labels, frames.groups, folds=folds, min_confidence=min_confidence, seed=seed
+        z_all, labels, frames.groups, folds=folds, min_confidence=min_confidence, seed=seed, columns=FEATURE_COLUMNS
     )
     sup_oof = not_clean_logit(oof_logits)
     classifier_tail = fit_tail_map(sup_oof[frames.is_clean])
@@ -136,7 +136,8 @@ def _detection_rows(frames: _Frames, anomaly_oof: np.ndarray, threshold: float) 
 def _naming_figures(
     frames: _Frames, anomaly_oof: np.ndarray, threshold: float, classifier: ConditionClassifier, oof_logits: np.ndarray
 ) -> dict[str, Any]:
-    """Naming accuracy, out of fold, on frames detected at levels 3-5 ("unknown" counts as wrong)."""
+    """Naming accuracy, out of fold, on frames detected at levels 3-5 ("unknown" counts as wrong): the full
+    model's names (the pair experts are fitted on all frames, so have no out-of-fold opinion)."""
     p = np.exp((oof_logits[:, 1:] - oof_logits[:, 1:].max(1, keepdims=True)) / classifier.temperature)
     p /= p.sum(1, keepdims=True)
     best = np.array(classifier.classes[1:], dtype=object)[p.argmax(1)]

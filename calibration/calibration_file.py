@@ -185,6 +185,12 @@ def _classifier_from_dict(d: dict, det: dict, n: int) -> tuple[ConditionClassifi
         raise CalibrationError(
             f"classifier.weights has shape {classifier.weights.shape}, expected {(2 * n, len(classifier.classes))}"
         )
+    for e in classifier.pair_experts if classifier is not None else []:
+        if e.weights.shape != e.columns.shape or not ((e.columns >= 0) & (e.columns < n)).all():
+            raise CalibrationError(
+                f"classifier.pair_experts {'/'.join(e.pair)}: columns must be {len(e.weights)} indices in 0..{n - 1}, "
+                f"got {e.columns.tolist()}"
+            )
     if (classifier is None) != (classifier_tail is None):
         raise CalibrationError("classifier and detector.classifier_tail must both be present or both be null")
     return classifier, classifier_tail

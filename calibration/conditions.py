@@ -13,6 +13,18 @@ the frame is anomalous), temperature-scaled on predictions for tracks the model 
 "96 % sure" holds on new tracks. "unknown" when the best condition's confidence is below
 `min_confidence`, or when the frame is far from every condition's training frames (its diagonal
 Mahalanobis distance to the predicted class exceeds that class's `ood_quantile` training distance).
+
+Pair experts (PAIR_EXPERTS): a pair of conditions that the full model tells apart by a statistic
+one rendering moves and the other does not is settled with a second opinion, a two-class logistic
+regression on only the statistics of the physics that separates the pair; its log-odds are added
+to the full model's (a product of the two experts). Haze is a veil of scattered light: it lifts
+the dark channel and the brightness and washes out the colour, whatever it does to the detail;
+blur mixes neighbouring pixels and leaves the colour distribution nearly as it was. Measured on
+scripts/loro_wire_experiment.py's cache (fit on one rendering's calibration tracks, tested on the
+other's test tracks): fit on rendering B, rendering A's haze (which blurs as well) was named blur
+on 614 suspect frames (levels 3-5, anomaly over 3 nats) and haze on 445, and 30/72 haze episodes
+were met; with the veil expert 47/72, every other condition's episodes unchanged in both
+independent directions (docs/DESIGN.md §5.6).
 """
 
 from __future__ import annotations
@@ -31,6 +43,66 @@ from monitor.challenge_types import CONDITION_NAMES
 CONDITION_OF_CODE: dict[int, str] = CONDITION_NAMES
 UNKNOWN = "unknown"
 CLEAN = "clean"
+
+# (first, second) condition pair -> the statistics (columns of the standardised features z) of the
+# physics that separates them; see the module docstring.
+PAIR_EXPERTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("blur", "haze"): (
+        "bright_mean",
+        "bright_std",
+        "contrast",
+        "dark_channel",
+        "sat_mean",
+        "sat_std",
+        "blue_ratio",
+        "red_ratio",
+        "clip_high",
+        "clip_low",
+    ),
+}
+
+
+class PairExpert(NamedTuple):
+    """Log-odds of `pair[1]` against `pair[0]` from the z columns `columns`: z_cols . weights + bias."""
+
+    pair: tuple[str, str]
+    columns: np.ndarray  # (M,) column indices into z
+    weights: np.ndarray  # (M,)
+    bias: float
+
+    def log_odds(self, z: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(z, dtype=np.float64)[:, self.columns], -8.0, 8.0) @ self.weights + self.bias
+
+    def to_dict(self) -> dict:
+        return {
+            "pair": list(self.pair),
+            "columns": self.columns.tolist(),
+            "weights": self.weights.tolist(),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PairExpert:
+        return cls(
+            tuple(d["pair"]),
+            np.asarray(d["columns"], dtype=np.int64),
+            np.asarray(d["weights"], float),
+            float(d["bias"]),
+        )
+
+
+def fit_pair_experts(z: np.ndarray, labels: np.ndarray, columns: Sequence[str], l2: float = 1e-4) -> list[PairExpert]:
+    """One PairExpert per PAIR_EXPERTS entry whose two conditions both have frames and whose
+    statistics are all among `columns` (the names of z's columns)."""
+    out = []
+    for pair, stats in PAIR_EXPERTS.items():
+        rows = np.isin(labels, pair)
+        if not all((labels == c).any() for c in pair) or not set(stats) <= set(columns):
+            continue
+        cols = np.array([list(columns).index(k) for k in stats])
+        w, b = fit_logistic(np.clip(z[rows][:, cols], -8.0, 8.0), (labels[rows] == pair[1]).astype(np.int64), 2, l2)
+        out.append(PairExpert(pair, cols, w[:, 1] - w[:, 0], float(b[1] - b[0])))
+    return out
 
 
 def condition_classes() -> list[str]:
@@ -113,6 +185,7 @@ class ConditionClassifier:
         class_scale: np.ndarray,
         ood_radius: np.ndarray,
         min_confidence: float = 0.5,
+        pair_experts: Sequence[PairExpert] = (),
     ) -> None:
         self.classes = list(classes)
         self.weights = np.asarray(weights, dtype=np.float64)  # (2D, K)
@@ -122,6 +195,7 @@ class ConditionClassifier:
         self.class_scale = np.asarray(class_scale, dtype=np.float64)  # (K, D)
         self.ood_radius = np.asarray(ood_radius, dtype=np.float64)  # (K,)
         self.min_confidence = float(min_confidence)
+        self.pair_experts = [e for e in pair_experts if set(e.pair) <= set(self.classes[1:])]
         if self.classes[0] != CLEAN:
             raise ValueError(f"the first class must be {CLEAN!r}, got {self.classes[0]!r}")
 
@@ -139,10 +213,13 @@ class ConditionClassifier:
         min_confidence: float = 0.5,
         ood_quantile: float = 0.995,
         seed: int = 0,
+        columns: Sequence[str] | None = None,
     ) -> tuple[ConditionClassifier, np.ndarray]:
         """Fit on standardised features z (N, D) with condition names (CLEAN for clean frames) and
-        track ids (folds never split a track). Returns the classifier and out-of-fold logits
-        (N, K) before temperature scaling: what the model says about tracks it did not see."""
+        track ids (folds never split a track). columns: the names of z's columns, for the pair
+        experts (None: none). Returns the classifier and out-of-fold logits (N, K) before
+        temperature scaling (the full model's, without the pair experts): what the model says
+        about tracks it did not see."""
         z = np.asarray(z, dtype=np.float64)
         labels = np.asarray(labels).astype(str)
         present = set(labels)
@@ -175,7 +252,10 @@ class ConditionClassifier:
             means.append(mu)
             scales.append(sd)
             radius.append(float(np.quantile(d, ood_quantile)) if len(d) else np.inf)
-        clf = cls(classes, w, b, temperature, np.array(means), np.array(scales), np.array(radius), min_confidence)
+        experts = [] if columns is None else fit_pair_experts(z, labels, columns, l2)
+        clf = cls(
+            classes, w, b, temperature, np.array(means), np.array(scales), np.array(radius), min_confidence, experts
+        )
         return clf, oof
 
     # -- use ----------------------------------------------------------------------------------
@@ -205,13 +285,29 @@ class ConditionClassifier:
         unknown = (conf < self.min_confidence) | (dist > self.ood_radius[cidx])
         out = names.copy()
         out[unknown] = UNKNOWN
+        for e in self.pair_experts:
+            self._second_opinion(e, z, logits, p, out, conf)
         return Conditions(out, conf, p_clean, names)
+
+    def _second_opinion(
+        self, e: PairExpert, z: np.ndarray, logits: np.ndarray, p: np.ndarray, out: np.ndarray, conf: np.ndarray
+    ) -> None:
+        """Frames named one of the expert's pair are named by the summed log-odds of the full model
+        (temperature-scaled) and the expert; confidence: the pair's probability times the
+        decision's. `out` and `conf` are updated in place."""
+        sel = np.flatnonzero(np.isin(out, e.pair))
+        if not len(sel):
+            return
+        i, j = (self.classes.index(c) for c in e.pair)
+        lo = (logits[sel, j] - logits[sel, i]) / self.temperature + e.log_odds(z[sel])
+        out[sel] = np.where(lo > 0, e.pair[1], e.pair[0])
+        conf[sel] = (p[sel, i - 1] + p[sel, j - 1]) / (1.0 + np.exp(-np.abs(lo)))
 
     # -- storage --------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
         return {
-            "method": "multinomial logistic regression on [z, z^2/4], temperature-scaled",
+            "method": "multinomial logistic regression on [z, z^2/4], temperature-scaled; pair experts",
             "classes": list(self.classes),
             "temperature": self.temperature,
             "min_confidence": self.min_confidence,
@@ -220,6 +316,7 @@ class ConditionClassifier:
             "class_mean": self.class_mean.tolist(),
             "class_scale": self.class_scale.tolist(),
             "ood_radius": self.ood_radius.tolist(),
+            "pair_experts": [e.to_dict() for e in self.pair_experts],
         }
 
     @classmethod
@@ -233,4 +330,5 @@ class ConditionClassifier:
             np.array(d["class_scale"]),
             np.array(d["ood_radius"]),
             d.get("min_confidence", 0.5),
+            [PairExpert.from_dict(e) for e in d.get("pair_experts") or []],
         )

@@ -233,6 +233,18 @@ def test_load_calibration_errors(tmp_path):
     bad.write_text(yaml.safe_dump(d))
     with pytest.raises(CalibrationError, match="'threshold' is missing"):
         load_calibration(bad)
+    d = yaml.safe_load(path.read_text())
+    n = len(FEATURE_COLUMNS)
+    d["classifier"]["pair_experts"] = [
+        {"pair": ["blur", "rain"], "columns": [6, 7], "weights": [1.0, -1.0], "bias": 0.5}
+    ]
+    bad.write_text(yaml.safe_dump(d))
+    (e,) = load_calibration(bad).classifier.pair_experts  # a well-formed expert loads
+    assert e.pair == ("blur", "rain") and e.columns.tolist() == [6, 7]
+    d["classifier"]["pair_experts"][0]["columns"] = [6, n]
+    bad.write_text(yaml.safe_dump(d))
+    with pytest.raises(CalibrationError, match=rf"pair_experts blur/rain: columns must be 2 indices in 0..{n - 1}"):
+        load_calibration(bad)
 
 
 def test_calibrate_folders_and_load_detector_on_real_images(tmp_path):

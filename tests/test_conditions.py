@@ -7,9 +7,12 @@ import numpy as np
 from calibration.conditions import (
     CLEAN,
     CONDITION_OF_CODE,
+    PAIR_EXPERTS,
+    ConditionClassifier,
     condition_classes,
     expand,
     fit_logistic,
+    fit_pair_experts,
     fit_temperature,
 )
 
@@ -47,3 +50,47 @@ def test_temperature_undoes_overconfidence():
     labels = np.array([rng.choice(3, p=pi) for pi in p])
     t = fit_temperature(4.0 * true_logits, labels)
     assert 3.0 < t < 5.5
+
+
+def _blur_and_haze(rng: np.random.Generator, n: int, haze_sharpness: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """z of clean, blur and haze frames over lap_logvar and the veil statistics: blur lowers the
+    sharpness (by 1.5 to 4, as levels do); haze lifts the dark channel and brightness and lowers
+    the saturation, and lowers the sharpness by `haze_sharpness`."""
+    columns = ["lap_logvar", *PAIR_EXPERTS[("blur", "haze")]]
+    j = {k: i for i, k in enumerate(columns)}
+    z = rng.normal(0, 1.0, size=(3 * n, len(columns)))
+    z[n : 2 * n, j["lap_logvar"]] -= rng.uniform(1.5, 4.0, n)
+    z[2 * n :, j["lap_logvar"]] += haze_sharpness
+    for k, move in (("dark_channel", 2.0), ("bright_mean", 1.5), ("sat_mean", -2.0), ("sat_std", -2.0)):
+        z[2 * n :, j[k]] += move
+    return z, np.repeat([CLEAN, "blur", "haze"], n), columns
+
+
+def test_pair_expert_reads_only_the_veil():
+    z, y, columns = _blur_and_haze(np.random.default_rng(2), 300, -1.0)
+    (e,) = fit_pair_experts(z, y, columns)
+    assert e.pair == ("blur", "haze") and 0 not in e.columns.tolist()  # lap_logvar is not its business
+    lo = e.log_odds(z)
+    assert (lo[y == "haze"] > 0).mean() > 0.97 and (lo[y == "blur"] < 0).mean() > 0.97
+    assert fit_pair_experts(z[y != "haze"], y[y != "haze"], columns) == []  # one side missing: no expert
+
+
+def test_second_opinion_names_haze_that_blurs_more_than_any_seen():
+    rng = np.random.default_rng(3)
+    z, y, columns = _blur_and_haze(rng, 300, -0.5)
+    groups = [f"t{i % 40}" for i in range(len(y))]
+    clf, _ = ConditionClassifier.fit(z, y, groups, columns=columns, seed=0)
+    # haze of another rendering: the same veil, and more blur than most blur frames had
+    zt, _, _ = _blur_and_haze(rng, 200, -5.0)
+    haze = zt[400:]
+    # these haze frames are far from the training haze: the far-from-every-class gate is opened so
+    # the names themselves are compared
+    d = {**clf.to_dict(), "ood_radius": [np.inf] * len(clf.classes)}
+    alone = ConditionClassifier.from_dict({**d, "pair_experts": []}).predict(haze)
+    assert (alone.condition == "blur").mean() > 0.5  # the full model alone is misled by the sharpness
+    clf = ConditionClassifier.from_dict(d)
+    both = clf.predict(haze)
+    assert (both.condition == "haze").mean() > 0.7
+    assert ((both.confidence > 0) & (both.confidence <= 1)).all()
+    again = ConditionClassifier.from_dict(clf.to_dict()).predict(haze)
+    assert (again.condition == both.condition).all() and np.allclose(again.confidence, both.confidence)

@@ -159,6 +159,12 @@ class CalibratedHook:
         # correction's covariate, docs/DESIGN.md §5.4).
         sizes = [r.native_shape for r in records]
         x = feature_matrix(scores, image_features([r.image for r in records], None if None in sizes else sizes))
+        return self.decide(records, x, scores)
+
+    def decide(self, records: list, x: np.ndarray, scores: ScoreResult | None = None) -> list[AlertEvent]:
+        """The records' decisions and alerts from their feature rows (calibration.detector.FEATURE_COLUMNS):
+        everything the hook does after the image statistics, so an offline replay with cached feature
+        rows (scripts/stream_replay_experiment.py) runs the same path as `score`."""
         # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.

@@ -12,9 +12,10 @@ robust centre and spread, GaussianModel.center/.scale, linear: no asinh), so 1.0
 of ALL clean signs along that feature. A smudge of 0.3 is small there, and large next to a fixed
 camera whose frames jitter by a few hundredths.
 
-The stream's own normal (learned only from frames the baseline judges clean; during a warm-up,
-frames the fleet model calls suspect, anomaly above `warmup_skip_above`, are not learned unless
-the stream looks atypical so far, and then only those within `warmup_skip_above` of its median):
+The stream's own normal (learned only from frames the baseline judges clean, never from a frame
+the stream's alert was open for (`in_alert`, from the hook's tracker); during a warm-up, frames
+the fleet model calls anomalous are not learned unless the stream looks atypical so far, and then
+only those within `warmup_skip_above` of its median; merely suspect frames are learned):
 - location m: running mean of u, equal weights during the warm-up (alpha_t = 1/t), then an
   exponentially weighted mean with alpha = 1/memory;
 - covariance S: the matching exponentially weighted covariance (West's recursion
@@ -165,8 +166,11 @@ class StreamBaseline:
         self.warm_fleet_anomalous = 0  # frames anomalous at the fleet threshold in this warm-up
         self.warm_frames = 0  # frames of this warm-up, the skipped ones included
 
-    def update(self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None) -> BaselineVerdict:
-        """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean."""
+    def update(
+        self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None, in_alert: bool = False
+    ) -> BaselineVerdict:
+        """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean.
+        in_alert: the stream's alert was open before this frame (the hook's tracker): not learned."""
         c = self.cfg
         u = np.asarray(u, dtype=np.float64).reshape(-1)
         if u.shape[0] != self.dim:
@@ -182,7 +186,7 @@ class StreamBaseline:
         if self.n < c.warmup:  # warm-up: learn the stream's clean frames, no change verdicts
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
             self.warm_frames += 1
-            if self._warmup_skips(fa):
+            if self._warmup_skips(fa, bool(fleet_is_anomalous) or in_alert):
                 self.warm_skipped += 1
                 return self._verdict(0.0, False, 0, False, False, False)
             self._learn(u)
@@ -213,7 +217,7 @@ class StreamBaseline:
                 adopted = True
                 self._relearn()  # a new warm-up from the next frame; atypicality is not judged again
         learned = False
-        if not adopted and not self.changed and change <= c.learn_below and self.g <= c.learn_cusum:
+        if not (adopted or self.changed or in_alert) and change <= c.learn_below and self.g <= c.learn_cusum:
             self._learn(u)
             learned = True
         return self._verdict(change, onset, lag, cleared, adopted, learned)
@@ -321,16 +325,23 @@ class StreamBaseline:
         ):
             self.atypical = False
 
-    def _warmup_skips(self, fleet_anomaly: float) -> bool:
-        """A warm-up frame the fleet model calls suspect is not learned, unless the stream looks
-        atypical (then its suspect frames are its normal): an episode in a stream's first frames
-        must not become its normal, nor hide the same condition's later onsets."""
+    def _warmup_skips(self, fleet_anomaly: float, flagged: bool) -> bool:
+        """A warm-up frame the fleet flags (anomalous, or inside the stream's open alert: `flagged`)
+        is not learned, unless the stream looks atypical (then its suspect frames are its normal):
+        an episode in a stream's first frames must not become its normal, nor hide the same
+        condition's later onsets. A frame that is merely suspect (anomaly above warmup_skip_above,
+        under the threshold) is learned: skipping those (issue 11) left a typical stream's own
+        suspect clean frames (10 % of the pipeline check's clean test frames) out of its normal,
+        and after the warm-up each of them was a change of hundreds of nats: onsets on clear
+        frames that kept the alert open for the rest of the run (scripts/stream_replay_experiment.py)."""
         skip = self.cfg.warmup_skip_above
         # At most `warmup` frames are skipped: a warm-up ends within 2 x warmup frames.
-        if skip <= 0 or fleet_anomaly <= skip or self.warm_skipped >= self.cfg.warmup:
+        if skip <= 0 or self.warm_skipped >= self.cfg.warmup:
             return False
         if not (self.atypical or self._pending()):
-            return True
+            return flagged
+        if fleet_anomaly <= skip:
+            return False
         # An atypical view: its frames are suspect to the fleet, but a frame that far above its
         # own median is an episode on top of that view, not the view.
         return fleet_anomaly > float(np.median(np.array(self.recent_fleet))) + skip
@@ -398,14 +409,20 @@ class BaselineBank:
         return u
 
     def update(
-        self, stream: str, features: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None
+        self,
+        stream: str,
+        features: np.ndarray,
+        fleet_anomaly: float,
+        fleet_is_anomalous: bool | None = None,
+        in_alert: bool = False,
     ) -> BaselineVerdict:
         """One frame's feature row (FEATURE_COLUMNS order, raw) and its fleet verdict -> BaselineVerdict.
-        fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly."""
+        fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly. in_alert: the
+        stream's alert was open before this frame (such frames are never learned)."""
         b = self.streams.get(stream)
         if b is None:
             b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg, self.changes)
-        return b.update(self.fleet_units(features), fleet_anomaly, fleet_is_anomalous)
+        return b.update(self.fleet_units(features), fleet_anomaly, fleet_is_anomalous, in_alert)
 
     def reset(self, stream: str) -> bool:
         """The operator's reset of one stream's baseline; False if the stream is unknown."""

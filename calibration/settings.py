@@ -201,10 +201,14 @@ class BaselineConfig:
     # frames falls below this (hysteresis against atypical_anomaly).
     atypical_clear: float = 2.0
 
-    # Warm-up learning skips frames the fleet model calls suspect (fleet anomaly above this, in
-    # nats; AlertConfig.evidence_ref's default) unless the stream looks atypical so far, so a
-    # stream whose first frames are an episode does not learn that episode as its normal.
-    # 0 = learn every warm-up frame.
+    # Warm-up learning skips the frames the fleet flags (anomalous, or inside the stream's open
+    # alert), so a stream whose first frames are an episode does not learn that episode as its
+    # normal; while the stream looks atypical so far, it skips those more than this many nats
+    # (AlertConfig.evidence_ref's default) above its median fleet anomaly instead. 0 = learn every
+    # warm-up frame. Merely suspect frames (above 3 nats, under the threshold) are learned: skipping
+    # them left a typical stream's own suspect clean frames out of its normal (10 % of the clean test
+    # frames of scripts/wire_loro_check.sh's calibrations: 10.2 % A -> B, 10.5 % B -> A), and through the
+    # pipeline (scripts/wire_loro_check.sh, baselines on) that cost whole streams' episodes.
     warmup_skip_above: float = 3.0
 
     def check(self, c: Checks) -> None:

@@ -224,7 +224,7 @@ class CalibratedHook:
         if last is not None and last >= d.seq and last - d.seq <= self.tracker.cfg.seq_reset_gap:
             return d  # a redelivery: the tracker ignores it too
         self._last_seq[rec.stream] = d.seq
-        v = self.bank.update(rec.stream, x, d.value, d.is_anomalous)
+        v = self.bank.update(rec.stream, x, d.value, d.is_anomalous, self.tracker.is_open(rec.stream))
         alerts.extend(self._atypical_events(rec, v))
         if v.hold_fleet:
             # The fleet's verdict on this stream is its view, not a condition: no vote, no evidence

@@ -327,3 +327,35 @@ def test_a_stream_just_under_the_line_with_early_episodes_is_not_atypical():
     assert np.median(fa) >= CFG.atypical_anomaly > np.quantile(fa, CFG.atypical_quantile)
     v = run(make_bank(), u)
     assert not any(x.atypical for x in v)
+
+
+def test_a_streams_own_suspect_frames_are_learned_in_the_warm_up():
+    # A fixed camera's view recurs: here 2 of every 15 frames (a passing shade, a glint) sit a
+    # little off its usual view, far enough that the fleet calls them suspect (anomaly 3-6.3
+    # nats) but never anomalous. They are the stream's own normal: learned in the warm-up, they
+    # raise no onset later. Skipped (the old rule: anomaly above warmup_skip_above), each came
+    # back after the warm-up as a change of hundreds of nats, two in a row: an onset every cycle.
+    mean = np.random.default_rng(14).standard_normal(D)
+    mean *= math.sqrt(30.0) / np.linalg.norm(mean)
+    u = camera(14, W + 3000, mean=mean, sigma=0.02)
+    odd = np.arange(len(u)) % 15 >= 13
+    u[odd, :4] += 1.4 * np.sign(mean[:4])
+    fa = fleet_anomaly(u)
+    assert 3.0 < fa[odd].min() and fa[odd].max() < 6.3 and fa[~odd].max() < 3.0
+    v = run(make_bank(), u)
+    assert all(x.learned for x, o in zip(v[:W], odd[:W], strict=True) if o)
+    assert onsets(v) == [] and not any(x.changed for x in v)
+
+
+def test_frames_inside_an_open_alert_are_never_learned():
+    # The hook passes in_alert (its tracker had the stream's alert open before the frame): an
+    # episode the fleet alerts on must not become the normal, in the warm-up or after it.
+    bank = make_bank()
+    u = camera(15, W + 200)
+    x = bank.center + bank.scale * u
+    alert = np.zeros(len(u), dtype=bool)
+    alert[50:80] = alert[W + 50 : W + 80] = True  # the second one after the warm-up (it ends at W + 30)
+    v = [bank.update("cam1", x[i], 1.0, False, in_alert=bool(alert[i])) for i in range(len(u))]
+    assert bank.streams["cam1"].warm_skipped == 30 and v[W + 29].warm and not v[W + 28].warm
+    assert not any(t.learned for t, a in zip(v, alert, strict=True) if a)
+    assert all(t.learned for t in v[W + 80 :])

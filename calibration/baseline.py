@@ -20,23 +20,30 @@ only those within `warmup_skip_above` of its median; merely suspect frames are l
   exponentially weighted mean with alpha = 1/memory;
 - covariance S: the matching exponentially weighted covariance (West's recursion
   S <- (1 - a)(S + a d d'), exact for the equal-weight warm-up as well);
-- the covariance used to judge a frame: C = (1 - shrink) S + shrink diag(S), its variances
-  raised to at least floor^2 (in fleet units): the "scale floor", so a frozen or very steady
-  camera does not get an absurdly tight normal, and a change has to be at least of the order of
-  `floor` of the fleet's spread to count. The off-diagonal shrinkage tempers a 32x32 covariance
-  learned from a few hundred correlated frames.
+- the covariance used to judge a frame: C = (1 - shrink) S + shrink diag(S) (shrink 0 by
+  default), its variances raised to at least floor^2 (in fleet units): the "scale floor", so a
+  frozen or very steady camera does not get an absurdly tight normal, and a change has to be at
+  least of the order of `floor` of the fleet's spread to count (when that leaves C singular, as
+  for a camera cycling through fewer views than features, floor^2 is added to every direction);
+- n_eff, the effective number of frames S was learned from (1 / the sum of squared weights).
+
+Change verdicts start after `judge_after` learned frames (60), while the warm-up goes on learning
+with equal weights until `warmup` (300) frames.
 
 The change surprise of a frame: w = L^-1 (u - m) with C = L L' (whitening), optionally each
 component softly compressed w <- soft * asinh(w / soft) (off by default), q = |w|^2, and
-    change = -ln P(chi2_k >= q),  k = the number of features rounded up to even,
-i.e. nats of surprise as calibration.detector.TailMap gives the fleet anomaly: if the stream's
-frames were Gaussian around m with covariance C, `change` would be exactly Exp(1) (mean 1,
-P(change > t) = e^-t). Rounding k up, the floor and the compression only make it smaller.
-Measured with the defaults on synthetic stationary streams (tests/test_baseline.py: 32
-correlated Gaussian features, spread 0.1, 20,000 frames after the warm-up, two seeds): mean
-0.95-1.00 nats, P(> 3) = 4.6-5.1 % (e^-3 = 5.0 %), P(> 6) = 0.25-0.31 % (e^-6 = 0.25 %), no
-onset, largest CUSUM 9.0 (h = 20); with a wandering AR(1) component added (rho 0.9 and 0.99):
-no onset, largest CUSUM 9.4.
+    change = -ln P(Q >= q),  Q * (n - p) / (p (n + 1)) ~ F(p, n - p)  (Hotelling's predictive law),
+n = n_eff, p = the number of features rounded up to even: nats of surprise as
+calibration.detector.TailMap gives the fleet anomaly. If the stream's frames were Gaussian, a new
+frame judged against the m and S learned from n of them would have `change` exactly Exp(1) (mean 1,
+P(change > t) = e^-t), however small n (> p + 1); chi2's tail, the limit for large n, over-surprises
+a normal of few frames (Monte Carlo, 32 features: mean 11 nats at n = 60, 1.58 at n = 300; this
+law: 0.99 and 0.99, P(> 3) 5.0 %). Rounding p up, the floor, shrinkage and the compression only
+make it smaller. Measured with the defaults on synthetic stationary streams (tests/test_baseline.py:
+32 correlated Gaussian features, spread 0.1, 20,000 frames after the warm-up, two seeds): mean
+1.00-1.01 nats, P(> 3) = 5.1 % (e^-3 = 5.0 %), P(> 6) = 0.24 % (e^-6 = 0.25 %), no onset, largest
+CUSUM 9.0 (h = 20, from frame 60 on); with a wandering AR(1) component added (rho 0.9 and 0.99):
+no onset, largest CUSUM 9.6.
 
 The change detector: a one-sided CUSUM on the surprise,
     g_t = max(0, g_{t-1} + min(change, cap) - ref),   onset when g_t >= h.
@@ -124,6 +131,48 @@ def chi2_surprise(q: np.ndarray | float, dof: int) -> np.ndarray:
     return np.maximum(x - lse, 0.0)
 
 
+def predictive_surprise(q: np.ndarray | float, dof: int, n_eff: float) -> np.ndarray:
+    """-ln P(Q >= q) for the squared distance Q of a NEW frame from a normal (mean and covariance,
+    the latter divided by n as StreamBaseline learns it) estimated from n_eff Gaussian frames:
+    Hotelling's predictive law,
+        f = Q (n - p) / (p (n + 1)) ~ F(p, n - p),
+    whose tail is, for even p = 2k (odd dof rounded up, as chi2_surprise), with x = nu / (nu + p f),
+        P(F >= f) = x^(nu/2) sum_{j<k} Gamma(nu/2 + j) / (Gamma(nu/2) j!) (1 - x)^j.
+    A covariance of few frames makes new frames look further than chi2 says (at n = 60, p = 32,
+    q about twice as large): this keeps the surprise Exp(1) for a normal learned from few frames,
+    and tends to chi2_surprise as n_eff grows (n_eff = inf: exactly it)."""
+    if not math.isfinite(n_eff):
+        return chi2_surprise(q, dof)
+    k = max(1, (int(dof) + 1) // 2)
+    p = 2 * k
+    n = float(n_eff)
+    if n <= p + 1:
+        raise ValueError(f"baseline: a normal of {n:.0f} frames cannot judge {p} features (needs > {p + 1})")
+    nu = n - p
+    f = np.maximum(np.asarray(q, dtype=np.float64), 0.0) * nu / (p * (n + 1))
+    half = nu / 2.0
+    log_x = np.log(nu) - np.log(nu + p * f)
+    j = np.arange(k, dtype=np.float64)
+    lc = np.array([math.lgamma(half + v) - math.lgamma(half) - math.lgamma(v + 1.0) for v in j])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_1mx = np.log(p * f) - np.log(nu + p * f)  # f = 0: -inf, only j = 0 survives
+        terms = lc + j * log_1mx[..., None]
+    terms = np.where(np.isnan(terms), -np.inf, terms)
+    terms[..., 0] = lc[0]
+    top = terms.max(axis=-1, keepdims=True)
+    lse = top[..., 0] + np.log(np.exp(terms - top).sum(axis=-1))
+    return np.maximum(-(half * log_x + lse), 0.0)
+
+
+def _squared_weights(n: int, cfg: BaselineConfig) -> float:
+    """Sum of squared weights after n frames learned as StreamBaseline._learn learns them."""
+    w2 = 0.0
+    for i in range(1, n + 1):
+        a = 1.0 / min(i, cfg.memory) if i <= cfg.warmup else 1.0 / cfg.memory
+        w2 = (1.0 - a) ** 2 * w2 + a * a
+    return w2
+
+
 def cusum_theta(ref: float) -> float:
     """Root theta in (0, 1) of e^(-theta ref) / (1 - theta) = 1 (Exp(1) increments minus ref)."""
     if ref <= 1.0:
@@ -183,18 +232,12 @@ class StreamBaseline:
         if not np.isfinite(u).all():  # nothing to learn or judge; the state stays as it was
             return self._verdict(float("nan"), False, 0, False, False, False)
 
-        if self.n < c.warmup:  # warm-up: learn the stream's clean frames, no change verdicts
+        if self.n < c.warmup:  # the warm-up: learn the stream's clean frames (equal weights)
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
             self.warm_frames += 1
-            if self._warmup_skips(fa, bool(fleet_is_anomalous) or in_alert):
-                self.warm_skipped += 1
-                return self._verdict(0.0, False, 0, False, False, False)
-            self._learn(u)
-            if self.n == c.warmup:
-                self._end_warmup()
-            return self._verdict(0.0, False, 0, False, False, True)
-
-        if not self.changes:
+            if not self.judging:  # too few frames yet for change verdicts
+                return self._warmup_step(u, fa, bool(fleet_is_anomalous) or in_alert)
+        elif not self.changes:
             self._update_atypical()
             return self._verdict(0.0, False, 0, False, False, False)
         change = float(self.surprise(u))
@@ -220,18 +263,41 @@ class StreamBaseline:
         if not (adopted or self.changed or in_alert) and change <= c.learn_below and self.g <= c.learn_cusum:
             self._learn(u)
             learned = True
+            if self.n == c.warmup:
+                self._end_warmup()
         return self._verdict(change, onset, lag, cleared, adopted, learned)
+
+    def _warmup_step(self, u: np.ndarray, fa: float, flagged: bool) -> BaselineVerdict:
+        """A warm-up frame before change verdicts start: learned unless skipped (_warmup_skips)."""
+        if self._warmup_skips(fa, flagged):
+            self.warm_skipped += 1
+            return self._verdict(0.0, False, 0, False, False, False)
+        self._learn(u)
+        if self.n == self.cfg.warmup:
+            self._end_warmup()
+        return self._verdict(0.0, False, 0, False, False, True)
 
     def surprise(self, u: np.ndarray) -> np.ndarray:
         """Change surprise (nats) of frames (D,) or (N, D) against the current normal, without learning."""
         w = (np.asarray(u, dtype=np.float64) - self.m) @ self._whiten().T
         if self.cfg.soft > 0:
             w = self.cfg.soft * np.arcsinh(w / self.cfg.soft)
-        return chi2_surprise(np.einsum("...d,...d->...", w, w), self.dim)
+        return predictive_surprise(np.einsum("...d,...d->...", w, w), self.dim, self.n_eff())
 
     @property
     def warm(self) -> bool:
+        """The warm-up is over (the normal is learned with forgetting from here on)."""
         return self.n >= self.cfg.warmup
+
+    @property
+    def judging(self) -> bool:
+        """Change verdicts are given: after `judge_after` learned frames (with change detection on)."""
+        return self.changes and self.n >= min(self.cfg.judge_after, self.cfg.warmup)
+
+    def n_eff(self) -> float:
+        """The learned normal's effective number of frames (Kish: 1 / sum of squared weights): n
+        during the warm-up, then towards (2 - a) / a with a = 1 / memory."""
+        return 1.0 / self.w2 if self.w2 > 0 else 0.0
 
     def spread(self) -> float:
         """The stream's own spread: median over features of its learned standard deviation (fleet units)."""
@@ -242,6 +308,7 @@ class StreamBaseline:
             "dim": self.dim,
             "changes": self.changes,
             "n": self.n,
+            "w2": self.w2,
             "m": self.m.tolist(),
             "S": self.S.tolist(),
             "g": self.g,
@@ -261,6 +328,8 @@ class StreamBaseline:
     def from_dict(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> StreamBaseline:
         b = cls(int(d["dim"]), cfg, bool(d.get("changes", True)))  # older exports: change detection was always on
         b.n = int(d["n"])
+        # Older exports lack it: the weights of n frames learned as _learn learns them.
+        b.w2 = float(d["w2"]) if "w2" in d else _squared_weights(b.n, b.cfg)
         b.m = np.array(d["m"], dtype=np.float64)
         b.S = np.array(d["S"], dtype=np.float64).reshape(b.dim, b.dim)
         b.g, b.run = float(d["g"]), int(d["run"])
@@ -278,6 +347,7 @@ class StreamBaseline:
     def _relearn(self) -> None:
         """Forget the normal and the change state (a new warm-up); keeps the atypical state."""
         self.n = 0
+        self.w2 = 0.0  # sum of the learned frames' squared weights (n_eff)
         self.warm_skipped = 0  # suspect frames this warm-up did not learn
         self.m = np.zeros(self.dim)
         self.S = np.zeros((self.dim, self.dim))
@@ -289,6 +359,7 @@ class StreamBaseline:
     def _learn(self, u: np.ndarray) -> None:
         self.n += 1
         a = 1.0 / min(self.n, self.cfg.memory) if self.n <= self.cfg.warmup else 1.0 / self.cfg.memory
+        self.w2 = (1.0 - a) ** 2 * self.w2 + a * a
         d = u - self.m
         self.m = self.m + a * d
         self.S = (1.0 - a) * (self.S + a * np.outer(d, d))
@@ -300,7 +371,14 @@ class StreamBaseline:
             diag = np.diag(np.diag(self.S))
             cov = (1.0 - c.shrink) * self.S + c.shrink * diag
             cov[np.diag_indices(self.dim)] = np.maximum(np.diag(self.S), c.floor**2)
-            self._L_inv = np.linalg.inv(np.linalg.cholesky(cov))
+            try:
+                chol = np.linalg.cholesky(cov)
+            except np.linalg.LinAlgError:
+                # Raising the diagonal alone can leave a covariance of fewer distinct frames than
+                # features (a camera cycling through a few views) not positive definite without
+                # shrinkage: the floor is then added to every direction instead.
+                chol = np.linalg.cholesky(cov + c.floor**2 * np.eye(self.dim))
+            self._L_inv = np.linalg.inv(chol)
         return self._L_inv
 
     def _end_warmup(self) -> None:
@@ -365,7 +443,7 @@ class StreamBaseline:
             adopted,
             self.atypical,
             self.atypical or self._pending(),
-            self.warm,
+            self.judging,
             learned,
             ATYPICAL_MESSAGE if self.atypical else "",
         )

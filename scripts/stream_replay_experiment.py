@@ -111,6 +111,30 @@ def schedule(test_dir: Path, n_test: int) -> dict[str, list[tuple[int, GroundTru
     return plans
 
 
+def clean_schedule(side: dict, chunk: int, frames: int = 1275) -> dict[str, list[tuple[int, GroundTruth]]]:
+    """Streams of clean frames only: each a `chunk`-frame run of the side's clean frames (data order,
+    as the test chunks are cut) cycled for `frames` frames, as long as a check stream. On the
+    calibration side these are the clear stretches a per-stream detector's settings may be tuned on
+    (any alert there is false), never the test side's."""
+    clean = np.flatnonzero(side["codes"] == 0)
+    none = GroundTruth("none", 0)
+    return {
+        f"clean-{c}": [(int(clean[c * chunk + i % chunk]), none) for i in range(frames)]
+        for c in range(len(clean) // chunk)
+    }
+
+
+def clean_check(cal_path: Path, side: dict, cfg, chunk: int) -> dict:
+    """Alerts and onsets-worth of alerts on clean-only streams of one side (clean_schedule)."""
+    hook = CalibratedHook(Detector(None, load_calibration(cal_path)), cfg.alerts, cfg.baseline)
+    alerts = []
+    plans = clean_schedule(side, chunk)
+    for stream, plan in plans.items():
+        alerts += replay_stream(hook, side["x"], stream, plan)[1]
+    raised = [a for a in alerts if a["state"] == "raised"]
+    return {"streams": len(plans), "frames": sum(len(p) for p in plans.values()), "false_alerts": len(raised)}
+
+
 def replay_stream(hook: CalibratedHook, x: np.ndarray, stream: str, plan: list, batch: int = 64):
     """One stream's frames through the hook's decision path -> (truth rows, alert dicts, records)."""
     rows, alerts, records = [], [], []
@@ -176,9 +200,15 @@ def main() -> None:
     ap.add_argument("--features", type=Path, required=True, help="the cache's feature rows (.npz, made when missing)")
     ap.add_argument("--config", type=Path, help="deployment YAML (alerts:, baseline:) as passed to `score`")
     ap.add_argument("--out", type=Path, help="JSON: both directions' check figures and per-stream detail")
+    ap.add_argument("--clean-check", action="store_true", help="also: false alerts on clean calibration streams")
     args = ap.parse_args()
     sides = side_features(args.dir / f"cache_{args.seed}.pkl", args.features)
     cfg = load_config(args.config)
+    if args.clean_check:
+        for fit in ("A", "B"):  # clean frames are the same in both renderings' sides
+            for chunk in (15, 45):
+                r = clean_check(args.wlc / f"cal_{fit}.yaml", sides[f"c{fit}"], cfg, chunk)
+                print(f"clean calibration streams, calibration {fit}, {chunk}-frame views: {r}", flush=True)
     figs, out = {}, {}
     for fit, test in (("A", "B"), ("B", "A")):
         key = f"{fit}-{test}"

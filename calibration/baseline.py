@@ -235,11 +235,11 @@ class StreamBaseline:
         if self.n < c.warmup:  # the warm-up: learn the stream's clean frames (equal weights)
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
             self.warm_frames += 1
-            if not self.judging:  # too few frames yet for change verdicts
-                return self._warmup_step(u, fa, bool(fleet_is_anomalous) or in_alert)
         elif not self.changes:
             self._update_atypical()
             return self._verdict(0.0, False, 0, False, False, False)
+        if not self.judging:  # too few frames yet for change verdicts
+            return self._warmup_step(u, fa, bool(fleet_is_anomalous) or in_alert)
         change = float(self.surprise(u))
         capped = min(change, c.cap)
         self.g = max(0.0, self.g + capped - c.ref)
@@ -292,7 +292,10 @@ class StreamBaseline:
     @property
     def judging(self) -> bool:
         """Change verdicts are given: after `judge_after` learned frames (with change detection on)."""
-        return self.changes and self.n >= min(self.cfg.judge_after, self.cfg.warmup)
+        # ...and never from fewer frames than the predictive law needs (> p + 1 for p features):
+        # with a warm-up shorter than that, verdicts start once forgetting has gathered enough.
+        p = 2 * ((self.dim + 1) // 2)
+        return self.changes and self.n >= min(self.cfg.judge_after, self.cfg.warmup) and self.n_eff() > p + 1
 
     def n_eff(self) -> float:
         """The learned normal's effective number of frames (Kish: 1 / sum of squared weights): n

@@ -244,9 +244,10 @@ def test_reset_control_record_through_the_broker(setup, kafka_cfg, tmp_path):
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_atypical_view_by_default_through_the_broker(setup, kafka_cfg):
-    """The deployment's default `baseline:` section (baselines off; only the warm-up shortened for
-    the test), as `score` builds its hook: a camera whose whole view is off the fleet's normal gets
-    one 'atypical' event with the ROI hint on the alerts topic, and no condition alert."""
+    """The deployment's default `baseline:` section (baselines on, the atypical view judged; only
+    the warm-up shortened for the test), as `score` builds its hook: a camera whose whole view is
+    off the fleet's normal gets one 'atypical' event with the ROI hint on the alerts topic, and no
+    condition alert (its own normal is that view: no change against it either)."""
     import sys
     import threading
 
@@ -259,7 +260,7 @@ def test_atypical_view_by_default_through_the_broker(setup, kafka_cfg):
 
     scorer, cal, sign = setup
     k = kafka_cfg.kafka
-    assert not kafka_cfg.baseline.enabled and kafka_cfg.baseline.atypical  # the defaults
+    assert kafka_cfg.baseline.enabled and kafka_cfg.baseline.atypical  # the defaults
     kafka_cfg.baseline.warmup = 40
     frames = camera(sign, 60, 1, lambda im, i: (im // 6).astype(np.uint8))
     producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers)

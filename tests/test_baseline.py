@@ -384,3 +384,15 @@ def test_frames_inside_an_open_alert_are_never_learned():
     assert bank.streams["cam1"].warm_skipped == 30  # the first alert: before change verdicts start
     assert not any(t.learned for t, a in zip(v, alert, strict=True) if a)
     assert all(t.learned for t in v[W + 80 :])
+
+
+def test_a_warm_up_shorter_than_the_features_waits_for_enough_frames():
+    # warmup 20 < 34 frames the predictive law needs for 32 features: no verdict (nor a crash)
+    # until forgetting has gathered an effective 34 frames, then a step is still found.
+    bank = make_bank(BaselineConfig(warmup=20, judge_after=10, memory=300))
+    u = camera(16, 600)
+    u[400:, :6] += 0.4
+    v = run(bank, u)
+    first = next(i for i, x in enumerate(v) if x.warm)
+    assert 33 < first < 150 and bank.streams["cam1"].n_eff() > 34  # measured: frame 98
+    assert onsets(v) and 400 <= onsets(v)[0] <= 403

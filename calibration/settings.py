@@ -110,37 +110,33 @@ class BaselineConfig:
     """Per-stream baselines (calibration.baseline): the `baseline:` section of the deployment's file."""
 
     # The calibrated hook keeps a baseline per stream and judges onsets against it as well
-    # (pipelines.alerting.CalibratedHook); off: fleet decisions only. Measured offline with
-    # scripts/baseline_experiment.py (seed 0: the demo's quick model, 20 epochs, and calibration;
-    # 6 streams each cycling one unseen BelgiumTSC track plus 2 streams atypical from frame 0, a
-    # wide-border crop and a permanent haze level 2; 36 episodes per stream, 12 conditions x levels
-    # 3-5, rendering B, JPEG q90; judged as the demo does): off, 147 of 288 episodes met, 1 false
-    # alert in 288 clear stretches, and alerts that never cleared on both atypical streams (one
-    # raised on frame 1); on with the defaults below, 176 met, no false alert, both streams
-    # reported atypical once, nothing stuck (dirty lens 0 -> 7 of 24, shadow 0 -> 10, codec error
-    # 3 -> 9); on with warmup 60, 221 met, no false alert. Off by default: through the real
-    # pipeline, leave one rendering out (scripts/wire_loro_check.sh, README "Per-stream
-    # baselines"), on met 562 vs 575 of 864 episodes A -> B (627 vs 532 B -> A) and raised 5 false
-    # alerts in 35,280 clear frames where off raised none.
-    enabled: bool = False
+    # (pipelines.alerting.CalibratedHook); off: fleet decisions only (and the atypical view, below).
+    # On by default since issue 11's per-stream work: through the real pipeline, leave one rendering
+    # out (scripts/wire_loro_check.sh with `baseline: {enabled: true}`, 2026-11-30 16:45-17:00 UTC,
+    # README "Per-stream baselines"), on met 723 (A -> B) and 735 (B -> A) of 864 episodes where
+    # off (the default before) met 642 and 665, with 0 false alerts in 35,280 clear frames, no stuck
+    # stream and no stream called atypical in either; dirty lens 0 -> 19 and 5 -> 42 of 72, shadow
+    # 1 -> 48 and 29 -> 54. Before this change on had lost whole streams (see warmup_skip_above).
+    enabled: bool = True
     # The atypical view (a stream off the fleet's normal from its first frames, steadily: one
     # "atypical view: check ROI or camera" event, no condition alert that cannot clear) is judged
     # on each stream's first `warmup` frames also with `enabled` false; false: not judged then
     # (with `enabled` true it always is). Issue 14: a camera without an ROI must be told so.
     atypical: bool = True
-    # Frames learned before any change verdict (and before atypicality is judged): 300 = 10 s at
-    # the producer's 30 frames/s. 60 met more episodes in the measurement above (221 vs 176 of 288,
-    # 36-episode replays are short), but with 60 (memory 60 or 300) the synthetic stationary
-    # streams of tests/test_baseline.py gave false onsets in three tests (one had 1, another 11;
-    # 300 gives none). A 32x32 covariance needs several times 32 frames; with 300 the sample
-    # covariance's inflation of a new frame's q is about n / (n - D - 1) = 1.12 before shrinkage
-    # and the floor.
+    # Frames learned with equal weights, the window atypicality is judged on: 300 = 10 s at the
+    # producer's 30 frames/s. Change verdicts used to wait for its end: 60 met more episodes
+    # (scripts/baseline_experiment.py, 221 vs 176 of 288) but gave false onsets on the synthetic
+    # stationary streams of tests/test_baseline.py, because chi2's tail over-surprises a covariance
+    # of few frames (see shrink). They now start at judge_after, with the predictive law.
     warmup: int = 300
     # Change verdicts start after this many learned frames, within the warm-up (which goes on
     # learning with equal weights until `warmup`): judged against a normal of few frames with the
     # surprise of Hotelling's predictive law (calibration.baseline.predictive_surprise), which stays
     # Exp(1) however few frames it was learned from (more than the 32 features). >= warmup: not
-    # before the warm-up's end (the behaviour before issue 11's change).
+    # before the warm-up's end (the behaviour before issue 11's change). In the pipeline check's
+    # schedule the warm-up spans its first ~15 episodes (dirty lens among them): measured offline
+    # (scripts/stream_replay_experiment.py, shrink 0) 40 met 718 / 743 of 864 (A -> B / B -> A),
+    # 60 met 720 / 744, and with shrink 0.1 100 met 648 / 683 against 60's 658 / 684.
     judge_after: int = 60
     # After the warm-up, the running statistics forget with alpha = 1 / memory (10 s at 30
     # frames/s). A drift is followed with a lag of (drift per frame) * memory, without onsets while

@@ -94,15 +94,16 @@ class CalibratedHook:
     the classifier's name as its condition, so a restore from the scores topic replays the same votes.
     Records must arrive in each stream's seq order, as Kafka delivers one partition.
 
-    With per-stream baselines on (the `baseline:` section, calibration.baseline), each frame also
-    updates its stream's own normal, and the alert machine sees both verdicts: while the baseline
+    With per-stream baselines on (the `baseline:` section's default, which `score` and `demo` pass;
+    calibration.baseline), each frame also updates its stream's own normal (never with a frame its
+    alert was open for), and the alert machine sees both verdicts: while the baseline
     holds the fleet's verdict back (an atypical stream, or the first warm-up of one that looks
     so), fleet anomalies neither raise nor feed evidence, and the stream gets one "atypical" event
     instead; a change against the stream's own normal raises (onset where the change began,
     named by the classifier) and keeps the alert open while it lasts. The record's `anomaly` stays
     the fleet's figure; `is_anomalous` and `condition` are the combined decision.
-    With baselines off (`baseline.enabled` false) and `baseline.atypical` on (the config's default,
-    which `score` and `demo` pass), the atypical view is still judged and held the same way, with no
+    With baselines off (`baseline.enabled` false) and `baseline.atypical` on (its default), the
+    atypical view is still judged and held the same way, with no
     change detection: a stream off the fleet's normal is reported, not stuck in an alert. It holds
     a stream's alerts while its first frames are all off the fleet's normal, so a stream that
     starts inside an episode is not alerted on it. `baseline` None: fleet decisions only.

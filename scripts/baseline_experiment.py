@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.episodes import evaluate_episodes  # noqa: E402
 from calibration.settings import BaselineConfig  # noqa: E402
 from cli.demo_outcomes import Row  # noqa: E402
+from monitor.challenges import apply_rendering  # noqa: E402
 from monitor.codec import WireEncoding  # noqa: E402
 from monitor.cure_tsr import load_image  # noqa: E402
-from monitor.renderings import apply_rendering  # noqa: E402
 from pipelines.config import Config  # noqa: E402
 from pipelines.wire import CHALLENGE_NAMES, Origin, ScoreRecord  # noqa: E402
 

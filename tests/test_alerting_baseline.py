@@ -293,3 +293,25 @@ def test_control_records_are_checked():
         parse_control([("control", b"reboot"), ("stream", b"cam-1")])
     with pytest.raises(HeaderError, match="missing header 'stream'"):
         parse_control([("control", b"reset-baseline")])
+
+
+def test_frames_of_an_open_alert_are_not_learned(setup):
+    # A fleet alert in a stream's warm-up: none of the frames after its raise, nor the clear ones
+    # while it is still open (the tracker clears after clear_n quiet frames), becomes the stream's
+    # normal. (Its frames before the raise are: here merely suspect, the evidence rule raises on
+    # the 6th; before change verdicts start, judge_after, suspect frames are learned.)
+    scorer, cal, sign = setup
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), BASE)
+
+    def dark(im, i):
+        return apply_challenge(im, "darkening", 4, seed=i)
+
+    events = play(hook, scorer, "cam-ep", [camera(sign, 20, 7), camera(sign, 15, 8, dark), camera(sign, 25, 9)])
+    raised = [e for e in events if e.state == "raised"]
+    cleared = [e for e in events if e.state == "cleared"]
+    assert len(raised) == len(cleared) == 1 and not hook.tracker.is_open("cam-ep")
+    raised_at = raised[0].onset_seq + raised[0].frames - 1
+    cleared_at = cleared[0].onset_seq + cleared[0].frames - 1
+    assert 20 <= raised_at < 35 <= cleared_at < 60
+    # Every frame was learned but those after the raise up to the clear (no frame was anomalous).
+    assert hook.bank.streams["cam-ep"].n == 60 - (cleared_at - raised_at)

@@ -272,10 +272,23 @@ class StreamBaseline:
         if self._warmup_skips(fa, flagged):
             self.warm_skipped += 1
             return self._verdict(0.0, False, 0, False, False, False)
+        self._settle(u)
         self._learn(u)
         if self.n == self.cfg.warmup:
             self._end_warmup()
         return self._verdict(0.0, False, 0, False, False, True)
+
+    def _settle(self, u: np.ndarray) -> None:
+        """Before verdicts start: the surprise each learned frame would have had, silently; the stream
+        has settled once the median of the last `settle_n` is at most `settle_median` nats (a
+        stream of views seen before: Exp(1), median 0.69). A stream that moves on to views it has
+        not shown (the demo's, which plays one sign after another) keeps waiting, at most until
+        the warm-up's end."""
+        if self.settled or not (self.changes and self.cfg.settle_n > 0 and self._could_judge()):
+            return
+        self.settle.append(min(float(self.surprise(u)), self.cfg.cap))
+        if len(self.settle) == self.cfg.settle_n and float(np.median(self.settle)) <= self.cfg.settle_median:
+            self.settled = True
 
     def surprise(self, u: np.ndarray) -> np.ndarray:
         """Change surprise (nats) of frames (D,) or (N, D) against the current normal, without learning."""
@@ -294,8 +307,13 @@ class StreamBaseline:
         """Change verdicts are given: after `judge_after` learned frames (with change detection on)."""
         # ...and never from fewer frames than the predictive law needs (> p + 1 for p features):
         # with a warm-up shorter than that, verdicts start once forgetting has gathered enough.
+        # Before the warm-up's end, only once the stream has settled (_settle): a stream that is
+        # still showing views it has not shown before is not judged against the few it has.
+        return self.changes and self._could_judge() and (self.settled or self.n >= self.cfg.warmup)
+
+    def _could_judge(self) -> bool:
         p = 2 * ((self.dim + 1) // 2)
-        return self.changes and self.n >= min(self.cfg.judge_after, self.cfg.warmup) and self.n_eff() > p + 1
+        return self.n >= min(self.cfg.judge_after, self.cfg.warmup) and self.n_eff() > p + 1
 
     def n_eff(self) -> float:
         """The learned normal's effective number of frames (Kish: 1 / sum of squared weights): n
@@ -312,6 +330,8 @@ class StreamBaseline:
             "changes": self.changes,
             "n": self.n,
             "w2": self.w2,
+            "settled": self.settled,
+            "settle": list(self.settle),
             "m": self.m.tolist(),
             "S": self.S.tolist(),
             "g": self.g,
@@ -333,6 +353,8 @@ class StreamBaseline:
         b.n = int(d["n"])
         # Older exports lack it: the weights of n frames learned as _learn learns them.
         b.w2 = float(d["w2"]) if "w2" in d else _squared_weights(b.n, b.cfg)
+        b.settled = bool(d.get("settled", b.n >= b.cfg.warmup))  # older exports: verdicts from the warm-up's end
+        b.settle.extend(float(v) for v in d.get("settle", []))
         b.m = np.array(d["m"], dtype=np.float64)
         b.S = np.array(d["S"], dtype=np.float64).reshape(b.dim, b.dim)
         b.g, b.run = float(d["g"]), int(d["run"])
@@ -358,6 +380,8 @@ class StreamBaseline:
         self.g, self.run = 0.0, 0
         self.changed, self.changed_for = False, 0
         self.recent: deque = deque(maxlen=self.cfg.clear_n)
+        self.settled = self.cfg.settle_n == 0  # verdicts may start before the warm-up's end (_settle)
+        self.settle: deque = deque(maxlen=max(1, self.cfg.settle_n))
 
     def _learn(self, u: np.ndarray) -> None:
         self.n += 1

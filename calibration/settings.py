@@ -138,6 +138,12 @@ class BaselineConfig:
     # (scripts/stream_replay_experiment.py, shrink 0) 40 met 718 / 743 of 864 (A -> B / B -> A),
     # 60 met 720 / 744, and with shrink 0.1 100 met 648 / 683 against 60's 658 / 684.
     judge_after: int = 60
+    # ...and only once the stream has settled: the median surprise its last settle_n learned
+    # frames would have had is at most settle_median nats (Exp(1)'s median is 0.69), else at the
+    # warm-up's end. A stream still showing new views (the demo's streams play one sign after
+    # another) is not judged against the few it has shown. 0 = no such wait.
+    settle_n: int = 30
+    settle_median: float = 1.0
     # After the warm-up, the running statistics forget with alpha = 1 / memory (10 s at 30
     # frames/s). A drift is followed with a lag of (drift per frame) * memory, without onsets while
     # that lag stays small against the stream's own spread. Measured on synthetic stationary
@@ -222,6 +228,8 @@ class BaselineConfig:
         c.positive("memory", "clear_n", "floor", "h", "ref", "steady_spread")
         c.require(self.warmup >= 2, "warmup", ">= 2 (a spread needs two frames)")
         c.require(self.judge_after >= 2, "judge_after", ">= 2 (a spread needs two frames)")
+        c.not_negative("settle_n")
+        c.positive("settle_median")
         c.require(self.cap > self.ref, "cap", f"> baseline.ref ({self.ref!r}): with cap <= ref no change ever sums up")
         c.between("shrink", 0.0, 1.0)
         c.between("atypical_frac", 0.0, 1.0, open_low=True)

@@ -93,8 +93,9 @@ def test_predictive_surprise_is_exp1_for_a_normal_of_n_frames(n):
 def test_warmup_gives_no_verdicts_before_judge_after():
     bank = make_bank()
     v = run(bank, camera(1, W + 5))
-    assert not any(x.warm for x in v[: J - 1]) and all(x.warm for x in v[J - 1 :])
-    assert all(x.change == 0.0 and not x.onset for x in v[:J]) and all(x.change > 0.0 for x in v[J:])
+    k = J + CFG.settle_n - 1  # a steady camera settles on the first settle_n frames it could be judged on
+    assert not any(x.warm for x in v[:k]) and all(x.warm for x in v[k:])
+    assert all(x.change == 0.0 and not x.onset for x in v[: k + 1]) and all(x.change > 0.0 for x in v[k + 1 :])
     assert all(x.learned for x in v[:W]) and not any(x.onset for x in v)
     assert bank.streams["cam1"].warm and bank.streams["cam1"].n_eff() < W + 5  # forgetting since W
 
@@ -396,3 +397,24 @@ def test_a_warm_up_shorter_than_the_features_waits_for_enough_frames():
     first = next(i for i, x in enumerate(v) if x.warm)
     assert 33 < first < 150 and bank.streams["cam1"].n_eff() > 34  # measured: frame 98
     assert onsets(v) and 400 <= onsets(v)[0] <= 403
+
+
+def test_verdicts_wait_while_a_stream_shows_new_views():
+    # The demo's streams play one sign after another: at judge_after frames most of its views are
+    # still to come, and each new one would be a change. Verdicts wait until the stream settles
+    # (here: once the views recur), at the latest until the warm-up's end; a fixed camera
+    # settles at once.
+    signs = [camera(100 + k, 8) for k in range(20)]  # 20 signs of 8 frames: a 160-frame cycle
+    u = np.concatenate([signs[k % 20] for k in range(60)])
+    v = run(make_bank(), u)
+    first = next(i for i, x in enumerate(v) if x.warm)
+    assert 160 < first < W + 40 and onsets(v) == []
+    fixed = run(make_bank(), camera(17, 200))
+    assert next(i for i, x in enumerate(fixed) if x.warm) == J + CFG.settle_n - 1
+
+
+def test_settling_off_judges_from_judge_after():
+    signs = [camera(100 + k, 8) for k in range(20)]
+    u = np.concatenate([signs[k % 20] for k in range(30)])
+    v = run(make_bank(BaselineConfig(settle_n=0)), u)
+    assert next(i for i, x in enumerate(v) if x.warm) == J - 1 and onsets(v)  # the unsettled start raises

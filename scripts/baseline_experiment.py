@@ -178,10 +178,11 @@ def main(argv=None) -> int:
     scorer, cal = model_and_calibration(args, cfg, split, out)
     det = Detector(scorer, cal)
     streams = build_streams(args, scorer, split)
-    # off: fleet decisions only; atypical_only: the default (baselines off, the atypical view judged).
+    # off: fleet decisions only; atypical_only: baselines off, the atypical view judged (the default
+    # before issue 11's per-stream work); on_warmupW: baselines on (the default now) with that warm-up.
     figures = {
-        "off": summarise(replay(det, cfg, streams, BaselineConfig(atypical=False))),
-        "atypical_only": summarise(replay(det, cfg, streams, BaselineConfig())),
+        "off": summarise(replay(det, cfg, streams, BaselineConfig(enabled=False, atypical=False))),
+        "atypical_only": summarise(replay(det, cfg, streams, BaselineConfig(enabled=False))),
     }
     for w in (int(v) for v in args.warmups.split(",")):
         b = BaselineConfig(enabled=True, warmup=w, memory=max(w, 60))

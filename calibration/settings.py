@@ -135,8 +135,9 @@ class BaselineConfig:
     # Exp(1) however few frames it was learned from (more than the 32 features). >= warmup: not
     # before the warm-up's end (the behaviour before issue 11's change). In the pipeline check's
     # schedule the warm-up spans its first ~15 episodes (dirty lens among them): measured offline
-    # (scripts/stream_replay_experiment.py, shrink 0) 40 met 718 / 743 of 864 (A -> B / B -> A),
-    # 60 met 720 / 744, and with shrink 0.1 100 met 648 / 683 against 60's 658 / 684.
+    # (scripts/stream_replay_experiment.py, shrink 0, before the wait for a settled stream below)
+    # 40 met 718 / 743 of 864 (A -> B / B -> A), 60 met 720 / 744, and with shrink 0.1 100 met
+    # 648 / 683 against 60's 658 / 684.
     judge_after: int = 60
     # ...and only once the stream has settled: the median surprise its last settle_n learned
     # frames would have had is at most settle_median nats (Exp(1)'s median is 0.69), else at the

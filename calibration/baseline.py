@@ -237,6 +237,12 @@ class StreamBaseline:
         if self.n < c.warmup:  # the warm-up: learn the stream's clean frames (equal weights)
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
             self.warm_frames += 1
+            if self.changes and self.first and self.warm_frames >= c.warmup and self.n >= 2:
+                # Judged on the warm-up's frames seen, learned or not: with change verdicts on, a
+                # stream's learning slows after each change (not learned while changed or alerted),
+                # and an atypical stream of many episodes never learned `warmup` frames, so it
+                # was never reported (scripts/baseline_experiment.py: 0 of 2 atypical streams).
+                self._end_warmup()
         elif not self.changes:
             self._update_atypical()
             return self._verdict(0.0, False, 0, False, False, False)

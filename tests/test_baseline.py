@@ -418,3 +418,20 @@ def test_settling_off_judges_from_judge_after():
     u = np.concatenate([signs[k % 20] for k in range(30)])
     v = run(make_bank(BaselineConfig(settle_n=0)), u)
     assert next(i for i, x in enumerate(v) if x.warm) == J - 1 and onsets(v)  # the unsettled start raises
+
+
+def test_an_atypical_stream_with_many_episodes_is_reported_within_warmup_frames():
+    # A wrong ROI, and episodes every 35 frames from the start: with change verdicts on, the frames
+    # of and after each change are not learned, so the stream learns far fewer than W frames in
+    # its first W; it is judged atypical on the W frames it showed, learned or not.
+    mean = np.random.default_rng(18).standard_normal(D)
+    mean[:8] += 3.0
+    u = camera(18, 3 * W, mean=mean)
+    for start in range(20, len(u), 35):
+        u[start : start + 15, 20:26] += 3.0  # a condition on top of the atypical view
+    bank = make_bank()
+    v = run(bank, u[:W])
+    assert bank.streams["cam1"].n < W  # learning was slow (its episodes' frames are not learned)...
+    v += run(bank, u[W:])
+    assert not any(x.atypical for x in v[: W - 1]) and all(x.atypical for x in v[W - 1 :])  # ...the verdict not
+    assert len(onsets(v)) > 3  # its episodes are still found against its own normal

@@ -112,7 +112,7 @@ class BaselineConfig:
     # The calibrated hook keeps a baseline per stream and judges onsets against it as well
     # (pipelines.alerting.CalibratedHook); off: fleet decisions only (and the atypical view, below).
     # On by default since issue 11's per-stream work: through the real pipeline, leave one rendering
-    # out (scripts/wire_loro_check.sh with these defaults, 2026-11-30 17:08-17:11 UTC, README
+    # out (scripts/wire_loro_check.sh with these defaults, 2026-11-30 17:29-17:31 UTC, README
     # "Per-stream baselines"), on met 717 (A -> B) and 729 (B -> A) of 864 episodes where off (the
     # default before) met 642 and 665, with 0 false alerts in 35,280 clear frames, no stuck stream
     # and no stream called atypical in either; dirty lens 0 -> 14 and 5 -> 43 of 72, shadow 1 -> 48

@@ -11,10 +11,15 @@ the judge (calibration.episodes through the `check` command's figures).
 What differs: each frame's feature row comes from scripts/loro_wire_experiment.py's cache (the same
 test chunk's frame, rendered by the same rendering with another random draw, through JPEG q90 and
 scored by the same model), not from the synth'd frame itself. The per-stream figures therefore match
-the pipeline's in distribution, not frame for frame.
+the pipeline's in distribution, not frame for frame. Measured (2026-11-30, episodes met of 864,
+A -> B / B -> A, replay vs pipeline): baselines off 634 / 655 vs 642 / 665; the first baselines-on
+642 / 662 vs 651 / 670, with the same whole streams lost; the defaults now 722 / 736 vs 717 / 729;
+per condition within 6 episodes of 72 but for dirty lens with the defaults A -> B (26 vs 14; why,
+not looked into).
 
-The cache's feature rows are computed once (minutes, ~7 GB while the 3.4 GB cache loads) and kept in
---features (a small .npz); later runs take seconds.
+The cache's feature rows are computed once (109 s here; memory in use rose by ~7 GB while the
+3.4 GB cache loaded) and kept in --features (a small .npz); later runs take seconds (5-9 s per
+direction).
 
     python scripts/stream_replay_experiment.py --dir /work/loro2 --wlc /work/streams-wlc \\
         --features /tmp/streams-feats.npz [--config cfg.yaml] [--out figs.json]

@@ -197,6 +197,11 @@ class AlertTracker:
         """The open alert of each stream that has one, as an event with state 'updated'."""
         return {s: self._event(s, st.alert, "updated", None) for s, st in self._streams.items() if st.alert}
 
+    def is_open(self, stream: str) -> bool:
+        """Whether the stream has an open alert (what per-stream baselines must not learn from)."""
+        st = self._streams.get(stream)
+        return st is not None and st.alert is not None
+
     def stream_ids(self) -> list[str]:
         """The streams the tracker holds state for."""
         return list(self._streams)

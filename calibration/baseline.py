@@ -12,30 +12,40 @@ robust centre and spread, GaussianModel.center/.scale, linear: no asinh), so 1.0
 of ALL clean signs along that feature. A smudge of 0.3 is small there, and large next to a fixed
 camera whose frames jitter by a few hundredths.
 
-The stream's own normal (learned only from frames the baseline judges clean; during a warm-up,
-frames the fleet model calls suspect, anomaly above `warmup_skip_above`, are not learned unless
-the stream looks atypical so far, and then only those within `warmup_skip_above` of its median):
+The stream's own normal (learned only from frames the baseline judges clean, never from a frame
+the stream's alert was open for (`in_alert`, from the hook's tracker); during a warm-up, frames
+the fleet model calls anomalous are not learned unless the stream looks atypical so far, and then
+only those within `warmup_skip_above` of its median; merely suspect frames are learned):
 - location m: running mean of u, equal weights during the warm-up (alpha_t = 1/t), then an
   exponentially weighted mean with alpha = 1/memory;
 - covariance S: the matching exponentially weighted covariance (West's recursion
   S <- (1 - a)(S + a d d'), exact for the equal-weight warm-up as well);
-- the covariance used to judge a frame: C = (1 - shrink) S + shrink diag(S), its variances
-  raised to at least floor^2 (in fleet units): the "scale floor", so a frozen or very steady
-  camera does not get an absurdly tight normal, and a change has to be at least of the order of
-  `floor` of the fleet's spread to count. The off-diagonal shrinkage tempers a 32x32 covariance
-  learned from a few hundred correlated frames.
+- the covariance used to judge a frame: C = (1 - shrink) S + shrink diag(S) (shrink 0 by
+  default), its variances raised to at least floor^2 (in fleet units): the "scale floor", so a
+  frozen or very steady camera does not get an absurdly tight normal, and a change has to be at
+  least of the order of `floor` of the fleet's spread to count (when that leaves C singular, as
+  for a camera cycling through fewer views than features, floor^2 is added to every direction);
+- n_eff, the effective number of frames S was learned from (1 / the sum of squared weights).
+
+Change verdicts start after `judge_after` learned frames (60) once the stream has settled (the
+median surprise its last `settle_n` learned frames would have had is at most `settle_median`
+nats; at the latest at the warm-up's end), while the warm-up goes on learning with equal weights
+until `warmup` (300) frames.
 
 The change surprise of a frame: w = L^-1 (u - m) with C = L L' (whitening), optionally each
 component softly compressed w <- soft * asinh(w / soft) (off by default), q = |w|^2, and
-    change = -ln P(chi2_k >= q),  k = the number of features rounded up to even,
-i.e. nats of surprise as calibration.detector.TailMap gives the fleet anomaly: if the stream's
-frames were Gaussian around m with covariance C, `change` would be exactly Exp(1) (mean 1,
-P(change > t) = e^-t). Rounding k up, the floor and the compression only make it smaller.
-Measured with the defaults on synthetic stationary streams (tests/test_baseline.py: 32
-correlated Gaussian features, spread 0.1, 20,000 frames after the warm-up, two seeds): mean
-0.95-1.00 nats, P(> 3) = 4.6-5.1 % (e^-3 = 5.0 %), P(> 6) = 0.25-0.31 % (e^-6 = 0.25 %), no
-onset, largest CUSUM 9.0 (h = 20); with a wandering AR(1) component added (rho 0.9 and 0.99):
-no onset, largest CUSUM 9.4.
+    change = -ln P(Q >= q),  Q * (n - p) / (p (n + 1)) ~ F(p, n - p)  (Hotelling's predictive law),
+n = n_eff, p = the number of features rounded up to even: nats of surprise as
+calibration.detector.TailMap gives the fleet anomaly. If the stream's frames were Gaussian, a new
+frame judged against the m and S learned from n of them would have `change` exactly Exp(1) (mean 1,
+P(change > t) = e^-t), however small n (> p + 1); chi2's tail, the limit for large n, over-surprises
+a normal of few frames (Monte Carlo, 32 features: mean 11 nats at n = 60, 1.58 at n = 300; this
+law: 0.99 and 0.99, P(> 3) 5.0 %). Rounding p up, the floor, shrinkage and the compression only
+make it smaller. Measured with the defaults on synthetic stationary streams (tests/test_baseline.py:
+32 correlated Gaussian features, spread 0.1, 20,000 frames after the warm-up, two seeds): mean
+1.00-1.01 nats, P(> 3) = 5.1 % (e^-3 = 5.0 %), P(> 6) = 0.24 % (e^-6 = 0.25 %), no onset, largest
+CUSUM 9.0 (h = 20, from frame 60 on); with a wandering AR(1) component added (rho 0.9 and 0.99):
+no onset, largest CUSUM 9.6.
 
 The change detector: a one-sided CUSUM on the surprise,
     g_t = max(0, g_{t-1} + min(change, cap) - ref),   onset when g_t >= h.
@@ -123,6 +133,48 @@ def chi2_surprise(q: np.ndarray | float, dof: int) -> np.ndarray:
     return np.maximum(x - lse, 0.0)
 
 
+def predictive_surprise(q: np.ndarray | float, dof: int, n_eff: float) -> np.ndarray:
+    """-ln P(Q >= q) for the squared distance Q of a NEW frame from a normal (mean and covariance,
+    the latter divided by n as StreamBaseline learns it) estimated from n_eff Gaussian frames:
+    Hotelling's predictive law,
+        f = Q (n - p) / (p (n + 1)) ~ F(p, n - p),
+    whose tail is, for even p = 2k (odd dof rounded up, as chi2_surprise), with x = nu / (nu + p f),
+        P(F >= f) = x^(nu/2) sum_{j<k} Gamma(nu/2 + j) / (Gamma(nu/2) j!) (1 - x)^j.
+    A covariance of few frames makes new frames look further than chi2 says (at n = 60, p = 32,
+    q about twice as large): this keeps the surprise Exp(1) for a normal learned from few frames,
+    and tends to chi2_surprise as n_eff grows (n_eff = inf: exactly it)."""
+    if not math.isfinite(n_eff):
+        return chi2_surprise(q, dof)
+    k = max(1, (int(dof) + 1) // 2)
+    p = 2 * k
+    n = float(n_eff)
+    if n <= p + 1:
+        raise ValueError(f"baseline: a normal of {n:.0f} frames cannot judge {p} features (needs > {p + 1})")
+    nu = n - p
+    f = np.maximum(np.asarray(q, dtype=np.float64), 0.0) * nu / (p * (n + 1))
+    half = nu / 2.0
+    log_x = np.log(nu) - np.log(nu + p * f)
+    j = np.arange(k, dtype=np.float64)
+    lc = np.array([math.lgamma(half + v) - math.lgamma(half) - math.lgamma(v + 1.0) for v in j])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_1mx = np.log(p * f) - np.log(nu + p * f)  # f = 0: -inf, only j = 0 survives
+        terms = lc + j * log_1mx[..., None]
+    terms = np.where(np.isnan(terms), -np.inf, terms)
+    terms[..., 0] = lc[0]
+    top = terms.max(axis=-1, keepdims=True)
+    lse = top[..., 0] + np.log(np.exp(terms - top).sum(axis=-1))
+    return np.maximum(-(half * log_x + lse), 0.0)
+
+
+def _squared_weights(n: int, cfg: BaselineConfig) -> float:
+    """Sum of squared weights after n frames learned as StreamBaseline._learn learns them."""
+    w2 = 0.0
+    for i in range(1, n + 1):
+        a = 1.0 / min(i, cfg.memory) if i <= cfg.warmup else 1.0 / cfg.memory
+        w2 = (1.0 - a) ** 2 * w2 + a * a
+    return w2
+
+
 def cusum_theta(ref: float) -> float:
     """Root theta in (0, 1) of e^(-theta ref) / (1 - theta) = 1 (Exp(1) increments minus ref)."""
     if ref <= 1.0:
@@ -165,8 +217,11 @@ class StreamBaseline:
         self.warm_fleet_anomalous = 0  # frames anomalous at the fleet threshold in this warm-up
         self.warm_frames = 0  # frames of this warm-up, the skipped ones included
 
-    def update(self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None) -> BaselineVerdict:
-        """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean."""
+    def update(
+        self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None, in_alert: bool = False
+    ) -> BaselineVerdict:
+        """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean.
+        in_alert: the stream's alert was open before this frame (the hook's tracker): not learned."""
         c = self.cfg
         u = np.asarray(u, dtype=np.float64).reshape(-1)
         if u.shape[0] != self.dim:
@@ -179,20 +234,20 @@ class StreamBaseline:
         if not np.isfinite(u).all():  # nothing to learn or judge; the state stays as it was
             return self._verdict(float("nan"), False, 0, False, False, False)
 
-        if self.n < c.warmup:  # warm-up: learn the stream's clean frames, no change verdicts
+        if self.n < c.warmup:  # the warm-up: learn the stream's clean frames (equal weights)
             self.warm_fleet_anomalous += bool(fleet_is_anomalous)
             self.warm_frames += 1
-            if self._warmup_skips(fa):
-                self.warm_skipped += 1
-                return self._verdict(0.0, False, 0, False, False, False)
-            self._learn(u)
-            if self.n == c.warmup:
+            if self.changes and self.first and self.warm_frames >= c.warmup and self.n >= 2:
+                # Judged on the warm-up's frames seen, learned or not: with change verdicts on, a
+                # stream's learning slows after each change (not learned while changed or alerted),
+                # and an atypical stream of many episodes never learned `warmup` frames, so it
+                # was never reported (scripts/baseline_experiment.py: 0 of 2 atypical streams).
                 self._end_warmup()
-            return self._verdict(0.0, False, 0, False, False, True)
-
-        if not self.changes:
+        elif not self.changes:
             self._update_atypical()
             return self._verdict(0.0, False, 0, False, False, False)
+        if not self.judging:  # too few frames yet for change verdicts
+            return self._warmup_step(u, fa, bool(fleet_is_anomalous) or in_alert)
         change = float(self.surprise(u))
         capped = min(change, c.cap)
         self.g = max(0.0, self.g + capped - c.ref)
@@ -213,21 +268,65 @@ class StreamBaseline:
                 adopted = True
                 self._relearn()  # a new warm-up from the next frame; atypicality is not judged again
         learned = False
-        if not adopted and not self.changed and change <= c.learn_below and self.g <= c.learn_cusum:
+        if not (adopted or self.changed or in_alert) and change <= c.learn_below and self.g <= c.learn_cusum:
             self._learn(u)
             learned = True
+            if self.n == c.warmup:
+                self._end_warmup()
         return self._verdict(change, onset, lag, cleared, adopted, learned)
+
+    def _warmup_step(self, u: np.ndarray, fa: float, flagged: bool) -> BaselineVerdict:
+        """A warm-up frame before change verdicts start: learned unless skipped (_warmup_skips)."""
+        if self._warmup_skips(fa, flagged):
+            self.warm_skipped += 1
+            return self._verdict(0.0, False, 0, False, False, False)
+        self._settle(u)
+        self._learn(u)
+        if self.n == self.cfg.warmup:
+            self._end_warmup()
+        return self._verdict(0.0, False, 0, False, False, True)
+
+    def _settle(self, u: np.ndarray) -> None:
+        """Before verdicts start: the surprise each learned frame would have had, silently; the stream
+        has settled once the median of the last `settle_n` is at most `settle_median` nats (a
+        stream of views seen before: Exp(1), median 0.69). A stream that moves on to views it has
+        not shown (the demo's, which plays one sign after another) keeps waiting, at most until
+        the warm-up's end."""
+        if self.settled or not (self.changes and self.cfg.settle_n > 0 and self._could_judge()):
+            return
+        self.settle.append(min(float(self.surprise(u)), self.cfg.cap))
+        if len(self.settle) == self.cfg.settle_n and float(np.median(self.settle)) <= self.cfg.settle_median:
+            self.settled = True
 
     def surprise(self, u: np.ndarray) -> np.ndarray:
         """Change surprise (nats) of frames (D,) or (N, D) against the current normal, without learning."""
         w = (np.asarray(u, dtype=np.float64) - self.m) @ self._whiten().T
         if self.cfg.soft > 0:
             w = self.cfg.soft * np.arcsinh(w / self.cfg.soft)
-        return chi2_surprise(np.einsum("...d,...d->...", w, w), self.dim)
+        return predictive_surprise(np.einsum("...d,...d->...", w, w), self.dim, self.n_eff())
 
     @property
     def warm(self) -> bool:
+        """The warm-up is over (the normal is learned with forgetting from here on)."""
         return self.n >= self.cfg.warmup
+
+    @property
+    def judging(self) -> bool:
+        """Change verdicts are given: after `judge_after` learned frames (with change detection on)."""
+        # ...and never from fewer frames than the predictive law needs (> p + 1 for p features):
+        # with a warm-up shorter than that, verdicts start once forgetting has gathered enough.
+        # Before the warm-up's end, only once the stream has settled (_settle): a stream that is
+        # still showing views it has not shown before is not judged against the few it has.
+        return self.changes and self._could_judge() and (self.settled or self.n >= self.cfg.warmup)
+
+    def _could_judge(self) -> bool:
+        p = 2 * ((self.dim + 1) // 2)
+        return self.n >= min(self.cfg.judge_after, self.cfg.warmup) and self.n_eff() > p + 1
+
+    def n_eff(self) -> float:
+        """The learned normal's effective number of frames (Kish: 1 / sum of squared weights): n
+        during the warm-up, then towards (2 - a) / a with a = 1 / memory."""
+        return 1.0 / self.w2 if self.w2 > 0 else 0.0
 
     def spread(self) -> float:
         """The stream's own spread: median over features of its learned standard deviation (fleet units)."""
@@ -238,6 +337,9 @@ class StreamBaseline:
             "dim": self.dim,
             "changes": self.changes,
             "n": self.n,
+            "w2": self.w2,
+            "settled": self.settled,
+            "settle": list(self.settle),
             "m": self.m.tolist(),
             "S": self.S.tolist(),
             "g": self.g,
@@ -257,6 +359,10 @@ class StreamBaseline:
     def from_dict(cls, d: dict[str, Any], cfg: BaselineConfig | None = None) -> StreamBaseline:
         b = cls(int(d["dim"]), cfg, bool(d.get("changes", True)))  # older exports: change detection was always on
         b.n = int(d["n"])
+        # Older exports lack it: the weights of n frames learned as _learn learns them.
+        b.w2 = float(d["w2"]) if "w2" in d else _squared_weights(b.n, b.cfg)
+        b.settled = bool(d.get("settled", b.n >= b.cfg.warmup))  # older exports: verdicts from the warm-up's end
+        b.settle.extend(float(v) for v in d.get("settle", []))
         b.m = np.array(d["m"], dtype=np.float64)
         b.S = np.array(d["S"], dtype=np.float64).reshape(b.dim, b.dim)
         b.g, b.run = float(d["g"]), int(d["run"])
@@ -274,6 +380,7 @@ class StreamBaseline:
     def _relearn(self) -> None:
         """Forget the normal and the change state (a new warm-up); keeps the atypical state."""
         self.n = 0
+        self.w2 = 0.0  # sum of the learned frames' squared weights (n_eff)
         self.warm_skipped = 0  # suspect frames this warm-up did not learn
         self.m = np.zeros(self.dim)
         self.S = np.zeros((self.dim, self.dim))
@@ -281,10 +388,13 @@ class StreamBaseline:
         self.g, self.run = 0.0, 0
         self.changed, self.changed_for = False, 0
         self.recent: deque = deque(maxlen=self.cfg.clear_n)
+        self.settled = self.cfg.settle_n == 0  # verdicts may start before the warm-up's end (_settle)
+        self.settle: deque = deque(maxlen=max(1, self.cfg.settle_n))
 
     def _learn(self, u: np.ndarray) -> None:
         self.n += 1
         a = 1.0 / min(self.n, self.cfg.memory) if self.n <= self.cfg.warmup else 1.0 / self.cfg.memory
+        self.w2 = (1.0 - a) ** 2 * self.w2 + a * a
         d = u - self.m
         self.m = self.m + a * d
         self.S = (1.0 - a) * (self.S + a * np.outer(d, d))
@@ -296,7 +406,14 @@ class StreamBaseline:
             diag = np.diag(np.diag(self.S))
             cov = (1.0 - c.shrink) * self.S + c.shrink * diag
             cov[np.diag_indices(self.dim)] = np.maximum(np.diag(self.S), c.floor**2)
-            self._L_inv = np.linalg.inv(np.linalg.cholesky(cov))
+            try:
+                chol = np.linalg.cholesky(cov)
+            except np.linalg.LinAlgError:
+                # Raising the diagonal alone can leave a covariance of fewer distinct frames than
+                # features (a camera cycling through a few views) not positive definite without
+                # shrinkage: the floor is then added to every direction instead.
+                chol = np.linalg.cholesky(cov + c.floor**2 * np.eye(self.dim))
+            self._L_inv = np.linalg.inv(chol)
         return self._L_inv
 
     def _end_warmup(self) -> None:
@@ -321,16 +438,23 @@ class StreamBaseline:
         ):
             self.atypical = False
 
-    def _warmup_skips(self, fleet_anomaly: float) -> bool:
-        """A warm-up frame the fleet model calls suspect is not learned, unless the stream looks
-        atypical (then its suspect frames are its normal): an episode in a stream's first frames
-        must not become its normal, nor hide the same condition's later onsets."""
+    def _warmup_skips(self, fleet_anomaly: float, flagged: bool) -> bool:
+        """A warm-up frame the fleet flags (anomalous, or inside the stream's open alert: `flagged`)
+        is not learned, unless the stream looks atypical (then its suspect frames are its normal):
+        an episode in a stream's first frames must not become its normal, nor hide the same
+        condition's later onsets. A frame that is merely suspect (anomaly above warmup_skip_above,
+        under the threshold) is learned: skipping those (issue 11) left a typical stream's own
+        suspect clean frames (10 % of the pipeline check's clean test frames) out of its normal,
+        and after the warm-up each of them was a change of hundreds of nats: onsets on clear
+        frames that kept the alert open for the rest of the run (scripts/stream_replay_experiment.py)."""
         skip = self.cfg.warmup_skip_above
         # At most `warmup` frames are skipped: a warm-up ends within 2 x warmup frames.
-        if skip <= 0 or fleet_anomaly <= skip or self.warm_skipped >= self.cfg.warmup:
+        if skip <= 0 or self.warm_skipped >= self.cfg.warmup:
             return False
         if not (self.atypical or self._pending()):
-            return True
+            return flagged
+        if fleet_anomaly <= skip:
+            return False
         # An atypical view: its frames are suspect to the fleet, but a frame that far above its
         # own median is an episode on top of that view, not the view.
         return fleet_anomaly > float(np.median(np.array(self.recent_fleet))) + skip
@@ -354,7 +478,7 @@ class StreamBaseline:
             adopted,
             self.atypical,
             self.atypical or self._pending(),
-            self.warm,
+            self.judging,
             learned,
             ATYPICAL_MESSAGE if self.atypical else "",
         )
@@ -398,14 +522,20 @@ class BaselineBank:
         return u
 
     def update(
-        self, stream: str, features: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None
+        self,
+        stream: str,
+        features: np.ndarray,
+        fleet_anomaly: float,
+        fleet_is_anomalous: bool | None = None,
+        in_alert: bool = False,
     ) -> BaselineVerdict:
         """One frame's feature row (FEATURE_COLUMNS order, raw) and its fleet verdict -> BaselineVerdict.
-        fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly."""
+        fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly. in_alert: the
+        stream's alert was open before this frame (such frames are never learned)."""
         b = self.streams.get(stream)
         if b is None:
             b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg, self.changes)
-        return b.update(self.fleet_units(features), fleet_anomaly, fleet_is_anomalous)
+        return b.update(self.fleet_units(features), fleet_anomaly, fleet_is_anomalous, in_alert)
 
     def reset(self, stream: str) -> bool:
         """The operator's reset of one stream's baseline; False if the stream is unknown."""

@@ -94,15 +94,16 @@ class CalibratedHook:
     the classifier's name as its condition, so a restore from the scores topic replays the same votes.
     Records must arrive in each stream's seq order, as Kafka delivers one partition.
 
-    With per-stream baselines on (the `baseline:` section, calibration.baseline), each frame also
-    updates its stream's own normal, and the alert machine sees both verdicts: while the baseline
+    With per-stream baselines on (the `baseline:` section's default, which `score` and `demo` pass;
+    calibration.baseline), each frame also updates its stream's own normal (never with a frame its
+    alert was open for), and the alert machine sees both verdicts: while the baseline
     holds the fleet's verdict back (an atypical stream, or the first warm-up of one that looks
     so), fleet anomalies neither raise nor feed evidence, and the stream gets one "atypical" event
     instead; a change against the stream's own normal raises (onset where the change began,
     named by the classifier) and keeps the alert open while it lasts. The record's `anomaly` stays
     the fleet's figure; `is_anomalous` and `condition` are the combined decision.
-    With baselines off (`baseline.enabled` false) and `baseline.atypical` on (the config's default,
-    which `score` and `demo` pass), the atypical view is still judged and held the same way, with no
+    With baselines off (`baseline.enabled` false) and `baseline.atypical` on (its default), the
+    atypical view is still judged and held the same way, with no
     change detection: a stream off the fleet's normal is reported, not stuck in an alert. It holds
     a stream's alerts while its first frames are all off the fleet's normal, so a stream that
     starts inside an episode is not alerted on it. `baseline` None: fleet decisions only.
@@ -159,6 +160,12 @@ class CalibratedHook:
         # correction's covariate, docs/DESIGN.md §5.4).
         sizes = [r.native_shape for r in records]
         x = feature_matrix(scores, image_features([r.image for r in records], None if None in sizes else sizes))
+        return self.decide(records, x, scores)
+
+    def decide(self, records: list, x: np.ndarray, scores: ScoreResult | None = None) -> list[AlertEvent]:
+        """The records' decisions and alerts from their feature rows (calibration.detector.FEATURE_COLUMNS):
+        everything the hook does after the image statistics, so an offline replay with cached feature
+        rows (scripts/stream_replay_experiment.py) runs the same path as `score`."""
         # With evidence on, suspect frames (anomaly above evidence_ref) carry the classifier's name
         # too, so the alert can be named before any frame crosses the threshold, and a restore
         # (pipelines.alerting) replays the same votes from the score records.
@@ -218,7 +225,7 @@ class CalibratedHook:
         if last is not None and last >= d.seq and last - d.seq <= self.tracker.cfg.seq_reset_gap:
             return d  # a redelivery: the tracker ignores it too
         self._last_seq[rec.stream] = d.seq
-        v = self.bank.update(rec.stream, x, d.value, d.is_anomalous)
+        v = self.bank.update(rec.stream, x, d.value, d.is_anomalous, self.tracker.is_open(rec.stream))
         alerts.extend(self._atypical_events(rec, v))
         if v.hold_fleet:
             # The fleet's verdict on this stream is its view, not a condition: no vote, no evidence

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.episodes import evaluate_episodes  # noqa: E402
 from calibration.settings import BaselineConfig  # noqa: E402
 from cli.demo_outcomes import Row  # noqa: E402
+from monitor.challenges import apply_rendering  # noqa: E402
 from monitor.codec import WireEncoding  # noqa: E402
 from monitor.cure_tsr import load_image  # noqa: E402
-from monitor.renderings import apply_rendering  # noqa: E402
 from pipelines.config import Config  # noqa: E402
 from pipelines.wire import CHALLENGE_NAMES, Origin, ScoreRecord  # noqa: E402
 
@@ -178,10 +178,11 @@ def main(argv=None) -> int:
     scorer, cal = model_and_calibration(args, cfg, split, out)
     det = Detector(scorer, cal)
     streams = build_streams(args, scorer, split)
-    # off: fleet decisions only; atypical_only: the default (baselines off, the atypical view judged).
+    # off: fleet decisions only; atypical_only: baselines off, the atypical view judged (the default
+    # before issue 11's per-stream work); on_warmupW: baselines on (the default now) with that warm-up.
     figures = {
-        "off": summarise(replay(det, cfg, streams, BaselineConfig(atypical=False))),
-        "atypical_only": summarise(replay(det, cfg, streams, BaselineConfig())),
+        "off": summarise(replay(det, cfg, streams, BaselineConfig(enabled=False, atypical=False))),
+        "atypical_only": summarise(replay(det, cfg, streams, BaselineConfig(enabled=False))),
     }
     for w in (int(v) for v in args.warmups.split(",")):
         b = BaselineConfig(enabled=True, warmup=w, memory=max(w, 60))

@@ -244,9 +244,10 @@ def test_reset_control_record_through_the_broker(setup, kafka_cfg, tmp_path):
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_atypical_view_by_default_through_the_broker(setup, kafka_cfg):
-    """The deployment's default `baseline:` section (baselines off; only the warm-up shortened for
-    the test), as `score` builds its hook: a camera whose whole view is off the fleet's normal gets
-    one 'atypical' event with the ROI hint on the alerts topic, and no condition alert."""
+    """The deployment's default `baseline:` section (baselines on, the atypical view judged; only
+    the warm-up shortened for the test), as `score` builds its hook: a camera whose whole view is
+    off the fleet's normal gets one 'atypical' event with the ROI hint on the alerts topic, and no
+    condition alert (its own normal is that view: no change against it either)."""
     import sys
     import threading
 
@@ -259,7 +260,7 @@ def test_atypical_view_by_default_through_the_broker(setup, kafka_cfg):
 
     scorer, cal, sign = setup
     k = kafka_cfg.kafka
-    assert not kafka_cfg.baseline.enabled and kafka_cfg.baseline.atypical  # the defaults
+    assert kafka_cfg.baseline.enabled and kafka_cfg.baseline.atypical  # the defaults
     kafka_cfg.baseline.warmup = 40
     frames = camera(sign, 60, 1, lambda im, i: (im // 6).astype(np.uint8))
     producer = KafkaProducer(bootstrap_servers=k.bootstrap_servers)
@@ -292,3 +293,25 @@ def test_control_records_are_checked():
         parse_control([("control", b"reboot"), ("stream", b"cam-1")])
     with pytest.raises(HeaderError, match="missing header 'stream'"):
         parse_control([("control", b"reset-baseline")])
+
+
+def test_frames_of_an_open_alert_are_not_learned(setup):
+    # A fleet alert in a stream's warm-up: none of the frames after its raise, nor the clear ones
+    # while it is still open (the tracker clears after clear_n quiet frames), becomes the stream's
+    # normal. (Its frames before the raise are: here merely suspect, the evidence rule raises on
+    # the 6th; before change verdicts start, judge_after, suspect frames are learned.)
+    scorer, cal, sign = setup
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(), BASE)
+
+    def dark(im, i):
+        return apply_challenge(im, "darkening", 4, seed=i)
+
+    events = play(hook, scorer, "cam-ep", [camera(sign, 20, 7), camera(sign, 15, 8, dark), camera(sign, 25, 9)])
+    raised = [e for e in events if e.state == "raised"]
+    cleared = [e for e in events if e.state == "cleared"]
+    assert len(raised) == len(cleared) == 1 and not hook.tracker.is_open("cam-ep")
+    raised_at = raised[0].onset_seq + raised[0].frames - 1
+    cleared_at = cleared[0].onset_seq + cleared[0].frames - 1
+    assert 20 <= raised_at < 35 <= cleared_at < 60
+    # Every frame was learned but those after the raise up to the clear (no frame was anomalous).
+    assert hook.bank.streams["cam-ep"].n == 60 - (cleared_at - raised_at)

@@ -431,3 +431,16 @@ def test_change_onset_raises_at_once_with_its_onset():
         assert t.observe(FrameDecision("cam", seq, False, "clean", 0.9, 1.0, seq)) == []
     out = t.observe(FrameDecision("cam", 10, True, "shadow", 0.8, 1.5, 10, onset_seq=7))
     assert [(e.state, e.alert_id, e.condition, e.frames) for e in out] == [("raised", "cam:7", "shadow", 4)]
+
+
+def test_is_open_says_whether_a_stream_has_an_open_alert():
+    from calibration.alerts import AlertTracker, FrameDecision
+
+    t = AlertTracker()
+    assert not t.is_open("cam1")  # unknown stream
+    for seq in range(3):
+        t.observe(FrameDecision("cam1", seq, True, "noise", 0.9, 9.0, seq))
+    assert t.is_open("cam1") and not t.is_open("cam2")
+    for seq in range(3, 3 + t.cfg.clear_n):
+        t.observe(FrameDecision("cam1", seq, False, "clean", 0.9, 0.5, seq))
+    assert not t.is_open("cam1")

@@ -21,12 +21,14 @@ from calibration.baseline import (
     StreamBaseline,
     chi2_surprise,
     false_onset_bound,
+    predictive_surprise,
 )
 
 D = 32
 SIGMA = 0.1
 CFG = BaselineConfig()
 W = CFG.warmup
+J = CFG.judge_after  # change verdicts start after J learned frames
 
 
 def make_bank(cfg: BaselineConfig | None = None, seed: int = 99) -> BaselineBank:
@@ -68,11 +70,34 @@ def test_chi2_surprise_is_exp1_on_chi2_frames():
     assert float(chi2_surprise(0.0, D)) == 0.0
 
 
-def test_warmup_gives_no_verdicts():
-    v = run(make_bank(), camera(1, W + 5))
-    assert not any(x.warm for x in v[: W - 1]) and all(x.warm for x in v[W - 1 :])
-    assert all(x.change == 0.0 and not x.onset for x in v[:W])
-    assert all(x.learned for x in v[:W])
+@pytest.mark.parametrize("n", [40, 60, 300])
+def test_predictive_surprise_is_exp1_for_a_normal_of_n_frames(n):
+    # A new Gaussian frame against the mean and (divided by n) covariance of n others: Exp(1)
+    # however few they are. chi2's tail would say mean 11 nats at n = 60 (a change every frame).
+    r = np.random.default_rng(n)
+    q = []
+    for _ in range(3000):
+        x = r.standard_normal((n, D))
+        m, s = x.mean(0), np.cov(x.T, bias=True)
+        d = r.standard_normal(D) - m
+        q.append(d @ np.linalg.solve(s, d))
+    s = predictive_surprise(np.array(q), D, n)
+    assert s.mean() == pytest.approx(1.0, abs=0.06)
+    assert (s > 3).mean() == pytest.approx(math.exp(-3), abs=0.012)
+    assert chi2_surprise(np.array(q), D).mean() > 1.3  # what the law corrects
+    assert predictive_surprise(40.0, D, 1e9) == pytest.approx(float(chi2_surprise(40.0, D)), rel=1e-3)
+    with pytest.raises(ValueError, match="cannot judge"):
+        predictive_surprise(1.0, D, D + 1)
+
+
+def test_warmup_gives_no_verdicts_before_judge_after():
+    bank = make_bank()
+    v = run(bank, camera(1, W + 5))
+    k = J + CFG.settle_n - 1  # a steady camera settles on the first settle_n frames it could be judged on
+    assert not any(x.warm for x in v[:k]) and all(x.warm for x in v[k:])
+    assert all(x.change == 0.0 and not x.onset for x in v[: k + 1]) and all(x.change > 0.0 for x in v[k + 1 :])
+    assert all(x.learned for x in v[:W]) and not any(x.onset for x in v)
+    assert bank.streams["cam1"].warm and bank.streams["cam1"].n_eff() < W + 5  # forgetting since W
 
 
 def test_stationary_stream_gives_no_onset_over_20000_frames():
@@ -84,7 +109,7 @@ def test_stationary_stream_gives_no_onset_over_20000_frames():
     assert onsets(v) == []
     s = np.array([x.change for x in v])
     # The surprise is on the fleet anomaly's scale: Exp(1) for a calibrated model, mean 1 nat,
-    # P(> t nats) = e^-t (measured: 0.95, 4.6 %, 0.25 %). The tolerances are several standard
+    # P(> t nats) = e^-t (measured: 1.01, 5.1 %, 0.24 %). The tolerances are several standard
     # errors wide for 20,000 frames with the autocorrelation of a learned baseline.
     assert 0.8 < s.mean() < 1.2
     assert 0.7 * math.exp(-3) < (s > 3).mean() < 1.3 * math.exp(-3)
@@ -157,7 +182,7 @@ def test_lasting_change_is_adopted_then_later_onsets_are_found():
     adopted = [i for i, x in enumerate(v) if x.adopted]
     assert len(on) == 2 and on[0] <= start + 3 and W + 2500 <= on[1] <= W + 2503
     assert adopted == [on[0] + cfg.adopt_after, on[1] + cfg.adopt_after]  # the smudge stays too
-    assert not any(x.warm for x in v[adopted[0] + 1 : adopted[0] + W])  # a new warm-up
+    assert not any(x.warm for x in v[adopted[0] + 1 : adopted[0] + J])  # a new warm-up
     assert not any(x.atypical for x in v)
 
 
@@ -302,9 +327,10 @@ def test_atypical_view_without_change_detection_matches_the_full_baseline():
 
 def test_episodes_in_the_warm_up_do_not_make_a_typical_stream_atypical():
     # A typical camera whose first frames alternate 20 clear and 15 anomalous ones (43 %, under
-    # atypical_frac): its suspect frames are skipped, so the warm-up runs ~W / 0.57 frames, with
-    # more than atypical_frac x W anomalous frames among them; as a fraction of them it is 43 %.
-    u = camera(12, 2 * W)
+    # atypical_frac): its episode frames are not learned (skipped, then changes), so the warm-up
+    # runs well over W frames, with more than atypical_frac x W anomalous frames among them; as a
+    # fraction of them it is 43 %.
+    u = camera(12, 4 * W)
     for start in range(20, len(u), 35):
         u[start : start + 15, :8] += 3.0
     bank = make_bank()
@@ -327,3 +353,85 @@ def test_a_stream_just_under_the_line_with_early_episodes_is_not_atypical():
     assert np.median(fa) >= CFG.atypical_anomaly > np.quantile(fa, CFG.atypical_quantile)
     v = run(make_bank(), u)
     assert not any(x.atypical for x in v)
+
+
+def test_a_streams_own_suspect_frames_are_learned_in_the_warm_up():
+    # A fixed camera's view recurs: here 2 of every 15 frames (a passing shade, a glint) sit a
+    # little off its usual view, far enough that the fleet calls them suspect (anomaly 3-6.3
+    # nats) but never anomalous. They are the stream's own normal: learned in the warm-up, they
+    # raise no onset later. Skipped (the old rule: anomaly above warmup_skip_above), each came
+    # back after the warm-up as a change of hundreds of nats, two in a row: an onset every cycle.
+    mean = np.random.default_rng(14).standard_normal(D)
+    mean *= math.sqrt(30.0) / np.linalg.norm(mean)
+    u = camera(14, W + 3000, mean=mean, sigma=0.02)
+    odd = np.arange(len(u)) % 15 >= 13
+    u[odd, :4] += 1.4 * np.sign(mean[:4])
+    fa = fleet_anomaly(u)
+    assert 3.0 < fa[odd].min() and fa[odd].max() < 6.3 and fa[~odd].max() < 3.0
+    v = run(make_bank(), u)
+    assert all(x.learned for x, o in zip(v[:W], odd[:W], strict=True) if o)
+    assert onsets(v) == [] and not any(x.changed for x in v)
+
+
+def test_frames_inside_an_open_alert_are_never_learned():
+    # The hook passes in_alert (its tracker had the stream's alert open before the frame): an
+    # episode the fleet alerts on must not become the normal, in the warm-up or after it.
+    bank = make_bank()
+    u = camera(15, W + 200)
+    x = bank.center + bank.scale * u
+    alert = np.zeros(len(u), dtype=bool)
+    alert[50:80] = alert[W + 50 : W + 80] = True  # the second one after the warm-up (it ends at W + 30)
+    v = [bank.update("cam1", x[i], 1.0, False, in_alert=bool(alert[i])) for i in range(len(u))]
+    assert bank.streams["cam1"].warm_skipped == 30  # the first alert: before change verdicts start
+    assert not any(t.learned for t, a in zip(v, alert, strict=True) if a)
+    assert all(t.learned for t in v[W + 80 :])
+
+
+def test_a_warm_up_shorter_than_the_features_waits_for_enough_frames():
+    # warmup 20 < 34 frames the predictive law needs for 32 features: no verdict (nor a crash)
+    # until forgetting has gathered an effective 34 frames, then a step is still found.
+    bank = make_bank(BaselineConfig(warmup=20, judge_after=10, memory=300))
+    u = camera(16, 600)
+    u[400:, :6] += 0.4
+    v = run(bank, u)
+    first = next(i for i, x in enumerate(v) if x.warm)
+    assert 33 < first < 150 and bank.streams["cam1"].n_eff() > 34  # measured: frame 98
+    assert onsets(v) and 400 <= onsets(v)[0] <= 403
+
+
+def test_verdicts_wait_while_a_stream_shows_new_views():
+    # The demo's streams play one sign after another: at judge_after frames most of its views are
+    # still to come, and each new one would be a change. Verdicts wait until the stream settles
+    # (here: once the views recur), at the latest until the warm-up's end; a fixed camera
+    # settles at once.
+    signs = [camera(100 + k, 8) for k in range(20)]  # 20 signs of 8 frames: a 160-frame cycle
+    u = np.concatenate([signs[k % 20] for k in range(60)])
+    v = run(make_bank(), u)
+    first = next(i for i, x in enumerate(v) if x.warm)
+    assert 160 < first < W + 40 and onsets(v) == []
+    fixed = run(make_bank(), camera(17, 200))
+    assert next(i for i, x in enumerate(fixed) if x.warm) == J + CFG.settle_n - 1
+
+
+def test_settling_off_judges_from_judge_after():
+    signs = [camera(100 + k, 8) for k in range(20)]
+    u = np.concatenate([signs[k % 20] for k in range(30)])
+    v = run(make_bank(BaselineConfig(settle_n=0)), u)
+    assert next(i for i, x in enumerate(v) if x.warm) == J - 1 and onsets(v)  # the unsettled start raises
+
+
+def test_an_atypical_stream_with_many_episodes_is_reported_within_warmup_frames():
+    # A wrong ROI, and episodes every 35 frames from the start: with change verdicts on, the frames
+    # of and after each change are not learned, so the stream learns far fewer than W frames in
+    # its first W; it is judged atypical on the W frames it showed, learned or not.
+    mean = np.random.default_rng(18).standard_normal(D)
+    mean[:8] += 3.0
+    u = camera(18, 3 * W, mean=mean)
+    for start in range(20, len(u), 35):
+        u[start : start + 15, 20:26] += 3.0  # a condition on top of the atypical view
+    bank = make_bank()
+    v = run(bank, u[:W])
+    assert bank.streams["cam1"].n < W  # learning was slow (its episodes' frames are not learned)...
+    v += run(bank, u[W:])
+    assert not any(x.atypical for x in v[: W - 1]) and all(x.atypical for x in v[W - 1 :])  # ...the verdict not
+    assert len(onsets(v)) > 3  # its episodes are still found against its own normal

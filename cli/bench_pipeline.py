@@ -412,7 +412,7 @@ def _bench_hook(cfg: Config, args: Any, scorer: Any) -> CalibratedHooks:
         cal = quick_calibration(scorer, split.calibration, cfg)
         source = f"quick, on {len(split.calibration)} tracks of {root}, {time.monotonic() - t:.0f} s"
     print(f"  calibration:  {source} (the calibrated runs use it as `score --calibration` does)", flush=True)
-    return CalibratedHooks(cal, cfg.alerts, scorer)
+    return CalibratedHooks(cal, cfg.alerts, scorer, cfg.baseline)
 
 
 class CalibratedHooks(NamedTuple):
@@ -422,12 +422,13 @@ class CalibratedHooks(NamedTuple):
     calibration: Any
     alerts: Any
     scorer: Any
+    baseline: Any = None  # the deployment's per-stream baselines (cfg.baseline), as `score` runs them
 
     def __call__(self) -> Any:
         from calibration.detector import Detector
         from pipelines.alerting import AlertingHook
 
-        return AlertingHook(Detector(self.scorer, self.calibration), self.alerts)
+        return AlertingHook(Detector(self.scorer, self.calibration), self.alerts, self.baseline)
 
     def with_scorer(self, scorer: Any) -> CalibratedHooks:
         return self._replace(scorer=scorer)

@@ -90,6 +90,7 @@ numbers: JSON/YAML-safe).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import asdict, fields
@@ -133,6 +134,18 @@ def chi2_surprise(q: np.ndarray | float, dof: int) -> np.ndarray:
     return np.maximum(x - lse, 0.0)
 
 
+@functools.lru_cache(maxsize=1024)
+def _predictive_terms(k: int, half: float) -> tuple[float, ...]:
+    """ln(Gamma(half + j) / (Gamma(half) j!)) for j = 0..k-1, by the recurrence Gamma(z + 1) = z Gamma(z)
+    (cumulative sums of logs; equal to lgamma's to 1e-12). Cached: a stream's n_eff is its learned
+    frame count during the warm-up and settles after it, so the hook's per-frame calls repeat these."""
+    out, acc = [0.0], 0.0
+    for j in range(1, k):
+        acc += math.log((half + j - 1) / j)
+        out.append(acc)
+    return tuple(out)
+
+
 def predictive_surprise(q: np.ndarray | float, dof: int, n_eff: float) -> np.ndarray:
     """-ln P(Q >= q) for the squared distance Q of a NEW frame from a normal (mean and covariance,
     the latter divided by n as StreamBaseline learns it) estimated from n_eff Gaussian frames:
@@ -150,23 +163,26 @@ def predictive_surprise(q: np.ndarray | float, dof: int, n_eff: float) -> np.nda
     n = float(n_eff)
     if n <= p + 1:
         raise ValueError(f"baseline: a normal of {n:.0f} frames cannot judge {p} features (needs > {p + 1})")
+    lc = _predictive_terms(k, (n - p) / 2.0)
+    qa = np.asarray(q, dtype=np.float64)
+    if qa.ndim == 0:  # the hook's case, one frame at a time: scalar maths is ~5x cheaper than numpy's
+        return np.float64(_predictive_one(float(qa), p, n, lc))
+    return np.array([_predictive_one(v, p, n, lc) for v in qa.ravel().tolist()]).reshape(qa.shape)
+
+
+def _predictive_one(q: float, p: int, n: float, lc: tuple[float, ...]) -> float:
+    """predictive_surprise of one squared distance (lc: _predictive_terms), the sum in log space."""
     nu = n - p
-    f = np.maximum(np.asarray(q, dtype=np.float64), 0.0) * nu / (p * (n + 1))
-    half = nu / 2.0
-    log_x = np.log(nu) - np.log(nu + p * f)
-    j = np.arange(k, dtype=np.float64)
-    # ln(Gamma(half + j) / (Gamma(half) j!)) by the recurrence Gamma(z + 1) = z Gamma(z): cumulative
-    # sums of logs instead of 3k lgamma calls per frame (the hook's hot path; equal to 1e-12).
-    lc = np.zeros(k)
-    lc[1:] = np.cumsum(np.log((half + j[:-1]) / j[1:]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_1mx = np.log(p * f) - np.log(nu + p * f)  # f = 0: -inf, only j = 0 survives
-        terms = lc + j * log_1mx[..., None]
-    terms = np.where(np.isnan(terms), -np.inf, terms)
-    terms[..., 0] = lc[0]
-    top = terms.max(axis=-1, keepdims=True)
-    lse = top[..., 0] + np.log(np.exp(terms - top).sum(axis=-1))
-    return np.maximum(-(half * log_x + lse), 0.0)
+    pf = max(q, 0.0) * nu / (n + 1)  # p f
+    log_x = math.log(nu) - math.log(nu + pf)
+    if pf > 0:
+        log_1mx = math.log(pf) - math.log(nu + pf)
+        terms = [c + j * log_1mx for j, c in enumerate(lc)]
+        top = max(terms)
+        lse = top + math.log(math.fsum(math.exp(t - top) for t in terms))
+    else:  # 1 - x = 0: only j = 0 survives
+        lse = lc[0]
+    return max(-(nu / 2.0 * log_x + lse), 0.0)
 
 
 def _squared_weights(n: int, cfg: BaselineConfig) -> float:
@@ -217,6 +233,7 @@ class StreamBaseline:
         self.first = True  # this warm-up judges atypicality
         self.atypical = False
         self.recent_fleet: deque = deque(maxlen=self.cfg.warmup)  # fleet anomalies, newest last
+        self.fleet_below = 0  # how many of recent_fleet are under atypical_anomaly (_pending)
         self.warm_fleet_anomalous = 0  # frames anomalous at the fleet threshold in this warm-up
         self.warm_frames = 0  # frames of this warm-up, the skipped ones included
 
@@ -231,7 +248,7 @@ class StreamBaseline:
             raise ValueError(f"baseline: frame has {u.shape[0]} features, expected {self.dim}")
         fa = float(fleet_anomaly)
         if fa == fa:
-            self.recent_fleet.append(fa)
+            self._remember_fleet(fa)
         if fleet_is_anomalous is None:
             fleet_is_anomalous = fa > c.atypical_anomaly
         if not np.isfinite(u).all():  # nothing to learn or judge; the state stays as it was
@@ -372,7 +389,8 @@ class StreamBaseline:
         b.changed, b.changed_for = bool(d["changed"]), int(d["changed_for"])
         b.recent.extend(float(v) for v in d["recent"])
         b.first, b.atypical = bool(d["first"]), bool(d["atypical"])
-        b.recent_fleet.extend(float(v) for v in d["recent_fleet"])
+        for v in d["recent_fleet"]:
+            b._remember_fleet(float(v))
         b.warm_fleet_anomalous = int(d["warm_fleet_anomalous"])
         b.warm_frames = int(d.get("warm_frames", b.n + b.warm_skipped))  # older exports: learned + skipped
         b.warm_skipped = int(d.get("warm_skipped", 0))  # exports from before warm-up skipping have none
@@ -462,10 +480,26 @@ class StreamBaseline:
         # own median is an episode on top of that view, not the view.
         return fleet_anomaly > float(np.median(np.array(self.recent_fleet))) + skip
 
+    def _remember_fleet(self, fa: float) -> None:
+        q, t = self.recent_fleet, self.cfg.atypical_anomaly
+        if len(q) == q.maxlen:
+            self.fleet_below -= q[0] < t
+        q.append(fa)
+        self.fleet_below += fa < t
+
     def _pending(self) -> bool:
-        """In the first warm-up, the frames so far look off the fleet's normal."""
+        """In the first warm-up, the frames so far look off the fleet's normal: their
+        atypical_quantile (numpy's linear interpolation) is at least atypical_anomaly."""
         if not (self.first and self.recent_fleet):
             return False
+        # Decided from the count under the bound (kept as frames come) unless the quantile falls
+        # between the two order statistics that straddle the bound: sorting 300 values a frame was
+        # half of the hook's baseline cost in the first warm-up.
+        h = self.cfg.atypical_quantile * (len(self.recent_fleet) - 1)
+        if self.fleet_below <= math.floor(h):
+            return True  # the lower order statistic is at or above the bound
+        if self.fleet_below > math.ceil(h):
+            return False  # the upper one is under it
         return float(np.quantile(np.array(self.recent_fleet), self.cfg.atypical_quantile)) >= self.cfg.atypical_anomaly
 
     def _verdict(

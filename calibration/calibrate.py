@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from calibration.calibration_file import CalibrationError
-from calibration.conditions import CONDITION_OF_CODE, UNKNOWN, ConditionClassifier
+from calibration.conditions import CLEAN, CONDITION_OF_CODE, UNKNOWN, ConditionClassifier, track_changes
 from calibration.detector import (
     FEATURE_COLUMNS,
     SIDE_COLUMN,
@@ -109,6 +109,22 @@ def _condition_detector(
     sup_oof = not_clean_logit(oof_logits)
     classifier_tail = fit_tail_map(sup_oof[frames.is_clean])
     return classifier, classifier_tail, oof_logits, classifier_tail(sup_oof)
+
+
+def _change_classifier(
+    frames: _Frames, gaussian: GaussianModel, folds: int, min_confidence: float, seed: int
+) -> ConditionClassifier | None:
+    """The classifier of CHANGES: the condition classifier's fit on each frame's difference from its
+    track's clean mean in fleet units (calibration.conditions.track_changes), the leave-one-out clean
+    differences its "clean" class. None when no track has both clean and challenge frames."""
+    labels = np.array([CONDITION_OF_CODE[int(c)] for c in frames.codes])
+    d, d_labels, d_groups = track_changes(gaussian.fleet_units(frames.x), labels, frames.groups)
+    if not (d_labels == CLEAN).any() or (d_labels == CLEAN).all():
+        return None
+    clf, _ = ConditionClassifier.fit(
+        d, d_labels, d_groups, folds=folds, min_confidence=min_confidence, seed=seed, columns=FEATURE_COLUMNS
+    )
+    return clf
 
 
 def _detection_rows(frames: _Frames, anomaly_oof: np.ndarray, threshold: float) -> list[dict]:
@@ -207,11 +223,12 @@ def fit_calibration(
         clean_x, clean_groups, challenge_x, challenge_codes, challenge_levels, challenge_groups, folds, min_level
     )
     gaussian, distance_tail, anomaly_oof = _distance_detector(frames, folds, seed)
-    classifier = classifier_tail = oof_logits = None
+    classifier = classifier_tail = oof_logits = change_classifier = None
     if not frames.is_clean.all():
         classifier, classifier_tail, oof_logits, sup_anomaly = _condition_detector(
             frames, gaussian, folds, min_confidence, seed
         )
+        change_classifier = _change_classifier(frames, gaussian, folds, min_confidence, seed)
         anomaly_oof = np.maximum(anomaly_oof, sup_anomaly)
     # Step 5: the threshold on out-of-fold clean anomalies. Trials are tracks (their largest
     # value), not frames: a track's frames are near-duplicates.
@@ -225,6 +242,7 @@ def fit_calibration(
         distance_tail=distance_tail,
         classifier=classifier,
         classifier_tail=classifier_tail,
+        change_classifier=change_classifier,
         data=dict(data or {}),
         summary=_summary(frames, anomaly_oof, threshold.threshold, folds, classifier, oof_logits),
         wire=wire,

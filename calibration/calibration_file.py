@@ -98,6 +98,7 @@ def calibration_to_dict(cal: Calibration) -> dict:
                 "classifier_tail": tail_map_to_dict(cal.classifier_tail) if cal.classifier_tail is not None else None,
             },
             "classifier": cal.classifier.to_dict() if cal.classifier is not None else None,
+            "change_classifier": cal.change_classifier.to_dict() if cal.change_classifier is not None else None,
         }
     )
 
@@ -177,20 +178,24 @@ def _gaussian_from_dict(gd: dict, n: int) -> GaussianModel:
     )
 
 
+def _checked_classifier(d: dict, key: str, n: int) -> ConditionClassifier:
+    """The ConditionClassifier stored under `key`, its shapes checked for n features."""
+    clf = ConditionClassifier.from_dict(d[key])
+    if clf.weights.shape != (2 * n, len(clf.classes)):
+        raise CalibrationError(f"{key}.weights has shape {clf.weights.shape}, expected {(2 * n, len(clf.classes))}")
+    for e in clf.pair_experts:
+        if e.weights.shape != e.columns.shape or not ((e.columns >= 0) & (e.columns < n)).all():
+            raise CalibrationError(
+                f"{key}.pair_experts {'/'.join(e.pair)}: columns must be {len(e.weights)} indices in 0..{n - 1}, "
+                f"got {e.columns.tolist()}"
+            )
+    return clf
+
+
 def _classifier_from_dict(d: dict, det: dict, n: int) -> tuple[ConditionClassifier | None, TailMap | None]:
     """(classifier, its tail map): both present, sized for n features, or both absent."""
     classifier_tail = tail_map_from_dict(det["classifier_tail"]) if det.get("classifier_tail") else None
-    classifier = ConditionClassifier.from_dict(d["classifier"]) if d.get("classifier") else None
-    if classifier is not None and classifier.weights.shape != (2 * n, len(classifier.classes)):
-        raise CalibrationError(
-            f"classifier.weights has shape {classifier.weights.shape}, expected {(2 * n, len(classifier.classes))}"
-        )
-    for e in classifier.pair_experts if classifier is not None else []:
-        if e.weights.shape != e.columns.shape or not ((e.columns >= 0) & (e.columns < n)).all():
-            raise CalibrationError(
-                f"classifier.pair_experts {'/'.join(e.pair)}: columns must be {len(e.weights)} indices in 0..{n - 1}, "
-                f"got {e.columns.tolist()}"
-            )
+    classifier = _checked_classifier(d, "classifier", n) if d.get("classifier") else None
     if (classifier is None) != (classifier_tail is None):
         raise CalibrationError("classifier and detector.classifier_tail must both be present or both be null")
     return classifier, classifier_tail
@@ -234,6 +239,10 @@ def _build_calibration(d: dict) -> Calibration:
         distance_tail=distance_tail,
         classifier=classifier,
         classifier_tail=classifier_tail,
+        # Files made before the classifier of changes have none: changes are then named as before.
+        change_classifier=_checked_classifier(d, "change_classifier", len(features))
+        if d.get("change_classifier")
+        else None,
         data=dict(d.get("data") or {}),
         summary=dict(d.get("summary") or {}),
         wire=_wire_from(d.get("wire")),

@@ -62,6 +62,32 @@ PAIR_EXPERTS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+def track_changes(
+    u: np.ndarray, labels: Sequence[str], groups: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paired differences for the classifier of CHANGES: each frame's features minus the mean of its
+    track's clean frames, in the units of `u` (rows (N, D); CLEAN-labelled rows are the clean frames).
+
+    A challenge frame's change is its u minus the mean of its track's clean frames; a clean frame's
+    (the "no change" class) is its u minus the mean of its track's OTHER clean frames (leave one
+    out, so it is not its own reference). The mean, not the clean twin, because at run time a frame
+    is compared with its stream's learned mean of clean frames (calibration.baseline), which does
+    not hold that frame's own jitter. Frames of a track with no clean reference are left out.
+    Returns (differences (M, D), their labels (M,), their groups (M,))."""
+    u = np.asarray(u, dtype=np.float64)
+    labels = np.asarray(labels).astype(str)
+    groups = np.asarray(groups).astype(str)
+    is_clean = labels == CLEAN
+    tracks, inv = np.unique(groups, return_inverse=True)
+    n = np.bincount(inv[is_clean], minlength=len(tracks)).astype(np.float64)
+    sums = np.zeros((len(tracks), u.shape[1]))
+    np.add.at(sums, inv[is_clean], u[is_clean])
+    count = n[inv] - is_clean  # clean rows: the others of their track
+    keep = count > 0
+    ref = (sums[inv] - np.where(is_clean[:, None], u, 0.0))[keep] / count[keep, None]
+    return u[keep] - ref, labels[keep], groups[keep]
+
+
 class PairExpert(NamedTuple):
     """Log-odds of `pair[1]` against `pair[0]` from the z columns `columns`: z_cols . weights + bias."""
 

@@ -128,12 +128,17 @@ class GaussianModel(NamedTuple):
         """Feature rows with the size-dependent part removed (unchanged without a size correction)."""
         return np.asarray(x, dtype=np.float64) if self.size is None else self.size.apply(x)
 
-    def standardise(self, x: np.ndarray) -> np.ndarray:
-        z = (self.corrected(x) - self.center) / self.scale
-        z = self.soft * np.arcsinh(z / self.soft) if self.soft > 0 else z
+    def fleet_units(self, x: np.ndarray) -> np.ndarray:
+        """Feature rows in fleet units u = (size-corrected x - centre) / scale, the size column 0: linear,
+        so a difference of two frames' u is the difference of their features (calibration.baseline's units)."""
+        u = (self.corrected(x) - self.center) / self.scale
         if self.size is not None:
-            z[..., self.size.column] = 0.0
-        return z
+            u[..., self.size.column] = 0.0
+        return u
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        z = self.fleet_units(x)
+        return self.soft * np.arcsinh(z / self.soft) if self.soft > 0 else z
 
     def distance(self, x: np.ndarray) -> np.ndarray:
         """(N, D) -> (N,) Mahalanobis distance (unclipped z: a far-out frame must look far out)."""
@@ -270,6 +275,10 @@ class Calibration:
     distance_tail: TailMap
     classifier: ConditionClassifier | None = None
     classifier_tail: TailMap | None = None
+    # Names a change against a stream's own normal: the condition classifier fit on the paired
+    # differences of calibration.conditions.track_changes, in fleet units (GaussianModel.fleet_units).
+    # None: a file made before it existed; changes are then named by `classifier` on the frame's z.
+    change_classifier: ConditionClassifier | None = None
     features: tuple[str, ...] = FEATURE_COLUMNS
     data: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)  # figures measured at calibration (out of fold)

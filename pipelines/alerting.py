@@ -171,7 +171,8 @@ class CalibratedHook:
         # (pipelines.alerting) replays the same votes from the score records.
         cfg = self.tracker.cfg
         det = self.detector.detect_features(x, scores, evidence_ref=cfg.suspect_above)
-        names = self._classifier_names(x) if self.changes else None
+        by_change = self.detector.calibration.change_classifier is not None
+        names = self._classifier_names(x) if self.changes and not by_change else None
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
             rec.anomaly = float(det.anomaly[i])
@@ -218,6 +219,16 @@ class CalibratedHook:
             return np.full(len(x), "unknown", dtype=object)
         return cal.classifier.predict(cal.gaussian.standardise(x)).condition
 
+    def _change_name(self, stream: str, x: np.ndarray, fallback: str) -> str:
+        """The name of a change the stream's baseline raised and the fleet did not name: the classifier
+        of changes on the frame's difference from the stream's learned mean, both in fleet units (the
+        bank's units are GaussianModel.fleet_units of the same calibration); `fallback` without one."""
+        clf = self.detector.calibration.change_classifier
+        b = self.bank.streams.get(stream) if self.bank is not None else None
+        if clf is None or b is None:
+            return fallback
+        return str(clf.predict(self.bank.fleet_units(x[None, :]) - b.m).condition[0])
+
     def _with_baseline(self, rec, d: FrameDecision, x: np.ndarray, name: str, alerts: list) -> FrameDecision:
         """Update the stream's baseline with one frame; the decision the alert machine sees."""
         assert self.bank is not None
@@ -233,7 +244,9 @@ class CalibratedHook:
             # from the scores topic replays the same decision (frame_decision).
             d = d._replace(is_anomalous=False, condition=HELD, value=0.0)
         if v.changed:
-            named = d.condition if d.condition not in ("clean", "unknown", HELD) else name
+            named = (
+                d.condition if d.condition not in ("clean", "unknown", HELD) else self._change_name(rec.stream, x, name)
+            )
             d = d._replace(is_anomalous=True, condition=named, onset_seq=d.seq - v.onset_lag if v.onset else None)
         rec.is_anomalous, rec.condition = d.is_anomalous, d.condition
         return d

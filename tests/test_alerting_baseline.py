@@ -13,7 +13,7 @@ import pytest
 
 from calibration.baseline import ATYPICAL_MESSAGE
 from calibration.calibrate import fit_calibration
-from calibration.detector import Detector, compute_features
+from calibration.detector import FEATURE_COLUMNS, Detector, compute_features
 from calibration.settings import AlertConfig, BaselineConfig
 from monitor.challenges import apply_challenge
 from monitor.checkpoint import load_model, make_untrained_checkpoint
@@ -315,3 +315,49 @@ def test_frames_of_an_open_alert_are_not_learned(setup):
     assert 20 <= raised_at < 35 <= cleared_at < 60
     # Every frame was learned but those after the raise up to the clear (no frame was anomalous).
     assert hook.bank.streams["cam-ep"].n == 60 - (cleared_at - raised_at)
+
+
+def _feature_records(stream: str, n: int, first_seq: int) -> list[ScoreRecord]:
+    """Score records for feature rows given directly (Detector(None, ...).detect_features reads x)."""
+    return [
+        ScoreRecord(stream, s, 0.0, 0.0, (0.0,) * 4, "m", s * 33_333_333, 0, 0, "test", Origin("f", 0, s))
+        for s in range(first_seq, first_seq + n)
+    ]
+
+
+def test_a_subtle_change_the_fleet_does_not_flag_is_named_by_the_classifier_of_changes():
+    """A sign that sits far off the fleet's centre, then a change of one condition's features that the
+    fleet does not flag itself: the stream's baseline raises it, and it is named by what changed."""
+    rng = np.random.default_rng(11)
+    d = len(FEATURE_COLUMNS) - 1
+
+    def sign(offset: np.ndarray, n: int) -> np.ndarray:
+        return np.column_stack([offset + rng.normal(0, 0.1, (n, d)), np.full(n, np.log(64))])
+
+    offsets = rng.normal(0, 1.0, (60, d))
+    clean = np.concatenate([sign(o, 4) for o in offsets])
+    groups = np.repeat([f"t{i}" for i in range(60)], 4)
+    rows, codes = [], []
+    for code in (4, 7, 9):  # darkening, blur, rain: each moves its own two features, by 1 to 4
+        x = clean.copy()
+        s = rng.uniform(1.0, 4.0, len(x))
+        x[:, code] += s
+        x[:, code + 10] -= s
+        rows.append(x)
+        codes += [code] * len(x)
+    cal = fit_calibration(
+        clean, groups, np.concatenate(rows), codes, np.full(len(codes), 3), np.tile(groups, 3), model_id="m", fpr=0.01
+    )
+    assert cal.change_classifier is not None
+    stream = sign(rng.normal(0, 1.0, d), 130)
+    stream[60:90, 9] += 1.5  # rain, subtle against the fleet's spread of signs (1.0)
+    stream[60:90, 19] -= 1.5
+    hook = CalibratedHook(Detector(None, cal), AlertConfig(), BASE)
+    events = []
+    for i in range(0, len(stream), 16):
+        events += hook.decide(_feature_records("cam", len(stream[i : i + 16]), i), stream[i : i + 16])
+    fleet = Detector(None, cal).detect_features(stream[60:90])
+    assert fleet.is_anomalous.mean() < 0.5  # mostly the baseline's to find
+    raised = [e for e in events if e.state == "raised"]
+    assert len(raised) == 1 and 60 <= raised[0].onset_seq <= 65, [(e.state, e.onset_seq) for e in events]
+    assert raised[0].condition == "rain"

@@ -193,6 +193,53 @@ def test_fit_calibration_threshold_and_round_trip(tmp_path):
     assert out.is_anomalous[0] and out.condition[0] == "darkening"
 
 
+def tracked(seed: int = 7, tracks: int = 40, per: int = 4):
+    """Clean tracks of `per` frames (each sign its own offset) and their challenged frames (the
+    separable shifts), sharing the clean frames' track ids: what calibrate gathers from a synth'd set."""
+    rng = np.random.default_rng(seed)
+    d = len(FEATURE_COLUMNS) - 1
+    offsets = rng.normal(0, 1.0, (tracks, d))
+    clean = with_side(np.repeat(offsets, per, axis=0) + rng.normal(0, 0.2, (tracks * per, d)))
+    groups = np.repeat([f"t{i}" for i in range(tracks)], per)
+    rows, codes = [], []
+    for code in (4, 7, 9):
+        x = clean.copy()
+        x[:, code] += 3.0
+        x[:, code + 10] -= 3.0
+        rows.append(x)
+        codes += [code] * len(x)
+    return clean, groups, np.concatenate(rows), np.array(codes), np.tile(groups, 3)
+
+
+def test_change_classifier_is_fit_on_paired_differences_and_round_trips(tmp_path):
+    clean, groups, ch, codes, ch_groups = tracked()
+    cal = fit_calibration(clean, groups, ch, codes, np.full(len(ch), 3), ch_groups, model_id="m1", fpr=0.05)
+    clf = cal.change_classifier
+    assert clf is not None and clf.classes == [CLEAN, "blur", "darkening", "rain"]
+    # a change seen from the stream's normal (its clean frames' mean), in fleet units
+    g = cal.gaussian
+    ref = g.fleet_units(clean[:4]).mean(axis=0)
+    moved = clean[:4].copy()
+    moved[:, 9] += 3.0
+    moved[:, 19] -= 3.0
+    assert (clf.predict(g.fleet_units(moved) - ref).best == "rain").all()
+    path = tmp_path / "cal.yaml"
+    save_calibration(path, cal)
+    again = load_calibration(path).change_classifier
+    assert np.allclose(
+        again.predict(g.fleet_units(moved) - ref).confidence, clf.predict(g.fleet_units(moved) - ref).confidence
+    )
+    # a file made before the classifier of changes loads without one (naming falls back)
+    d = yaml.safe_load(path.read_text())
+    del d["change_classifier"]
+    path.write_text(yaml.safe_dump(d))
+    assert load_calibration(path).change_classifier is None
+    d["change_classifier"] = dict(clf.to_dict(), weights=[[1.0]])
+    path.write_text(yaml.safe_dump(d))
+    with pytest.raises(CalibrationError, match=r"change_classifier.weights has shape \(1, 1\)"):
+        load_calibration(path)
+
+
 def test_evidence_ref_names_suspect_frames_and_leaves_decisions_alone(tmp_path):
     """The alert path's evidence needs names for frames under the threshold; detect's meaning is unchanged."""
     det = Detector(None, fitted(tmp_path))

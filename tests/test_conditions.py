@@ -14,6 +14,7 @@ from calibration.conditions import (
     fit_logistic,
     fit_pair_experts,
     fit_temperature,
+    track_changes,
 )
 
 
@@ -94,3 +95,48 @@ def test_second_opinion_names_haze_that_blurs_more_than_any_seen():
     assert ((both.confidence > 0) & (both.confidence <= 1)).all()
     again = ConditionClassifier.from_dict(clf.to_dict()).predict(haze)
     assert (again.condition == both.condition).all() and np.allclose(again.confidence, both.confidence)
+
+
+def test_track_changes_subtracts_the_tracks_clean_mean_leaving_a_clean_frame_out():
+    u = np.array([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0], [10.0, 10.0], [7.0, 7.0], [0.0, 0.0]])
+    labels = [CLEAN, CLEAN, CLEAN, "rain", "rain", "rain"]
+    groups = ["a", "a", "a", "a", "b", "c"]  # "b" has no clean frame; "c" none either
+    d, lab, g = track_changes(u, labels, groups)
+    # clean frames: minus the mean of the other two; the rain frame of "a": minus the mean of all three
+    assert np.allclose(d, [[-3.0, -3.0], [0.0, 0.0], [3.0, 3.0], [7.0, 8.0]])
+    assert lab.tolist() == [CLEAN, CLEAN, CLEAN, "rain"] and g.tolist() == ["a"] * 4
+
+
+def _offset_tracks(rng: np.random.Generator, tracks: int, per: int = 4, offset: float = 3.0):
+    """Frames of signs that each sit `offset` (sd) from the fleet's centre on every feature, with
+    little jitter; conditions shift one feature each by a subtle 0.8 to 2 against the track."""
+    shift = {"rain": 0, "shadow": 1, "dirty_lens": 2}
+    x, labels, groups = [], [], []
+    for t in range(tracks):
+        base = rng.normal(0, offset, 6)
+        for name in (CLEAN, *shift):
+            for _ in range(per):
+                row = base + rng.normal(0, 0.1, 6)
+                if name != CLEAN:
+                    row[shift[name]] += rng.uniform(0.8, 2.0)
+                x.append(row)
+                labels.append(name)
+                groups.append(f"t{t}")
+    return np.array(x), np.array(labels), np.array(groups)
+
+
+def test_a_change_is_named_by_what_changed_not_by_where_the_sign_sits():
+    """The absolute classifier sees mostly each sign's own offset; the classifier of changes, fit on
+    paired differences, names the change from the stream's clean mean."""
+    rng = np.random.default_rng(3)
+    x, labels, groups = _offset_tracks(rng, 60)
+    absolute, _ = ConditionClassifier.fit(x, labels, groups)
+    d, d_labels, d_groups = track_changes(x, labels, groups)
+    changes, _ = ConditionClassifier.fit(d, d_labels, d_groups)
+    xt, lt, gt = _offset_tracks(np.random.default_rng(4), 30)
+    ch = lt != CLEAN
+    ref = np.array([xt[(gt == g) & ~ch].mean(axis=0) for g in gt[ch]])  # the stream's learned normal
+    by_change = changes.predict(xt[ch] - ref).best
+    by_frame = absolute.predict(xt[ch]).best
+    assert np.mean(by_change == lt[ch]) > 0.95
+    assert np.mean(by_frame == lt[ch]) < 0.8

@@ -47,6 +47,7 @@ pixels; so the 64x64 copy stays.
 | flat_windows | share of 4x4 luma windows that are exactly flat (std under 1/4 grey level), on no fixed grid | codec error (concealed and DC-only blocks) |
 | light_split | variance of log-luminance within each saturated hue, at 32x32 | shadow (one paint under two lights) |
 | grey_edge_share | share of strong log-luminance edges with no chromaticity edge, at 32x32 | dirty lens (grime's edges are edges of light); haze, rain |
+| block_seams | luma steps held straight at one place for 3 rows (columns), relative to all steps, on no fixed grid | codec error (block edges of quantised, lost or displaced blocks) |
 | log_side | not an effect: log of the native short side, the covariate of the size correction | none (left out of the detector's distance) |
 
 flat_windows, light_split and grey_edge_share were written for the conditions the others hardly saw (issue 11 item 4), each for
@@ -55,6 +56,10 @@ against levels 3-5 through JPEG q90, rendering A / B (300 calibration-side crops
 §5.3): flat_windows on codec error 0.92 / 0.92 (block_edge: 0.46 / 0.44, its lost blocks are not on
 the 64-px 8-grid), light_split on shadow 0.92 / 0.88 (banding: 0.84 / 0.73), grey_edge_share on
 dirty lens 0.89 / 0.71 (achromatic_edges: 0.71 / 0.64).
+block_seams (issue 11, codec error B -> A) on codec error, screened on the calibration tracks of
+scripts/wire_loro_check.sh's sets (554 clean frames against 200 per level, JPEG q90, /tmp one-off script):
+levels 3 / 4 / 5 0.77 / 0.84 / 0.88 in A, 0.82 / 0.89 / 0.92 in B; blur, noise and snow lower it (AUROC 0.01-0.12
+at level 4), so it separates codec error in a direction no other condition takes.
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "flat_windows",
     "light_split",
     "grey_edge_share",
+    "block_seams",
     "log_side",
 )
 # Not an image statistic: log of the frame's native short side, the covariate the detector
@@ -563,6 +569,26 @@ def _grey_edge_share(x: _Half) -> np.ndarray:
     return _count(grey) / (_count(strong) + 5.0)
 
 
+_SEAM_RUN = 3  # rows (columns) a step must hold, at the same place, to count as a straight seam
+
+
+def _block_seams(p: _Planes) -> np.ndarray:
+    """Log of the luma steps that form short straight seams, relative to all luma steps. Lossy coding
+    codes blocks separately: coarse quantisation, a lost or displaced block all leave steps along
+    the block's side, on a grid of any size and phase (the codec's blocks are not the 64-px copy's
+    8 px). A step is the part of a neighbour difference above the mean of the two beside it (a ramp
+    or texture has none); a seam is such a step held at the same column for _SEAM_RUN rows (or row,
+    for columns), as a block edge is and a sign's curved or slanted edges are not. Blur and noise
+    lower it (fewer steps; more steps everywhere), so it points in a direction of its own."""
+    total = 0.0
+    for d in (np.abs(np.diff(p.g, axis=2)), np.abs(np.diff(p.g, axis=1)).transpose(0, 2, 1)):
+        step = np.maximum(d[:, :, 1:-1] - 0.5 * (d[:, :, :-2] + d[:, :, 2:]), 0.0)
+        rows = step.shape[1] - _SEAM_RUN + 1
+        held = np.minimum.reduce([step[:, i : i + rows] for i in range(_SEAM_RUN)])
+        total = total + held.mean((1, 2)) / (d.mean((1, 2)) + _EPS)
+    return np.log(total + 1e-4)
+
+
 def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
     """The statistics aimed at codec error, shadow and dirty lens."""
     x = _half_planes(batch)
@@ -570,4 +596,5 @@ def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
         "flat_windows": _flat_windows(p),
         "light_split": _light_split(x),
         "grey_edge_share": _grey_edge_share(x),
+        "block_seams": _block_seams(p),
     }

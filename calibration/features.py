@@ -572,6 +572,22 @@ def _grey_edge_share(x: _Half) -> np.ndarray:
 _SEAM_RUN = 3  # rows (columns) a step must hold, at the same place, to count as a straight seam
 
 
+def _seam_share(d: np.ndarray, axis: int) -> np.ndarray:
+    """(N,) mean seam step over mean step, for steps d (N, rows, cols) taken along `axis` (2: across
+    columns, held down rows; 1: across rows, held along columns). Sliced, not transposed: no copies."""
+    other, k = 3 - axis, _SEAM_RUN
+
+    def part(a: np.ndarray, lo: int, size: int, ax: int) -> np.ndarray:
+        return a[(slice(None),) * ax + (slice(lo, lo + size),)]
+
+    m = d.shape[axis] - 2
+    step = part(d, 1, m, axis) - 0.5 * (part(d, 0, m, axis) + part(d, 2, m, axis))
+    size = step.shape[other] - k + 1
+    held = np.minimum.reduce([part(step, i, size, other) for i in range(k)])
+    n = len(d)
+    return np.maximum(held, 0.0).reshape(n, -1).mean(1) / (d.reshape(n, -1).mean(1) + _EPS)
+
+
 def _block_seams(p: _Planes) -> np.ndarray:
     """Log of the luma steps that form short straight seams, relative to all luma steps. Lossy coding
     codes blocks separately: coarse quantisation, a lost or displaced block all leave steps along
@@ -580,13 +596,10 @@ def _block_seams(p: _Planes) -> np.ndarray:
     or texture has none); a seam is such a step held at the same column for _SEAM_RUN rows (or row,
     for columns), as a block edge is and a sign's curved or slanted edges are not. Blur and noise
     lower it (fewer steps; more steps everywhere), so it points in a direction of its own."""
-    total = 0.0
-    for d in (np.abs(np.diff(p.g, axis=2)), np.abs(np.diff(p.g, axis=1)).transpose(0, 2, 1)):
-        step = np.maximum(d[:, :, 1:-1] - 0.5 * (d[:, :, :-2] + d[:, :, 2:]), 0.0)
-        rows = step.shape[1] - _SEAM_RUN + 1
-        held = np.minimum.reduce([step[:, i : i + rows] for i in range(_SEAM_RUN)])
-        total = total + held.mean((1, 2)) / (d.mean((1, 2)) + _EPS)
-    return np.log(total + 1e-4)
+    g = p.g
+    across_cols = np.abs(g[:, :, 1:] - g[:, :, :-1])
+    across_rows = np.abs(g[:, 1:, :] - g[:, :-1, :])
+    return np.log(_seam_share(across_cols, 2) + _seam_share(across_rows, 1) + 1e-4)
 
 
 def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:

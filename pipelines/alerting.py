@@ -80,6 +80,7 @@ def frame_decision(rec: ScoreRecord) -> FrameDecision:
         0.0 if held else float(rec.anomaly or 0.0),
         int(rec.capture_ns),
         Origin(o.topic, o.partition, o.offset),
+        None if rec.change_onset is None else int(rec.change_onset),
     )
 
 
@@ -248,7 +249,7 @@ class CalibratedHook:
                 d.condition if d.condition not in ("clean", "unknown", HELD) else self._change_name(rec.stream, x, name)
             )
             d = d._replace(is_anomalous=True, condition=named, onset_seq=d.seq - v.onset_lag if v.onset else None)
-        rec.is_anomalous, rec.condition = d.is_anomalous, d.condition
+        rec.is_anomalous, rec.condition, rec.change_onset = d.is_anomalous, d.condition, d.onset_seq
         return d
 
     def _atypical_events(self, rec, v: BaselineVerdict) -> list[AlertEvent]:

@@ -264,6 +264,10 @@ class ScoreRecord:
     is_anomalous: bool | None = None
     condition: str | None = None
     confidence: float | None = None
+    # The seq where the stream's change detector (calibration.baseline) says the change began, on the
+    # frame it raised at (None otherwise): the alert's onset, so a restore from the scores topic
+    # (pipelines.alerting.frame_decision) raises it under the same id as the live hook did.
+    change_onset: int | None = None
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     # The frame's (h, w) as sent; `image` may be smaller (the consumer's prepared copy). Never serialised.
     native_shape: tuple[int, int] | None = field(default=None, compare=False)
@@ -289,6 +293,8 @@ class ScoreRecord:
             value = getattr(self, name)
             if value is not None:
                 d[name] = bool(value) if name == "is_anomalous" else (float(value) if name != "condition" else value)
+        if self.change_onset is not None:
+            d["change_onset"] = int(self.change_onset)
         return d
 
 
@@ -321,6 +327,7 @@ def score_from_dict(d: Any) -> ScoreRecord:
             is_anomalous=d.get("is_anomalous"),
             condition=d.get("condition"),
             confidence=d.get("confidence"),
+            change_onset=None if d.get("change_onset") is None else int(d["change_onset"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise WireError(f"score record is missing or has a malformed field ({type(e).__name__}: {e})") from None

@@ -100,6 +100,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "flat_windows",
     "light_split",
     "grey_edge_share",
+    "thin_dark",
     "log_side",
 )
 # Not an image statistic: log of the frame's native short side, the covariate the detector
@@ -563,11 +564,27 @@ def _grey_edge_share(x: _Half) -> np.ndarray:
     return _count(grey) / (_count(strong) + 5.0)
 
 
+_THIN_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+_THIN_DEPTH = 13  # grey levels (0.05 of full scale) a dark detail must lie under its surroundings
+
+
+def _thin_dark(p: _Planes) -> np.ndarray:
+    """Share of pixels in dark details under 5 px wide at 64x64 (the luma's black top-hat, 5x5 disc,
+    at least 13 grey levels deep). Rain puts thin structure over the whole sign in any rendering of
+    it: the gaps between bright streaks, the dark refracting rims of drops on the lens; a dirty lens
+    and a veil smooth such detail away instead. Kept for the rain statistics that did not transfer
+    between renderings (vertical_energy, coherence: streaks only)."""
+    n, s = p.n, p.s
+    hat = cv2.morphologyEx(p.g8, cv2.MORPH_BLACKHAT, _THIN_KERNEL).reshape(n, s, s)
+    return _count(hat[:, 2:-2, 2:-2] >= _THIN_DEPTH) / (s - 4) ** 2  # 2 px in: no disc reaches the next tile
+
+
 def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:
-    """The statistics aimed at codec error, shadow and dirty lens."""
+    """The statistics aimed at codec error, shadow, dirty lens and rain."""
     x = _half_planes(batch)
     return {
         "flat_windows": _flat_windows(p),
         "light_split": _light_split(x),
         "grey_edge_share": _grey_edge_share(x),
+        "thin_dark": _thin_dark(p),
     }

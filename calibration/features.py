@@ -579,7 +579,8 @@ def _thin_dark(p: _Planes) -> np.ndarray:
     (vertical_energy, coherence) see streaks only and did not transfer to drops (module docstring)."""
     n, s = p.n, p.s
     hat = cv2.morphologyEx(p.g8, cv2.MORPH_BLACKHAT, _THIN_KERNEL).reshape(n, s, s)
-    return _count(hat[:, 2:-2, 2:-2] >= _THIN_DEPTH) / (s - 4) ** 2  # 2 px in: no disc reaches the next tile
+    # 4 px in: the closing (a dilation, then an erosion) reaches 2 + 2 px, so no pixel kept reads the next tile
+    return _count(hat[:, 4:-4, 4:-4] >= _THIN_DEPTH) / (s - 8) ** 2
 
 
 def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:

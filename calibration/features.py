@@ -56,8 +56,8 @@ against levels 3-5 through JPEG q90, rendering A / B (300 calibration-side crops
 §5.3): flat_windows on codec error 0.92 / 0.92 (block_edge: 0.46 / 0.44, its lost blocks are not on
 the 64-px 8-grid), light_split on shadow 0.92 / 0.88 (banding: 0.84 / 0.73), grey_edge_share on
 dirty lens 0.89 / 0.71 (achromatic_edges: 0.71 / 0.64). thin_dark (issue 11, rain; 200 crops of the
-calibration tracks of the seed-0 split, same protocol): rain 0.99 / 0.80 (speck_dark 0.72 / 0.55, vertical_energy
-0.87 / 0.51, coherence 0.75 / 0.29), and rain above dirty lens 1.00 / 0.86.
+calibration tracks of the seed-0 split, same protocol): rain 0.99 / 0.81 (speck_dark 0.72 / 0.55, vertical_energy
+0.87 / 0.51, coherence 0.75 / 0.29), and rain above dirty lens 1.00 / 0.87.
 """
 
 from __future__ import annotations

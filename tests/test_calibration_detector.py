@@ -70,10 +70,11 @@ def test_features_respond_to_the_effect_they_measure():
 
 @pytest.mark.parametrize("rendering", ["A", "B"])
 @pytest.mark.parametrize(
-    ("stat", "code"), [("flat_windows", 3), ("light_split", 10), ("grey_edge_share", 5), ("block_seams", 3)]
+    ("stat", "code"),
+    [("flat_windows", 3), ("light_split", 10), ("grey_edge_share", 5), ("block_seams", 3), ("thin_dark", 9)],
 )
 def test_hidden_condition_statistics_rise_in_both_renderings_through_jpeg(stat, code, rendering):
-    """Codec error, shadow and dirty lens (CURE-TSR codes 3, 10, 5) at level 4 in each rendering,
+    """Codec error, shadow, dirty lens and rain (CURE-TSR codes 3, 10, 5, 9) at level 4 in each rendering,
     sent as the producers send them (JPEG q90): the statistic written for the condition rises on
     most crops, while JPEG alone barely moves it on clean crops."""
     imgs = real_images(24)

@@ -359,5 +359,7 @@ def test_a_subtle_change_the_fleet_does_not_flag_is_named_by_the_classifier_of_c
     fleet = Detector(None, cal).detect_features(stream[60:90])
     assert fleet.is_anomalous.mean() < 0.5  # mostly the baseline's to find
     raised = [e for e in events if e.state == "raised"]
-    assert len(raised) == 1 and 60 <= raised[0].onset_seq <= 65, [(e.state, e.onset_seq) for e in events]
+    # The onset is where the CUSUM's run began: a clear frame just before the change can open it (its
+    # surprise is above `ref` 5 % of the time), so up to two frames early is the same onset.
+    assert len(raised) == 1 and 58 <= raised[0].onset_seq <= 65, [(e.state, e.onset_seq) for e in events]
     assert raised[0].condition == "rain"

@@ -98,7 +98,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from calibration.detector import SizeCorrection, size_correction_from_dict, size_correction_to_dict
+from calibration.detector import SizeCorrection, fleet_units, size_correction_from_dict, size_correction_to_dict
 from calibration.settings import BaselineConfig
 
 ATYPICAL_MESSAGE = "atypical view: check ROI or camera"
@@ -551,12 +551,7 @@ class BaselineBank:
         return cls(g.center, g.scale, cfg, g.size, changes)
 
     def fleet_units(self, features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float64)
-        if self.size is None:
-            return (x - self.center) / self.scale
-        u = (self.size.apply(x) - self.center) / self.scale
-        u[..., self.size.column] = 0.0
-        return u
+        return fleet_units(features, self.center, self.scale, self.size)
 
     def update(
         self,
@@ -569,10 +564,21 @@ class BaselineBank:
         """One frame's feature row (FEATURE_COLUMNS order, raw) and its fleet verdict -> BaselineVerdict.
         fleet_is_anomalous None: counted as fleet_anomaly > cfg.atypical_anomaly. in_alert: the
         stream's alert was open before this frame (such frames are never learned)."""
+        return self.update_units(stream, self.fleet_units(features), fleet_anomaly, fleet_is_anomalous, in_alert)
+
+    def update_units(
+        self,
+        stream: str,
+        u: np.ndarray,
+        fleet_anomaly: float,
+        fleet_is_anomalous: bool | None = None,
+        in_alert: bool = False,
+    ) -> BaselineVerdict:
+        """update() for a row already in fleet units (the hook converts a whole batch at once)."""
         b = self.streams.get(stream)
         if b is None:
             b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg, self.changes)
-        return b.update(self.fleet_units(features), fleet_anomaly, fleet_is_anomalous, in_alert)
+        return b.update(u, fleet_anomaly, fleet_is_anomalous, in_alert)
 
     def reset(self, stream: str) -> bool:
         """The operator's reset of one stream's baseline; False if the stream is unknown."""

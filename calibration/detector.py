@@ -110,6 +110,16 @@ def size_correction_from_dict(d: dict | None) -> SizeCorrection | None:
     )
 
 
+def fleet_units(x: np.ndarray, center: np.ndarray, scale: np.ndarray, size: SizeCorrection | None) -> np.ndarray:
+    """Feature rows in fleet units u = (size-corrected x - centre) / scale, the size column 0: linear,
+    so a difference of two frames' u is the difference of their features."""
+    x = np.asarray(x, dtype=np.float64)
+    u = ((x if size is None else size.apply(x)) - center) / scale
+    if size is not None:
+        u[..., size.column] = 0.0
+    return u
+
+
 class GaussianModel(NamedTuple):
     """A robustly standardised Gaussian: all plain arrays, so it stores as YAML numbers."""
 
@@ -124,17 +134,9 @@ class GaussianModel(NamedTuple):
     # not a condition). None: no covariate.
     size: SizeCorrection | None = None
 
-    def corrected(self, x: np.ndarray) -> np.ndarray:
-        """Feature rows with the size-dependent part removed (unchanged without a size correction)."""
-        return np.asarray(x, dtype=np.float64) if self.size is None else self.size.apply(x)
-
     def fleet_units(self, x: np.ndarray) -> np.ndarray:
-        """Feature rows in fleet units u = (size-corrected x - centre) / scale, the size column 0: linear,
-        so a difference of two frames' u is the difference of their features (calibration.baseline's units)."""
-        u = (self.corrected(x) - self.center) / self.scale
-        if self.size is not None:
-            u[..., self.size.column] = 0.0
-        return u
+        """Feature rows in fleet units (fleet_units below; calibration.baseline's units)."""
+        return fleet_units(x, self.center, self.scale, self.size)
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         z = self.fleet_units(x)

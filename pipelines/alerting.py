@@ -174,6 +174,7 @@ class CalibratedHook:
         det = self.detector.detect_features(x, scores, evidence_ref=cfg.suspect_above)
         by_change = self.detector.calibration.change_classifier is not None
         names = self._classifier_names(x) if self.changes and not by_change else None
+        units = self.bank.fleet_units(x) if self.bank is not None else None  # once per batch, not per frame
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
             rec.anomaly = float(det.anomaly[i])
@@ -182,7 +183,7 @@ class CalibratedHook:
             rec.confidence = float(det.confidence[i])
             d = frame_decision(rec)
             if self.bank is not None:
-                d = self._with_baseline(rec, d, x[i], str(names[i]) if names is not None else "unknown", alerts)
+                d = self._with_baseline(rec, d, units[i], str(names[i]) if names is not None else "unknown", alerts)
             alerts.extend(self.tracker.observe(d))
         return alerts
 
@@ -220,24 +221,25 @@ class CalibratedHook:
             return np.full(len(x), "unknown", dtype=object)
         return cal.classifier.predict(cal.gaussian.standardise(x)).condition
 
-    def _change_name(self, stream: str, x: np.ndarray, fallback: str) -> str:
+    def _change_name(self, stream: str, u: np.ndarray, fallback: str) -> str:
         """The name of a change the stream's baseline raised and the fleet did not name: the classifier
-        of changes on the frame's difference from the stream's learned mean, both in fleet units (the
-        bank's units are GaussianModel.fleet_units of the same calibration); `fallback` without one."""
+        of changes on the frame's difference from the stream's learned mean, both in fleet units
+        (calibration.detector.fleet_units of the same calibration); `fallback` without one."""
         clf = self.detector.calibration.change_classifier
         b = self.bank.streams.get(stream) if self.bank is not None else None
         if clf is None or b is None:
             return fallback
-        return str(clf.predict(self.bank.fleet_units(x[None, :]) - b.m).condition[0])
+        return str(clf.predict(u[None, :] - b.m).condition[0])
 
-    def _with_baseline(self, rec, d: FrameDecision, x: np.ndarray, name: str, alerts: list) -> FrameDecision:
-        """Update the stream's baseline with one frame; the decision the alert machine sees."""
+    def _with_baseline(self, rec, d: FrameDecision, u: np.ndarray, name: str, alerts: list) -> FrameDecision:
+        """Update the stream's baseline with one frame (u: its row in fleet units); the decision the
+        alert machine sees."""
         assert self.bank is not None
         last = self._last_seq.get(rec.stream)
         if last is not None and last >= d.seq and last - d.seq <= self.tracker.cfg.seq_reset_gap:
             return d  # a redelivery: the tracker ignores it too
         self._last_seq[rec.stream] = d.seq
-        v = self.bank.update(rec.stream, x, d.value, d.is_anomalous, self.tracker.is_open(rec.stream))
+        v = self.bank.update_units(rec.stream, u, d.value, d.is_anomalous, self.tracker.is_open(rec.stream))
         alerts.extend(self._atypical_events(rec, v))
         if v.hold_fleet:
             # The fleet's verdict on this stream is its view, not a condition: no vote, no evidence
@@ -246,7 +248,7 @@ class CalibratedHook:
             d = d._replace(is_anomalous=False, condition=HELD, value=0.0)
         if v.changed:
             named = (
-                d.condition if d.condition not in ("clean", "unknown", HELD) else self._change_name(rec.stream, x, name)
+                d.condition if d.condition not in ("clean", "unknown", HELD) else self._change_name(rec.stream, u, name)
             )
             d = d._replace(is_anomalous=True, condition=named, onset_seq=d.seq - v.onset_lag if v.onset else None)
         rec.is_anomalous, rec.condition, rec.change_onset = d.is_anomalous, d.condition, d.onset_seq

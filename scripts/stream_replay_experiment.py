@@ -41,11 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loro_wire_experiment import LEVELS, with_features  # noqa: E402
+from loro_wire_experiment import fit as fit_sides  # noqa: E402
+from loro_wire_experiment import test as per_frame_test  # noqa: E402
 from wire_loro_table import cell, totals  # noqa: E402
 
 from calibration.calibration_file import load_calibration  # noqa: E402
 from calibration.detector import Detector  # noqa: E402
 from calibration.episodes import FrameTruth, evaluate_episodes, stuck_alerts  # noqa: E402
+from calibration.settings import CalibrationConfig  # noqa: E402
 from cli.check_command import check_figures  # noqa: E402
 from monitor.challenge_types import WIRE_NAMES  # noqa: E402
 from monitor.cure_tsr import read_manifest  # noqa: E402
@@ -171,9 +174,8 @@ def replay_stream(hook: CalibratedHook, x: np.ndarray, stream: str, plan: list, 
     return rows, alerts, records
 
 
-def run_direction(cal_path: Path, test: dict, test_dir: Path, cfg) -> tuple[dict, dict]:
+def run_direction(cal, test: dict, test_dir: Path, cfg) -> tuple[dict, dict]:
     """One direction: the calibration, the test side's schedule -> (check figures, per-stream detail)."""
-    cal = load_calibration(cal_path)
     hook = CalibratedHook(Detector(None, cal), cfg.alerts, cfg.baseline)
     n_test = int((test["codes"] == 0).sum())
     rows, alerts, detail = {}, [], {}
@@ -194,7 +196,16 @@ def run_direction(cal_path: Path, test: dict, test_dir: Path, cfg) -> tuple[dict
         elif o.level >= 3:
             p["episodes"] += 1
             p["met"] += int(o.ok)
-    return fig, {"per_stream": dict(per_stream), "outcomes": [o._asdict() for o in outcomes], "alerts": alerts}
+    return fig, {"per_stream": dict(per_stream), "outcomes": outcomes, "alerts": alerts}
+
+
+def misnamed(outcomes: list) -> dict[str, dict[str, int]]:
+    """Per condition, what its missed episodes (levels 3-5) were named first ("-": no alert)."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for o in outcomes:
+        if not o.clear and o.level >= 3 and not o.ok:
+            out[o.expected][o.named or "-"] += 1
+    return {c: dict(sorted(n.items(), key=lambda kv: -kv[1])) for c, n in sorted(out.items())}
 
 
 def main() -> None:
@@ -206,26 +217,39 @@ def main() -> None:
     ap.add_argument("--config", type=Path, help="deployment YAML (alerts:, baseline:) as passed to `score`")
     ap.add_argument("--out", type=Path, help="JSON: both directions' check figures and per-stream detail")
     ap.add_argument("--clean-check", action="store_true", help="also: false alerts on clean calibration streams")
+    ap.add_argument(
+        "--refit",
+        action="store_true",
+        help="fit each calibration from the cache's calibration side of the fit rendering (the code as it is now) "
+        "instead of reading the check's cal_<R>.yaml; also prints the per-frame mean AUROC L3-5 on the test side",
+    )
     args = ap.parse_args()
     sides = side_features(args.dir / f"cache_{args.seed}.pkl", args.features)
     cfg = load_config(args.config)
     if args.clean_check:
-        for fit in ("A", "B"):  # clean frames are the same in both renderings' sides
+        for fit_r in ("A", "B"):  # clean frames are the same in both renderings' sides
             for chunk in (15, 45):
-                r = clean_check(args.wlc / f"cal_{fit}.yaml", sides[f"c{fit}"], cfg, chunk)
-                print(f"clean calibration streams, calibration {fit}, {chunk}-frame views: {r}", flush=True)
+                r = clean_check(args.wlc / f"cal_{fit_r}.yaml", sides[f"c{fit_r}"], cfg, chunk)
+                print(f"clean calibration streams, calibration {fit_r}, {chunk}-frame views: {r}", flush=True)
     figs, out = {}, {}
-    for fit, test in (("A", "B"), ("B", "A")):
-        key = f"{fit}-{test}"
+    for fit_r, test_r in (("A", "B"), ("B", "A")):
+        key = f"{fit_r}-{test_r}"
         t0 = time.time()
-        figs[key], detail = run_direction(
-            args.wlc / f"cal_{fit}.yaml", sides[f"t{test}"], args.wlc / f"test_{test}", cfg
-        )
+        if args.refit:
+            cal = fit_sides([sides[f"c{fit_r}"]], "replay", CalibrationConfig(), args.seed)
+            per_frame = per_frame_test(cal, sides[f"t{test_r}"], cfg.alerts)
+            low = {c: r["auroc"] for c, r in per_frame["rows"].items() if r["auroc"] < 0.95}
+            print(f"{key}: refit in {time.time() - t0:.0f} s; per-frame mean AUROC L3-5 {per_frame['mean_auroc_3_5']}")
+            print(f"{key}: conditions under 0.95: {low}", flush=True)
+        else:
+            cal = load_calibration(args.wlc / f"cal_{fit_r}.yaml")
+        figs[key], detail = run_direction(cal, sides[f"t{test_r}"], args.wlc / f"test_{test_r}", cfg)
         out[key] = {"figures": figs[key], "per_stream": detail["per_stream"]}
         ps = detail["per_stream"]
         met = sorted(p["met"] for p in ps.values())
         false = {s: p["false"] for s, p in ps.items() if p["false"]}
         print(f"{key}: {time.time() - t0:.0f} s; met per stream {met}; false alerts {false}", flush=True)
+        print(f"{key}: missed episodes named {misnamed(detail['outcomes'])}", flush=True)
     head = " | ".join(f"{d.replace('-', ' -> ')}: met L3/L4/L5 (of 24 each), mean delay" for d in figs)
     print(f"| condition | {head} |\n| --- |" + " --- |" * len(figs))
     for code in range(1, 13):

@@ -31,7 +31,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from cli.monitor_process import MonitorProcess
 from pipelines.config import Config, config_to_dict
 from pipelines.metrics import LatencyHistogram
 
 log = logging.getLogger("signwatch.soak")
 
-REPO = Path(__file__).resolve().parents[1]
 SOAK_LINGER_MS = 25
 
 
@@ -252,19 +251,9 @@ class Soak:
 
         cfg_path.write_text(yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, str(REPO / "run_monitor.py"), "--config", str(cfg_path), "score"]
-        proc = subprocess.Popen(
-            [*command, "--model", self.model, "--name", "soak"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        threading.Thread(target=lambda: self.lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
-        return proc
+        member = MonitorProcess(["--config", str(cfg_path), "score", "--model", self.model, "--name", "soak"], env)
+        self.lines = member.lines
+        return member.p
 
     def _wait_joined(self, proc: subprocess.Popen, timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s

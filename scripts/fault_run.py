@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -41,41 +40,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cli.monitor_process import MonitorProcess  # noqa: E402
+
 DATA = REPO.parent / "shared" / "data" / "belgiumtsc"
 
 
 # ---- processes ---------------------------------------------------------------------------------
 
 
-class Proc:
-    """A run_monitor.py command as a process; its stdout+stderr collected line by line."""
+class Proc(MonitorProcess):
+    """A run_monitor.py command as a process (cli.monitor_process), with the signal that stopped it."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        super().__init__(args, env)
         self.name = name
         self.signalled: str | None = None  # SIGKILL / SIGTERM when we stopped it
-        self.p = subprocess.Popen(
-            [sys.executable, str(REPO / "run_monitor.py"), *args],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(iter(self.p.stdout.readline, "")))
-        self._reader.start()
-
-    def assigned(self) -> set[int]:
-        """Partitions of the member's latest assignment, from its 'partitions assigned/revoked' lines."""
-        for line in reversed(list(self.lines)):
-            if "partitions assigned:" in line:
-                return {int(m) for m in re.findall(r"\[(\d+)\]", line)}
-            if "partitions revoked:" in line:
-                held = line.split("still holding:", 1)[1] if "still holding:" in line else ""
-                return {int(m) for m in re.findall(r"\[(\d+)\]", held)}
-        return set()
 
     def send(self, sig: signal.Signals) -> None:
         self.signalled = sig.name
@@ -89,11 +68,8 @@ class Proc:
             self.lines.append(f"[fault_run: no exit {timeout_s:.0f} s after {self.signalled}; killed]\n")
             self.p.kill()
             rc = self.p.wait()
-        self._reader.join(5)
+        self.reader.join(5)
         return rc
-
-    def text(self) -> str:
-        return "".join(self.lines)
 
 
 def child_env(run_dir: Path) -> dict[str, str]:

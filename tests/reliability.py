@@ -5,11 +5,8 @@ what came out of the pipeline."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,50 +16,19 @@ import cv2
 import numpy as np
 import pytest
 
+from cli.monitor_process import MonitorProcess
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-class Member:
-    """A `run_monitor.py ... score` process; its stdout+stderr collected line by line as they come."""
+class Member(MonitorProcess):
+    """A `run_monitor.py ... score` process (cli.monitor_process): its lines collected as they come."""
 
     def __init__(self, config: Path, name: str, extra: list[str] | None = None) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "OPENCV_LOG_LEVEL": "ERROR"}
         self.name = name
         self.started = time.monotonic()
-        self.p = subprocess.Popen(
-            [
-                sys.executable,
-                str(REPO / "run_monitor.py"),
-                "--config",
-                str(config),
-                "score",
-                "--name",
-                name,
-                *(extra or []),
-            ],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=lambda: self.lines.extend(iter(self.p.stdout.readline, "")), daemon=True).start()
-
-    def assigned(self) -> set[int]:
-        """Partitions of its latest assignment (empty before the first, or after a revocation)."""
-        for line in reversed(list(self.lines)):
-            if "partitions assigned:" in line:
-                return {int(m) for m in re.findall(r"\[(\d+)\]", line)}
-            if "partitions revoked:" in line:
-                held = line.split("still holding:", 1)[1] if "still holding:" in line else ""
-                return {int(m) for m in re.findall(r"\[(\d+)\]", held)}
-        return set()
-
-    def text(self) -> str:
-        return "".join(self.lines)
+        super().__init__(["--config", str(config), "score", "--name", name, *(extra or [])], env)
 
     def summary(self) -> str | None:
         found = [line for line in self.lines if line.startswith("score summary")]

@@ -80,24 +80,55 @@ def render_side(scorer, paths: list[Path], rendering: str, rng_seed: int, wire: 
     }
 
 
-def build_cache(model: Path, seed: int, path: Path) -> dict:
+# Per rendering: the random seeds of its calibration and test sides (seed 0: 11/21 for A, 12/22 for B).
+SIDE_SEEDS = {"A": (11, 21), "B": (12, 22), "C": (13, 23)}
+
+
+def build_cache(model: Path, seed: int, path: Path, renderings: tuple[str, ...] = ("A", "B")) -> dict:
+    """Render, round-trip and score the calibration and test sides of `renderings`; pickle them to path."""
     import monitor
 
     scorer = monitor.load_model(model, device="cpu")
     _, calib, test = splits(seed)
     wire = WireEncoding("jpeg", 90)
     sides, t0 = {"model_id": scorer.model_id}, time.time()
-    for tag, ps, rend, rs in (
-        ("cA", calib, "A", 11),
-        ("cB", calib, "B", 12),
-        ("tA", test, "A", 21),
-        ("tB", test, "B", 22),
-    ):
-        sides[tag] = render_side(scorer, ps, rend, rs + 100 * seed, wire)
-        print(f"{tag}: {len(sides[tag]['frames'])} frames, {time.time() - t0:.0f} s", flush=True)
+    for rend in renderings:
+        for tag, ps, rs in ((f"c{rend}", calib, SIDE_SEEDS[rend][0]), (f"t{rend}", test, SIDE_SEEDS[rend][1])):
+            sides[tag] = render_side(scorer, ps, rend, rs + 100 * seed, wire)
+            print(f"{tag}: {len(sides[tag]['frames'])} frames, {time.time() - t0:.0f} s", flush=True)
     with open(path, "wb") as f:
         pickle.dump(sides, f, protocol=pickle.HIGHEST_PROTOCOL)
     return sides
+
+
+def load_sides(model: Path, seed: int, folder: Path, renderings: tuple[str, ...]) -> tuple[str, dict]:
+    """(model id, side tag -> side with its feature rows): A and B from DIR/cache_S.pkl, any other
+    rendering R from DIR/cache_S_R.pkl (each built when missing). Frames are dropped once their
+    statistics are computed, so memory holds one cache file's frames at a time."""
+    files = {"A": f"cache_{seed}.pkl", "B": f"cache_{seed}.pkl"} | {r: f"cache_{seed}_{r}.pkl" for r in "CDEF"}
+    model_id, out = "", {}
+    for name in dict.fromkeys(files[r] for r in renderings):
+        path = folder / name
+        if path.exists():
+            with open(path, "rb") as f:
+                sides = pickle.load(f)
+        else:
+            sides = build_cache(model, seed, path, tuple(r for r in renderings if files[r] == name))
+        model_id = sides.pop("model_id")
+        for tag in list(sides):
+            if tag[1] in renderings:
+                out[tag] = with_features(sides.pop(tag))
+                out[tag].pop("frames")
+    return model_id, out
+
+
+def directions(renderings: tuple[str, ...]) -> list[tuple[tuple[str, ...], str]]:
+    """(fit sides, test side): A->B and B->A, and with three or more renderings each one left out of a
+    fit on all the others (AB->C, AC->B, BC->A)."""
+    out = [(("cA",), "tB"), (("cB",), "tA")]
+    if len(renderings) >= 3:
+        out += [(tuple(f"c{r}" for r in renderings if r != t), f"t{t}") for t in reversed(renderings)]
+    return out
 
 
 def with_features(side: dict) -> dict:
@@ -163,6 +194,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=20, help="when the model has to be trained first")
     ap.add_argument("--out", type=Path, help="JSON of the figures (default DIR/loro_S.json)")
+    ap.add_argument(
+        "--renderings", default="A,B", help="A,B (the first cache) or A,B,C (leave each out of a fit on the others)"
+    )
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     if not args.model.exists():
@@ -170,19 +204,12 @@ def main() -> None:
 
         train, _, _ = splits(args.seed)
         train_model(train, [track_of(p) for p in train], args.model, epochs=args.epochs, seed=args.seed)
-    cache = args.dir / f"cache_{args.seed}.pkl"
-    if cache.exists():
-        with open(cache, "rb") as f:
-            sides = pickle.load(f)
-    else:
-        sides = build_cache(args.model, args.seed, cache)
-    model_id = sides.pop("model_id")
     t0 = time.time()
-    sides = {k: with_features(v) for k, v in sides.items()}
-    print(f"image statistics: {time.time() - t0:.0f} s", flush=True)
+    model_id, sides = load_sides(args.model, args.seed, args.dir, tuple(args.renderings.split(",")))
+    print(f"sides and image statistics: {time.time() - t0:.0f} s", flush=True)
     cc, alert_cfg = CalibrationConfig(), AlertConfig()
     out = {}
-    for fit_on, test_on in ((("cA",), "tB"), (("cB",), "tA"), (("cA", "cB"), "tA"), (("cA", "cB"), "tB")):
+    for fit_on, test_on in directions(tuple(args.renderings.split(","))):
         key = "+".join(t[1] for t in fit_on) + "->" + test_on[1]
         r = test(fit([sides[t] for t in fit_on], model_id, cc, args.seed), sides[test_on], alert_cfg)
         out[key] = r

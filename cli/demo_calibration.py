@@ -79,7 +79,7 @@ def quick_calibration(
     """Calibrate on clean frames of `tracks` plus a small challenge set made from them in memory.
 
     The challenge set: every frame once per CURE-TSR effect, at one level drawn from `levels`
-    (every level of every effect still gets a third of the frames), renderings A and B taking the
+    (every level of every effect still gets a third of the frames), renderings A, B and C taking the
     tracks in turn; all frames go through the
     wire encoding first. Returns calibration.detector.Calibration (fit_calibration's protocol:
     track-wise folds, threshold on out-of-fold clean values)."""
@@ -135,7 +135,7 @@ def _challenge_features(
 ) -> tuple[np.ndarray, list[int], list[int], list[str]]:
     """Every frame once per CURE-TSR effect at a level drawn from `levels`, through the wire, as
     features: (features, challenge codes, levels, track groups), one row per challenged frame.
-    The tracks take renderings A and B in turn (as synth does), so the detector and the classifier
+    The tracks take renderings A, B and C in turn (as synth does), so the detector and the classifier
     learn both physical models of each condition rather than one generator's fingerprint."""
     from calibration.detector import compute_features
     from monitor.challenges import apply_rendering

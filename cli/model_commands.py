@@ -336,8 +336,8 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     add_subset_args(p)
     p.add_argument(
         "--renderings",
-        default="A,B",
-        help="renderings of the effects, taking the tracks in turn (default A,B; manifest.csv says which)",
+        default="A,B,C",
+        help="renderings of the effects, taking the tracks in turn (default A,B,C; manifest.csv says which)",
     )
     p.set_defaults(func=cmd_synth)
 

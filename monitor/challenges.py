@@ -52,6 +52,7 @@ from monitor.cure_tsr import (
     parse_name,
     training_images,
 )
+from monitor.rendering_c import apply_c
 from monitor.renderings import RENDERINGS, apply_b, check_rendering_args, check_renderings, rendering_of_track
 
 REFERENCE_SIZE = 64.0  # px: the sign size the level parameters below are written for
@@ -444,18 +445,18 @@ def apply_rendering(
     rendering: str = "B",
     previous: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "A" (apply_challenge)
-    or "B" (monitor.renderings: other physical models of the same conditions).
+    """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "A" (apply_challenge),
+    "B" (monitor.renderings) or "C" (monitor.rendering_c): other physical models of the same conditions.
 
     uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state. "A"
     calls apply_challenge with a seed drawn from `rng`; `previous` (the track's frame before) is
-    used by A's codec error only. It lives here, not in monitor.renderings, so that B stays
-    written without A (and the builder below can draw both without an import cycle).
+    used by A's codec error only. It lives here, not in monitor.renderings, so that B and C stay
+    written without A (and the builder below can draw all three without an import cycle).
     """
     code, level = check_rendering_args(img, challenge, level, rng, rendering)
     if rendering == "A":
         return apply_challenge(img, code, level, seed=int(rng.integers(0, 2**63 - 1)), previous=previous)
-    return apply_b(img, code, level, rng)
+    return apply_c(img, code, level, rng) if rendering == "C" else apply_b(img, code, level, rng)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,7 +550,7 @@ def _render_track(job: tuple) -> list[dict]:
             if rendering == "A":  # the seed itself, as before renderings existed: A sets stay reproducible
                 out = apply_challenge(img, code, level, seed=vseed, previous=previous if code == 3 else None)
             else:
-                out = apply_b(img, code, level, np.random.default_rng(vseed))
+                out = apply_rendering(img, code, level, np.random.default_rng(vseed), rendering)
             rel = f"{split}/{challenge_folder(code, level)}/{format_name(sequence_type, sign, code, level, index)}"
             _write_bmp(out_dir / rel, wire.roundtrip([out], full_size=True)[0])
             rows.append({"file": rel, **row, "challenge": FOLDER_NAMES[code], "level": level, "rendering": rendering})
@@ -604,8 +605,8 @@ def build_challenge_set(
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
     (monitor.codec; the manifest's wire column records it; default lossless). `renderings` ("A":
-    apply_challenge, "B": monitor.renderings) take the tracks in turn (rendering_of_track): a fit on
-    one rendering's tracks never sees a track tested in the other.
+    apply_challenge, "B": monitor.renderings, "C": monitor.rendering_c) take the tracks in turn
+    (rendering_of_track): a fit on some renderings' tracks never sees a track tested in another.
     """
     t0 = time.perf_counter()
     codes, lvls = _check_request(challenges, levels, split)

@@ -29,7 +29,7 @@ import numpy as np
 
 from monitor.cure_tsr import CHALLENGE_TYPES, LEVELS, challenge_code
 
-RENDERINGS: tuple[str, ...] = ("A", "B")
+RENDERINGS: tuple[str, ...] = ("A", "B", "C")  # C: monitor.rendering_c
 LAYER_SIDE = 96  # px: procedural layers are drawn with the crop's shorter side at this size
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 # fit with `calibrate` on the calibration tracks in one rendering (A = monitor/challenges.py,
 # B = monitor/renderings.py), then the TEST tracks in the other rendering replayed through a
 # broker (`produce replay --gap 20`, JPEG q90 as the producers send), scored by `score
-# --calibration` and judged by `check`; then the reverse. Each command is its own process.
+# --calibration` and judged by `check`; then the reverse (or the DIRECTIONS asked for). Each
+# command is its own process.
 # Split and model as scripts/loro_wire_experiment.py (seed 0): a 20-epoch GradCon on the training
 # tracks (trained by scripts/wire_loro_sets.py when MODEL does not exist), 187 calibration tracks
 # (554 frames, levels 2-5, written through the wire's JPEG by synth), 24 test episodes of 15 frames
@@ -14,8 +15,12 @@
 #   DEPLOYMENT.yaml: passed to `score` (e.g. `baseline: {enabled: true}`); its results are named
 #   after it. Sets and calibrations in OUT_DIR are reused when present (delete them to rebuild).
 #   PORT (default 39417): the private broker's port; PYTHON: the interpreter (default .venv/bin/python).
+#   DIRECTIONS (default "A-B B-A"): FIT-TEST pairs of renderings, each side one or more letters:
+#   "AB-C" fits on a calibration set whose tracks take A and B in turn (calib_AB, cal_AB.yaml)
+#   and tests on the test tracks in C (test_C): the honest holdout, C being written blind to the
+#   detector (monitor/rendering_c.py).
 # Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
-# OUT_DIR/table[_<config>].md: both directions per condition (scripts/wire_loro_table.py).
+# OUT_DIR/table[_<config>].md: the directions run, per condition (scripts/wire_loro_table.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -23,6 +28,10 @@ M=$1
 D=$2
 CFG=${3:-}
 PORT=${PORT:-39417}
+DIRECTIONS=${DIRECTIONS:-"A-B B-A"}
+for DIR in $DIRECTIONS; do
+  [[ $DIR =~ ^[A-Z]+-[A-Z]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings, e.g. A-B or AB-C" >&2; exit 2; }
+done
 TAG=""
 CFGARG=()
 if [ -n "$CFG" ]; then
@@ -36,15 +45,19 @@ export XDG_RUNTIME_DIR
 XDG_RUNTIME_DIR=$(cd "$D/run$TAG" && pwd)
 BS=127.0.0.1:$PORT
 
+letters() { echo "$1" | sed 's/./&,/g; s/,$//'; }  # AB -> A,B (synth deals the tracks to them in turn)
+
 [ -d "$D/test_clean" ] || $PY scripts/wire_loro_sets.py --out "$D" --model "$M"
-for R in A B; do
-  [ -f "$D/calib_$R/manifest.csv" ] || $PY run_monitor.py synth --data "$D/calib_clean" --renderings $R \
-      --levels 2,3,4,5 --out "$D/calib_$R"
+for DIR in $DIRECTIONS; do
+  F=${DIR%-*}
+  T=${DIR#*-}
+  [ -f "$D/calib_$F/manifest.csv" ] || $PY run_monitor.py synth --data "$D/calib_clean" --renderings "$(letters "$F")" \
+      --levels 2,3,4,5 --out "$D/calib_$F"
   # Test frames as the camera sees them; the producer's JPEG q90 is their only wire encoding.
-  [ -f "$D/test_$R/manifest.csv" ] || $PY run_monitor.py synth --data "$D/test_clean" --renderings $R \
-      --levels 3,4,5 --wire-encoding none --out "$D/test_$R"
-  [ -f "$D/cal_$R.yaml" ] || $PY run_monitor.py calibrate --model "$M" --data "$D/calib_$R" \
-      --challenges "$D/calib_$R" --allow-unsupported --device cpu --out "$D/cal_$R.yaml"
+  [ -f "$D/test_$T/manifest.csv" ] || $PY run_monitor.py synth --data "$D/test_clean" --renderings "$(letters "$T")" \
+      --levels 3,4,5 --wire-encoding none --out "$D/test_$T"
+  [ -f "$D/cal_$F.yaml" ] || $PY run_monitor.py calibrate --model "$M" --data "$D/calib_$F" \
+      --challenges "$D/calib_$F" --allow-unsupported --device cpu --out "$D/cal_$F.yaml"
 done
 
 BROKER_PID=""
@@ -75,7 +88,8 @@ one_direction() {  # FIT TEST: a fresh broker (memory storage: empty topics), pr
 }
 
 date -u +"%Y-%m-%d %H:%M UTC; load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores" | tee "$D/when$TAG.txt"
-one_direction A B
-one_direction B A
+for DIR in $DIRECTIONS; do
+  one_direction "${DIR%-*}" "${DIR#*-}"
+done
 date -u +"%Y-%m-%d %H:%M UTC; load average: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$D/when$TAG.txt"
-$PY scripts/wire_loro_table.py "$D" "$TAG" | tee "$D/table$TAG.md"
+$PY scripts/wire_loro_table.py "$D" "$TAG" $DIRECTIONS | tee "$D/table$TAG.md"

@@ -1,7 +1,9 @@
 """The Markdown table of scripts/wire_loro_check.sh: per condition, episodes met at levels 3 / 4 / 5
-and their mean delay, both directions side by side, from the `check --json` files it wrote.
+and their mean delay, the directions run side by side, from the `check --json` files it wrote.
 
-    .venv/bin/python scripts/wire_loro_table.py OUT_DIR [TAG]   (TAG: e.g. _baseline_on)
+    .venv/bin/python scripts/wire_loro_table.py OUT_DIR [TAG [DIRECTION ...]]
+    TAG: e.g. _baseline_on ("" for none); DIRECTION: FIT-TEST renderings as the check's DIRECTIONS
+    (default A-B B-A; AB-C: fit on A and B, tested on C).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.challenge_types import WIRE_NAMES  # noqa: E402  (the ground-truth header names check keys by)
 
-DIRECTIONS = ("A-B", "B-A")
+DIRECTIONS = ("A-B", "B-A")  # the check's default
 LEVELS = (3, 4, 5)
 
 
@@ -37,17 +39,28 @@ def totals(fig: dict) -> str:
     )
 
 
+def label(direction: str) -> str:
+    """'AB-C' -> 'A+B -> C'."""
+    fit, test = direction.split("-")
+    return f"{'+'.join(fit)} -> {'+'.join(test)}"
+
+
 def main() -> None:
     out, tag = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else "")
-    figs = {d: json.loads((out / f"check_{d}{tag}.json").read_text()) for d in DIRECTIONS}
-    head = " | ".join(f"{d.replace('-', ' -> ')}: met L3/L4/L5 (of 24 each), mean delay" for d in DIRECTIONS)
+    directions = tuple(sys.argv[3:]) or DIRECTIONS
+    files = {d: out / f"check_{d}{tag}.json" for d in directions}
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise SystemExit(f"no check results at {', '.join(missing)} (run scripts/wire_loro_check.sh first)")
+    figs = {d: json.loads(f.read_text()) for d, f in files.items()}
+    head = " | ".join(f"{label(d)}: met L3/L4/L5 (of 24 each), mean delay" for d in directions)
     print(f"| condition | {head} |")
-    print("| --- |" + " --- |" * len(DIRECTIONS))
+    print("| --- |" + " --- |" * len(directions))
     for code in range(1, 13):
         name = WIRE_NAMES[code]
-        print(f"| {name} | " + " | ".join(cell(figs[d], name) for d in DIRECTIONS) + " |")
-    for d in DIRECTIONS:
-        print(f"{d.replace('-', ' -> ')}: {totals(figs[d])}")
+        print(f"| {name} | " + " | ".join(cell(figs[d], name) for d in directions) + " |")
+    for d in directions:
+        print(f"{label(d)}: {totals(figs[d])}")
 
 
 if __name__ == "__main__":

@@ -298,10 +298,10 @@ def test_every_level_is_strictly_stronger_than_the_level_below_on_flat_and_simpl
 
 @needs_data
 def test_synth_writes_both_renderings_by_whole_tracks_and_the_manifest_says_which(tmp_path):
-    """`synth` (default --renderings A,B): tracks take A and B in turn; each variant file is exactly
+    """`synth` (default --renderings A,B,C): tracks take A, B and C in turn; each variant file is exactly
     the recorded rendering's output, and the manifest names it (clean frames: none)."""
     import run_monitor
-    from monitor.renderings import apply_b
+    from monitor.challenges import apply_rendering
 
     picked = [f"{c}/{t}_00000.png" for c, t in (("00000", "00017"), ("00000", "00021"), ("00001", "00252"))]
     for name in (n for n in picked for n in (n, n.replace("_00000", "_00001"))):
@@ -325,9 +325,9 @@ def test_synth_writes_both_renderings_by_whole_tracks_and_the_manifest_says_whic
         if r["rendering"] == "A":
             want = apply_challenge(img, r["challenge"], 4, seed=vseed)
         else:
-            want = apply_b(img, r["challenge"], 4, np.random.default_rng(vseed))
+            want = apply_rendering(img, r["challenge"], 4, np.random.default_rng(vseed), r["rendering"])
         assert np.array_equal(load_image(out / r["file"]), want), r["file"]
-    assert by_track == {"00017": {"A"}, "00021": {"B"}, "00252": {"A"}}
+    assert by_track == {"00017": {"A"}, "00021": {"B"}, "00252": {"C"}}
     assert len(rows) == 6 * 3
     with pytest.raises(ValueError, match="rendering"):
-        build_challenge_set(tmp_path / "clean", tmp_path / "o", renderings=["C"])
+        build_challenge_set(tmp_path / "clean", tmp_path / "o", renderings=["D"])

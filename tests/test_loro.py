@@ -19,7 +19,9 @@ from tests.helpers import belgium_paths
 def built(tmp_path_factory):
     """14 real tracks (42 frames), rain and shadow at level 4, tracks taking A and B in turn."""
     out = tmp_path_factory.mktemp("loro") / "set"
-    build_challenge_set(belgium_paths(42), out, challenges=["rain", "shadow"], levels=[4], seed=2, workers=1)
+    build_challenge_set(
+        belgium_paths(42), out, challenges=["rain", "shadow"], levels=[4], seed=2, workers=1, renderings=("A", "B")
+    )
     return out
 
 

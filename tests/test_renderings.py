@@ -1,8 +1,9 @@
-"""Renderings A and B of the 12 challenges on real sign crops (issue 11)."""
+"""Renderings A, B and C of the 12 challenges on real sign crops (issue 11)."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,9 @@ import pytest
 from monitor.challenges import apply_rendering
 from monitor.cure_tsr import CHALLENGE_TYPES, load_image
 from monitor.renderings import RENDERINGS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from rendering_strength import structure_loss  # noqa: E402  (the neutral measures' one home)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "belgiumtsc"
 
@@ -60,6 +64,9 @@ def test_deterministic_for_a_seed_and_random_across_seeds(crops):
         assert np.array_equal(a, b), CHALLENGE_TYPES[code]
         assert not np.array_equal(a, render(img, code, 3, 6)), f"{CHALLENGE_TYPES[code]} ignores the rng"
         assert np.array_equal(render(img, code, 3, 5, "A"), render(img, code, 3, 5, "A"))
+        c = render(img, code, 3, 5, "C")
+        assert np.array_equal(c, render(img, code, 3, 5, "C")), CHALLENGE_TYPES[code]
+        assert not np.array_equal(c, render(img, code, 3, 6, "C")), f"C {CHALLENGE_TYPES[code]} ignores the rng"
 
 
 def test_names_and_codes_are_the_same_challenge(crops):
@@ -171,7 +178,7 @@ def test_grey_and_tiny_images_keep_their_shape():
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"rendering": "C"}, "rendering 'C'"),
+        ({"rendering": "D"}, "rendering 'D'"),
         ({"challenge": 0}, "ChallengeFree"),
         ({"challenge": 13}, "challenge type 13"),
         ({"challenge": "fog"}, "unknown challenge 'fog'"),
@@ -188,13 +195,14 @@ def test_grey_and_tiny_images_keep_their_shape():
         ({"img": np.zeros((0, 8, 3), np.uint8)}, "empty"),
     ],
 )
-def test_bad_inputs_are_refused_with_one_line(kwargs, pattern):
+@pytest.mark.parametrize("fam", ["B", "C"])
+def test_bad_inputs_are_refused_with_one_line(kwargs, pattern, fam):
     args = {
         "img": np.zeros((16, 16, 3), np.uint8),
         "challenge": 9,
         "level": 3,
         "rng": np.random.default_rng(0),
-        "rendering": "B",
+        "rendering": fam,
     } | kwargs
     with pytest.raises(ValueError, match=pattern) as err:
         apply_rendering(**args)
@@ -205,3 +213,52 @@ def test_b_is_written_without_renderings_a_helpers():
     src = (Path(__file__).resolve().parents[1] / "monitor" / "renderings.py").read_text()
     assert not re.search(r"challenges\s+import\s+\(?[^)]*\b_", src)
     assert not re.search(r"challenges\._", src)
+
+
+def test_c_is_written_without_renderings_a_and_b():
+    # Only the argument check is shared: every effect and helper of C is its own.
+    src = (Path(__file__).resolve().parents[1] / "monitor" / "rendering_c.py").read_text()
+    imports = re.findall(r"^from monitor\.(\w+) import (.+)$", src, flags=re.M)
+    assert imports == [("renderings", "check_rendering_args")], imports
+    assert "challenges" not in {m for m, _ in imports}
+
+
+def test_rendering_c_grows_with_the_level_on_average(crops):
+    # Neutral measures only (C is blind to the detector): the mean absolute difference from the
+    # clean crop rises level by level, and so does the structure lost between levels 1 and 5.
+    for code in CODES:
+        outs = {lv: [(render(img, code, lv, s, "C"), img) for img in crops[:5] for s in range(3)] for lv in LEVELS}
+        d = [np.mean([mad(o, i) for o, i in outs[lv]]) for lv in LEVELS]
+        assert all(b > a for a, b in zip(d, d[1:], strict=False)), f"C {CHALLENGE_TYPES[code]}: {np.round(d, 1)}"
+        sl = [np.mean([structure_loss(o, i) for o, i in outs[lv]]) for lv in (1, 5)]
+        assert sl[1] > sl[0], f"C {CHALLENGE_TYPES[code]}: structure loss L1 {sl[0]:.3f}, L5 {sl[1]:.3f}"
+
+
+def test_c_is_not_a_near_copy_of_a_or_b(crops):
+    # At levels 1 and 3 the difference between C and each other family on the same crop and seed
+    # is a good share of the change C makes to the image. Darkening and exposure are first of all
+    # one global change of light in every family; what C adds (shot noise and crushed blacks; a
+    # knee, desaturated highlights and smear) is a smaller share of the change.
+    for code in CODES:
+        share = 0.1 if code in (4, 6) else 0.2
+        for level in (1, 3):
+            for img in crops:
+                c = [render(img, code, level, s, "C") for s in range(3)]
+                change = np.mean([mad(o, img) for o in c])
+                for other in "AB":
+                    gap = np.mean([mad(o, render(img, code, level, s, other)) for s, o in enumerate(c)])
+                    assert gap > share * change and gap > 1.0, (
+                        f"{CHALLENGE_TYPES[code]} L{level} on {img.shape}: C-{other} {gap:.2f}, C-clean {change:.2f}"
+                    )
+
+
+def test_c_noise_is_luminance_noise_where_a_is_colour_grain():
+    # C models a camera whose noise reduction removed the chroma noise: on a flat grey card the
+    # three channels move together; A's grain is drawn per channel.
+    img = np.full((96, 96, 3), 128, np.uint8)
+    corr = {}
+    for fam in "AC":
+        d = render(img, 8, 3, 4, fam).astype(np.float32) - 128.0
+        c = np.corrcoef(d.reshape(-1, 3).T)
+        corr[fam] = float(np.mean([c[0, 1], c[0, 2], c[1, 2]]))
+    assert corr["C"] > 0.9 and corr["A"] < 0.3, corr

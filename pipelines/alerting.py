@@ -157,15 +157,22 @@ class CalibratedHook:
             np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
         )
         # One feature matrix for both verdicts: the fleet's (detector) and each stream's own (bank).
+        return self.decide(records, feature_matrix(scores, self._statistics(records)), scores)
+
+    def _statistics(self, records: list) -> np.ndarray:
+        """Each record's image statistics row: as the consumer's decode pool made it (`.statistics`,
+        by frame_statistics below), or made here from `.image` where a record has none (offline
+        callers; a frame whose statistics failed in the pool, which kept its image for this)."""
         rows = [r.statistics for r in records]
-        if any(row is None for row in rows):
+        todo = [i for i, row in enumerate(rows) if row is None]
+        if todo:
             # .image is the prepared 64x64 copy: the crop's size as sent is in .native_shape (the
             # size correction's covariate, docs/DESIGN.md §5.4).
-            sizes = [r.native_shape for r in records]
-            stats = self.frame_statistics([r.image for r in records], None if None in sizes else sizes)
-        else:  # the consumer's decode pool made them (frame_statistics, below)
-            stats = np.stack(rows)
-        return self.decide(records, feature_matrix(scores, stats), scores)
+            sizes = [records[i].native_shape for i in todo]
+            made = self.frame_statistics([records[i].image for i in todo], None if None in sizes else sizes)
+            for j, i in enumerate(todo):
+                rows[i] = made[j]
+        return np.stack(rows)
 
     @staticmethod
     def frame_statistics(frames: Any, native_sizes: Sequence | None) -> np.ndarray:

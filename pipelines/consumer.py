@@ -145,12 +145,11 @@ class ScoringConsumer:
         self.metrics = PipelineMetrics(f"score [{self.name}]", c.metrics_interval_s)
         self.times = StageTimes()
         # A hook that reads the frames only through image statistics has them made in the decode
-        # pool (off this thread, which drives Kafka) and needs no image kept.
+        # pool (off this thread, which drives Kafka); a frame that has its row keeps no image.
         statistics = on_scored.frame_statistics if isinstance(on_scored, StatisticsHook) else None
         self.queue = FrameQueue(c, scorer.preprocess, statistics)  # pending frames, decode-ahead, batches
         self.intake = Intake(c, self.queue)  # poll, admit, backpressure
-        keep_images = on_scored is not None and statistics is None
-        self.scoring = BatchScorer(scorer, c.score_threads, self.times, keep_images=keep_images)
+        self.scoring = BatchScorer(scorer, c.score_threads, self.times, keep_images=on_scored is not None)
         self.publisher = Publisher(cfg, bootstrap, self.name, self.metrics, self.stop_event)
         self.committer = OffsetCommitter()
         self.seqs = SequenceWatch()

@@ -291,8 +291,9 @@ def _chunk_statistics(
     """Each prepared frame's statistics row (None for a frame that failed, or with no `statistics`).
 
     Once for the chunk; if that fails, one by one, so a frame whose statistics fail loses only its
-    own row: it is still scored, and the hook, finding a record without one, computes its batch's
-    rows itself and fails as it would have without the pool (a hook error: scores without alerts)."""
+    own row: it is still scored, keeps its prepared copy (pipelines.scoring), and the hook computes
+    its row itself, as it did before the pool made them (where a failure is a hook error: the
+    batch's scores are published without alerts)."""
     out: list[np.ndarray | None] = [None] * len(rows)
     good = [i for i, r in enumerate(rows) if not isinstance(r, BaseException)]
     if statistics is None or not good:

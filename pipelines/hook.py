@@ -64,8 +64,9 @@ class StatisticsHook(Protocol):
     decode chunk, on the frames' prepared copies (monitor.preprocess.prepare_frames, (N, S, S, 3)
     uint8) and their (h, w) as sent; it returns one row per frame, each a function of that frame
     alone, and must touch no state of the hook (it runs beside the hook's own calls). Each record
-    the hook then receives carries its row in `.statistics`, and no `.image`: the hook computes
-    the rows itself from `.image` only where a record has none (offline callers).
+    the hook then receives carries its row in `.statistics`, and no `.image`; a record without a
+    row (offline callers; a frame whose statistics failed in the pool) carries its `.image`, and
+    the hook computes that row itself.
     """
 
     def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]: ...

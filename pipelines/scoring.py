@@ -62,9 +62,10 @@ class ScoredBatch(NamedTuple):
 class BatchScorer:
     def __init__(self, scorer: Any, threads_setting: int, times: StageTimes, keep_images: bool = True) -> None:
         self.scorer = scorer
-        # Only a hook reads the decoded frame (the calibrated one: its image statistics, which the
-        # decode pool makes for it when it asks, pipelines.hook.StatisticsHook); otherwise the prepared
-        # copy is let go as soon as its model input exists, not when its batch is published.
+        # Only a hook reads the decoded frame (the calibrated one: its image statistics), and not
+        # even it once the decode pool made a frame's statistics (pipelines.hook.StatisticsHook);
+        # otherwise the prepared copy is let go as soon as its model input exists, not when its
+        # batch is published.
         self.keep_images = keep_images
         self.threads = score_threads(threads_setting, scorer)
         self.times = times
@@ -131,7 +132,7 @@ class BatchScorer:
                     p.fail("decode", str(out) if isinstance(out, ImageError) else f"{type(out).__name__}: {out}")
                 else:
                     image, p.x, p.native_shape, p.statistics = out
-                    p.image = image if self.keep_images else None
+                    p.image = image if self.keep_images and p.statistics is None else None
                     good.append(p)
         t1 = time.monotonic()
         result = None

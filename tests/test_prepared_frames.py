@@ -132,7 +132,7 @@ def test_the_decode_pool_makes_exactly_the_statistics_the_hook_would_and_the_hoo
     good = [o for o in out if not isinstance(o, Exception)]
     prepared = np.stack([g[0] for g in good])
     sizes = [g[2] for g in good]
-    assert any(g[0].shape != s + (3,) for g, s in zip(good, sizes, strict=True))
+    assert any(min(s) >= 256 for s in sizes)  # decoded at a reduced scale: the size as sent travels
     assert np.array_equal(np.stack([g[3] for g in good]), image_features(prepared, sizes))
     # The hook decides the same from the rows (no image) as from the prepared copies.
     r = scorer.score_tensor(torch.cat([g[1] for g in good]))
@@ -142,13 +142,18 @@ def test_the_decode_pool_makes_exactly_the_statistics_the_hook_would_and_the_hoo
             "cam", i, float(r.score[i]), float(r.recon[i]), tuple(r.layer_cos[i]), scorer.model_id, i, 0, 0, "test",
             Origin("signwatch.frames", 0, i), native_shape=g[2],
         )  # fmt: skip
-        with_rows.append(dataclasses.replace(rec, statistics=g[3]))
+        # Record 2 has no row (its statistics failed in the pool): it carries its image instead.
+        with_rows.append(dataclasses.replace(rec, image=g[0]) if i == 2 else dataclasses.replace(rec, statistics=g[3]))
         with_images.append(dataclasses.replace(rec, image=g[0]))
     events = _run(hook, with_rows)
     assert events == _run(AlertingHook(Detector(scorer, calibration)), with_images)
-    assert [(r.anomaly, r.is_anomalous, r.condition) for r in with_rows] == [
-        (r.anomaly, r.is_anomalous, r.condition) for r in with_images
+    assert [(r.is_anomalous, r.condition) for r in with_rows] == [(r.is_anomalous, r.condition) for r in with_images]
+    assert [r.anomaly for i, r in enumerate(with_rows) if i != 2] == [
+        r.anomaly for i, r in enumerate(with_images) if i != 2
     ]
+    # Record 2's row, made alone, may differ in float32's last bits: calibration.features' banding
+    # (a matrix product) depends on how many frames it is computed with.
+    assert with_rows[2].anomaly == pytest.approx(with_images[2].anomaly, rel=1e-5)
 
 
 def _statistics_refusing_black(prepared: np.ndarray, sizes: list) -> np.ndarray:
@@ -206,8 +211,8 @@ def test_the_consumer_publishes_the_decisions_offline_scoring_of_its_frames_give
     consumer = ScoringConsumer(
         cfg, cfg.kafka.bootstrap_servers, scorer, on_scored=AlertingHook(Detector(scorer, calibration)), name="prep"
     )
-    # The hook's statistics are made in the decode pool, and no image is kept for it.
-    assert consumer.queue.statistics is not None and not consumer.scoring.keep_images
+    # The hook's statistics are made in the decode pool (AlertingHook is a StatisticsHook).
+    assert consumer.queue.statistics is not None
     thread = threading.Thread(target=consumer.run, kwargs={"max_records": len(raw)}, daemon=True)
     thread.start()
     thread.join(120)

@@ -192,6 +192,18 @@ def _write_folder(root: Path, frames: list[np.ndarray]) -> None:
         cv2.imwrite(str(root / "00001" / f"00000_{i:05d}.png"), f)
 
 
+class _Watched(AlertingHook):
+    """The real hook, noting for each record whether it came with its statistics row and without its image."""
+
+    def __init__(self, detector: Detector) -> None:
+        super().__init__(detector)
+        self.carried: list[bool] = []
+
+    def __call__(self, records: list) -> list:
+        self.carried += [r.statistics is not None and r.image is None for r in records]
+        return super().__call__(records)
+
+
 @pytest.mark.kafka
 def test_the_consumer_publishes_the_decisions_offline_scoring_of_its_frames_gives(
     kafka_cfg, scorer, calibration, tmp_path
@@ -208,11 +220,8 @@ def test_the_consumer_publishes_the_decisions_offline_scoring_of_its_frames_give
     ticks = replay_ticks(folder_sequences(tmp_path / "frames"), 1, prefix="prep")
     produce(ticks, producer, cfg, "folder", threading.Event(), fps=0, max_frames=len(raw))
     assert producer.close().undelivered == 0
-    consumer = ScoringConsumer(
-        cfg, cfg.kafka.bootstrap_servers, scorer, on_scored=AlertingHook(Detector(scorer, calibration)), name="prep"
-    )
-    # The hook's statistics are made in the decode pool (AlertingHook is a StatisticsHook).
-    assert consumer.queue.statistics is not None
+    hook = _Watched(Detector(scorer, calibration))
+    consumer = ScoringConsumer(cfg, cfg.kafka.bootstrap_servers, scorer, on_scored=hook, name="prep")
     thread = threading.Thread(target=consumer.run, kwargs={"max_records": len(raw)}, daemon=True)
     thread.start()
     thread.join(120)
@@ -241,6 +250,8 @@ def test_the_consumer_publishes_the_decisions_offline_scoring_of_its_frames_give
     assert [s.anomaly for s in offline] == pytest.approx([s.anomaly for s in published], abs=1e-9, rel=0)
     assert [(s.is_anomalous, s.condition) for s in offline] == [(s.is_anomalous, s.condition) for s in published]
     assert any(s.is_anomalous for s in published) and any(not s.is_anomalous for s in published)
+    # Every frame came to the hook with its statistics row from the decode pool, and no image.
+    assert len(hook.carried) == len(raw) and all(hook.carried)
     assert [(a.alert_id, a.state, a.condition) for a in offline_alerts] == [
         (a.alert_id, a.state, a.condition) for a in alerts
     ]

@@ -7,7 +7,8 @@ From one run:
    its last commit (the group join is not counted); twice per round, side by side: uncalibrated,
    and calibrated (the hook `score --calibration` runs: anomaly decision, condition, alerts), with
    --calibration FILE or a quick calibration like the demo's. The calibrated CPU split names the
-   calibration stage (cputime.TimedHook), which otherwise hides in the consumer loop's thread;
+   calibration stage (cputime.TimedHook), which otherwise hides in the consumer loop's thread, and
+   its image statistics, which otherwise hide in the decode threads that make them;
 3. their ratios: uncalibrated / scorer alone (target >= 0.75 on 2 CPU cores) and calibrated /
    uncalibrated (target >= 0.85), the targets of issue 13 (RATIO_TARGET, CALIBRATED_TARGET);
 4. capture-to-publish latency p50/p95/p99 on the calibrated path, with frames produced at half its
@@ -30,6 +31,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import tempfile
 import threading
 import time
@@ -562,7 +564,7 @@ def _bench_figures(
         ("latency", measured.cpu, len(lat)),
     ):
         for part, seconds in cpu.items():
-            name = part.replace(" (hook)", "").replace(" ", "_").replace("/", "").lower()
+            name = re.sub(r" \(.*\)$", "", part).replace(" ", "_").replace("/", "").lower()
             key = f"cpu_{tag}_{name}_ms"
             figures[key] = round(1000 * seconds / max(1, n), 3)
     return figures

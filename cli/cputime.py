@@ -1,7 +1,9 @@
 """Where the CPU goes: CPU seconds per thread of this process and per child process, from /proc.
 
 The pipeline bench uses it to say, per frame, what scoring, decoding, the consumer loop, the
-calibration stage (the on_scored hook, timed by TimedHook), the Kafka client and the broker each cost, so a throughput figure comes with its explanation. Linux only;
+calibration stage (the on_scored hook, timed by TimedHook; its image statistics, made in the decode
+threads, named apart), the Kafka client and the broker each cost, so a throughput figure comes with
+its explanation. Linux only;
 elsewhere `CpuSplit.stop()` returns {} and the bench prints no split.
 """
 
@@ -104,20 +106,29 @@ def per_frame_line(split: dict[str, float], frames: int) -> str:
 
 
 CALIBRATION_PART = "calibration stage (hook)"
+STATISTICS_PART = "calibration statistics (decode threads)"
 
 
 class TimedHook:
     """The consumer's on_scored hook, with the CPU seconds its calls took (thread CPU time).
 
     The hook runs on the consumer loop's thread, so CpuSplit alone counts it as "consumer loop";
-    `attribute()` moves it to its own part, so the calibrated path's cost is named. `restore` is
-    passed through: the consumer calls it on a partition assignment, like the hook's own.
+    `attribute()` moves it to its own part, so the calibrated path's cost is named. A hook whose
+    image statistics the decode pool makes (pipelines.hook.StatisticsHook) gets a timed
+    `frame_statistics` too: CpuSplit counts those as "decode", and `attribute()` names them.
+    `restore` is passed through: the consumer calls it on a partition assignment, like the hook's own.
     """
 
     def __init__(self, hook: Any) -> None:
+        from pipelines.hook import StatisticsHook
+
         self.hook = hook
         self.cpu_s = 0.0
         self.calls = 0
+        self.statistics_cpu_s = 0.0  # in the decode threads, several at once: added under the lock
+        self._lock = threading.Lock()
+        if isinstance(hook, StatisticsHook):
+            self.frame_statistics = self._timed_statistics
 
     def __call__(self, records: list) -> Any:
         t = time.thread_time()
@@ -127,15 +138,30 @@ class TimedHook:
             self.cpu_s += time.thread_time() - t
             self.calls += 1
 
+    def _timed_statistics(self, prepared: Any, native_sizes: Any) -> Any:
+        t = time.thread_time()  # this decode thread's own CPU time
+        try:
+            return self.hook.frame_statistics(prepared, native_sizes)
+        finally:
+            used = time.thread_time() - t
+            with self._lock:
+                self.statistics_cpu_s += used
+
     def restore(self, ctx: Any) -> None:
         self.hook.restore(ctx)
 
     def attribute(self, split: dict[str, float]) -> dict[str, float]:
-        """`split` with the hook's CPU seconds taken out of the consumer loop's and named."""
+        """`split` with the hook's CPU seconds taken out of the consumer loop's and named, and the
+        statistics it had made in the decode threads out of decode's."""
         if not split:
             return split
         out = dict(split)
-        moved = min(self.cpu_s, out.get("consumer loop", 0.0))
-        out["consumer loop"] = out.get("consumer loop", 0.0) - moved
-        out[CALIBRATION_PART] = moved
+        for part, from_part, seconds in (
+            (CALIBRATION_PART, "consumer loop", self.cpu_s),
+            (STATISTICS_PART, "decode", self.statistics_cpu_s),
+        ):
+            moved = min(seconds, out.get(from_part, 0.0))
+            if part == CALIBRATION_PART or moved > 0:
+                out[from_part] = out.get(from_part, 0.0) - moved
+                out[part] = moved
         return out

@@ -32,6 +32,8 @@ class Collected:
         self.chained = chained
         self.state = state
         self.lock = threading.Lock()
+        if hasattr(chained, "frame_statistics"):  # the consumer makes them in its decode pool (pipelines.hook)
+            self.frame_statistics = chained.frame_statistics
         self.by_stream: dict[str, list[Row]] = defaultdict(list)
         self.alerts: list[dict] = []
         self.count = 0

@@ -88,8 +88,8 @@ class CalibratedHook:
     """The consumer's on_scored hook: calibrated decisions for a scored batch, then alerts.
 
     Annotates each ScoreRecord (anomaly, is_anomalous, condition, confidence) in place, using the
-    frame each record carries (`.image`: in the consumer its prepared copy, the one the model's input
-    was made from, so it is not resized again) for the image statistics and the scorer's values
+    frame's image statistics (in the consumer made in its decode pool and carried in `.statistics`;
+    otherwise from `.image`, the frame or its prepared copy) and the scorer's values
     already on the record (nothing is scored twice), and returns the AlertEvents the batch caused.
     With evidence on, a suspect frame (anomaly above alerts.evidence_ref, is_anomalous False) carries
     the classifier's name as its condition, so a restore from the scores topic replays the same votes.
@@ -157,11 +157,28 @@ class CalibratedHook:
             np.array([r.layer_cos for r in records], dtype=np.float64).reshape(len(records), 4),
         )
         # One feature matrix for both verdicts: the fleet's (detector) and each stream's own (bank).
-        # .image is the prepared 64x64 copy: the crop's size as sent is in .native_shape (the size
-        # correction's covariate, docs/DESIGN.md §5.4).
-        sizes = [r.native_shape for r in records]
-        x = feature_matrix(scores, image_features([r.image for r in records], None if None in sizes else sizes))
-        return self.decide(records, x, scores)
+        return self.decide(records, feature_matrix(scores, self._statistics(records)), scores)
+
+    def _statistics(self, records: list) -> np.ndarray:
+        """Each record's image statistics row: as the consumer's decode pool made it (`.statistics`,
+        by frame_statistics below), or made here from `.image` where a record has none (offline
+        callers; a frame whose statistics failed in the pool, which kept its image for this)."""
+        rows = [r.statistics for r in records]
+        todo = [i for i, row in enumerate(rows) if row is None]
+        if todo:
+            # .image is the prepared 64x64 copy: the crop's size as sent is in .native_shape (the
+            # size correction's covariate, docs/DESIGN.md §5.4).
+            sizes = [records[i].native_shape for i in todo]
+            made = self.frame_statistics([records[i].image for i in todo], None if None in sizes else sizes)
+            for j, i in enumerate(todo):
+                rows[i] = made[j]
+        return np.stack(rows)
+
+    @staticmethod
+    def frame_statistics(frames: Any, native_sizes: Sequence | None) -> np.ndarray:
+        """The image statistics the detector reads (calibration.features), one row per frame; a pure
+        function of the frames, so the consumer runs it in its decode pool (pipelines.hook.StatisticsHook)."""
+        return image_features(frames, native_sizes)
 
     def decide(self, records: list, x: np.ndarray, scores: ScoreResult | None = None) -> list[AlertEvent]:
         """The records' decisions and alerts from their feature rows (calibration.detector.FEATURE_COLUMNS):
@@ -388,6 +405,9 @@ class AlertingHook:
 
     def control(self, record: ControlRecord, received_ns: int = 0) -> list[AlertEvent]:
         return self.inner.control(record, received_ns)
+
+    def frame_statistics(self, frames: Any, native_sizes: Sequence | None) -> np.ndarray:
+        return self.inner.frame_statistics(frames, native_sizes)
 
     def __call__(self, records: list) -> list:
         alerts = self.inner(records)

@@ -1,10 +1,13 @@
 """What the scoring consumer asks of its post-processing hook (the calibrated alert hook, pipelines/alerting.py).
 
 The hook sees the records of one scored batch, never the consumer: `OnScored` annotates them (each
-carries its frame as decoded for scoring in `.image`, its size as sent in `.native_shape`) and returns the alerts to publish. A hook that keeps
-per-stream state also implements `restore(ctx)` (`RestoringHook`): the consumer calls it, on its
-own thread, after taking over partitions another member may have processed, with a
-`RestoreContext` naming those partitions and a way to publish what the rebuild finds missing.
+carries its frame as decoded for scoring in `.image`, its size as sent in `.native_shape`) and
+returns the alerts to publish. A hook that reads the frames only through per-frame image statistics
+says so with `frame_statistics` (`StatisticsHook`): the consumer then computes them in its decode
+pool, off its own thread, and hands each record its row in `.statistics` instead of its image. A
+hook that keeps per-stream state also implements `restore(ctx)` (`RestoringHook`): the consumer
+calls it, on its own thread, after taking over partitions another member may have processed, with
+a `RestoreContext` naming those partitions and a way to publish what the rebuild finds missing.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 from calibration.alerts import AlertEvent
 from pipelines.config import Config
@@ -49,3 +54,21 @@ class RestoringHook(Protocol):
     def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]: ...
 
     def restore(self, ctx: RestoreContext) -> None: ...
+
+
+@runtime_checkable
+class StatisticsHook(Protocol):
+    """A hook that reads the frames only through per-frame image statistics.
+
+    The consumer calls `frame_statistics(prepared, native_sizes)` in its decode threads, once per
+    decode chunk, on the frames' prepared copies (monitor.preprocess.prepare_frames, (N, S, S, 3)
+    uint8) and their (h, w) as sent; it returns one row per frame, each a function of that frame
+    alone, and must touch no state of the hook (it runs beside the hook's own calls). Each record
+    the hook then receives carries its row in `.statistics`, and no `.image`; a record without a
+    row (offline callers; a frame whose statistics failed in the pool) carries its `.image`, and
+    the hook computes that row itself.
+    """
+
+    def __call__(self, records: list[ScoreRecord]) -> Sequence[AlertEvent]: ...
+
+    def frame_statistics(self, prepared: np.ndarray, native_sizes: Sequence[tuple[int, int]]) -> np.ndarray: ...

@@ -62,8 +62,10 @@ class ScoredBatch(NamedTuple):
 class BatchScorer:
     def __init__(self, scorer: Any, threads_setting: int, times: StageTimes, keep_images: bool = True) -> None:
         self.scorer = scorer
-        # Only a calibrated hook reads the decoded frame (its image statistics); without one a large
-        # frame is let go as soon as its model input exists, not when its batch is published.
+        # Only a hook reads the decoded frame (the calibrated one: its image statistics), and not
+        # even it once the decode pool made a frame's statistics (pipelines.hook.StatisticsHook);
+        # otherwise the prepared copy is let go as soon as its model input exists, not when its
+        # batch is published.
         self.keep_images = keep_images
         self.threads = score_threads(threads_setting, scorer)
         self.times = times
@@ -129,8 +131,8 @@ class BatchScorer:
                 if isinstance(out, BaseException):
                     p.fail("decode", str(out) if isinstance(out, ImageError) else f"{type(out).__name__}: {out}")
                 else:
-                    image, p.x, p.native_shape = out
-                    p.image = image if self.keep_images else None
+                    image, p.x, p.native_shape, p.statistics = out
+                    p.image = image if self.keep_images and p.statistics is None else None
                     good.append(p)
         t1 = time.monotonic()
         result = None
@@ -162,7 +164,8 @@ class BatchScorer:
 
 
 def score_records(scored: ScoredBatch, model_id: str) -> list[ScoreRecord]:
-    """The batch's scored frames as ScoreRecords (each carrying its prepared copy in `.image`, its size as sent in `.native_shape`)."""
+    """The batch's scored frames as ScoreRecords (each carrying its prepared copy in `.image` if kept, its
+    statistics row in `.statistics` if made, its size as sent in `.native_shape`)."""
     res = scored.result
     if res is None:
         return []
@@ -187,6 +190,7 @@ def score_records(scored: ScoredBatch, model_id: str) -> list[ScoreRecord]:
                 image=p.image,
                 native_shape=p.native_shape,
                 encoding=m.encoding,
+                statistics=p.statistics,
             )
         )
     return out

@@ -245,7 +245,8 @@ class ScoreRecord:
     """One scored frame. The calibration fields stay None (and off the wire) until a hook sets them.
 
     `image` is the frame as decoded for scoring, handed to post-processing hooks (image statistics):
-    in the consumer its prepared copy (monitor.preprocess.prepare_frames); it is never serialised.
+    in the consumer its prepared copy (monitor.preprocess.prepare_frames), or, for a hook that
+    reads only its statistics, None and the row itself in `statistics`; neither is serialised.
     """
 
     stream: str
@@ -273,6 +274,9 @@ class ScoreRecord:
     native_shape: tuple[int, int] | None = field(default=None, compare=False)
     # The frame's `encoding` header, for the hook's wire check; like `image`, never serialised.
     encoding: str | None = field(default=None, compare=False)
+    # The frame's image statistics row, made in the consumer's decode pool for a hook that asks for
+    # them (pipelines.hook.StatisticsHook) instead of its image; never serialised.
+    statistics: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -76,6 +76,7 @@ def test_bench_pipeline_reports_flat_json(untrained_checkpoint, tmp_path, capsys
         "calibrated_end_to_end_fps",
         "calibrated_ratio",
         "cpu_e2e_calibrated_calibration_stage_ms",
+        "cpu_e2e_calibrated_calibration_statistics_ms",
         "latency_p50_ms",
         "latency_p95_ms",
         "latency_p99_ms",
@@ -84,7 +85,7 @@ def test_bench_pipeline_reports_flat_json(untrained_checkpoint, tmp_path, capsys
     assert isinstance(figures["load_average_start"], float) and isinstance(figures["load_average_end"], float)
     assert all(not isinstance(v, (dict, list)) for v in figures.values())
     assert "scorer only:" in out and "end to end, uncalibrated:" in out and "end to end, calibrated:" in out
-    assert "calibration stage (hook)" in out and "p99" in out
+    assert "calibration stage (hook)" in out and "calibration statistics (decode threads)" in out and "p99" in out
 
 
 def test_broker_command_prints_its_address_and_stops_cleanly_on_sigterm():

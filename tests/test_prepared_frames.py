@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import monitor
 from calibration.calibrate import fit_calibration
@@ -24,7 +25,7 @@ from monitor.challenge_types import challenge_code
 from monitor.challenges import apply_challenge
 from monitor.codec import WireEncoding
 from monitor.preprocess import decode_frame, prepare_frames
-from pipelines.alerting import AlertingHook
+from pipelines.alerting import AlertingHook, CalibratedHook
 from pipelines.wire import Origin, ScoreRecord, decode_alert, decode_score, parse_frame_headers
 from tests.helpers import belgium_frames
 
@@ -113,6 +114,68 @@ def test_the_hook_decides_exactly_the_same_on_prepared_copies_as_on_full_frames(
     assert full_events == copy_events
 
 
+def _wire_values(frames: list[np.ndarray]) -> list[bytes]:
+    from pipelines.wire import encode_frame
+
+    return [encode_frame(f, "jpeg", 90) for f in frames]
+
+
+def test_the_decode_pool_makes_exactly_the_statistics_the_hook_would_and_the_hook_uses_them(scorer, calibration):
+    from pipelines.frame_queue import decode_chunk
+
+    crops = _crops()[:16]  # every fourth over 256 px: decoded at a reduced scale, its size as sent kept
+    values = _wire_values(crops)
+    values.insert(5, b"\xff\xd8 not a jpeg")  # a bad frame keeps its place and its exception
+    hook = AlertingHook(Detector(scorer, calibration))  # what `score --calibration` hands the consumer
+    out = decode_chunk(values, 10**8, scorer.preprocess, hook.frame_statistics)
+    assert isinstance(out[5], Exception)
+    good = [o for o in out if not isinstance(o, Exception)]
+    prepared = np.stack([g[0] for g in good])
+    sizes = [g[2] for g in good]
+    assert any(min(s) >= 256 for s in sizes)  # decoded at a reduced scale: the size as sent travels
+    assert np.array_equal(np.stack([g[3] for g in good]), image_features(prepared, sizes))
+    # The hook decides the same from the rows (no image) as from the prepared copies.
+    r = scorer.score_tensor(torch.cat([g[1] for g in good]))
+    with_rows, with_images = [], []
+    for i, g in enumerate(good):
+        rec = ScoreRecord(
+            "cam", i, float(r.score[i]), float(r.recon[i]), tuple(r.layer_cos[i]), scorer.model_id, i, 0, 0, "test",
+            Origin("signwatch.frames", 0, i), native_shape=g[2],
+        )  # fmt: skip
+        # Record 2 has no row (its statistics failed in the pool): it carries its image instead.
+        with_rows.append(dataclasses.replace(rec, image=g[0]) if i == 2 else dataclasses.replace(rec, statistics=g[3]))
+        with_images.append(dataclasses.replace(rec, image=g[0]))
+    events = _run(hook, with_rows)
+    assert events == _run(AlertingHook(Detector(scorer, calibration)), with_images)
+    assert [(r.is_anomalous, r.condition) for r in with_rows] == [(r.is_anomalous, r.condition) for r in with_images]
+    assert [r.anomaly for i, r in enumerate(with_rows) if i != 2] == [
+        r.anomaly for i, r in enumerate(with_images) if i != 2
+    ]
+    # Record 2's row, made alone, may differ in float32's last bits: calibration.features' banding
+    # (a matrix product) depends on how many frames it is computed with.
+    assert with_rows[2].anomaly == pytest.approx(with_images[2].anomaly, rel=1e-5)
+
+
+def _statistics_refusing_black(prepared: np.ndarray, sizes: list) -> np.ndarray:
+    """The hook's statistics, failing for an all-black frame (a fault the real ones do not have)."""
+    if any(not p.any() for p in prepared):
+        raise ValueError("an all-black frame")
+    return CalibratedHook.frame_statistics(prepared, sizes)
+
+
+def test_a_frame_whose_statistics_fail_loses_only_its_row_and_is_still_decoded(scorer):
+    from pipelines.frame_queue import decode_chunk
+
+    crops = _crops()[:8]
+    crops[3] = np.zeros((48, 48, 3), np.uint8)
+    out = decode_chunk(_wire_values(crops), 10**8, scorer.preprocess, _statistics_refusing_black)
+    assert not any(isinstance(o, Exception) for o in out)  # every frame decoded and prepared: all are scored
+    assert out[3][3] is None
+    # The others' rows, made one by one after the chunk failed, are each frame's statistics alone.
+    for o in (o for i, o in enumerate(out) if i != 3):
+        assert np.array_equal(o[3], image_features(o[0][None], [o[2]])[0])
+
+
 def test_colour_ratios_are_the_channel_sums_they_are_defined_as() -> None:
     prepared = prepare_frames(belgium_frames(16)).astype(np.float64)
     sums = prepared.reshape(16, -1, 3).sum(1) + 1e-6
@@ -127,6 +190,18 @@ def _write_folder(root: Path, frames: list[np.ndarray]) -> None:
     for i, f in enumerate(frames):
         (root / "00001").mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / "00001" / f"00000_{i:05d}.png"), f)
+
+
+class _Watched(AlertingHook):
+    """The real hook, noting for each record whether it came with its statistics row and without its image."""
+
+    def __init__(self, detector: Detector) -> None:
+        super().__init__(detector)
+        self.carried: list[bool] = []
+
+    def __call__(self, records: list) -> list:
+        self.carried += [r.statistics is not None and r.image is None for r in records]
+        return super().__call__(records)
 
 
 @pytest.mark.kafka
@@ -145,9 +220,8 @@ def test_the_consumer_publishes_the_decisions_offline_scoring_of_its_frames_give
     ticks = replay_ticks(folder_sequences(tmp_path / "frames"), 1, prefix="prep")
     produce(ticks, producer, cfg, "folder", threading.Event(), fps=0, max_frames=len(raw))
     assert producer.close().undelivered == 0
-    consumer = ScoringConsumer(
-        cfg, cfg.kafka.bootstrap_servers, scorer, on_scored=AlertingHook(Detector(scorer, calibration)), name="prep"
-    )
+    hook = _Watched(Detector(scorer, calibration))
+    consumer = ScoringConsumer(cfg, cfg.kafka.bootstrap_servers, scorer, on_scored=hook, name="prep")
     thread = threading.Thread(target=consumer.run, kwargs={"max_records": len(raw)}, daemon=True)
     thread.start()
     thread.join(120)
@@ -176,6 +250,8 @@ def test_the_consumer_publishes_the_decisions_offline_scoring_of_its_frames_give
     assert [s.anomaly for s in offline] == pytest.approx([s.anomaly for s in published], abs=1e-9, rel=0)
     assert [(s.is_anomalous, s.condition) for s in offline] == [(s.is_anomalous, s.condition) for s in published]
     assert any(s.is_anomalous for s in published) and any(not s.is_anomalous for s in published)
+    # Every frame came to the hook with its statistics row from the decode pool, and no image.
+    assert len(hook.carried) == len(raw) and all(hook.carried)
     assert [(a.alert_id, a.state, a.condition) for a in offline_alerts] == [
         (a.alert_id, a.state, a.condition) for a in alerts
     ]

@@ -53,7 +53,14 @@ from monitor.cure_tsr import (
     training_images,
 )
 from monitor.rendering_c import apply_c
-from monitor.renderings import RENDERINGS, apply_b, check_rendering_args, check_renderings, rendering_of_track
+from monitor.rendering_d import apply_d
+from monitor.renderings import (
+    FIT_RENDERINGS,
+    apply_b,
+    check_rendering_args,
+    check_renderings,
+    rendering_of_track,
+)
 
 REFERENCE_SIZE = 64.0  # px: the sign size the level parameters below are written for
 LAYER_SIZE = 128  # px: the largest side procedural layers are drawn at
@@ -446,17 +453,20 @@ def apply_rendering(
     previous: np.ndarray | None = None,
 ) -> np.ndarray:
     """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "A" (apply_challenge),
-    "B" (monitor.renderings) or "C" (monitor.rendering_c): other physical models of the same conditions.
+    "B" (monitor.renderings), "C" (monitor.rendering_c) or "D" (monitor.rendering_d): other
+    physical models of the same conditions.
 
     uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state. "A"
     calls apply_challenge with a seed drawn from `rng`; `previous` (the track's frame before) is
-    used by A's codec error only. It lives here, not in monitor.renderings, so that B and C stay
-    written without A (and the builder below can draw all three without an import cycle).
+    used by A's codec error only. It lives here, not in monitor.renderings, so that B, C and D stay
+    written without A (and the builder below can draw all four without an import cycle).
     """
     code, level = check_rendering_args(img, challenge, level, rng, rendering)
     if rendering == "A":
         return apply_challenge(img, code, level, seed=int(rng.integers(0, 2**63 - 1)), previous=previous)
-    return apply_c(img, code, level, rng) if rendering == "C" else apply_b(img, code, level, rng)
+    if rendering == "C":
+        return apply_c(img, code, level, rng)
+    return apply_d(img, code, level, rng) if rendering == "D" else apply_b(img, code, level, rng)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,7 +601,7 @@ def build_challenge_set(
     progress: bool | None = None,
     workers: int | None = None,
     wire: WireEncoding = NO_ENCODING,
-    renderings: Sequence[str] = RENDERINGS,
+    renderings: Sequence[str] = FIT_RENDERINGS,
 ) -> dict:
     """Write a CURE-TSR-style challenge set from clean images; returns counts per folder.
 
@@ -604,8 +614,8 @@ def build_challenge_set(
     Frames of one track get consecutive indices and codec error displaces blocks from the track's
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
-    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` ("A":
-    apply_challenge, "B": monitor.renderings, "C": monitor.rendering_c) take the tracks in turn
+    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-D, see
+    apply_rendering; default FIT_RENDERINGS, A-C: D is the blind holdout) take the tracks in turn
     (rendering_of_track): a fit on some renderings' tracks never sees a track tested in another.
     """
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Renderings A, B and C of the 12 challenges on real sign crops (issue 11)."""
+"""Renderings A, B, C and D of the 12 challenges on real sign crops (issue 11)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from monitor.challenges import apply_rendering
 from monitor.cure_tsr import CHALLENGE_TYPES, load_image
-from monitor.renderings import RENDERINGS
+from monitor.renderings import FIT_RENDERINGS, RENDERINGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from rendering_strength import structure_loss  # noqa: E402  (the neutral measures' one home)
@@ -64,9 +64,10 @@ def test_deterministic_for_a_seed_and_random_across_seeds(crops):
         assert np.array_equal(a, b), CHALLENGE_TYPES[code]
         assert not np.array_equal(a, render(img, code, 3, 6)), f"{CHALLENGE_TYPES[code]} ignores the rng"
         assert np.array_equal(render(img, code, 3, 5, "A"), render(img, code, 3, 5, "A"))
-        c = render(img, code, 3, 5, "C")
-        assert np.array_equal(c, render(img, code, 3, 5, "C")), CHALLENGE_TYPES[code]
-        assert not np.array_equal(c, render(img, code, 3, 6, "C")), f"C {CHALLENGE_TYPES[code]} ignores the rng"
+        for fam in "CD":
+            c = render(img, code, 3, 5, fam)
+            assert np.array_equal(c, render(img, code, 3, 5, fam)), f"{fam} {CHALLENGE_TYPES[code]}"
+            assert not np.array_equal(c, render(img, code, 3, 6, fam)), f"{fam} {CHALLENGE_TYPES[code]} ignores the rng"
 
 
 def test_names_and_codes_are_the_same_challenge(crops):
@@ -178,7 +179,7 @@ def test_grey_and_tiny_images_keep_their_shape():
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"rendering": "D"}, "rendering 'D'"),
+        ({"rendering": "E"}, "rendering 'E'"),
         ({"challenge": 0}, "ChallengeFree"),
         ({"challenge": 13}, "challenge type 13"),
         ({"challenge": "fog"}, "unknown challenge 'fog'"),
@@ -195,7 +196,7 @@ def test_grey_and_tiny_images_keep_their_shape():
         ({"img": np.zeros((0, 8, 3), np.uint8)}, "empty"),
     ],
 )
-@pytest.mark.parametrize("fam", ["B", "C"])
+@pytest.mark.parametrize("fam", ["B", "C", "D"])
 def test_bad_inputs_are_refused_with_one_line(kwargs, pattern, fam):
     args = {
         "img": np.zeros((16, 16, 3), np.uint8),
@@ -262,3 +263,38 @@ def test_c_noise_is_luminance_noise_where_a_is_colour_grain():
         c = np.corrcoef(d.reshape(-1, 3).T)
         corr[fam] = float(np.mean([c[0, 1], c[0, 2], c[1, 2]]))
     assert corr["C"] > 0.9 and corr["A"] < 0.3, corr
+
+
+def test_d_is_written_without_renderings_a_b_and_c():
+    # D is the blind holdout: only the argument check is shared, every effect and helper is its own.
+    src = (Path(__file__).resolve().parents[1] / "monitor" / "rendering_d.py").read_text()
+    imports = re.findall(r"^from monitor\.(\w+) import (.+)$", src, flags=re.M)
+    assert imports == [("renderings", "check_rendering_args")], imports
+    assert not re.search(r"rendering_c|challenges", src.split('"""', 2)[2].split("_EFFECTS")[0])
+
+
+def test_rendering_d_grows_with_the_level_on_average(crops):
+    # Neutral measures only (D is blind to the detector): the mean absolute difference from the
+    # clean crop rises level by level, and so does the structure lost between levels 1 and 5.
+    for code in CODES:
+        outs = {lv: [(render(img, code, lv, s, "D"), img) for img in crops[:5] for s in range(3)] for lv in LEVELS}
+        d = [np.mean([mad(o, i) for o, i in outs[lv]]) for lv in LEVELS]
+        assert all(b > a for a, b in zip(d, d[1:], strict=False)), f"D {CHALLENGE_TYPES[code]}: {np.round(d, 1)}"
+        sl = [np.mean([structure_loss(o, i) for o, i in outs[lv]]) for lv in (1, 5)]
+        assert sl[1] > sl[0], f"D {CHALLENGE_TYPES[code]}: structure loss L1 {sl[0]:.3f}, L5 {sl[1]:.3f}"
+
+
+def test_d_is_not_a_near_copy_of_a_b_or_c(crops):
+    # At levels 1 and 3 the difference between D and each other rendering on the same crop and seed
+    # is a good share of the change D makes to the image (a re-parametrised copy would sit close).
+    for code in CODES:
+        for level in (1, 3):
+            for img in crops:
+                d = [render(img, code, level, s, "D") for s in range(3)]
+                change = np.mean([mad(o, img) for o in d])
+                for other in "ABC":
+                    gap = np.mean([mad(o, render(img, code, level, s, other)) for s, o in enumerate(d)])
+                    assert gap > 0.2 * change and gap > 1.0, (
+                        f"{CHALLENGE_TYPES[code]} L{level} on {img.shape}: D-{other} {gap:.2f}, D-clean {change:.2f}"
+                    )
+

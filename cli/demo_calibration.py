@@ -86,7 +86,7 @@ def quick_calibration(
     from calibration.calibrate import fit_calibration
     from calibration.detector import compute_features
     from monitor.cure_tsr import load_image
-    from monitor.renderings import RENDERINGS
+    from monitor.renderings import FIT_RENDERINGS
 
     paths, groups = track_frames(tracks)
     if not paths:
@@ -118,7 +118,7 @@ def quick_calibration(
             "clean_tracks": len(tracks),
             "challenge_frames": len(codes),
             "levels": list(levels),
-            "renderings": list(RENDERINGS),
+            "renderings": list(FIT_RENDERINGS),
             "encoding": enc,
         },
     )
@@ -140,11 +140,12 @@ def _challenge_features(
     from calibration.detector import compute_features
     from monitor.challenges import apply_rendering
     from monitor.cure_tsr import CHALLENGE_TYPES
-    from monitor.renderings import RENDERINGS, rendering_of_track
+    from monitor.renderings import FIT_RENDERINGS, rendering_of_track
 
     prev = [raw[i - 1] if i and groups[i - 1] == groups[i] else None for i in range(len(raw))]
     track_number = {g: i for i, g in enumerate(dict.fromkeys(groups))}
-    rendering = [rendering_of_track(track_number[g], RENDERINGS) for g in groups]
+    # FIT_RENDERINGS, not every rendering: D is the blind holdout and no default fit may see it
+    rendering = [rendering_of_track(track_number[g], FIT_RENDERINGS) for g in groups]
     xs, codes, lv, gs = [], [], [], []
     for code in sorted(c for c in CHALLENGE_TYPES if c):
         chosen = rng.choice(np.asarray(levels), len(raw))

@@ -39,7 +39,7 @@ def _progress(console: Console) -> Progress:
 def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     from monitor.challenges import build_challenge_set
     from monitor.cure_tsr import challenge_code, training_images
-    from monitor.renderings import check_renderings
+    from monitor.renderings import FIT_RENDERINGS, check_renderings
 
     src = Path(args.data)
     if not src.is_dir():
@@ -50,7 +50,8 @@ def cmd_synth(args: argparse.Namespace, cfg: Config) -> int:
     try:
         challenges = [challenge_code(c) for c in args.challenges.split(",")] if args.challenges else None
         levels = tuple(int(v) for v in args.levels.split(","))
-        renderings = check_renderings(args.renderings.split(","))
+        # No parser default: the constant lives in monitor (importing it there would load torch on every command).
+        renderings = check_renderings(args.renderings.split(",")) if args.renderings else FIT_RENDERINGS
     except ValueError as e:
         return _err(f"--challenges/--levels/--renderings: {e}")
     try:
@@ -336,8 +337,9 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     add_subset_args(p)
     p.add_argument(
         "--renderings",
-        default="A,B,C",
-        help="renderings of the effects, taking the tracks in turn (default A,B,C; manifest.csv says which)",
+        help="renderings of the effects (A, B, C, D), taking the tracks in turn (default A,B,C, "
+        "monitor.renderings.FIT_RENDERINGS: D is the blind holdout and stays out of the default fit until it "
+        "has been measured; manifest.csv says which)",
     )
     p.set_defaults(func=cmd_synth)
 

@@ -298,3 +298,35 @@ def test_d_is_not_a_near_copy_of_a_b_or_c(crops):
                         f"{CHALLENGE_TYPES[code]} L{level} on {img.shape}: D-{other} {gap:.2f}, D-clean {change:.2f}"
                     )
 
+
+def test_d_is_a_holdout_no_default_fit_sees():
+    # D may be measured once, fit on A, B and C: synth's default, the set builder's default and the
+    # demo's quick calibration deal tracks to FIT_RENDERINGS only.
+    import inspect
+
+    from monitor.challenges import build_challenge_set
+
+    assert "D" in RENDERINGS and "D" not in FIT_RENDERINGS and set(FIT_RENDERINGS) < set(RENDERINGS)
+    assert inspect.signature(build_challenge_set).parameters["renderings"].default == FIT_RENDERINGS
+    demo = (Path(__file__).resolve().parents[1] / "cli" / "demo_calibration.py").read_text()
+    assert "FIT_RENDERINGS" in demo and not re.search(r"(?<!FIT_)RENDERINGS", demo)
+
+
+def test_synth_deals_only_the_fit_renderings_by_default(tmp_path, capsys):
+    # Four tracks with the default --renderings: A, B, C, then A again (never D).
+    import csv
+
+    import run_monitor
+
+    if not DATA.is_dir():
+        pytest.skip(f"real sign crops not found at {DATA}")
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for i, name in enumerate(CROPS[:4]):
+        cv2.imwrite(str(clean / f"{i:05d}_00000.png"), load_image(DATA / name))
+    out = tmp_path / "set"
+    args = ["synth", "--data", str(clean), "--out", str(out), "--challenges", "rain", "--levels", "3"]
+    assert run_monitor.main(args) == 0, capsys.readouterr()
+    with open(out / "manifest.csv") as f:
+        got = {r["track"]: r["rendering"] for r in csv.DictReader(f) if r["rendering"]}
+    assert sorted(got.values()) == ["A", "A", "B", "C"], got

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""How strong are renderings A, B and C of the 12 challenges, per level, by neutral measures only?
+"""How strong are renderings A, B, C and D of the 12 challenges, per level, by neutral measures only?
 
-Rendering C (monitor/rendering_c.py) must stay blind to the project's detector, classifier and
-image statistics, so its strengths are compared with A's and B's by two measures that know
+Renderings C and D (monitor/rendering_c.py, monitor/rendering_d.py) must stay blind to the
+project's detector, classifier and image statistics, so their strengths are compared with the
+others' by two measures that know
 nothing of them, on the 64 px copy of each crop (the size the detector sees):
   MAD:   mean absolute difference from the clean crop, 0-255 grey levels over the 3 channels;
   SLOSS: structure loss, 1 - the structure term of SSIM (local correlation in 7 x 7 windows of the
@@ -10,7 +11,7 @@ nothing of them, on the 64 px copy of each crop (the size the detector sees):
 For each challenge, rendering and level it prints the mean over the crops and the 10th-90th
 percentile spread of MAD (one draw per crop), and the mean SLOSS.
 
-Usage: python scripts/rendering_strength.py [--n 60] [--levels 1,3,5] [--renderings A,B,C]
+Usage: python scripts/rendering_strength.py [--n 60] [--levels 1,3,5] [--renderings A,B,C,D]
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 
 Renderings C and D (monitor/rendering_c.py, monitor/rendering_d.py) must stay blind to the
 project's detector, classifier and image statistics, so their strengths are compared with the
-others' by two measures that know
-nothing of them, on the 64 px copy of each crop (the size the detector sees):
+others' by two measures that know nothing of them, on the 64 px copy of each crop (the size the
+detector sees):
   MAD:   mean absolute difference from the clean crop, 0-255 grey levels over the 3 channels;
   SLOSS: structure loss, 1 - the structure term of SSIM (local correlation in 7 x 7 windows of the
          grey copies): how much of the crop's pattern the effect destroyed, blind to brightness.

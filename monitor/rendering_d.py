@@ -447,13 +447,14 @@ def _haze(x, level, rng):
     # density's local turbulence; the particles' own colour is the airlight. A: a flat #CECECE
     # layer; B: Koschmieder with a depth map; C: multiple scattering of the scene's light.
     lh, lw = _dims(x)
-    beta = _strength(rng, level, 0.3, 3.0)
+    beta = _strength(rng, level, 0.2, 1.8)
     dens = 0.3 + _turbulence(rng, (lh, lw), (0.25 * LAYER, 0.1 * LAYER, 0.04 * LAYER))
     yy, xx = np.mgrid[0:lh, 0:lw].astype(np.float32)
     if rng.random() < 0.5:  # smoke plume: a source below, widening as it rises, bent by the wind
         x0, lean = rng.uniform(0.0, 1.0) * lw, rng.uniform(-0.6, 0.6)
-        width = (0.25 + 0.6 * (1.0 - yy / lh)) * lw * rng.uniform(0.5, 1.0)
+        width = (0.25 + 0.6 * (1.0 - yy / lh)) * lw * rng.uniform(0.5, 1.0) * (0.6 + 0.15 * level)  # more smoke, wider
         dens *= np.exp(-(((xx - x0 - lean * (lh - yy)) / width) ** 2))
+        dens += rng.uniform(0.1, 0.2)  # smoke that has already spread through the air around the plume
         air = np.float32([0.38, 0.42, 0.47]) * rng.uniform(0.7, 1.2)
     else:  # dust storm: thicker low down; yellow-brown airlight, blue scattered away
         dens *= 0.6 + 0.8 * yy / lh

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 import time
 from collections import defaultdict
@@ -40,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loro_wire_experiment import LEVELS, with_features  # noqa: E402
+from loro_wire_experiment import LEVELS, load_sides  # noqa: E402
 from loro_wire_experiment import fit as fit_sides  # noqa: E402
 from loro_wire_experiment import test as per_frame_test  # noqa: E402
 from wire_loro_table import cell, totals  # noqa: E402
@@ -63,21 +62,32 @@ CHUNK_BASE = 90000  # scripts/wire_loro_sets.py names test chunk c's frames 9000
 STREAMS, GAP = 24, 20  # scripts/wire_loro_check.sh: produce replay --streams 24 --gap 20
 
 
-def side_features(cache: Path, feats: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Per side of the cache: feature rows x and the frames' codes, levels, groups (tracks)."""
+def side_features(
+    folder: Path, seed: int, feats: Path, renderings: tuple[str, ...]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per side of the cache (c<R>, t<R> for each rendering): feature rows x and the frames' codes,
+    levels, groups (tracks); kept in `feats`, computed for the sides it lacks (loro_wire_experiment)."""
     keys = ("x", "codes", "levels", "groups")
-    if feats.exists():
-        z = np.load(feats, allow_pickle=False)
-        return {t: {k: z[f"{t}_{k}"] for k in keys} for t in SIDES}
-    t0 = time.time()
-    with open(cache, "rb") as f:
-        sides = pickle.load(f)
-    out = {}
-    for t in SIDES:
-        s = with_features(sides.pop(t))
-        out[t] = {k: np.asarray(s[k]) for k in keys}
-        print(f"{t}: {len(out[t]['x'])} feature rows, {time.time() - t0:.0f} s", flush=True)
-    np.savez(feats, **{f"{t}_{k}": v[k].astype(str) if k == "groups" else v[k] for t, v in out.items() for k in keys})
+    have = dict(np.load(feats, allow_pickle=False)) if feats.exists() else {}
+    missing = tuple(r for r in renderings if f"c{r}_x" not in have)
+    if missing:
+        t0 = time.time()
+        _, sides = load_sides(Path("unused: the caches exist"), seed, folder, missing)
+        for t, v in sides.items():
+            have |= {f"{t}_{k}": v[k].astype(str) if k == "groups" else np.asarray(v[k]) for k in keys}
+            print(f"{t}: {len(v['x'])} feature rows, {time.time() - t0:.0f} s", flush=True)
+        np.savez(feats, **have)
+    return {f"{p}{r}": {k: have[f"{p}{r}_{k}"] for k in keys} for r in renderings for p in "ct"}
+
+
+def parse_directions(text: str) -> list[tuple[str, str]]:
+    """'A-B AB-C' -> [("A", "B"), ("AB", "C")]: the fit renderings, the tested one."""
+    out = []
+    for d in text.split():
+        fit_r, _, test_r = d.partition("-")
+        if not fit_r or len(test_r) != 1 or test_r in fit_r:
+            raise SystemExit(f"--directions: {d!r} is not FIT-TEST (e.g. A-B or AB-C)")
+        out.append((fit_r, test_r))
     return out
 
 
@@ -218,13 +228,21 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="JSON: both directions' check figures and per-stream detail")
     ap.add_argument("--clean-check", action="store_true", help="also: false alerts on clean calibration streams")
     ap.add_argument(
+        "--directions",
+        default="A-B B-A",
+        help="FIT-TEST renderings, e.g. 'AB-C AC-B BC-A' (the check's cal_<FIT>.yaml and test_<TEST> in --wlc)",
+    )
+    ap.add_argument(
         "--refit",
         action="store_true",
         help="fit each calibration from the cache's calibration side of the fit rendering (the code as it is now) "
         "instead of reading the check's cal_<R>.yaml; also prints the per-frame mean AUROC L3-5 on the test side",
     )
     args = ap.parse_args()
-    sides = side_features(args.dir / f"cache_{args.seed}.pkl", args.features)
+    directions = parse_directions(args.directions)
+    sides = side_features(
+        args.dir, args.seed, args.features, tuple(sorted({r for d in directions for r in "".join(d)}))
+    )
     cfg = load_config(args.config)
     if args.clean_check:
         for fit_r in ("A", "B"):  # clean frames are the same in both renderings' sides
@@ -232,11 +250,11 @@ def main() -> None:
                 r = clean_check(args.wlc / f"cal_{fit_r}.yaml", sides[f"c{fit_r}"], cfg, chunk)
                 print(f"clean calibration streams, calibration {fit_r}, {chunk}-frame views: {r}", flush=True)
     figs, out = {}, {}
-    for fit_r, test_r in (("A", "B"), ("B", "A")):
+    for fit_r, test_r in directions:
         key = f"{fit_r}-{test_r}"
         t0 = time.time()
         if args.refit:
-            cal = fit_sides([sides[f"c{fit_r}"]], "replay", CalibrationConfig(), args.seed)
+            cal = fit_sides([sides[f"c{r}"] for r in fit_r], "replay", CalibrationConfig(), args.seed)
             per_frame = per_frame_test(cal, sides[f"t{test_r}"], cfg.alerts)
             low = {c: r["auroc"] for c, r in per_frame["rows"].items() if r["auroc"] < 0.95}
             print(f"{key}: refit in {time.time() - t0:.0f} s; per-frame mean AUROC L3-5 {per_frame['mean_auroc_3_5']}")

@@ -81,7 +81,7 @@ def render_side(scorer, paths: list[Path], rendering: str, rng_seed: int, wire: 
 
 
 # Per rendering: the random seeds of its calibration and test sides (seed 0: 11/21 for A, 12/22 for B).
-SIDE_SEEDS = {"A": (11, 21), "B": (12, 22), "C": (13, 23)}
+SIDE_SEEDS = {"A": (11, 21), "B": (12, 22), "C": (13, 23), "D": (14, 24)}
 
 
 def build_cache(model: Path, seed: int, path: Path, renderings: tuple[str, ...] = ("A", "B")) -> dict:
@@ -197,6 +197,7 @@ def main() -> None:
     ap.add_argument(
         "--renderings", default="A,B", help="A,B (the first cache) or A,B,C (leave each out of a fit on the others)"
     )
+    ap.add_argument("--directions", help="only these FIT-TEST pairs, e.g. 'ABC-D' (its renderings are loaded)")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     if not args.model.exists():
@@ -205,11 +206,18 @@ def main() -> None:
         train, _, _ = splits(args.seed)
         train_model(train, [track_of(p) for p in train], args.model, epochs=args.epochs, seed=args.seed)
     t0 = time.time()
-    model_id, sides = load_sides(args.model, args.seed, args.dir, tuple(args.renderings.split(",")))
+    renderings = tuple(args.renderings.split(","))
+    if args.directions:
+        pairs = [d.split("-") for d in args.directions.split()]
+        wanted = [(tuple(f"c{r}" for r in fit_r), f"t{test_r}") for fit_r, test_r in pairs]
+        renderings = tuple(sorted({r for fit_r, test_r in pairs for r in fit_r + test_r}))
+    else:
+        wanted = directions(renderings)
+    model_id, sides = load_sides(args.model, args.seed, args.dir, renderings)
     print(f"sides and image statistics: {time.time() - t0:.0f} s", flush=True)
     cc, alert_cfg = CalibrationConfig(), AlertConfig()
     out = {}
-    for fit_on, test_on in directions(tuple(args.renderings.split(","))):
+    for fit_on, test_on in wanted:
         key = "+".join(t[1] for t in fit_on) + "->" + test_on[1]
         r = test(fit([sides[t] for t in fit_on], model_id, cc, args.seed), sides[test_on], alert_cfg)
         out[key] = r

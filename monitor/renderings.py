@@ -32,7 +32,8 @@ from monitor.cure_tsr import CHALLENGE_TYPES, LEVELS, challenge_code
 RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D")  # C: monitor.rendering_c, D: monitor.rendering_d
 # The renderings the product is fit on by default (synth, the demo's quick calibration). D is the
 # final holdout, written blind: it stays out of every default fit until it has been measured once
-# (fit on A, B and C, test on D), or the holdout would no longer be one.
+# (fit on A, B and C, test on D), or the holdout would no longer be one. Measured on 2026-11-30
+# (docs/DESIGN.md §5.8); it stays out since: with D in the fit the demo named one of 42 episodes wrong.
 FIT_RENDERINGS: tuple[str, ...] = ("A", "B", "C")
 LAYER_SIDE = 96  # px: procedural layers are drawn with the crop's shorter side at this size
 

@@ -246,7 +246,7 @@ def _noise(x, level, rng):
     stripes = np.sin(u * (xx * math.cos(a) + yy * math.sin(a)) + jit) + rng.uniform(0.4, 1.0) * np.sin(
         u * (xx * math.cos(a) - yy * math.sin(a)) + rng.uniform(0, 6)
     )
-    amp = 0.09 * s
+    amp = 0.14 * s
     out = x + (amp * stripes)[:, :, None] * (np.float32([1.0, 1.0, 1.0]) + np.float32([0.4, -0.2, -0.3]))
     step = 2.0 ** (2.0 + 3.0 * s) / 255.0  # 4 to 32 codes per step
     out = out + rng.uniform(-0.5, 0.5, out.shape).astype(np.float32) * step
@@ -266,7 +266,7 @@ def _rain(x, level, rng):
     beam = np.clip(1.2 - 1.8 * pos, 0.0, 1.0)
     streaks = np.zeros((lh, lw), np.float32)
     tilt = rng.normal(0, 0.25)
-    for _ in range(max(2, round(90 * t * rng.uniform(0.8, 1.2)))):
+    for _ in range(max(2, round(150 * t * rng.uniform(0.8, 1.2)))):
         px, py = rng.uniform(0, lw), rng.uniform(0, lh)
         b = beam[int(py) % lh, int(px) % lw]
         if b <= 0.0:
@@ -277,7 +277,7 @@ def _rain(x, level, rng):
         cv2.line(streaks, p8, q8, float(b * rng.uniform(0.5, 1.0)), 1, cv2.LINE_AA, shift=3)
     streaks = cv2.GaussianBlur(streaks, (0, 0), 0.4)
     warm = np.float32([0.72, 0.9, 1.0])
-    lin = _lin(x) + (_fit(beam, x) * 0.12 * t)[:, :, None] * warm
+    lin = _lin(x) + (_fit(beam, x) * 0.2 * t)[:, :, None] * warm
     return _enc(lin + _fit(streaks, x)[:, :, None] * warm * 1.2)
 
 
@@ -332,14 +332,14 @@ def _haze(x, level, rng):
     # a light veil), with larger droplets along its top edge. A: a flat layer; B: Koschmieder with
     # depth; C: multiple scattering; D: smoke or dust.
     h, w = x.shape[:2]
-    t = _strength(rng, level, 0.2, 1.0)
+    t = _strength(rng, level, 0.3, 1.0)
     yy, xx = _coords(h, w)
     top = h * (1.0 - min(1.0, rng.uniform(0.6, 0.9) * (0.55 + 0.7 * t)))
     edge = top + 0.05 * h * np.sin(2 * math.pi * xx / w * rng.uniform(1, 3) + rng.uniform(0, 6))
-    dens = np.clip((yy - edge) / (h - top + 1e-3), 0.0, 1.0) ** 0.6 * min(0.95, 0.9 * t + 0.1)
+    dens = np.clip((yy - edge) / (h - top + 1e-3), 0.0, 1.0) ** 0.5 * min(0.97, t)
     lin = _lin(x)
     # the mist sends the scene's own light everywhere (its colour, a little brighter): contrast falls
-    scat = 0.7 * cv2.GaussianBlur(lin, (0, 0), 0.12 * _side(x)) + 0.3 * lin.mean((0, 1)) * rng.uniform(1.2, 2.0)
+    scat = 0.7 * cv2.GaussianBlur(lin, (0, 0), 0.12 * _side(x)) + 0.3 * lin.mean((0, 1)) * rng.uniform(1.8, 2.8)
     out = lin + dens[:, :, None] * (scat - lin)
     drops = np.zeros((h, w), np.float32)
     for px in rng.uniform(0, w, int(rng.integers(6, 20))):

@@ -618,7 +618,7 @@ def build_challenge_set(
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
     (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-E, see
-    apply_rendering; default FIT_RENDERINGS: E, and D until it joins them, are blind holdouts) take the tracks in turn
+    apply_rendering; default FIT_RENDERINGS, which leaves the holdouts out) take the tracks in turn
     (rendering_of_track): a fit on some renderings' tracks never sees a track tested in another.
     """
     t0 = time.perf_counter()

@@ -54,6 +54,7 @@ from monitor.cure_tsr import (
 )
 from monitor.rendering_c import apply_c
 from monitor.rendering_d import apply_d
+from monitor.rendering_e import apply_e
 from monitor.renderings import (
     FIT_RENDERINGS,
     apply_b,
@@ -453,19 +454,21 @@ def apply_rendering(
     previous: np.ndarray | None = None,
 ) -> np.ndarray:
     """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "A" (apply_challenge),
-    "B" (monitor.renderings), "C" (monitor.rendering_c) or "D" (monitor.rendering_d): other
-    physical models of the same conditions.
+    "B" (monitor.renderings), "C" (monitor.rendering_c), "D" (monitor.rendering_d) or "E"
+    (monitor.rendering_e): other physical models of the same conditions.
 
     uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state. "A"
     calls apply_challenge with a seed drawn from `rng`; `previous` (the track's frame before) is
-    used by A's codec error only. It lives here, not in monitor.renderings, so that B, C and D stay
-    written without A (and the builder below can draw all four without an import cycle).
+    used by A's codec error only. It lives here, not in monitor.renderings, so that B-E stay
+    written without A (and the builder below can draw all five without an import cycle).
     """
     code, level = check_rendering_args(img, challenge, level, rng, rendering)
     if rendering == "A":
         return apply_challenge(img, code, level, seed=int(rng.integers(0, 2**63 - 1)), previous=previous)
     if rendering == "C":
         return apply_c(img, code, level, rng)
+    if rendering == "E":
+        return apply_e(img, code, level, rng)
     return apply_d(img, code, level, rng) if rendering == "D" else apply_b(img, code, level, rng)
 
 
@@ -614,8 +617,8 @@ def build_challenge_set(
     Frames of one track get consecutive indices and codec error displaces blocks from the track's
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
-    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-D, see
-    apply_rendering; default FIT_RENDERINGS, A-C: D is the blind holdout) take the tracks in turn
+    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-E, see
+    apply_rendering; default FIT_RENDERINGS, which leaves the holdouts out) take the tracks in turn
     (rendering_of_track): a fit on some renderings' tracks never sees a track tested in another.
     """
     t0 = time.perf_counter()

@@ -29,7 +29,7 @@ import numpy as np
 
 from monitor.cure_tsr import CHALLENGE_TYPES, LEVELS, challenge_code
 
-RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D")  # C: monitor.rendering_c, D: monitor.rendering_d
+RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E")  # C, D, E: monitor.rendering_c, _d, _e
 # The renderings the product is fit on by default (synth, the demo's quick calibration). D is the
 # final holdout, written blind: it stays out of every default fit until it has been measured once
 # (fit on A, B and C, test on D), or the holdout would no longer be one. Measured on 2026-11-30

@@ -20,7 +20,8 @@
 #   and tests on the test tracks in C (test_C): the honest holdout, C being written blind to the
 #   detector (monitor/rendering_c.py). "ABC-D" fits on A, B and C (calib_ABC) and tests on D
 #   (monitor/rendering_d.py): the session's final holdout, written blind after A, B and C had all
-#   been used to develop the detector.
+#   been used to develop the detector. "ABCD-E" fits on A-D (calib_ABCD) and tests on E
+#   (monitor/rendering_e.py): the holdout for the product as shipped (fit on A-D), written blind.
 # Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
 # OUT_DIR/table[_<config>].md: the directions run, per condition (scripts/wire_loro_table.py).
 set -euo pipefail
@@ -32,7 +33,7 @@ CFG=${3:-}
 PORT=${PORT:-39417}
 DIRECTIONS=${DIRECTIONS:-"A-B B-A"}
 for DIR in $DIRECTIONS; do
-  [[ $DIR =~ ^[A-Z]+-[A-Z]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings, e.g. A-B, AB-C or ABC-D" >&2; exit 2; }
+  [[ $DIR =~ ^[A-Z]+-[A-Z]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings, e.g. A-B, AB-C, ABC-D or ABCD-E" >&2; exit 2; }
   # A fit that saw a tested rendering's tracks would not be a holdout (calib and test sets share no tracks,
   # but the rendering itself would have been learnt).
   if [[ ${DIR%-*} =~ [${DIR#*-}] ]]; then echo "DIRECTIONS: '$DIR' fits on a rendering it tests" >&2; exit 2; fi

@@ -1,4 +1,4 @@
-"""Renderings A, B, C and D of the 12 challenges on real sign crops (issue 11)."""
+"""Renderings A-E of the 12 challenges on real sign crops (issue 11)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_deterministic_for_a_seed_and_random_across_seeds(crops):
         assert np.array_equal(a, b), CHALLENGE_TYPES[code]
         assert not np.array_equal(a, render(img, code, 3, 6)), f"{CHALLENGE_TYPES[code]} ignores the rng"
         assert np.array_equal(render(img, code, 3, 5, "A"), render(img, code, 3, 5, "A"))
-        for fam in "CD":
+        for fam in "CDE":
             c = render(img, code, 3, 5, fam)
             assert np.array_equal(c, render(img, code, 3, 5, fam)), f"{fam} {CHALLENGE_TYPES[code]}"
             assert not np.array_equal(c, render(img, code, 3, 6, fam)), f"{fam} {CHALLENGE_TYPES[code]} ignores the rng"
@@ -179,7 +179,7 @@ def test_grey_and_tiny_images_keep_their_shape():
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"rendering": "E"}, "rendering 'E'"),
+        ({"rendering": "F"}, "rendering 'F'"),
         ({"challenge": 0}, "ChallengeFree"),
         ({"challenge": 13}, "challenge type 13"),
         ({"challenge": "fog"}, "unknown challenge 'fog'"),
@@ -196,7 +196,7 @@ def test_grey_and_tiny_images_keep_their_shape():
         ({"img": np.zeros((0, 8, 3), np.uint8)}, "empty"),
     ],
 )
-@pytest.mark.parametrize("fam", ["B", "C", "D"])
+@pytest.mark.parametrize("fam", ["B", "C", "D", "E"])
 def test_bad_inputs_are_refused_with_one_line(kwargs, pattern, fam):
     args = {
         "img": np.zeros((16, 16, 3), np.uint8),
@@ -265,48 +265,52 @@ def test_c_noise_is_luminance_noise_where_a_is_colour_grain():
     assert corr["C"] > 0.9 and corr["A"] < 0.3, corr
 
 
-def test_d_is_written_without_renderings_a_b_and_c():
-    # D is the blind holdout: only the argument check is shared, every effect and helper is its own.
-    src = (Path(__file__).resolve().parents[1] / "monitor" / "rendering_d.py").read_text()
+@pytest.mark.parametrize("fam, earlier", [("D", "c"), ("E", "c|d")])
+def test_blind_renderings_are_written_without_the_others(fam, earlier):
+    # D and E are blind holdouts: only the argument check is shared, every effect and helper is their own.
+    src = (Path(__file__).resolve().parents[1] / "monitor" / f"rendering_{fam.lower()}.py").read_text()
     imports = re.findall(r"^from monitor\.(\w+) import (.+)$", src, flags=re.M)
     assert imports == [("renderings", "check_rendering_args")], imports
-    assert not re.search(r"rendering_c|challenges", src.split('"""', 2)[2].split("_EFFECTS")[0])
+    assert not re.search(rf"rendering_(?:{earlier})|challenges", src.split('"""', 2)[2].split("_EFFECTS")[0])
 
 
-def test_rendering_d_grows_with_the_level_on_average(crops):
-    # Neutral measures only (D is blind to the detector): the mean absolute difference from the
-    # clean crop rises level by level, and so does the structure lost between levels 1 and 5.
+@pytest.mark.parametrize("fam", ["D", "E"])
+def test_blind_renderings_grow_with_the_level_on_average(crops, fam):
+    # Neutral measures only (D and E are blind to the detector): the mean absolute difference from
+    # the clean crop rises level by level, and so does the structure lost between levels 1 and 5.
     for code in CODES:
-        outs = {lv: [(render(img, code, lv, s, "D"), img) for img in crops[:5] for s in range(3)] for lv in LEVELS}
+        outs = {lv: [(render(img, code, lv, s, fam), img) for img in crops[:5] for s in range(3)] for lv in LEVELS}
         d = [np.mean([mad(o, i) for o, i in outs[lv]]) for lv in LEVELS]
-        assert all(b > a for a, b in zip(d, d[1:], strict=False)), f"D {CHALLENGE_TYPES[code]}: {np.round(d, 1)}"
+        assert all(b > a for a, b in zip(d, d[1:], strict=False)), f"{fam} {CHALLENGE_TYPES[code]}: {np.round(d, 1)}"
         sl = [np.mean([structure_loss(o, i) for o, i in outs[lv]]) for lv in (1, 5)]
-        assert sl[1] > sl[0], f"D {CHALLENGE_TYPES[code]}: structure loss L1 {sl[0]:.3f}, L5 {sl[1]:.3f}"
+        assert sl[1] > sl[0], f"{fam} {CHALLENGE_TYPES[code]}: structure loss L1 {sl[0]:.3f}, L5 {sl[1]:.3f}"
 
 
-def test_d_is_not_a_near_copy_of_a_b_or_c(crops):
-    # At levels 1 and 3 the difference between D and each other rendering on the same crop and seed
-    # is a good share of the change D makes to the image (a re-parametrised copy would sit close).
+@pytest.mark.parametrize("fam, others", [("D", "ABC"), ("E", "ABCD")])
+def test_blind_renderings_are_not_near_copies_of_the_others(crops, fam, others):
+    # At levels 1 and 3 the difference between a blind rendering and each earlier one on the same
+    # crop and seed is a good share of the change it makes (a re-parametrised copy would sit close).
     for code in CODES:
         for level in (1, 3):
             for img in crops:
-                d = [render(img, code, level, s, "D") for s in range(3)]
+                d = [render(img, code, level, s, fam) for s in range(3)]
                 change = np.mean([mad(o, img) for o in d])
-                for other in "ABC":
+                for other in others:
                     gap = np.mean([mad(o, render(img, code, level, s, other)) for s, o in enumerate(d)])
                     assert gap > 0.2 * change and gap > 1.0, (
-                        f"{CHALLENGE_TYPES[code]} L{level} on {img.shape}: D-{other} {gap:.2f}, D-clean {change:.2f}"
+                        f"{CHALLENGE_TYPES[code]} L{level} on {img.shape}: {fam}-{other} {gap:.2f}, "
+                        f"{fam}-clean {change:.2f}"
                     )
 
 
-def test_d_is_a_holdout_no_default_fit_sees():
-    # D may be measured once, fit on A, B and C: synth's default, the set builder's default and the
-    # demo's quick calibration deal tracks to FIT_RENDERINGS only.
+def test_e_is_a_holdout_no_default_fit_sees():
+    # E may be measured once, fit on FIT_RENDERINGS: synth's default, the set builder's default and
+    # the demo's quick calibration deal tracks to FIT_RENDERINGS only.
     import inspect
 
     from monitor.challenges import build_challenge_set
 
-    assert "D" in RENDERINGS and "D" not in FIT_RENDERINGS and set(FIT_RENDERINGS) < set(RENDERINGS)
+    assert "E" in RENDERINGS and "E" not in FIT_RENDERINGS and set(FIT_RENDERINGS) < set(RENDERINGS)
     assert inspect.signature(build_challenge_set).parameters["renderings"].default == FIT_RENDERINGS
     demo = (Path(__file__).resolve().parents[1] / "cli" / "demo_calibration.py").read_text()
     assert "FIT_RENDERINGS" in demo and not re.search(r"(?<!FIT_)RENDERINGS", demo)
@@ -330,3 +334,25 @@ def test_synth_deals_only_the_fit_renderings_by_default(tmp_path, capsys):
     with open(out / "manifest.csv") as f:
         got = {r["track"]: r["rendering"] for r in csv.DictReader(f) if r["rendering"]}
     assert sorted(got.values()) == ["A", "A", "B", "C"], got
+
+
+def test_synth_renders_the_holdout_e_when_asked(tmp_path, capsys):
+    # The lead's one measurement renders test tracks in E: `synth --renderings E` must write them.
+    import csv
+
+    import run_monitor
+
+    if not DATA.is_dir():
+        pytest.skip(f"real sign crops not found at {DATA}")
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for i, name in enumerate(CROPS[:2]):
+        cv2.imwrite(str(clean / f"{i:05d}_00000.png"), load_image(DATA / name))
+    out = tmp_path / "set"
+    args = ["synth", "--data", str(clean), "--out", str(out), "--challenges", "snow", "--levels", "4"]
+    assert run_monitor.main([*args, "--renderings", "E"]) == 0, capsys.readouterr()
+    with open(out / "manifest.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["challenge"] != "ChallengeFree"]
+    assert {r["rendering"] for r in rows} == {"E"} and len(rows) == 2, rows
+    written = cv2.imread(str(out / rows[0]["file"])) if (out / rows[0]["file"]).is_file() else None
+    assert written is not None and mad(written, load_image(DATA / CROPS[0])) > 3.0, rows[0]

@@ -41,7 +41,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from monitor.renderings import check_rendering_args
+from monitor.renderings import apply_effects
 
 LAYER = 80  # px: procedural layers are drawn with the crop's shorter side at this size
 _LUMA = np.float32([0.0722, 0.7152, 0.2126])  # BT.709 luminance weights, BGR order
@@ -564,11 +564,6 @@ def apply_c(img: np.ndarray, challenge: int | str, level: int, rng: np.random.Ge
     """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "C".
 
     uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state;
-    a one-line ValueError for a bad argument (monitor.renderings.check_rendering_args).
+    a one-line ValueError for a bad argument (monitor.renderings.apply_effects).
     """
-    code, level = check_rendering_args(img, challenge, level, rng, "C")
-    grey = img.ndim == 2 or img.shape[2] == 1
-    bgr = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR) if grey else img
-    y = _EFFECTS[code](bgr.astype(np.float32) * np.float32(1 / 255), level, rng)
-    out = np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).reshape(img.shape) if grey else out
+    return apply_effects(img, challenge, level, rng, "C", _EFFECTS)

@@ -22,7 +22,7 @@ Conventions of B:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -566,18 +566,32 @@ def check_rendering_args(img, challenge, level, rng, rendering: str) -> tuple[in
     return _check(img, challenge, level, rng, rendering)
 
 
+def apply_effects(
+    img: np.ndarray,
+    challenge: int | str,
+    level: int,
+    rng: np.random.Generator,
+    rendering: str,
+    effects: Mapping[int, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]],
+) -> np.ndarray:
+    """One challenge from a rendering's table of effects (code -> effect on BGR float32 in [0, 1]):
+    the argument check (a one-line ValueError), uint8 BGR or grey in, the same shape and dtype out,
+    rounded. The one piece B-E share; each effect and its helpers are the rendering's own."""
+    code, level = _check(img, challenge, level, rng, rendering)
+    grey = img.ndim == 2 or img.shape[2] == 1
+    bgr = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR) if grey else img
+    y = effects[code](bgr.astype(np.float32) * np.float32(1 / 255), level, rng)
+    out = np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).reshape(img.shape) if grey else out
+
+
 def apply_b(img: np.ndarray, challenge: int | str, level: int, rng: np.random.Generator) -> np.ndarray:
     """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "B".
 
     uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state.
-    monitor.challenges.apply_rendering chooses between A and B (it lives there because A does).
+    monitor.challenges.apply_rendering chooses between the renderings (it lives there because A does).
     """
-    code, level = _check(img, challenge, level, rng, "B")
-    grey = img.ndim == 2 or img.shape[2] == 1
-    bgr = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR) if grey else img
-    y = _EFFECTS[code](bgr.astype(np.float32) * np.float32(1 / 255), level, rng)
-    out = np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).reshape(img.shape) if grey else out
+    return apply_effects(img, challenge, level, rng, "B", _EFFECTS)
 
 
 def rendering_of_track(track_number: int, renderings: Sequence[str]) -> str:

@@ -217,10 +217,10 @@ def test_b_is_written_without_renderings_a_helpers():
 
 
 def test_c_is_written_without_renderings_a_and_b():
-    # Only the argument check is shared: every effect and helper of C is its own.
+    # Only the argument check and the uint8 wrapper (apply_effects) are shared: every effect and helper of C is its own.
     src = (Path(__file__).resolve().parents[1] / "monitor" / "rendering_c.py").read_text()
     imports = re.findall(r"^from monitor\.(\w+) import (.+)$", src, flags=re.M)
-    assert imports == [("renderings", "check_rendering_args")], imports
+    assert imports == [("renderings", "apply_effects")], imports
     assert "challenges" not in {m for m, _ in imports}
 
 
@@ -267,10 +267,10 @@ def test_c_noise_is_luminance_noise_where_a_is_colour_grain():
 
 @pytest.mark.parametrize("fam, earlier", [("D", "c"), ("E", "c|d")])
 def test_blind_renderings_are_written_without_the_others(fam, earlier):
-    # D and E are blind holdouts: only the argument check is shared, every effect and helper is their own.
+    # D and E are blind holdouts: only apply_effects (the argument check, uint8 in and out) is shared.
     src = (Path(__file__).resolve().parents[1] / "monitor" / f"rendering_{fam.lower()}.py").read_text()
     imports = re.findall(r"^from monitor\.(\w+) import (.+)$", src, flags=re.M)
-    assert imports == [("renderings", "check_rendering_args")], imports
+    assert imports == [("renderings", "apply_effects")], imports
     assert not re.search(rf"rendering_(?:{earlier})|challenges", src.split('"""', 2)[2].split("_EFFECTS")[0])
 
 

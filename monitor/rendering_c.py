@@ -2,8 +2,9 @@
 
 A (monitor.challenges) and B (monitor.renderings) have been used to tune the product, so a fit on
 them tested on C is the honest figure for conditions nobody here drew for the detector. C is
-written without A's or B's helpers (only the argument check is shared) and each effect is made by
-another physical process or another way a real camera produces the condition:
+written without A's or B's helpers (only monitor.renderings.apply_effects, the argument check and
+uint8 wrapper, is shared) and each effect is made by another physical process or another way a
+real camera produces the condition:
 
 | condition | A | B | C |
 | --- | --- | --- | --- |

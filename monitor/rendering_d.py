@@ -1,8 +1,9 @@
 """Rendering "D" of the 12 CURE-TSR challenges: the session's final holdout, written blind.
 
 A, B and C have all been used to develop the detector, so D is the one rendering nobody tuned on:
-fit on A, B and C, test on D, once. It is written without A's, B's or C's helpers (only the
-argument check is shared) and each effect is another physical process, or another way a real
+fit on A, B and C, test on D, once (measured so on 2026-11-30: docs/DESIGN.md §5.8). It is written
+without A's, B's or C's helpers (only monitor.renderings.apply_effects, the argument check and
+uint8 wrapper, is shared) and each effect is another physical process, or another way a real
 camera produces the condition, than any of A, B and C (their lines: monitor/rendering_c.py):
 
 | condition | D |

@@ -1,8 +1,9 @@
 """Rendering "E" of the 12 CURE-TSR challenges: the holdout for the product as shipped, written blind.
 
 Once D had been measured, a fit on all of A-D had no rendering left that nobody tuned on: E is
-that rendering (fit on A-D, test on E, once), whichever of A-D FIT_RENDERINGS holds. It is written without A's, B's, C's or D's helpers (only the argument
-check is shared) and each effect is another physical process, or another way a real camera
+that rendering (fit on A-D, test on E, once), whichever of A-D FIT_RENDERINGS holds; measured so on
+2026-11-30 (docs/DESIGN.md §5.8). It is written without A's, B's, C's or D's helpers (only
+monitor.renderings.apply_effects, the argument check and uint8 wrapper, is shared) and each effect is another physical process, or another way a real camera
 produces the condition, than any of A-D (their lines: monitor/rendering_c.py, monitor/rendering_d.py):
 
 | condition | E |

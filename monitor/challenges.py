@@ -55,6 +55,7 @@ from monitor.cure_tsr import (
 from monitor.rendering_c import apply_c
 from monitor.rendering_d import apply_d
 from monitor.rendering_e import apply_e
+from monitor.rendering_f import apply_f
 from monitor.renderings import (
     FIT_RENDERINGS,
     apply_b,
@@ -454,13 +455,13 @@ def apply_rendering(
     previous: np.ndarray | None = None,
 ) -> np.ndarray:
     """One CURE-TSR challenge (code 1-12 or name) at level 1-5 in rendering "A" (apply_challenge),
-    "B" (monitor.renderings), "C" (monitor.rendering_c), "D" (monitor.rendering_d) or "E"
-    (monitor.rendering_e): other physical models of the same conditions.
+    "B" (monitor.renderings), "C" (monitor.rendering_c), "D" (monitor.rendering_d), "E"
+    (monitor.rendering_e) or "F" (monitor.rendering_f): other physical models of the same conditions.
 
     uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state. "A"
     calls apply_challenge with a seed drawn from `rng`; `previous` (the track's frame before) is
-    used by A's codec error only. It lives here, not in monitor.renderings, so that B-E stay
-    written without A (and the builder below can draw all five without an import cycle).
+    used by A's codec error only. It lives here, not in monitor.renderings, so that B-F stay
+    written without A (and the builder below can draw all six without an import cycle).
     """
     code, level = check_rendering_args(img, challenge, level, rng, rendering)
     if rendering == "A":
@@ -469,6 +470,8 @@ def apply_rendering(
         return apply_c(img, code, level, rng)
     if rendering == "E":
         return apply_e(img, code, level, rng)
+    if rendering == "F":
+        return apply_f(img, code, level, rng)
     return apply_d(img, code, level, rng) if rendering == "D" else apply_b(img, code, level, rng)
 
 
@@ -617,7 +620,7 @@ def build_challenge_set(
     Frames of one track get consecutive indices and codec error displaces blocks from the track's
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
-    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-E, see
+    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-F, see
     apply_rendering; default FIT_RENDERINGS, which leaves the holdouts out) take the tracks in turn
     (rendering_of_track): a fit on some renderings' tracks never sees a track tested in another.
     """

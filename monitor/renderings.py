@@ -29,7 +29,7 @@ import numpy as np
 
 from monitor.cure_tsr import CHALLENGE_TYPES, LEVELS, challenge_code
 
-RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E")  # C, D, E: monitor.rendering_c, _d, _e
+RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F")  # C-F: monitor.rendering_c, _d, _e, _f
 # The renderings the product is fit on by default (synth, the demo's quick calibration). D is the
 # final holdout, written blind: it stays out of every default fit until it has been measured once
 # (fit on A, B and C, test on D), or the holdout would no longer be one. Measured on 2026-11-30
@@ -576,7 +576,7 @@ def apply_effects(
 ) -> np.ndarray:
     """One challenge from a rendering's table of effects (code -> effect on BGR float32 in [0, 1]):
     the argument check (a one-line ValueError), uint8 BGR or grey in, the same shape and dtype out,
-    rounded. The one piece B-E share; each effect and its helpers are the rendering's own."""
+    rounded. The one piece B-F share; each effect and its helpers are the rendering's own."""
     code, level = _check(img, challenge, level, rng, rendering)
     grey = img.ndim == 2 or img.shape[2] == 1
     bgr = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR) if grey else img

@@ -144,7 +144,7 @@ def _challenge_features(
 
     prev = [raw[i - 1] if i and groups[i - 1] == groups[i] else None for i in range(len(raw))]
     track_number = {g: i for i, g in enumerate(dict.fromkeys(groups))}
-    # FIT_RENDERINGS, not every rendering: a holdout (D, E) must not be seen by any default fit
+    # FIT_RENDERINGS, not every rendering: a holdout (D, E, F) must not be seen by any default fit
     rendering = [rendering_of_track(track_number[g], FIT_RENDERINGS) for g in groups]
     xs, codes, lv, gs = [], [], [], []
     for code in sorted(c for c in CHALLENGE_TYPES if c):

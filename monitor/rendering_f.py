@@ -303,9 +303,9 @@ def _snow(x, level, rng):
     t = _strength(rng, level, 0.2, 1.0)
     lh, lw = _dims(x)
     blobs = np.zeros((lh, lw), np.float32)
-    for _ in range(max(1, round(rng.uniform(4, 8) * (0.5 + 3.5 * t)))):
+    for _ in range(max(1, round(rng.uniform(4, 8) * (0.5 + 5.0 * t)))):
         c = (int(rng.uniform(0, lw) * 8), int(rng.uniform(0, lh) * 8))
-        ax = (int(rng.uniform(0.08, 0.26) * LAYER * 8), int(rng.uniform(0.06, 0.2) * LAYER * 8))
+        ax = (int(rng.uniform(0.08, 0.3) * LAYER * 8), int(rng.uniform(0.06, 0.22) * LAYER * 8))
         cv2.ellipse(blobs, c, ax, rng.uniform(0, 180), 0, 360, float(rng.uniform(0.5, 1.0)), -1, cv2.LINE_AA, 3)
     blobs = blobs * (0.6 + 0.4 * _smooth_field(rng, (lh, lw), 2.0))
     blobs = np.clip(cv2.GaussianBlur(blobs, (0, 0), 0.03 * LAYER), 0.0, 1.0) * min(0.95, 0.65 + 0.3 * t)
@@ -313,7 +313,7 @@ def _snow(x, level, rng):
     scattered = cv2.GaussianBlur(lin, (0, 0), 0.06 * _side(x))
     slush = np.float32([0.86, 0.9, 0.9]) * rng.uniform(0.85, 1.05)  # grey-white, a little brown
     m = _fit(blobs, x)[:, :, None]
-    out = lin * (1.0 - m) + m * (0.5 * scattered + 0.5 * slush)
+    out = lin * (1.0 - m) + m * (0.35 * scattered + 0.65 * slush)
     return _enc(out)
 
 

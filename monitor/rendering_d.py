@@ -38,7 +38,6 @@ Conventions of D:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -464,20 +463,11 @@ def _haze(x, level, rng):
     return _enc(_lin(x) * trans + _lin(air) * (1.0 - trans))
 
 
-_EFFECTS: dict[int, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
-    1: _decolorization,
-    2: _lens_blur,
-    3: _codec_error,
-    4: _darkening,
-    5: _dirty_lens,
-    6: _exposure,
-    7: _gaussian_blur,
-    8: _noise,
-    9: _rain,
-    10: _shadow,
-    11: _snow,
-    12: _haze,
-}
+# The 12 effects in CURE-TSR code order (1 decolorization ... 12 haze; monitor.renderings.apply_effects).
+_EFFECTS = (
+    _decolorization, _lens_blur, _codec_error, _darkening, _dirty_lens, _exposure,
+    _gaussian_blur, _noise, _rain, _shadow, _snow, _haze,
+)  # fmt: skip
 
 
 def apply_d(img: np.ndarray, challenge: int | str, level: int, rng: np.random.Generator) -> np.ndarray:

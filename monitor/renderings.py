@@ -22,7 +22,7 @@ Conventions of B:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -523,20 +523,11 @@ def _haze(x, level, rng):
     return _to_srgb(lin)
 
 
-_EFFECTS: dict[int, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
-    1: _decolorization,
-    2: _lens_blur,
-    3: _codec_error,
-    4: _darkening,
-    5: _dirty_lens,
-    6: _exposure,
-    7: _gaussian_blur,
-    8: _noise,
-    9: _rain,
-    10: _shadow,
-    11: _snow,
-    12: _haze,
-}
+# The 12 effects in CURE-TSR code order (1 decolorization ... 12 haze; monitor.renderings.apply_effects).
+_EFFECTS = (
+    _decolorization, _lens_blur, _codec_error, _darkening, _dirty_lens, _exposure,
+    _gaussian_blur, _noise, _rain, _shadow, _snow, _haze,
+)  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
 # Public API
@@ -572,15 +563,17 @@ def apply_effects(
     level: int,
     rng: np.random.Generator,
     rendering: str,
-    effects: Mapping[int, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]],
+    effects: Sequence[Callable[[np.ndarray, int, np.random.Generator], np.ndarray]],
 ) -> np.ndarray:
-    """One challenge from a rendering's table of effects (code -> effect on BGR float32 in [0, 1]):
-    the argument check (a one-line ValueError), uint8 BGR or grey in, the same shape and dtype out,
-    rounded. The one piece B-F share; each effect and its helpers are the rendering's own."""
+    """One challenge from a rendering's 12 effects in CURE-TSR code order (each on BGR float32 in
+    [0, 1]): the argument check (a one-line ValueError), uint8 BGR or grey in, the same shape and
+    dtype out, rounded. The one piece B-F share; each effect and its helpers are the rendering's own."""
+    if len(effects) != len(CHALLENGE_NAMES):
+        raise ValueError(f"rendering {rendering!r} has {len(effects)} effects, not one per challenge type (12)")
     code, level = _check(img, challenge, level, rng, rendering)
     grey = img.ndim == 2 or img.shape[2] == 1
     bgr = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR) if grey else img
-    y = effects[code](bgr.astype(np.float32) * np.float32(1 / 255), level, rng)
+    y = effects[code - 1](bgr.astype(np.float32) * np.float32(1 / 255), level, rng)
     out = np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).reshape(img.shape) if grey else out
 

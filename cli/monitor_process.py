@@ -14,31 +14,40 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class MonitorProcess:
-    """`python run_monitor.py ARGS` in the repository, stdin closed, stderr folded into stdout."""
+    """`python run_monitor.py ARGS` in the repository, stdin closed; stderr folded into stdout
+    (`lines`), or with separate_stderr kept apart in `err` (to check what goes to which)."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], separate_stderr: bool = False) -> None:
         self.p = subprocess.Popen(
             [sys.executable, str(REPO / "run_monitor.py"), *args],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
             text=True,
             errors="replace",
         )
         self.lines: list[str] = []
-        # A daemon: a child that hangs must not keep the parent alive after it gives up on it.
-        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(self.p.stdout.readline, "")), daemon=True)
-        self.reader.start()
+        self.err: list[str] = []
+        # Daemons: a child that hangs must not keep the parent alive after it gives up on it.
+        self.reader = self._collect(self.p.stdout, self.lines)
+        if separate_stderr:
+            self._collect(self.p.stderr, self.err)
+
+    @staticmethod
+    def _collect(pipe, sink: list[str]) -> threading.Thread:
+        t = threading.Thread(target=lambda: sink.extend(iter(pipe.readline, "")), daemon=True)
+        t.start()
+        return t
 
     def text(self) -> str:
-        return "".join(self.lines)
+        return "".join(self.err) + "".join(self.lines)
 
     def assigned(self) -> set[int]:
         """Partitions of a `score` member's latest assignment, from its 'partitions assigned/revoked'
         lines (empty before the first, or after a revocation that left it none)."""
-        for line in reversed(list(self.lines)):
+        for line in reversed(list(self.err) + list(self.lines)):
             if "partitions assigned:" in line:
                 return {int(m) for m in re.findall(r"\[(\d+)\]", line)}
             if "partitions revoked:" in line:

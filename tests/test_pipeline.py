@@ -11,16 +11,15 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 from kafka import KafkaProducer
 
+from cli.monitor_process import MonitorProcess
 from monitor.preprocess import decode_frame
 from pipelines.broker import ensure_topics
 from pipelines.producers import FrameProducer, folder_sequences, produce, replay_ticks
@@ -30,37 +29,17 @@ from tests.helpers import SHARED_DATA
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[1]
 GOOD = 500
 STREAMS = 4
 
 
-class Proc:
-    """A `run_monitor.py score` subprocess whose output is collected as it comes."""
+class Proc(MonitorProcess):
+    """A `run_monitor.py score` subprocess (cli.monitor_process), stdout (`out`) and stderr apart."""
 
     def __init__(self, args: list[str], name: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-        self.p = subprocess.Popen(
-            [sys.executable, str(REPO / "run_monitor.py"), *args],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        super().__init__(args, {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}, separate_stderr=True)
         self.name = name
-        self.out: list[str] = []
-        self.err: list[str] = []
-        for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
-            threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")), daemon=True).start()
-
-    def assigned(self) -> set[int]:
-        """Partitions of its latest assignment."""
-        lines = [line for line in self.err if "partitions assigned:" in line]
-        return {int(m) for m in re.findall(r"\[(\d+)\]", lines[-1])} if lines else set()
-
-    def text(self) -> str:
-        return "".join(self.err) + "".join(self.out)
+        self.out = self.lines
 
 
 def _bad_records(stream: str, big: bytes) -> list[tuple[str, bytes, list]]:

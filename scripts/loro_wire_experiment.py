@@ -40,6 +40,7 @@ from monitor.challenge_types import CONDITION_NAMES, FOLDER_NAMES  # noqa: E402
 from monitor.challenges import apply_rendering  # noqa: E402
 from monitor.codec import WireEncoding  # noqa: E402
 from monitor.cure_tsr import list_images, load_image, split_by_track, track_of  # noqa: E402
+from monitor.renderings import RENDERINGS  # noqa: E402
 from monitor.scorer import ScoreResult  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "belgiumtsc"
@@ -81,7 +82,7 @@ def render_side(scorer, paths: list[Path], rendering: str, rng_seed: int, wire: 
 
 
 # Per rendering: the random seeds of its calibration and test sides (seed 0: 11/21 for A, 12/22 for B).
-SIDE_SEEDS = {"A": (11, 21), "B": (12, 22), "C": (13, 23), "D": (14, 24)}
+SIDE_SEEDS = {r: (11 + i, 21 + i) for i, r in enumerate(RENDERINGS)}  # A 11/21, B 12/22, C 13/23, ...
 
 
 def build_cache(model: Path, seed: int, path: Path, renderings: tuple[str, ...] = ("A", "B")) -> dict:
@@ -105,7 +106,7 @@ def load_sides(model: Path, seed: int, folder: Path, renderings: tuple[str, ...]
     """(model id, side tag -> side with its feature rows): A and B from DIR/cache_S.pkl, any other
     rendering R from DIR/cache_S_R.pkl (each built when missing). Frames are dropped once their
     statistics are computed, so memory holds one cache file's frames at a time."""
-    files = {"A": f"cache_{seed}.pkl", "B": f"cache_{seed}.pkl"} | {r: f"cache_{seed}_{r}.pkl" for r in "CDEF"}
+    files = {r: f"cache_{seed}.pkl" if r in "AB" else f"cache_{seed}_{r}.pkl" for r in RENDERINGS}
     model_id, out = "", {}
     for name in dict.fromkeys(files[r] for r in renderings):
         path = folder / name

@@ -29,7 +29,7 @@ import numpy as np
 
 from monitor.cure_tsr import CHALLENGE_TYPES, LEVELS, challenge_code
 
-RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F")  # C-F: monitor.rendering_c, _d, _e, _f
+RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G")  # C-G: monitor.rendering_c, _d, _e, _f, _g
 # The renderings the product is fit on by default (synth, the demo's quick calibration). D is the
 # final holdout, written blind: it stays out of every default fit until it has been measured once
 # (fit on A, B and C, test on D), or the holdout would no longer be one. Measured on 2026-11-30

@@ -624,7 +624,7 @@ def build_challenge_set(
     Frames of one track get consecutive indices and codec error displaces blocks from the track's
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
-    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-F, see
+    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-G, see
     apply_rendering; default FIT_RENDERINGS, which leaves the holdouts out) take the tracks in turn
     (rendering_of_track): a fit on some renderings' tracks never sees a track tested in another.
     """

@@ -314,7 +314,7 @@ def _exposure(x, level, rng):
     # less towards its edge, in the lamp's colour, through the sensor's soft shoulder.
     # A-F: global stops, per-channel clipping, a knee and smear, the sun, a tunnel, WDR.
     h, w = x.shape[:2]
-    stops = _strength(rng, level, 1.6, 7.0)
+    stops = _strength(rng, level, 1.6, 7.6)
     yy, xx = _grid(h, w)
     cx, cy = rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h
     sx, sy = rng.uniform(0.3, 0.7) * _side(x), rng.uniform(0.2, 0.5) * _side(x)  # beams are wider than tall
@@ -411,7 +411,7 @@ def _rain(x, level, rng):
     gx, gy = _fit(gx, x), _fit(gy, x)
     refr = cv2.remap(x, xx - k * gx, yy - k * gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     m = np.clip(_fit(hmap, x) * 2.5, 0.0, 1.0)[:, :, None]
-    lin = _lin(x) * (1.0 - 0.08 * level * rng.uniform(0.5, 1.0))  # a rainy sky: less light
+    lin = _lin(x) * (1.0 - 0.09 * level * rng.uniform(0.5, 1.0))  # a rainy sky: less light
     light = np.clip(-(gx + gy) * 4.0, -1.0, 1.0)[:, :, None]  # slopes facing the sky glint, others darken
     water = (
         _lin(cv2.GaussianBlur(refr, (0, 0), (0.004 + 0.004 * level) * _side(x))) * 0.85 + np.clip(light, 0, None) * 0.22
@@ -442,7 +442,7 @@ def _shadow(x, level, rng):
     proj = (proj - proj.min()) / (np.ptp(proj) + 1e-6)
     cover = min(1.05, _strength(rng, level, 0.5, 1.0))  # share of the crop behind the fence
     m = (mesh * _smoothstep((proj - (1.0 - cover)) / 0.08 + 0.5))[:, :, None]
-    stops = _strength(rng, level, 1.0, 2.6)
+    stops = _strength(rng, level, 1.3, 2.6)
     sky = np.float32([1.25, 1.0, 0.8]) * np.float32(2.0**-stops)  # the shade is lit by the blue sky only
     return _enc(_lin(x) * (1.0 - m + m * sky))
 

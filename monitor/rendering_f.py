@@ -1,11 +1,12 @@
-"""Rendering "F" of the 12 CURE-TSR challenges: the next session's holdout, written blind, NOT measured.
+"""Rendering "F" of the 12 CURE-TSR challenges: written blind, measured once on 2026-11-30 (fit on A, B, C, test on F; docs/DESIGN.md §5.8).
 
-A-E have all been measured with the detector (docs/DESIGN.md §5.8), so none is blind any more. F is
-written without running the detector, the classifier, the image statistics, calibrate or evaluate
-on it, to be measured once by the next session (fit on the default FIT_RENDERINGS, test on F). It
-is written without A-E's helpers (only monitor.renderings.apply_effects, the argument check and
-uint8 wrapper, is shared) and each effect is another physical process, or another way a real
-camera produces the condition, than any of A-E (their lines: monitor/rendering_c.py, _d.py, _e.py):
+A-E had all been measured with the detector (docs/DESIGN.md §5.8), so none was blind any more. F
+was written without running the detector, the classifier, the image statistics, calibrate or
+evaluate on it, then measured once with the default fit (FIT_RENDERINGS, test on F); G
+(monitor/rendering_g.py) is the holdout written after it. It is written without A-E's helpers
+(only monitor.renderings.apply_effects, the argument check and uint8 wrapper, is shared) and each
+effect is another physical process, or another way a real camera produces the condition, than any
+of A-E (their lines: monitor/rendering_c.py, _d.py, _e.py):
 
 | condition | F |
 | --- | --- |

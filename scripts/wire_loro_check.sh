@@ -22,8 +22,9 @@
 #   (monitor/rendering_d.py): the session's final holdout, written blind after A, B and C had all
 #   been used to develop the detector. "ABCD-E" fits on A-D (calib_ABCD) and tests on E
 #   (monitor/rendering_e.py): the holdout for the product as shipped (fit on A-D), written blind.
-#   "ABC-F" fits on the default FIT_RENDERINGS (calib_ABC) and tests on F (monitor/rendering_f.py):
-#   the next session's holdout, written blind and not measured when it was written.
+#   "ABC-F" fits on the default FIT_RENDERINGS (calib_ABC) and tests on F (monitor/rendering_f.py),
+#   written blind and measured once on 2026-11-30. "ABC-G" does the same for G
+#   (monitor/rendering_g.py): this session's holdout, written blind and not measured when written.
 # Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
 # OUT_DIR/table[_<config>].md: the directions run, per condition (scripts/wire_loro_table.py).
 set -euo pipefail
@@ -35,7 +36,7 @@ CFG=${3:-}
 PORT=${PORT:-39417}
 DIRECTIONS=${DIRECTIONS:-"A-B B-A"}
 for DIR in $DIRECTIONS; do
-  [[ $DIR =~ ^[A-Z]+-[A-Z]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings, e.g. A-B, AB-C, ABC-D, ABCD-E or ABC-F" >&2; exit 2; }
+  [[ $DIR =~ ^[A-Z]+-[A-Z]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings, e.g. A-B, AB-C, ABC-D, ABCD-E, ABC-F or ABC-G" >&2; exit 2; }
   # A fit that saw a tested rendering's tracks would not be a holdout (calib and test sets share no tracks,
   # but the rendering itself would have been learnt).
   if [[ ${DIR%-*} =~ [${DIR#*-}] ]]; then echo "DIRECTIONS: '$DIR' fits on a rendering it tests" >&2; exit 2; fi

@@ -246,7 +246,7 @@ class CalibratedHook:
         b = self.bank.streams.get(stream) if self.bank is not None else None
         if clf is None or b is None:
             return fallback
-        return str(clf.predict(u[None, :] - b.m).condition[0])
+        return str(clf.predict_one(u - b.m))
 
     def _with_baseline(self, rec, d: FrameDecision, u: np.ndarray, name: str, alerts: list) -> FrameDecision:
         """Update the stream's baseline with one frame (u: its row in fleet units); the decision the

@@ -140,3 +140,17 @@ def test_a_change_is_named_by_what_changed_not_by_where_the_sign_sits():
     by_frame = absolute.predict(xt[ch]).best
     assert np.mean(by_change == lt[ch]) > 0.95
     assert np.mean(by_frame == lt[ch]) < 0.8
+
+
+def test_predict_one_names_each_frame_as_predict_does():
+    """The hook names changes one frame at a time (ConditionClassifier.predict_one): the same name as
+    predict's for the frame alone, the pair expert's second opinion and "unknown" included."""
+    rng = np.random.default_rng(4)
+    z, y, columns = _blur_and_haze(rng, 300, -0.5)
+    clf, _ = ConditionClassifier.fit(z, y, groups=[f"t{i % 40}" for i in range(len(y))], columns=columns, seed=0)
+    zt, _, _ = _blur_and_haze(rng, 100, -5.0)
+    zt = np.vstack([zt, rng.normal(0, 6.0, size=(50, zt.shape[1]))])  # far from every class: unknown
+    for c in (clf, ConditionClassifier.from_dict({**clf.to_dict(), "ood_radius": [np.inf] * len(clf.classes)})):
+        names = [c.predict_one(row) for row in zt]
+        assert names == [c.predict(row[None, :]).condition[0] for row in zt]
+        assert {"haze", "blur"} <= set(names)

@@ -158,16 +158,29 @@ def predictive_surprise(q: np.ndarray | float, dof: int, n_eff: float) -> np.nda
     and tends to chi2_surprise as n_eff grows (n_eff = inf: exactly it)."""
     if not math.isfinite(n_eff):
         return chi2_surprise(q, dof)
+    p, n, lc = _predictive_law(dof, n_eff)
+    qa = np.asarray(q, dtype=np.float64)
+    if qa.ndim == 0:  # one frame: scalar maths is ~5x cheaper than numpy's
+        return np.float64(_predictive_one(float(qa), p, n, lc))
+    return np.array([_predictive_one(v, p, n, lc) for v in qa.ravel().tolist()]).reshape(qa.shape)
+
+
+def predictive_surprise_one(q: float, dof: int, n_eff: float) -> float:
+    """float(predictive_surprise(q, dof, n_eff)) of one squared distance, without its array
+    wrappers: the hook's case, one frame at a time."""
+    if not math.isfinite(n_eff):
+        return float(chi2_surprise(q, dof))
+    return _predictive_one(q, *_predictive_law(dof, n_eff))
+
+
+def _predictive_law(dof: int, n_eff: float) -> tuple[int, float, tuple[float, ...]]:
+    """(p: dof rounded up to even, n: n_eff, _predictive_terms) for a finite n_eff > p + 1."""
     k = max(1, (int(dof) + 1) // 2)
     p = 2 * k
     n = float(n_eff)
     if n <= p + 1:
         raise ValueError(f"baseline: a normal of {n:.0f} frames cannot judge {p} features (needs > {p + 1})")
-    lc = _predictive_terms(k, (n - p) / 2.0)
-    qa = np.asarray(q, dtype=np.float64)
-    if qa.ndim == 0:  # the hook's case, one frame at a time: scalar maths is ~5x cheaper than numpy's
-        return np.float64(_predictive_one(float(qa), p, n, lc))
-    return np.array([_predictive_one(v, p, n, lc) for v in qa.ravel().tolist()]).reshape(qa.shape)
+    return p, n, _predictive_terms(k, (n - p) / 2.0)
 
 
 def _predictive_one(q: float, p: int, n: float, lc: tuple[float, ...]) -> float:
@@ -179,7 +192,7 @@ def _predictive_one(q: float, p: int, n: float, lc: tuple[float, ...]) -> float:
         log_1mx = math.log(pf) - math.log(nu + pf)
         terms = [c + j * log_1mx for j, c in enumerate(lc)]
         top = max(terms)
-        lse = top + math.log(math.fsum(math.exp(t - top) for t in terms))
+        lse = top + math.log(math.fsum([math.exp(t - top) for t in terms]))
     else:  # 1 - x = 0: only j = 0 survives
         lse = lc[0]
     return max(-(nu / 2.0 * log_x + lse), 0.0)
@@ -238,10 +251,16 @@ class StreamBaseline:
         self.warm_frames = 0  # frames of this warm-up, the skipped ones included
 
     def update(
-        self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None, in_alert: bool = False
+        self,
+        u: np.ndarray,
+        fleet_anomaly: float,
+        fleet_is_anomalous: bool | None = None,
+        in_alert: bool = False,
+        finite: bool | None = None,
     ) -> BaselineVerdict:
         """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean.
-        in_alert: the stream's alert was open before this frame (the hook's tracker): not learned."""
+        in_alert: the stream's alert was open before this frame (the hook's tracker): not learned.
+        finite: whether u is all finite, when the caller knows (the hook checks a batch at once)."""
         c = self.cfg
         u = np.asarray(u, dtype=np.float64).reshape(-1)
         if u.shape[0] != self.dim:
@@ -251,7 +270,7 @@ class StreamBaseline:
             self._remember_fleet(fa)
         if fleet_is_anomalous is None:
             fleet_is_anomalous = fa > c.atypical_anomaly
-        if not np.isfinite(u).all():  # nothing to learn or judge; the state stays as it was
+        if not (np.isfinite(u).all() if finite is None else finite):  # nothing to learn or judge
             return self._verdict(float("nan"), False, 0, False, False, False)
 
         if self.n < c.warmup:  # the warm-up: learn the stream's clean frames (equal weights)
@@ -268,7 +287,7 @@ class StreamBaseline:
             return self._verdict(0.0, False, 0, False, False, False)
         if not self.judging:  # too few frames yet for change verdicts
             return self._warmup_step(u, fa, bool(fleet_is_anomalous) or in_alert)
-        change = float(self.surprise(u))
+        change = self._surprise_one(u)
         capped = min(change, c.cap)
         self.g = max(0.0, self.g + capped - c.ref)
         self.run = self.run + 1 if self.g > 0 else 0
@@ -314,7 +333,7 @@ class StreamBaseline:
         the warm-up's end."""
         if self.settled or not (self.changes and self.cfg.settle_n > 0 and self._could_judge()):
             return
-        self.settle.append(min(float(self.surprise(u)), self.cfg.cap))
+        self.settle.append(min(self._surprise_one(u), self.cfg.cap))
         if len(self.settle) == self.cfg.settle_n and float(np.median(self.settle)) <= self.cfg.settle_median:
             self.settled = True
 
@@ -324,6 +343,13 @@ class StreamBaseline:
         if self.cfg.soft > 0:
             w = self.cfg.soft * np.arcsinh(w / self.cfg.soft)
         return predictive_surprise(np.einsum("...d,...d->...", w, w), self.dim, self.n_eff())
+
+    def _surprise_one(self, u: np.ndarray) -> float:
+        """float(surprise(u)) of one frame (D,) as float64: the same operations, fewer wrappers."""
+        w = (u - self.m) @ self._whiten().T
+        if self.cfg.soft > 0:
+            w = self.cfg.soft * np.arcsinh(w / self.cfg.soft)
+        return predictive_surprise_one(float(np.einsum("...d,...d->...", w, w)), self.dim, self.n_eff())
 
     @property
     def warm(self) -> bool:
@@ -573,12 +599,13 @@ class BaselineBank:
         fleet_anomaly: float,
         fleet_is_anomalous: bool | None = None,
         in_alert: bool = False,
+        finite: bool | None = None,
     ) -> BaselineVerdict:
         """update() for a row already in fleet units (the hook converts a whole batch at once)."""
         b = self.streams.get(stream)
         if b is None:
             b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg, self.changes)
-        return b.update(u, fleet_anomaly, fleet_is_anomalous, in_alert)
+        return b.update(u, fleet_anomaly, fleet_is_anomalous, in_alert, finite)
 
     def reset(self, stream: str) -> bool:
         """The operator's reset of one stream's baseline; False if the stream is unknown."""

@@ -192,15 +192,18 @@ class CalibratedHook:
         by_change = self.detector.calibration.change_classifier is not None
         names = self._classifier_names(x) if self.changes and not by_change else None
         units = self.bank.fleet_units(x) if self.bank is not None else None  # once per batch, not per frame
+        # The batch's values as Python objects once (tolist), not one numpy scalar at a time.
+        anomaly, flagged, confidence = det.anomaly.tolist(), det.is_anomalous.tolist(), det.confidence.tolist()
+        condition = [str(c) for c in det.condition.tolist()]
+        finite = np.isfinite(units).all(axis=1).tolist() if units is not None else None
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
-            rec.anomaly = float(det.anomaly[i])
-            rec.is_anomalous = bool(det.is_anomalous[i])
-            rec.condition = str(det.condition[i])
-            rec.confidence = float(det.confidence[i])
+            rec.anomaly, rec.is_anomalous, rec.condition = float(anomaly[i]), bool(flagged[i]), condition[i]
+            rec.confidence = float(confidence[i])
             d = frame_decision(rec)
-            if self.bank is not None:
-                d = self._with_baseline(rec, d, units[i], str(names[i]) if names is not None else "unknown", alerts)
+            if units is not None:
+                name = str(names[i]) if names is not None else "unknown"
+                d = self._with_baseline(rec, d, units[i], name, alerts, finite[i])
             alerts.extend(self.tracker.observe(d))
         return alerts
 
@@ -248,15 +251,17 @@ class CalibratedHook:
             return fallback
         return str(clf.predict_one(u - b.m))
 
-    def _with_baseline(self, rec, d: FrameDecision, u: np.ndarray, name: str, alerts: list) -> FrameDecision:
-        """Update the stream's baseline with one frame (u: its row in fleet units); the decision the
-        alert machine sees."""
+    def _with_baseline(
+        self, rec, d: FrameDecision, u: np.ndarray, name: str, alerts: list, finite: bool | None = None
+    ) -> FrameDecision:
+        """Update the stream's baseline with one frame (u: its row in fleet units; finite: whether it
+        is all finite, None: checked by the baseline); the decision the alert machine sees."""
         assert self.bank is not None
         last = self._last_seq.get(rec.stream)
         if last is not None and last >= d.seq and last - d.seq <= self.tracker.cfg.seq_reset_gap:
             return d  # a redelivery: the tracker ignores it too
         self._last_seq[rec.stream] = d.seq
-        v = self.bank.update_units(rec.stream, u, d.value, d.is_anomalous, self.tracker.is_open(rec.stream))
+        v = self.bank.update_units(rec.stream, u, d.value, d.is_anomalous, self.tracker.is_open(rec.stream), finite)
         alerts.extend(self._atypical_events(rec, v))
         if v.hold_fleet:
             # The fleet's verdict on this stream is its view, not a condition: no vote, no evidence

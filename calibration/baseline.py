@@ -287,6 +287,12 @@ class StreamBaseline:
             return self._verdict(0.0, False, 0, False, False, False)
         if not self.judging:  # too few frames yet for change verdicts
             return self._warmup_step(u, fa, bool(fleet_is_anomalous) or in_alert)
+        return self._judge(u, in_alert)
+
+    def _judge(self, u: np.ndarray, in_alert: bool) -> BaselineVerdict:
+        """A frame judged against the stream's own normal (change verdicts on, finite u): the CUSUM,
+        onsets and ends of changes, and the frame learned when it is judged clean."""
+        c = self.cfg
         change = self._surprise_one(u)
         capped = min(change, c.cap)
         self.g = max(0.0, self.g + capped - c.ref)

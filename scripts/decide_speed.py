@@ -2,7 +2,8 @@
 """Per-part CPU cost of the calibrated hook's decisions (pipelines.alerting.CalibratedHook.decide,
 issue 13: everything after the image statistics, on the consumer's main thread): this worktree's code
 against a reference revision's, side by side in one run, and a check that both annotate the same
-records and raise the same alert events.
+records, raise the same alert events and end with the same per-stream baselines (names, flags and
+events exactly; numbers equal to 1e-9 relative).
 
 Input: a calibration file (default /work/final-abcd/cal_ABC.yaml) and feature rows of a rendering it
 was not fit on (default the test side tD of scripts/loro_wire_experiment.py's cached rows, the .npz
@@ -166,8 +167,9 @@ def make_records(wire: ModuleType, batch: list[tuple[int, int, int]]) -> list:
 # -- running -----------------------------------------------------------------------------------
 
 
-def run_pass(side: SimpleNamespace, cal_path: Path, x: np.ndarray, work: list) -> tuple[float, list, list]:
-    """One pass of all batches through a fresh hook -> (CPU seconds in decide, records, alerts)."""
+def run_pass(side: SimpleNamespace, cal_path: Path, x: np.ndarray, work: list) -> tuple[float, list, list, dict]:
+    """One pass of all batches through a fresh hook -> (CPU seconds in decide, records, alerts, the
+    baselines' end state: BaselineBank.export's streams)."""
     from pipelines.config import load_config  # the defaults: alerts (evidence on), baseline (on)
 
     cfg = load_config(None)
@@ -179,7 +181,7 @@ def run_pass(side: SimpleNamespace, cal_path: Path, x: np.ndarray, work: list) -
         t = time.process_time()
         alerts += hook.decide(recs, xb)
         cpu += time.process_time() - t
-    return cpu, [r for recs, _ in inputs for r in recs], alerts
+    return cpu, [r for recs, _ in inputs for r in recs], alerts, hook.bank.export()["streams"]
 
 
 def _timed(fn: Callable, name: str, acc: dict[str, float]) -> Callable:
@@ -222,9 +224,26 @@ def _close(a, b, rel: float = 1e-9) -> bool:
     return a == b or abs(a - b) <= rel * max(abs(a), abs(b))
 
 
-def compare(ref: tuple[list, list], cur: tuple[list, list]) -> list[str]:
-    """Differences between two passes' annotated records and alert events (empty: the same)."""
-    (rr, ra), (cr, ca) = ref, cur
+def compare_baselines(ref: dict, cur: dict, rel: float = 1e-9) -> list[str]:
+    """Differences between two passes' per-stream baselines (their exported state): numbers equal to
+    `rel` of the largest magnitude of the same entry, everything else exactly."""
+    bad = [] if ref.keys() == cur.keys() else ["baselines of other streams"]
+    for s in ref.keys() & cur.keys():
+        for k, a in ref[s].items():
+            b = cur[s][k]
+            if isinstance(a, list) and a and isinstance(a[0], (float, list)):
+                x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+                scale = max(float(np.abs(x).max(initial=0.0)), 1e-300)
+                if x.shape != y.shape or float(np.abs(x - y).max(initial=0.0)) > rel * scale:
+                    bad.append(f"baseline {s} {k}")
+            elif not (_close(a, b, rel) if isinstance(a, float) else a == b):
+                bad.append(f"baseline {s} {k}: {a!r} vs {b!r}")
+    return bad
+
+
+def compare(ref: tuple[list, list, dict], cur: tuple[list, list, dict]) -> list[str]:
+    """Differences between two passes' annotated records, alert events and baselines (empty: the same)."""
+    (rr, ra, rb), (cr, ca, cb) = ref, cur
     bad = [f"{len(rr)} vs {len(cr)} records"] if len(rr) != len(cr) else []
     for a, b in zip(rr, cr, strict=False):
         for f in EXACT_FIELDS:
@@ -239,7 +258,7 @@ def compare(ref: tuple[list, list], cur: tuple[list, list]) -> list[str]:
             same = _close(da[k], db[k]) if isinstance(da[k], float) else da[k] == db[k]
             if not same:
                 bad.append(f"alert {a.alert_id} {a.state} {k}: {da[k]!r} vs {db[k]!r}")
-    return bad
+    return bad + compare_baselines(rb, cb)
 
 
 def main() -> None:
@@ -266,8 +285,8 @@ def main() -> None:
     outputs = {}
     for _ in range(args.repeat):  # the sides alternate: a busy moment of the machine hits both
         for k, side in sides.items():
-            cpu, recs, alerts = run_pass(side, args.calibration, x, work)
-            outputs[k] = (recs, alerts)
+            cpu, recs, alerts, baselines = run_pass(side, args.calibration, x, work)
+            outputs[k] = (recs, alerts, baselines)
             parts = {"total": cpu, **timed_pass(side, args.calibration, x, work)}
             for p, v in parts.items():
                 best[k][p] = min(best[k].get(p, np.inf), v * 1e6 / n)
@@ -283,7 +302,7 @@ def main() -> None:
         ratio = f"{b / a:5.2f}x" if b and a else ""
         print(f"  {p:18s} {fmt(b)} -> {fmt(a)}  {ratio}")
     bad = compare(outputs["ref"], outputs["cur"])
-    print("records and alert events: " + ("identical" if not bad else f"{len(bad)} DIFFERENCES"))
+    print("records, alert events, baselines: " + ("the same" if not bad else f"{len(bad)} DIFFERENCES"))
     for line in bad[:20]:
         print("  " + line)
     sys.exit(1 if bad else 0)

@@ -351,8 +351,8 @@ class StreamBaseline:
         return predictive_surprise(np.einsum("...d,...d->...", w, w), self.dim, self.n_eff())
 
     def _surprise_one(self, u: np.ndarray) -> float:
-        """float(surprise(u)) of one frame (D,) as float64: the same operations, fewer wrappers."""
-        w = (u - self.m) @ self._whiten().T
+        """float(surprise(u)) of one frame (D,) as float64, to rounding (_whitened_one), fewer wrappers."""
+        w = self._whitened_one(u - self.m)
         if self.cfg.soft > 0:
             w = self.cfg.soft * np.arcsinh(w / self.cfg.soft)
         return predictive_surprise_one(float(np.einsum("...d,...d->...", w, w)), self.dim, self.n_eff())
@@ -437,6 +437,7 @@ class StreamBaseline:
         self.warm_skipped = 0  # suspect frames this warm-up did not learn
         self.m = np.zeros(self.dim)
         self.S = np.zeros((self.dim, self.dim))
+        self._chol: np.ndarray | None = None  # the judging covariance's Cholesky factor L (_whiten)
         self._L_inv: np.ndarray | None = None
         self.g, self.run = 0.0, 0
         self.changed, self.changed_for = False, 0
@@ -451,23 +452,38 @@ class StreamBaseline:
         d = u - self.m
         self.m = self.m + a * d
         self.S = (1.0 - a) * (self.S + a * np.outer(d, d))
-        self._L_inv = None
+        self._chol = self._L_inv = None
 
     def _whiten(self) -> np.ndarray:
+        """L^-1 for the judging covariance C = L L' (kept until the next frame learned)."""
         if self._L_inv is None:
-            c = self.cfg
-            # (1 - shrink) S off the diagonal, the diagonal of S (at least floor^2) on it
-            cov = self.S * (1.0 - c.shrink) if c.shrink else self.S.copy()
-            np.fill_diagonal(cov, np.maximum(np.diagonal(self.S), c.floor**2))
-            try:
-                chol = np.linalg.cholesky(cov)
-            except np.linalg.LinAlgError:
-                # Raising the diagonal alone can leave a covariance of fewer distinct frames than
-                # features (a camera cycling through a few views) not positive definite without
-                # shrinkage: the floor is then added to every direction instead.
-                chol = np.linalg.cholesky(cov + c.floor**2 * np.eye(self.dim))
-            self._L_inv = np.linalg.inv(chol)
+            if self._chol is None:
+                self._chol = self._cholesky()
+            self._L_inv = np.linalg.inv(self._chol)
         return self._L_inv
+
+    def _whitened_one(self, d: np.ndarray) -> np.ndarray:
+        """L^-1 d for one frame's difference d (D,) from the mean. The first frame judged against a
+        new normal is solved with L (about a third of the inverse's cost), the second makes and keeps
+        L^-1: a stream that learns each frame (a clean one) judges one frame per normal, a changed
+        stream (it learns nothing) many. Solve and inverse agree to rounding (1e-16 relative)."""
+        if self._L_inv is None and self._chol is None:
+            self._chol = self._cholesky()
+            return np.linalg.solve(self._chol, d)
+        return d @ self._whiten().T
+
+    def _cholesky(self) -> np.ndarray:
+        c = self.cfg
+        # (1 - shrink) S off the diagonal, the diagonal of S (at least floor^2) on it
+        cov = self.S * (1.0 - c.shrink) if c.shrink else self.S.copy()
+        np.fill_diagonal(cov, np.maximum(np.diagonal(self.S), c.floor**2))
+        try:
+            return np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            # Raising the diagonal alone can leave a covariance of fewer distinct frames than
+            # features (a camera cycling through a few views) not positive definite without
+            # shrinkage: the floor is then added to every direction instead.
+            return np.linalg.cholesky(cov + c.floor**2 * np.eye(self.dim))
 
     def _end_warmup(self) -> None:
         c = self.cfg

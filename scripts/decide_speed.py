@@ -8,8 +8,8 @@ events exactly; numbers equal to 1e-9 relative).
 Input: a calibration file (default /work/final-abcd/cal_ABC.yaml) and feature rows of a rendering it
 was not fit on (default the test side tD of scripts/loro_wire_experiment.py's cached rows, the .npz
 scripts/stream_replay_experiment.py keeps). 24 streams, each `--frames` frames long: clean stretches
-of 20 frames (consecutive clean rows: a track) between 15-frame episodes of one condition at level
-3, 4 or 5 (consecutive rows of that block). The streams are interleaved as the consumer sees them:
+of --clear frames (default 20; runs of 20 consecutive clean rows: tracks) between 15-frame episodes
+of one condition at level 3, 4 or 5 (consecutive rows of that block). The streams are interleaved as the consumer sees them:
 batches of 64-256 records, each a run of 1-12 consecutive frames of one stream after another, every
 stream in its seq order. Baselines on and evidence on (the `baseline:` and `alerts:` defaults, as
 `score` passes them).
@@ -23,7 +23,7 @@ The reference's modules are imported from `git show REV:path` of the packages th
 (calibration/, pipelines/, monitor/) in a temp dir, under their own names for the time of the
 import, so each side runs its own code throughout.
 
-Usage: python scripts/decide_speed.py [--ref HEAD] [--frames 900] [--repeat 3]
+Usage: python scripts/decide_speed.py [--ref HEAD] [--frames 900] [--repeat 3] [--clear 20]
 """
 
 from __future__ import annotations
@@ -104,9 +104,10 @@ def _runs(mask: np.ndarray, length: int) -> list[int]:
     return [int(i) for i in idx[::length] if i + length <= len(mask) and mask[i : i + length].all()]
 
 
-def stream_rows(codes: np.ndarray, levels: np.ndarray, frames: int, seed: int) -> list[list[int]]:
-    """Each stream's feature-row indices: CLEAR clean rows, then an EPISODE of one condition at
-    level 3-5, and so on (as scripts/stream_replay_experiment.py's schedule, shorter)."""
+def stream_rows(codes: np.ndarray, levels: np.ndarray, frames: int, seed: int, clear: int = CLEAR) -> list[list[int]]:
+    """Each stream's feature-row indices: `clear` clean rows (runs of CLEAR consecutive ones), then an
+    EPISODE of one condition at level 3-5, and so on (as scripts/stream_replay_experiment.py's
+    schedule, shorter)."""
     rng = np.random.default_rng(seed)
     clean = _runs(codes == 0, CLEAR)
     episodes = [r for c in range(1, 13) for lv in (3, 4, 5) for r in _runs((codes == c) & (levels == lv), EPISODE)]
@@ -114,9 +115,12 @@ def stream_rows(codes: np.ndarray, levels: np.ndarray, frames: int, seed: int) -
     for _ in range(STREAMS):
         rows: list[int] = []
         while len(rows) < frames:
-            c0 = clean[rng.integers(len(clean))]
+            part: list[int] = []
+            while len(part) < clear:
+                c0 = clean[rng.integers(len(clean))]
+                part += list(range(c0, c0 + CLEAR))
             e0 = episodes[rng.integers(len(episodes))]
-            rows += list(range(c0, c0 + CLEAR)) + list(range(e0, e0 + EPISODE))
+            rows += part[:clear] + list(range(e0, e0 + EPISODE))
         plans.append(rows[:frames])
     return plans
 
@@ -269,6 +273,7 @@ def main() -> None:
     ap.add_argument("--side", default="tD", help="the cache's side whose rows are played (default tD)")
     ap.add_argument("--frames", type=int, default=900, help="frames per stream (24 streams)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--clear", type=int, default=CLEAR, help=f"clean frames between episodes (default {CLEAR})")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     import torch
@@ -277,7 +282,8 @@ def main() -> None:
     data = np.load(args.features)
     x = data[f"{args.side}_x"]
     work = batches(
-        stream_rows(data[f"{args.side}_codes"], data[f"{args.side}_levels"], args.frames, args.seed), args.seed
+        stream_rows(data[f"{args.side}_codes"], data[f"{args.side}_levels"], args.frames, args.seed, args.clear),
+        args.seed,
     )
     n = sum(len(b) for b in work)
     sides = {"ref": load_side(args.ref), "cur": load_side(None)}

@@ -191,10 +191,8 @@ class CalibratedHook:
         det = self.detector.detect_features(x, scores, evidence_ref=cfg.suspect_above)
         by_change = self.detector.calibration.change_classifier is not None
         names = self._classifier_names(x) if self.changes and not by_change else None
-        # once per batch, not per frame
-        batch = (
-            None if self.bank is None else _Batch(records, self.bank.fleet_units(x), names, self._change_classifier())
-        )
+        units = self.bank.fleet_units(x) if self.bank is not None else None  # once per batch, not per frame
+        batch = None if units is None else _Batch(records, units, names, self._change_classifier())
         # The batch's values as Python objects once (tolist), not one numpy scalar at a time.
         anomaly, flagged, confidence = det.anomaly.tolist(), det.is_anomalous.tolist(), det.confidence.tolist()
         condition = [str(c) for c in det.condition.tolist()]

@@ -102,6 +102,9 @@ from calibration.detector import SizeCorrection, fleet_units, size_correction_fr
 from calibration.settings import BaselineConfig
 
 ATYPICAL_MESSAGE = "atypical view: check ROI or camera"
+# The corner of StreamBaseline._whitened_new's bordered covariance: above any squared distance a
+# frame can have short of overflow.
+_BORDER = 1e300
 
 
 class BaselineVerdict(NamedTuple):
@@ -117,6 +120,14 @@ class BaselineVerdict(NamedTuple):
     warm: bool  # the baseline is warm: change verdicts are meaningful
     learned: bool  # this frame was learned into the baseline
     message: str  # ATYPICAL_MESSAGE while atypical, else ""
+
+
+def _cholesky_or_none(a: np.ndarray) -> np.ndarray | None:
+    """The lower Cholesky factor of a, None where a is not positive definite."""
+    try:
+        return np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return None
 
 
 def chi2_surprise(q: np.ndarray | float, dof: int) -> np.ndarray:
@@ -463,27 +474,57 @@ class StreamBaseline:
         return self._L_inv
 
     def _whitened_one(self, d: np.ndarray) -> np.ndarray:
-        """L^-1 d for one frame's difference d (D,) from the mean. The first frame judged against a
-        new normal is solved with L (about a third of the inverse's cost), the second makes and keeps
-        L^-1: a stream that learns each frame (a clean one) judges one frame per normal, a changed
-        stream (it learns nothing) many. Solve and inverse agree to rounding (1e-16 relative)."""
+        """L^-1 d for one frame's difference d (D,) from the mean. The first frame judged against a new
+        normal gets it from one factorisation (_whitened_new), the second makes and keeps L^-1: a
+        stream that learns each frame (a clean one) judges one frame per normal, a changed stream
+        (it learns nothing) many."""
         if self._L_inv is None and self._chol is None:
-            self._chol = self._cholesky()
-            return np.linalg.solve(self._chol, d)
+            return self._whitened_new(d)
         return d @ self._whiten().T
 
-    def _cholesky(self) -> np.ndarray:
+    def _whitened_new(self, d: np.ndarray) -> np.ndarray:
+        """L^-1 d, and L kept, in one Cholesky factorisation instead of a factorisation and a solve
+        (or an inverse, three times a solve's cost): C bordered by d, [[C, d], [d', B]], has the
+        factor [[L, 0], [w', r]] with L w = d, found by forward substitution (L^-1 d to rounding,
+        1e-15 relative; the block L is C's own factor to rounding). As in _cholesky, a C that is
+        not positive definite gets the floor added to every direction. B is far above any |w|^2
+        (a frame as far as B takes _cholesky's way)."""
+        dim = self.dim
+        bordered = np.empty((dim + 1, dim + 1))
+        cov = self._covariance(out=bordered[:dim, :dim])
+        bordered[dim, :dim] = bordered[:dim, dim] = d
+        bordered[dim, dim] = _BORDER
+        f = _cholesky_or_none(bordered)
+        if f is None:
+            cov[np.diag_indices(dim)] += self.cfg.floor**2  # the values of _cholesky's cov + floor^2 I
+            f = _cholesky_or_none(bordered)
+        if f is None:
+            self._chol = self._cholesky()
+            return np.linalg.solve(self._chol, d)
+        self._chol = f[:dim, :dim].copy()
+        return f[dim, :dim].copy()
+
+    def _covariance(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The covariance frames are judged with: (1 - shrink) S off the diagonal, the diagonal of S
+        (at least floor^2) on it; written into `out` when given."""
         c = self.cfg
-        # (1 - shrink) S off the diagonal, the diagonal of S (at least floor^2) on it
-        cov = self.S * (1.0 - c.shrink) if c.shrink else self.S.copy()
+        cov = np.empty_like(self.S) if out is None else out
+        if c.shrink:
+            np.multiply(self.S, 1.0 - c.shrink, out=cov)
+        else:
+            cov[...] = self.S
         np.fill_diagonal(cov, np.maximum(np.diagonal(self.S), c.floor**2))
+        return cov
+
+    def _cholesky(self) -> np.ndarray:
+        cov = self._covariance()
         try:
             return np.linalg.cholesky(cov)
         except np.linalg.LinAlgError:
             # Raising the diagonal alone can leave a covariance of fewer distinct frames than
             # features (a camera cycling through a few views) not positive definite without
             # shrinkage: the floor is then added to every direction instead.
-            return np.linalg.cholesky(cov + c.floor**2 * np.eye(self.dim))
+            return np.linalg.cholesky(cov + self.cfg.floor**2 * np.eye(self.dim))
 
     def _end_warmup(self) -> None:
         c = self.cfg

@@ -8,8 +8,8 @@ events exactly; numbers equal to 1e-9 relative).
 Input: a calibration file (default /work/final-abcd/cal_ABC.yaml) and feature rows of a rendering it
 was not fit on (default the test side tD of scripts/loro_wire_experiment.py's cached rows, the .npz
 scripts/stream_replay_experiment.py keeps). 24 streams, each `--frames` frames long: clean stretches
-of --clear frames (default 20; runs of 20 consecutive clean rows: tracks) between 15-frame episodes
-of one condition at level 3, 4 or 5 (consecutive rows of that block). The streams are interleaved as the consumer sees them:
+of --clear frames (default 20: a run of 20 consecutive clean rows of one track, cycled when longer)
+between 15-frame episodes of one condition at level 3, 4 or 5 (consecutive rows of that block). The streams are interleaved as the consumer sees them:
 batches of 64-256 records, each a run of 1-12 consecutive frames of one stream after another, every
 stream in its seq order. Baselines on and evidence on (the `baseline:` and `alerts:` defaults, as
 `score` passes them).
@@ -105,9 +105,9 @@ def _runs(mask: np.ndarray, length: int) -> list[int]:
 
 
 def stream_rows(codes: np.ndarray, levels: np.ndarray, frames: int, seed: int, clear: int = CLEAR) -> list[list[int]]:
-    """Each stream's feature-row indices: `clear` clean rows (runs of CLEAR consecutive ones), then an
-    EPISODE of one condition at level 3-5, and so on (as scripts/stream_replay_experiment.py's
-    schedule, shorter)."""
+    """Each stream's feature-row indices: `clear` clean rows (a run of CLEAR consecutive ones of one
+    sign, cycled), then an EPISODE of one condition at level 3-5, and so on (as
+    scripts/stream_replay_experiment.py's schedule, shorter)."""
     rng = np.random.default_rng(seed)
     clean = _runs(codes == 0, CLEAR)
     episodes = [r for c in range(1, 13) for lv in (3, 4, 5) for r in _runs((codes == c) & (levels == lv), EPISODE)]
@@ -115,12 +115,10 @@ def stream_rows(codes: np.ndarray, levels: np.ndarray, frames: int, seed: int, c
     for _ in range(STREAMS):
         rows: list[int] = []
         while len(rows) < frames:
-            part: list[int] = []
-            while len(part) < clear:
-                c0 = clean[rng.integers(len(clean))]
-                part += list(range(c0, c0 + CLEAR))
+            c0 = clean[rng.integers(len(clean))]
             e0 = episodes[rng.integers(len(episodes))]
-            rows += part[:clear] + list(range(e0, e0 + EPISODE))
+            # one sign's clean run, cycled when longer (as stream_replay_experiment.clean_schedule)
+            rows += [c0 + i % CLEAR for i in range(clear)] + list(range(e0, e0 + EPISODE))
         plans.append(rows[:frames])
     return plans
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import ClassVar, NamedTuple
 
 from calibration.settings import AlertConfig
@@ -125,6 +126,10 @@ class _OpenAlert:
     condition: str = "unknown"
     confidence: float = 0.0
     since_update: int = 0
+    onset_seq: int = field(init=False)  # from the id "<stream>:<onset seq>", read once, not per frame
+
+    def __post_init__(self) -> None:
+        self.onset_seq = int(self.alert_id.rsplit(":", 1)[1])
 
 
 @dataclass
@@ -162,7 +167,9 @@ class AlertTracker:
 
     def observe(self, d: FrameDecision) -> list[AlertEvent]:
         """One frame's decision -> the alert records it causes (usually none)."""
-        st = self._streams.setdefault(d.stream, _StreamState())
+        st = self._streams.get(d.stream)
+        if st is None:  # (not setdefault: that would build a state for every frame)
+            st = self._streams[d.stream] = _StreamState()
         if st.last_seq is not None and d.seq <= st.last_seq:
             if st.last_seq - d.seq <= self.cfg.seq_reset_gap:
                 self.duplicates += 1
@@ -285,10 +292,10 @@ class AlertTracker:
         assert a is not None
         self._count(a, d)
         a.since_update += 1
-        last = list(st.window)[-c.clear_n :]
+        last = _newest(st.window, c.clear_n)
         if (
             len(last) >= c.clear_n
-            and sum(f.is_anomalous for f in last) < c.clear_k
+            and sum(1 for f in last if f.is_anomalous) < c.clear_k
             and (not self._evidence or self._evidence_sum(last[-a.frames :]) < 0)
         ):
             # Ended when the condition stopped being seen: the first normal frame after the last
@@ -334,11 +341,12 @@ class AlertTracker:
     def _votes(self, st: _StreamState, a: _OpenAlert) -> list[FrameDecision]:
         """The frames that vote for the alert's name: anomalous ones since its onset among the last
         condition_window, and with evidence on, suspect ones that name a condition."""
-        onset_seq = int(a.alert_id.rsplit(":", 1)[1])  # ids are "<stream>:<onset seq>"
+        onset_seq, ev, ref = a.onset_seq, self._evidence, self.cfg.evidence_ref
+        # (_hit inlined: this runs for every frame of an open alert)
         return [
             f
-            for f in list(st.window)[-self.cfg.condition_window :]
-            if f.seq >= onset_seq and (f.is_anomalous or (self._hit(f) and f.condition != "clean"))
+            for f in _newest(st.window, self.cfg.condition_window)
+            if f.seq >= onset_seq and (f.is_anomalous or (ev and f.value > ref and f.condition != "clean"))
         ]
 
     @staticmethod
@@ -358,12 +366,14 @@ class AlertTracker:
     def _dominant(cls, window: list[FrameDecision], current: str | None, confidence: float) -> tuple[str, float]:
         if not window:
             return (current or "unknown"), confidence
-        votes = cls._tally(window)
+        votes: dict[str, int] = {}  # _tally's, in the same pass
         conf: dict[str, float] = {}
         latest: dict[str, int] = {}
         for i, f in enumerate(window):
-            conf[f.condition] = conf.get(f.condition, 0.0) + float(f.confidence)
-            latest[f.condition] = i
+            k = f.condition
+            votes[k] = votes.get(k, 0) + 1
+            conf[k] = conf.get(k, 0.0) + float(f.confidence)
+            latest[k] = i
         # "unknown" is no condition: it names the alert only when no frame named one. A tie (left
         # after name_wait) goes to the condition seen last: with a small k an isolated false alarm
         # just before a real onset would otherwise name the alert by its (over)confidence. Measured
@@ -398,3 +408,8 @@ class AlertTracker:
             anomaly_max=float(a.value_max) if a.frames else 0.0,
             example=example,
         )
+
+
+def _newest(window: deque, n: int) -> list:
+    """list(window)[-n:] without copying the rest of the window first."""
+    return list(islice(window, max(0, len(window) - n), None))

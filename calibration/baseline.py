@@ -102,6 +102,9 @@ from calibration.detector import SizeCorrection, fleet_units, size_correction_fr
 from calibration.settings import BaselineConfig
 
 ATYPICAL_MESSAGE = "atypical view: check ROI or camera"
+# The corner of StreamBaseline._whitened_new's bordered covariance: above any squared distance a
+# frame can have short of overflow.
+_BORDER = 1e300
 
 
 class BaselineVerdict(NamedTuple):
@@ -117,6 +120,14 @@ class BaselineVerdict(NamedTuple):
     warm: bool  # the baseline is warm: change verdicts are meaningful
     learned: bool  # this frame was learned into the baseline
     message: str  # ATYPICAL_MESSAGE while atypical, else ""
+
+
+def _cholesky_or_none(a: np.ndarray) -> np.ndarray | None:
+    """The lower Cholesky factor of a, None where a is not positive definite."""
+    try:
+        return np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return None
 
 
 def chi2_surprise(q: np.ndarray | float, dof: int) -> np.ndarray:
@@ -158,16 +169,29 @@ def predictive_surprise(q: np.ndarray | float, dof: int, n_eff: float) -> np.nda
     and tends to chi2_surprise as n_eff grows (n_eff = inf: exactly it)."""
     if not math.isfinite(n_eff):
         return chi2_surprise(q, dof)
+    p, n, lc = _predictive_law(dof, n_eff)
+    qa = np.asarray(q, dtype=np.float64)
+    if qa.ndim == 0:  # one frame: scalar maths is ~5x cheaper than numpy's
+        return np.float64(_predictive_one(float(qa), p, n, lc))
+    return np.array([_predictive_one(v, p, n, lc) for v in qa.ravel().tolist()]).reshape(qa.shape)
+
+
+def predictive_surprise_one(q: float, dof: int, n_eff: float) -> float:
+    """float(predictive_surprise(q, dof, n_eff)) of one squared distance, without its array
+    wrappers: the hook's case, one frame at a time."""
+    if not math.isfinite(n_eff):
+        return float(chi2_surprise(q, dof))
+    return _predictive_one(q, *_predictive_law(dof, n_eff))
+
+
+def _predictive_law(dof: int, n_eff: float) -> tuple[int, float, tuple[float, ...]]:
+    """(p: dof rounded up to even, n: n_eff, _predictive_terms) for a finite n_eff > p + 1."""
     k = max(1, (int(dof) + 1) // 2)
     p = 2 * k
     n = float(n_eff)
     if n <= p + 1:
         raise ValueError(f"baseline: a normal of {n:.0f} frames cannot judge {p} features (needs > {p + 1})")
-    lc = _predictive_terms(k, (n - p) / 2.0)
-    qa = np.asarray(q, dtype=np.float64)
-    if qa.ndim == 0:  # the hook's case, one frame at a time: scalar maths is ~5x cheaper than numpy's
-        return np.float64(_predictive_one(float(qa), p, n, lc))
-    return np.array([_predictive_one(v, p, n, lc) for v in qa.ravel().tolist()]).reshape(qa.shape)
+    return p, n, _predictive_terms(k, (n - p) / 2.0)
 
 
 def _predictive_one(q: float, p: int, n: float, lc: tuple[float, ...]) -> float:
@@ -179,7 +203,7 @@ def _predictive_one(q: float, p: int, n: float, lc: tuple[float, ...]) -> float:
         log_1mx = math.log(pf) - math.log(nu + pf)
         terms = [c + j * log_1mx for j, c in enumerate(lc)]
         top = max(terms)
-        lse = top + math.log(math.fsum(math.exp(t - top) for t in terms))
+        lse = top + math.log(math.fsum([math.exp(t - top) for t in terms]))
     else:  # 1 - x = 0: only j = 0 survives
         lse = lc[0]
     return max(-(nu / 2.0 * log_x + lse), 0.0)
@@ -238,10 +262,16 @@ class StreamBaseline:
         self.warm_frames = 0  # frames of this warm-up, the skipped ones included
 
     def update(
-        self, u: np.ndarray, fleet_anomaly: float, fleet_is_anomalous: bool | None = None, in_alert: bool = False
+        self,
+        u: np.ndarray,
+        fleet_anomaly: float,
+        fleet_is_anomalous: bool | None = None,
+        in_alert: bool = False,
+        finite: bool | None = None,
     ) -> BaselineVerdict:
         """One frame in fleet units (D,) -> its verdict; learns the frame when it is judged clean.
-        in_alert: the stream's alert was open before this frame (the hook's tracker): not learned."""
+        in_alert: the stream's alert was open before this frame (the hook's tracker): not learned.
+        finite: whether u is all finite, when the caller knows (the hook checks a batch at once)."""
         c = self.cfg
         u = np.asarray(u, dtype=np.float64).reshape(-1)
         if u.shape[0] != self.dim:
@@ -251,7 +281,7 @@ class StreamBaseline:
             self._remember_fleet(fa)
         if fleet_is_anomalous is None:
             fleet_is_anomalous = fa > c.atypical_anomaly
-        if not np.isfinite(u).all():  # nothing to learn or judge; the state stays as it was
+        if not (np.isfinite(u).all() if finite is None else finite):  # nothing to learn or judge
             return self._verdict(float("nan"), False, 0, False, False, False)
 
         if self.n < c.warmup:  # the warm-up: learn the stream's clean frames (equal weights)
@@ -268,7 +298,13 @@ class StreamBaseline:
             return self._verdict(0.0, False, 0, False, False, False)
         if not self.judging:  # too few frames yet for change verdicts
             return self._warmup_step(u, fa, bool(fleet_is_anomalous) or in_alert)
-        change = float(self.surprise(u))
+        return self._judge(u, in_alert)
+
+    def _judge(self, u: np.ndarray, in_alert: bool) -> BaselineVerdict:
+        """A frame judged against the stream's own normal (change verdicts on, finite u): the CUSUM,
+        onsets and ends of changes, and the frame learned when it is judged clean."""
+        c = self.cfg
+        change = self._surprise_one(u)
         capped = min(change, c.cap)
         self.g = max(0.0, self.g + capped - c.ref)
         self.run = self.run + 1 if self.g > 0 else 0
@@ -314,7 +350,7 @@ class StreamBaseline:
         the warm-up's end."""
         if self.settled or not (self.changes and self.cfg.settle_n > 0 and self._could_judge()):
             return
-        self.settle.append(min(float(self.surprise(u)), self.cfg.cap))
+        self.settle.append(min(self._surprise_one(u), self.cfg.cap))
         if len(self.settle) == self.cfg.settle_n and float(np.median(self.settle)) <= self.cfg.settle_median:
             self.settled = True
 
@@ -324,6 +360,13 @@ class StreamBaseline:
         if self.cfg.soft > 0:
             w = self.cfg.soft * np.arcsinh(w / self.cfg.soft)
         return predictive_surprise(np.einsum("...d,...d->...", w, w), self.dim, self.n_eff())
+
+    def _surprise_one(self, u: np.ndarray) -> float:
+        """float(surprise(u)) of one frame (D,) as float64, to rounding (_whitened_one), fewer wrappers."""
+        w = self._whitened_one(u - self.m)
+        if self.cfg.soft > 0:
+            w = self.cfg.soft * np.arcsinh(w / self.cfg.soft)
+        return predictive_surprise_one(float(np.einsum("...d,...d->...", w, w)), self.dim, self.n_eff())
 
     @property
     def warm(self) -> bool:
@@ -405,6 +448,7 @@ class StreamBaseline:
         self.warm_skipped = 0  # suspect frames this warm-up did not learn
         self.m = np.zeros(self.dim)
         self.S = np.zeros((self.dim, self.dim))
+        self._chol: np.ndarray | None = None  # the judging covariance's Cholesky factor L (_whiten)
         self._L_inv: np.ndarray | None = None
         self.g, self.run = 0.0, 0
         self.changed, self.changed_for = False, 0
@@ -419,23 +463,68 @@ class StreamBaseline:
         d = u - self.m
         self.m = self.m + a * d
         self.S = (1.0 - a) * (self.S + a * np.outer(d, d))
-        self._L_inv = None
+        self._chol = self._L_inv = None
 
     def _whiten(self) -> np.ndarray:
+        """L^-1 for the judging covariance C = L L' (kept until the next frame learned)."""
         if self._L_inv is None:
-            c = self.cfg
-            # (1 - shrink) S off the diagonal, the diagonal of S (at least floor^2) on it
-            cov = self.S * (1.0 - c.shrink) if c.shrink else self.S.copy()
-            np.fill_diagonal(cov, np.maximum(np.diagonal(self.S), c.floor**2))
-            try:
-                chol = np.linalg.cholesky(cov)
-            except np.linalg.LinAlgError:
-                # Raising the diagonal alone can leave a covariance of fewer distinct frames than
-                # features (a camera cycling through a few views) not positive definite without
-                # shrinkage: the floor is then added to every direction instead.
-                chol = np.linalg.cholesky(cov + c.floor**2 * np.eye(self.dim))
-            self._L_inv = np.linalg.inv(chol)
+            if self._chol is None:
+                self._chol = self._cholesky()
+            self._L_inv = np.linalg.inv(self._chol)
         return self._L_inv
+
+    def _whitened_one(self, d: np.ndarray) -> np.ndarray:
+        """L^-1 d for one frame's difference d (D,) from the mean. The first frame judged against a new
+        normal gets it from one factorisation (_whitened_new), the second makes and keeps L^-1: a
+        stream that learns each frame (a clean one) judges one frame per normal, a changed stream
+        (it learns nothing) many."""
+        if self._L_inv is None and self._chol is None:
+            return self._whitened_new(d)
+        return d @ self._whiten().T
+
+    def _whitened_new(self, d: np.ndarray) -> np.ndarray:
+        """L^-1 d, and L kept, in one Cholesky factorisation instead of a factorisation and a solve
+        (or an inverse, three times a solve's cost): C bordered by d, [[C, d], [d', B]], has the
+        factor [[L, 0], [w', r]] with L w = d, found by forward substitution (L^-1 d to rounding,
+        1e-15 relative; the block L is C's own factor to rounding). As in _cholesky, a C that is
+        not positive definite gets the floor added to every direction. B is far above any |w|^2
+        (a frame as far as B takes _cholesky's way)."""
+        dim = self.dim
+        bordered = np.empty((dim + 1, dim + 1))
+        cov = self._covariance(out=bordered[:dim, :dim])
+        bordered[dim, :dim] = bordered[:dim, dim] = d
+        bordered[dim, dim] = _BORDER
+        f = _cholesky_or_none(bordered)
+        if f is None:
+            cov[np.diag_indices(dim)] += self.cfg.floor**2  # the values of _cholesky's cov + floor^2 I
+            f = _cholesky_or_none(bordered)
+        if f is None:
+            self._chol = self._cholesky()
+            return np.linalg.solve(self._chol, d)
+        self._chol = f[:dim, :dim].copy()
+        return f[dim, :dim].copy()
+
+    def _covariance(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The covariance frames are judged with: (1 - shrink) S off the diagonal, the diagonal of S
+        (at least floor^2) on it; written into `out` when given."""
+        c = self.cfg
+        cov = np.empty_like(self.S) if out is None else out
+        if c.shrink:
+            np.multiply(self.S, 1.0 - c.shrink, out=cov)
+        else:
+            cov[...] = self.S
+        np.fill_diagonal(cov, np.maximum(np.diagonal(self.S), c.floor**2))
+        return cov
+
+    def _cholesky(self) -> np.ndarray:
+        cov = self._covariance()
+        try:
+            return np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            # Raising the diagonal alone can leave a covariance of fewer distinct frames than
+            # features (a camera cycling through a few views) not positive definite without
+            # shrinkage: the floor is then added to every direction instead.
+            return np.linalg.cholesky(cov + self.cfg.floor**2 * np.eye(self.dim))
 
     def _end_warmup(self) -> None:
         c = self.cfg
@@ -573,12 +662,13 @@ class BaselineBank:
         fleet_anomaly: float,
         fleet_is_anomalous: bool | None = None,
         in_alert: bool = False,
+        finite: bool | None = None,
     ) -> BaselineVerdict:
         """update() for a row already in fleet units (the hook converts a whole batch at once)."""
         b = self.streams.get(stream)
         if b is None:
             b = self.streams[stream] = StreamBaseline(len(self.center), self.cfg, self.changes)
-        return b.update(u, fleet_anomaly, fleet_is_anomalous, in_alert)
+        return b.update(u, fleet_anomaly, fleet_is_anomalous, in_alert, finite)
 
     def reset(self, stream: str) -> bool:
         """The operator's reset of one stream's baseline; False if the stream is unknown."""

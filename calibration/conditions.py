@@ -301,6 +301,46 @@ class ConditionClassifier:
             return Conditions(
                 np.full(n, UNKNOWN, dtype=object), np.zeros(n), p_clean, np.full(n, UNKNOWN, dtype=object)
             )
+        p, conf, names, out = self._named(z, logits)
+        for e in self.pair_experts:
+            self._second_opinion(e, z, logits, p, out, conf)
+        return Conditions(out, conf, p_clean, names)
+
+    def predict_one(self, z: np.ndarray) -> str:
+        """predict(z[None, :]).condition[0] for one row z (D,), the same operations on the same
+        (1, D) shapes, without what the name does not need (p_clean, the experts' confidences):
+        the hook names a change against a stream's own normal one frame at a time."""
+        z = np.asarray(z, dtype=np.float64).reshape(1, -1)
+        if len(self.classes) == 1:
+            return UNKNOWN
+        logits = self.logits(z)
+        name = self._named(z, logits)[3][0]
+        for e in self.pair_experts:  # _second_opinion's decision, for one frame
+            if name in e.pair:
+                i, j = (self.classes.index(c) for c in e.pair)
+                lo = (logits[[0], j] - logits[[0], i]) / self.temperature + e.log_odds(z)
+                name = e.pair[1] if lo[0] > 0 else e.pair[0]
+        return name
+
+    def predict_each(self, z: np.ndarray) -> list[str]:
+        """[predict_one(row) for row in z (N, D)], the same values: each row's matrix product alone
+        as predict_one makes it (one product of all rows rounds differently; a stack of N (1, F)
+        products is N of predict_one's, tests/test_conditions.py), the steps that are elementwise
+        or per row done for all rows at once (the hook's change names of a stream's frames in a batch)."""
+        z = np.asarray(z, dtype=np.float64).reshape(len(z), -1)
+        if len(self.classes) == 1:
+            return [UNKNOWN] * len(z)
+        logits = (expand(z)[:, None, :] @ self.weights)[:, 0, :] + self.bias
+        out = self._named(z, logits)[3]
+        for e in self.pair_experts:  # _second_opinion's decision, a frame at a time
+            i, j = (self.classes.index(c) for c in e.pair)
+            for r in [r for r, name in enumerate(out) if name in e.pair]:
+                lo = (logits[[r], j] - logits[[r], i]) / self.temperature + e.log_odds(z[[r]])
+                out[r] = e.pair[1] if lo[0] > 0 else e.pair[0]
+        return out.tolist()
+
+    def _named(self, z: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(p over the conditions, the best one's confidence, its name, the name or "unknown")."""
         p = _softmax(logits[:, 1:] / self.temperature)
         best = p.argmax(axis=1)
         conf = p[np.arange(len(z)), best]
@@ -311,9 +351,7 @@ class ConditionClassifier:
         unknown = (conf < self.min_confidence) | (dist > self.ood_radius[cidx])
         out = names.copy()
         out[unknown] = UNKNOWN
-        for e in self.pair_experts:
-            self._second_opinion(e, z, logits, p, out, conf)
-        return Conditions(out, conf, p_clean, names)
+        return p, conf, names, out
 
     def _second_opinion(
         self, e: PairExpert, z: np.ndarray, logits: np.ndarray, p: np.ndarray, out: np.ndarray, conf: np.ndarray

@@ -192,15 +192,17 @@ class CalibratedHook:
         by_change = self.detector.calibration.change_classifier is not None
         names = self._classifier_names(x) if self.changes and not by_change else None
         units = self.bank.fleet_units(x) if self.bank is not None else None  # once per batch, not per frame
+        batch = None if units is None else _Batch(records, units, names, self._change_classifier())
+        # The batch's values as Python objects once (tolist), not one numpy scalar at a time.
+        anomaly, flagged, confidence = det.anomaly.tolist(), det.is_anomalous.tolist(), det.confidence.tolist()
+        condition = [str(c) for c in det.condition.tolist()]
         alerts: list[AlertEvent] = []
         for i, rec in enumerate(records):
-            rec.anomaly = float(det.anomaly[i])
-            rec.is_anomalous = bool(det.is_anomalous[i])
-            rec.condition = str(det.condition[i])
-            rec.confidence = float(det.confidence[i])
+            rec.anomaly, rec.is_anomalous, rec.condition = float(anomaly[i]), bool(flagged[i]), condition[i]
+            rec.confidence = float(confidence[i])
             d = frame_decision(rec)
-            if self.bank is not None:
-                d = self._with_baseline(rec, d, units[i], str(names[i]) if names is not None else "unknown", alerts)
+            if batch is not None:
+                d = self._with_baseline(rec, d, i, batch, alerts)
             alerts.extend(self.tracker.observe(d))
         return alerts
 
@@ -238,25 +240,29 @@ class CalibratedHook:
             return np.full(len(x), "unknown", dtype=object)
         return cal.classifier.predict(cal.gaussian.standardise(x)).condition
 
-    def _change_name(self, stream: str, u: np.ndarray, fallback: str) -> str:
-        """The name of a change the stream's baseline raised and the fleet did not name: the classifier
-        of changes on the frame's difference from the stream's learned mean, both in fleet units
-        (calibration.detector.fleet_units of the same calibration); `fallback` without one."""
-        clf = self.detector.calibration.change_classifier
-        b = self.bank.streams.get(stream) if self.bank is not None else None
-        if clf is None or b is None:
-            return fallback
-        return str(clf.predict(u[None, :] - b.m).condition[0])
+    def _change_classifier(self) -> Any:
+        """The classifier of changes, None without one (or with baselines' change detection off)."""
+        return self.detector.calibration.change_classifier if self.changes else None
 
-    def _with_baseline(self, rec, d: FrameDecision, u: np.ndarray, name: str, alerts: list) -> FrameDecision:
-        """Update the stream's baseline with one frame (u: its row in fleet units); the decision the
-        alert machine sees."""
+    def _change_name(self, stream: str, i: int, batch: _Batch) -> str:
+        """The name of a change the stream's baseline raised at the batch's frame i and the fleet did
+        not name: the classifier of changes on the frame's difference from the stream's learned
+        mean, both in fleet units (calibration.detector.fleet_units of the same calibration); the
+        classifier's name of the frame (or "unknown") without one."""
+        b = self.bank.streams.get(stream) if self.bank is not None else None
+        if batch.classifier is None or b is None:
+            return batch.fallback(i)
+        return batch.change_name(stream, i, b.m)
+
+    def _with_baseline(self, rec, d: FrameDecision, i: int, batch: _Batch, alerts: list) -> FrameDecision:
+        """Update the stream's baseline with the batch's frame i; the decision the alert machine sees."""
         assert self.bank is not None
         last = self._last_seq.get(rec.stream)
         if last is not None and last >= d.seq and last - d.seq <= self.tracker.cfg.seq_reset_gap:
             return d  # a redelivery: the tracker ignores it too
         self._last_seq[rec.stream] = d.seq
-        v = self.bank.update_units(rec.stream, u, d.value, d.is_anomalous, self.tracker.is_open(rec.stream))
+        is_open = self.tracker.is_open(rec.stream)
+        v = self.bank.update_units(rec.stream, batch.units[i], d.value, d.is_anomalous, is_open, batch.finite[i])
         alerts.extend(self._atypical_events(rec, v))
         if v.hold_fleet:
             # The fleet's verdict on this stream is its view, not a condition: no vote, no evidence
@@ -265,7 +271,9 @@ class CalibratedHook:
             d = d._replace(is_anomalous=False, condition=HELD, value=0.0)
         if v.changed:
             named = (
-                d.condition if d.condition not in ("clean", "unknown", HELD) else self._change_name(rec.stream, u, name)
+                d.condition
+                if d.condition not in ("clean", "unknown", HELD)
+                else self._change_name(rec.stream, i, batch)
             )
             d = d._replace(is_anomalous=True, condition=named, onset_seq=d.seq - v.onset_lag if v.onset else None)
         rec.is_anomalous, rec.condition, rec.change_onset = d.is_anomalous, d.condition, d.onset_seq
@@ -307,6 +315,38 @@ class CalibratedHook:
         if e is None:
             return []
         return [dataclasses.replace(e, state="typical", ended_ns=int(ended_ns), message=message)]
+
+
+class _Batch:
+    """One batch's inputs to the per-stream baselines, made once per batch, not per frame: its rows in
+    fleet units and their finiteness, and the names of changes (change_name)."""
+
+    def __init__(self, records: list, units: np.ndarray, names: np.ndarray | None, classifier: Any) -> None:
+        self.records, self.units, self.names, self.classifier = records, units, names, classifier
+        self.finite: list[bool] = np.isfinite(units).all(axis=1).tolist()
+        self._rows: dict[str, list[int]] | None = None  # stream -> its frames' indices, when first needed
+        self._made: dict[int, tuple[np.ndarray, str]] = {}  # frame -> (the mean it was named against, name)
+
+    def fallback(self, i: int) -> str:
+        """Frame i's name without a classifier of changes: the fleet classifier's (or "unknown")."""
+        return str(self.names[i]) if self.names is not None else "unknown"
+
+    def change_name(self, stream: str, i: int, m: np.ndarray) -> str:
+        """The classifier of changes' name of frame i against the stream's learned mean m. Made for
+        the stream's frames from i on in one call, and kept while the mean is the same array: a
+        stream is named only while it is changed, when its baseline learns nothing (a new mean is
+        a new array). predict_each: the names predict_one would give frame by frame."""
+        got = self._made.get(i)
+        if got is None or got[0] is not m:
+            if self._rows is None:
+                self._rows = defaultdict(list)
+                for j, rec in enumerate(self.records):
+                    self._rows[rec.stream].append(j)
+            later = [j for j in self._rows[stream] if j >= i]
+            for j, name in zip(later, self.classifier.predict_each(self.units[later] - m), strict=True):
+                self._made[j] = (m, name)
+            got = self._made[i]
+        return got[1]
 
 
 def read_partitions(

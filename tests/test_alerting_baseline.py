@@ -325,6 +325,73 @@ def _feature_records(stream: str, n: int, first_seq: int) -> list[ScoreRecord]:
     ]
 
 
+def _sign(rng: np.random.Generator, offset: np.ndarray, n: int) -> np.ndarray:
+    """n feature rows of one sign: its offset from the fleet's centre, jitter 0.1, a 64-pixel crop."""
+    return np.column_stack([offset + rng.normal(0, 0.1, (n, len(offset))), np.full(n, np.log(64))])
+
+
+def _change_calibration(rng: np.random.Generator):
+    """A calibration of synthetic feature rows with a classifier of changes: 60 signs, and darkening,
+    blur and rain each moving its own two features by 1 to 4."""
+    d = len(FEATURE_COLUMNS) - 1
+    offsets = rng.normal(0, 1.0, (60, d))
+    clean = np.concatenate([_sign(rng, o, 4) for o in offsets])
+    groups = np.repeat([f"t{i}" for i in range(60)], 4)
+    rows, codes = [], []
+    for code in (4, 7, 9):  # darkening, blur, rain: each moves its own two features, by 1 to 4
+        x = clean.copy()
+        s = rng.uniform(1.0, 4.0, len(x))
+        x[:, code] += s
+        x[:, code + 10] -= s
+        rows.append(x)
+        codes += [code] * len(x)
+    return fit_calibration(
+        clean, groups, np.concatenate(rows), codes, np.full(len(codes), 3), np.tile(groups, 3), model_id="m", fpr=0.01
+    )
+
+
+def test_decisions_of_interleaved_batches_equal_those_frame_by_frame():
+    """The hook's batch-wide steps (each batch's fleet units, finiteness, and the names of a changed
+    stream's frames made for all its frames in the batch at once) decide as it does frame by frame:
+    six streams, subtle and strong changes (named by the classifier of changes), a non-finite row."""
+    rng = np.random.default_rng(5)
+    cal = _change_calibration(rng)
+    d = len(FEATURE_COLUMNS) - 1
+    streams = []
+    for k in range(6):
+        x = _sign(rng, rng.normal(0, 1.0, d), 150)
+        for start in (60, 110):
+            code, move = (4, 7, 9)[(k + start) % 3], (1.5, 3.0)[k % 2]
+            x[start : start + 25, code] += move
+            x[start : start + 25, code + 10] -= move
+        streams.append(x)
+    streams[2][100, 3] = np.nan
+    order = [(k, j) for s in range(0, 150, 5) for k in range(6) for j in range(s, s + 5)]  # runs of 5 frames
+
+    def run(batch: int) -> tuple[list, list]:
+        hook = CalibratedHook(Detector(None, cal), AlertConfig(), BASE)
+        recs, events = [], []
+        for b in range(0, len(order), batch):
+            part = order[b : b + batch]
+            rs = [_feature_records(f"cam{k}", 1, i)[0] for k, i in part]
+            events += hook.decide(rs, np.stack([streams[k][i] for k, i in part]))
+            recs += rs
+        return recs, events
+
+    (one, one_events), (many, many_events) = run(1), run(64)
+    for a, b in zip(one, many, strict=True):
+        assert (a.stream, a.seq, a.is_anomalous, a.condition, a.change_onset) == (
+            b.stream, b.seq, b.is_anomalous, b.condition, b.change_onset
+        )  # fmt: skip
+        assert a.anomaly == pytest.approx(b.anomaly, rel=1e-9, nan_ok=True)
+        assert a.confidence == pytest.approx(b.confidence, rel=1e-9, abs=1e-12, nan_ok=True)
+    assert [(e.alert_id, e.state, e.condition, e.frames) for e in one_events] == [
+        (e.alert_id, e.state, e.condition, e.frames) for e in many_events
+    ]
+    named = [r for r in many if r.change_onset is not None]
+    assert len(named) >= 6 and {r.condition for r in many} >= {"rain", "blur", "darkening"}
+
+
 def test_a_subtle_change_the_fleet_does_not_flag_is_named_by_the_classifier_of_changes():
     """A sign that sits far off the fleet's centre, then a change of one condition's features that the
     fleet does not flag itself: the stream's baseline raises it, and it is named by what changed."""
@@ -332,7 +399,7 @@ def test_a_subtle_change_the_fleet_does_not_flag_is_named_by_the_classifier_of_c
     d = len(FEATURE_COLUMNS) - 1
 
     def sign(offset: np.ndarray, n: int) -> np.ndarray:
-        return np.column_stack([offset + rng.normal(0, 0.1, (n, d)), np.full(n, np.log(64))])
+        return _sign(rng, offset, n)
 
     offsets = rng.normal(0, 1.0, (60, d))
     clean = np.concatenate([sign(o, 4) for o in offsets])

@@ -435,3 +435,34 @@ def test_an_atypical_stream_with_many_episodes_is_reported_within_warmup_frames(
     v += run(bank, u[W:])
     assert not any(x.atypical for x in v[: W - 1]) and all(x.atypical for x in v[W - 1 :])  # ...the verdict not
     assert len(onsets(v)) > 3  # its episodes are still found against its own normal
+
+
+@pytest.mark.parametrize("shrink", [0.0, 0.2])
+@pytest.mark.parametrize("views", [None, 5])
+def test_a_frame_against_a_new_normal_is_whitened_as_by_the_covariance_factor(shrink, views):
+    """The first frame judged against a new normal is whitened with one factorisation of the covariance
+    bordered by the frame (StreamBaseline._whitened_new): L^-1 d and L as _cholesky's factor and a
+    solve give them, to rounding; also for a camera cycling through 5 views (fewer than the features:
+    the floor goes to every direction) and with shrinkage."""
+    cfg = BaselineConfig(shrink=shrink)
+    frames = camera(3, 200)
+    if views is not None:
+        frames = frames[np.arange(200) % views]
+    b = StreamBaseline(D, cfg)
+    for u in frames[:150]:
+        b.update(u, 0.5, False)
+    assert b.judging
+    try:
+        np.linalg.cholesky(b._covariance())
+        positive = True
+    except np.linalg.LinAlgError:
+        positive = False
+    assert positive == (views is None or shrink > 0)  # 5 views without shrinkage: the floor's other way
+    for u in list(frames[150:160]) + [frames[0] + 3.0]:
+        b._chol = b._L_inv = None
+        d = u - b.m
+        w = b._whitened_new(d)
+        chol = b._cholesky()
+        assert np.allclose(b._chol, chol, rtol=1e-12, atol=1e-15)
+        assert np.allclose(w, np.linalg.solve(chol, d), rtol=1e-10, atol=1e-12)
+        assert np.allclose(w, np.linalg.inv(chol) @ d, rtol=1e-10, atol=1e-12)

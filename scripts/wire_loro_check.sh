@@ -35,8 +35,11 @@ D=$2
 CFG=${3:-}
 PORT=${PORT:-39417}
 DIRECTIONS=${DIRECTIONS:-"A-B B-A"}
+# The renderings there are (monitor.renderings.RENDERINGS), asked once: a letter that names none
+# is refused here, before any set is built, not by synth minutes later.
+KNOWN=$($PY -c "from monitor.renderings import RENDERINGS; print(''.join(RENDERINGS))")
 for DIR in $DIRECTIONS; do
-  [[ $DIR =~ ^[A-Z]+-[A-Z]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings, e.g. A-B, AB-C, ABC-D, ABCD-E, ABC-F or ABC-G" >&2; exit 2; }
+  [[ $DIR =~ ^[$KNOWN]+-[$KNOWN]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings (the renderings are $KNOWN), e.g. A-B, AB-C or ABC-G" >&2; exit 2; }
   # A fit that saw a tested rendering's tracks would not be a holdout (calib and test sets share no tracks,
   # but the rendering itself would have been learnt).
   if [[ ${DIR%-*} =~ [${DIR#*-}] ]]; then echo "DIRECTIONS: '$DIR' fits on a rendering it tests" >&2; exit 2; fi

@@ -358,3 +358,26 @@ def test_synth_renders_a_holdout_when_asked(tmp_path, capsys, fam):
     assert {r["rendering"] for r in rows} == {fam} and len(rows) == 2, rows
     written = cv2.imread(str(out / rows[0]["file"])) if (out / rows[0]["file"]).is_file() else None
     assert written is not None and mad(written, load_image(DATA / CROPS[0])) > 3.0, rows[0]
+
+
+@pytest.mark.parametrize(
+    "directions, says",
+    [
+        ("AB-H", "the renderings are " + "".join(RENDERINGS)),
+        ("ab-C", "is not FIT-TEST"),
+        ("ABC-B", "fits on a rendering it tests"),
+    ],
+)
+def test_wire_loro_check_refuses_directions_before_building_anything(tmp_path, directions, says):
+    # A letter that names no rendering (or a fit that holds the tested one) is refused in one line,
+    # before the script builds a set or starts a broker in OUT_DIR.
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "wire_loro_check.sh"
+    env = os.environ | {"DIRECTIONS": directions, "PYTHON": sys.executable}
+    out = tmp_path / "out"
+    r = subprocess.run(["bash", str(script), "model.pt", str(out)], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not out.exists()

@@ -101,8 +101,9 @@ class CalibratedHook:
     holds the fleet's verdict back (an atypical stream, or the first warm-up of one that looks
     so), fleet anomalies neither raise nor feed evidence, and the stream gets one "atypical" event
     instead; a change against the stream's own normal raises (onset where the change began,
-    named by the classifier) and keeps the alert open while it lasts. The record's `anomaly` stays
-    the fleet's figure; `is_anomalous` and `condition` are the combined decision.
+    named by the classifier of changes, the fleet's name where that has none) and keeps the
+    alert open while it lasts. The record's `anomaly` stays the fleet's figure; `is_anomalous`
+    and `condition` are the combined decision.
     With baselines off (`baseline.enabled` false) and `baseline.atypical` on (its default), the
     atypical view is still judged and held the same way, with no
     change detection: a stream off the fleet's normal is reported, not stuck in an alert. It holds
@@ -245,10 +246,10 @@ class CalibratedHook:
         return self.detector.calibration.change_classifier if self.changes else None
 
     def _change_name(self, stream: str, i: int, batch: _Batch) -> str:
-        """The name of a change the stream's baseline raised at the batch's frame i and the fleet did
-        not name: the classifier of changes on the frame's difference from the stream's learned
-        mean, both in fleet units (calibration.detector.fleet_units of the same calibration); the
-        classifier's name of the frame (or "unknown") without one."""
+        """The name of a change the stream's baseline raised at the batch's frame i: the classifier of
+        changes on the frame's difference from the stream's learned mean, both in fleet units
+        (calibration.detector.fleet_units of the same calibration); the classifier's name of the
+        frame (or "unknown") without one."""
         b = self.bank.streams.get(stream) if self.bank is not None else None
         if batch.classifier is None or b is None:
             return batch.fallback(i)
@@ -270,11 +271,12 @@ class CalibratedHook:
             # from the scores topic replays the same decision (frame_decision).
             d = d._replace(is_anomalous=False, condition=HELD, value=0.0)
         if v.changed:
-            named = (
-                d.condition
-                if d.condition not in ("clean", "unknown", HELD)
-                else self._change_name(rec.stream, i, batch)
-            )
+            # What changed names the change (docs/DESIGN.md §5.7): the difference from the stream's own
+            # normal leaves out the sign's own offset from the fleet, which the frame's absolute
+            # statistics carry. The fleet's name stands where the classifier of changes has none.
+            named = self._change_name(rec.stream, i, batch)
+            if named in ("clean", "unknown") and d.condition not in ("clean", "unknown", HELD):
+                named = d.condition
             d = d._replace(is_anomalous=True, condition=named, onset_seq=d.seq - v.onset_lag if v.onset else None)
         rec.is_anomalous, rec.condition, rec.change_onset = d.is_anomalous, d.condition, d.onset_seq
         return d

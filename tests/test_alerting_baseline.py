@@ -4,6 +4,7 @@ GradCon model and a calibration fitted on other tracks."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -330,21 +331,22 @@ def _sign(rng: np.random.Generator, offset: np.ndarray, n: int) -> np.ndarray:
     return np.column_stack([offset + rng.normal(0, 0.1, (n, len(offset))), np.full(n, np.log(64))])
 
 
-def _change_calibration(rng: np.random.Generator):
+def _change_calibration(rng: np.random.Generator, labels: tuple[int, int, int] = (4, 7, 9)):
     """A calibration of synthetic feature rows with a classifier of changes: 60 signs, and darkening,
-    blur and rain each moving its own two features by 1 to 4."""
+    blur and rain each moving its own two features by 1 to 4 (labelled `labels`: other codes name
+    the same rows otherwise)."""
     d = len(FEATURE_COLUMNS) - 1
     offsets = rng.normal(0, 1.0, (60, d))
     clean = np.concatenate([_sign(rng, o, 4) for o in offsets])
     groups = np.repeat([f"t{i}" for i in range(60)], 4)
     rows, codes = [], []
-    for code in (4, 7, 9):  # darkening, blur, rain: each moves its own two features, by 1 to 4
+    for code, label in zip((4, 7, 9), labels, strict=True):  # darkening, blur, rain: each its own two features
         x = clean.copy()
         s = rng.uniform(1.0, 4.0, len(x))
         x[:, code] += s
         x[:, code + 10] -= s
         rows.append(x)
-        codes += [code] * len(x)
+        codes += [label] * len(x)
     return fit_calibration(
         clean, groups, np.concatenate(rows), codes, np.full(len(codes), 3), np.tile(groups, 3), model_id="m", fpr=0.01
     )
@@ -430,3 +432,30 @@ def test_a_subtle_change_the_fleet_does_not_flag_is_named_by_the_classifier_of_c
     # surprise is above `ref` 5 % of the time), so up to two frames early is the same onset.
     assert len(raised) == 1 and 58 <= raised[0].onset_seq <= 65, [(e.state, e.onset_seq) for e in events]
     assert raised[0].condition == "rain"
+
+
+def test_a_change_the_fleet_flags_too_is_named_by_what_changed():
+    """A strong change the fleet flags itself is named by the classifier of changes as well (the frame's
+    difference from its stream's learned mean), not by the fleet's name of the frame's absolute
+    statistics, which also carry the sign's own offset from the fleet (docs/DESIGN.md §5.7). To tell
+    the two apart, the fleet's classifier here is one fit with the labels swapped round."""
+    cal = _change_calibration(np.random.default_rng(12))
+    swapped = _change_calibration(np.random.default_rng(12), labels=(9, 4, 7))  # the same rows, named otherwise
+    cal = dataclasses.replace(cal, classifier=swapped.classifier)
+    rng = np.random.default_rng(13)
+    stream = _sign(rng, np.zeros(len(FEATURE_COLUMNS) - 1), 100)  # a typical sign: its fleet verdicts count
+    stream[70:, 4] += 3.0  # darkening, strong: the fleet flags it; the stream ends inside it
+    stream[70:, 14] -= 3.0
+    hook = CalibratedHook(Detector(None, cal), AlertConfig(), BASE)
+    recs = []
+    for i in range(0, len(stream), 16):
+        rs = _feature_records("cam", len(stream[i : i + 16]), i)
+        hook.decide(rs, stream[i : i + 16])
+        recs += rs
+    fleet = Detector(None, cal).detect_features(stream[70:])
+    assert fleet.is_anomalous.mean() > 0.5 and list(fleet.condition).count("rain") > 15  # the swapped name
+    changed = [r for r in recs if r.seq >= 72]
+    assert all(r.is_anomalous and r.change_onset in (None, 70, 71) for r in changed)
+    names = [r.condition for r in changed]
+    # The classifier of changes has no name for a few frames; the fleet's ("rain") stands for those.
+    assert names.count("darkening") >= 0.6 * len(names) and set(names) <= {"darkening", "rain"}, names

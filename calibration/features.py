@@ -575,22 +575,35 @@ def _grey_edge_share(x: _Half) -> np.ndarray:
 
 
 _SEAM_RUN = 3  # rows (columns) a step must hold, at the same place, to count as a straight seam
+# A step, twice: 2 d[i] - d[i-1] - d[i+1] of neighbour differences d, across columns (rows).
+_STEP_ACROSS_COLS = np.array([[-1, 2, -1]], dtype=np.float32)
+_STEP_ACROSS_ROWS = _STEP_ACROSS_COLS.T.copy()
+# Held for _SEAM_RUN rows (columns): the minimum over them, an erosion along the seam.
+_HOLD_DOWN_ROWS = np.ones((_SEAM_RUN, 1), dtype=np.uint8)
+_HOLD_ALONG_ROWS = _HOLD_DOWN_ROWS.T.copy()
 
 
-def _seam_share(d: np.ndarray, axis: int) -> np.ndarray:
-    """(N,) mean seam step over mean step, for steps d (N, rows, cols) taken along `axis` (2: across
-    columns, held down rows; 1: across rows, held along columns). Sliced, not transposed: no copies."""
-    other, k = 3 - axis, _SEAM_RUN
-
-    def part(a: np.ndarray, lo: int, size: int, ax: int) -> np.ndarray:
-        return a[(slice(None),) * ax + (slice(lo, lo + size),)]
-
-    m = d.shape[axis] - 2
-    step = part(d, 1, m, axis) - 0.5 * (part(d, 0, m, axis) + part(d, 2, m, axis))
-    size = step.shape[other] - k + 1
-    held = np.minimum.reduce([part(step, i, size, other) for i in range(k)])
-    n = len(d)
-    return np.maximum(held, 0.0).reshape(n, -1).mean(1) / (d.reshape(n, -1).mean(1) + _EPS)
+def _seam_share(d8: np.ndarray, n: int, across_cols: bool) -> np.ndarray:
+    """(N,) mean seam step over mean step, for the uint8 absolute luma differences d8 of a tall image
+    of N tiles: (N*S, S-1) across columns, or (N*S, S) across rows (each tile's last row the step
+    into the next tile, left out). In integers, exactly: the float luma is the uint8 level / 255, so
+    a step, its minimum over a run and the means are the integer ones / 255 (one pass of OpenCV
+    each, instead of float temporaries; the step kernel makes 2x the step, halved in the mean)."""
+    s, k = d8.shape[0] // n, _SEAM_RUN
+    kernel, hold = (_STEP_ACROSS_COLS, _HOLD_DOWN_ROWS) if across_cols else (_STEP_ACROSS_ROWS, _HOLD_ALONG_ROWS)
+    step2 = cv2.filter2D(d8, cv2.CV_16S, kernel)  # within -510..510: exact
+    held = cv2.max(cv2.erode(step2, hold), 0)
+    # Positions whose step and run stay inside the tile: the first and last column (row) of d8
+    # have no neighbour on one side, the first and last row (column) of a tile no run around them.
+    row_sums = cv2.reduce(held[:, 1:-1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F).reshape(n, s)  # integers < 2^24
+    d_sums = cv2.reduce(d8, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, s)
+    if across_cols:
+        seam, total = row_sums[:, 1:-1].sum(1, dtype=np.float64), d_sums.sum(1)
+    else:
+        seam, total = row_sums[:, 1 : s - 2].sum(1, dtype=np.float64), d_sums[:, :-1].sum(1)
+    m, run_len = s - 3, s - k + 1  # the steps' and the runs' lengths
+    mean_seam = seam / (2 * 255.0 * m * run_len)
+    return mean_seam / (total / (255.0 * s * (s - 1)) + _EPS)
 
 
 def _block_seams(p: _Planes) -> np.ndarray:
@@ -601,10 +614,12 @@ def _block_seams(p: _Planes) -> np.ndarray:
     or texture has none); a seam is such a step held at the same column for _SEAM_RUN rows (or row,
     for columns), as a block edge is and a sign's curved or slanted edges are not. Blur and noise
     lower it (fewer steps; more steps everywhere), so it points in a direction of its own."""
-    g = p.g
-    across_cols = np.abs(g[:, :, 1:] - g[:, :, :-1])
-    across_rows = np.abs(g[:, 1:, :] - g[:, :-1, :])
-    return np.log(_seam_share(across_cols, 2) + _seam_share(across_rows, 1) + 1e-4)
+    n, g8 = p.n, p.g8
+    across_cols = cv2.absdiff(g8[:, 1:], g8[:, :-1])
+    across_rows = np.empty_like(g8)
+    cv2.absdiff(g8[1:], g8[:-1], dst=across_rows[:-1])
+    across_rows[-1] = 0  # the last tile's step into nothing: left out, but defined
+    return np.log(_seam_share(across_cols, n, True) + _seam_share(across_rows, n, False) + 1e-4)
 
 
 _THIN_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))

@@ -581,12 +581,24 @@ def _grey_edge_share(x: _Half) -> np.ndarray:
     r, g = x.r / tot, x.g / tot
     ll = np.log(x.luma + 0.03)
 
-    def grad(a: np.ndarray) -> np.ndarray:  # |central x difference| + |central y difference|, interiors
-        return _dx(a, x.n, 2, cv2.absdiff)[:, 1:-1, :] + _dy(a, x.n, 2, cv2.absdiff)[:, :, 1:-1]
+    def grad(a: np.ndarray) -> np.ndarray:
+        """|central x difference| + |central y difference| of a (N*H, H) tall image, both stored
+        at the pixel they are centred on: (N*H, H-2), columns 1..H-2, each tile's first and last
+        row not an interior one. 2-D OpenCV calls: the same float32 sums as numpy's over the
+        strided 3-D interiors, at lower cost."""
+        gy = np.empty_like(a)
+        cv2.absdiff(a[2:], a[:-2], dst=gy[1:-1])
+        gy[0], gy[-1] = 0.0, 0.0  # outside every interior, but defined
+        return cv2.add(cv2.absdiff(a[:, 2:], a[:, :-2]), gy[:, 1:-1])
+
+    def interior(t: np.ndarray) -> np.ndarray:
+        return t.reshape(x.n, x.h, -1)[:, 1:-1]
 
     strong = grad(ll) > 0.25
-    grey = strong & (grad(r) + grad(g) < 0.02)
-    return _count(grey) / (_count(strong) + 5.0)
+    chroma = grad(r)
+    cv2.add(chroma, grad(g), dst=chroma)
+    grey = strong & (chroma < 0.02)
+    return _count(interior(grey)) / (_count(interior(strong)) + 5.0)
 
 
 _SEAM_RUN = 3  # rows (columns) a step must hold, at the same place, to count as a straight seam

@@ -510,7 +510,7 @@ def image_features(frames: Sequence[np.ndarray] | np.ndarray, native_sizes: Sequ
 # from clean crops through the JPEG q90 wire (docs/DESIGN.md §5.3).
 
 _FLAT_VAR = (0.25 / 255.0) ** 2  # a 4x4 window whose luma std is under a quarter grey level: one value
-_HUE_BINS = 8
+_HUE_BINS = 8  # a power of 2 (_light_split takes the bin modulo it with a mask)
 
 
 def _flat_windows(p: _Planes) -> np.ndarray:
@@ -559,9 +559,14 @@ def _light_split(x: _Half) -> np.ndarray:
     tot = x.rgb_sum + 0.03
     dr, dg = x.r / tot - 1.0 / 3.0, x.g / tot - 1.0 / 3.0
     ok = (dr * dr + dg * dg > 0.10**2) & (tot > 0.12)  # saturated and not too dark for a hue
-    # The hue only of the pixels that count (arctan2 is the costly step; same values on a subset).
-    hue = ((np.arctan2(dg[ok], dr[ok]) + np.pi) * (_HUE_BINS / (2 * np.pi))).astype(np.int64) % _HUE_BINS
-    ll = np.log(x.luma[ok] + 0.02)
+    # The hue only of the pixels that count (same values on a subset). Their positions found once
+    # and gathered from each plane: three boolean indexings cost 3.2 us per frame, more than the
+    # arctan2. The bins are 0.._HUE_BINS (the last one is a full turn), so `& (_HUE_BINS - 1)` is
+    # the `% _HUE_BINS` of a power of 2, cheaper on int64.
+    at = np.flatnonzero(ok)
+    hue = np.arctan2(dg.ravel()[at], dr.ravel()[at])
+    hue = ((hue + np.pi) * (_HUE_BINS / (2 * np.pi))).astype(np.int64) & (_HUE_BINS - 1)
+    ll = np.log(x.luma.ravel()[at] + 0.02)
     frame = np.repeat(np.arange(n), _count(ok.reshape(n, -1)))  # the frame of each selected pixel, in order
     idx = frame * _HUE_BINS + hue
     cnt, s1, s2 = (

@@ -610,9 +610,23 @@ _SEAM_RUN = 3  # rows (columns) a step must hold, at the same place, to count as
 # A step, twice: 2 d[i] - d[i-1] - d[i+1] of neighbour differences d, across columns (rows).
 _STEP_ACROSS_COLS = np.array([[-1, 2, -1]], dtype=np.float32)
 _STEP_ACROSS_ROWS = _STEP_ACROSS_COLS.T.copy()
-# Held for _SEAM_RUN rows (columns): the minimum over them, an erosion along the seam.
-_HOLD_DOWN_ROWS = np.ones((_SEAM_RUN, 1), dtype=np.uint8)
-_HOLD_ALONG_ROWS = _HOLD_DOWN_ROWS.T.copy()
+
+
+def _held(step2: np.ndarray, down_rows: bool) -> np.ndarray:
+    """The step held for _SEAM_RUN (3) rows (down_rows) or columns: the minimum over them, at the
+    centre one (an erosion along the seam); the image's first and last row (column) 0. Two cv2.min
+    of shifted views: cheaper than cv2.erode with a 3x1 kernel (measured), the same integers."""
+    held = np.empty_like(step2)
+    if down_rows:
+        before, centre, after, out, edges = step2[:-2], step2[1:-1], step2[2:], held[1:-1], (held[0], held[-1])
+    else:
+        before, centre, after = step2[:, :-2], step2[:, 1:-1], step2[:, 2:]
+        out, edges = held[:, 1:-1], (held[:, 0], held[:, -1])
+    cv2.min(before, centre, dst=out)
+    cv2.min(out, after, dst=out)
+    for e in edges:
+        e[...] = 0  # outside every run kept, but defined
+    return held
 
 
 def _seam_share(d8: np.ndarray, n: int, across_cols: bool) -> np.ndarray:
@@ -622,9 +636,8 @@ def _seam_share(d8: np.ndarray, n: int, across_cols: bool) -> np.ndarray:
     a step, its minimum over a run and the means are the integer ones / 255 (one pass of OpenCV
     each, instead of float temporaries; the step kernel makes 2x the step, halved in the mean)."""
     s, k = d8.shape[0] // n, _SEAM_RUN
-    kernel, hold = (_STEP_ACROSS_COLS, _HOLD_DOWN_ROWS) if across_cols else (_STEP_ACROSS_ROWS, _HOLD_ALONG_ROWS)
-    step2 = cv2.filter2D(d8, cv2.CV_16S, kernel)  # within -510..510: exact
-    held = cv2.max(cv2.erode(step2, hold), 0)
+    step2 = cv2.filter2D(d8, cv2.CV_16S, _STEP_ACROSS_COLS if across_cols else _STEP_ACROSS_ROWS)  # exact
+    held = cv2.max(_held(step2, down_rows=across_cols), 0)
     # Positions whose step and run stay inside the tile: the first and last column (row) of d8
     # have no neighbour on one side, the first and last row (column) of a tile no run around them.
     row_sums = cv2.reduce(held[:, 1:-1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F).reshape(n, s)  # integers < 2^24

@@ -607,25 +607,41 @@ def _grey_edge_share(x: _Half) -> np.ndarray:
 
 
 _SEAM_RUN = 3  # rows (columns) a step must hold, at the same place, to count as a straight seam
-# A step, twice: 2 d[i] - d[i-1] - d[i+1] of neighbour differences d, across columns (rows).
-_STEP_ACROSS_COLS = np.array([[-1, 2, -1]], dtype=np.float32)
-_STEP_ACROSS_ROWS = _STEP_ACROSS_COLS.T.copy()
+
+
+def _neighbours(a: np.ndarray, out: np.ndarray, down_rows: bool) -> tuple[np.ndarray, ...]:
+    """Each inner pixel's neighbour before, itself and its neighbour after, down the rows
+    (down_rows) or along them, as shifted views of a 2-D image a, and the part of `out` (same
+    shape) at those pixels. The rest of `out`, its first and last row (column), is set to 0:
+    outside every position kept, but defined."""
+    if down_rows:
+        out[0], out[-1] = 0, 0
+        return a[:-2], a[1:-1], a[2:], out[1:-1]
+    out[:, 0], out[:, -1] = 0, 0
+    return a[:, :-2], a[:, 1:-1], a[:, 2:], out[:, 1:-1]
+
+
+def _step2(d8: np.ndarray, across_cols: bool) -> np.ndarray:
+    """A step, twice: 2 d[i] - d[i-1] - d[i+1] of the neighbour differences d8, across columns
+    (rows), in int16 (within -510..510: exact). Adds and subtracts of shifted views: cheaper than
+    a 3-tap cv2.filter2D (measured), the same integers."""
+    d = d8.astype(np.int16)
+    step2 = np.empty_like(d)
+    before, centre, after, out = _neighbours(d, step2, down_rows=not across_cols)
+    cv2.add(centre, centre, dst=out)
+    cv2.subtract(out, before, dst=out)
+    cv2.subtract(out, after, dst=out)
+    return step2
 
 
 def _held(step2: np.ndarray, down_rows: bool) -> np.ndarray:
     """The step held for _SEAM_RUN (3) rows (down_rows) or columns: the minimum over them, at the
-    centre one (an erosion along the seam); the image's first and last row (column) 0. Two cv2.min
-    of shifted views: cheaper than cv2.erode with a 3x1 kernel (measured), the same integers."""
+    centre one (an erosion along the seam). Two cv2.min of shifted views: cheaper than cv2.erode
+    with a 3x1 kernel (measured), the same integers."""
     held = np.empty_like(step2)
-    if down_rows:
-        before, centre, after, out, edges = step2[:-2], step2[1:-1], step2[2:], held[1:-1], (held[0], held[-1])
-    else:
-        before, centre, after = step2[:, :-2], step2[:, 1:-1], step2[:, 2:]
-        out, edges = held[:, 1:-1], (held[:, 0], held[:, -1])
+    before, centre, after, out = _neighbours(step2, held, down_rows)
     cv2.min(before, centre, dst=out)
     cv2.min(out, after, dst=out)
-    for e in edges:
-        e[...] = 0  # outside every run kept, but defined
     return held
 
 
@@ -634,10 +650,9 @@ def _seam_share(d8: np.ndarray, n: int, across_cols: bool) -> np.ndarray:
     of N tiles: (N*S, S-1) across columns, or (N*S, S) across rows (each tile's last row the step
     into the next tile, left out). In integers, exactly: the float luma is the uint8 level / 255, so
     a step, its minimum over a run and the means are the integer ones / 255 (one pass of OpenCV
-    each, instead of float temporaries; the step kernel makes 2x the step, halved in the mean)."""
+    each, instead of float temporaries; _step2 makes 2x the step, halved in the mean)."""
     s, k = d8.shape[0] // n, _SEAM_RUN
-    step2 = cv2.filter2D(d8, cv2.CV_16S, _STEP_ACROSS_COLS if across_cols else _STEP_ACROSS_ROWS)  # exact
-    held = cv2.max(_held(step2, down_rows=across_cols), 0)
+    held = cv2.max(_held(_step2(d8, across_cols), down_rows=across_cols), 0)
     # Positions whose step and run stay inside the tile: the first and last column (row) of d8
     # have no neighbour on one side, the first and last row (column) of a tile no run around them.
     row_sums = cv2.reduce(held[:, 1:-1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F).reshape(n, s)  # integers < 2^24

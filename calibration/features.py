@@ -68,7 +68,7 @@ calibration tracks of the seed-0 split, same protocol): rain 0.99 / 0.81 (speck_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import cv2
@@ -686,6 +686,26 @@ _THIN_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 _THIN_DEPTH = 13  # grey levels (0.05 of full scale) a dark detail must lie under its surroundings
 
 
+# _disc5 reads the disc as a 5 x 3 rectangle (rows -1..1) and a 1 x 5 column (its top and bottom).
+assert (_THIN_KERNEL == np.pad(np.ones((3, 5), np.uint8), ((1, 1), (0, 0))) | np.pad([[1]] * 5, ((0, 0), (2, 2)))).all()
+
+
+def _disc5(a: np.ndarray, op: Callable) -> np.ndarray:
+    """The maximum (op=cv2.max: a dilation) or minimum (cv2.min: an erosion) of a 2-D uint8 image
+    over the 5x5 disc _THIN_KERNEL, for the pixels 2 px or more inside the image: (H-4, W-4), row
+    i the pixel at i+2. Runs of shifted views (5 = 2 + 2 + 1 across, 3 down for the rectangle, 5
+    down for the column): the same integers as cv2.morphologyEx with the disc, in 0.7x the time."""
+    across2 = op(a[:, :-1], a[:, 1:])
+    across4 = op(across2[:, :-2], across2[:, 2:])
+    across5 = op(across4[:, :-1], a[:, 4:])  # column j: the pixels j..j+4
+    rect = op(op(across5[:-2], across5[1:-1]), across5[2:])  # row i: centred on i+1
+    col = a[:, 2:-2]
+    down2 = op(col[:-1], col[1:])
+    down4 = op(down2[:-2], down2[2:])
+    down5 = op(down4[:-1], col[4:])  # row i: centred on i+2
+    return op(rect[1:-1], down5)
+
+
 def _thin_dark(p: _Planes) -> np.ndarray:
     """Share of pixels in dark details under 5 px wide at 64x64 (the luma's black top-hat, 5x5 disc,
     at least 13 grey levels deep). Rain puts thin structure over the whole sign in any rendering of
@@ -693,9 +713,13 @@ def _thin_dark(p: _Planes) -> np.ndarray:
     and a veil smooth such detail away instead. Added because rain's direction statistics
     (vertical_energy, coherence) see streaks only and did not transfer to drops (module docstring)."""
     n, s = p.n, p.s
-    hat = cv2.morphologyEx(p.g8, cv2.MORPH_BLACKHAT, _THIN_KERNEL).reshape(n, s, s)
-    # 4 px in: the closing (a dilation, then an erosion) reaches 2 + 2 px, so no pixel kept reads the next tile
-    return _count(hat[:, 4:-4, 4:-4] >= _THIN_DEPTH) / (s - 8) ** 2
+    # The black top-hat: closing (a dilation, then an erosion) minus the luma, 4 px in: the closing
+    # reaches 2 + 2 px, so no pixel kept reads the next tile (tall row i: the pixel at i + 4).
+    hat = cv2.subtract(_disc5(_disc5(p.g8, cv2.max), cv2.min), p.g8[4:-4, 4:-4])
+    rows = cv2.reduce((hat >= _THIN_DEPTH).view(np.uint8), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)[:, 0]
+    # Padded to N*S rows, tile t's kept rows are t*S .. t*S + S-9.
+    rows = np.concatenate([rows, np.zeros(8, rows.dtype)]).reshape(n, s)[:, : s - 8]
+    return rows.sum(1) / (s - 8) ** 2
 
 
 def _hidden_conditions(batch: np.ndarray, p: _Planes) -> dict[str, np.ndarray]:

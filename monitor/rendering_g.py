@@ -1,4 +1,4 @@
-"""Rendering "G" of the 12 CURE-TSR challenges: this session's holdout, written blind, NOT measured.
+"""Rendering "G" of the 12 CURE-TSR challenges: written blind, measured once on 2026-11-30 (docs/DESIGN.md §5.8).
 
 F was measured once on 2026-11-30, so A-F have all met the detector and none is blind any more. G
 is written without running the detector, the classifier, the image statistics, calibrate or

@@ -24,7 +24,7 @@
 #   (monitor/rendering_e.py): the holdout for the product as shipped (fit on A-D), written blind.
 #   "ABC-F" fits on the default FIT_RENDERINGS (calib_ABC) and tests on F (monitor/rendering_f.py),
 #   written blind and measured once on 2026-11-30. "ABC-G" does the same for G
-#   (monitor/rendering_g.py): this session's holdout, written blind and not measured when written.
+#   (monitor/rendering_g.py): written blind, measured once on 2026-11-30 (docs/DESIGN.md §5.8).
 # Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
 # OUT_DIR/table[_<config>].md: the directions run, per condition (scripts/wire_loro_table.py).
 set -euo pipefail

@@ -39,7 +39,6 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType, SimpleNamespace  # noqa: E402
@@ -48,6 +47,8 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from cli.cputime import cpu_timed  # noqa: E402
 
 PACKAGES = ("calibration", "pipelines", "monitor")
 MODULES = ("calibration.calibration_file", "calibration.detector", "pipelines.alerting", "pipelines.wire")
@@ -186,16 +187,6 @@ def run_pass(side: SimpleNamespace, cal_path: Path, x: np.ndarray, work: list) -
     return cpu, [r for recs, _ in inputs for r in recs], alerts, hook.bank.export()["streams"]
 
 
-def _timed(fn: Callable, name: str, acc: dict[str, float]) -> Callable:
-    def timed(*a, **k):
-        t = time.process_time()
-        out = fn(*a, **k)
-        acc[name] = acc.get(name, 0.0) + time.process_time() - t
-        return out
-
-    return timed
-
-
 def timed_pass(side: SimpleNamespace, cal_path: Path, x: np.ndarray, work: list) -> dict[str, float]:
     """A pass with each part wrapped in a timer -> CPU seconds by part ('timed total' included)."""
     acc: dict[str, float] = {}
@@ -205,7 +196,7 @@ def timed_pass(side: SimpleNamespace, cal_path: Path, x: np.ndarray, work: list)
         fn = getattr(klass, meth, None) if klass is not None else None
         if fn is not None:
             originals.append((klass, meth, fn))
-            setattr(klass, meth, _timed(fn, label, acc))
+            setattr(klass, meth, cpu_timed(fn, label, acc))
     try:
         acc["timed total"] = run_pass(side, cal_path, x, work)[0]
     finally:

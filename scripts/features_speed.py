@@ -24,7 +24,6 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
 
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import calibration.features as current  # noqa: E402
 import monitor.preprocess as current_pre  # noqa: E402
+from cli.cputime import cpu_timed  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "belgiumtsc"
 PARTS = (
@@ -62,16 +62,6 @@ def load_reference(rev: str, file: str = "calibration/features.py") -> ModuleTyp
     return mod
 
 
-def _wrapped(fn: Callable, name: str, acc: dict[str, float]) -> Callable:
-    def timed(*a, **k):
-        t = time.process_time()
-        out = fn(*a, **k)
-        acc[name] = acc.get(name, 0.0) + time.process_time() - t
-        return out
-
-    return timed
-
-
 def part_times(mod: ModuleType, batch: np.ndarray, size: int, repeat: int) -> dict[str, float]:
     """us per frame of each part (and 'total') over consecutive slices of `size` frames, best of `repeat`."""
     best: dict[str, float] = {}
@@ -79,7 +69,7 @@ def part_times(mod: ModuleType, batch: np.ndarray, size: int, repeat: int) -> di
     for _ in range(repeat):
         acc: dict[str, float] = {}
         for p, fn in originals.items():
-            setattr(mod, p, _wrapped(fn, p, acc))
+            setattr(mod, p, cpu_timed(fn, p, acc))
         try:
             t = time.process_time()
             for i in range(0, len(batch), size):

@@ -403,20 +403,7 @@ def test_a_subtle_change_the_fleet_does_not_flag_is_named_by_the_classifier_of_c
     def sign(offset: np.ndarray, n: int) -> np.ndarray:
         return _sign(rng, offset, n)
 
-    offsets = rng.normal(0, 1.0, (60, d))
-    clean = np.concatenate([sign(o, 4) for o in offsets])
-    groups = np.repeat([f"t{i}" for i in range(60)], 4)
-    rows, codes = [], []
-    for code in (4, 7, 9):  # darkening, blur, rain: each moves its own two features, by 1 to 4
-        x = clean.copy()
-        s = rng.uniform(1.0, 4.0, len(x))
-        x[:, code] += s
-        x[:, code + 10] -= s
-        rows.append(x)
-        codes += [code] * len(x)
-    cal = fit_calibration(
-        clean, groups, np.concatenate(rows), codes, np.full(len(codes), 3), np.tile(groups, 3), model_id="m", fpr=0.01
-    )
+    cal = _change_calibration(rng)
     assert cal.change_classifier is not None
     stream = sign(rng.normal(0, 1.0, d), 130)
     stream[60:90, 9] += 1.5  # rain, subtle against the fleet's spread of signs (1.0)

@@ -330,4 +330,4 @@ def test_synth_writes_both_renderings_by_whole_tracks_and_the_manifest_says_whic
     assert by_track == {"00017": {"A"}, "00021": {"B"}, "00252": {"C"}}
     assert len(rows) == 6 * 3
     with pytest.raises(ValueError, match="rendering"):
-        build_challenge_set(tmp_path / "clean", tmp_path / "o", renderings=["G"])
+        build_challenge_set(tmp_path / "clean", tmp_path / "o", renderings=["Z"])

@@ -25,6 +25,8 @@
 #   "ABC-F" fits on the default FIT_RENDERINGS (calib_ABC) and tests on F (monitor/rendering_f.py),
 #   written blind and measured once on 2026-11-30. "ABC-G" does the same for G
 #   (monitor/rendering_g.py): written blind, measured once on 2026-11-30 (docs/DESIGN.md §5.8).
+#   "ABC-H" does the same for H (monitor/rendering_h.py): the next holdout, written blind, not
+#   measured yet (docs/DESIGN.md §3.2).
 # Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
 # OUT_DIR/table[_<config>].md: the directions run, per condition (scripts/wire_loro_table.py).
 set -euo pipefail
@@ -39,7 +41,7 @@ DIRECTIONS=${DIRECTIONS:-"A-B B-A"}
 # is refused here, before any set is built, not by synth minutes later.
 KNOWN=$($PY -c "from monitor.renderings import RENDERINGS; print(''.join(RENDERINGS))")
 for DIR in $DIRECTIONS; do
-  [[ $DIR =~ ^[$KNOWN]+-[$KNOWN]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings (the renderings are $KNOWN), e.g. A-B, AB-C or ABC-G" >&2; exit 2; }
+  [[ $DIR =~ ^[$KNOWN]+-[$KNOWN]+$ ]] || { echo "DIRECTIONS: '$DIR' is not FIT-TEST renderings (the renderings are $KNOWN), e.g. A-B, AB-C or ABC-H" >&2; exit 2; }
   # A fit that saw a tested rendering's tracks would not be a holdout (calib and test sets share no tracks,
   # but the rendering itself would have been learnt).
   if [[ ${DIR%-*} =~ [${DIR#*-}] ]]; then echo "DIRECTIONS: '$DIR' fits on a rendering it tests" >&2; exit 2; fi

@@ -306,27 +306,12 @@ class ConditionClassifier:
             self._second_opinion(e, z, logits, p, out, conf)
         return Conditions(out, conf, p_clean, names)
 
-    def predict_one(self, z: np.ndarray) -> str:
-        """predict(z[None, :]).condition[0] for one row z (D,), the same operations on the same
-        (1, D) shapes, without what the name does not need (p_clean, the experts' confidences):
-        the hook names a change against a stream's own normal one frame at a time."""
-        z = np.asarray(z, dtype=np.float64).reshape(1, -1)
-        if len(self.classes) == 1:
-            return UNKNOWN
-        logits = self.logits(z)
-        name = self._named(z, logits)[3][0]
-        for e in self.pair_experts:  # _second_opinion's decision, for one frame
-            if name in e.pair:
-                i, j = (self.classes.index(c) for c in e.pair)
-                lo = (logits[[0], j] - logits[[0], i]) / self.temperature + e.log_odds(z)
-                name = e.pair[1] if lo[0] > 0 else e.pair[0]
-        return name
-
     def predict_each(self, z: np.ndarray) -> list[str]:
-        """[predict_one(row) for row in z (N, D)], the same values: each row's matrix product alone
-        as predict_one makes it (one product of all rows rounds differently; a stack of N (1, F)
-        products is N of predict_one's, tests/test_conditions.py), the steps that are elementwise
-        or per row done for all rows at once (the hook's change names of a stream's frames in a batch)."""
+        """[predict(row[None, :]).condition[0] for row in z (N, D)], the same values: each row's matrix
+        product alone as predict makes it for that row (one product of all rows rounds differently; a
+        stack of N (1, F) products is N one-row products, tests/test_conditions.py), the steps that are
+        elementwise or per row done for all rows at once (the hook's change names of a stream's
+        frames in a batch)."""
         z = np.asarray(z, dtype=np.float64).reshape(len(z), -1)
         if len(self.classes) == 1:
             return [UNKNOWN] * len(z)

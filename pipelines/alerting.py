@@ -337,7 +337,7 @@ class _Batch:
         """The classifier of changes' name of frame i against the stream's learned mean m. Made for
         the stream's frames from i on in one call, and kept while the mean is the same array: a
         stream is named only while it is changed, when its baseline learns nothing (a new mean is
-        a new array). predict_each: the names predict_one would give frame by frame."""
+        a new array). predict_each: the names predict gives each frame alone."""
         got = self._made.get(i)
         if got is None or got[0] is not m:
             if self._rows is None:

@@ -142,20 +142,19 @@ def test_a_change_is_named_by_what_changed_not_by_where_the_sign_sits():
     assert np.mean(by_frame == lt[ch]) < 0.8
 
 
-def test_predict_one_names_each_frame_as_predict_does():
+def test_predict_each_names_each_frame_as_predict_does_alone():
     """The hook names changes a stream's frames of a batch at once (ConditionClassifier.predict_each),
-    each as predict_one names it alone: the same name as predict's for the frame alone, the pair
-    expert's second opinion and "unknown" included."""
+    each with the name predict gives the frame alone, the pair expert's second opinion and
+    "unknown" included."""
     rng = np.random.default_rng(4)
     z, y, columns = _blur_and_haze(rng, 300, -0.5)
     clf, _ = ConditionClassifier.fit(z, y, groups=[f"t{i % 40}" for i in range(len(y))], columns=columns, seed=0)
     zt, _, _ = _blur_and_haze(rng, 100, -5.0)
     zt = np.vstack([zt, rng.normal(0, 6.0, size=(50, zt.shape[1]))])  # far from every class: unknown
     for c in (clf, ConditionClassifier.from_dict({**clf.to_dict(), "ood_radius": [np.inf] * len(clf.classes)})):
-        names = [c.predict_one(row) for row in zt]
-        assert names == [c.predict(row[None, :]).condition[0] for row in zt]
+        names = [c.predict(row[None, :]).condition[0] for row in zt]
         assert c.predict_each(zt) == names and c.predict_each(zt[5:8]) == names[5:8]
-        # predict_each's stack of one-row products is bitwise predict_one's (one product of all rows is not)
+        # predict_each's stack of one-row products is bitwise each row's own (one product of all rows is not)
         stacked = (expand(zt)[:, None, :] @ c.weights)[:, 0, :] + c.bias
         assert (stacked == np.vstack([c.logits(row[None, :]) for row in zt])).all()
         assert {"haze", "blur"} <= set(names)

@@ -60,6 +60,7 @@ from monitor.rendering_g import apply_g
 from monitor.rendering_h import apply_h
 from monitor.renderings import (
     FIT_RENDERINGS,
+    RENDERINGS,
     apply_b,
     check_rendering_args,
     check_renderings,
@@ -469,17 +470,14 @@ def apply_rendering(
     code, level = check_rendering_args(img, challenge, level, rng, rendering)
     if rendering == "A":
         return apply_challenge(img, code, level, seed=int(rng.integers(0, 2**63 - 1)), previous=previous)
-    if rendering == "C":
-        return apply_c(img, code, level, rng)
-    if rendering == "E":
-        return apply_e(img, code, level, rng)
-    if rendering == "F":
-        return apply_f(img, code, level, rng)
-    if rendering == "G":
-        return apply_g(img, code, level, rng)
-    if rendering == "H":
-        return apply_h(img, code, level, rng)
-    return apply_d(img, code, level, rng) if rendering == "D" else apply_b(img, code, level, rng)
+    return _RENDERERS[rendering](img, code, level, rng)
+
+
+# Rendering letter -> its module's entry point (A, which takes a seed and the previous frame, above).
+_RENDERERS: dict[str, Callable[[np.ndarray, int, int, np.random.Generator], np.ndarray]] = {
+    "B": apply_b, "C": apply_c, "D": apply_d, "E": apply_e, "F": apply_f, "G": apply_g, "H": apply_h,
+}  # fmt: skip
+assert set(_RENDERERS) | {"A"} == set(RENDERINGS), "every rendering in RENDERINGS needs its entry here"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ state, condition, frames).
   was open across more than stuck_clear clear frames in a row before clearing. The tracker clears
   after fewer than clear_k anomalous frames among the last clear_n (alerts.clear_n = 10 by default),
   so the default STUCK_CLEAR is twice that.
+- Per frame (`frame_aurocs`): the AUROC of a score on each condition level's frames against all the
+  clear frames, the issue-11 figure, read from what the consumer published rather than offline.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+
+from calibration.metrics import auroc
 
 MAX_DELAY = 10  # an episode's alert must be raised within its first MAX_DELAY frames
 STUCK_CLEAR = 20  # an alert open through more consecutive clear frames than this is stuck
@@ -281,6 +285,28 @@ def by_condition_level(outcomes: Sequence[EpisodeOutcome]) -> dict[tuple[str, in
             "mean_delay": round(float(np.mean(delays)), 2) if delays else None,
             "max_delay": max(delays) if delays else None,
         }
+    return out
+
+
+def frame_aurocs(
+    challenges: Sequence[str], levels: Sequence[int], values: Sequence[float | None], min_level: int = 3
+) -> dict[tuple[str, int], float]:
+    """Per (challenge, level >= min_level): the AUROC of `values` on that level's frames against every
+    clear frame's ("none"), frames without a value (None or NaN) left out; {} without clear frames."""
+    ch = np.asarray(challenges, dtype=object)
+    lv = np.asarray(levels, dtype=np.int64)
+    v = np.array([np.nan if x is None else float(x) for x in values], dtype=np.float64)
+    if not len(ch) == len(lv) == len(v):
+        raise ValueError(f"challenges, levels and values differ in length: {len(ch)}, {len(lv)}, {len(v)}")
+    has = np.isfinite(v)
+    clear = v[(ch == "none") & has]
+    if not len(clear):
+        return {}
+    out = {}
+    for c, level in sorted({(str(c), int(level)) for c, level in zip(ch[has], lv[has], strict=True)}):
+        pos = v[(ch == c) & (lv == level) & has]
+        if c != "none" and level >= min_level:
+            out[(c, level)] = auroc(clear, pos)
     return out
 
 

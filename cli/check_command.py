@@ -29,6 +29,7 @@ from calibration.episodes import (
     episode_totals,
     evaluate_episodes,
     false_alerts_per_clear_frame,
+    frame_aurocs,
     natural_order,
     stuck_alerts,
 )
@@ -111,6 +112,28 @@ def check_figures(
     return fig
 
 
+# The per-frame scores `check` reads the AUROC of: the fleet model's anomaly, and the stream-aware one
+# (max of it and the surprise against the stream's own normal, pipelines.wire.ScoreRecord.stream_anomaly).
+FRAME_SCORES = ("anomaly", "stream_anomaly")
+
+
+def auroc_figures(scores: Sequence[ScoreRecord], min_level: int = 3) -> dict[str, Any]:
+    """Per-frame AUROC of each FRAME_SCORES score per challenge and level (>= min_level) against the
+    clear frames, '<challenge>_<level>_auroc_<score>', and their means 'mean_auroc_<score>' (None
+    where no record carries a calibration's anomaly)."""
+    rows = [s for s in scores if s.truth is not None and s.anomaly is not None]
+    fig: dict[str, Any] = {"auroc_frames": len(rows), "change_frames": sum(s.change is not None for s in rows)}
+    challenges = [s.truth.challenge for s in rows]  # type: ignore[union-attr]
+    levels = [s.truth.level for s in rows]  # type: ignore[union-attr]
+    for name in FRAME_SCORES:
+        values = [s.anomaly if name == "anomaly" else s.stream_anomaly() for s in rows]
+        per = frame_aurocs(challenges, levels, values, min_level) if rows else {}
+        for (challenge, level), a in per.items():
+            fig[f"{challenge}_{level}_auroc_{name}"] = round(a, 4)
+        fig[f"mean_auroc_{name}"] = round(float(sum(per.values()) / len(per)), 4) if per else None
+    return fig
+
+
 def _fmt(v: Any) -> str:
     return "-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
 
@@ -118,12 +141,14 @@ def _fmt(v: Any) -> str:
 def print_table(outcomes: Sequence[EpisodeOutcome], stuck: Sequence[StuckAlert], fig: dict[str, Any]) -> None:
     print(
         f"  {'condition':<15} {'level':>5} {'episodes':>8} {'met':>5} {'detected':>8} {'named':>5} "
-        f"{'alerts':>6} {'frames':>6} {'delay':>5} {'max':>4}"
+        f"{'alerts':>6} {'frames':>6} {'delay':>5} {'max':>4} {'auroc':>6} {'stream':>6}"
     )
     for (challenge, level), r in by_condition_level(outcomes).items():
+        au = [fig.get(f"{challenge}_{level}_auroc_{name}") for name in FRAME_SCORES]
         print(
             f"  {challenge:<15} {level:>5} {r['episodes']:>8} {r['ok']:>5} {r['detected']:>8} {r['named']:>5} "
-            f"{r['alerts']:>6} {r['frames']:>6} {_fmt(r['mean_delay']):>5} {_fmt(r['max_delay']):>4}"
+            f"{r['alerts']:>6} {r['frames']:>6} {_fmt(r['mean_delay']):>5} {_fmt(r['max_delay']):>4} "
+            + " ".join(f"{'-' if a is None else f'{a:.3f}':>6}" for a in au)
         )
     rate = fig["false_alerts_per_clear_frame"]
     print(
@@ -135,6 +160,13 @@ def print_table(outcomes: Sequence[EpisodeOutcome], stuck: Sequence[StuckAlert],
         f"  clear: {fig['clear_episodes']} episodes, {fig['clear_frames']} frames, false alerts "
         f"{fig['false_alerts_clear']} ({'-' if rate is None else f'{rate:.4f}'} per clear frame)"
     )
+    if fig.get("mean_auroc_anomaly") is not None:
+        print(
+            f"  per frame (levels >= {fig['min_level']} against the clear frames, {fig['auroc_frames']} frames): mean "
+            f"AUROC of anomaly (the fleet model's) {fig['mean_auroc_anomaly']:.3f}; of the stream-aware anomaly, "
+            f"max(anomaly, change against the stream's own normal), {fig['mean_auroc_stream_anomaly']:.3f} "
+            f"({fig['change_frames']} frames judged by their stream's baseline)"
+        )
     print(f"  stuck alerts (open through more than {fig['stuck_clear']} clear frames): {len(stuck)}")
     for s in stuck:
         where = "still open at the end" if s.open_at_end else "cleared late"
@@ -173,6 +205,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     outcomes = evaluate_episodes(rows, back.alerts)
     stuck = stuck_alerts(rows, back.alerts, args.stuck_clear)
     fig = check_figures(outcomes, stuck, args.min_level)
+    fig.update(auroc_figures(back.scores, args.min_level))
     atypical = atypical_streams(back.alerts)
     fig.update(
         atypical_streams=len(atypical),
@@ -204,7 +237,8 @@ def register(sub: argparse._SubParsersAction, bench_sub: argparse._SubParsersAct
         description="Read the scores and alerts topics (no consumer group; from the beginning or --since), "
         "cut each stream's scored frames into episodes of equal ground truth and print per condition and "
         f"level: episodes met (one alert, named right, within {MAX_DELAY} frames), delay, false alerts per "
-        "clear frame and alerts stuck open over clear frames. Exits 1 when no score record carries ground truth.",
+        "clear frame, alerts stuck open over clear frames, and the per-frame AUROC of the fleet's and the "
+        "stream-aware anomaly. Exits 1 when no score record carries ground truth.",
     )
     p.add_argument(
         "--bootstrap-servers", metavar="HOST:PORT[,...]", help="Kafka cluster to read (default kafka.bootstrap_servers)"

@@ -279,6 +279,7 @@ class CalibratedHook:
                 named = d.condition
             d = d._replace(is_anomalous=True, condition=named, onset_seq=d.seq - v.onset_lag if v.onset else None)
         rec.is_anomalous, rec.condition, rec.change_onset = d.is_anomalous, d.condition, d.onset_seq
+        rec.change = float(v.change) if v.warm else None
         return d
 
     def _atypical_events(self, rec, v: BaselineVerdict) -> list[AlertEvent]:

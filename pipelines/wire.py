@@ -269,6 +269,10 @@ class ScoreRecord:
     # frame it raised at (None otherwise): the alert's onset, so a restore from the scores topic
     # (pipelines.alerting.frame_decision) raises it under the same id as the live hook did.
     change_onset: int | None = None
+    # Nats of surprise against the stream's own normal (calibration.baseline's change surprise) on
+    # frames its baseline judges; None while it warms up, and without per-stream baselines. The
+    # stream-aware anomaly of the frame is max(anomaly, change) (stream_anomaly).
+    change: float | None = None
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     # The frame's (h, w) as sent; `image` may be smaller (the consumer's prepared copy). Never serialised.
     native_shape: tuple[int, int] | None = field(default=None, compare=False)
@@ -299,7 +303,16 @@ class ScoreRecord:
                 d[name] = bool(value) if name == "is_anomalous" else (float(value) if name != "condition" else value)
         if self.change_onset is not None:
             d["change_onset"] = int(self.change_onset)
+        if self.change is not None:
+            d["change"] = float(self.change)
         return d
+
+    def stream_anomaly(self) -> float | None:
+        """The frame's surprise against the fleet's clean model or its stream's own normal, whichever
+        is larger (both are nats, -ln of a tail probability); None without a calibration."""
+        if self.anomaly is None:
+            return None
+        return max(float(self.anomaly), float(self.change)) if self.change is not None else float(self.anomaly)
 
 
 def encode_score(record: ScoreRecord) -> bytes:
@@ -332,6 +345,7 @@ def score_from_dict(d: Any) -> ScoreRecord:
             condition=d.get("condition"),
             confidence=d.get("confidence"),
             change_onset=None if d.get("change_onset") is None else int(d["change_onset"]),
+            change=None if d.get("change") is None else float(d["change"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise WireError(f"score record is missing or has a malformed field ({type(e).__name__}: {e})") from None

@@ -48,7 +48,7 @@ from calibration.calibration_file import load_calibration  # noqa: E402
 from calibration.detector import Detector  # noqa: E402
 from calibration.episodes import FrameTruth, evaluate_episodes, stuck_alerts  # noqa: E402
 from calibration.settings import CalibrationConfig  # noqa: E402
-from cli.check_command import check_figures  # noqa: E402
+from cli.check_command import auroc_figures, check_figures  # noqa: E402
 from monitor.challenge_types import WIRE_NAMES  # noqa: E402
 from monitor.cure_tsr import read_manifest  # noqa: E402
 from pipelines.alerting import CalibratedHook  # noqa: E402
@@ -196,6 +196,7 @@ def run_direction(cal, test: dict, test_dir: Path, cfg) -> tuple[dict, dict]:
     outcomes = evaluate_episodes(rows, alerts)
     stuck = stuck_alerts(rows, alerts)
     fig = check_figures(outcomes, stuck)
+    fig.update(auroc_figures([r for recs in detail.values() for r in recs]))
     fig["atypical_streams"] = len({a["stream"] for a in alerts if a["state"] == "atypical"})
     fig["stuck_clear"] = 20
     per_stream = defaultdict(lambda: {"met": 0, "episodes": 0, "false": 0})

@@ -36,6 +36,12 @@ def totals(fig: dict) -> str:
         f"{fig['episodes_ok']}/{fig['episodes']} met, mean delay {fig['mean_delay_frames']} frames; "
         f"false alerts {fig['false_alerts_clear']} in {fig['clear_frames']} clear frames ({rate}); "
         f"stuck streams {fig['stuck_streams']}; atypical streams {fig.get('atypical_streams', '-')}"
+        + (
+            f"; per-frame mean AUROC L3-5 of anomaly {fig['mean_auroc_anomaly']}, stream-aware "
+            f"{fig['mean_auroc_stream_anomaly']}"
+            if fig.get("mean_auroc_anomaly") is not None
+            else ""
+        )
     )
 
 

@@ -421,6 +421,38 @@ def test_a_subtle_change_the_fleet_does_not_flag_is_named_by_the_classifier_of_c
     assert raised[0].condition == "rain"
 
 
+def test_records_carry_the_change_surprise_once_their_stream_is_judged():
+    """A score record's `change`: None while its stream's baseline warms up, the surprise against the
+    stream's own normal after. Two cameras: one on a sign off the fleet's centre, one on a typical
+    sign that then changes subtly. The fleet's anomaly ranks the first camera's clear frames with the
+    second's changed ones; the stream-aware anomaly (the larger of the two surprises) tells them apart."""
+    from calibration.metrics import auroc
+
+    rng = np.random.default_rng(13)
+    cal = _change_calibration(rng)
+    d = len(FEATURE_COLUMNS) - 1
+    off = _sign(rng, rng.normal(0, 1.0, d), 130)  # clear throughout
+    near = _sign(rng, np.zeros(d), 130)
+    near[60:90, 9] += 1.0  # rain, subtle against the fleet's spread of signs (1.0)
+    near[60:90, 19] -= 1.0
+    hook = CalibratedHook(Detector(None, cal), AlertConfig(), BASE)
+    recs: dict[str, list[ScoreRecord]] = {"off": [], "near": []}
+    for i in range(0, 130, 16):
+        for name, frames in (("off", off), ("near", near)):
+            rs = _feature_records(name, len(frames[i : i + 16]), i)
+            hook.decide(rs, frames[i : i + 16])
+            recs[name] += rs
+    for rs in recs.values():
+        assert all(r.change is None for r in rs[:30])  # warming up: no normal to judge against yet
+        first = min(r.seq for r in rs if r.change is not None)
+        assert first < 60 and all(r.change is not None for r in rs[first:])
+    clear = [r for r in recs["off"] + recs["near"][:58] + recs["near"][100:] if r.change is not None]
+    changed = recs["near"][62:90]
+    fleet = auroc([r.anomaly for r in clear], [r.anomaly for r in changed])
+    aware = auroc([r.stream_anomaly() for r in clear], [r.stream_anomaly() for r in changed])
+    assert fleet < 0.75 and aware > 0.95, (fleet, aware)
+
+
 def test_a_change_the_fleet_flags_too_is_named_by_what_changed():
     """A strong change the fleet flags itself is named by the classifier of changes as well (the frame's
     difference from its stream's learned mean), not by the fleet's name of the frame's absolute

@@ -120,6 +120,19 @@ def test_per_condition_and_level_and_false_alerts_per_clear_frame():
     assert ep.false_alerts_per_clear_frame(ep.evaluate_episodes({"s": _rows([("rain", 4, 3)])}, [])) is None
 
 
+def test_frame_aurocs_per_level_against_every_clear_frame():
+    ch = ["none"] * 4 + ["rain"] * 3 + ["rain"] * 2 + ["snow"] * 2 + ["haze"]
+    lv = [0] * 4 + [3] * 3 + [5] * 2 + [2] * 2 + [4]
+    v = [0.0, 1.0, 2.0, 3.0] + [4.0, 0.5, None] + [2.5, float("nan")] + [9.0, 9.0] + [2.0]
+    got = ep.frame_aurocs(ch, lv, v, min_level=3)
+    # rain 3: 4.0 beats all 4 clear, 0.5 beats 1 -> 5/8; the None is left out. rain 5: 2.5 beats 3 of 4.
+    # haze 4: 2.0 beats 2 and ties 1 -> 2.5/4. snow is level 2, under min_level.
+    assert got == {("haze", 4): 0.625, ("rain", 3): 0.625, ("rain", 5): 0.75}
+    assert ep.frame_aurocs(["rain"], [3], [1.0]) == {}  # no clear frame to compare with
+    with pytest.raises(ValueError, match="differ in length"):
+        ep.frame_aurocs(["none", "rain"], [0, 3], [1.0])
+
+
 def _wait_scored(consumer, frames: int, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while consumer.scored + consumer.dead_letters < frames and time.monotonic() < deadline:
@@ -165,6 +178,16 @@ def test_replay_with_gap_through_the_broker_checked_by_the_check_command(kafka_c
     assert fig["alert_records"] == len(collected.alerts)
     assert fig["stuck_alerts"] == 0  # every alert clears inside the 12 clear frames that follow it
     assert fig["atypical_streams"] == 0  # replayed signs of the fleet's kind: no atypical view
+    # the per-frame AUROC from the records read back, the fleet's and the stream-aware anomaly
+    assert fig["auroc_frames"] == frames
+    for score in ("anomaly", "stream_anomaly"):
+        cells = {k.split("_auroc_")[0]: v for k, v in fig.items() if k.endswith(f"_auroc_{score}")}
+        cells.pop("mean", None)
+        # one per condition level judged (levels >= 3), none for the clear frames
+        assert set(cells) == {f"{c}_{lv}" for c in CHALLENGES for lv in (3, 4, 5) if f"{c}_{lv}_episodes" in fig}
+        per = list(cells.values())
+        assert all(0.0 <= a <= 1.0 for a in per)
+        assert fig[f"mean_auroc_{score}"] == pytest.approx(sum(per) / len(per), abs=1e-4)
 
 
 def test_atypical_streams_are_the_streams_with_an_atypical_event():

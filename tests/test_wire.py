@@ -175,6 +175,17 @@ def test_score_record_carries_calibration_fields_only_when_set():
     assert (d["anomaly"], d["is_anomalous"], d["condition"], d["confidence"]) == (2.5, True, "rain", 0.9)
 
 
+def test_change_travels_only_when_judged_and_the_stream_anomaly_is_the_larger_surprise():
+    judged = _score(anomaly=2.5, change=7.25)
+    d = json.loads(encode_score(judged))
+    assert d["change"] == 7.25 and decode_score(encode_score(judged)) == judged
+    assert "change" not in json.loads(encode_score(_score(anomaly=2.5)))
+    assert judged.stream_anomaly() == 7.25
+    assert _score(anomaly=2.5, change=0.5).stream_anomaly() == 2.5
+    assert _score(anomaly=2.5).stream_anomaly() == 2.5  # warming up, or no baselines: the fleet's
+    assert _score(change=3.0).stream_anomaly() is None  # no calibration: no anomaly at all
+
+
 def test_non_finite_scores_are_refused_and_garbage_is_a_wire_error():
     with pytest.raises(ValueError):
         encode_score(_score(score=float("nan")))

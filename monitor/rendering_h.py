@@ -1,4 +1,4 @@
-"""Rendering "H" of the 12 CURE-TSR challenges: the next holdout, written blind, NOT measured.
+"""Rendering "H" of the 12 CURE-TSR challenges: written blind, the holdout measured once on 2026-12-01.
 
 G was measured once on 2026-11-30, so A-G have all met the detector and none is blind any more. H
 is written without running the detector, the classifier, the image statistics, calibrate or

@@ -280,8 +280,8 @@ class _Planes(NamedTuple):
     b8: np.ndarray  # uint8 colour planes
     gr8: np.ndarray
     r8: np.ndarray
-    mx: np.ndarray  # float32 max / min over the colours
-    mn: np.ndarray
+    mx8: np.ndarray  # uint8 max / min over the colours
+    mn8: np.ndarray
     sq: np.ndarray  # tall * tall
 
 
@@ -292,9 +292,8 @@ def _planes(batch: np.ndarray) -> _Planes:
     tall = _unit(g8)
     g = tall.reshape(n, s, s)
     b8, gr8, r8 = cv2.split(big)
-    mx = _unit(cv2.max(cv2.max(b8, gr8), r8))
-    mn = _unit(cv2.min(cv2.min(b8, gr8), r8))
-    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, mx, mn, tall * tall)
+    mx8, mn8 = cv2.max(cv2.max(b8, gr8), r8), cv2.min(cv2.min(b8, gr8), r8)
+    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, mx8, mn8, tall * tall)
 
 
 def _grey_histograms(p: _Planes) -> np.ndarray:
@@ -322,16 +321,27 @@ def _exposure_and_colour(p: _Planes) -> dict[str, np.ndarray]:
     p5 = np.count_nonzero(cum <= 0.05 * npx, axis=1)  # first grey level whose cdf passes 5 %
     p95 = np.count_nonzero(cum <= 0.95 * npx, axis=1)
     f["contrast"] = (p95 - p5) * (1.0 / 255.0)
-    f["dark_channel"] = p.mn.reshape(n, -1).mean(1)
-    sat = ((p.mx - p.mn) / (p.mx + 0.05)).reshape(n, -1)  # +0.05: dark pixels have no reliable hue
-    sat_mean = sat.mean(1)
-    f["sat_mean"] = sat_mean
-    f["sat_std"] = np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))
+    f["dark_channel"] = _row_sums(p.mn8, n).sum(1) / (255.0 * npx)  # integer sums: exact
+    f.update(_saturation(p))
     # Integer channel sums: exact, as float64 sums of the levels were.
     tot = np.stack([_row_sums(c, n).sum(1, dtype=np.int64) for c in (p.b8, p.gr8, p.r8)], axis=1) + _EPS
     f["blue_ratio"] = tot[:, 0] / tot.sum(1)
     f["red_ratio"] = tot[:, 2] / tot.sum(1)
     return f
+
+
+def _saturation(p: _Planes) -> dict[str, np.ndarray]:
+    """Colourfulness: mean and std of (max - min) / (max + 0.05) over the colours, in [0, 1] (+0.05:
+    dark pixels have no reliable hue). Made from the uint8 levels as (max - min) / (max + 12.75):
+    4 float passes instead of 7 (two float planes made and subtracted); the quotients differ from
+    the [0, 1] ones by float32 rounding (sat_mean, sat_std by at most 2.6e-7 on the 1,236 crops)."""
+    sat = cv2.subtract(p.mx8, p.mn8).astype(np.float32)
+    den = p.mx8.astype(np.float32)
+    den += np.float32(0.05 * 255.0)
+    sat /= den
+    sat = sat.reshape(p.n, -1)
+    sat_mean = sat.mean(1)
+    return {"sat_mean": sat_mean, "sat_std": np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))}
 
 
 def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:

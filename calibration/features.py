@@ -282,7 +282,6 @@ class _Planes(NamedTuple):
     r8: np.ndarray
     mx8: np.ndarray  # uint8 max / min over the colours
     mn8: np.ndarray
-    sq: np.ndarray  # tall * tall
 
 
 def _planes(batch: np.ndarray) -> _Planes:
@@ -293,7 +292,7 @@ def _planes(batch: np.ndarray) -> _Planes:
     g = tall.reshape(n, s, s)
     b8, gr8, r8 = cv2.split(big)
     mx8, mn8 = cv2.max(cv2.max(b8, gr8), r8), cv2.min(cv2.min(b8, gr8), r8)
-    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, mx8, mn8, tall * tall)
+    return _Planes(n, s, tall, g, g.reshape(n, -1), g8, b8, gr8, r8, mx8, mn8)
 
 
 def _grey_histograms(p: _Planes) -> np.ndarray:
@@ -406,7 +405,7 @@ def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:
 
     nb = (s // 8) ** 2
     bm = cv2.resize(tall, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
-    bsq = cv2.resize(p.sq, (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
+    bsq = cv2.resize(cv2.multiply(tall, tall), (s // 8, n * s // 8), interpolation=cv2.INTER_AREA).reshape(n, nb)
     bvar = np.maximum(bsq - bm * bm, 0.0)  # (N, 64) local contrast of 8x8 blocks
     lbv = np.log(bvar + 1e-6)
     f["block_var_spread"] = lbv.std(1)

@@ -348,30 +348,25 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     direction; colour noise (relative to the luma's Laplacian energy)."""
     n, s, tall = p.n, p.s, p.tall
     f: dict[str, np.ndarray] = {}
+    px = (s - 2) ** 2  # each tile's interior
     lap_full = _filt_full(tall, _K_LAP)
-    lap_var = _msq(_interior(lap_full, n, s)) + 1e-7  # the Laplacian's mean is ~0
+    noise_full = _filt_full(tall, _K_NOISE)
+    # The pixel minus the mean of its 8 neighbours is -(3 lap + noise) / 8 (3 _K_LAP + _K_NOISE is 1
+    # on the 8 neighbours, -8 at the centre): one pass over the two filters' outputs instead of a
+    # third 3x3 filter. Its values are multiples of 1 / (8 * 255), 1e-4 away from the thresholds
+    # +-0.12: float32 rounding moves no count.
+    resid = _interior(cv2.scaleAdd(lap_full, 3.0, noise_full), n, s)  # -8 x (pixel - neighbours' mean)
+    f["speck_bright"] = np.sqrt(_count(resid < -8 * 0.12) / px)
+    f["speck_dark"] = np.sqrt(_count(resid > 8 * 0.12) / px)
+    lap_var = _sumsq(_zero_rims(lap_full, n), n) / px + 1e-7  # the Laplacian's mean is ~0
     f["lap_logvar"] = np.log(lap_var)
     h = s // 2
     g2 = cv2.resize(tall, (h, n * h), interpolation=cv2.INTER_AREA)  # 2x2 means; tiles stay aligned
     lap2_var = _msq(_filt(g2, _K_LAP, n, h)) + 1e-7
     f["fine_coarse"] = np.log(lap_var / lap2_var)
-    noise_full = _filt_full(tall, _K_NOISE)
-    m = np.abs(_interior(noise_full, n, s)).reshape(n, -1).sum(1) / (s - 2) ** 2
+    m = np.abs(_interior(noise_full, n, s)).reshape(n, -1).sum(1) / px
     f["noise_sigma"] = np.log(m * (np.sqrt(np.pi / 2) / 6.0) + 1e-5)
-    # The pixel minus the mean of its 8 neighbours is -(3 lap + noise) / 8 (3 _K_LAP + _K_NOISE is 1
-    # on the 8 neighbours, -8 at the centre): one pass over the two filters' outputs instead of a
-    # third 3x3 filter. Its
-    # values are multiples of 1 / (8 * 255), 1e-4 away from the thresholds +-0.12: float32 rounding
-    # moves no count.
-    resid = _interior(cv2.scaleAdd(lap_full, 3.0, noise_full), n, s)  # -8 x (pixel - neighbours' mean)
-    f["speck_bright"] = np.sqrt(_count(resid < -8 * 0.12) / (s - 2) ** 2)
-    f["speck_dark"] = np.sqrt(_count(resid > 8 * 0.12) / (s - 2) ** 2)
-    # Central differences: the same float32 subtraction a [-1, 0, 1] filter makes, interiors kept.
-    gx = _dx(tall, n, 2)[:, 1:-1, :]  # large across vertical streaks
-    gy = _dy(tall, n, 2)[:, :, 1:-1]
-    jxx = np.einsum("ijk,ijk->i", gx, gx)
-    jyy = np.einsum("ijk,ijk->i", gy, gy)
-    jxy = np.einsum("ijk,ijk->i", gx, gy)
+    jxx, jyy, jxy = _structure_tensor(tall, n)
     f["vertical_energy"] = jxx / (jxx + jyy + _EPS)
     f["coherence"] = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (jxx + jyy + _EPS)
     # Colour noise: Laplacian energy of the opponent channels (R-G, B-G) relative to the luma's;
@@ -380,9 +375,43 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     cv2.subtract(p.r8, p.gr8, dst=opp[: n * s], dtype=cv2.CV_32F)  # integers: exact
     cv2.subtract(p.b8, p.gr8, dst=opp[n * s :], dtype=cv2.CV_32F)
     opp *= 1.0 / 255.0
-    chroma = _msq(_filt(opp, _K_LAP, 2 * n, s)).reshape(2, n)
+    chroma = _sumsq(_zero_rims(_filt_full(opp, _K_LAP), 2 * n), 2 * n).reshape(2, n) / px
     f["chroma_noise"] = np.log(chroma[0] + chroma[1] + 1e-7) - np.log(lap_var)
     return f
+
+
+def _structure_tensor(tall: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N,) sums of gx^2, gy^2 and gx gy over each tile's interior, gx and gy the central
+    differences (the same float32 subtraction a [-1, 0, 1] filter makes): both stored as (N*S, S-2)
+    images of the same layout (column x - 1 for the pixel x), each tile's first and last row zeroed,
+    so the sums are dots of contiguous rows."""
+    s = tall.shape[1]
+    gx = cv2.subtract(tall[:, 2:], tall[:, :-2])  # large across vertical streaks
+    gy = np.empty_like(gx)
+    cv2.subtract(tall[2:, 1:-1], tall[:-2, 1:-1], dst=gy[1:-1])  # rows 0 and N*S-1 zeroed below
+    for a in (gx, gy):
+        tiles = a.reshape(n, s, s - 2)
+        tiles[:, 0], tiles[:, -1] = 0.0, 0.0
+    gx, gy = gx.reshape(n, -1), gy.reshape(n, -1)
+    return np.vecdot(gx, gx), np.vecdot(gy, gy), np.vecdot(gx, gy)
+
+
+def _zero_rims(full: np.ndarray, n: int) -> np.ndarray:
+    """A (N*S, S) tall image with each tile's outer rows and columns set to 0 (in place), so a sum
+    over the whole tile is one over its interior."""
+    s = full.shape[1]
+    tiles = full.reshape(n, s, s)
+    tiles[:, 0], tiles[:, -1] = 0.0, 0.0
+    full[:, 0], full[:, -1] = 0.0, 0.0
+    return full
+
+
+def _sumsq(a: np.ndarray, n: int) -> np.ndarray:
+    """(N,) sums of squares of the N tiles of a contiguous tall image: one BLAS dot per tile
+    (np.vecdot: a third of einsum's time). Not for bright_std: its float32 sum must stay einsum's
+    (a uniform frame's spread is the rounding of mean square minus squared mean)."""
+    t = a.reshape(n, -1)
+    return np.vecdot(t, t)
 
 
 def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:

@@ -171,12 +171,6 @@ def _unit(u8: np.ndarray) -> np.ndarray:
     return out
 
 
-def _filt(tall: np.ndarray, kernel: np.ndarray, n: int, s: int) -> np.ndarray:
-    """3x3 filter of N images stacked into one (N*S, S) image, keeping each image's interior
-    (N, S-2, S-2): a 3x3 kernel only mixes neighbouring tiles in their outer rows, which are dropped."""
-    return _interior(_filt_full(tall, kernel), n, s)
-
-
 def _filt_full(tall: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """3x3 float32 filter of a tall image, every pixel (the tiles' outer rows mixed with the next)."""
     return cv2.filter2D(tall, cv2.CV_32F, kernel, borderType=cv2.BORDER_REPLICATE)
@@ -196,14 +190,6 @@ def _dx(tall: np.ndarray, n: int, step: int = 1, op=cv2.subtract) -> np.ndarray:
     """(N*S, S) tall image -> (N, S, S-step) differences a[:, x+step] - a[:, x] of each tile
     (op=cv2.absdiff: their absolute values)."""
     return op(tall[:, step:], tall[:, :-step]).reshape(n, tall.shape[0] // n, -1)
-
-
-def _dy(tall: np.ndarray, n: int, step: int = 1, op=cv2.subtract) -> np.ndarray:
-    """(N*S, S) tall image -> (N, S-step, S) differences a[y+step] - a[y] within each tile (the
-    rows that would step into the next tile are computed and dropped)."""
-    out = np.empty_like(tall)
-    op(tall[step:], tall[:-step], dst=out[:-step])
-    return out.reshape(n, -1, tall.shape[1])[:, :-step]
 
 
 def _count(mask: np.ndarray) -> np.ndarray:
@@ -362,7 +348,7 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     f["lap_logvar"] = np.log(lap_var)
     h = s // 2
     g2 = cv2.resize(tall, (h, n * h), interpolation=cv2.INTER_AREA)  # 2x2 means; tiles stay aligned
-    lap2_var = _msq(_filt(g2, _K_LAP, n, h)) + 1e-7
+    lap2_var = _sumsq(_zero_rims(_filt_full(g2, _K_LAP), n), n) / (h - 2) ** 2 + 1e-7
     f["fine_coarse"] = np.log(lap_var / lap2_var)
     m = np.abs(_interior(noise_full, n, s)).reshape(n, -1).sum(1) / px
     f["noise_sigma"] = np.log(m * (np.sqrt(np.pi / 2) / 6.0) + 1e-5)
@@ -462,7 +448,12 @@ def _light_versus_colour(p: _Planes) -> dict[str, np.ndarray]:
     ll = cv2.LUT(p.g8, _LOG_UNIT)  # log(luma + 0.02)
 
     def edge_energy(a: np.ndarray) -> np.ndarray:
-        return _msq(_dy(a, n)) + _msq(_dx(a, n))
+        """Mean squared neighbour difference down rows plus across columns, each tile's own: the
+        across-columns differences are contiguous tiles; the steps into the next tile zeroed."""
+        dy = np.empty_like(a)
+        cv2.subtract(a[1:], a[:-1], dst=dy[:-1])
+        dy.reshape(n, s, s)[:, -1] = 0.0
+        return (_sumsq(dy, n) + _sumsq(_dx(a, n), n)) / (s * (s - 1))
 
     e_l = edge_energy(ll)
     # Chromaticity r, g; the levels made float first (numpy's uint8 / float32 converts per element).

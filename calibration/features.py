@@ -326,7 +326,7 @@ def _saturation(p: _Planes) -> dict[str, np.ndarray]:
     sat /= den
     sat = sat.reshape(p.n, -1)
     sat_mean = sat.mean(1)
-    return {"sat_mean": sat_mean, "sat_std": np.sqrt(np.maximum(_msq(sat) - sat_mean**2, 0.0))}
+    return {"sat_mean": sat_mean, "sat_std": np.sqrt(np.maximum(np.vecdot(sat, sat) / sat.shape[1] - sat_mean**2, 0.0))}
 
 
 def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
@@ -350,7 +350,7 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     g2 = cv2.resize(tall, (h, n * h), interpolation=cv2.INTER_AREA)  # 2x2 means; tiles stay aligned
     lap2_var = _sumsq(_zero_rims(_filt_full(g2, _K_LAP), n), n) / (h - 2) ** 2 + 1e-7
     f["fine_coarse"] = np.log(lap_var / lap2_var)
-    m = np.abs(_interior(noise_full, n, s)).reshape(n, -1).sum(1) / px
+    m = np.abs(_zero_rims(noise_full, n), out=noise_full).reshape(n, -1).sum(1) / px  # after resid
     f["noise_sigma"] = np.log(m * (np.sqrt(np.pi / 2) / 6.0) + 1e-5)
     jxx, jyy, jxy = _structure_tensor(tall, n)
     f["vertical_energy"] = jxx / (jxx + jyy + _EPS)
@@ -433,7 +433,8 @@ def _blocks_and_layout(p: _Planes, mean: np.ndarray) -> dict[str, np.ndarray]:
     f["row_profile"] = _banding(rows)
     f["col_profile"] = _banding(cols)
     q = s // 4
-    centre = g[:, q:-q, q:-q].reshape(n, -1).mean(1)
+    # The centre's mean from exact integer row sums of the uint8 luma (no copy of the strided block).
+    centre = _row_sums(p.g8[:, q : s - q], n)[:, q : s - q].sum(1) / (255.0 * (s - 2 * q) ** 2)
     border = (mean * s * s - centre * (s - 2 * q) ** 2) / (s * s - (s - 2 * q) ** 2)
     f["center_border"] = centre - border
     return f

@@ -145,7 +145,8 @@ def resize_batch(frames: Sequence[np.ndarray] | np.ndarray, size: int = FEATURE_
 
 
 _K_LAP = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32)
-# Immerkaer (1996): this kernel cancels smooth image structure up to second order, leaving noise.
+# Immerkaer (1996): this kernel cancels smooth image structure up to second order, leaving noise
+# (computed exactly in integers by _int_laplacian, as the Laplacian of full-size planes is).
 _K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 
 # Hot path (issue 13: the calibrated hook's cost per frame). What makes it fast, measured by
@@ -174,11 +175,6 @@ def _unit(u8: np.ndarray) -> np.ndarray:
 def _filt_full(tall: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """3x3 float32 filter of a tall image, every pixel (the tiles' outer rows mixed with the next)."""
     return cv2.filter2D(tall, cv2.CV_32F, kernel, borderType=cv2.BORDER_REPLICATE)
-
-
-def _interior(full: np.ndarray, n: int, s: int) -> np.ndarray:
-    """(N*S, S) tall image -> (N, S-2, S-2) view of each tile's interior."""
-    return full.reshape(n, s, s)[:, 1:-1, 1:-1]
 
 
 def _row_sums(tall: np.ndarray, n: int) -> np.ndarray:
@@ -335,22 +331,25 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     n, s, tall = p.n, p.s, p.tall
     f: dict[str, np.ndarray] = {}
     px = (s - 2) ** 2  # each tile's interior
-    lap_full = _filt_full(tall, _K_LAP)
-    noise_full = _filt_full(tall, _K_NOISE)
+    # The 3x3 filters of the luma in exact int16 levels (_int_laplacian), each tile's rim zeroed
+    # so whole-tile sums and counts are the interior's; the levels' 1/255 applied to the sums.
+    lap16, noise16 = (_zero_rims(a, n) for a in _int_laplacian(p.g8.astype(np.int16), noise=True))
     # The pixel minus the mean of its 8 neighbours is -(3 lap + noise) / 8 (3 _K_LAP + _K_NOISE is 1
-    # on the 8 neighbours, -8 at the centre): one pass over the two filters' outputs instead of a
-    # third 3x3 filter. Its values are multiples of 1 / (8 * 255), 1e-4 away from the thresholds
-    # +-0.12: float32 rounding moves no count.
-    resid = _interior(cv2.scaleAdd(lap_full, 3.0, noise_full), n, s)  # -8 x (pixel - neighbours' mean)
-    f["speck_bright"] = np.sqrt(_count(resid < -8 * 0.12) / px)
-    f["speck_dark"] = np.sqrt(_count(resid > 8 * 0.12) / px)
-    lap_var = _sumsq(_zero_rims(lap_full, n), n) / px + 1e-7  # the Laplacian's mean is ~0
+    # on the 8 neighbours, -8 at the centre): over 0.12 (in [0, 1]) when 3 lap + noise < -244.8
+    # levels; one pass over the two filters' outputs instead of a third filter.
+    resid = lap16 * np.int16(3)  # within 3 * 8 * 255 + 16 * 255: int16
+    resid += noise16
+    f["speck_bright"] = np.sqrt(_count((resid < -244.8).reshape(n, -1)) / px)
+    f["speck_dark"] = np.sqrt(_count((resid > 244.8).reshape(n, -1)) / px)
+    del resid
+    lap_var = _sumsq(lap16.astype(np.float32), n) / (255.0**2 * px) + 1e-7  # the Laplacian's mean is ~0
     f["lap_logvar"] = np.log(lap_var)
     h = s // 2
     g2 = cv2.resize(tall, (h, n * h), interpolation=cv2.INTER_AREA)  # 2x2 means; tiles stay aligned
     lap2_var = _sumsq(_zero_rims(_filt_full(g2, _K_LAP), n), n) / (h - 2) ** 2 + 1e-7
     f["fine_coarse"] = np.log(lap_var / lap2_var)
-    m = np.abs(_zero_rims(noise_full, n), out=noise_full).reshape(n, -1).sum(1) / px  # after resid
+    np.abs(noise16, out=noise16)  # row sums under 2^24: exact in float32
+    m = cv2.reduce(noise16, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F).reshape(n, s).sum(1) / (255.0 * px)
     f["noise_sigma"] = np.log(m * (np.sqrt(np.pi / 2) / 6.0) + 1e-5)
     jxx, jyy, jxy = _structure_tensor(tall, n)
     f["vertical_energy"] = jxx / (jxx + jyy + _EPS)
@@ -360,19 +359,19 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     opp = np.empty((2 * n * s, s), dtype=np.int16)
     np.subtract(p.r8, p.gr8, out=opp[: n * s], dtype=np.int16)
     np.subtract(p.b8, p.gr8, out=opp[n * s :], dtype=np.int16)
-    lap = _zero_rims(_int_laplacian(opp), 2 * n).astype(np.float32)
+    lap = _zero_rims(_int_laplacian(opp)[0], 2 * n).astype(np.float32)
     chroma = _sumsq(lap, 2 * n).reshape(2, n) / (255.0**2 * px)
     f["chroma_noise"] = np.log(chroma[0] + chroma[1] + 1e-7) - np.log(lap_var)
     return f
 
 
-def _int_laplacian(a: np.ndarray) -> np.ndarray:
-    """The 3x3 Laplacian (_K_LAP) of a tall int16 image of levels, exact in int16 (|values| <= 255:
-    the Laplacian's within 8 * 255), at every pixel whose 3x3 neighbourhood is in the image (the
-    others 0; the tiles' rims mix with the next tile and are dropped by the caller). The image seen
-    as one 1-D array: a shift by 1 is a step across a column, by S one down a row, so each
-    difference is one pass over contiguous int16 (cheaper than float32 3x3 filter2D on a 64-px-wide
-    image, which pays per row)."""
+def _int_laplacian(a: np.ndarray, noise: bool = False) -> tuple[np.ndarray, ...]:
+    """The 3x3 Laplacian (_K_LAP) of a tall int16 image of levels (|values| <= 255), exact in int16,
+    at every pixel whose 3x3 neighbourhood is in the image (the others 0; the tiles' rims mix with
+    the next tile and are dropped by the caller); with noise, also the Immerkaer kernel _K_NOISE
+    (the second difference across, then down). The image seen as one 1-D array: a shift by 1 is a
+    step across a column, by S one down a row, so each difference is one pass over contiguous int16
+    (cheaper than float32 3x3 filter2D on a 64-px-wide image, which pays per row)."""
     s = a.shape[1]
     v = a.ravel()
     m = v.size - 2 * s - 2  # centres s + 1 .. size - s - 2
@@ -381,9 +380,15 @@ def _int_laplacian(a: np.ndarray) -> np.ndarray:
     d = v[s:] - v[:-s]
     d2y = d[s:] - d[:-s]  # centred at i + s
     del d
+    lap = np.zeros_like(v)
+    np.add(d2x[s : s + m], d2y[1 : 1 + m], out=lap[s + 1 : s + 1 + m])
+    if not noise:
+        return (lap.reshape(a.shape),)
+    del d2y
+    e = d2x[s:] - d2x[:-s]
     out = np.zeros_like(v)
-    np.add(d2x[s : s + m], d2y[1 : 1 + m], out=out[s + 1 : s + 1 + m])
-    return out.reshape(a.shape)
+    np.subtract(e[s:], e[:-s], out=out[s + 1 : s + 1 + m])  # centred at i + s + 1
+    return lap.reshape(a.shape), out.reshape(a.shape)
 
 
 def _structure_tensor(tall: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -159,6 +159,14 @@ _K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 # calls on the 2-D tall image (numpy's shifted 3-D slices cost 3-4x more); counts of a condition
 # are sums of its uint8 view. tests/test_features_golden.py holds the statistics to the ones the
 # plain numpy code gave.
+# Issue 13, second pass (130 -> 102 us per frame at batch 64): what is exact in integers is computed
+# in uint8 / int16 (3x3 filters of the levels, flat windows, centre and channel sums), where a
+# plane seen as one 1-D array makes every shift one contiguous pass (_int_laplacian, _windows4);
+# sums of squares of contiguous tiles are np.vecdot (BLAS dots), with the tiles' rims zeroed in
+# place instead of strided interior views; and few float planes are held at once: every MB more
+# alive per chunk measurably slowed all parts (and holding many temporaries pushed glibc's heap
+# over its trim threshold: page faults on every chunk). bright_std and the row / column profiles
+# keep numpy's float32 summation order: their values are differences of nearly equal sums.
 _CHUNK = 64
 _LEVEL = np.arange(256, dtype=np.float32)
 _UNIT = _LEVEL * (1.0 / 255.0)  # level -> float32 in [0, 1], as uint8 * (1 / 255)

@@ -388,15 +388,23 @@ def _int_laplacian(a: np.ndarray, noise: bool = False) -> tuple[np.ndarray, ...]
     d = v[s:] - v[:-s]
     d2y = d[s:] - d[:-s]  # centred at i + s
     del d
-    lap = np.zeros_like(v)
+    lap = _ends_zeroed(v, s + 1, m)
     np.add(d2x[s : s + m], d2y[1 : 1 + m], out=lap[s + 1 : s + 1 + m])
     if not noise:
         return (lap.reshape(a.shape),)
     del d2y
     e = d2x[s:] - d2x[:-s]
-    out = np.zeros_like(v)
+    out = _ends_zeroed(v, s + 1, m)
     np.subtract(e[s:], e[:-s], out=out[s + 1 : s + 1 + m])  # centred at i + s + 1
     return lap.reshape(a.shape), out.reshape(a.shape)
+
+
+def _ends_zeroed(like: np.ndarray, start: int, length: int) -> np.ndarray:
+    """An empty array like `like` whose elements outside [start, start + length) are 0 (cheaper
+    than zeroing all of it when the middle is written next)."""
+    out = np.empty_like(like)
+    out[:start], out[start + length :] = 0, 0
+    return out
 
 
 def _structure_tensor(tall: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

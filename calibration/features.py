@@ -344,11 +344,12 @@ def _sharpness_and_noise(p: _Planes) -> dict[str, np.ndarray]:
     lap16, noise16 = (_zero_rims(a, n) for a in _int_laplacian(p.g8.astype(np.int16), noise=True))
     # The pixel minus the mean of its 8 neighbours is -(3 lap + noise) / 8 (3 _K_LAP + _K_NOISE is 1
     # on the 8 neighbours, -8 at the centre): over 0.12 (in [0, 1]) when 3 lap + noise < -244.8
-    # levels; one pass over the two filters' outputs instead of a third filter.
+    # levels, i.e. <= -245; one pass over the two filters' outputs instead of a third filter.
+    # Integer thresholds: against a Python float numpy would compare in float64 (6x the time).
     resid = lap16 * np.int16(3)  # within 3 * 8 * 255 + 16 * 255: int16
     resid += noise16
-    f["speck_bright"] = np.sqrt(_count((resid < -244.8).reshape(n, -1)) / px)
-    f["speck_dark"] = np.sqrt(_count((resid > 244.8).reshape(n, -1)) / px)
+    f["speck_bright"] = np.sqrt(_count((resid <= -245).reshape(n, -1)) / px)
+    f["speck_dark"] = np.sqrt(_count((resid >= 245).reshape(n, -1)) / px)
     del resid
     lap_var = _sumsq(lap16.astype(np.float32), n) / (255.0**2 * px) + 1e-7  # the Laplacian's mean is ~0
     f["lap_logvar"] = np.log(lap_var)

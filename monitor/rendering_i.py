@@ -1,4 +1,4 @@
-"""Rendering "I" of the 12 CURE-TSR challenges: the next holdout, written blind, NOT measured.
+"""Rendering "I" of the 12 CURE-TSR challenges: written blind, the holdout measured once on 2026-12-01.
 
 H was measured once on 2026-12-01, so A-H have all met the detector and none is blind any more. I
 is written without running the detector, the classifier, the image statistics, calibrate or

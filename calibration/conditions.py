@@ -25,6 +25,17 @@ other's test tracks): fit on rendering B, rendering A's haze (which blurs as wel
 on 614 suspect frames (levels 3-5, anomaly over 3 nats) and haze on 445, and 30/72 haze episodes
 were met; with the veil expert 47/72, every other condition's episodes unchanged in both
 independent directions (docs/DESIGN.md §5.6).
+
+Two more experts read only the light a condition adds or takes away (the frame's mean brightness
+and its dark channel): darkening takes light away, haze adds airlight; snow is white and adds
+light, rain does not. New renderings' darkening under a glare veil was named haze, and their rain
+with bright highlights snow, because the full model leans on statistics one way of drawing them
+moves (crushed blacks for darkening, bright specks for snow). Measured on the offline replay of
+the pipeline check (scripts/stream_replay_experiment.py --refit, episodes met of 864, A+B+C fit):
+I 573 -> 618, H 585 -> 597, G 725 -> 733, F 440 -> 441, E 509 -> 510, D 524 -> 524, A+B -> C 643
+-> 643, A+C -> B 753 -> 756, B+C -> A 767 -> 767, no false alert; I's misses had suggested them,
+so I and H are development figures there, and J, written blind, is the independent one
+(docs/DESIGN.md §5.8).
 """
 
 from __future__ import annotations
@@ -45,7 +56,8 @@ UNKNOWN = "unknown"
 CLEAN = "clean"
 
 # (first, second) condition pair -> the statistics (columns of the standardised features z) of the
-# physics that separates them; see the module docstring.
+# physics that separates them; see the module docstring. A frame named one of a pair is named by the
+# full model's and the expert's summed log-odds; the experts are asked in this order.
 PAIR_EXPERTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("blur", "haze"): (
         "bright_mean",
@@ -59,6 +71,8 @@ PAIR_EXPERTS: dict[tuple[str, str], tuple[str, ...]] = {
         "clip_high",
         "clip_low",
     ),
+    ("darkening", "haze"): ("bright_mean", "dark_channel"),
+    ("rain", "snow"): ("bright_mean", "dark_channel"),
 }
 
 

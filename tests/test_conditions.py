@@ -97,6 +97,43 @@ def test_second_opinion_names_haze_that_blurs_more_than_any_seen():
     assert (again.condition == both.condition).all() and np.allclose(again.confidence, both.confidence)
 
 
+def _rain_and_snow(
+    rng: np.random.Generator, n: int, rain_specks: float, rain_light: float
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """z of clean, rain and snow frames over speck_bright and the light statistics: snow adds light
+    (brightness and dark channel up by 2) and bright specks (+3); rain adds `rain_specks` of bright
+    specks and moves the light by `rain_light`."""
+    columns = ["speck_bright", *PAIR_EXPERTS[("rain", "snow")]]
+    j = {k: i for i, k in enumerate(columns)}
+    z = rng.normal(0, 0.7, size=(3 * n, len(columns)))
+    z[n : 2 * n, j["speck_bright"]] += rain_specks
+    for k in ("bright_mean", "dark_channel"):
+        z[n : 2 * n, j[k]] += rain_light
+        z[2 * n :, j[k]] += 2.0
+    z[2 * n :, j["speck_bright"]] += 3.0
+    return z, np.repeat([CLEAN, "rain", "snow"], n), columns
+
+
+def test_light_expert_names_rain_with_bright_highlights_rain():
+    """Rain of another rendering, with more bright specks than the snow the model saw and less light:
+    the full model alone calls it snow by its specks; the light expert (snow adds light, rain does not)
+    names it rain."""
+    rng = np.random.default_rng(5)
+    z, y, columns = _rain_and_snow(rng, 300, 1.0, 0.0)
+    groups = [f"t{i % 40}" for i in range(len(y))]
+    clf, _ = ConditionClassifier.fit(z, y, groups, columns=columns, seed=0)
+    assert [e.pair for e in clf.pair_experts] == [("rain", "snow")]  # the others' statistics are not in z
+    zt, _, _ = _rain_and_snow(rng, 200, 5.0, -1.5)
+    rain = zt[200:400]
+    d = {**clf.to_dict(), "ood_radius": [np.inf] * len(clf.classes)}  # compare the names themselves
+    alone = ConditionClassifier.from_dict({**d, "pair_experts": []}).predict(rain)
+    assert (alone.condition == "snow").mean() > 0.6
+    both = ConditionClassifier.from_dict(d).predict(rain)
+    assert (both.condition == "rain").mean() > 0.9
+    snow = ConditionClassifier.from_dict(d).predict(zt[400:])  # the snow the model knows stays snow
+    assert (snow.condition == "snow").mean() > 0.95
+
+
 def test_track_changes_subtracts_the_tracks_clean_mean_leaving_a_clean_frame_out():
     u = np.array([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0], [10.0, 10.0], [7.0, 7.0], [0.0, 0.0]])
     labels = [CLEAN, CLEAN, CLEAN, "rain", "rain", "rain"]

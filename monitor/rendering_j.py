@@ -1,4 +1,4 @@
-"""Rendering "J" of the 12 CURE-TSR challenges: the next holdout, written blind, NOT measured.
+"""Rendering "J" of the 12 CURE-TSR challenges: written blind, the holdout measured once on 2026-12-01.
 
 I was measured once on 2026-12-01, so A-I have all met the detector and none is blind any more. J
 is written without running the detector, the classifier, the image statistics, calibrate or

@@ -327,7 +327,7 @@ def test_blind_renderings_are_not_near_copies_of_the_others(crops, fam, others):
 
 @pytest.mark.parametrize("fam", ["E", "F", "G", "H", "I", "J"])
 def test_holdouts_are_renderings_no_default_fit_sees(fam):
-    # A holdout (E-I so far) is measured once with a fit on FIT_RENDERINGS: synth's
+    # A holdout (E-J so far) is measured once with a fit on FIT_RENDERINGS: synth's
     # default, the set builder's default and the demo's quick calibration deal tracks to those only.
     import inspect
 

@@ -30,7 +30,7 @@ import numpy as np
 from monitor.cure_tsr import CHALLENGE_TYPES, LEVELS, challenge_code
 
 RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K")  # C-K: monitor.rendering_c ... _k
-# The renderings the product is fit on by default (synth, the demo's quick calibration). D-J were
+# The renderings the product is fit on by default (synth, the demo's quick calibration). D-K were
 # each written blind as a holdout: one stays out of every default fit until it has been measured once
 # (fit on A, B and C, test on it), or the holdout would no longer be one. D, E and F were measured on
 # 2026-11-30 (docs/DESIGN.md §5.8); D stays out since: with D in the fit the demo named one of 42

@@ -155,11 +155,12 @@ _K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 # of 32 cost more than 64 in calls, 128 no less); every plane is made once, contiguous (cv2.split,
 # not strided channel views), and a float plane of uint8 levels is a conversion and one float32
 # multiply in place (_unit: bit-identical to the table lookup cv2.LUT(u8, _UNIT), and 0.7 us per
-# frame against its 1.3 for a 64x64 plane; a lookup stays for the log table); differences of shifted views and row sums are OpenCV
-# calls on the 2-D tall image (numpy's shifted 3-D slices cost 3-4x more); counts of a condition
-# are sums of its uint8 view. tests/test_features_golden.py holds the statistics to the ones the
-# plain numpy code gave.
-# Issue 13, second pass (130 -> 102 us per frame at batch 64): what is exact in integers is computed
+# frame against its 1.3 for a 64x64 plane; a lookup stays for the log table); differences of
+# shifted views and row sums are OpenCV calls on the 2-D tall image (numpy's shifted 3-D slices
+# cost 3-4x more); counts of a condition are sums of its uint8 view.
+# tests/test_features_golden.py holds the statistics to the ones the plain numpy code gave.
+# Issue 13, second pass (features_speed.py --ref main, 1,024 crops, chunks of 64: 137.2 -> 103.5
+# us per frame, 2026-12-01): what is exact in integers is computed
 # in uint8 / int16 (3x3 filters of the levels, flat windows, centre and channel sums), where a
 # plane seen as one 1-D array makes every shift one contiguous pass (_int_laplacian, _windows4);
 # sums of squares of contiguous tiles are np.vecdot (BLAS dots), with the tiles' rims zeroed in

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from calibration.episodes import (
@@ -112,9 +112,12 @@ def check_figures(
     return fig
 
 
-# The per-frame scores `check` reads the AUROC of: the fleet model's anomaly, and the stream-aware one
-# (max of it and the surprise against the stream's own normal, pipelines.wire.ScoreRecord.stream_anomaly).
-FRAME_SCORES = ("anomaly", "stream_anomaly")
+# The per-frame scores `check` reads the AUROC of, by name: the fleet model's anomaly, and the
+# stream-aware one (max of it and the surprise against the stream's own normal).
+FRAME_SCORES: dict[str, Callable[[ScoreRecord], float | None]] = {
+    "anomaly": lambda s: s.anomaly,
+    "stream_anomaly": ScoreRecord.stream_anomaly,
+}
 
 
 def auroc_figures(scores: Sequence[ScoreRecord], min_level: int = 3) -> dict[str, Any]:
@@ -125,8 +128,8 @@ def auroc_figures(scores: Sequence[ScoreRecord], min_level: int = 3) -> dict[str
     fig: dict[str, Any] = {"auroc_frames": len(rows), "change_frames": sum(s.change is not None for s in rows)}
     challenges = [s.truth.challenge for s in rows]  # type: ignore[union-attr]
     levels = [s.truth.level for s in rows]  # type: ignore[union-attr]
-    for name in FRAME_SCORES:
-        values = [s.anomaly if name == "anomaly" else s.stream_anomaly() for s in rows]
+    for name, score in FRAME_SCORES.items():
+        values = [score(s) for s in rows]
         per = frame_aurocs(challenges, levels, values, min_level) if rows else {}
         for (challenge, level), a in per.items():
             fig[f"{challenge}_{level}_auroc_{name}"] = round(a, 4)

@@ -1,8 +1,8 @@
-"""Rendering "K" of the 12 CURE-TSR challenges: the next holdout, written blind, NOT measured.
+"""Rendering "K" of the 12 CURE-TSR challenges: written blind, measured once (docs/DESIGN.md §5.8).
 
-A-J have all met the detector, so none is blind any more. K is written without running the
-detector, the classifier, the image statistics, calibrate or evaluate on it, to be measured once
-(fit on the default FIT_RENDERINGS, test on K). It is written without A-J's helpers (only
+A-J had all met the detector, so none was blind any more. K was written without running the
+detector, the classifier, the image statistics, calibrate or evaluate on it, and measured once on
+2026-12-01 (fit on the default FIT_RENDERINGS, test on K), so it is no longer blind either. It is written without A-J's helpers (only
 monitor.renderings.apply_effects, the argument check and uint8 wrapper, is shared) and each effect
 is another physical process, or another way a real camera produces the condition, than any of A-J
 (their lines: monitor/rendering_c.py ... _j.py):

@@ -10,9 +10,10 @@ Rules (AlertConfig):
   SAME alert id, which downstream can deduplicate;
 - name the dominant condition: the majority over anomalous (with evidence, also suspect) frames of
   the last `condition_window` frames of the alert ("unknown" only if nothing else was named); a
-  raise that is due while no name leads waits up to `name_wait` frames for one to (its onset stays
-  where it was), then a tie goes to the condition seen last; the name only changes when another condition has strictly more votes
-  (no naming flap on ties); confidence = summed confidence of the frames voting for it / number
+  raise that is due while no name leads every other by `name_margin` votes waits up to `name_wait`
+  frames for one to (its onset stays where it was), then a tie goes to the condition seen last:
+  the first name is the one an operator acts on, and an onset's first frames name it worst; the
+  name only changes when another condition has strictly more votes (no naming flap on ties); confidence = summed confidence of the frames voting for it / number
   of anomalous frames (their average probability of the named condition, counting frames that
   named something else as 0);
 - "updated" when the dominant condition changes, and every `update_every` frames while it lasts;
@@ -278,7 +279,7 @@ class AlertTracker:
         for f in since[since.index(onset) :]:
             self._count(a, f)
         votes = self._votes(st, a)
-        if st.undecided < c.name_wait and not self._decided(votes):
+        if st.undecided < c.name_wait and not self._decided(votes, c.name_margin):
             st.undecided += 1  # raise with the next frames, once they break the tie
             st.due = onset
             return []
@@ -357,10 +358,10 @@ class AlertTracker:
         return votes
 
     @classmethod
-    def _decided(cls, window: list[FrameDecision]) -> bool:
-        """One named condition (not "unknown") has strictly more votes than any other."""
+    def _decided(cls, window: list[FrameDecision], margin: int = 1) -> bool:
+        """One named condition (not "unknown") has at least `margin` more votes than any other."""
         top = sorted((v for c, v in cls._tally(window).items() if c != "unknown"), reverse=True) + [0, 0]
-        return top[0] > top[1]
+        return top[0] - top[1] >= margin
 
     @classmethod
     def _dominant(cls, window: list[FrameDecision], current: str | None, confidence: float) -> tuple[str, float]:

@@ -100,14 +100,14 @@ def test_a_raise_waits_for_its_name_to_be_decided_but_not_longer_than_name_wait(
     # Measured on demo replays (seed 7, lens blur at level 4): the raise came on the second frame,
     # blur 1 - darkening 1, and the tie went to the later, wrong name.
     conds = ["blur", "darkening", "blur", "blur", "blur"]
-    recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0)), "11111", conditions=conds)
+    recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_margin=1)), "11111", conditions=conds)
     assert [(r.state, r.alert_id, r.condition, r.frames) for r in recs] == [("raised", "cam17:0", "blur", 3)]
     # raised at once without the wait, named by the tie-break
     recs = feed(AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=0)), "11111", conditions=conds)
     assert [(r.state, r.condition, r.frames) for r in recs][0] == ("raised", "darkening", 2)
     # a tie that lasts raises after name_wait frames, not never
     recs = feed(
-        AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=2)),
+        AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=2, name_margin=1)),
         "1" * 8,
         conditions=["rain", "snow"] + ["unknown"] * 6,
     )
@@ -115,15 +115,34 @@ def test_a_raise_waits_for_its_name_to_be_decided_but_not_longer_than_name_wait(
     assert [(r.state, r.alert_id, r.condition, r.frames) for r in recs][0] == ("raised", "cam17:0", "snow", 4)
     # frames naming nothing ("unknown") do not decide a name either
     recs = feed(
-        AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=3)),
+        AlertTracker(AlertConfig(k=2, n=3, update_every=0, name_wait=3, name_margin=1)),
         "1" * 8,
         conditions=["unknown"] * 3 + ["haze"] * 5,
     )
     assert [(r.state, r.condition, r.frames) for r in recs][0] == ("raised", "haze", 4)
 
 
+def test_a_raise_waits_for_its_name_to_lead_by_name_margin_votes():
+    # On renderings nobody tuned on, a name read off an onset's first two or three frames was wrong
+    # far more often than the majority of the episode's frames (docs/DESIGN.md §7, name_margin).
+    conds = ["haze", "snow", "haze", "snow", "snow", "snow", "snow", "snow"]
+    cfg = dict(k=2, n=3, update_every=0)
+    # a lead of 1 (the rule before name_margin): raised on the third frame, haze 2 - snow 1
+    recs = feed(AlertTracker(AlertConfig(**cfg, name_margin=1, name_wait=7)), "1" * 8, conditions=conds)
+    assert [(r.state, r.condition, r.frames) for r in recs][0] == ("raised", "haze", 3)
+    # a lead of 3: raised on the seventh, snow 5 - haze 2, its onset kept
+    recs = feed(AlertTracker(AlertConfig(**cfg, name_margin=3, name_wait=7)), "1" * 8, conditions=conds)
+    assert [(r.state, r.alert_id, r.condition, r.frames) for r in recs][0] == ("raised", "cam17:0", "snow", 7)
+    # ... and never later than name_wait frames after the raise was due (the tie goes to the latest)
+    recs = feed(AlertTracker(AlertConfig(**cfg, name_margin=3, name_wait=2)), "1" * 8, conditions=conds)
+    assert [(r.state, r.alert_id, r.condition, r.frames) for r in recs][0] == ("raised", "cam17:0", "snow", 4)
+    # frames that agree from the start need no wait beyond the margin itself
+    recs = feed(AlertTracker(AlertConfig(**cfg, name_margin=3, name_wait=7)), "1" * 8, conditions=["rain"] * 8)
+    assert [(r.state, r.condition, r.frames) for r in recs][0] == ("raised", "rain", 3)
+
+
 def test_confidence_is_share_weighted():
-    t = AlertTracker(AlertConfig(k=4, n=4, update_every=0, condition_window=4))
+    t = AlertTracker(AlertConfig(k=4, n=4, update_every=0, condition_window=4, name_margin=1))
     recs = feed(t, "1111", conditions=["rain", "rain", "rain", "snow"], conf=0.8)
     assert recs[0].condition == "rain"
     assert recs[0].confidence == pytest.approx(0.8 * 3 / 4)
@@ -268,7 +287,7 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     x, _ = compute_features(scorer, imgs)
     x = np.concatenate([x] * 10) + np.random.default_rng(0).normal(0, 0.01, (400, len(FEATURE_COLUMNS)))
     cal = fit_calibration(x, [f"t{i % 40}" for i in range(400)], model_id=scorer.model_id, fpr=0.01)
-    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(k=3, n=5))
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(k=3, n=5, name_margin=1, name_wait=3))
     dark = [(im // 32).astype(np.uint8) for im in imgs[:6]]  # near black: far from every clean frame
     r = scorer.score(dark)
     recs = [
@@ -394,7 +413,11 @@ def tracker_alerts(frames: list[tuple[bool, float]], cfg: AlertConfig) -> list[t
 )
 @pytest.mark.parametrize("evidence", [False, True])
 def test_tracker_matches_a_reference_raise_and_clear_rule(k, n, clear_k, clear_n, evidence):
-    cfg = AlertConfig(k=k, n=n, clear_k=clear_k, clear_n=clear_n, update_every=0, evidence_h=8.0 if evidence else 0.0)
+    # The reference knows raising and clearing only: a raise waits for no name lead (name_margin 1:
+    # every frame names the same condition), which test_a_raise_waits_for_its_name_... cover.
+    cfg = AlertConfig(
+        k=k, n=n, clear_k=clear_k, clear_n=clear_n, update_every=0, evidence_h=8.0 if evidence else 0.0, name_margin=1
+    )
     rng = np.random.default_rng(1000 * k + 100 * n + 10 * clear_n + evidence)
     raised = 0
     for trial in range(25):
@@ -425,8 +448,9 @@ def test_an_open_alert_on_a_silent_stream_is_reported_stale_once_and_live_again_
 
 def test_change_onset_raises_at_once_with_its_onset():
     # A per-stream change detector (calibration.baseline via pipelines.alerting) saw a change begin
-    # 3 frames back: one anomalous frame raises, and the alert starts where the change began.
-    t = AlertTracker(AlertConfig(k=2, n=3))
+    # 3 frames back: one anomalous frame raises, and the alert starts where the change began (its
+    # one vote decides the name with a margin of 1; the name's wait is tested above).
+    t = AlertTracker(AlertConfig(k=2, n=3, name_margin=1))
     for seq in range(10):
         assert t.observe(FrameDecision("cam", seq, False, "clean", 0.9, 1.0, seq)) == []
     out = t.observe(FrameDecision("cam", 10, True, "shadow", 0.8, 1.5, 10, onset_seq=7))

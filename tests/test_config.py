@@ -65,6 +65,7 @@ def test_missing_file(tmp_path: Path) -> None:
         ("alerts:\n  condition_window: 0\n", "alerts.condition_window must be > 0"),
         ("alerts:\n  update_every: -1\n", "alerts.update_every must be >= 0"),
         ("alerts:\n  name_wait: -1\n", "alerts.name_wait must be >= 0"),
+        ("alerts:\n  name_margin: 0\n", "alerts.name_margin must be > 0"),
         ("alerts:\n  seq_reset_gap: 0\n", "alerts.seq_reset_gap must be > 0"),
         ("alerts:\n  evidence_n: 0\n", "alerts.evidence_n must be > 0"),
         ("alerts:\n  evidence_h: -1\n", "alerts.evidence_h must be >= 0"),

@@ -119,7 +119,7 @@ def test_the_replay_is_judged_by_the_same_rule():
     clean frames flagged together 10 frames after it ended raise an alert on the clean stretch, a
     false alert, still open when the second episode begins, which so raises nothing. Under the
     replay's old window that raise was the first episode's second alert and no false alert."""
-    cfg = AlertConfig(evidence_h=0)
+    cfg = AlertConfig(evidence_h=0, name_margin=1)  # a raise on two frames (a lead of 3 would wait)
     clean = _decisions([0] * 30 + [1, 1] + [0] * 8, "rain")  # the second stretch holds the flagged pair
     effect = _decisions([1] * 15 + [1] * 15, "rain")
     runs = episode_replay(clean, effect, cfg)

@@ -1,8 +1,8 @@
-"""Rendering "L" of the 12 CURE-TSR challenges: the next holdout, written blind, NOT measured.
+"""Rendering "L" of the 12 CURE-TSR challenges: written blind, measured once (docs/DESIGN.md §5.8).
 
-A-K are measured or written already; K was measured, so L is the next blind one. L is written
+A-K had all met the detector when K was measured, so L was the next blind one. L was written
 without running the detector, the classifier, the image statistics, calibrate or evaluate on it,
-to be measured once (fit on the default FIT_RENDERINGS, test on L). It is written without A-K's
+and measured once on 2026-12-01 (fit on the default FIT_RENDERINGS, test on L). It is written without A-K's
 helpers (only monitor.renderings.apply_effects, the argument check and uint8 wrapper, is shared)
 and each effect is another physical process, or another way a real camera produces the
 condition, than any of A-K (their lines: monitor/rendering_c.py ... _k.py):

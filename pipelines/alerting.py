@@ -113,11 +113,6 @@ class CalibratedHook:
 
     def __init__(self, detector, cfg: AlertConfig | None = None, baseline: BaselineConfig | None = None) -> None:
         self.detector = detector
-        cfg = cfg or AlertConfig()
-        if getattr(detector.calibration, "classifier", None) is None:
-            # A calibration without a challenge set names nothing ("unknown"): no name can lead, so
-            # a raise would wait name_wait frames for nothing.
-            cfg = dataclasses.replace(cfg, name_wait=0)
         self.tracker = AlertTracker(cfg)
         # With baselines off the bank still judges each stream's first frames for an atypical view
         # (baseline.atypical, on in the deployment's default section), without change detection

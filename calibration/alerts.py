@@ -13,9 +13,9 @@ Rules (AlertConfig):
   raise that is due while no name leads every other by `name_margin` votes waits up to `name_wait`
   frames for one to (its onset stays where it was), then a tie goes to the condition seen last:
   the first name is the one an operator acts on, and an onset's first frames name it worst; the
-  name only changes when another condition has strictly more votes (no naming flap on ties); confidence = summed confidence of the frames voting for it / number
-  of anomalous frames (their average probability of the named condition, counting frames that
-  named something else as 0);
+  name only changes when another condition has strictly more votes (no naming flap on ties);
+  confidence = summed confidence of the frames voting for it / number of anomalous frames (their
+  average probability of the named condition, counting frames that named something else as 0);
 - "updated" when the dominant condition changes, and every `update_every` frames while it lasts;
 - evidence (on when evidence_h > 0): also raise when the most recent frames, at most evidence_n
   of them, each counting min(anomaly value, evidence_cap) - evidence_ref, sum to at least
@@ -280,7 +280,7 @@ class AlertTracker:
             self._count(a, f)
         votes = self._votes(st, a)
         if st.undecided < c.name_wait and not self._decided(votes, c.name_margin):
-            st.undecided += 1  # raise with the next frames, once they break the tie
+            st.undecided += 1  # raise with the next frames, once one name leads by name_margin
             st.due = onset
             return []
         st.undecided, st.due = 0, None

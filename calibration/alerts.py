@@ -37,6 +37,7 @@ Rules (AlertConfig):
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,16 @@ from itertools import islice
 from typing import ClassVar, NamedTuple
 
 from calibration.settings import AlertConfig
+
+
+def alert_rules(cfg: AlertConfig | None, calibration: object) -> AlertConfig:
+    """The rules the alert machine runs for a calibration: `cfg` (the defaults when None), except
+    that a calibration which names no condition (fit without a challenge set: every frame is
+    "unknown") raises without waiting `name_wait` frames for a name that cannot come. The one
+    reading, for the hook and for every offline replay that must give the alerts it published."""
+    cfg = cfg or AlertConfig()
+    names = getattr(calibration, "classifier", None) is not None
+    return cfg if names or cfg.name_wait == 0 else dataclasses.replace(cfg, name_wait=0)
 
 
 class Origin(NamedTuple):

@@ -55,7 +55,8 @@ class AlertConfig:
     # A due raise waits up to name_wait frames while its name is undecided: until one condition
     # leads every other by name_margin votes (frames since the onset that name one): an alert's
     # first name is the one an operator acts on. name_wait 0 = raise at once; name_margin 1 = the
-    # first strict majority. First with a margin of 1 and 3 frames, measured on the demo (seeds 0-7,
+    # first strict majority; a calibration that names nothing (no challenge set) does not wait
+    # (calibration.alerts.alert_rules). First with a margin of 1 and 3 frames, measured on the demo (seeds 0-7,
     # through the broker): 334 -> 335 of 336 episodes met its promise with --levels 3,4,5 and with
     # --levels 3, mean delay 1.40 -> 1.42. On renderings nobody tuned on a name read off an onset's
     # first 2-3 frames was often wrong where the episode's majority was right: the pipeline check

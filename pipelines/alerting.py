@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration.alerts import AlertEvent, AlertTracker, FrameDecision, Origin
+from calibration.alerts import AlertEvent, AlertTracker, FrameDecision, Origin, alert_rules
 from calibration.baseline import ATYPICAL_MESSAGE, BaselineBank, BaselineVerdict
 from calibration.detector import feature_matrix
 from calibration.features import image_features
@@ -113,7 +113,7 @@ class CalibratedHook:
 
     def __init__(self, detector, cfg: AlertConfig | None = None, baseline: BaselineConfig | None = None) -> None:
         self.detector = detector
-        self.tracker = AlertTracker(cfg)
+        self.tracker = AlertTracker(alert_rules(cfg, detector.calibration))
         # With baselines off the bank still judges each stream's first frames for an atypical view
         # (baseline.atypical, on in the deployment's default section), without change detection
         # (calibration.baseline). baseline None: fleet decisions only, as library callers had them.

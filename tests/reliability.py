@@ -156,13 +156,15 @@ def account(score_values: list[bytes], expected: set[tuple[str, int]]) -> Accoun
     return acc
 
 
-def offline_alert_events(first: dict, alert_cfg) -> set[tuple[str, str]]:
+def offline_alert_events(first: dict, alert_cfg, calibration) -> set[tuple[str, str]]:
     """(alert_id, state) of raised/cleared events the alert state machine gives on the first
-    publication of every frame, in each stream's order: what one crash-free consumer would publish."""
-    from calibration.alerts import AlertTracker
+    publication of every frame, in each stream's order: what one crash-free consumer would publish
+    with `calibration` (a file)."""
+    from calibration.alerts import AlertTracker, alert_rules
+    from calibration.calibration_file import load_calibration
     from pipelines.alerting import frame_decision  # the one reading of a score record (held frames: no evidence)
 
-    tracker = AlertTracker(alert_cfg)
+    tracker = AlertTracker(alert_rules(alert_cfg, load_calibration(calibration)))
     events = set()
     for (_stream, _seq), s in sorted(first.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         d = frame_decision(s)

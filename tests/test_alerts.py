@@ -287,8 +287,8 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     x, _ = compute_features(scorer, imgs)
     x = np.concatenate([x] * 10) + np.random.default_rng(0).normal(0, 0.01, (400, len(FEATURE_COLUMNS)))
     cal = fit_calibration(x, [f"t{i % 40}" for i in range(400)], model_id=scorer.model_id, fpr=0.01)
-    # No challenge set: every frame names "unknown", so a raise waits its whole name_wait (3 here).
-    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(k=3, n=5, name_margin=1, name_wait=3))
+    # No challenge set: every frame names "unknown"; the default name_wait must not hold its raise.
+    hook = CalibratedHook(Detector(scorer, cal), AlertConfig(k=3, n=5))
     dark = [(im // 32).astype(np.uint8) for im in imgs[:6]]  # near black: far from every clean frame
     r = scorer.score(dark)
     recs = [
@@ -312,6 +312,7 @@ def test_calibrated_hook_annotates_records_and_emits_alert_records():
     assert all(rec.is_anomalous and rec.anomaly > cal.threshold.threshold for rec in recs)
     assert all(rec.condition == "unknown" for rec in recs)  # no challenge set: nothing to name with
     assert [a.state for a in alerts] == ["raised"] and isinstance(alerts[0], AlertEvent)
+    assert alerts[0].frames == 2  # due at once (evidence: 2 x (8 - 3) nats), no wait for a name
     assert alerts[0].alert_id == "cam1:0" and alerts[0].example.topic == "signwatch.frames"
     assert hook(recs) == []  # redelivered batch: no second alert
 

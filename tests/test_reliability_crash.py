@@ -123,7 +123,7 @@ def test_a_member_handed_frames_again_publishes_no_alert_twice(kafka_cfg, untrai
     twice = {k: n for k, n in alerts.items() if k[1] in ("raised", "cleared") and n > 1}
     assert not twice, f"alert events published more than once: {twice}"
     online = {k for k in alerts if k[1] in ("raised", "cleared")}
-    assert online == offline_alert_events(acc.first, cfg.alerts)
+    assert online == offline_alert_events(acc.first, cfg.alerts, calibration)
     assert all(after_a[k] == alerts[k] for k in after_a if k[1] != "updated")  # B re-published none of A's events
     assert online - set(after_a), "B raised or cleared nothing of its own: the continuation was not tested"
 
@@ -203,7 +203,7 @@ def test_kill_9_of_a_member_mid_stream_loses_no_frame_and_fools_no_alert(
     twice = {k: n for k, n in alerts.items() if k[1] in ("raised", "cleared") and n > 1}
     assert not twice, f"alert events published more than once: {twice}"
     online = {k for k in alerts if k[1] in ("raised", "cleared")}
-    offline = offline_alert_events(acc.first, cfg.alerts)
+    offline = offline_alert_events(acc.first, cfg.alerts, calibration)
     assert online == offline, (
         f"online - offline: {sorted(online - offline)[:5]}, offline - online: {sorted(offline - online)[:5]}"
     )

@@ -288,6 +288,17 @@ def by_condition_level(outcomes: Sequence[EpisodeOutcome]) -> dict[tuple[str, in
     return out
 
 
+def wrong_names(outcomes: Sequence[EpisodeOutcome], min_level: int = 3) -> dict[str, dict[str, int]]:
+    """Per challenge, what its complete episodes of level >= min_level that were not named right got
+    instead: the first alert's name, or "no alert"; most frequent first, challenges with none left out."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for o in outcomes:
+        if o.clear or o.level < min_level or not o.complete or (o.raised > 0 and o.named == o.expected):
+            continue
+        out[o.challenge][o.named if o.raised > 0 and o.named else "no alert"] += 1
+    return {c: dict(sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))) for c, names in sorted(out.items())}
+
+
 def frame_aurocs(
     challenges: Sequence[str], levels: Sequence[int], values: Sequence[float | None], min_level: int = 3
 ) -> dict[tuple[str, int], float]:

@@ -4,7 +4,8 @@ Reads the scores and alerts topics back (no consumer group: from the beginning, 
 minutes), takes each score record's ground truth (docs/WIRE.md: a replayed frame's challenge and
 level travel in its score record), judges episodes with calibration/episodes.py and prints, per
 condition and level, the episodes met (one alert, named right, within MAX_DELAY frames), their
-delay, false alerts per clear frame and the alerts stuck open over clear frames.
+delay, false alerts per clear frame and the alerts stuck open over clear frames; and, per
+condition, what the episodes not named right got instead (--json: "wrong_names").
 
 A stream's frames are told apart by seq: two replays into the same topics under the same stream
 ids are judged as one (use --since, fresh topics or another --prefix). Alerts are always read
@@ -32,6 +33,7 @@ from calibration.episodes import (
     frame_aurocs,
     natural_order,
     stuck_alerts,
+    wrong_names,
 )
 from cli.options import add_json_option, fail, write_json
 from pipelines.config import Config
@@ -109,6 +111,7 @@ def check_figures(
     for (challenge, level), row in by_condition_level(outcomes).items():
         for name, value in row.items():
             fig[f"{challenge}_{level}_{name}"] = value
+    fig["wrong_names"] = wrong_names(outcomes, min_level)
     return fig
 
 
@@ -170,6 +173,10 @@ def print_table(outcomes: Sequence[EpisodeOutcome], stuck: Sequence[StuckAlert],
             f"max(anomaly, change against the stream's own normal), {fig['mean_auroc_stream_anomaly']:.3f} "
             f"({fig['change_frames']} frames judged by their stream's baseline)"
         )
+    if fig["wrong_names"]:
+        print(f"  not named right (levels >= {fig['min_level']}), what they got instead:")
+        for challenge, names in fig["wrong_names"].items():
+            print(f"    {challenge}: " + ", ".join(f"{name} {n}" for name, n in names.items()))
     print(f"  stuck alerts (open through more than {fig['stuck_clear']} clear frames): {len(stuck)}")
     for s in stuck:
         where = "still open at the end" if s.open_at_end else "cleared late"

@@ -120,6 +120,19 @@ def test_per_condition_and_level_and_false_alerts_per_clear_frame():
     assert ep.false_alerts_per_clear_frame(ep.evaluate_episodes({"s": _rows([("rain", 4, 3)])}, [])) is None
 
 
+def test_wrong_names_counts_what_each_condition_was_named_instead():
+    spec = [("none", 0, 20), ("rain", 4, 10), ("none", 0, 20), ("rain", 5, 10), ("none", 0, 20)]
+    spec += [("rain", 3, 10), ("none", 0, 20), ("haze", 3, 10), ("none", 0, 20), ("rain", 2, 10), ("none", 0, 5)]
+    rows = {"s": _rows(spec)}
+    # rain 4 named snow; rain 5 right; rain 3 no alert; haze 3 named rain; rain 2 (under min_level) named snow
+    alerts = [_alert("s", 21, 2, "snow"), _alert("s", 51, 2, "rain"), _alert("s", 111, 2, "rain")]
+    alerts.append(_alert("s", 141, 2, "snow"))
+    out = ep.evaluate_episodes(rows, alerts)
+    assert ep.wrong_names(out) == {"haze": {"rain": 1}, "rain": {"no alert": 1, "snow": 1}}
+    assert ep.wrong_names(out, min_level=2) == {"haze": {"rain": 1}, "rain": {"snow": 2, "no alert": 1}}
+    assert ep.wrong_names(ep.evaluate_episodes(rows, alerts[1:2]), min_level=5) == {}
+
+
 def test_frame_aurocs_per_level_against_every_clear_frame():
     ch = ["none"] * 4 + ["rain"] * 3 + ["rain"] * 2 + ["snow"] * 2 + ["haze"]
     lv = [0] * 4 + [3] * 3 + [5] * 2 + [2] * 2 + [4]

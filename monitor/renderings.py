@@ -39,8 +39,8 @@ RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J",
 # (docs/DESIGN.md §5.8). G was measured once on 2026-11-30 too, and H and I once each on 2026-12-01.
 # J was measured once on 2026-12-01 as well: A-J have all met the detector.
 # K was written blind and measured once (docs/DESIGN.md §5.8), and L, written blind after K's
-# measurement, was measured once on 2026-12-01 as well: A-L have all met the detector. M, written
-# blind while L was measured, is the next holdout, not measured yet: it stays out of every default fit.
+# measurement, was measured once on 2026-12-01 as well, and so was M, written blind while L was
+# measured: A-M have all met the detector. M stays out of every default fit, as the others do.
 FIT_RENDERINGS: tuple[str, ...] = ("A", "B", "C")
 LAYER_SIDE = 96  # px: procedural layers are drawn with the crop's shorter side at this size
 

@@ -28,7 +28,7 @@
 #   "ABC-H" and "ABC-I" do the same for H and I (monitor/rendering_h.py, _i.py): written blind,
 #   each measured once on 2026-12-01 (docs/DESIGN.md §5.8); "ABC-J" and "ABC-K" the same for J and K.
 #   "ABC-L" for L (monitor/rendering_l.py): written blind, measured once on 2026-12-01 (§5.8).
-#   "ABC-M" for M (monitor/rendering_m.py): the next holdout, written blind, not measured yet (§3.2).
+#   "ABC-M" for M (monitor/rendering_m.py): written blind, measured once on 2026-12-01 (§5.8).
 # Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
 # OUT_DIR/table[_<config>].md: the directions run, per condition (scripts/wire_loro_table.py).
 set -euo pipefail

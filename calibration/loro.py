@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from calibration.alerts import alert_rules
 from calibration.calibrate import fit_calibration
 from calibration.detector import Detector
 from calibration.episode_replay import episode_figures, episode_replay
@@ -137,7 +138,7 @@ def leave_one_rendering_out(
         g = np.asarray(groups).astype(str)
         cal = _fit_side(x, g, c, lv, fit, model_id, cc, seed)
         det = Detector(None, cal).detect_features(x[test], None, evidence_ref=evidence_ref)
-        rows = _condition_rows(det, c[test], lv[test], alert_cfg)
+        rows = _condition_rows(det, c[test], lv[test], alert_rules(alert_cfg, cal))
         out.append(
             {
                 "fit": ",".join(p for p in present if p != tested),

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 import monitor
-from calibration.alerts import AlertTracker, FrameDecision
+from calibration.alerts import AlertTracker, FrameDecision, alert_rules
 from calibration.calibrate import features_of_paths, wire_to_apply
 from calibration.calibration_file import load_calibration, wire_label
 from calibration.conditions import UNKNOWN
@@ -458,17 +458,18 @@ def write_report(
     x = features_of_paths(scorer, [f.path for f in frames], wire=apply)
     # recon, cosines and score are columns of the feature rows (log recon, cos 1-4, score).
     scores = ScoreResult(x[:, 5].copy(), np.exp(x[:, 0]), x[:, 1:5].copy())
-    detection, threshold = None, None
+    detection, threshold, rules = None, None, alert_cfg
     meta = {"model": str(model), "model_id": scorer.model_id, "data": str(data), "wire": seen.describe()}
     if calibration is not None:
         cal = load_calibration(calibration, model_id=scorer.model_id)
         detection = Detector(scorer, cal).detect_features(x, scores, evidence_ref=alert_cfg.suspect_above)
         threshold = cal.threshold.threshold
+        rules = alert_rules(alert_cfg, cal)  # as `score` runs this calibration
         meta["calibration"] = str(calibration)
         meta["threshold_explanation"] = cal.threshold.explanation
         meta["calibration_wire"] = wire_label(cal.wire)
     codes, levels = [f.name.challenge_type for f in frames], [f.name.level for f in frames]
-    report = build_report(scores, codes, levels, detection, threshold, alert_cfg, meta)
+    report = build_report(scores, codes, levels, detection, threshold, rules, meta)
     renderings = [f.rendering for f in frames]
     if len(set(renderings) - {""}) > 1:
         groups = [f.sequence for f in frames]

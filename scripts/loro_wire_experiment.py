@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from calibration.alerts import alert_rules  # noqa: E402
 from calibration.calibrate import fit_calibration  # noqa: E402
 from calibration.detector import Detector, feature_matrix  # noqa: E402
 from calibration.episode_replay import episode_figures, episode_replay  # noqa: E402
@@ -152,6 +153,7 @@ def fit(sides: list[dict], model_id: str, cc: CalibrationConfig, seed: int):
 
 
 def test(cal, side: dict, alert_cfg: AlertConfig) -> dict:
+    alert_cfg = alert_rules(alert_cfg, cal)  # as `score` runs this calibration
     ref = alert_cfg.evidence_ref if alert_cfg.evidence else None
     det = Detector(None, cal).detect_features(side["x"], None, evidence_ref=ref)
     c, lv = side["codes"], side["levels"]

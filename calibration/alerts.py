@@ -42,19 +42,23 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from calibration.settings import AlertConfig
 
+if TYPE_CHECKING:
+    from calibration.detector import Calibration
 
-def alert_rules(cfg: AlertConfig | None, calibration: object) -> AlertConfig:
+
+def alert_rules(cfg: AlertConfig | None, calibration: Calibration) -> AlertConfig:
     """The rules the alert machine runs for a calibration: `cfg` (the defaults when None), except
     that a calibration which names no condition (fit without a challenge set: every frame is
     "unknown") raises without waiting `name_wait` frames for a name that cannot come. The one
     reading, for the hook and for every offline replay that must give the alerts it published."""
     cfg = cfg or AlertConfig()
-    names = getattr(calibration, "classifier", None) is not None
-    return cfg if names or cfg.name_wait == 0 else dataclasses.replace(cfg, name_wait=0)
+    if calibration.classifier is not None or cfg.name_wait == 0:
+        return cfg
+    return dataclasses.replace(cfg, name_wait=0)
 
 
 class Origin(NamedTuple):

@@ -56,9 +56,9 @@ class AlertConfig:
     # leads every other by name_margin votes (frames since the onset that name one): an alert's
     # first name is the one an operator acts on. name_wait 0 = raise at once; name_margin 1 = the
     # first strict majority; a calibration that names nothing (no challenge set) does not wait
-    # (calibration.alerts.alert_rules). First with a margin of 1 and 3 frames, measured on the demo (seeds 0-7,
-    # through the broker): 334 -> 335 of 336 episodes met its promise with --levels 3,4,5 and with
-    # --levels 3, mean delay 1.40 -> 1.42. On renderings nobody tuned on a name read off an onset's
+    # (calibration.alerts.alert_rules). First with a margin of 1 and 3 frames, measured on the demo
+    # (seeds 0-7, through the broker): 334 -> 335 of 336 episodes met its promise with --levels
+    # 3,4,5 and with --levels 3, mean delay 1.40 -> 1.42. On renderings nobody tuned on a name read off an onset's
     # first 2-3 frames was often wrong where the episode's majority was right: the pipeline check
     # replayed offline (scripts/stream_replay_experiment.py's replay, the A+B+C fit, D-K, 6,912
     # episodes) met 4,590 with a margin of 1 in 3 frames, 4,758 with 2 in 5, 4,804 with 3 in 5

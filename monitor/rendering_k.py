@@ -2,10 +2,10 @@
 
 A-J had all met the detector, so none was blind any more. K was written without running the
 detector, the classifier, the image statistics, calibrate or evaluate on it, and measured once on
-2026-12-01 (fit on the default FIT_RENDERINGS, test on K), so it is no longer blind either. It is written without A-J's helpers (only
-monitor.renderings.apply_effects, the argument check and uint8 wrapper, is shared) and each effect
-is another physical process, or another way a real camera produces the condition, than any of A-J
-(their lines: monitor/rendering_c.py ... _j.py):
+2026-12-01 (fit on the default FIT_RENDERINGS, test on K), so it is no longer blind either. It is
+written without A-J's helpers (only monitor.renderings.apply_effects, the argument check and
+uint8 wrapper, is shared) and each effect is another physical process, or another way a real
+camera produces the condition, than any of A-J (their lines: monitor/rendering_c.py ... _j.py):
 
 | condition | K |
 | --- | --- |

@@ -17,6 +17,15 @@ A -> B / B -> A, replay vs pipeline): baselines off 634 / 655 vs 642 / 665; the 
 per condition within 6 episodes of 72 but for dirty lens with the defaults A -> B (26 vs 14; why,
 not looked into).
 
+With --sets (since 2026-12-01) the feature rows are the check's own test frames instead, through
+JPEG q90 and scored by the check's model (scripts/reference_naming_experiment.py extract, about 4
+minutes for D-M): the pipeline's frames, frame for frame. Measured against the pipeline's figures of
+66b3162 with the same calibration (cal_ABC.yaml), D-M: 5,998 against 6,001 episodes met (G 776 / 777,
+I 619 / 621, the other eight equal), M's mean delay and both per-frame AUROCs equal to the 4th
+digit, 0 false alerts in both; about 7 s per direction.
+
+    python scripts/stream_replay_experiment.py --sets /work/refnaming --wlc /work/m-check --directions "ABC-M"
+
 The cache's feature rows are computed once (109 s here; memory in use rose by ~7 GB while the
 3.4 GB cache loaded) and kept in --features (a small .npz); later runs take seconds (5-9 s per
 direction).
@@ -107,9 +116,16 @@ def _wire_name(folder: str) -> str:
     return WIRE_NAMES[challenge_code(folder)]
 
 
-def schedule(test_dir: Path, n_test: int) -> dict[str, list[tuple[int, GroundTruth]]]:
-    """Stream -> (cache index, ground truth) of each frame it plays, as `produce replay` deals them."""
+def schedule(test_dir: Path, n_test: int | None) -> dict[str, list[tuple[int, GroundTruth]]]:
+    """Stream -> (row index, ground truth) of each frame it plays, as `produce replay` deals them.
+    n_test: the rows are the cache's test side (cache_index); None: they are the set's own frames
+    in the order of their manifest's file names (scripts/reference_naming_experiment.py extract)."""
     manifest = read_manifest(test_dir / "manifest.csv")
+    own = {f: i for i, f in enumerate(sorted(manifest))}
+
+    def index(rel_path: str) -> int:
+        return own[rel_path] if n_test is None else cache_index(manifest[rel_path], n_test)
+
     seqs = cure_sequences(test_dir, None, [0, 3, 4, 5], None)
     gaps = cure_gaps(test_dir, seqs, GAP)
 
@@ -122,9 +138,7 @@ def schedule(test_dir: Path, n_test: int) -> dict[str, list[tuple[int, GroundTru
         for j, s in enumerate(seqs[i::STREAMS]):
             parts = ([gaps[s.name]] if j > 0 and s.name in gaps else []) + [s]
             for part in parts:
-                frames += [
-                    (cache_index(manifest[rel(p)], n_test), t) for p, t in zip(part.paths, part.truths, strict=True)
-                ]
+                frames += [(index(rel(p)), t) for p, t in zip(part.paths, part.truths, strict=True)]
         plans[f"replay-{i}"] = frames
     return plans
 
@@ -187,7 +201,7 @@ def replay_stream(hook: CalibratedHook, x: np.ndarray, stream: str, plan: list, 
 def run_direction(cal, test: dict, test_dir: Path, cfg) -> tuple[dict, dict]:
     """One direction: the calibration, the test side's schedule -> (check figures, per-stream detail)."""
     hook = CalibratedHook(Detector(None, cal), cfg.alerts, cfg.baseline)
-    n_test = int((test["codes"] == 0).sum())
+    n_test = None if test.get("own") else int((test["codes"] == 0).sum())
     rows, alerts, detail = {}, [], {}
     for stream, plan in schedule(test_dir, n_test).items():
         rows[stream], a, recs = replay_stream(hook, test["x"], stream, plan)
@@ -221,10 +235,16 @@ def misnamed(outcomes: list) -> dict[str, dict[str, int]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", type=Path, required=True, help="scripts/loro_wire_experiment.py's --dir (its cache)")
+    ap.add_argument("--dir", type=Path, help="scripts/loro_wire_experiment.py's --dir (its cache)")
+    ap.add_argument(
+        "--sets",
+        type=Path,
+        help="instead of --dir/--features: scripts/reference_naming_experiment.py extract's OUT (the check's own "
+        "test frames, through JPEG q90, scored by the check's model: the pipeline's frames, frame for frame)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--wlc", type=Path, required=True, help="scripts/wire_loro_check.sh's OUT_DIR (sets, cal_*.yaml)")
-    ap.add_argument("--features", type=Path, required=True, help="the cache's feature rows (.npz, made when missing)")
+    ap.add_argument("--features", type=Path, help="the cache's feature rows (.npz, made when missing)")
     ap.add_argument("--config", type=Path, help="deployment YAML (alerts:, baseline:) as passed to `score`")
     ap.add_argument("--out", type=Path, help="JSON: both directions' check figures and per-stream detail")
     ap.add_argument("--clean-check", action="store_true", help="also: false alerts on clean calibration streams")
@@ -241,9 +261,16 @@ def main() -> None:
     )
     args = ap.parse_args()
     directions = parse_directions(args.directions)
-    sides = side_features(
-        args.dir, args.seed, args.features, tuple(sorted({r for d in directions for r in "".join(d)}))
-    )
+    if args.sets is not None:
+        if args.refit or args.clean_check:
+            raise SystemExit("--sets: --refit and --clean-check need the cache (--dir, --features)")
+        sides = {f"t{t}": {**dict(np.load(args.sets / f"test_{t}.npz")), "own": True} for _, t in directions}
+    elif args.dir is None or args.features is None:
+        raise SystemExit("give --sets, or --dir and --features")
+    else:
+        sides = side_features(
+            args.dir, args.seed, args.features, tuple(sorted({r for d in directions for r in "".join(d)}))
+        )
     cfg = load_config(args.config)
     if args.clean_check:
         for fit_r in ("A", "B"):  # clean frames are the same in both renderings' sides

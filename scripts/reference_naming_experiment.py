@@ -107,77 +107,85 @@ PICTURE_COLUMNS = (
 )
 
 
-def picture_change(frames: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """(N, 64, 64, 3) uint8 frames against (N, 64, 64, 3) float reference images -> (N, len(PICTURE_COLUMNS))."""
-    f = frames.astype(np.float64) / 255.0
-    r = ref / 255.0
-    n = len(f)
+def _gain_fit(f: np.ndarray, r: np.ndarray) -> dict:
+    """Per-channel gain/offset fit of frame on reference, and the residual it leaves."""
     fm, rm = f.mean(axis=(1, 2)), r.mean(axis=(1, 2))  # (N, 3)
     fc, rc = f - fm[:, None, None], r - rm[:, None, None]
     rvar = (rc**2).mean(axis=(1, 2)) + 1e-6
     g = (fc * rc).mean(axis=(1, 2)) / rvar  # (N, 3)
-    fitted = rc * g[:, None, None] + fm[:, None, None]
-    resid = f - fitted
-    fl, rl, res_l = f.mean(axis=3), r.mean(axis=3), resid.mean(axis=3)
+    resid = f - (rc * g[:, None, None] + fm[:, None, None])
 
     # chroma: opponent channels after the gain
     def chroma(x):
         return np.sqrt(((x - x.mean(axis=3, keepdims=True)) ** 2).mean(axis=(1, 2, 3)) + 1e-8)
 
-    chroma_ratio = np.log(chroma(f) / chroma(r))
     tot = (fc**2).mean(axis=(1, 2, 3)) + 1e-8
-    fit_r2 = 1 - (resid**2).mean(axis=(1, 2, 3)) / tot
+    return {
+        "gain": g.mean(axis=1),
+        "offset": (fm - rm).mean(axis=1),
+        "gain_spread": g.std(axis=1),
+        "chroma_ratio": np.log(chroma(f) / chroma(r)),
+        "fit_r2": 1 - (resid**2).mean(axis=(1, 2, 3)) / tot,
+        "res_l": resid.mean(axis=3),
+    }
+
+
+def _residual_shape(f: np.ndarray, r: np.ndarray, res_l: np.ndarray) -> dict:
+    """The luma residual's blur part (along the reference's Laplacian) and what is left: energy, place, sign."""
+    n = len(f)
+    rl = r.mean(axis=3)
     lap = _lap(rl)
     lap_c = lap - lap.mean(axis=(1, 2), keepdims=True)
     lap_e = (lap_c**2).sum(axis=(1, 2)) + 1e-8
     bc = (res_l * lap_c).sum(axis=(1, 2)) / lap_e
     after = res_l - bc[:, None, None] * lap_c
     res_e = (res_l**2).sum(axis=(1, 2)) + 1e-10
-    blur_share = 1 - (after**2).sum(axis=(1, 2)) / res_e
     detail = (rl - rl.mean(axis=(1, 2), keepdims=True)) ** 2
-    resid_energy = np.log(((after**2).mean(axis=(1, 2)) + 1e-8) / (detail.mean(axis=(1, 2)) + 1e-6))
-    low = _box(after, 8)
-    resid_low = (low**2).mean(axis=(1, 2)) / ((after**2).mean(axis=(1, 2)) + 1e-10)
     a2 = (after**2).reshape(n, -1)
     k = a2.shape[1] // 20
     top_idx = np.argpartition(-a2, k, axis=1)[:, :k]
-    resid_top = np.take_along_axis(a2, top_idx, 1).sum(axis=1) / (a2.sum(axis=1) + 1e-10)
     sig = np.take_along_axis(after.reshape(n, -1), top_idx, 1)
-    resid_sign = sig.mean(axis=1) / np.sqrt((sig**2).mean(axis=1) + 1e-10)
-    sat_f = f.max(axis=3) - f.min(axis=3)
-    sat_r = r.max(axis=3) - r.min(axis=3)
-    resid_sat = np.take_along_axis((sat_f - sat_r).reshape(n, -1), top_idx, 1).mean(axis=1)
+    sat_change = (f.max(axis=3) - f.min(axis=3)) - (r.max(axis=3) - r.min(axis=3))
+    return {
+        "blur_coef": bc,
+        "blur_share": 1 - (after**2).sum(axis=(1, 2)) / res_e,
+        "resid_energy": np.log(((after**2).mean(axis=(1, 2)) + 1e-8) / (detail.mean(axis=(1, 2)) + 1e-6)),
+        "resid_low": (_box(after, 8) ** 2).mean(axis=(1, 2)) / ((after**2).mean(axis=(1, 2)) + 1e-10),
+        "resid_top": np.take_along_axis(a2, top_idx, 1).sum(axis=1) / (a2.sum(axis=1) + 1e-10),
+        "resid_sign": sig.mean(axis=1) / np.sqrt((sig**2).mean(axis=1) + 1e-10),
+        "resid_sat": np.take_along_axis(sat_change.reshape(n, -1), top_idx, 1).mean(axis=1),
+    }
+
+
+def _light_and_noise(f: np.ndarray, r: np.ndarray) -> dict:
+    """The 8x8 gain map's spread and largest step, clipping changes, and high-pass energy in flat areas."""
+    fl, rl = f.mean(axis=3), r.mean(axis=3)
     ratio = np.log((_box(fl, 8) + 0.02) / (_box(rl, 8) + 0.02))
     ratio_c = ratio - ratio.mean(axis=(1, 2), keepdims=True)
-    gm_spread = ratio_c.std(axis=(1, 2))
     steps = np.maximum(np.abs(np.diff(ratio, axis=1)).max(axis=(1, 2)), np.abs(np.diff(ratio, axis=2)).max(axis=(1, 2)))
-    clip_high = (f.max(axis=3) > 0.98).mean(axis=(1, 2)) - (r.max(axis=3) > 0.98).mean(axis=(1, 2))
-    clip_low = (f.max(axis=3) < 0.03).mean(axis=(1, 2)) - (r.max(axis=3) < 0.03).mean(axis=(1, 2))
+    lap = _lap(rl)
     flat = np.abs(lap) < np.quantile(np.abs(lap), 0.5, axis=(1, 2), keepdims=True)
     hf_f = (_lap(fl) ** 2 * flat).sum(axis=(1, 2)) / flat.sum(axis=(1, 2))
     hf_r = (lap**2 * flat).sum(axis=(1, 2)) / flat.sum(axis=(1, 2))
-    noise_ratio = np.log((hf_f + 1e-7) / (hf_r + 1e-7))
-    return np.column_stack(
-        [
-            g.mean(axis=1),
-            (fm - rm).mean(axis=1),
-            g.std(axis=1),
-            chroma_ratio,
-            fit_r2,
-            bc,
-            blur_share,
-            resid_energy,
-            resid_low,
-            resid_top,
-            resid_sign,
-            resid_sat,
-            gm_spread,
-            steps,
-            clip_high,
-            clip_low,
-            noise_ratio,
-        ]
-    )
+    return {
+        "gm_spread": ratio_c.std(axis=(1, 2)),
+        "gm_edge": steps,
+        "clip_high": (f.max(axis=3) > 0.98).mean(axis=(1, 2)) - (r.max(axis=3) > 0.98).mean(axis=(1, 2)),
+        "clip_low": (f.max(axis=3) < 0.03).mean(axis=(1, 2)) - (r.max(axis=3) < 0.03).mean(axis=(1, 2)),
+        "noise_ratio": np.log((hf_f + 1e-7) / (hf_r + 1e-7)),
+    }
+
+
+def picture_change(frames: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """(N, 64, 64, 3) uint8 frames against (N, 64, 64, 3) float reference images -> (N, len(PICTURE_COLUMNS))."""
+    f = frames.astype(np.float64) / 255.0
+    r = ref / 255.0
+    fit = _gain_fit(f, r)
+    shape = _residual_shape(f, r, fit.pop("res_l"))
+    light = _light_and_noise(f, r)
+    cols = [*fit.values(), *shape.values(), *light.values()]  # in PICTURE_COLUMNS' order
+    assert len(cols) == len(PICTURE_COLUMNS)
+    return np.column_stack(cols)
 
 
 def track_reference_pictures(d: dict) -> tuple[np.ndarray, np.ndarray]:

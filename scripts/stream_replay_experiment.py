@@ -233,7 +233,7 @@ def misnamed(outcomes: list) -> dict[str, dict[str, int]]:
     return {c: dict(sorted(n.items(), key=lambda kv: -kv[1])) for c, n in sorted(out.items())}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, help="scripts/loro_wire_experiment.py's --dir (its cache)")
     ap.add_argument(
@@ -259,18 +259,47 @@ def main() -> None:
         help="fit each calibration from the cache's calibration side of the fit rendering (the code as it is now) "
         "instead of reading the check's cal_<R>.yaml; also prints the per-frame mean AUROC L3-5 on the test side",
     )
-    args = ap.parse_args()
-    directions = parse_directions(args.directions)
+    return ap.parse_args()
+
+
+def direction_sides(args: argparse.Namespace, directions: list) -> dict:
+    """The feature rows each direction needs: the check's own frames (--sets) or the cache's (--dir)."""
     if args.sets is not None:
         if args.refit or args.clean_check:
             raise SystemExit("--sets: --refit and --clean-check need the cache (--dir, --features)")
-        sides = {f"t{t}": {**dict(np.load(args.sets / f"test_{t}.npz")), "own": True} for _, t in directions}
-    elif args.dir is None or args.features is None:
+        return {f"t{t}": {**dict(np.load(args.sets / f"test_{t}.npz")), "own": True} for _, t in directions}
+    if args.dir is None or args.features is None:
         raise SystemExit("give --sets, or --dir and --features")
-    else:
-        sides = side_features(
-            args.dir, args.seed, args.features, tuple(sorted({r for d in directions for r in "".join(d)}))
-        )
+    return side_features(args.dir, args.seed, args.features, tuple(sorted({r for d in directions for r in "".join(d)})))
+
+
+def direction_calibration(args: argparse.Namespace, sides: dict, fit_r: str, test_r: str, cfg) -> object:
+    """The check's calibration for FIT, or (--refit) one fit now from the cache, with its per-frame figures."""
+    if not args.refit:
+        return load_calibration(args.wlc / f"cal_{fit_r}.yaml")
+    t0 = time.time()
+    cal = fit_sides([sides[f"c{r}"] for r in fit_r], "replay", CalibrationConfig(), args.seed)
+    per_frame = per_frame_test(cal, sides[f"t{test_r}"], cfg.alerts)
+    low = {c: r["auroc"] for c, r in per_frame["rows"].items() if r["auroc"] < 0.95}
+    key = f"{fit_r}-{test_r}"
+    print(f"{key}: refit in {time.time() - t0:.0f} s; per-frame mean AUROC L3-5 {per_frame['mean_auroc_3_5']}")
+    print(f"{key}: conditions under 0.95: {low}", flush=True)
+    return cal
+
+
+def print_tables(figs: dict) -> None:
+    head = " | ".join(f"{d.replace('-', ' -> ')}: met L3/L4/L5 (of 24 each), mean delay" for d in figs)
+    print(f"| condition | {head} |\n| --- |" + " --- |" * len(figs))
+    for code in range(1, 13):
+        print(f"| {WIRE_NAMES[code]} | " + " | ".join(cell(f, WIRE_NAMES[code]) for f in figs.values()) + " |")
+    for d, f in figs.items():
+        print(f"{d.replace('-', ' -> ')}: {totals(f)}")
+
+
+def main() -> None:
+    args = parse_args()
+    directions = parse_directions(args.directions)
+    sides = direction_sides(args, directions)
     cfg = load_config(args.config)
     if args.clean_check:
         for fit_r in ("A", "B"):  # clean frames are the same in both renderings' sides
@@ -281,14 +310,7 @@ def main() -> None:
     for fit_r, test_r in directions:
         key = f"{fit_r}-{test_r}"
         t0 = time.time()
-        if args.refit:
-            cal = fit_sides([sides[f"c{r}"] for r in fit_r], "replay", CalibrationConfig(), args.seed)
-            per_frame = per_frame_test(cal, sides[f"t{test_r}"], cfg.alerts)
-            low = {c: r["auroc"] for c, r in per_frame["rows"].items() if r["auroc"] < 0.95}
-            print(f"{key}: refit in {time.time() - t0:.0f} s; per-frame mean AUROC L3-5 {per_frame['mean_auroc_3_5']}")
-            print(f"{key}: conditions under 0.95: {low}", flush=True)
-        else:
-            cal = load_calibration(args.wlc / f"cal_{fit_r}.yaml")
+        cal = direction_calibration(args, sides, fit_r, test_r, cfg)
         figs[key], detail = run_direction(cal, sides[f"t{test_r}"], args.wlc / f"test_{test_r}", cfg)
         out[key] = {"figures": figs[key], "per_stream": detail["per_stream"]}
         ps = detail["per_stream"]
@@ -296,12 +318,7 @@ def main() -> None:
         false = {s: p["false"] for s, p in ps.items() if p["false"]}
         print(f"{key}: {time.time() - t0:.0f} s; met per stream {met}; false alerts {false}", flush=True)
         print(f"{key}: missed episodes named {misnamed(detail['outcomes'])}", flush=True)
-    head = " | ".join(f"{d.replace('-', ' -> ')}: met L3/L4/L5 (of 24 each), mean delay" for d in figs)
-    print(f"| condition | {head} |\n| --- |" + " --- |" * len(figs))
-    for code in range(1, 13):
-        print(f"| {WIRE_NAMES[code]} | " + " | ".join(cell(f, WIRE_NAMES[code]) for f in figs.values()) + " |")
-    for d, f in figs.items():
-        print(f"{d.replace('-', ' -> ')}: {totals(f)}")
+    print_tables(figs)
     if args.out:
         args.out.write_text(json.dumps(out, indent=1, default=str))
 

@@ -261,7 +261,8 @@ def _recorded_source(args: argparse.Namespace, cfg: Config) -> tuple[Iterator, s
         if not seqs:
             raise ValueError(f"{root}: no images found")
     gaps = cure_gaps(root, seqs, args.gap) if args.source_kind == "replay" else None
-    ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop, gaps=gaps)
+    shuffle = args.shuffle if args.source_kind == "replay" else None  # `produce folder` has no --shuffle
+    ticks = replay_ticks(seqs, args.streams, prefix=args.prefix, loop=args.loop, gaps=gaps, shuffle=shuffle)
     return ticks, args.source_kind, cfg.producer.fps if args.fps is None else args.fps
 
 
@@ -485,6 +486,13 @@ def _register_produce(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="play N clean frames (the ChallengeFree frames of the same sequence, ground truth none/0) "
         "between consecutive sequences of a stream, so episodes are separated by clear frames (default 0)",
+    )
+    rep.add_argument(
+        "--shuffle",
+        type=int,
+        metavar="SEED",
+        help="each stream plays its challenge-free sequences first, then its others in an order shuffled "
+        "with SEED (default: sorted, so the same condition opens every stream, in its warm-up)",
     )
     _replay_stream_args(rep, prefix="replay")
     _produce_common(rep)

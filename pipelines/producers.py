@@ -13,6 +13,7 @@ import gc
 import itertools
 import logging
 import os
+import random
 import threading
 import time
 from collections import Counter, defaultdict
@@ -241,6 +242,31 @@ def folder_sequences(root: str | Path, truth: tuple[str, int] | None = None) -> 
     return out
 
 
+def _challenge_free(s: FrameSequence) -> bool:
+    return bool(s.truths) and s.truths[0] is not None and s.truths[0].level == 0
+
+
+def deal_sequences(
+    sequences: Sequence[FrameSequence], streams: int, shuffle: int | None = None
+) -> list[list[FrameSequence]]:
+    """Each stream's sequences, in the order it plays them: dealt round robin. With `shuffle` (a
+    seed), each stream plays its challenge-free sequences first (a camera starts from a clear
+    view, which its per-stream warm-up learns) and its other sequences in a seeded random order,
+    so no condition always lands in every stream's first seconds (sorted, one always does)."""
+    if streams < 1:
+        raise ValueError(f"streams must be >= 1, got {streams}")
+    plans = [list(sequences[i::streams]) for i in range(streams)]
+    if shuffle is None:
+        return plans
+    rng = random.Random(shuffle)
+    out = []
+    for plan in plans:
+        rest = [s for s in plan if not _challenge_free(s)]
+        rng.shuffle(rest)
+        out.append([s for s in plan if _challenge_free(s)] + rest)
+    return out
+
+
 def replay_ticks(
     sequences: Sequence[FrameSequence],
     streams: int,
@@ -248,20 +274,19 @@ def replay_ticks(
     loop: bool = False,
     limit: int | None = None,
     gaps: dict[str, FrameSequence] | None = None,
+    shuffle: int | None = None,
 ) -> Iterator[Tick]:
-    """Deal the sequences to `streams` parallel streams (round robin) and play them side by side.
+    """Deal the sequences to `streams` parallel streams (deal_sequences) and play them side by side.
 
     Each tick holds the next frame of every stream that still has one; a stream plays its sequences
     one after the other (and again from the start with loop=True). `limit` caps the total frames.
     `gaps` (cure_gaps): sequence name -> frames played before it when it follows another sequence
     of its stream, so consecutive episodes are separated by clear frames.
     """
-    if streams < 1:
-        raise ValueError(f"streams must be >= 1, got {streams}")
+    plans = deal_sequences(sequences, streams, shuffle)
     if not sequences:
         return
     names = [f"{prefix}-{i}" for i in range(streams)]
-    plans = [list(sequences[i::streams]) for i in range(streams)]
 
     def frames_of(plan: list[FrameSequence]) -> Iterator[tuple[Path, GroundTruth | None]]:
         first = True

@@ -62,7 +62,7 @@ from monitor.challenge_types import WIRE_NAMES  # noqa: E402
 from monitor.cure_tsr import read_manifest  # noqa: E402
 from pipelines.alerting import CalibratedHook  # noqa: E402
 from pipelines.config import load_config  # noqa: E402
-from pipelines.producers import cure_gaps, cure_sequences  # noqa: E402
+from pipelines.producers import cure_gaps, cure_sequences, deal_sequences  # noqa: E402
 from pipelines.wire import GroundTruth, Origin, ScoreRecord, alert_to_dict  # noqa: E402
 
 SIDES = ("cA", "cB", "tA", "tB")
@@ -116,10 +116,13 @@ def _wire_name(folder: str) -> str:
     return WIRE_NAMES[challenge_code(folder)]
 
 
-def schedule(test_dir: Path, n_test: int | None) -> dict[str, list[tuple[int, GroundTruth]]]:
-    """Stream -> (row index, ground truth) of each frame it plays, as `produce replay` deals them.
-    n_test: the rows are the cache's test side (cache_index); None: they are the set's own frames
-    in the order of their manifest's file names (scripts/reference_naming_experiment.py extract)."""
+def schedule(
+    test_dir: Path, n_test: int | None, shuffle: int | None = None
+) -> dict[str, list[tuple[int, GroundTruth]]]:
+    """Stream -> (row index, ground truth) of each frame it plays, as `produce replay` deals them
+    (with `--shuffle SEED`: shuffle). n_test: the rows are the cache's test side (cache_index);
+    None: they are the set's own frames in the order of their manifest's file names
+    (scripts/reference_naming_experiment.py extract)."""
     manifest = read_manifest(test_dir / "manifest.csv")
     own = {f: i for i, f in enumerate(sorted(manifest))}
 
@@ -133,9 +136,9 @@ def schedule(test_dir: Path, n_test: int | None) -> dict[str, list[tuple[int, Gr
         return Path(p).resolve().relative_to(test_dir.resolve()).as_posix()
 
     plans: dict[str, list[tuple[int, GroundTruth]]] = {}
-    for i in range(STREAMS):
+    for i, plan in enumerate(deal_sequences(seqs, STREAMS, shuffle)):
         frames: list[tuple[int, GroundTruth]] = []
-        for j, s in enumerate(seqs[i::STREAMS]):
+        for j, s in enumerate(plan):
             parts = ([gaps[s.name]] if j > 0 and s.name in gaps else []) + [s]
             for part in parts:
                 frames += [(index(rel(p)), t) for p, t in zip(part.paths, part.truths, strict=True)]
@@ -198,12 +201,12 @@ def replay_stream(hook: CalibratedHook, x: np.ndarray, stream: str, plan: list, 
     return rows, alerts, records
 
 
-def run_direction(cal, test: dict, test_dir: Path, cfg) -> tuple[dict, dict]:
+def run_direction(cal, test: dict, test_dir: Path, cfg, shuffle: int | None = None) -> tuple[dict, dict]:
     """One direction: the calibration, the test side's schedule -> (check figures, per-stream detail)."""
     hook = CalibratedHook(Detector(None, cal), cfg.alerts, cfg.baseline)
     n_test = None if test.get("own") else int((test["codes"] == 0).sum())
     rows, alerts, detail = {}, [], {}
-    for stream, plan in schedule(test_dir, n_test).items():
+    for stream, plan in schedule(test_dir, n_test, shuffle).items():
         rows[stream], a, recs = replay_stream(hook, test["x"], stream, plan)
         alerts += a
         detail[stream] = recs
@@ -243,6 +246,7 @@ def parse_args() -> argparse.Namespace:
         "test frames, through JPEG q90, scored by the check's model: the pipeline's frames, frame for frame)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shuffle", type=int, metavar="SEED", help="as `produce replay --shuffle SEED` (default: sorted)")
     ap.add_argument("--wlc", type=Path, required=True, help="scripts/wire_loro_check.sh's OUT_DIR (sets, cal_*.yaml)")
     ap.add_argument("--features", type=Path, help="the cache's feature rows (.npz, made when missing)")
     ap.add_argument("--config", type=Path, help="deployment YAML (alerts:, baseline:) as passed to `score`")
@@ -311,7 +315,7 @@ def main() -> None:
         key = f"{fit_r}-{test_r}"
         t0 = time.time()
         cal = direction_calibration(args, sides, fit_r, test_r, cfg)
-        figs[key], detail = run_direction(cal, sides[f"t{test_r}"], args.wlc / f"test_{test_r}", cfg)
+        figs[key], detail = run_direction(cal, sides[f"t{test_r}"], args.wlc / f"test_{test_r}", cfg, args.shuffle)
         out[key] = {"figures": figs[key], "per_stream": detail["per_stream"]}
         ps = detail["per_stream"]
         met = sorted(p["met"] for p in ps.values())

@@ -15,6 +15,8 @@
 #   DEPLOYMENT.yaml: passed to `score` (e.g. `baseline: {enabled: true}`); its results are named
 #   after it. Sets and calibrations in OUT_DIR are reused when present (delete them to rebuild).
 #   PORT (default 39417): the private broker's port; PYTHON: the interpreter (default .venv/bin/python).
+#   SHUFFLE: a seed for `produce replay --shuffle` (each stream's episodes in a shuffled order after its
+#   clear sequence; results named ..._shuffle<SEED>); unset: sorted, codec error opening every stream.
 #   DIRECTIONS (default "A-B B-A"): FIT-TEST pairs of renderings, each side one or more letters:
 #   "AB-C" fits on a calibration set whose tracks take A and B in turn (calib_AB, cal_AB.yaml)
 #   and tests on the test tracks in C (test_C): the honest holdout, C being written blind to the
@@ -53,6 +55,11 @@ CFGARG=()
 if [ -n "$CFG" ]; then
   TAG="_$(basename "$CFG" .yaml)"
   CFGARG=(--config "$CFG")
+fi
+SHUFFLEARG=()
+if [ -n "${SHUFFLE:-}" ]; then
+  TAG="${TAG}_shuffle$SHUFFLE"
+  SHUFFLEARG=(--shuffle "$SHUFFLE")
 fi
 mkdir -p "$D/run$TAG"
 # The broker records its address under XDG_RUNTIME_DIR and refuses to start while another is
@@ -96,7 +103,7 @@ one_direction() {  # FIT TEST: a fresh broker (memory storage: empty topics), pr
     sleep 1
   done
   $PY run_monitor.py produce replay "$D/test_$test" --bootstrap-servers "$BS" --levels 0,3,4,5 --gap 20 \
-      --streams 24 --prefix "wire-$fit$test" --fps 0 > "$out.produce.log" 2>&1
+      "${SHUFFLEARG[@]}" --streams 24 --prefix "wire-$fit$test" --fps 0 > "$out.produce.log" 2>&1
   $PY run_monitor.py "${CFGARG[@]}" score --bootstrap-servers "$BS" --model "$M" --calibration "$D/cal_$fit.yaml" \
       --device cpu --idle-exit 30 > "$out.score.log" 2>&1
   $PY run_monitor.py check --bootstrap-servers "$BS" --timeout 600 --json "$out.json" | tee "$out.log"

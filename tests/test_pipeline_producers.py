@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 import run_monitor
-from monitor.cure_tsr import format_name
+from monitor.cure_tsr import challenge_folder, format_name
 from pipelines.broker import EmbeddedBroker, ensure_topics
 from pipelines.producers import (
     FrameProducer,
     camera_ticks,
     cure_sequences,
+    deal_sequences,
     folder_sequences,
     parse_roi,
     produce,
@@ -193,6 +194,40 @@ def test_cure_replay_deals_sequences_to_parallel_streams_with_truth(tmp_path):
         assert names == sorted(names, key=names.index)
     looped = list(replay_ticks(seqs, streams=2, loop=True, limit=25))
     assert sum(len(t) for t in looped) == 25
+
+
+def test_replay_shuffle_opens_each_stream_clear_then_plays_its_episodes_in_a_seeded_order(tmp_path):
+    rng = np.random.default_rng(1)
+    # none, decolorization, lens blur, codec error, rain (3 and 5), haze
+    challenges = [(0, 0), (1, 3), (2, 3), (3, 3), (9, 3), (9, 5), (12, 4)]
+    for ct, lv in challenges:
+        d = tmp_path / "Real_Test" / challenge_folder(ct, lv)
+        d.mkdir(parents=True)
+        for sign, idx in ((6, 1), (6, 2), (13, 10)):
+            cv2.imwrite(str(d / format_name(1, sign, ct, lv, idx)), rng.integers(0, 256, (30, 28, 3), dtype=np.uint8))
+    seqs = cure_sequences(tmp_path)
+    assert len(seqs) == 2 * len(challenges)
+
+    def order(shuffle):
+        return [[(s.truths[0].challenge, s.truths[0].level) for s in plan] for plan in deal_sequences(seqs, 2, shuffle)]
+
+    sorted_order = order(None)
+    # sorted by folder name: CodecError follows ChallengeFree and opens both streams' episodes
+    assert [p[:2] for p in sorted_order] == [[("none", 0), ("codec_error", 3)]] * 2
+    seeded = order(7)
+    assert seeded == order(7)  # the seed is the order
+    assert seeded != sorted_order and order(8) != seeded
+    for plan, plain in zip(seeded, sorted_order, strict=True):
+        assert plan[0] == ("none", 0) and sorted(plan) == sorted(plain)  # clear first, the same episodes
+    # replay_ticks plays that order, whole sequences one after the other
+    played = defaultdict(list)
+    for tick in replay_ticks(seqs, streams=2, prefix="r", shuffle=7):
+        for f in tick:
+            if not played[f.stream] or played[f.stream][-1] != (f.truth.challenge, f.truth.level):
+                played[f.stream].append((f.truth.challenge, f.truth.level))
+    assert [played["r-0"], played["r-1"]] == seeded
+    with pytest.raises(ValueError, match="streams must be >= 1"):
+        deal_sequences(seqs, 0)
 
 
 def test_folder_sequences_keep_tracks_together():

@@ -27,7 +27,7 @@ only those within `warmup_skip_above` of its median; merely suspect frames are l
   for a camera cycling through fewer views than features, floor^2 is added to every direction);
 - n_eff, the effective number of frames S was learned from (1 / the sum of squared weights).
 
-Change verdicts start after `judge_after` learned frames (60) once the stream has settled (the
+Change verdicts start after `judge_after` learned frames (40) once the stream has settled (the
 median surprise its last `settle_n` learned frames would have had is at most `settle_median`
 nats; at the latest at the warm-up's end), while the warm-up goes on learning with equal weights
 until `warmup` (300) frames.

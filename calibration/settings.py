@@ -151,8 +151,15 @@ class BaselineConfig:
     # 648 / 683 against 60's 658 / 684. Through the pipeline check, A+B+C -> L / M (2026-12-01, both
     # measured before, so development figures): 35 (the fewest the 32 features allow) met 663 / 567
     # against 60's 663 / 568, 0 false alerts in both: codec error at level 4, in the warm-up, was
-    # alerted more often (M: 22 of 24 against 0) but mostly misnamed, or late.
-    judge_after: int = 60
+    # alerted more often (M: 22 of 24 against 0) but mostly misnamed, or late. 40 since 2026-12-02:
+    # offline replay of the check on D-M (scripts/stream_replay_experiment.py --sets, one model and
+    # cal_ABC; all ten renderings already measured, so development figures), in the sorted order
+    # and in two shuffled ones (produce replay --shuffle 0 / 1): met 6,049 / 5,987 / 6,025 of 8,640
+    # against 60's 6,017 / 5,942 / 6,025, an alert in 8,464 / 8,509 / 8,518 against 8,317 / 8,438 /
+    # 8,464, 0 false alerts in all six; 35 gave the same as 40 (settle_n waits longer than either).
+    # settle_n 15 with it met 11-43 more, but judged a stream still showing new views too soon
+    # (tests/test_baseline.py's rotating signs settled after 54 frames, not after their cycle).
+    judge_after: int = 40
     # ...and only once the stream has settled: the median surprise its last settle_n learned
     # frames would have had is at most settle_median nats (Exp(1)'s median is 0.69), else at the
     # warm-up's end. A stream still showing new views (the demo's streams play one sign after

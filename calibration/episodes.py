@@ -34,6 +34,7 @@ state, condition, frames).
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from collections import defaultdict
@@ -255,6 +256,24 @@ def episode_totals(outcomes: Sequence[EpisodeOutcome], min_level: int = 3) -> di
         "false_alerts_clear": sum(o.raised for o in clear),
         "max_delay_allowed": MAX_DELAY,
     }
+
+
+def warmup_totals(
+    outcomes: Sequence[EpisodeOutcome], verdicts_from: Mapping[str, int], min_level: int = 3
+) -> dict[str, int]:
+    """The headline's condition episodes split by when they began: before their stream's baseline
+    gave its first verdict (the fleet's model alone could see them) or after. `verdicts_from`:
+    stream -> seq of its first frame judged against its own normal; a stream without one has every
+    episode before. '<side>_episodes', '<side>_detected', '<side>_ok' for side in
+    before_verdicts / after_verdicts."""
+    cond = [o for o in outcomes if not o.clear and o.level >= min_level and o.complete]
+    out: dict[str, int] = {}
+    for side, after in (("before_verdicts", False), ("after_verdicts", True)):
+        sel = [o for o in cond if (o.onset >= verdicts_from.get(o.stream, math.inf)) == after]
+        out[f"{side}_episodes"] = len(sel)
+        out[f"{side}_detected"] = sum(1 for o in sel if o.raised > 0)
+        out[f"{side}_ok"] = sum(1 for o in sel if o.ok)
+    return out
 
 
 def false_alerts_per_clear_frame(outcomes: Sequence[EpisodeOutcome]) -> float | None:

@@ -33,6 +33,7 @@ from calibration.episodes import (
     frame_aurocs,
     natural_order,
     stuck_alerts,
+    warmup_totals,
     wrong_names,
 )
 from cli.options import add_json_option, fail, write_json
@@ -90,6 +91,16 @@ def truth_rows(scores: Sequence[ScoreRecord]) -> dict[str, list[FrameTruth]]:
         if s.truth is not None:
             rows[s.stream].append(FrameTruth(s.seq, s.truth.challenge, s.truth.level))
     return dict(rows)
+
+
+def verdicts_from(scores: Sequence[ScoreRecord]) -> dict[str, int]:
+    """Per stream, the seq of its first frame judged against its own normal (a `change` on its score
+    record); streams never judged (warming up throughout, or baselines off) are left out."""
+    first: dict[str, int] = {}
+    for s in scores:
+        if s.change is not None and s.seq < first.get(s.stream, s.seq + 1):
+            first[s.stream] = s.seq
+    return first
 
 
 def atypical_streams(alerts: Sequence[dict[str, Any]]) -> list[str]:
@@ -173,6 +184,13 @@ def print_table(outcomes: Sequence[EpisodeOutcome], stuck: Sequence[StuckAlert],
             f"max(anomaly, change against the stream's own normal), {fig['mean_auroc_stream_anomaly']:.3f} "
             f"({fig['change_frames']} frames judged by their stream's baseline)"
         )
+    if "before_verdicts_episodes" in fig:
+        print(
+            f"  began before their stream's baseline gave verdicts (the fleet's model alone could see them): "
+            f"{fig['before_verdicts_ok']}/{fig['before_verdicts_episodes']} met, detected "
+            f"{fig['before_verdicts_detected']}; after: {fig['after_verdicts_ok']}/{fig['after_verdicts_episodes']} "
+            f"met, detected {fig['after_verdicts_detected']}"
+        )
     if fig["wrong_names"]:
         print(f"  not named right (levels >= {fig['min_level']}), what they got instead:")
         for challenge, names in fig["wrong_names"].items():
@@ -216,6 +234,9 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     stuck = stuck_alerts(rows, back.alerts, args.stuck_clear)
     fig = check_figures(outcomes, stuck, args.min_level)
     fig.update(auroc_figures(back.scores, args.min_level))
+    judged = verdicts_from(back.scores)
+    if judged:  # per-stream baselines were on: what the warm-up cost
+        fig.update(warmup_totals(outcomes, judged, args.min_level))
     atypical = atypical_streams(back.alerts)
     fig.update(
         atypical_streams=len(atypical),

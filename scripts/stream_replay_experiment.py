@@ -55,9 +55,9 @@ from wire_loro_table import cell, totals  # noqa: E402
 
 from calibration.calibration_file import load_calibration  # noqa: E402
 from calibration.detector import Detector  # noqa: E402
-from calibration.episodes import FrameTruth, evaluate_episodes, stuck_alerts  # noqa: E402
+from calibration.episodes import FrameTruth, evaluate_episodes, stuck_alerts, warmup_totals  # noqa: E402
 from calibration.settings import CalibrationConfig  # noqa: E402
-from cli.check_command import auroc_figures, check_figures  # noqa: E402
+from cli.check_command import auroc_figures, check_figures, verdicts_from  # noqa: E402
 from monitor.challenge_types import WIRE_NAMES  # noqa: E402
 from monitor.cure_tsr import read_manifest  # noqa: E402
 from pipelines.alerting import CalibratedHook  # noqa: E402
@@ -213,7 +213,9 @@ def run_direction(cal, test: dict, test_dir: Path, cfg, shuffle: int | None = No
     outcomes = evaluate_episodes(rows, alerts)
     stuck = stuck_alerts(rows, alerts)
     fig = check_figures(outcomes, stuck)
-    fig.update(auroc_figures([r for recs in detail.values() for r in recs]))
+    records = [r for recs in detail.values() for r in recs]
+    fig.update(auroc_figures(records))
+    fig.update(warmup_totals(outcomes, verdicts_from(records)))
     fig["atypical_streams"] = len({a["stream"] for a in alerts if a["state"] == "atypical"})
     fig["stuck_clear"] = 20
     per_stream = defaultdict(lambda: {"met": 0, "episodes": 0, "false": 0})

@@ -5,6 +5,7 @@ gap source and the episode judging (stuck alerts, per condition and level) on th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -133,6 +134,40 @@ def test_wrong_names_counts_what_each_condition_was_named_instead():
     assert ep.wrong_names(ep.evaluate_episodes(rows, alerts[1:2]), min_level=5) == {}
 
 
+def test_warmup_totals_split_episodes_by_their_streams_first_verdict():
+    from cli.check_command import verdicts_from
+    from pipelines.wire import Origin, ScoreRecord
+
+    spec = [("none", 0, 20), ("rain", 4, 10), ("none", 0, 20), ("haze", 5, 10), ("none", 0, 20), ("rain", 3, 10)]
+    spec += [("none", 0, 5)]
+    rows = {"a": _rows(spec), "b": _rows(spec), "c": _rows(spec)}
+    # a: verdicts from seq 45, so rain 4 (onset 20) began before, haze 5 (50) and rain 3 (80) after;
+    # b: verdicts from seq 50, haze's onset itself; c: never judged (baselines off, or warming up)
+    changes = {"a": 45, "b": 50}
+    records = [
+        ScoreRecord(st, r.seq, 0.0, 0.0, (0.0,) * 4, "m", 0, 0, 0, "test", Origin("f", 0, r.seq))
+        for st in rows
+        for r in rows[st]
+    ]
+    records = [
+        dataclasses.replace(rec, change=1.0) if rec.seq >= changes.get(rec.stream, 10**9) else rec for rec in records
+    ]
+    assert verdicts_from(records[::-1]) == changes  # the first judged frame, whatever order they come in
+    alerts = [_alert(st, 21, 2, "rain") for st in rows] + [_alert(st, 51, 2, "snow") for st in rows]
+    alerts.append(_alert("a", 81, 3, "rain"))
+    out = ep.evaluate_episodes(rows, alerts)
+    got = ep.warmup_totals(out, changes)
+    assert got == {
+        "before_verdicts_episodes": 1 + 1 + 3,  # a: rain 4; b: rain 4; c: all three
+        "before_verdicts_detected": 1 + 1 + 2,
+        "before_verdicts_ok": 1 + 1 + 1,
+        "after_verdicts_episodes": 2 + 2,  # a and b: haze 5 (named snow) and rain 3 (only a's alerted)
+        "after_verdicts_detected": 2 + 1,
+        "after_verdicts_ok": 1,
+    }
+    assert ep.warmup_totals(out, changes, min_level=4)["after_verdicts_episodes"] == 2  # rain 3 left out
+
+
 def test_frame_aurocs_per_level_against_every_clear_frame():
     ch = ["none"] * 4 + ["rain"] * 3 + ["rain"] * 2 + ["snow"] * 2 + ["haze"]
     lv = [0] * 4 + [3] * 3 + [5] * 2 + [2] * 2 + [4]
@@ -191,6 +226,7 @@ def test_replay_with_gap_through_the_broker_checked_by_the_check_command(kafka_c
     assert fig["alert_records"] == len(collected.alerts)
     assert fig["stuck_alerts"] == 0  # every alert clears inside the 12 clear frames that follow it
     assert fig["atypical_streams"] == 0  # replayed signs of the fleet's kind: no atypical view
+    assert "before_verdicts_episodes" not in fig  # the demo's hook keeps no per-stream baselines
     # the per-frame AUROC from the records read back, the fleet's and the stream-aware anomaly
     assert fig["auroc_frames"] == frames
     for score in ("anomaly", "stream_anomaly"):

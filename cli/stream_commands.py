@@ -445,29 +445,8 @@ def _register_broker(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_broker, clean_stop=True)  # honours a SIGTERM held since main started
 
 
-def _register_produce(sub: argparse._SubParsersAction) -> None:
-    """`produce camera|replay|folder`: frames from a source to the frames topic."""
-    p = sub.add_parser(
-        "produce",
-        help="send frames from a camera, a CURE-TSR replay or an image folder to Kafka",
-        description="Encode frames (JPEG by default) and send them to the frames topic, key = stream id, "
-        "with the headers of docs/WIRE.md. Prints a summary on exit, including every frame "
-        "the broker did not acknowledge; exits 1 if there was any.",
-    )
-    kinds = p.add_subparsers(dest="source_kind", metavar="SOURCE", required=True)
-    cam = kinds.add_parser(
-        "camera",
-        help="a camera device index, an RTSP/HTTP URL or a video file",
-        description="Read a camera (device index like 0, RTSP/HTTP URL) or a video file with OpenCV. "
-        "A live source that drops is reopened with exponential backoff; a video file "
-        "ends at its last frame unless --loop.",
-    )
-    cam.add_argument("source", help="device index, URL or video file")
-    cam.add_argument("--stream", default="camera-0", help="stream id (record key) (default camera-0)")
-    cam.add_argument("--roi", metavar="X,Y,W,H", help="crop each frame to this region first")
-    cam.add_argument("--resize", metavar="WxH", help="resize each (cropped) frame to this size")
-    cam.add_argument("--loop", action="store_true", help="play a video file again from the start at its end")
-    _produce_common(cam, fps_default="a video file's own rate, else producer.fps")
+def _register_replay(kinds: argparse._SubParsersAction) -> None:
+    """`produce replay`: a CURE-TSR layout as parallel streams with ground-truth headers."""
     rep = kinds.add_parser(
         "replay",
         help="replay a CURE-TSR layout as parallel streams with ground-truth headers",
@@ -496,6 +475,32 @@ def _register_produce(sub: argparse._SubParsersAction) -> None:
     )
     _replay_stream_args(rep, prefix="replay")
     _produce_common(rep)
+
+
+def _register_produce(sub: argparse._SubParsersAction) -> None:
+    """`produce camera|replay|folder`: frames from a source to the frames topic."""
+    p = sub.add_parser(
+        "produce",
+        help="send frames from a camera, a CURE-TSR replay or an image folder to Kafka",
+        description="Encode frames (JPEG by default) and send them to the frames topic, key = stream id, "
+        "with the headers of docs/WIRE.md. Prints a summary on exit, including every frame "
+        "the broker did not acknowledge; exits 1 if there was any.",
+    )
+    kinds = p.add_subparsers(dest="source_kind", metavar="SOURCE", required=True)
+    cam = kinds.add_parser(
+        "camera",
+        help="a camera device index, an RTSP/HTTP URL or a video file",
+        description="Read a camera (device index like 0, RTSP/HTTP URL) or a video file with OpenCV. "
+        "A live source that drops is reopened with exponential backoff; a video file "
+        "ends at its last frame unless --loop.",
+    )
+    cam.add_argument("source", help="device index, URL or video file")
+    cam.add_argument("--stream", default="camera-0", help="stream id (record key) (default camera-0)")
+    cam.add_argument("--roi", metavar="X,Y,W,H", help="crop each frame to this region first")
+    cam.add_argument("--resize", metavar="WxH", help="resize each (cropped) frame to this size")
+    cam.add_argument("--loop", action="store_true", help="play a video file again from the start at its end")
+    _produce_common(cam, fps_default="a video file's own rate, else producer.fps")
+    _register_replay(kinds)
     fol = kinds.add_parser(
         "folder",
         help="replay the images of a folder (sorted; tracks stay together)",

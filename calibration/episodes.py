@@ -236,9 +236,14 @@ def evaluate_episodes(
     return judge_episodes(episodes_of(by_stream), alerts, planned)
 
 
+def headline_episodes(outcomes: Sequence[EpisodeOutcome], min_level: int = 3) -> list[EpisodeOutcome]:
+    """The condition episodes the headline counts: level >= min_level, run their planned length."""
+    return [o for o in outcomes if not o.clear and o.level >= min_level and o.complete]
+
+
 def episode_totals(outcomes: Sequence[EpisodeOutcome], min_level: int = 3) -> dict[str, Any]:
     """The headline figures; condition episodes are those of level >= min_level that ran their planned length."""
-    cond = [o for o in outcomes if not o.clear and o.level >= min_level and o.complete]
+    cond = headline_episodes(outcomes, min_level)
     clear = [o for o in outcomes if o.clear]
     delays = [o.delay for o in cond if o.delay is not None]
     detected = [o for o in cond if o.raised > 0]
@@ -266,7 +271,7 @@ def warmup_totals(
     stream -> seq of its first frame judged against its own normal; a stream without one has every
     episode before. '<side>_episodes', '<side>_detected', '<side>_ok' for side in
     before_verdicts / after_verdicts."""
-    cond = [o for o in outcomes if not o.clear and o.level >= min_level and o.complete]
+    cond = headline_episodes(outcomes, min_level)
     out: dict[str, int] = {}
     for side, after in (("before_verdicts", False), ("after_verdicts", True)):
         sel = [o for o in cond if (o.onset >= verdicts_from.get(o.stream, math.inf)) == after]

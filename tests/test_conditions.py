@@ -8,7 +8,9 @@ from calibration.conditions import (
     CLEAN,
     CONDITION_OF_CODE,
     PAIR_EXPERTS,
+    UNKNOWN,
     ConditionClassifier,
+    PairExpert,
     condition_classes,
     expand,
     fit_logistic,
@@ -177,6 +179,35 @@ def test_a_change_is_named_by_what_changed_not_by_where_the_sign_sits():
     by_frame = absolute.predict(xt[ch]).best
     assert np.mean(by_change == lt[ch]) > 0.95
     assert np.mean(by_frame == lt[ch]) < 0.8
+
+
+def test_unknown_is_judged_against_the_name_the_pair_expert_gives():
+    """A frame the full model calls noise but that lies outside the noise class's cloud, which the
+    light expert (noise leaves the light, darkening takes it away) names darkening, is named
+    darkening when it lies inside darkening's cloud: "unknown" is judged against the final name
+    (measured on renderings D-M: dusk with gain noise was left unknown, docs/DESIGN.md §5.8)."""
+    # columns: fine detail, brightness; classes clean, darkening, noise; inputs [z, z^2/4]
+    weights = np.zeros((4, 3))
+    weights[1, 1], weights[0, 2] = -2.0, 2.0  # darkening: light taken away; noise: fine detail
+    expert = PairExpert(("darkening", "noise"), np.array([1]), np.array([3.0]), 0.0)
+    clf = ConditionClassifier(
+        [CLEAN, "darkening", "noise"],
+        weights,
+        np.zeros(3),
+        1.0,
+        np.array([[0.0, 0.0], [1.0, -2.0], [3.0, 0.0]]),
+        np.ones((3, 2)),
+        np.ones(3),
+        0.5,
+        [expert],
+    )
+    z = np.array([[2.0, -1.5], [3.2, 0.1]])  # dusk with gain noise; plain noise
+    got = clf.predict(z)
+    assert got.best.tolist() == ["noise", "noise"]
+    assert got.condition.tolist() == ["darkening", "noise"]
+    assert clf.predict_each(z) == ["darkening", "noise"]
+    alone = ConditionClassifier.from_dict({**clf.to_dict(), "pair_experts": []}).predict(z)
+    assert alone.condition.tolist() == [UNKNOWN, "noise"]  # outside noise's cloud
 
 
 def test_predict_each_names_each_frame_as_predict_does_alone():

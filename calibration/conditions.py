@@ -123,7 +123,11 @@ class PairExpert(NamedTuple):
     bias: float
 
     def log_odds(self, z: np.ndarray) -> np.ndarray:
-        return np.clip(np.asarray(z, dtype=np.float64)[:, self.columns], -8.0, 8.0) @ self.weights + self.bias
+        # A row's own sum (not a matrix product, whose rounding depends on the batch): a frame gets
+        # the same log-odds alone as in any batch (ConditionClassifier.predict_each).
+        return (np.clip(np.asarray(z, dtype=np.float64)[:, self.columns], -8.0, 8.0) * self.weights).sum(
+            axis=1
+        ) + self.bias
 
     def to_dict(self) -> dict:
         return {
@@ -248,6 +252,7 @@ class ConditionClassifier:
         self.ood_radius = np.asarray(ood_radius, dtype=np.float64)  # (K,)
         self.min_confidence = float(min_confidence)
         self.pair_experts = [e for e in pair_experts if set(e.pair) <= set(self.classes[1:])]
+        self._index = {c: i for i, c in enumerate(self.classes)}
         if self.classes[0] != CLEAN:
             raise ValueError(f"the first class must be {CLEAN!r}, got {self.classes[0]!r}")
 
@@ -329,8 +334,7 @@ class ConditionClassifier:
             )
         p, conf, names = self._named(logits)
         best = names.copy()
-        for e in self.pair_experts:
-            self._second_opinion(e, z, logits, p, names, conf)
+        self._ask_experts(z, logits, p, names, conf)
         return Conditions(self._or_unknown(z, names, conf), conf, p_clean, best)
 
     def predict_each(self, z: np.ndarray) -> list[str]:
@@ -344,12 +348,7 @@ class ConditionClassifier:
             return [UNKNOWN] * len(z)
         logits = (expand(z)[:, None, :] @ self.weights)[:, 0, :] + self.bias
         p, conf, names = self._named(logits)
-        for e in self.pair_experts:  # _second_opinion's decision, a frame at a time
-            i, j = (self.classes.index(c) for c in e.pair)
-            for r in [r for r, name in enumerate(names) if name in e.pair]:
-                lo = (logits[[r], j] - logits[[r], i]) / self.temperature + e.log_odds(z[[r]])
-                names[r] = e.pair[1] if lo[0] > 0 else e.pair[0]
-                conf[r] = (p[r, i - 1] + p[r, j - 1]) / (1.0 + np.exp(-abs(lo[0])))
+        self._ask_experts(z, logits, p, names, conf)  # elementwise and per-row steps: the same for a row alone
         return self._or_unknown(z, names, conf).tolist()
 
     def _named(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -362,12 +361,22 @@ class ConditionClassifier:
     def _or_unknown(self, z: np.ndarray, names: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """The names, "unknown" where the confidence is under min_confidence or the frame lies
         outside its named class's cloud (the final name's, after the pair experts)."""
-        cidx = np.array([self.classes.index(n) for n in names], dtype=np.int64)
+        cidx = np.fromiter((self._index[n] for n in names), dtype=np.int64, count=len(names))
         zc = np.clip(z, -8, 8)
         dist = np.sqrt((((zc - self.class_mean[cidx]) / self.class_scale[cidx]) ** 2).mean(axis=1))
         out = names.copy()
         out[(conf < self.min_confidence) | (dist > self.ood_radius[cidx])] = UNKNOWN
         return out
+
+    def _ask_experts(
+        self, z: np.ndarray, logits: np.ndarray, p: np.ndarray, names: np.ndarray, conf: np.ndarray
+    ) -> None:
+        """Each pair expert, in order, on the frames named one of its pair (names and conf in place)."""
+        present = set(names.tolist())
+        for e in self.pair_experts:
+            if not present.isdisjoint(e.pair):
+                self._second_opinion(e, z, logits, p, names, conf)
+                present = set(names.tolist())
 
     def _second_opinion(
         self, e: PairExpert, z: np.ndarray, logits: np.ndarray, p: np.ndarray, names: np.ndarray, conf: np.ndarray
@@ -375,7 +384,7 @@ class ConditionClassifier:
         """Frames named one of the expert's pair are named by the summed log-odds of the full model
         (temperature-scaled) and the expert; confidence: the pair's probability times the
         decision's. `names` and `conf` are updated in place; "unknown" is judged after."""
-        sel = np.flatnonzero(np.isin(names, e.pair))
+        sel = np.flatnonzero((names == e.pair[0]) | (names == e.pair[1]))
         if not len(sel):
             return
         i, j = (self.classes.index(c) for c in e.pair)

@@ -315,8 +315,9 @@ def _exposure(x, level, rng):
     # open iris, a glint, a DCG seam, halation, a snow field's bounce.
     stops = _strength(rng, level, 0.95, 4.6)
     lin = _lin(x)
-    n = int(rng.integers(2, 6))
-    shake = 0.03 * _short(x) * (0.6 + 0.3 * stops)
+    n = int(rng.integers(3, 6))
+    # the mount's shake is in sensor pixels: at least about one whatever the crop's size
+    shake = max(1.2, 0.03 * _short(x)) * (0.6 + 0.3 * stops)
     acc = sum(_shift(lin, *rng.normal(0.0, shake, 2)) for _ in range(n - 1)) + lin
     raw = acc / np.float32(n) * np.float32(2.0**stops)
     knee = np.float32(rng.uniform(0.5, 0.65))

@@ -41,10 +41,9 @@ RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J",
 # K was written blind and measured once (docs/DESIGN.md §5.8), and L, written blind after K's
 # measurement, was measured once on 2026-12-01 as well, and so was M, written blind while L was
 # measured: A-M have all met the detector. M stays out of every default fit, as the others do.
-# N, written blind after M's measurement, was measured once on 2026-12-02 (docs/DESIGN.md §5.8):
-# A-N have all met the detector. N stays out of every default fit, as the others do.
-# O, written blind after N's measurement, is the next holdout, NOT measured yet: it stays out of
-# every default fit until it has been measured once.
+# N, written blind after M's measurement, was measured once on 2026-12-02 (docs/DESIGN.md §5.8),
+# and so was O, written blind after N's: A-O have all met the detector. They stay out of every
+# default fit, as the others do.
 FIT_RENDERINGS: tuple[str, ...] = ("A", "B", "C")
 LAYER_SIDE = 96  # px: procedural layers are drawn with the crop's shorter side at this size
 

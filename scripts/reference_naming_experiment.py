@@ -41,7 +41,7 @@ from monitor.codec import WireEncoding  # noqa: E402
 from monitor.cure_tsr import load_image, read_manifest  # noqa: E402
 from monitor.preprocess import prepare_frames  # noqa: E402
 
-TESTS = "DEFGHIJKLMN"
+TESTS = "DEFGHIJKLMNO"
 
 
 def extract_set(scorer, folder: Path, out: Path, batch: int = 512) -> None:

@@ -1,4 +1,4 @@
-"""Rendering "P" of the 12 CURE-TSR challenges: the next holdout, written blind, NOT measured.
+"""Rendering "P" of the 12 CURE-TSR challenges: a holdout, written blind, measured once (docs/DESIGN.md §5.8).
 
 A-O are measured already, so P is the next blind one. P is written without running the detector,
 the classifier, the image statistics, calibrate or evaluate on it, to be measured once (fit on the

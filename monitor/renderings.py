@@ -43,8 +43,8 @@ RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J",
 # measured: A-M have all met the detector. M stays out of every default fit, as the others do.
 # N, written blind after M's measurement, was measured once on 2026-12-02 (docs/DESIGN.md §5.8),
 # and so was O, written blind after N's: A-O have all met the detector. They stay out of every
-# default fit, as the others do. P, written blind after O's measurement, is the next holdout, NOT
-# measured yet: it stays out of every default fit until it has been measured once.
+# default fit, as the others do. P, written blind after O's measurement, was measured once on
+# 2026-12-02 as well: A-P have all met the detector, and P stays out of every default fit too.
 FIT_RENDERINGS: tuple[str, ...] = ("A", "B", "C")
 LAYER_SIDE = 96  # px: procedural layers are drawn with the crop's shorter side at this size
 

@@ -29,9 +29,9 @@ import numpy as np
 
 from monitor.cure_tsr import CHALLENGE_TYPES, LEVELS, challenge_code
 
-# C-P: monitor.rendering_c ... _p
-RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P")
-# The renderings the product is fit on by default (synth, the demo's quick calibration). D-P were
+# C-Q: monitor.rendering_c ... _q
+RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q")
+# The renderings the product is fit on by default (synth, the demo's quick calibration). D-Q were
 # each written blind as a holdout: one stays out of every default fit until it has been measured once
 # (fit on A, B and C, test on it), or the holdout would no longer be one. D, E and F were measured on
 # 2026-11-30 (docs/DESIGN.md §5.8); D stays out since: with D in the fit the demo named one of 42
@@ -45,6 +45,8 @@ RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J",
 # and so was O, written blind after N's: A-O have all met the detector. They stay out of every
 # default fit, as the others do. P, written blind after O's measurement, was measured once on
 # 2026-12-02 as well: A-P have all met the detector, and P stays out of every default fit too.
+# Q, written blind after P's measurement, is the next holdout, NOT measured yet: it stays out of
+# every default fit until it has been measured once.
 FIT_RENDERINGS: tuple[str, ...] = ("A", "B", "C")
 LAYER_SIDE = 96  # px: procedural layers are drawn with the crop's shorter side at this size
 
@@ -578,7 +580,7 @@ def apply_effects(
 ) -> np.ndarray:
     """One challenge from a rendering's 12 effects in CURE-TSR code order (each on BGR float32 in
     [0, 1]): the argument check (a one-line ValueError), uint8 BGR or grey in, the same shape and
-    dtype out, rounded. The one piece B-P share; each effect and its helpers are the rendering's own."""
+    dtype out, rounded. The one piece B-Q share; each effect and its helpers are the rendering's own."""
     if len(effects) != len(CHALLENGE_NAMES):
         raise ValueError(f"rendering {rendering!r} has {len(effects)} effects, not one per challenge type (12)")
     code, level = _check(img, challenge, level, rng, rendering)

@@ -1,4 +1,4 @@
-"""Renderings A-P of the 12 challenges on real sign crops (issue 11)."""
+"""Renderings A-Q of the 12 challenges on real sign crops (issue 11)."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def test_grey_and_tiny_images_keep_their_shape():
         ({"img": np.zeros((0, 8, 3), np.uint8)}, "empty"),
     ],
 )
-@pytest.mark.parametrize("fam", ["B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P"])
+@pytest.mark.parametrize("fam", ["B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q"])
 def test_bad_inputs_are_refused_with_one_line(kwargs, pattern, fam):
     args = {
         "img": np.zeros((16, 16, 3), np.uint8),
@@ -281,19 +281,20 @@ def test_c_noise_is_luminance_noise_where_a_is_colour_grain():
         ("N", "c|d|e|f|g|h|i|j|k|l|m"),
         ("O", "c|d|e|f|g|h|i|j|k|l|m|n"),
         ("P", "c|d|e|f|g|h|i|j|k|l|m|n|o"),
+        ("Q", "c|d|e|f|g|h|i|j|k|l|m|n|o|p"),
     ],
 )
 def test_blind_renderings_are_written_without_the_others(fam, earlier):
-    # D-P are (or were) blind holdouts: only apply_effects (the argument check, uint8 in and out) is shared.
+    # D-Q are (or were) blind holdouts: only apply_effects (the argument check, uint8 in and out) is shared.
     src = (Path(__file__).resolve().parents[1] / "monitor" / f"rendering_{fam.lower()}.py").read_text()
     imports = re.findall(r"^from monitor\.(\w+) import (.+)$", src, flags=re.M)
     assert imports == [("renderings", "apply_effects")], imports
     assert not re.search(rf"rendering_(?:{earlier})|challenges", src.split('"""', 2)[2].split("_EFFECTS")[0])
 
 
-@pytest.mark.parametrize("fam", ["D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P"])
+@pytest.mark.parametrize("fam", ["D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q"])
 def test_blind_renderings_grow_with_the_level_on_average(crops, fam):
-    # Neutral measures only (D-P are written blind to the detector): the mean absolute difference from
+    # Neutral measures only (D-Q are written blind to the detector): the mean absolute difference from
     # the clean crop rises level by level, and so does the structure lost between levels 1 and 5.
     for code in CODES:
         outs = {lv: [(render(img, code, lv, s, fam), img) for img in crops[:5] for s in range(3)] for lv in LEVELS}
@@ -304,7 +305,7 @@ def test_blind_renderings_grow_with_the_level_on_average(crops, fam):
 
 
 # The blind renderings in the order they were written; each is checked against every one before it.
-BLIND = "DEFGHIJKLMNOP"
+BLIND = "DEFGHIJKLMNOPQ"
 
 
 def test_blind_renderings_are_not_near_copies_of_the_others(crops):
@@ -331,9 +332,9 @@ def test_blind_renderings_are_not_near_copies_of_the_others(crops):
     assert not failed, "\n".join(failed)
 
 
-@pytest.mark.parametrize("fam", ["E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P"])
+@pytest.mark.parametrize("fam", ["E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q"])
 def test_holdouts_are_renderings_no_default_fit_sees(fam):
-    # A holdout (E-P so far) is measured once with a fit on FIT_RENDERINGS: synth's
+    # A holdout (E-Q so far) is measured once with a fit on FIT_RENDERINGS: synth's
     # default, the set builder's default and the demo's quick calibration deal tracks to those only.
     import inspect
 
@@ -365,7 +366,7 @@ def test_synth_deals_only_the_fit_renderings_by_default(tmp_path, capsys):
     assert sorted(got.values()) == ["A", "A", "B", "C"], got
 
 
-@pytest.mark.parametrize("fam", ["E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P"])
+@pytest.mark.parametrize("fam", ["E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q"])
 def test_synth_renders_a_holdout_when_asked(tmp_path, capsys, fam):
     # A holdout's one measurement renders test tracks in it: `synth --renderings E` (or F, G) must write them.
     import csv

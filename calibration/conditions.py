@@ -352,6 +352,42 @@ class ConditionClassifier:
         self._ask_experts(z, logits, p, names, conf)  # elementwise and per-row steps: the same for a row alone
         return self._or_unknown(z, names, conf).tolist()
 
+    def evidence(self, z: np.ndarray) -> np.ndarray:
+        """Each row's naming evidence, additive over frames (N, C + E): the temperature-scaled
+        log-probabilities over the C conditions, then each pair expert's log-odds. The sum of a run of
+        frames' rows is their joint evidence (naive Bayes: the frames are independent looks at one
+        condition); `name_evidence` of one row names that frame as predict_each does."""
+        z = np.asarray(z, dtype=np.float64).reshape(len(z), -1)
+        logits = ((expand(z)[:, None, :] @ self.weights)[:, 0, :] + self.bias)[:, 1:] / self.temperature
+        logp = logits - logits.max(axis=1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        return np.column_stack([logp] + [e.log_odds(z) for e in self.pair_experts])
+
+    def name_evidence(self, evidence: np.ndarray, z: np.ndarray) -> list[str]:
+        """Names from evidence rows (N, C + E), summed over frames or not, and the z (N, D) the
+        "unknown" rule judges (for a run of frames, their mean): the best condition by the summed
+        log-probabilities, then each pair expert on the frames named one of its pair, by the pair's
+        summed log-odds (the full model's and the expert's), as _ask_experts does for one frame."""
+        ev = np.asarray(evidence, dtype=np.float64).reshape(len(evidence), -1)
+        z = np.asarray(z, dtype=np.float64).reshape(len(ev), -1)
+        if len(self.classes) == 1:
+            return [UNKNOWN] * len(ev)
+        c = len(self.classes) - 1
+        logp = ev[:, :c]
+        p = _softmax(logp)
+        best = p.argmax(axis=1)
+        conf = p[np.arange(len(p)), best]
+        names = np.array(self.classes[1:], dtype=object)[best]
+        for k, e in enumerate(self.pair_experts):
+            sel = np.flatnonzero((names == e.pair[0]) | (names == e.pair[1]))
+            if not len(sel):
+                continue
+            i, j = (self._index[n] - 1 for n in e.pair)
+            lo = logp[sel, j] - logp[sel, i] + ev[sel, c + k]
+            names[sel] = np.where(lo > 0, e.pair[1], e.pair[0])
+            conf[sel] = (p[sel, i] + p[sel, j]) / (1.0 + np.exp(-np.abs(lo)))
+        return self._or_unknown(z, names, conf).tolist()
+
     def _named(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(p over the conditions, the best one's confidence, its name)."""
         p = _softmax(logits[:, 1:] / self.temperature)

@@ -123,6 +123,7 @@ class CalibratedHook:
         self.bank = BaselineBank.from_calibration(detector.calibration, cfg_b, self.changes) if on else None
         self._atypical: dict[str, AlertEvent] = {}  # stream -> its open "atypical" event
         self._last_seq: dict[str, int] = {}  # a redelivered frame must not be learned twice
+        self._evidence: dict[str, _ChangeEvidence] = {}  # stream -> its current change's summed naming evidence
         self._wire_warned: set[tuple[str, str]] = set()  # (stream, encoding) already warned of
 
     def _check_wire(self, records: list) -> None:
@@ -223,6 +224,7 @@ class CalibratedHook:
         if self.bank is None:
             return []
         self.bank.reset(stream)
+        self._evidence.pop(stream, None)
         return self._end_atypical(stream, capture_ns, "baseline reset by the operator")
 
     def forget(self, stream: str) -> None:
@@ -230,6 +232,7 @@ class CalibratedHook:
         self.tracker.forget(stream)
         self._atypical.pop(stream, None)
         self._last_seq.pop(stream, None)
+        self._evidence.pop(stream, None)
         if self.bank is not None:
             self.bank.streams.pop(stream, None)
 
@@ -247,13 +250,20 @@ class CalibratedHook:
 
     def _change_name(self, stream: str, i: int, batch: _Batch) -> str:
         """The name of a change the stream's baseline raised at the batch's frame i: the classifier of
-        changes on the frame's difference from the stream's learned mean, both in fleet units
-        (calibration.detector.fleet_units of the same calibration); the classifier's name of the
-        frame (or "unknown") without one."""
+        changes on the evidence of every frame of the change so far (this one included), each frame's
+        difference from the stream's learned mean, both in fleet units (calibration.detector.fleet_units
+        of the same calibration); the classifier's name of the frame (or "unknown") without one.
+        Summed evidence (naive Bayes, docs/DESIGN.md §5.6): a name every frame of the change finds
+        plausible beats one that wins half of them and is ruled out by the rest."""
         b = self.bank.streams.get(stream) if self.bank is not None else None
         if batch.classifier is None or b is None:
             return batch.fallback(i)
-        return batch.change_name(stream, i, b.m)
+        ev, d = batch.change_evidence(stream, i, b.m)
+        acc = self._evidence.get(stream)
+        if acc is None or acc.m is not b.m:  # a new change: the baseline has learned since the last one
+            acc = self._evidence[stream] = _ChangeEvidence(b.m, np.zeros_like(ev), np.zeros_like(d))
+        acc.add(ev, d)
+        return batch.classifier.name_evidence(acc.evidence[None, :], acc.mean_change()[None, :])[0]
 
     def _with_baseline(self, rec, d: FrameDecision, i: int, batch: _Batch, alerts: list) -> FrameDecision:
         """Update the stream's baseline with the batch's frame i; the decision the alert machine sees."""
@@ -270,7 +280,9 @@ class CalibratedHook:
             # (and an alert the baseline raised can clear). The score record says so, so a restore
             # from the scores topic replays the same decision (frame_decision).
             d = d._replace(is_anomalous=False, condition=HELD, value=0.0)
-        if v.changed:
+        if not v.changed:
+            self._evidence.pop(rec.stream, None)
+        else:
             # What changed names the change (docs/DESIGN.md §5.7): the difference from the stream's own
             # normal leaves out the sign's own offset from the fleet, which the frame's absolute
             # statistics carry. The fleet's name stands where the classifier of changes has none.
@@ -320,6 +332,22 @@ class CalibratedHook:
         return [dataclasses.replace(e, state="typical", ended_ns=int(ended_ns), message=message)]
 
 
+class _ChangeEvidence:
+    """One stream's current change: the mean it is judged against, and its frames' summed naming
+    evidence (ConditionClassifier.evidence) and differences from that mean."""
+
+    def __init__(self, m: np.ndarray, evidence: np.ndarray, change: np.ndarray) -> None:
+        self.m, self.evidence, self.change, self.n = m, evidence, change, 0
+
+    def add(self, evidence: np.ndarray, change: np.ndarray) -> None:
+        self.evidence += evidence
+        self.change += change
+        self.n += 1
+
+    def mean_change(self) -> np.ndarray:
+        return self.change / max(self.n, 1)
+
+
 class _Batch:
     """One batch's inputs to the per-stream baselines, made once per batch, not per frame: its rows in
     fleet units and their finiteness, and the names of changes (change_name)."""
@@ -328,17 +356,17 @@ class _Batch:
         self.records, self.units, self.names, self.classifier = records, units, names, classifier
         self.finite: list[bool] = np.isfinite(units).all(axis=1).tolist()
         self._rows: dict[str, list[int]] | None = None  # stream -> its frames' indices, when first needed
-        self._made: dict[int, tuple[np.ndarray, str]] = {}  # frame -> (the mean it was named against, name)
+        self._made: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # frame -> (mean, evidence, change)
 
     def fallback(self, i: int) -> str:
         """Frame i's name without a classifier of changes: the fleet classifier's (or "unknown")."""
         return str(self.names[i]) if self.names is not None else "unknown"
 
-    def change_name(self, stream: str, i: int, m: np.ndarray) -> str:
-        """The classifier of changes' name of frame i against the stream's learned mean m. Made for
-        the stream's frames from i on in one call, and kept while the mean is the same array: a
-        stream is named only while it is changed, when its baseline learns nothing (a new mean is
-        a new array). predict_each: the names predict gives each frame alone."""
+    def change_evidence(self, stream: str, i: int, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frame i's naming evidence (ConditionClassifier.evidence) and its difference from the
+        stream's learned mean m. Made for the stream's frames from i on in one call, and kept while
+        the mean is the same array: a stream is named only while it is changed, when its baseline
+        learns nothing (a new mean is a new array). Each row as the classifier makes it alone."""
         got = self._made.get(i)
         if got is None or got[0] is not m:
             if self._rows is None:
@@ -346,10 +374,11 @@ class _Batch:
                 for j, rec in enumerate(self.records):
                     self._rows[rec.stream].append(j)
             later = [j for j in self._rows[stream] if j >= i]
-            for j, name in zip(later, self.classifier.predict_each(self.units[later] - m), strict=True):
-                self._made[j] = (m, name)
+            d = self.units[later] - m
+            for k, (j, ev) in enumerate(zip(later, self.classifier.evidence(d), strict=True)):
+                self._made[j] = (m, ev, d[k])
             got = self._made[i]
-        return got[1]
+        return got[1], got[2]
 
 
 def read_partitions(

@@ -478,3 +478,35 @@ def test_a_change_the_fleet_flags_too_is_named_by_what_changed():
     names = [r.condition for r in changed]
     # The classifier of changes has no name for a few frames; the fleet's ("rain") stands for those.
     assert names.count("darkening") >= 0.6 * len(names) and set(names) <= {"darkening", "rain"}, names
+
+
+def test_a_change_is_named_by_the_summed_evidence_of_its_frames_so_far():
+    """Each frame of a change is named by the classifier of changes on the summed evidence of the
+    change's frames up to it (naive Bayes over the frames; tests/test_conditions.py shows where that
+    differs from a vote), against the stream's learned mean; a later change sums afresh, so rain's
+    evidence does not name the darkening that follows it."""
+    rng = np.random.default_rng(21)
+    cal = _change_calibration(rng)
+    clf = cal.change_classifier
+    stream = _sign(rng, np.zeros(len(FEATURE_COLUMNS) - 1), 200)
+    for start, k in ((60, 9), (140, 4)):  # rain's two features, then darkening's
+        s = rng.uniform(1.5, 3.5, 30)
+        stream[start : start + 30, k] += s
+        stream[start : start + 30, k + 10] -= s
+    hook = CalibratedHook(Detector(None, cal), AlertConfig(), BASE)
+    recs, means = [], {}
+    for i in range(len(stream)):
+        rs = _feature_records("cam", 1, i)
+        hook.decide(rs, stream[i : i + 1])
+        recs += rs
+        means[i] = hook.bank.streams["cam"].m
+    for start, name in ((60, "rain"), (140, "darkening")):
+        changed = [r for r in recs[start - 3 : start + 30] if r.is_anomalous]
+        assert len(changed) >= 20
+        m = means[changed[0].seq]
+        assert all(means[r.seq] is m for r in changed)  # nothing is learned during a change
+        d = hook.bank.fleet_units(stream[[r.seq for r in changed]]) - m
+        ev = np.cumsum(clf.evidence(d), axis=0)
+        want = clf.name_evidence(ev, np.cumsum(d, axis=0) / np.arange(1, len(d) + 1)[:, None])
+        got = [r.condition for r in changed]
+        assert got == want and got.count(name) >= 0.9 * len(got), got

@@ -226,3 +226,42 @@ def test_predict_each_names_each_frame_as_predict_does_alone():
         stacked = (expand(zt)[:, None, :] @ c.weights)[:, 0, :] + c.bias
         assert (stacked == np.vstack([c.logits(row[None, :]) for row in zt])).all()
         assert {"haze", "blur"} <= set(names)
+
+
+def _logit_classifier(conditions: list[str]) -> ConditionClassifier:
+    """A classifier whose condition logits are z itself (one column per condition, clean's logit 0,
+    temperature 1, no "unknown" from the cloud rule): z rows are log-probabilities up to a constant."""
+    k = len(conditions)
+    weights = np.zeros((2 * k, k + 1))
+    weights[np.arange(k), np.arange(1, k + 1)] = 1.0
+    return ConditionClassifier(
+        [CLEAN, *conditions], weights, np.zeros(k + 1), 1.0, np.zeros((k + 1, k)), np.ones((k + 1, k)),
+        np.full(k + 1, np.inf), 0.5,
+    )  # fmt: skip
+
+
+def test_summed_evidence_names_what_every_frame_finds_plausible():
+    """Five frames of one change: three lean rain over snow by a little and rule noise out, two lean
+    noise and rule rain out. A vote of the frames' names says rain (3 of 5); their summed
+    log-probabilities (naive Bayes) say snow, the one name no frame rules out."""
+    clf = _logit_classifier(["rain", "snow", "noise"])
+    z = np.log(np.array([[0.50, 0.45, 0.05]] * 3 + [[0.01, 0.39, 0.60]] * 2))
+    assert clf.predict_each(z) == ["rain"] * 3 + ["noise"] * 2
+    ev = clf.evidence(z)
+    assert clf.name_evidence(ev.sum(axis=0, keepdims=True), z.mean(axis=0, keepdims=True)) == ["snow"]
+    assert clf.name_evidence(ev[:3].sum(axis=0, keepdims=True), z[:3].mean(axis=0, keepdims=True)) == ["rain"]
+
+
+def test_evidence_of_one_frame_names_it_as_predict_each_does():
+    """name_evidence of a frame's own evidence row is predict_each's name of it: the pair expert's
+    second opinion and "unknown" (low confidence, outside the named class's cloud) included."""
+    rng = np.random.default_rng(6)
+    z, y, columns = _blur_and_haze(rng, 300, -0.5)
+    clf, _ = ConditionClassifier.fit(z, y, groups=[f"t{i % 40}" for i in range(len(y))], columns=columns, seed=0)
+    assert clf.pair_experts
+    zt, _, _ = _blur_and_haze(rng, 100, -5.0)
+    zt = np.vstack([zt, rng.normal(0, 6.0, size=(50, zt.shape[1]))])
+    names = clf.name_evidence(clf.evidence(zt), zt)
+    assert names == clf.predict_each(zt)
+    assert {"haze", "blur", UNKNOWN} <= set(names)
+    assert clf.evidence(zt).shape == (len(zt), len(clf.classes) - 1 + len(clf.pair_experts))

@@ -1,6 +1,7 @@
-"""Rendering "Q" of the 12 CURE-TSR challenges: the next holdout, written blind, NOT measured.
+"""Rendering "Q" of the 12 CURE-TSR challenges: written blind, measured once on 2026-12-02.
 
-A-P are measured already, so Q is the next blind one. Q is written without running the detector,
+(Measured once after it was written, to judge summed-evidence naming: docs/DESIGN.md §5.8.)
+A-P were measured already when Q was written, so Q was the next blind one. Q is written without running the detector,
 the classifier, the image statistics, calibrate or evaluate on it, to be measured once (fit on the
 default FIT_RENDERINGS, test on Q). It is written without A-P's helpers (only
 monitor.renderings.apply_effects, the argument check and uint8 wrapper, is shared) and each effect

@@ -45,8 +45,9 @@ RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J",
 # and so was O, written blind after N's: A-O have all met the detector. They stay out of every
 # default fit, as the others do. P, written blind after O's measurement, was measured once on
 # 2026-12-02 as well: A-P have all met the detector, and P stays out of every default fit too.
-# Q, written blind after P's measurement, is the next holdout, NOT measured yet: it stays out of
-# every default fit until it has been measured once.
+# Q, written blind after P's measurement, was measured once on 2026-12-02, to judge the change that
+# names a change by its frames' summed evidence (docs/DESIGN.md §5.8): A-Q have all met the detector,
+# and Q stays out of every default fit too.
 FIT_RENDERINGS: tuple[str, ...] = ("A", "B", "C")
 LAYER_SIDE = 96  # px: procedural layers are drawn with the crop's shorter side at this size
 

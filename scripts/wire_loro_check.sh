@@ -34,7 +34,7 @@
 #   "ABC-N" for N (monitor/rendering_n.py): written blind, measured once on 2026-12-02 (§5.8).
 #   "ABC-O" for O (monitor/rendering_o.py): written blind, measured once on 2026-12-02 (§5.8).
 #   "ABC-P" for P (monitor/rendering_p.py): written blind, measured once on 2026-12-02 (§5.8).
-#   "ABC-Q" for Q (monitor/rendering_q.py): the next holdout, written blind, not measured yet (§3.2).
+#   "ABC-Q" for Q (monitor/rendering_q.py): written blind, measured once on 2026-12-02 (§5.8).
 # Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
 # OUT_DIR/table[_<config>].md: the directions run, per condition (scripts/wire_loro_table.py).
 set -euo pipefail

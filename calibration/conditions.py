@@ -48,6 +48,12 @@ code, episodes met of 8,640): 6,049 -> 6,121 in name order, 5,987 -> 6,073 shuff
 423 -> 468, rain 360 -> 384, no false alert. D-M suggested it, so those are development figures;
 N, written blind and measured after, is the independent one: 747 of 864 with it, 745 with the code
 before (the same frames replayed; docs/DESIGN.md §5.8).
+
+Evidence (`evidence`, `name_evidence`): the naming split into a part that adds up over frames (the
+temperature-scaled log-probabilities over the conditions and each pair expert's log-odds) and the
+naming of a sum, so the hook names a change by all its frames so far (naive Bayes) and one frame
+exactly as predict_each does. Offline replay of the pipeline check, D-P: 8,268 -> 8,448 of 11,232
+episodes met (development figures); Q, written blind, 703 -> 710 of 864 (docs/DESIGN.md §5.6, §5.8).
 """
 
 from __future__ import annotations

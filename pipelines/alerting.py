@@ -101,7 +101,8 @@ class CalibratedHook:
     holds the fleet's verdict back (an atypical stream, or the first warm-up of one that looks
     so), fleet anomalies neither raise nor feed evidence, and the stream gets one "atypical" event
     instead; a change against the stream's own normal raises (onset where the change began,
-    named by the classifier of changes, the fleet's name where that has none) and keeps the
+    each frame named by the classifier of changes on the summed evidence of the change's frames so
+    far, the fleet's name where that has none) and keeps the
     alert open while it lasts. The record's `anomaly` stays the fleet's figure; `is_anomalous`
     and `condition` are the combined decision.
     With baselines off (`baseline.enabled` false) and `baseline.atypical` on (its default), the

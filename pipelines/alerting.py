@@ -259,12 +259,10 @@ class CalibratedHook:
         b = self.bank.streams.get(stream) if self.bank is not None else None
         if batch.classifier is None or b is None:
             return batch.fallback(i)
-        ev, d = batch.change_evidence(stream, i, b.m)
         acc = self._evidence.get(stream)
         if acc is None or acc.m is not b.m:  # a new change: the baseline has learned since the last one
-            acc = self._evidence[stream] = _ChangeEvidence(b.m, np.zeros_like(ev), np.zeros_like(d))
-        acc.add(ev, d)
-        return batch.classifier.name_evidence(acc.evidence[None, :], acc.mean_change()[None, :])[0]
+            acc = self._evidence[stream] = _ChangeEvidence(b.m)
+        return batch.summed_name(stream, i, acc)
 
     def _with_baseline(self, rec, d: FrameDecision, i: int, batch: _Batch, alerts: list) -> FrameDecision:
         """Update the stream's baseline with the batch's frame i; the decision the alert machine sees."""
@@ -335,18 +333,21 @@ class CalibratedHook:
 
 class _ChangeEvidence:
     """One stream's current change: the mean it is judged against, and its frames' summed naming
-    evidence (ConditionClassifier.evidence) and differences from that mean."""
+    evidence (ConditionClassifier.evidence) and differences from that mean, n frames so far."""
 
-    def __init__(self, m: np.ndarray, evidence: np.ndarray, change: np.ndarray) -> None:
-        self.m, self.evidence, self.change, self.n = m, evidence, change, 0
+    def __init__(self, m: np.ndarray) -> None:
+        self.m = m
+        self.evidence: np.ndarray | None = None
+        self.change: np.ndarray | None = None
+        self.n = 0
 
-    def add(self, evidence: np.ndarray, change: np.ndarray) -> None:
-        self.evidence += evidence
-        self.change += change
-        self.n += 1
-
-    def mean_change(self) -> np.ndarray:
-        return self.change / max(self.n, 1)
+    def running(self, evidence: np.ndarray, change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sums after each of the next frames' rows (k, .) were added in turn, in the order adding
+        them one at a time rounds (a cumulative sum that starts from the sums so far)."""
+        if self.evidence is None or self.change is None:
+            return np.cumsum(evidence, axis=0), np.cumsum(change, axis=0)
+        ev = np.cumsum(np.vstack([self.evidence, evidence]), axis=0)[1:]
+        return ev, np.cumsum(np.vstack([self.change, change]), axis=0)[1:]
 
 
 class _Batch:
@@ -358,10 +359,36 @@ class _Batch:
         self.finite: list[bool] = np.isfinite(units).all(axis=1).tolist()
         self._rows: dict[str, list[int]] | None = None  # stream -> its frames' indices, when first needed
         self._made: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # frame -> (mean, evidence, change)
+        # frame -> (the change's sums it was named with, their frame count before it, its name, its sums)
+        self._named: dict[int, tuple[_ChangeEvidence, int, str, np.ndarray, np.ndarray]] = {}
 
     def fallback(self, i: int) -> str:
         """Frame i's name without a classifier of changes: the fleet classifier's (or "unknown")."""
         return str(self.names[i]) if self.names is not None else "unknown"
+
+    def summed_name(self, stream: str, i: int, acc: _ChangeEvidence) -> str:
+        """Frame i's name by the summed evidence of its stream's change so far (acc, which this adds
+        frame i to). Made for the stream's frames from i on in one call, as if each of them continued
+        the change, and kept for those that do: the same sums in the same order, so the same names."""
+        got = self._named.get(i)
+        if got is None or got[0] is not acc or got[1] != acc.n:
+            later = [j for j in self._stream_rows(stream) if j >= i]
+            rows = [self.change_evidence(stream, j, acc.m) for j in later]
+            ev, ch = acc.running(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]))
+            n = acc.n + np.arange(1, len(later) + 1)
+            names = self.classifier.name_evidence(ev, ch / n[:, None])
+            for k, j in enumerate(later):
+                self._named[j] = (acc, acc.n + k, names[k], ev[k], ch[k])
+            got = self._named[i]
+        acc.evidence, acc.change, acc.n = got[3], got[4], acc.n + 1
+        return got[2]
+
+    def _stream_rows(self, stream: str) -> list[int]:
+        if self._rows is None:
+            self._rows = defaultdict(list)
+            for j, rec in enumerate(self.records):
+                self._rows[rec.stream].append(j)
+        return self._rows[stream]
 
     def change_evidence(self, stream: str, i: int, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frame i's naming evidence (ConditionClassifier.evidence) and its difference from the
@@ -370,11 +397,7 @@ class _Batch:
         learns nothing (a new mean is a new array). Each row as the classifier makes it alone."""
         got = self._made.get(i)
         if got is None or got[0] is not m:
-            if self._rows is None:
-                self._rows = defaultdict(list)
-                for j, rec in enumerate(self.records):
-                    self._rows[rec.stream].append(j)
-            later = [j for j in self._rows[stream] if j >= i]
+            later = [j for j in self._stream_rows(stream) if j >= i]
             d = self.units[later] - m
             for k, (j, ev) in enumerate(zip(later, self.classifier.evidence(d), strict=True)):
                 self._made[j] = (m, ev, d[k])

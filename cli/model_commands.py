@@ -337,8 +337,8 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     add_subset_args(p)
     p.add_argument(
         "--renderings",
-        help="renderings of the effects (A-Q), taking the tracks in turn (default "
-        "monitor.renderings.FIT_RENDERINGS: a blind holdout such as Q stays out of the default fit until it "
+        help="renderings of the effects (A-R), taking the tracks in turn (default "
+        "monitor.renderings.FIT_RENDERINGS: a blind holdout such as R stays out of the default fit until it "
         "has been measured; manifest.csv says which)",
     )
     p.set_defaults(func=cmd_synth)

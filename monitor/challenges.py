@@ -67,6 +67,7 @@ from monitor.rendering_n import apply_n
 from monitor.rendering_o import apply_o
 from monitor.rendering_p import apply_p
 from monitor.rendering_q import apply_q
+from monitor.rendering_r import apply_r
 from monitor.renderings import (
     FIT_RENDERINGS,
     RENDERINGS,
@@ -471,13 +472,13 @@ def apply_rendering(
     (monitor.rendering_e), "F" (monitor.rendering_f), "G" (monitor.rendering_g), "H"
     (monitor.rendering_h), "I" (monitor.rendering_i), "J" (monitor.rendering_j), "K"
     (monitor.rendering_k), "L" (monitor.rendering_l), "M" (monitor.rendering_m), "N"
-    (monitor.rendering_n), "O" (monitor.rendering_o), "P" (monitor.rendering_p) or "Q"
-    (monitor.rendering_q): other physical models of the same conditions.
+    (monitor.rendering_n), "O" (monitor.rendering_o), "P" (monitor.rendering_p), "Q"
+    (monitor.rendering_q) or "R" (monitor.rendering_r): other physical models of the same conditions.
 
     uint8 BGR or grey in, same shape and dtype out; deterministic for the Generator's state. "A"
     calls apply_challenge with a seed drawn from `rng`; `previous` (the track's frame before) is
-    used by A's codec error only. It lives here, not in monitor.renderings, so that B-Q stay
-    written without A (and the builder below can draw all seventeen without an import cycle).
+    used by A's codec error only. It lives here, not in monitor.renderings, so that B-R stay
+    written without A (and the builder below can draw all eighteen without an import cycle).
     """
     code, level = check_rendering_args(img, challenge, level, rng, rendering)
     if rendering == "A":
@@ -489,7 +490,7 @@ def apply_rendering(
 _RENDERERS: dict[str, Callable[[np.ndarray, int, int, np.random.Generator], np.ndarray]] = {
     "B": apply_b, "C": apply_c, "D": apply_d, "E": apply_e, "F": apply_f, "G": apply_g, "H": apply_h,
     "I": apply_i, "J": apply_j, "K": apply_k, "L": apply_l, "M": apply_m, "N": apply_n,
-    "O": apply_o, "P": apply_p, "Q": apply_q,
+    "O": apply_o, "P": apply_p, "Q": apply_q, "R": apply_r,
 }  # fmt: skip
 assert set(_RENDERERS) | {"A"} == set(RENDERINGS), "every rendering in RENDERINGS needs its entry here"
 
@@ -639,7 +640,7 @@ def build_challenge_set(
     Frames of one track get consecutive indices and codec error displaces blocks from the track's
     previous frame. Existing files of the same names are overwritten. `workers` defaults to
     min(2, CPU count) processes. `wire`: every written frame is first passed through this encoding
-    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-Q, see
+    (monitor.codec; the manifest's wire column records it; default lossless). `renderings` (A-R, see
     apply_rendering; default FIT_RENDERINGS, which leaves the holdouts out) take the tracks in turn
     (rendering_of_track): a fit on some renderings' tracks never sees a track tested in another.
     """

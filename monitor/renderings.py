@@ -29,9 +29,9 @@ import numpy as np
 
 from monitor.cure_tsr import CHALLENGE_TYPES, LEVELS, challenge_code
 
-# C-Q: monitor.rendering_c ... _q
-RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q")
-# The renderings the product is fit on by default (synth, the demo's quick calibration). D-Q were
+# C-R: monitor.rendering_c ... _r
+RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "R")
+# The renderings the product is fit on by default (synth, the demo's quick calibration). D-R were
 # each written blind as a holdout: one stays out of every default fit until it has been measured once
 # (fit on A, B and C, test on it), or the holdout would no longer be one. D, E and F were measured on
 # 2026-11-30 (docs/DESIGN.md §5.8); D stays out since: with D in the fit the demo named one of 42
@@ -48,6 +48,8 @@ RENDERINGS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J",
 # Q, written blind after P's measurement, was measured once on 2026-12-02, to judge the change that
 # names a change by its frames' summed evidence (docs/DESIGN.md §5.8): A-Q have all met the detector,
 # and Q stays out of every default fit too.
+# R, written blind after Q's measurement, is the next holdout, NOT measured yet: it stays out of
+# every default fit until it has been measured once.
 FIT_RENDERINGS: tuple[str, ...] = ("A", "B", "C")
 LAYER_SIDE = 96  # px: procedural layers are drawn with the crop's shorter side at this size
 
@@ -581,7 +583,7 @@ def apply_effects(
 ) -> np.ndarray:
     """One challenge from a rendering's 12 effects in CURE-TSR code order (each on BGR float32 in
     [0, 1]): the argument check (a one-line ValueError), uint8 BGR or grey in, the same shape and
-    dtype out, rounded. The one piece B-Q share; each effect and its helpers are the rendering's own."""
+    dtype out, rounded. The one piece B-R share; each effect and its helpers are the rendering's own."""
     if len(effects) != len(CHALLENGE_NAMES):
         raise ValueError(f"rendering {rendering!r} has {len(effects)} effects, not one per challenge type (12)")
     code, level = _check(img, challenge, level, rng, rendering)

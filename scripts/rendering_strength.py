@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""How strong are renderings A-Q of the 12 challenges, per level, by neutral measures only?
+"""How strong are renderings A-R of the 12 challenges, per level, by neutral measures only?
 
-Renderings C-Q (monitor/rendering_c.py, _d.py, _e.py, _f.py, _g.py, _h.py, _i.py, _j.py, _k.py, _l.py, _m.py, _n.py, _o.py, _p.py, _q.py) were written blind to the
+Renderings C-R (monitor/rendering_c.py, _d.py, _e.py, _f.py, _g.py, _h.py, _i.py, _j.py, _k.py, _l.py, _m.py, _n.py, _o.py, _p.py, _q.py, _r.py) were written blind to the
 project's detector, classifier and image statistics, so their strengths are compared with the
 others' by two measures that know nothing of them, on the 64 px copy of each crop (the size the
 detector sees):
@@ -11,7 +11,7 @@ detector sees):
 For each challenge, rendering and level it prints the mean over the crops and the 10th-90th
 percentile spread of MAD (one draw per crop), and the mean SLOSS.
 
-Usage: python scripts/rendering_strength.py [--n 60] [--levels 1,3,5] [--renderings A,B,C,D,E,F,G,H,I,J,K,L,M,N,O,P,Q]
+Usage: python scripts/rendering_strength.py [--n 60] [--levels 1,3,5] [--renderings A,B,C,D,E,F,G,H,I,J,K,L,M,N,O,P,Q,R]
 """
 
 from __future__ import annotations

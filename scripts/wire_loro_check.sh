@@ -35,6 +35,7 @@
 #   "ABC-O" for O (monitor/rendering_o.py): written blind, measured once on 2026-12-02 (§5.8).
 #   "ABC-P" for P (monitor/rendering_p.py): written blind, measured once on 2026-12-02 (§5.8).
 #   "ABC-Q" for Q (monitor/rendering_q.py): written blind, measured once on 2026-12-02 (§5.8).
+#   "ABC-R" for R (monitor/rendering_r.py): the next holdout, written blind, not measured yet (§3.2).
 # Results: OUT_DIR/check_<fit>-<test>[_<config>].json (check --json) and .log (the printed table);
 # OUT_DIR/table[_<config>].md: the directions run, per condition (scripts/wire_loro_table.py).
 set -euo pipefail

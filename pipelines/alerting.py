@@ -352,13 +352,12 @@ class _ChangeEvidence:
 
 class _Batch:
     """One batch's inputs to the per-stream baselines, made once per batch, not per frame: its rows in
-    fleet units and their finiteness, and the names of changes (change_name)."""
+    fleet units and their finiteness, and the names of changes (summed_name)."""
 
     def __init__(self, records: list, units: np.ndarray, names: np.ndarray | None, classifier: Any) -> None:
         self.records, self.units, self.names, self.classifier = records, units, names, classifier
         self.finite: list[bool] = np.isfinite(units).all(axis=1).tolist()
         self._rows: dict[str, list[int]] | None = None  # stream -> its frames' indices, when first needed
-        self._made: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # frame -> (mean, evidence, change)
         # frame -> (the change's sums it was named with, their frame count before it, its name, its sums)
         self._named: dict[int, tuple[_ChangeEvidence, int, str, np.ndarray, np.ndarray]] = {}
 
@@ -369,12 +368,14 @@ class _Batch:
     def summed_name(self, stream: str, i: int, acc: _ChangeEvidence) -> str:
         """Frame i's name by the summed evidence of its stream's change so far (acc, which this adds
         frame i to). Made for the stream's frames from i on in one call, as if each of them continued
-        the change, and kept for those that do: the same sums in the same order, so the same names."""
+        the change, and kept for those that do: the same sums in the same order, so the same names.
+        (A stream is named only while it is changed, when its baseline learns nothing: acc's mean is
+        the one it is judged against; each frame's evidence row is the one the classifier makes alone.)"""
         got = self._named.get(i)
         if got is None or got[0] is not acc or got[1] != acc.n:
             later = [j for j in self._stream_rows(stream) if j >= i]
-            rows = [self.change_evidence(stream, j, acc.m) for j in later]
-            ev, ch = acc.running(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]))
+            d = self.units[later] - acc.m
+            ev, ch = acc.running(self.classifier.evidence(d), d)
             n = acc.n + np.arange(1, len(later) + 1)
             names = self.classifier.name_evidence(ev, ch / n[:, None])
             for k, j in enumerate(later):
@@ -389,20 +390,6 @@ class _Batch:
             for j, rec in enumerate(self.records):
                 self._rows[rec.stream].append(j)
         return self._rows[stream]
-
-    def change_evidence(self, stream: str, i: int, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Frame i's naming evidence (ConditionClassifier.evidence) and its difference from the
-        stream's learned mean m. Made for the stream's frames from i on in one call, and kept while
-        the mean is the same array: a stream is named only while it is changed, when its baseline
-        learns nothing (a new mean is a new array). Each row as the classifier makes it alone."""
-        got = self._made.get(i)
-        if got is None or got[0] is not m:
-            later = [j for j in self._stream_rows(stream) if j >= i]
-            d = self.units[later] - m
-            for k, (j, ev) in enumerate(zip(later, self.classifier.evidence(d), strict=True)):
-                self._made[j] = (m, ev, d[k])
-            got = self._made[i]
-        return got[1], got[2]
 
 
 def read_partitions(

@@ -261,7 +261,7 @@ class CalibratedHook:
             return batch.fallback(i)
         acc = self._evidence.get(stream)
         if acc is None or acc.m is not b.m:  # a new change: the baseline has learned since the last one
-            acc = self._evidence[stream] = _ChangeEvidence(b.m)
+            acc = self._evidence[stream] = _ChangeEvidence(b.m, self.tracker.cfg.condition_window)
         return batch.summed_name(stream, i, acc)
 
     def _with_baseline(self, rec, d: FrameDecision, i: int, batch: _Batch, alerts: list) -> FrameDecision:
@@ -332,22 +332,31 @@ class CalibratedHook:
 
 
 class _ChangeEvidence:
-    """One stream's current change: the mean it is judged against, and its frames' summed naming
-    evidence (ConditionClassifier.evidence) and differences from that mean, n frames so far."""
+    """One stream's current change: the mean it is judged against, and the naming evidence
+    (ConditionClassifier.evidence) and differences from that mean of its last `window` - 1 frames
+    (zero rows before its first), n frames so far. Its frames are named by the sums over the last
+    `window` frames (alerts.condition_window, the frames the alert's name is voted over): a change
+    whose look changes (rain turning to snow) is named by what it looks like now, not by its past."""
 
-    def __init__(self, m: np.ndarray) -> None:
-        self.m = m
-        self.evidence: np.ndarray | None = None
-        self.change: np.ndarray | None = None
-        self.n = 0
+    def __init__(self, m: np.ndarray, window: int) -> None:
+        self.m, self.window, self.n = m, max(1, int(window)), 0
+        self.evidence: np.ndarray | None = None  # (window - 1, C + E)
+        self.change: np.ndarray | None = None  # (window - 1, D)
 
-    def running(self, evidence: np.ndarray, change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The sums after each of the next frames' rows (k, .) were added in turn, in the order adding
-        them one at a time rounds (a cumulative sum that starts from the sums so far)."""
+    def windows(self, evidence: np.ndarray, change: np.ndarray) -> tuple[np.ndarray, ...]:
+        """For the next k frames' rows, each one's sums over the window ending at it, the number of the
+        change's frames in that window, and the history rows (window - 1 + k, .) the next state is cut
+        from. Each sum adds its window's rows in the same order whatever k is, so a frame gets the same
+        sums in a batch of any size."""
+        w, k = self.window, len(evidence)
         if self.evidence is None or self.change is None:
-            return np.cumsum(evidence, axis=0), np.cumsum(change, axis=0)
-        ev = np.cumsum(np.vstack([self.evidence, evidence]), axis=0)[1:]
-        return ev, np.cumsum(np.vstack([self.change, change]), axis=0)[1:]
+            self.evidence, self.change = np.zeros((w - 1, evidence.shape[1])), np.zeros((w - 1, change.shape[1]))
+        ev, ch = np.vstack([self.evidence, evidence]), np.vstack([self.change, change])
+        sev, sch = ev[:k].copy(), ch[:k].copy()
+        for i in range(1, w):
+            sev += ev[i : i + k]
+            sch += ch[i : i + k]
+        return sev, sch, np.minimum(self.n + np.arange(1, k + 1), w), ev, ch
 
 
 class _Batch:
@@ -358,7 +367,7 @@ class _Batch:
         self.records, self.units, self.names, self.classifier = records, units, names, classifier
         self.finite: list[bool] = np.isfinite(units).all(axis=1).tolist()
         self._rows: dict[str, list[int]] | None = None  # stream -> its frames' indices, when first needed
-        # frame -> (the change's sums it was named with, their frame count before it, its name, its sums)
+        # frame -> (the change's state it was named with, its frame count before it, its name, the state after it)
         self._named: dict[int, tuple[_ChangeEvidence, int, str, np.ndarray, np.ndarray]] = {}
 
     def fallback(self, i: int) -> str:
@@ -366,20 +375,20 @@ class _Batch:
         return str(self.names[i]) if self.names is not None else "unknown"
 
     def summed_name(self, stream: str, i: int, acc: _ChangeEvidence) -> str:
-        """Frame i's name by the summed evidence of its stream's change so far (acc, which this adds
-        frame i to). Made for the stream's frames from i on in one call, as if each of them continued
-        the change, and kept for those that do: the same sums in the same order, so the same names.
+        """Frame i's name by the summed evidence of its stream's change over the window ending at it
+        (acc, which this adds frame i to). Made for the stream's frames from i on in one call, as if
+        each of them continued the change, and kept for those that do: the same sums, so the same names.
         (A stream is named only while it is changed, when its baseline learns nothing: acc's mean is
         the one it is judged against; each frame's evidence row is the one the classifier makes alone.)"""
         got = self._named.get(i)
         if got is None or got[0] is not acc or got[1] != acc.n:
             later = [j for j in self._stream_rows(stream) if j >= i]
             d = self.units[later] - acc.m
-            ev, ch = acc.running(self.classifier.evidence(d), d)
-            n = acc.n + np.arange(1, len(later) + 1)
-            names = self.classifier.name_evidence(ev, ch / n[:, None])
-            for k, j in enumerate(later):
-                self._named[j] = (acc, acc.n + k, names[k], ev[k], ch[k])
+            sev, sch, n, ev, ch = acc.windows(self.classifier.evidence(d), d)
+            names = self.classifier.name_evidence(sev, sch / n[:, None])
+            w = acc.window
+            for k, j in enumerate(later):  # the state after frame j: the window's rows but its oldest
+                self._named[j] = (acc, acc.n + k, names[k], ev[k + 1 : k + w], ch[k + 1 : k + w])
             got = self._named[i]
         acc.evidence, acc.change, acc.n = got[3], got[4], acc.n + 1
         return got[2]

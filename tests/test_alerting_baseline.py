@@ -510,3 +510,30 @@ def test_a_change_is_named_by_the_summed_evidence_of_its_frames_so_far():
         want = clf.name_evidence(ev, np.cumsum(d, axis=0) / np.arange(1, len(d) + 1)[:, None])
         got = [r.condition for r in changed]
         assert got == want and got.count(name) >= 0.9 * len(got), got
+
+
+def test_a_long_change_whose_look_changes_is_named_by_its_recent_frames():
+    """Rain for 240 frames that turns into darkening without a clear frame between: the stream stays
+    changed throughout, and the frames after the turn are named darkening once the last
+    `alerts.condition_window` frames' evidence says so; a sum over the whole change would go on
+    naming rain for a time that grows with how long the rain lasted. The alert is updated to darkening."""
+    rng = np.random.default_rng(22)
+    cal = _change_calibration(rng)
+    stream = _sign(rng, np.zeros(len(FEATURE_COLUMNS) - 1), 400)
+    for (a, b), k in (((60, 300), 9), ((300, 360), 4)):  # rain's two features, then darkening's
+        s = rng.uniform(2.0, 3.5, b - a)
+        stream[a:b, k] += s
+        stream[a:b, k + 10] -= s
+    hook = CalibratedHook(Detector(None, cal), AlertConfig(), BASE)
+    recs, events = [], []
+    for i in range(0, len(stream), 16):
+        rs = _feature_records("cam", len(stream[i : i + 16]), i)
+        events += hook.decide(rs, stream[i : i + 16])
+        recs += rs
+    assert all(r.is_anomalous for r in recs[65:360])  # one change throughout
+    assert [r.condition for r in recs[270:300]].count("rain") >= 28
+    after = [r.condition for r in recs[300:360]]
+    assert after[30:].count("darkening") >= 29, after
+    raised = [e for e in events if e.state == "raised"]
+    assert len(raised) == 1 and raised[0].condition == "rain"
+    assert any(e.state == "updated" and e.condition == "darkening" and e.alert_id == raised[0].alert_id for e in events)

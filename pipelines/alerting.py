@@ -101,8 +101,8 @@ class CalibratedHook:
     holds the fleet's verdict back (an atypical stream, or the first warm-up of one that looks
     so), fleet anomalies neither raise nor feed evidence, and the stream gets one "atypical" event
     instead; a change against the stream's own normal raises (onset where the change began,
-    each frame named by the classifier of changes on the summed evidence of the change's frames so
-    far, the fleet's name where that has none) and keeps the
+    each frame named by the classifier of changes on the summed evidence of the change's last
+    alerts.condition_window frames, the fleet's name where that has none) and keeps the
     alert open while it lasts. The record's `anomaly` stays the fleet's figure; `is_anomalous`
     and `condition` are the combined decision.
     With baselines off (`baseline.enabled` false) and `baseline.atypical` on (its default), the
@@ -251,7 +251,8 @@ class CalibratedHook:
 
     def _change_name(self, stream: str, i: int, batch: _Batch) -> str:
         """The name of a change the stream's baseline raised at the batch's frame i: the classifier of
-        changes on the evidence of every frame of the change so far (this one included), each frame's
+        changes on the summed evidence of the change's frames up to this one (its last alerts.condition_window
+        frames: _ChangeEvidence), each frame's
         difference from the stream's learned mean, both in fleet units (calibration.detector.fleet_units
         of the same calibration); the classifier's name of the frame (or "unknown") without one.
         Summed evidence (naive Bayes, docs/DESIGN.md §5.6): a name every frame of the change finds

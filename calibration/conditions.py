@@ -52,8 +52,9 @@ before (the same frames replayed; docs/DESIGN.md §5.8).
 Evidence (`evidence`, `name_evidence`): the naming split into a part that adds up over frames (the
 temperature-scaled log-probabilities over the conditions and each pair expert's log-odds) and the
 naming of a sum, so the hook names a change by its recent frames together (naive Bayes over the
-alert's naming window) and one frame exactly as predict_each does. Offline replay of the pipeline check, D-P: 8,268 -> 8,448 of 11,232
-episodes met (development figures); Q, written blind, 703 -> 710 of 864 (docs/DESIGN.md §5.6, §5.8).
+alert's naming window) and one frame exactly as predict_each does. Offline replay of the pipeline
+check, D-P: 8,268 -> 8,448 of 11,232 episodes met (development figures); Q, written blind, 703 ->
+710 of 864 (docs/DESIGN.md §5.6, §5.8).
 """
 
 from __future__ import annotations

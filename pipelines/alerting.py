@@ -251,9 +251,9 @@ class CalibratedHook:
 
     def _change_name(self, stream: str, i: int, batch: _Batch) -> str:
         """The name of a change the stream's baseline raised at the batch's frame i: the classifier of
-        changes on the summed evidence of the change's frames up to this one (its last alerts.condition_window
-        frames: _ChangeEvidence), each frame's
-        difference from the stream's learned mean, both in fleet units (calibration.detector.fleet_units
+        changes on the summed evidence of the change's frames up to this one (its last
+        alerts.condition_window frames: _ChangeEvidence), each frame's difference from the stream's
+        learned mean, both in fleet units (calibration.detector.fleet_units
         of the same calibration); the classifier's name of the frame (or "unknown") without one.
         Summed evidence (naive Bayes, docs/DESIGN.md §5.6): a name every frame of the change finds
         plausible beats one that wins half of them and is ruled out by the rest."""
